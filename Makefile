@@ -1,0 +1,23 @@
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d" " -f1)
+
+.PHONY: dev test install
+
+## dev: start the Dagster UI (http://localhost:3000) and daemon on the embedded simulator
+dev: $(STAMP)
+	$(VENV)/bin/tiktok-pipeline dev
+
+## test: run the whole test suite
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+# A fresh virtual environment with the exact, hash-checked versions of requirements.lock.
+$(STAMP): requirements.lock pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@

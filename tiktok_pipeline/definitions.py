@@ -1,0 +1,61 @@
+"""The one ``Definitions`` of the project: merges the domains and decides the environment.
+
+Everything environment-specific comes from :class:`tiktok_pipeline.settings.Settings`
+(``TIKTOK_*`` variables); the client secret only ever travels as ``dagster.EnvVar``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from .defs.assets import build_assets
+from .defs.jobs import build_window_job, build_window_schedule
+from .defs.resources import DisplayApiResource, TrackingRegistryResource
+from .partitions import five_minute_partitions
+from .settings import Settings
+from .warehouse import WarehouseResource
+
+
+def _client_secret(settings: Settings) -> str | dg.EnvVar:
+    if "TIKTOK_CLIENT_SECRET" in os.environ:
+        return dg.EnvVar("TIKTOK_CLIENT_SECRET")
+    if settings.uses_simulator:
+        return "sim-secret"
+    raise RuntimeError(
+        f"TIKTOK_API_BASE_URL is {settings.api_base_url!r} but TIKTOK_CLIENT_SECRET is not set: "
+        "the real API needs the app's client secret to refresh creators' tokens"
+    )
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """All assets, jobs, schedules and resources for ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    partitions = five_minute_partitions(settings.partitions_start)
+    job = build_window_job(partitions)
+    return dg.Definitions(
+        assets=build_assets(partitions),
+        jobs=[job],
+        schedules=[build_window_schedule(job)],
+        resources={
+            "display_api": DisplayApiResource(
+                base_url=settings.api_base_url,
+                client_key=settings.client_key,
+                client_secret=_client_secret(settings),
+                token_store_path=str(settings.token_store_path),
+                landing_dir=str(settings.landing_dir),
+                sim_seed=settings.sim_seed,
+                tracking_horizon_days=settings.tracking_horizon_days,
+                max_window_age_minutes=settings.max_window_age_minutes,
+                requests_per_minute=settings.requests_per_minute,
+                max_attempts=settings.max_attempts,
+                timeout_seconds=settings.request_timeout_seconds,
+            ),
+            "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
+            "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Dagster definitions: resources, assets, jobs and schedules, one module each."""

@@ -1,0 +1,257 @@
+"""The window tables: raw snapshots, enriched metrics and velocity, all on 5-minute partitions.
+
+Each asset is thin: it reads its inputs from the warehouse, calls plain functions, replaces its
+partitions in one transaction and describes what it wrote. Backfills of many windows run as
+one run (``BackfillPolicy.single_run()``), so every asset works on a range of windows.
+"""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from ..metrics.enrichment import enrich_snapshots
+from ..metrics.velocity import LOOKBACK, compute_velocity, top_movers
+from ..parse import parse_landed
+from ..partitions import window_key, window_starts, utc_naive
+from ..snapshots import WindowNotObservableError, land_window
+from ..tables import (
+    ENRICHED_VIDEO_METRICS,
+    QUARANTINED_RECORDS,
+    RAW_CREATOR_SNAPSHOTS,
+    RAW_VIDEO_SNAPSHOTS,
+    VIDEO_VELOCITY,
+)
+from ..warehouse import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
+from .resources import DisplayApiResource, TrackingRegistryResource
+
+RAW_VIDEO_DOC = """One row per video and window: cumulative counts as TikTok reported them.
+
+Collected from the Display API (`user/info`, `video/list`, `video/query`) for every creator in the
+tracking registry. The raw responses are landed under `data/landing/display_api/` before parsing;
+records that fail validation go to `quarantined_records` with their raw payload and reason."""
+
+RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info`."""
+
+ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
+audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
+
+VELOCITY_DOC = """How fast each video moves now: the 30-minute view delta against the latest observation
+at or before 30 minutes earlier (as-of join), views per minute over the real elapsed time, the
+engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge)."""
+
+HISTORY_LIMIT = timedelta(hours=24)
+"""How far back velocity looks for a baseline when a video was not observed recently."""
+
+
+class RawSnapshotsConfig(dg.Config):
+    """Run options for collecting raw snapshots."""
+
+    recollect: bool = False
+    """Call the API again even when a window's responses are already landed (simulator or recent windows only)."""
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    """A small Polars frame as a Markdown table for the UI."""
+    if frame.is_empty():
+        return "_no rows_"
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    rows = []
+    for row in frame.iter_rows():
+        cells = [f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row]
+        rows.append("| " + " | ".join(cells) + " |")
+    return header + "\n".join(rows)
+
+
+def _range(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+    window = context.partition_time_window
+    return window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+
+
+def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The three window assets on ``partitions_def``."""
+    common = dict(
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WRITER_POOL,
+    )
+    kinds = {"duckdb", "polars"}
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                "raw_video_snapshots",
+                description=RAW_VIDEO_DOC,
+                group_name="collect",
+                kinds=kinds,
+                metadata={"dagster/column_schema": RAW_VIDEO_SNAPSHOTS.table_schema, "dagster/table_name": RAW_VIDEO_SNAPSHOTS.name},
+            ),
+            dg.AssetSpec(
+                "raw_creator_snapshots",
+                description=RAW_CREATOR_DOC,
+                group_name="collect",
+                kinds=kinds,
+                metadata={"dagster/column_schema": RAW_CREATOR_SNAPSHOTS.table_schema, "dagster/table_name": RAW_CREATOR_SNAPSHOTS.name},
+            ),
+        ],
+        name="raw_snapshots",
+        **common,
+    )
+    def raw_snapshots(
+        context: dg.AssetExecutionContext,
+        config: RawSnapshotsConfig,
+        display_api: DisplayApiResource,
+        tracking_registry: TrackingRegistryResource,
+        warehouse: WarehouseResource,
+    ):
+        """Observe every tracked creator's videos once per window, land the raw responses, parse them."""
+        start, end = _range(context)
+        usernames = tracking_registry.load().usernames
+        landed = []
+        with display_api.client() as client:
+            for window_start in window_starts(start, end):
+                try:
+                    landed.append(
+                        land_window(
+                            client,
+                            usernames,
+                            window_start,
+                            now=datetime.now(timezone.utc),
+                            landing_dir=Path(display_api.landing_dir),
+                            horizon=display_api.horizon,
+                            max_age=display_api.max_window_age,
+                            recollect=config.recollect,
+                        )
+                    )
+                except WindowNotObservableError as exc:
+                    raise dg.Failure(description=str(exc)) from exc
+        root = Path(display_api.landing_dir)
+        parsed = [
+            parse_landed(w.records, str(w.path.relative_to(root)), asset="raw_video_snapshots") for w in landed
+        ]
+        videos = pl.concat([p.videos for p in parsed])
+        creators = pl.concat([p.creators for p in parsed])
+        quarantine = pl.concat([p.quarantine for p in parsed])
+        with warehouse.connection() as connection:
+            replace_windows(
+                connection,
+                start,
+                end,
+                Write(RAW_VIDEO_SNAPSHOTS, videos),
+                Write(RAW_CREATOR_SNAPSHOTS, creators),
+                Write(QUARANTINED_RECORDS, quarantine, {"asset": "raw_video_snapshots"}),
+            )
+        failures = {f"{window_key(w.window_start)} {user}": why for w in landed for user, why in w.failures.items()}
+        for where, why in failures.items():
+            context.log.warning("collection failed for %s: %s", where, why)
+        if videos.is_empty() and failures:
+            raise dg.Failure(
+                description=f"no observation landed: every creator failed ({len(failures)} failures)",
+                metadata={"failures": dg.MetadataValue.json(failures)},
+            )
+        stats: dict[str, int] = {}
+        for w in landed:
+            for key, value in w.request_stats.items():
+                stats[key] = stats.get(key, 0) + value
+        shared = {
+            "windows": len(landed),
+            "windows_collected": sum(w.collected for w in landed),
+            "windows_reparsed": sum(not w.collected for w in landed),
+            "failed_calls": sum(p.failed_calls for p in parsed),
+            "quarantined_records": quarantine.height,
+            "creator_failures": len(failures),
+            "requests": sum(v for k, v in stats.items() if k.startswith("requests.")),
+            "retries": stats.get("retries", 0),
+            "throttled": stats.get("throttled", 0),
+        }
+        yield dg.MaterializeResult(
+            asset_key="raw_video_snapshots",
+            metadata={
+                **shared,
+                "dagster/row_count": videos.height,
+                "videos": videos["video_id"].n_unique(),
+                "landing_files": dg.MetadataValue.json([str(w.path.relative_to(root)) for w in landed][:50]),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key="raw_creator_snapshots",
+            metadata={"dagster/row_count": creators.height, "windows": len(landed)},
+        )
+
+    @dg.asset(
+        name="enriched_video_metrics",
+        deps=["raw_video_snapshots"],
+        group_name="process",
+        kinds=kinds,
+        description=ENRICHED_DOC,
+        metadata={"dagster/column_schema": ENRICHED_VIDEO_METRICS.table_schema, "dagster/table_name": ENRICHED_VIDEO_METRICS.name},
+        **common,
+    )
+    def enriched_video_metrics(
+        context: dg.AssetExecutionContext,
+        tracking_registry: TrackingRegistryResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        """Snapshots with campaign IDs, SKUs, audience tags and engagement rate."""
+        start, end = _range(context)
+        registry = tracking_registry.load().to_frame()
+        with warehouse.connection() as connection:
+            snapshots = read_frame(
+                connection,
+                f"SELECT * FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE window_start >= ? AND window_start < ?",
+                [utc_naive(start), utc_naive(end)],
+            )
+            enriched = enrich_snapshots(snapshots, registry)
+            replace_windows(connection, start, end, Write(ENRICHED_VIDEO_METRICS, enriched))
+        untracked = enriched.filter(pl.col("campaign_ids").list.len() == 0).height
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": enriched.height,
+                "creators": enriched["creator_username"].n_unique(),
+                "rows_without_campaign": untracked,
+                "mean_engagement_rate": float(enriched["engagement_rate"].mean() or 0.0),
+            }
+        )
+
+    @dg.asset(
+        name="video_velocity",
+        deps=["enriched_video_metrics"],
+        group_name="process",
+        kinds=kinds,
+        description=VELOCITY_DOC,
+        metadata={"dagster/column_schema": VIDEO_VELOCITY.table_schema, "dagster/table_name": VIDEO_VELOCITY.name},
+        **common,
+    )
+    def video_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
+        start, end = _range(context)
+        with warehouse.connection() as connection:
+            current = read_frame(
+                connection,
+                f"SELECT * FROM {ENRICHED_VIDEO_METRICS.name} WHERE window_start >= ? AND window_start < ?",
+                [utc_naive(start), utc_naive(end)],
+            )
+            history = read_frame(
+                connection,
+                f"""SELECT video_id, observed_at, view_count, engagement_rate FROM {ENRICHED_VIDEO_METRICS.name}
+                    WHERE observed_at >= ? AND observed_at < ?""",
+                [utc_naive(start - LOOKBACK - HISTORY_LIMIT), utc_naive(end)],
+            )
+            velocity = compute_velocity(current, history)
+            replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
+        movers = top_movers(velocity).select(
+            "window_start", "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
+        )
+        with_baseline = velocity.filter(pl.col("baseline_observed_at").is_not_null())
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": velocity.height,
+                "rows_with_baseline": with_baseline.height,
+                "max_momentum": float(velocity["momentum"].max() or 0.0),
+                "median_views_per_minute": float(with_baseline["views_per_minute"].median() or 0.0),
+                "top_movers": dg.MetadataValue.md(_markdown(movers)),
+            }
+        )
+
+    return [raw_snapshots, enriched_video_metrics, video_velocity]

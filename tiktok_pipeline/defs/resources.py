@@ -1,0 +1,77 @@
+"""Dagster resources: the Display API connection and the collection settings that go with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, SecretStr
+
+from ..display_api.client import DisplayApiClient, RetryPolicy
+from ..display_api.ratelimit import SlidingWindowLimiter
+from ..display_api.tokens import TokenStore
+from ..registry import TrackingRegistry, load_registry
+
+SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
+
+
+class DisplayApiResource(dg.ConfigurableResource):
+    """TikTok Display API v2: the real host when ``base_url`` is set, else the in-process simulator."""
+
+    base_url: str | None = Field(default=None, description="API host; None means the embedded simulator.")
+    client_key: str = "sim-client"
+    client_secret: str = Field(default="sim-secret", description="From TIKTOK_CLIENT_SECRET via EnvVar.")
+    token_store_path: str
+    landing_dir: str
+    sim_seed: int = 7
+    tracking_horizon_days: float = 7.0
+    max_window_age_minutes: float = 15.0
+    requests_per_minute: int = 540
+    max_attempts: int = 5
+    timeout_seconds: float = 20.0
+
+    @property
+    def uses_simulator(self) -> bool:
+        return not self.base_url
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.tracking_horizon_days)
+
+    @property
+    def max_window_age(self) -> timedelta:
+        return timedelta(minutes=self.max_window_age_minutes)
+
+    @contextmanager
+    def client(self) -> Iterator[DisplayApiClient]:
+        """A client for one run; against the simulator it talks to an in-process instance."""
+        transport = None
+        if self.uses_simulator:
+            from ..simulator.app import Simulator
+            from ..simulator.world import WorldConfig
+
+            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+        with DisplayApiClient(
+            self.base_url or SIMULATOR_BASE_URL,
+            client_key=self.client_key,
+            client_secret=SecretStr(self.client_secret),
+            token_store=TokenStore(Path(self.token_store_path)),
+            transport=transport,
+            limiter=SlidingWindowLimiter(self.requests_per_minute),
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            timeout_seconds=self.timeout_seconds,
+            simulator=self.uses_simulator,
+        ) as client:
+            yield client
+
+
+class TrackingRegistryResource(dg.ConfigurableResource):
+    """The tracking registry file: tracked creators with their campaigns, SKUs and audience tags."""
+
+    path: str
+
+    def load(self) -> TrackingRegistry:
+        return load_registry(Path(self.path))

@@ -1,0 +1,1 @@
+"""Client for TikTok's Display API v2 (Login Kit): models, tokens, rate limiting and retries."""

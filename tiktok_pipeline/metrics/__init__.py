@@ -1,0 +1,1 @@
+"""Pure metric maths on Polars frames: no I/O, tested on their own."""

@@ -1,0 +1,31 @@
+"""Snapshots joined with the tracking registry, plus engagement rate and age."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def engagement_rate() -> pl.Expr:
+    """(likes + comments + shares) / views; null when views are 0."""
+    interactions = pl.col("like_count") + pl.col("comment_count") + pl.col("share_count")
+    return (
+        pl.when(pl.col("view_count") > 0)
+        .then(interactions.cast(pl.Float64) / pl.col("view_count").cast(pl.Float64))
+        .otherwise(None)
+        .alias("engagement_rate")
+    )
+
+
+def enrich_snapshots(snapshots: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
+    """Each snapshot with its creator's campaigns, SKUs and audience tags (empty lists when untracked)."""
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return (
+        snapshots.join(registry, on="creator_username", how="left")
+        .with_columns(
+            engagement_rate(),
+            ((pl.col("observed_at") - pl.col("create_time")).dt.total_seconds() / 60.0).alias("video_age_minutes"),
+            pl.col("campaign_ids").fill_null(empty),
+            pl.col("product_skus").fill_null(empty),
+            pl.col("audience_tags").fill_null(empty),
+        )
+    )

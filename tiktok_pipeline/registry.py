@@ -1,0 +1,69 @@
+"""The tracking registry: which creators we poll and the business context of each.
+
+Shipped as ``data/tracking_registry.json`` (path from ``TIKTOK_REGISTRY_PATH``); growth teams
+edit it to add creators, campaigns, SKUs and audience tags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+
+class TrackedCreator(BaseModel):
+    """One authorised creator and the business context of their videos."""
+
+    username: str = Field(min_length=1)
+    campaign_ids: list[str] = Field(default_factory=list)
+    product_skus: list[str] = Field(default_factory=list)
+    audience_tags: list[str] = Field(default_factory=list)
+
+
+class TrackingRegistry(BaseModel):
+    """All tracked creators; usernames are unique."""
+
+    creators: list[TrackedCreator]
+
+    @field_validator("creators")
+    @classmethod
+    def _unique(cls, creators: list[TrackedCreator]) -> list[TrackedCreator]:
+        seen: set[str] = set()
+        for creator in creators:
+            if creator.username in seen:
+                raise ValueError(f"creator {creator.username!r} is listed twice")
+            seen.add(creator.username)
+        return creators
+
+    @property
+    def usernames(self) -> list[str]:
+        return [c.username for c in self.creators]
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per creator: ``creator_username`` and the three list columns."""
+        return pl.DataFrame(
+            {
+                "creator_username": [c.username for c in self.creators],
+                "campaign_ids": [c.campaign_ids for c in self.creators],
+                "product_skus": [c.product_skus for c in self.creators],
+                "audience_tags": [c.audience_tags for c in self.creators],
+            },
+            schema={
+                "creator_username": pl.String,
+                "campaign_ids": pl.List(pl.String),
+                "product_skus": pl.List(pl.String),
+                "audience_tags": pl.List(pl.String),
+            },
+        )
+
+
+def load_registry(path: Path) -> TrackingRegistry:
+    """Read and validate the registry, with an error that names the file and the field."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"tracking registry {path} does not exist (set TIKTOK_REGISTRY_PATH)")
+    try:
+        return TrackingRegistry.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise ValueError(f"tracking registry {path} is invalid: {exc}") from exc

@@ -1,0 +1,62 @@
+"""Every environment variable the pipeline reads, with its default, in one place.
+
+Secrets (the TikTok client secret) are read here only to decide *whether* they are set;
+their values reach resources through ``dagster.EnvVar`` so they never appear in run config,
+metadata or logs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``TIKTOK_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TIKTOK_", extra="ignore")
+
+    api_base_url: str | None = Field(
+        default=None,
+        description="Display API host, e.g. https://open.tiktokapis.com. Unset: the in-process simulator.",
+    )
+    client_key: str = Field(default="sim-client", description="TikTok app client key (not a secret).")
+    warehouse_path: Path = Field(default=DATA_DIR / "warehouse.duckdb")
+    landing_dir: Path = Field(default=DATA_DIR / "landing")
+    token_store_path: Path = Field(default=DATA_DIR / "tokens.json")
+    registry_path: Path = Field(default=DATA_DIR / "tracking_registry.json")
+    partitions_start: datetime = Field(
+        default=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        description="First 5-minute window (UTC). Keep it recent: the UI is tuned for <=100k partitions.",
+    )
+    sim_seed: int = Field(default=7, description="Seed of the embedded simulator's world.")
+    tracking_horizon_days: float = Field(default=7.0, gt=0, description="Videos younger than this are polled.")
+    max_window_age_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Against a real host, a window may be observed at most this long after it closed.",
+    )
+    requests_per_minute: int = Field(
+        default=540, gt=0, description="Client-side limit per endpoint (the API allows 600/min)."
+    )
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
+    request_timeout_seconds: float = Field(default=20.0, gt=0)
+    dagster_ui_url: str = Field(default="http://localhost:3000")
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    @property
+    def uses_simulator(self) -> bool:
+        """True when no real API host is configured."""
+        return not self.api_base_url

@@ -1,0 +1,97 @@
+"""Observing a window: decide when it may be observed, collect and land it, or re-read its landing file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .collect import collect_window
+from .display_api.client import DisplayApiClient
+from .landing import landing_path, read_landing, write_landing
+from .partitions import WINDOW, window_key
+
+LANDING_SOURCE = "display_api"
+
+
+class WindowNotObservableError(RuntimeError):
+    """A window cannot be observed now without storing counts that belong to another moment."""
+
+
+def observation_instant(
+    window_start: datetime, now: datetime, *, uses_simulator: bool, max_age: timedelta
+) -> datetime:
+    """The instant a window's counts are observed at.
+
+    Against the simulator: the window's end, so a backfill builds a consistent history. Against
+    TikTok: now, which must be at most ``max_age`` after the window's end, because the API only
+    ever answers with present-day counts.
+    """
+    end = window_start + WINDOW
+    key = window_key(window_start)
+    if end > now:
+        raise WindowNotObservableError(
+            f"window {key} closes at {end:%H:%M} UTC; it cannot be observed before it has closed"
+        )
+    if uses_simulator:
+        return end
+    if now - end > max_age:
+        raise WindowNotObservableError(
+            f"window {key} closed {now - end} ago, longer than TIKTOK_MAX_WINDOW_AGE_MINUTES"
+            f" ({max_age}). TikTok only serves present-day counts: observing it now would store today's"
+            " numbers under an old window. Windows that were landed on time are re-parsed from data/landing;"
+            " this one was not, so it stays a gap."
+        )
+    return now
+
+
+@dataclass
+class LandedWindow:
+    """A window's landed responses and how they were obtained."""
+
+    window_start: datetime
+    path: Path
+    records: list[dict[str, Any]]
+    collected: bool
+    failures: dict[str, str] = field(default_factory=dict)
+    request_stats: dict[str, int] = field(default_factory=dict)
+
+
+def land_window(
+    client: DisplayApiClient,
+    usernames: list[str],
+    window_start: datetime,
+    *,
+    now: datetime,
+    landing_dir: Path,
+    horizon: timedelta,
+    max_age: timedelta,
+    recollect: bool = False,
+) -> LandedWindow:
+    """Responses for one window, landed durably before anyone parses them.
+
+    An existing landing file is re-read rather than collected again, unless ``recollect`` is set or
+    the file holds failed calls and the window can still be observed (then it is collected afresh).
+    """
+    path = landing_path(landing_dir, LANDING_SOURCE, window_start)
+    if path.exists() and not recollect:
+        landed = read_landing(path)
+        complete = not any(record.get("error") for record in landed)
+        if complete or not _observable(window_start, now, client.simulator, max_age):
+            return LandedWindow(window_start, path, landed, collected=False)
+    observed_at = observation_instant(window_start, now, uses_simulator=client.simulator, max_age=max_age)
+    before = dict(client.stats)
+    collection = collect_window(client, usernames, window_start, observed_at, horizon)
+    records = collection.records()
+    write_landing(path, records)
+    stats = {k: v - before.get(k, 0) for k, v in client.stats.items() if v - before.get(k, 0)}
+    return LandedWindow(window_start, path, records, collected=True, failures=collection.failures, request_stats=stats)
+
+
+def _observable(window_start: datetime, now: datetime, uses_simulator: bool, max_age: timedelta) -> bool:
+    try:
+        observation_instant(window_start, now, uses_simulator=uses_simulator, max_age=max_age)
+    except WindowNotObservableError:
+        return False
+    return True
