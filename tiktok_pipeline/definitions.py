@@ -41,6 +41,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         resources={
             "display_api": DisplayApiResource(
                 base_url=settings.api_base_url,
+                simulator=settings.uses_simulator,
                 client_key=settings.client_key,
                 client_secret=_client_secret(settings),
                 token_store_path=str(settings.token_store_path),

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default=None,
         description="Display API host, e.g. https://open.tiktokapis.com. Unset: the in-process simulator.",
     )
+    api_is_simulator: bool | None = Field(
+        default=None,
+        description="Treat the host as the simulator (as-of observation). Default: true only when no host is set.",
+    )
     client_key: str = Field(default="sim-client", description="TikTok app client key (not a secret).")
     warehouse_path: Path = Field(default=DATA_DIR / "warehouse.duckdb")
     landing_dir: Path = Field(default=DATA_DIR / "landing")
@@ -58,5 +62,5 @@ class Settings(BaseSettings):
 
     @property
     def uses_simulator(self) -> bool:
-        """True when no real API host is configured."""
-        return not self.api_base_url
+        """True for the in-process simulator, or a served one named by TIKTOK_API_IS_SIMULATOR."""
+        return self.api_is_simulator if self.api_is_simulator is not None else not self.api_base_url

@@ -19,9 +19,10 @@ SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
 
 
 class DisplayApiResource(dg.ConfigurableResource):
-    """TikTok Display API v2: the real host when ``base_url`` is set, else the in-process simulator."""
+    """TikTok Display API v2: ``base_url`` (real or served simulator), or the in-process simulator when unset."""
 
     base_url: str | None = Field(default=None, description="API host; None means the embedded simulator.")
+    simulator: bool = Field(default=True, description="The host is a simulator: windows are observed as of their end.")
     client_key: str = "sim-client"
     client_secret: str = Field(default="sim-secret", description="From TIKTOK_CLIENT_SECRET via EnvVar.")
     token_store_path: str
@@ -32,10 +33,6 @@ class DisplayApiResource(dg.ConfigurableResource):
     requests_per_minute: int = 540
     max_attempts: int = 5
     timeout_seconds: float = 20.0
-
-    @property
-    def uses_simulator(self) -> bool:
-        return not self.base_url
 
     @property
     def horizon(self) -> timedelta:
@@ -49,7 +46,7 @@ class DisplayApiResource(dg.ConfigurableResource):
     def client(self) -> Iterator[DisplayApiClient]:
         """A client for one run; against the simulator it talks to an in-process instance."""
         transport = None
-        if self.uses_simulator:
+        if not self.base_url:
             from ..simulator.app import Simulator
             from ..simulator.world import WorldConfig
 
@@ -63,7 +60,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             limiter=SlidingWindowLimiter(self.requests_per_minute),
             retry=RetryPolicy(max_attempts=self.max_attempts),
             timeout_seconds=self.timeout_seconds,
-            simulator=self.uses_simulator,
+            simulator=self.simulator,
         ) as client:
             yield client
 

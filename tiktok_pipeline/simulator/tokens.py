@@ -1,0 +1,60 @@
+"""Self-describing, HMAC-signed OAuth tokens, so they survive a simulator restart.
+
+Rotation is still enforced: the simulator remembers the highest refresh-token generation it has
+issued per open_id and refuses older ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    kind: str  # "act" or "rft"
+    open_id: str
+    generation: int
+    expires_at: float
+    scope: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    def __init__(self, key: str) -> None:
+        self._key = key.encode()
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:18])
+
+    def issue(self, claims: TokenClaims) -> str:
+        body = _b64(
+            json.dumps(
+                {"o": claims.open_id, "g": claims.generation, "e": claims.expires_at, "s": claims.scope},
+                separators=(",", ":"),
+            ).encode()
+        )
+        return f"{claims.kind}.{body}.{self._sign(claims.kind + body)}"
+
+    def read(self, token: str, kind: str) -> TokenClaims | None:
+        """The claims of a well-formed, correctly signed token of ``kind``; None otherwise."""
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != kind:
+            return None
+        if not hmac.compare_digest(parts[2], self._sign(kind + parts[1])):
+            return None
+        try:
+            raw = json.loads(_unb64(parts[1]))
+            return TokenClaims(kind, str(raw["o"]), int(raw["g"]), float(raw["e"]), str(raw["s"]))
+        except (ValueError, KeyError, TypeError):
+            return None

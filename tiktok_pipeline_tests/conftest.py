@@ -1,0 +1,23 @@
+"""Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tiktok_pipeline.settings import DATA_DIR, Settings
+
+SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
+# A fixed past window, so runs are deterministic whatever the wall clock says.
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for the embedded simulator with every runtime file under ``tmp_path``."""
+    return Settings(
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        landing_dir=tmp_path / "landing",
+        token_store_path=tmp_path / "tokens.json",
+        registry_path=SHIPPED_REGISTRY,
+    )
