@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -18,7 +20,9 @@ def dev(extra: list[str]) -> int:
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
     (PROJECT_ROOT / "data").mkdir(exist_ok=True)
     os.chdir(PROJECT_ROOT)
-    args = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra]
+    beside = Path(sys.executable).with_name("dagster")  # the environment's own dagster, even if not on PATH
+    dagster = str(beside) if beside.exists() else (shutil.which("dagster") or "dagster")
+    args = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting: {' '.join(args)}", flush=True)
     os.execvp(args[0], args)
     return 0  # pragma: no cover - execvp does not return

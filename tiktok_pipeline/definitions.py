@@ -33,7 +33,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, jobs, schedules and resources for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
     partitions = five_minute_partitions(settings.partitions_start)
-    job = build_window_job(partitions)
+    job = build_window_job()
     return dg.Definitions(
         assets=build_assets(partitions),
         jobs=[job],

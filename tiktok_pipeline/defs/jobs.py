@@ -7,12 +7,11 @@ import dagster as dg
 WINDOW_JOB_NAME = "window_pipeline_job"
 
 
-def build_window_job(partitions_def: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_window_job() -> dg.UnresolvedAssetJobDefinition:
     """Raw snapshots → enriched metrics → velocity for a window (or a range of windows)."""
     return dg.define_asset_job(
         WINDOW_JOB_NAME,
         selection=dg.AssetSelection.groups("collect", "process"),
-        partitions_def=partitions_def,
         description=(
             "Collects one 5-minute window from TikTok (or the simulator), lands the raw responses, and "
             "builds enriched metrics and velocity for it. Launch it over a range of windows to backfill: "
