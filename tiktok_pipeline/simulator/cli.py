@@ -1,23 +1,32 @@
-"""``tiktok-sim``: serve the offline TikTok simulator over HTTP, or print ground truth."""
+"""``tiktok-sim``: serve the offline TikTok Display API simulator over HTTP, or print ground truth."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .app import CODE_PREFIX, Simulator
+from .app import Simulator
 from .faults import FaultConfig
-from .server import make_server
+from .oauth import CODE_PREFIX
+from .server import SimulatorServer
 from .world import World, WorldConfig
 
 
-def _world(args: argparse.Namespace) -> WorldConfig:
+def _world_config(args: argparse.Namespace) -> WorldConfig:
     return WorldConfig(seed=args.seed, creators=args.creators, viral_share=args.viral_share)
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant; naive means UTC, a trailing ``Z`` is accepted."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
 def serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C, after printing the base URL and each creator's authorization code."""
     faults = FaultConfig(
         rate_429=args.fault_429,
         rate_5xx=args.fault_5xx,
@@ -26,11 +35,11 @@ def serve(args: argparse.Namespace) -> int:
         send_retry_after=not args.no_retry_after,
         seed=args.seed,
     )
-    simulator = Simulator(_world(args), faults, rate_limit=args.rate_limit)
-    server = make_server(simulator, args.host, args.port, verbose=args.verbose)
-    print(f"TikTok simulator (seed {args.seed}) at http://{args.host}:{server.server_address[1]}", flush=True)
+    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit)
+    server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
+    print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
-        print(f"  creator {creator.username}: authorization code {CODE_PREFIX}{creator.username}", flush=True)
+        print(f"  {creator.username}: authorization code {CODE_PREFIX}{creator.username}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -41,38 +50,52 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def truth(args: argparse.Namespace) -> int:
-    at = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    world = World(_world(args))
+    """Print a video's ground-truth counts at an instant as one JSON line."""
+    at = _instant(args.at)
+    world = World(_world_config(args))
     video = world.video(args.video_id)
     if video is None:
         print(f"video {args.video_id} does not exist in the world of seed {args.seed}", file=sys.stderr)
         return 1
     counts = world.counts(args.video_id, at.timestamp())
-    print(json.dumps({"video_id": args.video_id, "creator": video.creator_username, "at": at.isoformat(),
-                      "is_viral": video.is_viral, **counts.__dict__}))
+    record = {
+        "video_id": video.id,
+        "creator_username": video.creator_username,
+        "create_time": video.create_time,
+        "at": at.isoformat(),
+        "is_viral": video.is_viral,
+        "viral_onset": video.viral_onset,
+        **asdict(counts),
+    }
+    print(json.dumps(record))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tiktok-sim", description=__doc__)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--creators", type=int, default=6)
-    parser.add_argument("--viral-share", type=float, default=0.15)
-    sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve the Display API on loopback until Ctrl-C")
+def parser() -> argparse.ArgumentParser:
+    """The ``tiktok-sim`` argument parser."""
+    root = argparse.ArgumentParser(prog="tiktok-sim", description=__doc__)
+    world = argparse.ArgumentParser(add_help=False)
+    world.add_argument("--seed", type=int, default=7)
+    world.add_argument("--creators", type=int, default=6)
+    world.add_argument("--viral-share", type=float, default=0.15)
+    sub = root.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", parents=[world], help="serve the Display API on loopback until Ctrl-C")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8787)
     s.add_argument("--rate-limit", type=int, default=600, help="requests per minute per endpoint")
     for name in ("429", "5xx", "timeout", "malformed"):
-        s.add_argument(f"--fault-{name}", type=float, default=0.0, help=f"share of {name} faults")
+        s.add_argument(f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults")
     s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
-    s.add_argument("--verbose", action="store_true", help="log every request")
-    t = sub.add_parser("truth", help="print a video's ground-truth counts at an instant")
+    s.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")
     t.add_argument("--video-id", required=True)
     t.add_argument("--at", required=True, help="ISO 8601 instant, e.g. 2026-11-24T12:00:00Z")
-    args = parser.parse_args(argv)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tiktok-sim`` console script."""
+    args = parser().parse_args(argv)
     return serve(args) if args.command == "serve" else truth(args)
 
 

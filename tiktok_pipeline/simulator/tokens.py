@@ -1,7 +1,8 @@
 """Self-describing, HMAC-signed OAuth tokens, so they survive a simulator restart.
 
-Rotation is still enforced: the simulator remembers the highest refresh-token generation it has
-issued per open_id and refuses older ones.
+A token is ``<kind>.<base64url JSON claims>.<base64url HMAC>``; ``kind`` is ``act`` (access) or
+``rft`` (refresh), like TikTok's prefixes. Validation needs only the signing key. Rotation is
+enforced separately by the OAuth endpoint, which remembers the newest generation per open_id.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a token says about itself."""
+
     kind: str  # "act" or "rft"
     open_id: str
     generation: int
     expires_at: float
     scope: str
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The granted scopes as a set."""
+        return frozenset(self.scope.split(","))
 
 
 def _b64(data: bytes) -> str:
@@ -31,6 +39,8 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
+    """Issues and verifies tokens with one HMAC-SHA256 key."""
+
     def __init__(self, key: str) -> None:
         self._key = key.encode()
 
@@ -38,16 +48,13 @@ class TokenSigner:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:18])
 
     def issue(self, claims: TokenClaims) -> str:
-        body = _b64(
-            json.dumps(
-                {"o": claims.open_id, "g": claims.generation, "e": claims.expires_at, "s": claims.scope},
-                separators=(",", ":"),
-            ).encode()
-        )
+        """The signed token carrying ``claims``."""
+        payload = {"o": claims.open_id, "g": claims.generation, "e": claims.expires_at, "s": claims.scope}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{claims.kind}.{body}.{self._sign(claims.kind + body)}"
 
     def read(self, token: str, kind: str) -> TokenClaims | None:
-        """The claims of a well-formed, correctly signed token of ``kind``; None otherwise."""
+        """The claims of a well-formed, correctly signed token of ``kind``; None otherwise (expiry unchecked)."""
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != kind:
             return None
