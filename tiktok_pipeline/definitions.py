@@ -37,7 +37,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=build_assets(partitions),
         jobs=[job],
-        schedules=[build_window_schedule(job)],
+        schedules=[
+            build_window_schedule(
+                job, partitions_start=settings.partitions_start, warm_up=settings.uses_simulator
+            )
+        ],
         resources={
             "display_api": DisplayApiResource(
                 base_url=settings.api_base_url,

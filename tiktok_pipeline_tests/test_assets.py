@@ -17,12 +17,12 @@ from .conftest import T0
 TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metrics", "video_velocity")
 
 
-def materialize_range(settings: Settings, first, last, run_config=None) -> dg.ExecuteInProcessResult:
+def materialize_range(settings: Settings, first, last, run_config=None, instance=None) -> dg.ExecuteInProcessResult:
     """Materialise all window assets for windows ``first`` .. ``last`` (inclusive) as one run."""
     defs = build_definitions(settings)
     job = defs.resolve_job_def("window_pipeline_job")
     return job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": window_key(first),
             "dagster/asset_partition_range_end": window_key(last),
