@@ -24,3 +24,36 @@ def test_window_job_over_real_http(settings):
         ).fetchone()
     assert windows == 7 and rows > 0 and with_delta > 0
     assert settings.token_store_path.exists()
+
+
+def test_faulty_api_loses_nothing(settings):
+    """Throttling, server errors and malformed records: retried, quarantined, every record accounted for."""
+    from tiktok_pipeline.landing import read_landing
+    from tiktok_pipeline.simulator.faults import FaultConfig
+
+    faults = FaultConfig(rate_429=0.1, rate_5xx=0.1, rate_malformed=0.2, send_retry_after=False, seed=11)
+    sim = Simulator(WorldConfig(seed=settings.sim_seed), faults)
+    with serve_in_thread(sim) as url:
+        served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True, "max_attempts": 8})
+        result = materialize_range(served, T0, T0 + WINDOW)
+    assert result.success
+    assert sim.stats["fault 429"] + sim.stats["fault 5xx"] > 0 and sim.stats["fault malformed"] > 0
+    received = sum(
+        len(record["payload"]["data"]["videos"])
+        for path in settings.landing_dir.rglob("*.jsonl.gz")
+        for record in read_landing(path)
+        if record["endpoint"] == "video/query" and not record["error"]
+    )
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        parsed = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
+        quarantined = con.execute("SELECT count(*), count(DISTINCT reason) FROM quarantined_records").fetchone()
+    assert quarantined[0] > 0 and parsed + quarantined[0] == received
+    materialized = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.all_events
+        if e.is_step_materialization
+    }
+    assert "quarantined_records" in materialized
+    raw_meta = [e.step_materialization_data.materialization.metadata for e in result.all_events
+                if e.is_step_materialization and e.asset_key.to_user_string() == "raw_video_snapshots"][0]
+    assert raw_meta["retries"].value > 0 and raw_meta["quarantined_records"].value == quarantined[0]

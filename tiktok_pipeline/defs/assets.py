@@ -34,6 +34,10 @@ records that fail validation go to `quarantined_records` with their raw payload 
 
 RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info`."""
 
+QUARANTINE_DOC = """Records that failed validation, kept with their raw payload, source (endpoint and landing
+file), window and a reason naming the field. Nothing is dropped silently: each row here is one record
+missing from the snapshot tables."""
+
 ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
 audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
 
@@ -93,6 +97,13 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                 group_name="collect",
                 kinds=kinds,
                 metadata={"dagster/column_schema": RAW_CREATOR_SNAPSHOTS.table_schema, "dagster/table_name": RAW_CREATOR_SNAPSHOTS.name},
+            ),
+            dg.AssetSpec(
+                "quarantined_records",
+                description=QUARANTINE_DOC,
+                group_name="collect",
+                kinds=kinds,
+                metadata={"dagster/column_schema": QUARANTINED_RECORDS.table_schema, "dagster/table_name": QUARANTINED_RECORDS.name},
             ),
         ],
         name="raw_snapshots",
@@ -177,6 +188,13 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         yield dg.MaterializeResult(
             asset_key="raw_creator_snapshots",
             metadata={"dagster/row_count": creators.height, "windows": len(landed)},
+        )
+        yield dg.MaterializeResult(
+            asset_key="quarantined_records",
+            metadata={
+                "dagster/row_count": quarantine.height,
+                "reasons": dg.MetadataValue.md(_markdown(quarantine.group_by("reason").len().sort("len", descending=True).head(10))),
+            },
         )
 
     @dg.asset(
