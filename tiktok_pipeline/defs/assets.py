@@ -22,6 +22,7 @@ from ..tables import (
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
+    TableSpec,
 )
 from ..warehouse import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
 from .resources import DisplayApiResource, TrackingRegistryResource
@@ -68,6 +69,20 @@ def _markdown(frame: pl.DataFrame) -> str:
     return header + "\n".join(rows)
 
 
+KINDS = {"duckdb", "polars"}
+
+
+def _table_metadata(spec: TableSpec) -> dict[str, object]:
+    """Definition metadata that shows the table's columns and descriptions in the UI."""
+    return {"dagster/column_schema": spec.table_schema, "dagster/table_name": spec.name}
+
+
+def _collect_spec(spec: TableSpec, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        spec.name, description=description, group_name="collect", kinds=KINDS, metadata=_table_metadata(spec)
+    )
+
+
 def _range(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
     window = context.partition_time_window
     return window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
@@ -80,31 +95,12 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WRITER_POOL,
     )
-    kinds = {"duckdb", "polars"}
 
     @dg.multi_asset(
         specs=[
-            dg.AssetSpec(
-                "raw_video_snapshots",
-                description=RAW_VIDEO_DOC,
-                group_name="collect",
-                kinds=kinds,
-                metadata={"dagster/column_schema": RAW_VIDEO_SNAPSHOTS.table_schema, "dagster/table_name": RAW_VIDEO_SNAPSHOTS.name},
-            ),
-            dg.AssetSpec(
-                "raw_creator_snapshots",
-                description=RAW_CREATOR_DOC,
-                group_name="collect",
-                kinds=kinds,
-                metadata={"dagster/column_schema": RAW_CREATOR_SNAPSHOTS.table_schema, "dagster/table_name": RAW_CREATOR_SNAPSHOTS.name},
-            ),
-            dg.AssetSpec(
-                "quarantined_records",
-                description=QUARANTINE_DOC,
-                group_name="collect",
-                kinds=kinds,
-                metadata={"dagster/column_schema": QUARANTINED_RECORDS.table_schema, "dagster/table_name": QUARANTINED_RECORDS.name},
-            ),
+            _collect_spec(RAW_VIDEO_SNAPSHOTS, RAW_VIDEO_DOC),
+            _collect_spec(RAW_CREATOR_SNAPSHOTS, RAW_CREATOR_DOC),
+            _collect_spec(QUARANTINED_RECORDS, QUARANTINE_DOC),
         ],
         name="raw_snapshots",
         **common,
@@ -201,9 +197,9 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         name="enriched_video_metrics",
         deps=["raw_video_snapshots"],
         group_name="process",
-        kinds=kinds,
+        kinds=KINDS,
         description=ENRICHED_DOC,
-        metadata={"dagster/column_schema": ENRICHED_VIDEO_METRICS.table_schema, "dagster/table_name": ENRICHED_VIDEO_METRICS.name},
+        metadata=_table_metadata(ENRICHED_VIDEO_METRICS),
         **common,
     )
     def enriched_video_metrics(
@@ -236,9 +232,9 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         name="video_velocity",
         deps=["enriched_video_metrics"],
         group_name="process",
-        kinds=kinds,
+        kinds=KINDS,
         description=VELOCITY_DOC,
-        metadata={"dagster/column_schema": VIDEO_VELOCITY.table_schema, "dagster/table_name": VIDEO_VELOCITY.name},
+        metadata=_table_metadata(VIDEO_VELOCITY),
         **common,
     )
     def video_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
