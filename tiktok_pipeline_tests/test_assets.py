@@ -18,10 +18,11 @@ TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metric
 
 
 def materialize_range(settings: Settings, first, last, run_config=None, instance=None) -> dg.ExecuteInProcessResult:
-    """Materialise all window assets for windows ``first`` .. ``last`` (inclusive) as one run."""
+    """``materialize(...)`` every window asset for windows ``first`` .. ``last`` (inclusive) as one run."""
     defs = build_definitions(settings)
-    job = defs.resolve_job_def("window_pipeline_job")
-    return job.execute_in_process(
+    return dg.materialize(
+        list(defs.assets),
+        resources=dict(defs.resources),
         instance=instance or dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": window_key(first),
