@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
     request_timeout_seconds: float = Field(default=20.0, gt=0)
-    dagster_ui_url: str = Field(default="http://localhost:3000")
 
     @field_validator("partitions_start")
     @classmethod

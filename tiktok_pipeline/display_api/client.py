@@ -166,7 +166,10 @@ class DisplayApiClient:
                     self.tokens.put(username, tokens)
                     return tokens
                 if response.status_code not in RETRYABLE_STATUSES:
-                    detail = OAuthErrorBody.model_validate(payload) if isinstance(payload, dict) and "error" in payload else None
+                    try:
+                        detail: OAuthErrorBody | None = OAuthErrorBody.model_validate(payload)
+                    except ValidationError:
+                        detail = None
                     code = detail.error if detail else str(response.status_code)
                     raise TikTokApiError(
                         f"oauth/token ({grant_type}) for {username} refused: {code}"

@@ -147,3 +147,22 @@ def test_video_query_returns_requested_fields(tmp_path, username):
     assert sorted(v["id"] for v in videos) == sorted(ids)
     assert set(videos[0]) == set(VIDEO_FIELDS)
     assert query.log_id
+
+
+def test_unknown_creator_and_bad_secret_are_clear_errors(tmp_path):
+    sim = Simulator(WorldConfig(seed=7))
+    with serve_in_thread(sim) as url, make_client(url, tmp_path) as client:
+        with pytest.raises(TikTokApiError, match=r"oauth/token \(authorization_code\) for nobody refused: invalid_grant"):
+            client.access_token("nobody")
+        client._client_secret = SecretStr("wrong")
+        with pytest.raises(TikTokApiError, match="invalid_client"):
+            client.access_token(sim.world.creators()[0].username)
+
+
+def test_real_host_without_stored_tokens_says_how_to_add_them(tmp_path):
+    from tiktok_pipeline.display_api.client import MissingCredentialsError
+
+    client = make_client("http://127.0.0.1:9", tmp_path)
+    client.simulator = False
+    with client, pytest.raises(MissingCredentialsError, match="tiktok-pipeline tokens add alice"):
+        client.access_token("alice")

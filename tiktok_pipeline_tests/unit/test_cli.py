@@ -1,0 +1,22 @@
+"""``tiktok-pipeline tokens add`` stores a refresh token read from standard input."""
+
+import io
+
+from tiktok_pipeline.cli import main
+from tiktok_pipeline.display_api.tokens import TokenStore
+
+
+def test_tokens_add_reads_stdin_and_forces_a_refresh(tmp_path, monkeypatch, capsys):
+    store_path = tmp_path / "tokens.json"
+    monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(store_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("rft.from-login-kit\n"))
+    assert main(["tokens", "add", "alice", "--open-id", "o-1"]) == 0
+    assert "rft.from-login-kit" not in capsys.readouterr().out
+    stored = TokenStore(store_path).get("alice")
+    assert stored.refresh_token.get_secret_value() == "rft.from-login-kit" and stored.open_id == "o-1"
+    from datetime import datetime, timezone
+
+    assert stored.needs_refresh(datetime.now(timezone.utc))
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["tokens", "add", "bob"]) == 2
