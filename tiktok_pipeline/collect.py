@@ -1,8 +1,10 @@
 """Collecting one window from the Display API: which calls, in which order.
 
-Per creator: ``user/info``; ``video/list`` pages (newest first) until videos are older than the
-tracking horizon; ``video/query`` in batches of 20 for the counts. Every answer, error answers
-included, becomes a landing record. One creator failing never loses the others.
+A creator is either *discovered* (``user/info``, then ``video/list`` pages, newest first, with
+counts, down to the tracking horizon: every recent video observed, new ones found) or
+*refreshed* (``video/query`` in batches of 20 for the videos a polling plan says are due).
+Without a plan every creator is discovered. Every answer, error answers included, becomes a
+landing record; one creator failing never loses the others.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from typing import Any
 
 from .display_api.client import ApiCall, DisplayApiClient, TikTokApiError
 from .display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
-
-LIST_FIELDS = ("id", "create_time")
+from .polling.plan import WindowPlan
 
 
 @dataclass
@@ -34,50 +35,41 @@ class Collection:
         ]
 
 
-def _listed_videos(call: ApiCall) -> tuple[list[tuple[str, int]], int | None, bool]:
-    """(id, create_time) pairs of a ``video/list`` page, its cursor and has_more; malformed entries skipped."""
+def _page(call: ApiCall) -> tuple[list[int], int | None, bool]:
+    """create_times of a ``video/list`` page (malformed entries skipped), its cursor and has_more."""
     data = call.payload.get("data", {}) if isinstance(call.payload, dict) else {}
-    pairs = []
-    for video in data.get("videos") or []:
-        if isinstance(video, dict) and isinstance(video.get("id"), str) and isinstance(video.get("create_time"), int):
-            pairs.append((video["id"], video["create_time"]))
+    created = [v["create_time"] for v in data.get("videos") or [] if isinstance(v, dict) and isinstance(v.get("create_time"), int)]
     cursor = data.get("cursor")
-    return pairs, cursor if isinstance(cursor, int) else None, bool(data.get("has_more"))
+    return created, cursor if isinstance(cursor, int) else None, bool(data.get("has_more"))
 
 
-def discover_videos(
+def discover_creator(
     client: DisplayApiClient, username: str, as_of: datetime, horizon: timedelta, calls: list[ApiCall]
-) -> list[str]:
-    """Ids of ``username``'s videos published within ``horizon`` before ``as_of``, newest first."""
+) -> None:
+    """``user/info`` and ``video/list`` pages until videos are older than ``horizon``."""
+    calls.append(client.call(username, "user/info", fields=USER_FIELDS, as_of=as_of))
     oldest = (as_of - horizon).timestamp()
-    ids: list[str] = []
     cursor: int | None = None
     while True:
         body: dict[str, Any] = {"max_count": MAX_VIDEOS_PER_REQUEST}
         if cursor is not None:
             body["cursor"] = cursor
-        call = client.call(username, "video/list", fields=LIST_FIELDS, body=body, as_of=as_of)
+        call = client.call(username, "video/list", fields=VIDEO_FIELDS, body=body, as_of=as_of)
         calls.append(call)
-        pairs, next_cursor, has_more = _listed_videos(call)
-        ids.extend(video_id for video_id, created in pairs if created >= oldest and video_id not in ids)
-        reached_horizon = any(created < oldest for _, created in pairs)
-        if not has_more or reached_horizon or next_cursor is None or next_cursor == cursor:
-            return ids
+        created, next_cursor, has_more = _page(call)
+        if not has_more or any(c < oldest for c in created) or next_cursor in (None, cursor):
+            return
         cursor = next_cursor
 
 
-def collect_creator(
-    client: DisplayApiClient, username: str, as_of: datetime, horizon: timedelta, calls: list[ApiCall]
+def refresh_videos(
+    client: DisplayApiClient, username: str, video_ids: list[str], as_of: datetime, calls: list[ApiCall]
 ) -> None:
-    """All calls for one creator in one window, appended to ``calls``."""
-    calls.append(client.call(username, "user/info", fields=USER_FIELDS, as_of=as_of))
-    ids = discover_videos(client, username, as_of, horizon, calls)
-    for offset in range(0, len(ids), MAX_VIDEOS_PER_REQUEST):
-        batch = ids[offset : offset + MAX_VIDEOS_PER_REQUEST]
+    """``video/query`` for ``video_ids``, 20 at a time."""
+    for offset in range(0, len(video_ids), MAX_VIDEOS_PER_REQUEST):
+        batch = video_ids[offset : offset + MAX_VIDEOS_PER_REQUEST]
         calls.append(
-            client.call(
-                username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": batch}}, as_of=as_of
-            )
+            client.call(username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": batch}}, as_of=as_of)
         )
 
 
@@ -87,12 +79,19 @@ def collect_window(
     window_start: datetime,
     observed_at: datetime,
     horizon: timedelta,
+    plan: WindowPlan | None = None,
 ) -> Collection:
-    """Observe every creator as of ``observed_at``; failures are recorded per creator, not raised."""
+    """Observe the window as of ``observed_at``: everything, or what ``plan`` says is due."""
     collection = Collection(window_start=window_start, observed_at=observed_at)
-    for username in usernames:
+    discover = usernames if plan is None else [u for u in usernames if u in plan.discover]
+    refresh = {} if plan is None else {u: ids for u, ids in plan.videos.items() if u in usernames}
+    work = [(u, None) for u in discover] + list(refresh.items())
+    for username, video_ids in work:
         try:
-            collect_creator(client, username, observed_at, horizon, collection.calls)
+            if video_ids is None:
+                discover_creator(client, username, observed_at, horizon, collection.calls)
+            else:
+                refresh_videos(client, username, video_ids, observed_at, collection.calls)
         except TikTokApiError as exc:
             if exc.call is not None:
                 collection.calls.append(exc.call)

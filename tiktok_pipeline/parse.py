@@ -1,5 +1,7 @@
 """Parsing landed Display API responses into snapshot rows; bad records go to quarantine.
 
+Videos come from ``video/list`` (discovery, with counts) and ``video/query`` (refresh).
+
 Each record is validated on its own: a malformed video is quarantined with its raw payload,
 source and a reason naming the field, and the rest of the page goes on.
 """
@@ -88,11 +90,11 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
             creators.append(
                 {"window_start": window, "observed_at": observed, "creator_username": record["username"], **user.model_dump(exclude={"username"}), "landing_file": landing_file}
             )
-        elif record["endpoint"] == "video/query":
+        elif record["endpoint"] in ("video/query", "video/list"):
             for raw in data.get("videos") or []:
                 video, problem = _validate(Video, raw)
                 if video is None:
-                    reject(f"video/query for {record['username']}: {problem}", raw)
+                    reject(f"{record['endpoint']} for {record['username']}: {problem}", raw)
                     continue
                 if (window, video.id) in seen:
                     reject(f"duplicate observation of video {video.id} in one window", raw)

@@ -17,7 +17,7 @@ def test_window_job_over_real_http(settings):
         served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True})
         result = materialize_range(served, T0, T0 + 6 * WINDOW)
     assert result.success
-    assert sim.stats["requests /v2/video/query/"] > 0 and sim.stats["oauth authorization_code"] == 6
+    assert sim.stats["requests /v2/video/list/"] > 0 and sim.stats["oauth authorization_code"] == 6
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         windows, rows, with_delta = con.execute(
             "SELECT count(DISTINCT window_start), count(*), count(view_delta_30m) FROM video_velocity"
@@ -42,7 +42,7 @@ def test_faulty_api_loses_nothing(settings):
         len(record["payload"]["data"]["videos"])
         for path in settings.landing_dir.rglob("*.jsonl.gz")
         for record in read_landing(path)
-        if record["endpoint"] == "video/query" and not record["error"]
+        if record["endpoint"] in ("video/list", "video/query") and not record["error"]
     )
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         parsed = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]

@@ -20,12 +20,12 @@ def test_good_and_bad_records_are_all_accounted_for():
     no_id = {k: v for k, v in GOOD.items() if k != "id"}
     records = [
         record("user/info", {"user": {"open_id": "o", "username": "alice", "follower_count": 5}}),
-        record("video/list", {"videos": [{"id": "x"}], "cursor": 1, "has_more": False}),
+        record("video/list", {"videos": [{**GOOD, "id": "42"}], "cursor": 1, "has_more": False}),
         record("video/query", {"videos": [GOOD, bad_views, negative, no_id, GOOD, "junk"]}),
         {**BASE, "endpoint": "video/query", "payload": "<html>502</html>", "log_id": None, "error": "HTTP 502"},
     ]
     parsed = parse_landed(records, "display_api/2026-11-24/1200.jsonl.gz", asset="raw_video_snapshots")
-    assert parsed.videos["video_id"].to_list() == ["7077642457847991554"]
+    assert parsed.videos["video_id"].to_list() == ["42", "7077642457847991554"]
     assert parsed.creators["follower_count"].to_list() == [5]
     assert parsed.failed_calls == 1
     reasons = parsed.quarantine["reason"].to_list()
