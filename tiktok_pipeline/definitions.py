@@ -12,7 +12,7 @@ import dagster as dg
 
 from .defs.assets import build_assets
 from .defs.jobs import build_window_job, build_window_schedule
-from .defs.resources import DisplayApiResource, TrackingRegistryResource
+from .defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
 from .partitions import five_minute_partitions
 from .settings import Settings
 from .warehouse import WarehouseResource
@@ -58,6 +58,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 timeout_seconds=settings.request_timeout_seconds,
             ),
             "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
+            "polling": PollingResource(
+                state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.tracking_horizon_days
+            ),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         },
     )

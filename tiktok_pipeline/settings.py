@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     landing_dir: Path = Field(default=DATA_DIR / "landing")
     token_store_path: Path = Field(default=DATA_DIR / "tokens.json")
     registry_path: Path = Field(default=DATA_DIR / "tracking_registry.json")
+    polling_state_dir: Path = Field(default=DATA_DIR / "polling_state")
     partitions_start: datetime = Field(
         default=datetime(2026, 11, 1, tzinfo=timezone.utc),
         description="First 5-minute window (UTC). Keep it recent: the UI is tuned for <=100k partitions.",

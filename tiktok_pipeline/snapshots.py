@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from .collect import collect_window
 from .display_api.client import DisplayApiClient
 from .landing import landing_path, read_landing, write_landing
 from .partitions import WINDOW, window_key
+from .polling.plan import WindowPlan
 
 LANDING_SOURCE = "display_api"
 
@@ -55,7 +56,11 @@ class LandedWindow:
     records: list[dict[str, Any]]
     collected: bool
     failures: dict[str, str] = field(default_factory=dict)
-    request_stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def landed_at(self) -> datetime:
+        """When the landing file was written (its modification time)."""
+        return datetime.fromtimestamp(self.path.stat().st_mtime, timezone.utc)
 
 
 def land_window(
@@ -68,6 +73,7 @@ def land_window(
     horizon: timedelta,
     max_age: timedelta,
     recollect: bool = False,
+    plan: WindowPlan | None = None,
 ) -> LandedWindow:
     """Responses for one window, landed durably before anyone parses them.
 
@@ -81,12 +87,10 @@ def land_window(
         if complete or not _observable(window_start, now, client.simulator, max_age):
             return LandedWindow(window_start, path, landed, collected=False)
     observed_at = observation_instant(window_start, now, uses_simulator=client.simulator, max_age=max_age)
-    before = dict(client.stats)
-    collection = collect_window(client, usernames, window_start, observed_at, horizon)
+    collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
     records = collection.records()
     write_landing(path, records)
-    stats = {k: v - before.get(k, 0) for k, v in client.stats.items() if v - before.get(k, 0)}
-    return LandedWindow(window_start, path, records, collected=True, failures=collection.failures, request_stats=stats)
+    return LandedWindow(window_start, path, records, collected=True, failures=collection.failures)
 
 
 def _observable(window_start: datetime, now: datetime, uses_simulator: bool, max_age: timedelta) -> bool:

@@ -174,3 +174,30 @@ QUARANTINED_RECORDS = TableSpec(
         Column("asset", "VARCHAR", "The asset whose materialisation quarantined it."),
     ),
 )
+
+POLL_TELEMETRY = TableSpec(
+    "poll_telemetry",
+    (
+        _WINDOW,
+        Column("mode", "VARCHAR", "'planned' (the polling sensor's plan) or 'full' (every creator discovered)."),
+        Column("requests", "BIGINT", "HTTP attempts made, retries included."),
+        Column("videos_polled", "BIGINT", "Video observations parsed for the window."),
+        Column("due_videos", "BIGINT", "Videos whose cadence made them due (planned mode)."),
+        Column("deferred_videos", "BIGINT", "Due videos left for a later window because the budget ran out (queue depth)."),
+        Column("deferred_creators", "BIGINT", "Creators whose discovery was due but did not fit the budget."),
+        Column("budget", "BIGINT", "Request budget of the window after backoff (planned mode)."),
+        Column("backoff", "DOUBLE", "Backoff factor: cadences widened and budget divided by it."),
+        Column("retries", "BIGINT", "Attempts beyond the first, over all calls."),
+        Column("throttled", "BIGINT", "Attempts answered 429."),
+        Column("server_errors", "BIGINT", "Attempts answered 5xx."),
+        Column("timeouts", "BIGINT", "Attempts that timed out."),
+        Column("failed_calls", "BIGINT", "Calls that still failed after all retries."),
+        Column("error_rate", "DOUBLE", "Failed attempts / attempts."),
+        Column("latency_p50_ms", "DOUBLE", "Median call latency, retries and waits included."),
+        Column("latency_p95_ms", "DOUBLE", "95th percentile call latency."),
+        Column("latency_p99_ms", "DOUBLE", "99th percentile call latency."),
+        Column("landed_seconds_after_close", "DOUBLE", "Freshness: window close → raw responses landed."),
+        Column("velocity_ready_seconds_after_close", "DOUBLE", "Freshness: window close → velocity written."),
+        Column("gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."),
+    ),
+)

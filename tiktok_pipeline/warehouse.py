@@ -85,11 +85,9 @@ def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, params: list[Any
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        connection.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]  # type: ignore[index]
-    )
+    """Whether the warehouse has a table called ``name``."""
+    rows = connection.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()
+    return bool(rows)
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -20,4 +20,5 @@ def settings(tmp_path: Path) -> Settings:
         landing_dir=tmp_path / "landing",
         token_store_path=tmp_path / "tokens.json",
         registry_path=SHIPPED_REGISTRY,
+        polling_state_dir=tmp_path / "polling_state",
     )

@@ -14,10 +14,14 @@ import polars as pl
 from ..metrics.enrichment import enrich_snapshots
 from ..metrics.velocity import LOOKBACK, compute_velocity, top_movers
 from ..parse import parse_landed
+from ..polling.plan import WindowPlan
+from ..polling.state import compute_polling_state, write_polling_state
+from ..polling.telemetry import mark_velocity_ready, window_telemetry
 from ..partitions import window_key, window_starts, utc_naive
 from ..snapshots import WindowNotObservableError, land_window
 from ..tables import (
     ENRICHED_VIDEO_METRICS,
+    POLL_TELEMETRY,
     QUARANTINED_RECORDS,
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
@@ -25,7 +29,7 @@ from ..tables import (
     TableSpec,
 )
 from ..warehouse import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
-from .resources import DisplayApiResource, TrackingRegistryResource
+from .resources import DisplayApiResource, PollingResource, TrackingRegistryResource
 
 RAW_VIDEO_DOC = """One row per video and window: cumulative counts as TikTok reported them.
 
@@ -34,6 +38,10 @@ tracking registry. The raw responses are landed under `data/landing/display_api/
 records that fail validation go to `quarantined_records` with their raw payload and reason."""
 
 RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info`."""
+
+TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred (queue depth), retries, 429 and
+5xx counts, error rate, request latency percentiles and freshness (window close → data landed, window
+close → velocity ready). Derived from the landed responses, so a re-parse reproduces it."""
 
 QUARANTINE_DOC = """Records that failed validation, kept with their raw payload, source (endpoint and landing
 file), window and a reason naming the field. Nothing is dropped silently: each row here is one record
@@ -44,10 +52,33 @@ audience tags) plus engagement rate = (likes + comments + shares) / views and vi
 
 VELOCITY_DOC = """How fast each video moves now: the 30-minute view delta against the latest observation
 at or before 30 minutes earlier (as-of join), views per minute over the real elapsed time, the
-engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge)."""
+engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
+Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
 
 HISTORY_LIMIT = timedelta(hours=24)
 """How far back velocity looks for a baseline when a video was not observed recently."""
+
+
+class PollPlanConfig(dg.Config):
+    """The polling sensor's plan for one window (see ``tiktok_pipeline.polling.plan.WindowPlan``)."""
+
+    discover: list[str] = []
+    videos: dict[str, list[str]] = {}
+    due_videos: int = 0
+    deferred_videos: int = 0
+    deferred_creators: int = 0
+    planned_requests: int = 0
+    budget: int = 0
+    backoff: float = 1.0
+    tiers: dict[str, int] = {}
+    gap_windows_before: int = 0
+
+    @classmethod
+    def from_plan(cls, plan: WindowPlan, gap_windows_before: int = 0) -> "PollPlanConfig":
+        return cls(**plan.model_dump(), gap_windows_before=gap_windows_before)
+
+    def to_plan(self) -> WindowPlan:
+        return WindowPlan.model_validate(self.model_dump(exclude={"gap_windows_before"}))
 
 
 class RawSnapshotsConfig(dg.Config):
@@ -55,6 +86,8 @@ class RawSnapshotsConfig(dg.Config):
 
     recollect: bool = False
     """Call the API again even when a window's responses are already landed (simulator or recent windows only)."""
+    plan: PollPlanConfig | None = None
+    """What to poll; none means every creator is discovered (all recent videos observed)."""
 
 
 def _markdown(frame: pl.DataFrame) -> str:
@@ -101,6 +134,7 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             _collect_spec(RAW_VIDEO_SNAPSHOTS, RAW_VIDEO_DOC),
             _collect_spec(RAW_CREATOR_SNAPSHOTS, RAW_CREATOR_DOC),
             _collect_spec(QUARANTINED_RECORDS, QUARANTINE_DOC),
+            _collect_spec(POLL_TELEMETRY, TELEMETRY_DOC),
         ],
         name="raw_snapshots",
         **common,
@@ -112,9 +146,10 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         tracking_registry: TrackingRegistryResource,
         warehouse: WarehouseResource,
     ):
-        """Observe every tracked creator's videos once per window, land the raw responses, parse them."""
+        """Observe the tracked creators' videos (all of them, or the sensor's plan), land the raw responses, parse them."""
         start, end = _range(context)
         usernames = tracking_registry.load().usernames
+        plan = config.plan.to_plan() if config.plan else None
         landed = []
         with display_api.client() as client:
             for window_start in window_starts(start, end):
@@ -129,17 +164,30 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                             horizon=display_api.horizon,
                             max_age=display_api.max_window_age,
                             recollect=config.recollect,
+                            plan=plan,
                         )
                     )
                 except WindowNotObservableError as exc:
                     raise dg.Failure(description=str(exc)) from exc
         root = Path(display_api.landing_dir)
-        parsed = [
-            parse_landed(w.records, str(w.path.relative_to(root)), asset="raw_video_snapshots") for w in landed
-        ]
+        parsed = [parse_landed(w.records, str(w.path.relative_to(root)), asset="raw_video_snapshots") for w in landed]
         videos = pl.concat([p.videos for p in parsed])
         creators = pl.concat([p.creators for p in parsed])
         quarantine = pl.concat([p.quarantine for p in parsed])
+        telemetry = pl.DataFrame(
+            [
+                window_telemetry(
+                    w.window_start,
+                    w.records,
+                    landed_at=w.landed_at,
+                    videos_polled=p.videos.height,
+                    plan=plan,
+                    gap_windows_before=config.plan.gap_windows_before if config.plan else 0,
+                )
+                for w, p in zip(landed, parsed, strict=True)
+            ],
+            infer_schema_length=None,
+        )
         with warehouse.connection() as connection:
             replace_windows(
                 connection,
@@ -148,6 +196,7 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                 Write(RAW_VIDEO_SNAPSHOTS, videos),
                 Write(RAW_CREATOR_SNAPSHOTS, creators),
                 Write(QUARANTINED_RECORDS, quarantine, {"asset": "raw_video_snapshots"}),
+                Write(POLL_TELEMETRY, telemetry),
             )
         failures = {f"{window_key(w.window_start)} {user}": why for w in landed for user, why in w.failures.items()}
         for where, why in failures.items():
@@ -157,26 +206,19 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                 description=f"no observation landed: every creator failed ({len(failures)} failures)",
                 metadata={"failures": dg.MetadataValue.json(failures)},
             )
-        stats: dict[str, int] = {}
-        for w in landed:
-            for key, value in w.request_stats.items():
-                stats[key] = stats.get(key, 0) + value
-        shared = {
-            "windows": len(landed),
-            "windows_collected": sum(w.collected for w in landed),
-            "windows_reparsed": sum(not w.collected for w in landed),
-            "failed_calls": sum(p.failed_calls for p in parsed),
-            "quarantined_records": quarantine.height,
-            "creator_failures": len(failures),
-            "requests": sum(v for k, v in stats.items() if k.startswith("requests.")),
-            "retries": stats.get("retries", 0),
-            "throttled": stats.get("throttled", 0),
-        }
+        totals = telemetry.select(
+            "requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos"
+        ).sum().row(0, named=True)
         yield dg.MaterializeResult(
             asset_key="raw_video_snapshots",
             metadata={
-                **shared,
+                **{k: int(v or 0) for k, v in totals.items()},
                 "dagster/row_count": videos.height,
+                "windows": len(landed),
+                "windows_collected": sum(w.collected for w in landed),
+                "windows_reparsed": sum(not w.collected for w in landed),
+                "quarantined_records": quarantine.height,
+                "creator_failures": len(failures),
                 "videos": videos["video_id"].n_unique(),
                 "landing_files": dg.MetadataValue.json([str(w.path.relative_to(root)) for w in landed][:50]),
             },
@@ -190,6 +232,20 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             metadata={
                 "dagster/row_count": quarantine.height,
                 "reasons": dg.MetadataValue.md(_markdown(quarantine.group_by("reason").len().sort("len", descending=True).head(10))),
+            },
+        )
+        last = telemetry.row(-1, named=True)
+        yield dg.MaterializeResult(
+            asset_key="poll_telemetry",
+            metadata={
+                "dagster/row_count": telemetry.height,
+                **{
+                    key: float(last[key] or 0.0)
+                    for key in (
+                        "requests", "videos_polled", "deferred_videos", "retries", "throttled", "server_errors",
+                        "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "landed_seconds_after_close",
+                    )
+                },
             },
         )
 
@@ -237,7 +293,9 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         metadata=_table_metadata(VIDEO_VELOCITY),
         **common,
     )
-    def video_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def video_velocity(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, polling: PollingResource
+    ) -> dg.MaterializeResult:
         """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
         start, end = _range(context)
         with warehouse.connection() as connection:
@@ -254,6 +312,9 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             )
             velocity = compute_velocity(current, history)
             replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
+            mark_velocity_ready(connection, start, end, datetime.now(timezone.utc))
+            state = compute_polling_state(connection, polling.horizon)
+        write_polling_state(state, Path(polling.state_dir))
         movers = top_movers(velocity).select(
             "window_start", "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
         )
@@ -265,6 +326,7 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                 "max_momentum": float(velocity["momentum"].max() or 0.0),
                 "median_views_per_minute": float(with_baseline["views_per_minute"].median() or 0.0),
                 "top_movers": dg.MetadataValue.md(_markdown(movers)),
+                "tracked_videos": state.videos.height,
             }
         )
 

@@ -72,3 +72,14 @@ class TrackingRegistryResource(dg.ConfigurableResource):
 
     def load(self) -> TrackingRegistry:
         return load_registry(Path(self.path))
+
+
+class PollingResource(dg.ConfigurableResource):
+    """Where the polling state lives, and how far back videos stay tracked."""
+
+    state_dir: str
+    tracking_horizon_days: float = 7.0
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.tracking_horizon_days)

@@ -45,6 +45,8 @@ class ApiCall:
     attempts: int
     latency_ms: float
     error: str | None = None
+    attempt_statuses: list[int | str] = field(default_factory=list)
+    """HTTP status of every attempt, or "timeout" / "transport" when none came back."""
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable record for the landing zone (no tokens in it)."""
@@ -59,6 +61,7 @@ class ApiCall:
             "attempts": self.attempts,
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
+            "attempt_statuses": self.attempt_statuses,
         }
 
 
@@ -253,9 +256,12 @@ class DisplayApiClient:
                     headers={**headers, "Authorization": f"Bearer {token}"},
                 )
             except httpx.TransportError as exc:
-                self.stats["timeouts" if isinstance(exc, httpx.TimeoutException) else "transport_errors"] += 1
+                timeout = isinstance(exc, httpx.TimeoutException)
+                self.stats["timeouts" if timeout else "transport_errors"] += 1
+                call.attempt_statuses.append("timeout" if timeout else "transport")
                 call.error = f"{type(exc).__name__}: {exc}"
             else:
+                call.attempt_statuses.append(response.status_code)
                 call.status = response.status_code
                 call.payload = _decode(response)
                 envelope = self._envelope(call.payload)

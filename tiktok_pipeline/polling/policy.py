@@ -28,7 +28,9 @@ class PollingPolicy(BaseModel):
     hot_every_minutes: int = Field(default=5, ge=5)
     warm_every_minutes: int = Field(default=10, ge=5)
     cold_every_minutes: int = Field(default=15, ge=5)
-    discovery_every_minutes: int = Field(default=30, ge=5, description="video/list cadence per creator.")
+    discovery_every_minutes: int = Field(
+        default=60, ge=5, description="video/list cadence per creator (finds new videos, observes all recent ones)."
+    )
     budget_requests: int = Field(
         default=int(DISPLAY_API_REQUESTS_PER_MINUTE * WINDOW_MINUTES * 0.9),
         ge=1,
