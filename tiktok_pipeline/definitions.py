@@ -11,7 +11,8 @@ import os
 import dagster as dg
 
 from .defs.assets import build_assets
-from .defs.jobs import build_window_job, build_window_schedule
+from .defs.jobs import build_window_job
+from .defs.sensors import build_polling_sensor
 from .defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
 from .partitions import five_minute_partitions
 from .settings import Settings
@@ -37,9 +38,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=build_assets(partitions),
         jobs=[job],
-        schedules=[
-            build_window_schedule(
-                job, partitions_start=settings.partitions_start, warm_up=settings.uses_simulator
+        sensors=[
+            build_polling_sensor(
+                job,
+                policy=settings.polling_policy(),
+                state_dir=settings.polling_state_dir,
+                registry_path=settings.registry_path,
+                partitions_start=settings.partitions_start,
+                warm_up=settings.uses_simulator,
             )
         ],
         resources={

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .polling.policy import PollingPolicy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 
@@ -52,6 +54,30 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
     request_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    poll_hot_momentum: float = Field(default=1.0, description="Momentum at or above which a video is hot.")
+    poll_warm_momentum: float = Field(default=0.5, description="Momentum at or above which a video is warm.")
+    poll_hot_every_minutes: int = Field(default=5, ge=5)
+    poll_warm_every_minutes: int = Field(default=10, ge=5)
+    poll_cold_every_minutes: int = Field(default=15, ge=5)
+    poll_discovery_every_minutes: int = Field(default=60, ge=5)
+    poll_budget_requests: int | None = Field(
+        default=None, ge=1, description="Requests per window; default 90% of 600/min × 5 min."
+    )
+
+    def polling_policy(self) -> PollingPolicy:
+        """The adaptive polling policy from the ``TIKTOK_POLL_*`` variables."""
+        values = {
+            "hot_momentum": self.poll_hot_momentum,
+            "warm_momentum": self.poll_warm_momentum,
+            "hot_every_minutes": self.poll_hot_every_minutes,
+            "warm_every_minutes": self.poll_warm_every_minutes,
+            "cold_every_minutes": self.poll_cold_every_minutes,
+            "discovery_every_minutes": self.poll_discovery_every_minutes,
+        }
+        if self.poll_budget_requests is not None:
+            values["budget_requests"] = self.poll_budget_requests
+        return PollingPolicy(**values)
 
     @field_validator("partitions_start")
     @classmethod

@@ -1,0 +1,163 @@
+"""The polling sensor through ``build_sensor_context``: one run per window, cursor, budget, backoff, gaps."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import duckdb
+import pytest
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.jobs import build_window_job
+from tiktok_pipeline.defs.sensors import PollCursor, build_polling_sensor
+from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.polling.policy import PollingPolicy
+
+from .test_assets import materialize_range
+
+T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=timezone.utc)  # the 10:35 window has just closed
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Sensor:
+    """The polling sensor on a fixed clock, with the repository it belongs to."""
+
+    def __init__(self, settings, clock, *, warm_up=False, policy=None):
+        job = build_window_job()
+        self.definition = build_polling_sensor(
+            job,
+            policy=policy or PollingPolicy(),
+            state_dir=settings.polling_state_dir,
+            registry_path=settings.registry_path,
+            partitions_start=settings.partitions_start,
+            warm_up=warm_up,
+            clock=clock,
+        )
+        base = build_definitions(settings)
+        self.repo = dg.Definitions(
+            assets=base.assets, jobs=[job], sensors=[self.definition], resources=base.resources
+        ).get_repository_def()
+
+
+def make_sensor(settings, clock, **kwargs) -> Sensor:
+    return Sensor(settings, clock, **kwargs)
+
+
+def tick(sensor: Sensor, instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=sensor.repo)
+    return sensor.definition.evaluate_tick(context)
+
+
+def plan_of(request: dg.RunRequest) -> dict:
+    return request.run_config["ops"]["raw_snapshots"]["config"]["plan"]
+
+
+def run(settings, instance, request: dg.RunRequest):
+    if request.partition_key:
+        key = datetime.strptime(request.partition_key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+        first = last = key
+    else:
+        parse = lambda k: datetime.strptime(k, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
+        first, last = parse(request.tags["dagster/asset_partition_range_start"]), parse(request.tags["dagster/asset_partition_range_end"])
+    result = materialize_range(settings, first, last, run_config=request.run_config or None, instance=instance)
+    assert result.success
+    return result
+
+
+def test_one_run_per_window_with_a_monotonic_cursor(settings):
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        sensor = make_sensor(settings, clock, warm_up=True)
+        first = tick(sensor, instance, None)
+        [warm] = first.run_requests
+        # the first tick against the simulator fills the last 30 minutes too, as one run
+        assert warm.tags["dagster/asset_partition_range_start"] == "2026-11-20-10:05"
+        assert warm.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:35"
+        assert PollCursor.parse(first.cursor).last_window == "2026-11-20-10:35"
+        run(settings, instance, warm)
+
+        clock.now = T + timedelta(minutes=2)
+        again = tick(sensor, instance, first.cursor)
+        assert not again.run_requests and "already requested" in again.skip_message
+        assert again.cursor in (None, first.cursor)
+
+        # a restarted daemon (a new sensor object) with the stored cursor neither skips nor repeats
+        clock.now = T + WINDOW
+        restarted = make_sensor(settings, clock, warm_up=True)
+        nxt = tick(restarted, instance, first.cursor)
+        [request] = nxt.run_requests
+        assert request.run_key == request.partition_key == "2026-11-20-10:40"
+        assert PollCursor.parse(nxt.cursor).last_window == "2026-11-20-10:40"
+        plan = plan_of(request)
+        assert plan["discover"] == [] and plan["due_videos"] > 0
+        run(settings, instance, request)
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            mode, polled, deferred = con.execute(
+                "SELECT mode, videos_polled, deferred_videos FROM poll_telemetry WHERE window_start = '2026-11-20 10:40:00'"
+            ).fetchone()
+        assert mode == "planned" and polled == sum(len(v) for v in plan["videos"].values()) and deferred == 0
+
+
+def test_budget_is_respected_and_deferrals_counted(settings):
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        run(settings, instance, tick(make_sensor(settings, clock, warm_up=True), instance, None).run_requests[0])
+        clock.now = T + 3 * WINDOW  # 15 minutes on: every video is due again
+        tight = make_sensor(settings, clock, policy=PollingPolicy(budget_requests=2))
+        cursor = PollCursor(last_window="2026-11-20-10:45").model_dump_json()
+        [request] = tick(tight, instance, cursor).run_requests
+        plan = plan_of(request)
+        assert plan["due_videos"] > 40 and plan["planned_requests"] <= 2 and plan["deferred_videos"] > 0
+        assert request.tags["tiktok/deferred_videos"] == str(plan["deferred_videos"])
+        run(settings, instance, request)
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            requests, deferred = con.execute(
+                "SELECT requests, deferred_videos FROM poll_telemetry WHERE window_start = '2026-11-20 10:50:00'"
+            ).fetchone()
+        assert requests <= 2 and deferred == plan["deferred_videos"]
+
+
+def test_throttling_backs_off_and_recovers(settings):
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        sensor = make_sensor(settings, clock, policy=PollingPolicy(budget_requests=100))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("poll_telemetry", partition="2026-11-20-10:30", metadata={"throttled": 4, "server_errors": 1})
+        )
+        first = tick(sensor, instance, PollCursor(last_window="2026-11-20-10:30").model_dump_json())
+        assert plan_of(first.run_requests[0])["backoff"] == 2.0 and plan_of(first.run_requests[0])["budget"] == 50
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("poll_telemetry", partition="2026-11-20-10:35", metadata={"throttled": 0, "server_errors": 0})
+        )
+        clock.now = T + WINDOW
+        second = tick(sensor, instance, first.cursor)
+        assert plan_of(second.run_requests[0])["backoff"] == 1.5  # gradual recovery
+        clock.now = T + 2 * WINDOW  # no new telemetry yet: the backoff is not applied twice
+        third = tick(sensor, instance, second.cursor)
+        assert plan_of(third.run_requests[0])["backoff"] == 1.5
+
+
+def test_catch_up_after_downtime_polls_the_latest_window_and_marks_gaps(settings):
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        cursor = PollCursor(last_window=window_key(datetime(2026, 11, 20, 9, 35, tzinfo=timezone.utc))).model_dump_json()
+        result = tick(make_sensor(settings, clock, warm_up=True), instance, cursor)
+        [request] = result.run_requests  # no flood: one run, for the latest window
+        assert request.partition_key == "2026-11-20-10:35"
+        assert plan_of(request)["gap_windows_before"] == 11
+        gaps = [e.partition for e in result.asset_events]
+        assert gaps == [window_key(datetime(2026, 11, 20, 9, 40, tzinfo=timezone.utc) + i * WINDOW) for i in range(11)]
+        assert all(e.metadata["gap"].value is True for e in result.asset_events)
+
+
+@pytest.mark.parametrize("moment", [datetime(2026, 10, 31, 23, 50, tzinfo=timezone.utc)])
+def test_nothing_before_the_partitions_start(settings, moment):
+    with dg.instance_for_test() as instance:
+        result = tick(make_sensor(settings, Clock(moment)), instance, None)
+        assert not result.run_requests and "TIKTOK_PARTITIONS_START" in result.skip_message
