@@ -56,6 +56,7 @@ class LandedWindow:
     records: list[dict[str, Any]]
     collected: bool
     failures: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
 
     @property
     def landed_at(self) -> datetime:
@@ -90,7 +91,9 @@ def land_window(
     collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
     records = collection.records()
     write_landing(path, records)
-    return LandedWindow(window_start, path, records, collected=True, failures=collection.failures)
+    return LandedWindow(
+        window_start, path, records, collected=True, failures=collection.failures, deferred=collection.deferred
+    )
 
 
 def _observable(window_start: datetime, now: datetime, uses_simulator: bool, max_age: timedelta) -> bool:

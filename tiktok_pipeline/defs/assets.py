@@ -201,6 +201,9 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         failures = {f"{window_key(w.window_start)} {user}": why for w in landed for user, why in w.failures.items()}
         for where, why in failures.items():
             context.log.warning("collection failed for %s: %s", where, why)
+        for w in landed:
+            for user, why in w.deferred.items():
+                context.log.info("%s %s: %s", window_key(w.window_start), user, why)
         if videos.is_empty() and failures:
             raise dg.Failure(
                 description=f"no observation landed: every creator failed ({len(failures)} failures)",

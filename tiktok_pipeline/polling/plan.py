@@ -73,7 +73,8 @@ def plan_window(
     )
     spent = 0
     for creator in due_creators:
-        cost = 1 + requests_for(tracked_per_creator.get(creator, 0) + 1)  # user/info + list pages
+        # user/info + list pages, with a page to spare for videos posted since the last discovery
+        cost = 1 + requests_for(tracked_per_creator.get(creator, 0) + 1) + 1
         if spent + cost > budget:
             plan.deferred_creators += 1
             continue

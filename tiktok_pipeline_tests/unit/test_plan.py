@@ -79,7 +79,7 @@ def test_discovery_is_due_per_creator_and_costs_budget_first():
     plan = plan_window(state, ["a", "b", "new-creator"], creators, NOW, PollingPolicy())
     assert plan.discover == ["new-creator", "a"]  # never discovered first, then the stalest
     assert plan.videos == {"b": ["y"]}  # a's videos come with its discovery
-    tight = plan_window(state, ["a", "b", "new-creator"], creators, NOW, PollingPolicy(budget_requests=2))
+    tight = plan_window(state, ["a", "b", "new-creator"], creators, NOW, PollingPolicy(budget_requests=3))
     assert tight.discover == ["new-creator"] and tight.deferred_creators == 1
 
 
@@ -93,3 +93,25 @@ def test_backoff_widens_cadence_shrinks_budget_and_recovers_gradually():
     assert policy.next_backoff(2.0, throttled=0, server_errors=1) == 4.0
     assert policy.next_backoff(4.0, throttled=1, server_errors=0) == 4.0  # capped
     assert policy.next_backoff(4.0, 0, 0) == 3.0 and policy.next_backoff(1.1, 0, 0) == 1.0
+
+
+def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path):
+    from pydantic import SecretStr
+
+    from tiktok_pipeline.collect import collect_window
+    from tiktok_pipeline.display_api.client import DisplayApiClient
+    from tiktok_pipeline.display_api.tokens import TokenStore
+    from tiktok_pipeline.polling.plan import WindowPlan
+    from tiktok_pipeline.simulator.app import Simulator
+
+    sim = Simulator()
+    creators = [c.username for c in sim.world.creators()]
+    plan = WindowPlan(discover=creators, budget=4)
+    client = DisplayApiClient(
+        "http://sim", client_key="k", client_secret=SecretStr("sim-secret"), token_store=TokenStore(tmp_path / "t.json"),
+        transport=sim.transport(), simulator=True,
+    )
+    with client:
+        collection = collect_window(client, creators, NOW, NOW, timedelta(days=7), plan)
+    assert sum(len(c.attempt_statuses) for c in collection.calls) == 4
+    assert any("request budget" in why for why in collection.deferred.values()) and not collection.failures
