@@ -15,6 +15,7 @@ from typing import Any
 
 from .display_api.client import ApiCall, DisplayApiClient, TikTokApiError
 from .display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
+from .parse import video_entries
 from .polling.plan import WindowPlan
 
 
@@ -57,8 +58,11 @@ class Allowance:
 
 def _page(call: ApiCall) -> tuple[list[int], int | None, bool]:
     """create_times of a ``video/list`` page (malformed entries skipped), its cursor and has_more."""
-    data = call.payload.get("data", {}) if isinstance(call.payload, dict) else {}
-    created = [v["create_time"] for v in data.get("videos") or [] if isinstance(v, dict) and isinstance(v.get("create_time"), int)]
+    data = call.payload.get("data") if isinstance(call.payload, dict) else None
+    if not isinstance(data, dict):
+        return [], None, False
+    entries = video_entries(data) or []
+    created = [v["create_time"] for v in entries if isinstance(v, dict) and isinstance(v.get("create_time"), int)]
     cursor = data.get("cursor")
     return created, cursor if isinstance(cursor, int) else None, bool(data.get("has_more"))
 

@@ -42,6 +42,14 @@ def describe_error(exc: ValidationError) -> str:
     )
 
 
+def video_entries(data: dict[str, Any]) -> list[Any] | None:
+    """The video records of a response's ``data`` ([] when absent); None when ``videos`` is not a list."""
+    videos = data.get("videos")
+    if videos is None:
+        return []
+    return videos if isinstance(videos, list) else None
+
+
 def _validate(model: type[BaseModel], raw: Any) -> tuple[BaseModel | None, str | None]:
     try:
         return model.model_validate(raw), None
@@ -91,7 +99,11 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                 {"window_start": window, "observed_at": observed, "creator_username": record["username"], **user.model_dump(exclude={"username"}), "landing_file": landing_file}
             )
         elif record["endpoint"] in ("video/query", "video/list"):
-            for raw in data.get("videos") or []:
+            entries = video_entries(data)
+            if entries is None:
+                reject(f"{record['endpoint']} for {record['username']}: data.videos is not a list", data.get("videos"))
+                continue
+            for raw in entries:
                 video, problem = _validate(Video, raw)
                 if video is None:
                     reject(f"{record['endpoint']} for {record['username']}: {problem}", raw)

@@ -14,6 +14,18 @@ import polars as pl
 from ..metrics.enrichment import enrich_snapshots
 from ..metrics.velocity import LOOKBACK, compute_velocity, top_movers
 from ..parse import parse_landed
+from ..quality.checks import (
+    CheckOutcome,
+    bad_record_share,
+    counts_never_decrease,
+    duplicate_observations,
+    landed_matches_parsed,
+    landed_video_records,
+    silent_creators,
+    validate_schema,
+    views_jump,
+)
+from ..quality.schemas import QualityPolicy, enriched_schema, raw_video_schema, velocity_schema
 from ..polling.plan import WindowPlan
 from ..polling.state import compute_polling_state, write_polling_state
 from ..polling.telemetry import mark_velocity_ready, window_telemetry
@@ -116,13 +128,44 @@ def _collect_spec(spec: TableSpec, description: str) -> dg.AssetSpec:
     )
 
 
+def _check(asset: str, name: str, outcome: CheckOutcome, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    """An asset check result with the failing rows' count, a sample and the check's figures."""
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata={
+            "failed_rows": outcome.failed_rows,
+            "failing_rows_sample": dg.MetadataValue.md(outcome.sample_markdown()),
+            **outcome.figures,
+        },
+    )
+
+
 def _range(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
     window = context.partition_time_window
     return window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
 
 
-def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """The three window assets on ``partitions_def``."""
+RAW_CHECKS = {
+    "raw_video_schema": "Structure (Pandera): types, non-negative counts, unique (video, window), create_time ≤ observed_at, timestamps inside the window. Blocking.",
+    "counts_never_decrease": "Views or likes lower than at the video's previous observation.",
+    "views_jump": "Views that grew beyond TIKTOK_QUALITY_MAX_VIEW_JUMP_FACTOR× since the previous observation.",
+    "creators_reporting": "Tracked creators with no video observation for TIKTOK_QUALITY_CREATOR_SILENCE_MINUTES.",
+    "no_duplicate_observations": "The API returned the same video twice in one window.",
+    "landed_matches_parsed": "Every landed video record is a row or a quarantined record.",
+    "bad_record_share": "Share of quarantined records at or below TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE.",
+}
+ERROR_CHECKS = {"raw_video_schema", "bad_record_share"}
+
+
+def build_assets(
+    partitions_def: dg.PartitionsDefinition, quality: QualityPolicy | None = None
+) -> list[dg.AssetsDefinition]:
+    """The window assets on ``partitions_def``, with their quality checks."""
+    quality = quality or QualityPolicy()
     common = dict(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -135,6 +178,10 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             _collect_spec(RAW_CREATOR_SNAPSHOTS, RAW_CREATOR_DOC),
             _collect_spec(QUARANTINED_RECORDS, QUARANTINE_DOC),
             _collect_spec(POLL_TELEMETRY, TELEMETRY_DOC),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(name, asset="raw_video_snapshots", description=text, blocking=name == "raw_video_schema")
+            for name, text in RAW_CHECKS.items()
         ],
         name="raw_snapshots",
         **common,
@@ -209,6 +256,10 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
                 description=f"no observation landed: every creator failed ({len(failures)} failures)",
                 metadata={"failures": dg.MetadataValue.json(failures)},
             )
+        yield from raw_checks(
+            warehouse, videos, quarantine, sum(landed_video_records(w.records) for w in landed), start, end,
+            tracking_registry.load().usernames, quality,
+        )
         totals = telemetry.select(
             "requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos"
         ).sum().row(0, named=True)
@@ -259,13 +310,21 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         kinds=KINDS,
         description=ENRICHED_DOC,
         metadata=_table_metadata(ENRICHED_VIDEO_METRICS),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "enriched_schema",
+                asset="enriched_video_metrics",
+                blocking=True,
+                description="Structure (Pandera): the raw rules plus engagement rate within bounds, null only at 0 views. Blocking.",
+            )
+        ],
         **common,
     )
     def enriched_video_metrics(
         context: dg.AssetExecutionContext,
         tracking_registry: TrackingRegistryResource,
         warehouse: WarehouseResource,
-    ) -> dg.MaterializeResult:
+    ):
         """Snapshots with campaign IDs, SKUs, audience tags and engagement rate."""
         start, end = _range(context)
         registry = tracking_registry.load().to_frame()
@@ -278,7 +337,11 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             enriched = enrich_snapshots(snapshots, registry)
             replace_windows(connection, start, end, Write(ENRICHED_VIDEO_METRICS, enriched))
         untracked = enriched.filter(pl.col("campaign_ids").list.len() == 0).height
-        return dg.MaterializeResult(
+        yield _check(
+            "enriched_video_metrics", "enriched_schema",
+            validate_schema(enriched_schema(start, end, quality), enriched), dg.AssetCheckSeverity.ERROR,
+        )
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": enriched.height,
                 "creators": enriched["creator_username"].n_unique(),
@@ -294,11 +357,17 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         kinds=KINDS,
         description=VELOCITY_DOC,
         metadata=_table_metadata(VIDEO_VELOCITY),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "velocity_schema",
+                asset="video_velocity",
+                blocking=True,
+                description="Structure (Pandera): unique (video, window), timestamps inside the window, baselines ≥ 30 minutes before. Blocking.",
+            )
+        ],
         **common,
     )
-    def video_velocity(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, polling: PollingResource
-    ) -> dg.MaterializeResult:
+    def video_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource, polling: PollingResource):
         """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
         start, end = _range(context)
         with warehouse.connection() as connection:
@@ -322,7 +391,11 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
             "window_start", "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
         )
         with_baseline = velocity.filter(pl.col("baseline_observed_at").is_not_null())
-        return dg.MaterializeResult(
+        yield _check(
+            "video_velocity", "velocity_schema",
+            validate_schema(velocity_schema(start, end, quality), velocity), dg.AssetCheckSeverity.ERROR,
+        )
+        yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": velocity.height,
                 "rows_with_baseline": with_baseline.height,
@@ -334,3 +407,46 @@ def build_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefin
         )
 
     return [raw_snapshots, enriched_video_metrics, video_velocity]
+
+
+def raw_checks(
+    warehouse: WarehouseResource,
+    videos: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    landed_records: int,
+    start: datetime,
+    end: datetime,
+    tracked: list[str],
+    quality: QualityPolicy,
+):
+    """The checks of ``raw_video_snapshots`` for the windows just written."""
+    as_of = utc_naive(end)
+    with warehouse.connection() as connection:
+        previous = read_frame(
+            connection,
+            f"""SELECT video_id, observed_at, view_count, like_count FROM {RAW_VIDEO_SNAPSHOTS.name}
+                WHERE observed_at >= ? AND observed_at <= ?""",
+            [utc_naive(start) - timedelta(days=1), as_of + timedelta(minutes=5)],
+        )
+        last_seen = dict(
+            read_frame(
+                connection,
+                f"SELECT creator_username, max(observed_at) AS seen FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE observed_at <= ? GROUP BY 1",
+                [as_of + timedelta(minutes=5)],
+            ).iter_rows()
+        )
+    video_quarantine = quarantine.filter(pl.col("source").str.starts_with("video/"))
+    outcomes = {
+        "raw_video_schema": validate_schema(raw_video_schema(start, end, quality), videos),
+        "counts_never_decrease": counts_never_decrease(videos, previous),
+        "views_jump": views_jump(videos, previous, quality.max_view_jump_factor),
+        "creators_reporting": silent_creators(
+            tracked, last_seen, as_of + timedelta(minutes=5), timedelta(minutes=quality.creator_silence_minutes)
+        ),
+        "no_duplicate_observations": duplicate_observations(quarantine),
+        "landed_matches_parsed": landed_matches_parsed(landed_records, videos.height, video_quarantine.height),
+        "bad_record_share": bad_record_share(videos.height, video_quarantine.height, quality.max_bad_record_share),
+    }
+    for name, outcome in outcomes.items():
+        severity = dg.AssetCheckSeverity.ERROR if name in ERROR_CHECKS else dg.AssetCheckSeverity.WARN
+        yield _check("raw_video_snapshots", name, outcome, severity)

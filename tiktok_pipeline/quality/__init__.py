@@ -1,0 +1,1 @@
+"""Data quality: Pandera schemas for the window tables and the anomaly checks, as pure functions."""
