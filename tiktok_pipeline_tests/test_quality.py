@@ -1,0 +1,106 @@
+"""Quality checks end to end through ``materialize``: clean data passes, injected faults fail."""
+
+import dagster as dg
+import duckdb
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.faults import FaultConfig
+from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.simulator.world import WorldConfig
+
+from .conftest import T0
+from .test_assets import materialize_range
+
+
+def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_every_check_passes_on_clean_simulator_data(settings):
+    result = materialize_range(settings, T0, T0 + 6 * WINDOW)
+    assert result.success
+    evaluations = checks(result)
+    assert len(evaluations) == 9
+    assert all(e.passed for e in evaluations.values()), {n: e.description for n, e in evaluations.items() if not e.passed}
+
+
+def edit_landing(settings, window, edit) -> None:
+    """Rewrite a landed window file with ``edit(records)`` applied (re-materialising re-parses it)."""
+    path = landing_path(settings.landing_dir, "display_api", window)
+    records = read_landing(path)
+    edit(records)
+    write_landing(path, records)
+
+
+def first_video_record(records):
+    for record in records:
+        if record["endpoint"] == "video/list" and record["payload"]["data"]["videos"]:
+            return record["payload"]["data"]["videos"]
+    raise AssertionError("no video records landed")
+
+
+def test_duplicates_malformed_and_decreasing_views_are_caught(settings):
+    assert materialize_range(settings, T0, T0 + WINDOW).success
+    previous_views = {}
+    for record in read_landing(landing_path(settings.landing_dir, "display_api", T0)):
+        if record["endpoint"] == "video/list":
+            previous_views.update({v["id"]: v["view_count"] for v in record["payload"]["data"]["videos"]})
+
+    def inject(records):
+        videos = first_video_record(records)
+        videos.append(dict(videos[0]))  # the API repeats a video
+        videos.append({**videos[1], "like_count": -5})  # a negative count
+        videos.append({"id": None, "view_count": "N/A"})  # malformed
+        videos[2]["view_count"] = previous_views[videos[2]["id"]] - 10  # views went down
+
+    edit_landing(settings, T0 + WINDOW, inject)
+    result = materialize_range(settings, T0 + WINDOW, T0 + WINDOW)
+    evaluations = checks(result)
+    assert not evaluations["no_duplicate_observations"].passed
+    assert not evaluations["counts_never_decrease"].passed
+    assert evaluations["counts_never_decrease"].metadata["failed_rows"].value == 1
+    assert evaluations["landed_matches_parsed"].passed  # nothing vanished: rows + quarantine = landed
+    assert evaluations["raw_video_schema"].passed  # bad records never reach the table
+    assert result.success  # WARN failures do not fail the run
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        reasons = [r[0] for r in con.execute("SELECT reason FROM quarantined_records").fetchall()]
+    assert len(reasons) == 3
+    assert any("like_count" in r for r in reasons) and any("duplicate" in r for r in reasons)
+
+
+def test_bad_record_share_over_the_threshold_fails_its_check(settings):
+    sim = Simulator(WorldConfig(seed=settings.sim_seed), FaultConfig(rate_malformed=0.3, seed=2))
+    with serve_in_thread(sim) as url:
+        served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True})
+        result = materialize_range(served, T0, T0)
+    evaluations = checks(result)
+    share = evaluations["bad_record_share"]
+    assert not share.passed and share.severity == dg.AssetCheckSeverity.ERROR
+    assert share.metadata["bad_record_share"].value > 0.05
+    assert evaluations["landed_matches_parsed"].passed
+
+
+def test_structural_failure_blocks_downstream(settings):
+    assert materialize_range(settings, T0, T0).success
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a writer bug: negative views, a duplicate row
+        con.execute("UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)")
+        con.execute("INSERT INTO raw_video_snapshots SELECT * FROM raw_video_snapshots LIMIT 1")
+    defs = build_definitions(settings)
+    result = dg.materialize(
+        list(defs.assets),
+        resources=dict(defs.resources),
+        selection=["enriched_video_metrics", "video_velocity"],
+        partition_key=window_key(T0),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    evaluations = checks(result)
+    schema = evaluations["enriched_schema"]
+    assert not schema.passed and schema.metadata["failed_rows"].value >= 2
+    assert "velocity_schema" not in evaluations  # the blocking check stopped video_velocity
+    assert not result.success
+    materialized = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
+    assert "video_velocity" not in materialized
