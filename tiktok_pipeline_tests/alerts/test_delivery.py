@@ -1,0 +1,272 @@
+"""Alert delivery against a real HTTP server on loopback: retries, pacing, secrecy, configuration."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import ValidationError
+
+from tiktok_pipeline.alerts.delivery import AlertSender, DeliveryResult, Destination, destinations_from_env
+from tiktok_pipeline.alerts.formatting import slack_payload, teams_payload
+from tiktok_pipeline_tests.alerts.test_formatting import make_alert
+
+SLACK_PATH = "/services/T000/B000/slack-secret-token"
+TEAMS_PATH = "/workflows/abc/triggers/manual/paths/invoke"
+TEAMS_QUERY = "?api-version=1&sig=teams-secret-sig"
+SECRETS = ("slack-secret-token", "teams-secret-sig")
+
+
+@dataclass
+class Reply:
+    """One scripted answer; ``delay`` seconds pass before it is sent."""
+
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    """One request as the server saw it."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class WebhookServer:
+    """Records every POST and answers from a per-path script (the last reply repeats; default 200 "ok")."""
+
+    def __init__(self, httpd: ThreadingHTTPServer) -> None:
+        self.httpd = httpd
+        self.requests: list[Received] = []
+        self.scripts: dict[str, list[Reply]] = {}
+        self.lock = threading.Lock()
+
+    def script(self, path: str, *replies: Reply) -> None:
+        self.scripts[path] = list(replies)
+
+    def url(self, path: str) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def next_reply(self, path: str) -> Reply:
+        with self.lock:
+            script = self.scripts.get(urlsplit(path).path, [])
+            if not script:
+                return Reply(200, "ok")
+            return script.pop(0) if len(script) > 1 else script[0]
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+
+@pytest.fixture
+def server() -> Iterator[WebhookServer]:
+    """A scripted webhook server on 127.0.0.1 (random port), served from a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with state.lock:
+                state.requests.append(Received(self.path, dict(self.headers), json.loads(raw)))
+            reply = state.next_reply(self.path)
+            time.sleep(reply.delay)
+            try:
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                data = reply.body.encode()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client timed out and hung up
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep the test output quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state = WebhookServer(httpd)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class FakeTime:
+    """A clock that only moves when ``sleep`` is called; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+def sender(fake_time: FakeTime, *destinations: Destination, **options: Any) -> AlertSender:
+    """An AlertSender on fake time with a seeded rng and short backoff."""
+    options = {"base_seconds": 0.1, "cap_seconds": 1.0, "timeout_seconds": 2.0} | options
+    return AlertSender(
+        list(destinations), sleep=fake_time.sleep, clock=fake_time.clock, rng=random.Random(7), **options
+    )
+
+
+def slack(server: WebhookServer) -> Destination:
+    return Destination(kind="slack", url=server.url(SLACK_PATH))
+
+
+def teams(server: WebhookServer) -> Destination:
+    return Destination(kind="teams", url=server.url(TEAMS_PATH + TEAMS_QUERY))
+
+
+def test_slack_delivered_after_429_honouring_retry_after(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(SLACK_PATH, Reply(429, "rate_limited", {"Retry-After": "1"}), Reply(200, "ok"))
+    with sender(fake_time, slack(server)) as s:
+        results = s.send(make_alert())
+    assert results == [DeliveryResult("slack", True, 2, 200)]
+    assert fake_time.sleeps == [1.0]  # max(jitter <= 0.1, Retry-After 1); pacing then has nothing left to wait
+    assert server.paths() == [SLACK_PATH, SLACK_PATH]
+
+
+def test_teams_delivered_after_server_errors_with_backoff(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(TEAMS_PATH, Reply(500), Reply(502), Reply(202))
+    with sender(fake_time, teams(server)) as s:
+        (result,) = s.send(make_alert())
+    assert result == DeliveryResult("teams", True, 3, 202)
+    assert len(fake_time.sleeps) == 2
+    assert 0 <= fake_time.sleeps[0] <= 0.1 and 0 <= fake_time.sleeps[1] <= 0.2  # full jitter, doubling
+    assert len(server.requests) == 3
+
+
+def test_client_error_is_not_retried(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(SLACK_PATH, Reply(404, "no_service"))
+    server.script(TEAMS_PATH, Reply(403, "x" * 1000))
+    with sender(fake_time, slack(server), teams(server)) as s:
+        slack_result, teams_result = s.send(make_alert())
+    assert slack_result == DeliveryResult("slack", False, 1, 404, "HTTP 404: no_service")
+    assert teams_result.delivered is False and teams_result.attempts == 1 and teams_result.last_status == 403
+    assert teams_result.error == "HTTP 403: " + "x" * 200
+    assert fake_time.sleeps == [] and len(server.requests) == 2
+
+
+def test_attempts_exhausted(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(TEAMS_PATH, Reply(503, "busy"))
+    with sender(fake_time, teams(server), max_attempts=3) as s:
+        (result,) = s.send(make_alert())
+    assert result == DeliveryResult("teams", False, 3, 503, "HTTP 503: busy")
+    assert len(fake_time.sleeps) == 2 and len(server.requests) == 3
+
+
+def test_unparseable_retry_after_falls_back_to_jitter(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}), Reply(200, "ok"))
+    with sender(fake_time, slack(server)) as s:
+        assert s.send(make_alert())[0].delivered
+    jitter, pacing = fake_time.sleeps  # the date is ignored: jitter, then Slack pacing tops up to 1 s
+    assert 0 <= jitter <= 0.1 and jitter + pacing == pytest.approx(1.0)
+
+
+def test_timeouts_are_retried(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(TEAMS_PATH, Reply(202, delay=1.0), Reply(202))
+    started = time.monotonic()
+    with sender(fake_time, teams(server), timeout_seconds=0.2) as s:
+        (result,) = s.send(make_alert())
+    assert result == DeliveryResult("teams", True, 2, 202)
+    assert len(fake_time.sleeps) == 1
+    assert time.monotonic() - started < 1.0  # the client gave up on the slow answer
+
+
+def test_timeouts_exhausted(server: WebhookServer, fake_time: FakeTime) -> None:
+    server.script(TEAMS_PATH, Reply(202, delay=1.0))
+    with sender(fake_time, teams(server), timeout_seconds=0.1, max_attempts=2) as s:
+        (result,) = s.send(make_alert())
+    assert result == DeliveryResult("teams", False, 2, None, "timeout")
+
+
+def test_server_receives_the_rendered_payloads(server: WebhookServer, fake_time: FakeTime) -> None:
+    alert = make_alert()
+    with sender(fake_time, slack(server), teams(server)) as s:
+        assert [r.delivered for r in s.send(alert)] == [True, True]
+    slack_request, teams_request = server.requests
+    assert slack_request.path == SLACK_PATH and slack_request.body == slack_payload(alert)
+    assert teams_request.path == TEAMS_PATH + TEAMS_QUERY and teams_request.body == teams_payload(alert)
+    assert slack_request.headers["Content-Type"] == "application/json"
+    assert teams_request.body["attachments"][0]["content"]["type"] == "AdaptiveCard"
+
+
+def test_slack_posts_are_paced(server: WebhookServer, fake_time: FakeTime) -> None:
+    with sender(fake_time, slack(server), teams(server)) as s:
+        s.send(make_alert())
+        s.send(make_alert(alert_id="second"))
+        assert fake_time.sleeps == [1.0]
+        fake_time.now += 0.25
+        s.send(make_alert(alert_id="third"))
+    assert fake_time.sleeps == [1.0, 0.75]
+    assert server.paths().count(SLACK_PATH) == 3
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (connections are refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{SLACK_PATH}"
+
+
+def test_webhook_url_never_leaks(server: WebhookServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    slack_url, teams_url = server.url(SLACK_PATH), server.url(TEAMS_PATH + TEAMS_QUERY)
+    server.script(SLACK_PATH, Reply(429, "slow down", {"Retry-After": "1"}), Reply(200, "ok"))
+    server.script(TEAMS_PATH, Reply(400, f"bad request to {teams_url}"))  # a server echoing the URL back
+    refused = Destination(kind="slack", url=closed_port_url())
+    destinations = [Destination(kind="slack", url=slack_url), Destination(kind="teams", url=teams_url), refused]
+    with sender(fake_time, *destinations, max_attempts=2) as s:
+        results = s.send(make_alert())
+    assert [r.delivered for r in results] == [True, False, False]
+    assert results[1].error == "HTTP 400: bad request to [webhook]"
+    assert results[2] == DeliveryResult("slack", False, 2, None, "transport error (ConnectError)")
+    assert "HTTP Request: POST [webhook]" in caplog.text  # httpx's own log line, redacted
+    with pytest.raises(ValidationError) as invalid:
+        Destination(kind="slack", url="ftp://host/slack-secret-token")
+    texts = [caplog.text, str(invalid.value), *map(repr, results), *map(str, results), *map(repr, destinations)]
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
+    assert not logging.getLogger("httpx").filters  # removed again on close
+
+
+def test_destinations_from_env() -> None:
+    slack_url, teams_url = "https://hooks.slack.com/services/T/B/x", "https://example.logic.azure.com:443/workflows/1?sig=y"
+    both = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": slack_url, "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})
+    assert [(d.kind, d.url.get_secret_value()) for d in both] == [("slack", slack_url), ("teams", teams_url)]
+    only_teams = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": "  ", "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})
+    assert [d.kind for d in only_teams] == ["teams"]
+    assert destinations_from_env({}) == []
+
+
+def test_invalid_max_attempts() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        AlertSender([], max_attempts=0)
