@@ -11,6 +11,7 @@ import os
 import dagster as dg
 
 from .defs.assets import build_assets
+from .defs.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
 from .defs.jobs import build_window_job
 from .defs.sensors import build_polling_sensor
 from .defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
@@ -30,14 +31,19 @@ def _client_secret(settings: Settings) -> str | dg.EnvVar:
     )
 
 
+def _optional_secret(name: str) -> dg.EnvVar | None:
+    """An EnvVar for a secret that may be left unset (then the feature it enables is off)."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, jobs, schedules and resources for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
     partitions = five_minute_partitions(settings.partitions_start)
     job = build_window_job()
     return dg.Definitions(
-        assets=build_assets(partitions),
-        jobs=[job],
+        assets=[*build_assets(partitions, settings.quality_policy()), alerts_table],
+        jobs=[job, alert_job],
         sensors=[
             build_polling_sensor(
                 job,
@@ -46,7 +52,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 registry_path=settings.registry_path,
                 partitions_start=settings.partitions_start,
                 warm_up=settings.uses_simulator,
-            )
+            ),
+            build_alert_sensor(momentum_threshold=settings.alert_momentum_threshold),
         ],
         resources={
             "display_api": DisplayApiResource(
@@ -68,6 +75,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.tracking_horizon_days
             ),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+            "alerts": AlertsResource(
+                slack_webhook_url=_optional_secret("TIKTOK_SLACK_WEBHOOK_URL"),
+                teams_webhook_url=_optional_secret("TIKTOK_TEAMS_WEBHOOK_URL"),
+                dagster_ui_url=settings.dagster_ui_url,
+                momentum_threshold=settings.alert_momentum_threshold,
+            ),
         },
     )
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .polling.policy import PollingPolicy
+from .quality.schemas import QualityPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -78,6 +79,22 @@ class Settings(BaseSettings):
         if self.poll_budget_requests is not None:
             values["budget_requests"] = self.poll_budget_requests
         return PollingPolicy(**values)
+
+    dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
+    alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")
+    quality_max_engagement_rate: float = Field(default=2.0, gt=0)
+    quality_max_view_jump_factor: float = Field(default=50.0, gt=1)
+    quality_max_bad_record_share: float = Field(default=0.05, ge=0, le=1)
+    quality_creator_silence_minutes: int = Field(default=90, ge=5)
+
+    def quality_policy(self) -> QualityPolicy:
+        """Thresholds of the quality checks from the ``TIKTOK_QUALITY_*`` variables."""
+        return QualityPolicy(
+            max_engagement_rate=self.quality_max_engagement_rate,
+            max_view_jump_factor=self.quality_max_view_jump_factor,
+            max_bad_record_share=self.quality_max_bad_record_share,
+            creator_silence_minutes=self.quality_creator_silence_minutes,
+        )
 
     @field_validator("partitions_start")
     @classmethod

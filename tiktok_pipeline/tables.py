@@ -201,3 +201,23 @@ POLL_TELEMETRY = TableSpec(
         Column("gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."),
     ),
 )
+
+ALERTS = TableSpec(
+    "alerts",
+    (
+        Column("alert_id", "VARCHAR", "Deduplication key: kind, asset, check, window and severity. Never sent twice."),
+        Column("kind", "VARCHAR", "'check' (an asset check failed) or 'business' (momentum digest)."),
+        Column("severity", "VARCHAR", "ERROR, WARN or INFO."),
+        Column("window_key", "VARCHAR", "The 5-minute window (partition key) the alert is about."),
+        Column("title", "VARCHAR", "Headline as sent."),
+        Column("summary", "VARCHAR", "Text as sent."),
+        Column("link_url", "VARCHAR", "Dagster UI page the alert links to."),
+        Column("created_at", "TIMESTAMP", "When the alert was composed (UTC)."),
+        Column("destinations", "VARCHAR", "Configured destinations, e.g. 'slack,teams'; empty when none is configured."),
+        Column("delivered", "VARCHAR", "Destinations that accepted it."),
+        Column("undelivered", "VARCHAR", "Destinations that did not, after retries (they are retried on later alert runs)."),
+        Column("attempts", "BIGINT", "HTTP attempts over all destinations and runs."),
+        Column("last_error", "VARCHAR", "Last delivery error (never the webhook URL)."),
+        Column("payload", "VARCHAR", "The alert as JSON."),
+    ),
+)
