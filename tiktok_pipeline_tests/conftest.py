@@ -22,3 +22,22 @@ def settings(tmp_path: Path) -> Settings:
         registry_path=SHIPPED_REGISTRY,
         polling_state_dir=tmp_path / "polling_state",
     )
+
+
+CONSOLIDATED_EVENTS = {
+    "event_log_storage": {
+        "module": "dagster._core.storage.event_log",
+        "class": "ConsolidatedSqliteEventLogStorage",
+        "config": {"base_dir": None},
+    }
+}
+
+
+@pytest.fixture
+def instance(tmp_path: Path):
+    """A temporary Dagster instance whose events are queryable across runs, like dagster.yaml's."""
+    import dagster as dg
+
+    overrides = {"event_log_storage": {**CONSOLIDATED_EVENTS["event_log_storage"], "config": {"base_dir": str(tmp_path / "events")}}}
+    with dg.instance_for_test(overrides=overrides) as test_instance:
+        yield test_instance

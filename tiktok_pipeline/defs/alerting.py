@@ -91,7 +91,7 @@ def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None
         return sender.send(alert)
 
 
-@dg.op(pool=WRITER_POOL)
+@dg.op(pool=WRITER_POOL, out={})
 def deliver_alert(context: dg.OpExecutionContext, alert: Alert | None, alerts: AlertsResource, warehouse: WarehouseResource):
     """Send the alert once (deduplicated on its id), record it in ``alerts``, and retry earlier undelivered ones."""
     configured = [d.kind for d in alerts.destinations()]
@@ -146,6 +146,20 @@ alerts_table = dg.AssetSpec(
 )
 
 
+def _run_windows(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The window(s) a run covered: its partition, or ``start...end`` for a range run."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return None
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start is None:
+        return None
+    return start if start == end else f"{start}...{end}"
+
+
 class AlertCursor(BaseModel):
     checks_after: int | None = None
     velocity_after: int | None = None
@@ -171,7 +185,9 @@ def build_alert_sensor(
         """Launch alert runs for new check failures and momentum crossings."""
         cursor = AlertCursor.model_validate_json(context.cursor) if context.cursor else AlertCursor()
         requests: list[dg.RunRequest] = []
-        checks = context.instance.get_event_records(
+        # the storage's own query: the instance-level one is deprecated, and no other API follows
+        # check evaluations across runs with a cursor
+        checks = context.instance.event_log_storage.get_event_records(
             dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=cursor.checks_after),
             limit=200,
             ascending=True,
@@ -182,7 +198,7 @@ def build_alert_sensor(
             if evaluation.passed:
                 continue
             key = evaluation.asset_check_key
-            partition = record.event_log_entry.dagster_event.partition  # type: ignore[union-attr]
+            partition = record.event_log_entry.dagster_event.partition or _run_windows(context.instance, record.run_id)  # type: ignore[union-attr]
             failed_rows = evaluation.metadata.get("failed_rows")
             request = AlertRequest(
                 kind="check",
@@ -201,15 +217,11 @@ def build_alert_sensor(
                     tags={"tiktok/alert": "check"},
                 )
             )
-        velocity = context.instance.get_event_records(
-            dg.EventRecordsFilter(
-                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
-                asset_key=dg.AssetKey(VIDEO_VELOCITY.name),
-                after_cursor=cursor.velocity_after,
-            ),
+        velocity = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(VIDEO_VELOCITY.name), after_storage_id=cursor.velocity_after),
             limit=200,
             ascending=True,
-        )
+        ).records
         fresh_after = clock() - BUSINESS_FRESHNESS
         for record in velocity:
             cursor.velocity_after = record.storage_id

@@ -1,0 +1,135 @@
+"""alert_sensor and alert_job end to end: failed checks and momentum digests reach Slack and Teams once."""
+
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.alerting import AlertsResource, build_alert_sensor
+from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer, server  # noqa: F401 - fixture
+from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.test_assets import materialize_range
+from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
+
+SLACK = "/services/T1/B1/slack-secret"
+TEAMS = "/workflows/1/triggers/manual/paths/invoke"
+
+
+def alerts_resource(server: WebhookServer, **overrides) -> AlertsResource:
+    return AlertsResource(
+        slack_webhook_url=server.url(SLACK),
+        teams_webhook_url=server.url(TEAMS),
+        dagster_ui_url="http://dagster.example:3000",
+        max_attempts=2,
+        **overrides,
+    )
+
+
+def run_alerts(settings, instance, requests, resource: AlertsResource):
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("alert_job")
+    resources = {**defs.resources, "alerts": resource}
+    return [
+        job.execute_in_process(run_config=r.run_config, instance=instance, resources=resources) for r in requests
+    ]
+
+
+def alert_rows(settings):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("SELECT alert_id, delivered, undelivered, attempts FROM alerts ORDER BY alert_id").fetchall()
+
+
+def test_a_warn_check_failure_is_alerted_once_to_slack_and_teams(settings, server, instance):
+    sensor = build_alert_sensor(momentum_threshold=1000.0, clock=lambda: T0)
+    assert materialize_range(settings, T0, T0 + WINDOW, instance=instance).success
+
+    def duplicate(records):
+        videos = first_video_record(records)
+        videos.append(dict(videos[0]))
+
+    edit_landing(settings, T0 + WINDOW, duplicate)
+    assert materialize_range(settings, T0 + WINDOW, T0 + WINDOW, instance=instance).success  # WARN: run succeeds
+
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    keys = [r.run_key for r in first.run_requests]
+    assert keys == ["check:raw_video_snapshots:no_duplicate_observations:2026-11-20-10:05:WARN"]
+    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    assert again.run_requests == []  # the storage-id cursor moved past it
+
+    run_alerts(settings, instance, first.run_requests * 2, alerts_resource(server))  # delivered twice? never
+    paths = server.paths()
+    assert paths.count(SLACK) == 1 and paths.count(TEAMS) == 1
+    slack = next(r.body for r in server.requests if r.path == SLACK)
+    assert "no_duplicate_observations" in slack["text"]
+    button = next(b for b in slack["blocks"] if b["type"] == "actions")["elements"][0]
+    assert button["url"] == "http://dagster.example:3000/assets/raw_video_snapshots?view=checks"
+    teams = next(r.body for r in server.requests if r.path == TEAMS)
+    assert teams["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    [(alert_id, delivered, undelivered, attempts)] = alert_rows(settings)
+    assert delivered == "slack,teams" and undelivered == "" and attempts == 2
+
+
+def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, instance):
+    request = dg.RunRequest(
+        run_config={"ops": {"compose_alert": {"config": {
+            "kind": "check", "window_key": "2026-11-20-10:00", "asset": "video_velocity",
+            "check": "velocity_schema", "severity": "ERROR", "description": "2 failure cases", "failed_rows": 2,
+        }}}}
+    )
+    server.script(SLACK, Reply(500, "boom"))
+    server.script(TEAMS, Reply(429, "slow down", {"Retry-After": "0"}), Reply(202))
+    run_alerts(settings, instance, [request], alerts_resource(server))
+    [(alert_id, delivered, undelivered, attempts)] = alert_rows(settings)
+    assert alert_id == "check:video_velocity:velocity_schema:2026-11-20-10:00:ERROR"
+    assert (delivered, undelivered, attempts) == ("teams", "slack", 4)  # 2 Slack tries, 429 then 202 for Teams
+
+    server.script(SLACK, Reply(200, "ok"))
+    run_alerts(settings, instance, [request], alerts_resource(server))  # same alert again: only the owed retry
+    [(_, delivered, undelivered, attempts)] = alert_rows(settings)
+    assert (delivered, undelivered, attempts) == ("teams,slack", "", 5)
+    assert server.paths().count(TEAMS) == 2 and server.paths().count(SLACK) == 3
+
+
+def test_without_webhooks_alerts_are_still_recorded(settings, instance):
+    request = dg.RunRequest(
+        run_config={"ops": {"compose_alert": {"config": {
+            "kind": "check", "window_key": "2026-11-20-10:00", "asset": "raw_video_snapshots",
+            "check": "bad_record_share", "severity": "ERROR",
+        }}}}
+    )
+    [result] = run_alerts(settings, instance, [request], AlertsResource())
+    assert result.success
+    [(_, delivered, undelivered, _)] = alert_rows(settings)
+    assert delivered == "" and undelivered == ""
+    events = instance.fetch_materializations(dg.AssetKey("alerts"), limit=5).records
+    assert len(events) == 1
+
+
+def test_momentum_digest_for_a_fresh_window(settings, server, instance):
+    threshold = 0.9
+    assert materialize_range(settings, T0, T0 + 7 * WINDOW, instance=instance).success
+    sensor = build_alert_sensor(momentum_threshold=threshold, clock=lambda: T0 + 8 * WINDOW + timedelta(seconds=30))
+    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    business = [r for r in result.run_requests if r.tags["tiktok/alert"] == "business"]
+    # only windows closed within the last 30 minutes are digested; older ones would be a backfill
+    assert [r.run_key for r in business] == [f"business:2026-11-20-10:{m:02d}" for m in (10, 15, 20, 25, 30, 35)][-len(business):]
+    assert business
+    run_alerts(settings, instance, business[-1:], alerts_resource(server, momentum_threshold=threshold))
+    slack = next(r.body for r in server.requests if r.path == SLACK)
+    assert "taking off (2026-11-20-10:35 UTC)" in slack["text"]
+    assert any("campaigns" in str(b) or "SKU" in str(b) for b in slack["blocks"])
+    teams = next(r.body for r in server.requests if r.path == TEAMS)
+    assert "Table" in str(teams) or "ColumnSet" in str(teams)
+
+
+@pytest.mark.parametrize("secret", ["slack-secret"])
+def test_webhook_urls_never_reach_run_config_or_metadata(settings, server, secret, instance):
+    request = dg.RunRequest(
+        run_config={"ops": {"compose_alert": {"config": {"kind": "check", "asset": "a", "check": "c", "severity": "WARN"}}}}
+    )
+    [result] = run_alerts(settings, instance, [request], alerts_resource(server))
+    logs = " ".join(str(e) for e in instance.all_logs(result.run_id))
+    assert secret not in logs and secret not in str(request.run_config)
