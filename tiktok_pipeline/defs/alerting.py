@@ -7,7 +7,6 @@ fresh window with movers, it launches ``alert_job``, whose ops compose the alert
 """
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel, SecretStr
@@ -18,7 +17,7 @@ from ..alerts.models import Alert
 from ..alerts.store import already_recorded, record_alert, undelivered_alerts
 from ..partitions import WINDOW, window_from_key, utc_naive
 from ..tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
-from ..warehouse import WRITER_POOL, WarehouseResource, read_frame, table_exists
+from ..warehouse import WRITER_POOL, WarehouseResource, read_frame
 
 ALERT_JOB_NAME = "alert_job"
 BUSINESS_FRESHNESS = timedelta(minutes=30)

@@ -9,7 +9,7 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.alerting import AlertsResource, build_alert_sensor
 from tiktok_pipeline.partitions import WINDOW
-from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer, server  # noqa: F401 - fixture
+from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 from tiktok_pipeline_tests.conftest import T0
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record

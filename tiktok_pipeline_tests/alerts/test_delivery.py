@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from pydantic import ValidationError
@@ -20,7 +14,7 @@ from pydantic import ValidationError
 from tiktok_pipeline.alerts.delivery import AlertSender, DeliveryResult, Destination, destinations_from_env
 from tiktok_pipeline.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline_tests.alerts.test_formatting import make_alert
-from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer, server  # noqa: F401 - fixture
+from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 
 SLACK_PATH = "/services/T000/B000/slack-secret-token"
 TEAMS_PATH = "/workflows/abc/triggers/manual/paths/invoke"
