@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from . import responses
+from .business.app import BusinessApi, BusinessFaultConfig
 from .endpoints import ROUTES, DataRequest, Route, parse_body
 from .faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
 from .fields import ALL_SCOPES
@@ -58,6 +59,7 @@ class Simulator:
         rate_window_seconds: float = 60.0,
         client_secret: str = "sim-secret",
         approved_scopes: frozenset[str] = ALL_SCOPES,
+        business_faults: BusinessFaultConfig | None = None,
     ) -> None:
         self.world = World(world)
         self.faults = faults or FaultConfig()
@@ -77,6 +79,8 @@ class Simulator:
         self._limiter = SlidingWindow(rate_limit, rate_window_seconds)
         self._injector = FaultInjector(self.faults)
         self._log_ids = responses.LogIds()
+        self.business = BusinessApi(self.world, clock=clock, faults=business_faults)
+        """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
 
     def transport(self) -> httpx.BaseTransport:
         """An in-process httpx transport; a simulated timeout surfaces as ``httpx.ReadTimeout``."""
@@ -95,6 +99,8 @@ class Simulator:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request as the Display API would; raises :class:`SimulatedTimeout` to not answer."""
+        if request.url.path.startswith("/open_api/"):
+            return self.business.handle(request)
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")

@@ -1,0 +1,1 @@
+"""TikTok API for Business (Marketing API v1.3): reporting and the Events API."""
