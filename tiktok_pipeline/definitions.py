@@ -14,7 +14,7 @@ from .defs.assets import build_assets
 from .defs.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
 from .defs.jobs import build_window_job
 from .defs.sensors import build_polling_sensor
-from .defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
+from .defs.resources import BusinessApiResource, DisplayApiResource, PollingResource, TrackingRegistryResource
 from .partitions import five_minute_partitions
 from .settings import Settings
 from .warehouse import WarehouseResource
@@ -28,6 +28,17 @@ def _client_secret(settings: Settings) -> str | dg.EnvVar:
     raise RuntimeError(
         f"TIKTOK_API_BASE_URL is {settings.api_base_url!r} but TIKTOK_CLIENT_SECRET is not set: "
         "the real API needs the app's client secret to refresh creators' tokens"
+    )
+
+
+def _business_access_token(settings: Settings) -> str | dg.EnvVar:
+    if "TIKTOK_BUSINESS_ACCESS_TOKEN" in os.environ:
+        return dg.EnvVar("TIKTOK_BUSINESS_ACCESS_TOKEN")
+    if settings.business_base_url is None or (settings.uses_simulator and not settings.business_api_base_url):
+        return "sim-business-token"
+    raise RuntimeError(
+        f"TIKTOK_BUSINESS_API_BASE_URL is {settings.business_base_url!r} but TIKTOK_BUSINESS_ACCESS_TOKEN is not set: "
+        "the API for Business needs a long-lived access token from TikTok for Business"
     )
 
 
@@ -69,6 +80,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 requests_per_minute=settings.requests_per_minute,
                 max_attempts=settings.max_attempts,
                 timeout_seconds=settings.request_timeout_seconds,
+            ),
+            "business_api": BusinessApiResource(
+                base_url=settings.business_base_url,
+                access_token=_business_access_token(settings),
+                advertiser_id=settings.advertiser_id,
+                sim_seed=settings.sim_seed,
+                max_attempts=settings.max_attempts,
             ),
             "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
             "polling": PollingResource(

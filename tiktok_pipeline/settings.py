@@ -80,6 +80,22 @@ class Settings(BaseSettings):
             values["budget_requests"] = self.poll_budget_requests
         return PollingPolicy(**values)
 
+    business_api_base_url: str | None = Field(
+        default=None,
+        description=(
+            "API for Business host, e.g. https://business-api.tiktok.com. Unset: the simulator (the served one "
+            "at TIKTOK_API_BASE_URL when that is a simulator, else the in-process one)."
+        ),
+    )
+    advertiser_id: str = Field(default="7000000000000000001", description="Advertiser account of the ad reports.")
+
+    @property
+    def business_base_url(self) -> str | None:
+        """Where the API for Business is: its own host, the served simulator's, or None (in-process)."""
+        if self.business_api_base_url:
+            return self.business_api_base_url
+        return self.api_base_url if self.uses_simulator else None
+
     dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
     alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")
     quality_max_engagement_rate: float = Field(default=2.0, gt=0)

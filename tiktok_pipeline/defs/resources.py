@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from ..business_api.client import BusinessApiClient
 from ..display_api.client import DisplayApiClient, RetryPolicy
 from ..display_api.ratelimit import SlidingWindowLimiter
 from ..display_api.tokens import TokenStore
@@ -83,3 +84,32 @@ class PollingResource(dg.ConfigurableResource):
     @property
     def horizon(self) -> timedelta:
         return timedelta(days=self.tracking_horizon_days)
+
+
+class BusinessApiResource(dg.ConfigurableResource):
+    """TikTok API for Business v1.3 (reporting, Events API): ``base_url``, or the in-process simulator when unset."""
+
+    base_url: str | None = Field(default=None, description="API for Business host; None means the embedded simulator.")
+    access_token: str = Field(default="sim-business-token", description="From TIKTOK_BUSINESS_ACCESS_TOKEN via EnvVar.")
+    advertiser_id: str = Field(default="7000000000000000001", description="The advertiser account reports are read for.")
+    sim_seed: int = 7
+    max_attempts: int = 5
+    timeout_seconds: float = 30.0
+
+    @contextmanager
+    def client(self) -> Iterator[BusinessApiClient]:
+        """A client for one run; against the embedded simulator it talks to an in-process instance."""
+        transport = None
+        if not self.base_url:
+            from ..simulator.app import Simulator
+            from ..simulator.world import WorldConfig
+
+            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+        with BusinessApiClient(
+            self.base_url or SIMULATOR_BASE_URL,
+            access_token=SecretStr(self.access_token),
+            transport=transport,
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            timeout_seconds=self.timeout_seconds,
+        ) as client:
+            yield client
