@@ -1,0 +1,50 @@
+"""deploy/dagster.yaml: PostgreSQL for all storage, the run queue, run and pool limits, no secrets in the file."""
+
+import yaml
+
+from tiktok_pipeline.settings import PROJECT_ROOT
+
+from .conftest import DEPLOY_CONFIG
+
+PG_ENV = {
+    "hostname": "DAGSTER_PG_HOST",
+    "port": "DAGSTER_PG_PORT",
+    "username": "DAGSTER_PG_USER",
+    "password": "DAGSTER_PG_PASSWORD",
+    "db_name": "DAGSTER_PG_DB",
+}
+
+
+def test_every_connection_setting_comes_from_the_environment():
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    db = config["storage"]["postgres"]["postgres_db"]
+    assert {field: db[field] for field in PG_ENV} == {field: {"env": var} for field, var in PG_ENV.items()}
+    assert "postgres_url" not in config["storage"]["postgres"]
+    assert "run_storage" not in config and "event_log_storage" not in config and "schedule_storage" not in config
+    # the embedded instance of `make dev` stays on SQLite
+    embedded = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    assert "storage" not in embedded and embedded["run_storage"]["class"] == "SqliteRunStorage"
+
+
+def test_the_shipped_instance_keeps_everything_in_postgres_and_queues_runs(pg_instance, pg_home):
+    instance = pg_instance
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    assert instance.event_log_storage.supports_global_concurrency_limits
+
+    concurrency = instance.get_concurrency_config()
+    queue = concurrency.run_queue_config
+    assert queue is not None and queue.max_concurrent_runs == 4
+    assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 1}]
+    assert queue.should_block_op_concurrency_limited_runs
+    assert concurrency.pool_config.default_pool_limit == 1
+    assert concurrency.pool_config.pool_granularity.value == "op"
+    assert instance.global_op_concurrency_default_limit == 1
+
+    assert instance.run_monitoring_enabled
+    assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
+    assert not instance.telemetry_enabled
+    assert instance.root_directory == str(pg_home)
+    assert instance.compute_log_manager._base_dir == str(pg_home / "storage")  # type: ignore[attr-defined]
