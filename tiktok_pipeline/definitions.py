@@ -10,9 +10,12 @@ import os
 
 import dagster as dg
 
+from .defs.ads import build_ad_definitions
 from .defs.assets import build_assets
+from .defs.conversions import ConversionsResource, build_conversion_definitions
 from .defs.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
 from .defs.jobs import build_window_job
+from .defs.retention import build_retention_definitions
 from .defs.sensors import build_polling_sensor
 from .defs.resources import BusinessApiResource, DisplayApiResource, PollingResource, TrackingRegistryResource
 from .partitions import five_minute_partitions
@@ -52,7 +55,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
     partitions = five_minute_partitions(settings.partitions_start)
     job = build_window_job()
-    return dg.Definitions(
+    base = dg.Definitions(
         assets=[*build_assets(partitions, settings.quality_policy()), alerts_table],
         jobs=[job, alert_job],
         sensors=[
@@ -87,6 +90,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 advertiser_id=settings.advertiser_id,
                 sim_seed=settings.sim_seed,
                 max_attempts=settings.max_attempts,
+                simulator=settings.business_uses_simulator,
             ),
             "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
             "polling": PollingResource(
@@ -101,6 +105,20 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             ),
         },
     )
+    conversions = build_conversion_definitions(
+        partitions,
+        ConversionsResource(
+            orders_dir=str(settings.conversions_dir),
+            pixel_code=settings.events_pixel_code,
+            test_event_code=settings.test_event_code,
+            default_phone_region=settings.default_phone_region,
+            resend_ambiguous_hours=settings.conversions_resend_ambiguous_hours,
+            batch_size=settings.conversions_batch_size,
+        ),
+        partitions_start=settings.partitions_start,
+    )
+    ads = build_ad_definitions(settings, partitions)
+    return dg.Definitions.merge(base, build_retention_definitions(settings), conversions, ads)
 
 
 defs = build_definitions()

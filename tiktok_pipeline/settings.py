@@ -18,6 +18,9 @@ from .quality.schemas import QualityPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+MIN_RETENTION_DAYS = 2
+"""Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
+back, the quality checks and the polling state one day back."""
 
 
 class Settings(BaseSettings):
@@ -42,6 +45,15 @@ class Settings(BaseSettings):
     partitions_start: datetime = Field(
         default=datetime(2026, 11, 1, tzinfo=timezone.utc),
         description="First 5-minute window (UTC). Keep it recent: the UI is tuned for <=100k partitions.",
+    )
+    retention_days: int = Field(
+        default=35,
+        ge=MIN_RETENTION_DAYS,
+        description=(
+            "Window rows are kept for today and this many whole days before it (UTC); older days are deleted"
+            " once their daily rollups hold them (landing files are kept). At least 2: velocity and the"
+            " quality checks read the previous 24 h."
+        ),
     )
     sim_seed: int = Field(default=7, description="Seed of the embedded simulator's world.")
     tracking_horizon_days: float = Field(default=7.0, gt=0, description="Videos younger than this are polled.")
@@ -95,6 +107,96 @@ class Settings(BaseSettings):
         if self.business_api_base_url:
             return self.business_api_base_url
         return self.api_base_url if self.uses_simulator else None
+
+    @property
+    def business_uses_simulator(self) -> bool:
+        """The API for Business is a simulator (in-process or served): ad reports are read as of each window's end."""
+        return not self.business_api_base_url
+
+    ad_lookback_hours: int = Field(
+        default=6,
+        ge=1,
+        le=48,
+        description=(
+            "Every window re-fetches the hourly ad report for the current hour and this many hours before it and"
+            " replaces them (attribution revises recent hours). At least the API's revision horizon."
+        ),
+    )
+    advertiser_timezone: str = Field(
+        default="UTC", description="Time zone of the advertiser account: report dates and stat_time_hour are in it."
+    )
+    ad_report_page_size: int = Field(default=1000, ge=1, le=1000, description="Rows per report page (TikTok allows 1000).")
+    ads_enabled: bool | None = Field(
+        default=None,
+        description=(
+            "Turn the ads sensor on by default. Unset: on when TIKTOK_BUSINESS_API_BASE_URL is set or the Display API"
+            " is the simulator too (never simulated ads beside real creators)."
+        ),
+    )
+    ad_wait_for_videos_minutes: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long after a window closes the ads sensor waits for its video metrics before running without them.",
+    )
+
+    @property
+    def ads_sensor_on(self) -> bool:
+        """Whether the ads sensor runs by default (see ``ads_enabled``)."""
+        if self.ads_enabled is not None:
+            return self.ads_enabled
+        return bool(self.business_api_base_url) or self.uses_simulator
+
+    @field_validator("advertiser_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"TIKTOK_ADVERTISER_TIMEZONE {value!r} is not an IANA time zone") from exc
+        return value
+
+    conversions_dir: Path = Field(
+        default=DATA_DIR / "conversions" / "incoming",
+        description="Where the shop drops its order exports (JSON lines; format in tiktok_pipeline/conversions/orders.py).",
+    )
+    pixel_code: str | None = Field(
+        default=None,
+        description="TikTok Pixel code (event_source_id) conversions go to. Unset: the simulator's pixel, when the API for Business is the simulator.",
+    )
+    test_event_code: str = Field(
+        default="", description="Events API test_event_code (Events Manager → Test events); empty sends production events."
+    )
+    default_phone_region: str = Field(
+        default="US", description="Region (ISO 3166 alpha-2) of phone numbers exported without a +country code."
+    )
+    conversions_resend_ambiguous_hours: float = Field(
+        default=47.0,
+        ge=0,
+        lt=48,
+        description=(
+            "Events whose request got no answer are resent while their first attempt is younger than this, inside"
+            " TikTok's 48-hour deduplication window (a resend TikTok already had is dropped). 0: never resend them."
+        ),
+    )
+    conversions_batch_size: int = Field(default=1000, ge=1, le=1000, description="Events per event/track request (TikTok allows 1000).")
+
+    @property
+    def events_pixel_code(self) -> str:
+        """The pixel conversions go to: TIKTOK_PIXEL_CODE, else the simulator's; empty against a real host without one."""
+        if self.pixel_code:
+            return self.pixel_code
+        return "CSIMULATORPIXEL00001" if not self.business_api_base_url else ""
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"TIKTOK_DEFAULT_PHONE_REGION {value!r} is not a region phonenumbers knows (e.g. US, GB, DE)")
+        return value.upper()
 
     dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
     alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")

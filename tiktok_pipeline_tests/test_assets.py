@@ -22,6 +22,7 @@ def materialize_range(settings: Settings, first, last, run_config=None, instance
     defs = build_definitions(settings)
     return dg.materialize(
         list(defs.assets),
+        selection=dg.AssetSelection.groups("collect", "process"),  # the window job's assets
         resources=dict(defs.resources),
         instance=instance or dg.DagsterInstance.ephemeral(),
         tags={

@@ -17,12 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from ..display_api.client import RetryPolicy, parse_retry_after
+from ..display_api.client import AS_OF_HEADER, RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,11 @@ class BusinessApiClient:
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        simulator: bool = False,
     ) -> None:
+        """``simulator``: the host is the simulator, so reads may be answered as of an instant (``as_of``)."""
         self.base_url = base_url.rstrip("/")
+        self.simulator = simulator
         self._access_token = access_token
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -151,10 +155,14 @@ class BusinessApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, endpoint: str, params: dict[str, Any]) -> BusinessCall:
-        """GET ``/open_api/v1.3/<endpoint>/``; lists and dicts in ``params`` are sent as JSON strings."""
+    def get(self, endpoint: str, params: dict[str, Any], *, as_of: datetime | None = None) -> BusinessCall:
+        """GET ``/open_api/v1.3/<endpoint>/``; lists and dicts in ``params`` are sent as JSON strings.
+
+        ``as_of`` reaches only a simulator (``X-Simulator-As-Of``), never a real host.
+        """
         encoded = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for k, v in params.items()}
-        return self.call("GET", endpoint, params=encoded)
+        headers = {AS_OF_HEADER: repr(as_of.timestamp())} if self.simulator and as_of is not None else None
+        return self.call("GET", endpoint, params=encoded, headers=headers)
 
     def post(self, endpoint: str, body: dict[str, Any], *, retry_timeouts: bool = True) -> BusinessCall:
         """POST a JSON body. With ``retry_timeouts=False`` a timeout is raised (``ambiguous``) instead of resent."""
@@ -168,6 +176,7 @@ class BusinessApiClient:
         params: dict[str, str] | None = None,
         body: Any = None,
         retry_timeouts: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> BusinessCall:
         """One logical call with retries; returns the successful call or raises :class:`BusinessApiError`."""
         endpoint = endpoint.strip("/")
@@ -183,7 +192,7 @@ class BusinessApiClient:
                     f"{API_PREFIX}/{endpoint}/",
                     params=call.params or None,
                     json=body,
-                    headers={"Access-Token": self._access_token.get_secret_value()},
+                    headers={**(headers or {}), "Access-Token": self._access_token.get_secret_value()},
                 )
             except httpx.TransportError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)

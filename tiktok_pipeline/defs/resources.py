@@ -95,6 +95,9 @@ class BusinessApiResource(dg.ConfigurableResource):
     sim_seed: int = 7
     max_attempts: int = 5
     timeout_seconds: float = 30.0
+    simulator: bool = Field(
+        default=False, description="base_url is a served simulator: reads are answered as of the window's end."
+    )
 
     @contextmanager
     def client(self) -> Iterator[BusinessApiClient]:
@@ -111,5 +114,6 @@ class BusinessApiResource(dg.ConfigurableResource):
             transport=transport,
             retry=RetryPolicy(max_attempts=self.max_attempts),
             timeout_seconds=self.timeout_seconds,
+            simulator=self.simulator or not self.base_url,
         ) as client:
             yield client

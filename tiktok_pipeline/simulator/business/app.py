@@ -82,7 +82,11 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     An endpoint with state (e.g. the Events API's deduplication store) keeps it on an object that it
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
-    return {}
+    from .events import EventsStore  # events.py imports this module
+    from .reporting import reporting_endpoints  # reporting.py imports this module
+
+    api.events = EventsStore()  # the Events API's deduplication store and counters
+    return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api)}
 
 
 class BusinessApi:

@@ -1,0 +1,86 @@
+"""Daily rollups: one day of 5-minute window rows summarised into one row per video (or creator) and day.
+
+The rollups are what remains of a day once retention has pruned its window rows, so they keep
+what analysts look back at: where each video stood at the day's first and last observation, what it
+gained, its peak speed, and what it was tracked under. A row belongs to the day of its
+``window_start`` (UTC), exactly like the daily partition that maps onto those windows.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+_DAY = pl.col("window_start").dt.truncate("1d").alias("window_start")
+_ORDER = ["observed_at", "window_start"]
+
+
+def _first(name: str) -> pl.Expr:
+    return pl.col(name).sort_by(_ORDER).first()
+
+
+def _last(name: str) -> pl.Expr:
+    return pl.col(name).sort_by(_ORDER).last()
+
+
+def video_days(enriched: pl.DataFrame, velocity: pl.DataFrame) -> pl.DataFrame:
+    """One row per (day, video) from ``enriched_video_metrics`` and ``video_velocity`` rows.
+
+    ``window_start`` of the result is the day's start (midnight UTC). ``views_gained`` is
+    ``last_view_count - first_view_count`` within the day: the views between the day's first and
+    last observation (what happened between the previous day's last observation and this day's
+    first one is counted by neither day). Speed figures ignore windows without a 30-minute baseline.
+    """
+    counts = enriched.group_by(_DAY, "video_id").agg(
+        _last("creator_username").alias("creator_username"),
+        _last("create_time").alias("create_time"),
+        _last("campaign_ids").alias("campaign_ids"),
+        _last("product_skus").alias("product_skus"),
+        _last("audience_tags").alias("audience_tags"),
+        pl.len().cast(pl.Int64).alias("observations"),
+        pl.col("observed_at").min().alias("first_observed_at"),
+        pl.col("observed_at").max().alias("last_observed_at"),
+        _first("view_count").alias("first_view_count"),
+        _last("view_count").alias("last_view_count"),
+        pl.col("view_count").max().alias("max_view_count"),
+        _last("like_count").alias("like_count"),
+        _last("comment_count").alias("comment_count"),
+        _last("share_count").alias("share_count"),
+        _last("engagement_rate").alias("engagement_rate"),
+        pl.col("engagement_rate").mean().alias("mean_engagement_rate"),
+    )
+    peak = pl.col("momentum") == pl.col("momentum").max()
+    speed = velocity.group_by(_DAY, "video_id").agg(
+        pl.col("views_per_minute").max().alias("max_views_per_minute"),
+        pl.col("momentum").max().alias("max_momentum"),
+        pl.col("observed_at").filter(peak).min().alias("max_momentum_at"),
+        pl.col("views_per_minute").is_not_null().sum().cast(pl.Int64).alias("observations_with_baseline"),
+    )
+    return (
+        counts.join(speed, on=["window_start", "video_id"], how="left")
+        .with_columns(
+            (pl.col("last_view_count") - pl.col("first_view_count")).alias("views_gained"),
+            pl.col("observations_with_baseline").fill_null(0),
+        )
+        .sort("window_start", "video_id")
+    )
+
+
+def creator_days(creators: pl.DataFrame) -> pl.DataFrame:
+    """One row per (day, creator) from ``raw_creator_snapshots`` rows: the day's first and last totals."""
+    return (
+        creators.group_by(_DAY, "creator_username")
+        .agg(
+            _last("open_id").alias("open_id"),
+            _last("display_name").alias("display_name"),
+            pl.len().cast(pl.Int64).alias("observations"),
+            pl.col("observed_at").min().alias("first_observed_at"),
+            pl.col("observed_at").max().alias("last_observed_at"),
+            _first("follower_count").alias("first_follower_count"),
+            _last("follower_count").alias("last_follower_count"),
+            _last("following_count").alias("following_count"),
+            _last("likes_count").alias("likes_count"),
+            _last("video_count").alias("video_count"),
+        )
+        .with_columns((pl.col("last_follower_count") - pl.col("first_follower_count")).alias("followers_gained"))
+        .sort("window_start", "creator_username")
+    )

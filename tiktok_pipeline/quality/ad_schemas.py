@@ -1,0 +1,102 @@
+"""Pandera (Polars API) schemas of the ad tables and the registry link check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandera.polars as pa
+import polars as pl
+
+from ..partitions import utc_naive
+from .checks import CheckOutcome
+
+_COUNTS = (
+    "impressions",
+    "clicks",
+    "conversion",
+    "video_play_actions",
+    "video_watched_2s",
+    "video_watched_6s",
+    "likes",
+    "comments",
+    "shares",
+    "follows",
+    "profile_visits",
+)
+
+
+def _count(name: str) -> pa.Column:
+    return pa.Column(pl.Int64, pa.Check.ge(0), nullable=True, title=name)
+
+
+def raw_ad_metrics_schema() -> pa.DataFrameSchema:
+    """Types, ids of digits, non-negative counts and spend (null only for '-'), unique (ad, hour),
+    hours on the hour, and numbers fetched after their hour began."""
+
+    def on_the_hour(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("stat_time_hour").dt.truncate("1h") == pl.col("stat_time_hour"))
+
+    def fetched_after_hour_began(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("fetched_at") > pl.col("stat_time_hour"))
+
+    return pa.DataFrameSchema(
+        {
+            "stat_time_hour": pa.Column(pl.Datetime("us")),
+            "ad_id": pa.Column(pl.String, pa.Check.str_matches(r"^\d+$")),
+            "video_id": pa.Column(pl.String, pa.Check.str_matches(r"^\d+$"), nullable=True),
+            "spend": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=True),
+            **{name: _count(name) for name in _COUNTS},
+            "fetched_at": pa.Column(pl.Datetime("us")),
+            "fetched_in_window": pa.Column(pl.Datetime("us")),
+        },
+        checks=[
+            pa.Check(on_the_hour, name="stat_time_hour_on_the_hour", error="stat_time_hour is not on the hour"),
+            pa.Check(fetched_after_hour_began, name="fetched_after_hour_began", error="numbers fetched before their hour began"),
+        ],
+        unique=["ad_id", "stat_time_hour"],
+        name="raw_ad_metrics",
+    )
+
+
+def ad_velocity_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
+    """Unique (video, window), windows inside the partition range, every rate in [0, 1]."""
+    lo, hi = utc_naive(start), utc_naive(end)
+
+    def inside(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select((pl.col("window_start") >= lo) & (pl.col("window_start") < hi))
+
+    def rate(name: str) -> pa.Column:
+        return pa.Column(pl.Float64, pa.Check.in_range(0.0, 1.0), nullable=True, title=name)
+
+    return pa.DataFrameSchema(
+        {
+            "window_start": pa.Column(pl.Datetime("us")),
+            "video_id": pa.Column(pl.String),
+            "active_ads": pa.Column(pl.Int64, pa.Check.ge(0)),
+            **{
+                name: rate(name)
+                for name in ("ctr", "ctr_30m_ago", "watched_2s_rate", "profile_visit_rate", "like_rate", "comment_rate", "share_rate")
+            },
+            "ctr_change_30m": pa.Column(pl.Float64, pa.Check.in_range(-1.0, 1.0), nullable=True),
+        },
+        checks=[pa.Check(inside, name="window_start_inside_partition", error=f"window_start outside [{lo}, {hi})")],
+        unique=["video_id", "window_start"],
+        name="ad_velocity",
+    )
+
+
+def campaigns_in_registry(rows: pl.DataFrame, registry_campaigns: set[str]) -> CheckOutcome:
+    """Ad rows whose campaign_name is not a campaign id of the tracking registry (the link is broken)."""
+    unknown = rows.filter(pl.col("campaign_name").is_null() | ~pl.col("campaign_name").is_in(sorted(registry_campaigns)))
+    sample = unknown.group_by("campaign_name").agg(pl.len().alias("rows"), pl.col("ad_id").n_unique().alias("ads")).head(10)
+    return CheckOutcome(
+        passed=unknown.is_empty(),
+        failed_rows=unknown.height,
+        sample=sample,
+        figures={"campaigns_unknown": float(sample.height)},
+        description=(
+            "every ad's campaign is a registry campaign"
+            if unknown.is_empty()
+            else f"{unknown.height} ad rows in campaigns missing from the tracking registry"
+        ),
+    )

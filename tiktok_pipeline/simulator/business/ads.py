@@ -1,0 +1,284 @@
+"""The simulator's ad account: campaigns, ad groups and Spark Ads promoting the world's videos.
+
+One advertiser (``7000000000000000001``, time zone UTC) runs four campaigns named after the shipped
+tracking registry's campaign ids (``cmp-holiday-2026``, ``cmp-creator-fund``, ``cmp-spring-launch``,
+``cmp-always-on``). A campaign sponsors creators (by default the same creator → campaigns table as
+``data/tracking_registry.json``, by creator index), with one ad group per (campaign, creator). Each of a
+sponsored creator's videos is boosted as a **Spark Ad** with a seeded chance: the ad carries the
+video id as ``tiktok_item_id`` and the creator's identity (``identity_type`` ``AUTH_CODE``), exactly the
+fields TikTok's ``ad/get`` returns for Spark Ads. The ad starts 1–6 h after the video was published and
+runs 24–72 h.
+
+Nothing is stored: every property is a hash of (seed, ids) and an ad's **settled** metrics for an hour
+are a pure function of (seed, ad, hour). What the API **reports** as of an instant comes from them:
+
+- **Latency**: data of the last ``REPORTING_LATENCY_SECONDS`` (10 minutes) is not reported yet; the
+  current hour's row holds the share of the hour delivered before that, and an hour with nothing
+  reportable has no row.
+- **Attribution revisions**: clicks (10%) and conversions (50%) keep arriving over the
+  ``ATTRIBUTION_SECONDS`` (3 hours) after the hour ends, so a later fetch answers higher numbers for the
+  last hours. Reported values never go down as the as-of instant moves forward.
+
+Paid engagement follows the video's organic curve: CTR scales with the video's share rate and jumps
+with its viral surge; likes, comments and shares use the video's own rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property, lru_cache
+
+from ..curves import surge
+from ..randomness import bits, unit
+from ..world import VideoTruth, World
+
+ADVERTISER_ID = "7000000000000000001"
+CURRENCY = "USD"
+HOUR = 3600
+REPORTING_LATENCY_SECONDS = 600
+"""Basic reports trail real time by about 10 minutes."""
+ATTRIBUTION_SECONDS = 3 * HOUR
+"""After an hour ends, late clicks and attributed conversions keep arriving for this long."""
+LATE_CLICK_SHARE = 0.10
+LATE_CONVERSION_SHARE = 0.50
+MAX_START_DELAY = 6 * HOUR
+MAX_RUN = 72 * HOUR
+MAX_AD_LIFETIME = MAX_START_DELAY + MAX_RUN
+"""An ad ends at most this long after its video was published."""
+SPARK_SHARE = 0.6
+"""Chance that a sponsoring campaign boosts a given video of the creator."""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign; ``name`` equals a tracking-registry campaign id, which is how the pipeline links them."""
+
+    index: int
+    id: str
+    name: str
+    objective: str  # "CONVERSIONS" reports conversions; "REACH" answers "-" for them
+
+
+CAMPAIGN_PLAN: tuple[tuple[str, str], ...] = (
+    ("cmp-holiday-2026", "CONVERSIONS"),
+    ("cmp-creator-fund", "CONVERSIONS"),
+    ("cmp-spring-launch", "CONVERSIONS"),
+    ("cmp-always-on", "REACH"),
+)
+SPONSORS_BY_CREATOR_INDEX: tuple[tuple[int, ...], ...] = ((0,), (0, 1), (2,), (1,), (2, 0), (3,))
+"""Campaign indexes sponsoring creators 0..5: the same pairs as the shipped tracking registry (seed 7
+creators). Creators beyond these get one hashed campaign."""
+
+
+@dataclass(frozen=True)
+class AdGroup:
+    id: str
+    name: str
+    campaign: Campaign
+    creator_username: str
+
+
+@dataclass(frozen=True)
+class Ad:
+    """A Spark Ad boosting one video; fixed properties drawn from (seed, campaign, video)."""
+
+    id: str
+    name: str
+    adgroup: AdGroup
+    video: VideoTruth
+    identity_id: str
+    create_time: int
+    start: int
+    end: int
+    daily_budget: float
+    cpm: float
+    base_ctr: float
+    play_rate: float
+    watched_2s_rate: float
+    watched_6s_rate: float
+    conversion_rate: float
+    profile_visit_rate: float
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.adgroup.campaign
+
+    def active_seconds(self, lo: float, hi: float) -> float:
+        """Seconds of ``[lo, hi)`` during which the ad delivered."""
+        return max(0.0, min(hi, self.end) - max(lo, self.start))
+
+
+@dataclass(frozen=True)
+class HourMetrics:
+    """An ad's numbers for one hour; ``None`` means the metric does not apply (TikTok's ``"-"``)."""
+
+    impressions: int
+    clicks: int
+    spend: float
+    conversion: int | None
+    video_play_actions: int
+    video_watched_2s: int | None
+    video_watched_6s: int | None
+    likes: int
+    comments: int
+    shares: int
+    follows: int
+    profile_visits: int
+
+
+class AdAccount:
+    """The advertiser's campaigns, ad groups and ads in a :class:`World`, queried as of any instant."""
+
+    def __init__(self, world: World, advertiser_id: str = ADVERTISER_ID) -> None:
+        self.world = world
+        self.advertiser_id = advertiser_id
+        self.seed = world.config.seed
+        self._ad = lru_cache(maxsize=65_536)(self._make_ad)
+
+    def _u(self, *parts: object) -> float:
+        return unit(self.seed, "ads", *parts)
+
+    def _id(self, prefix: int, *parts: object) -> str:
+        return str(prefix * 10**17 + bits(self.seed, 56, "ads", *parts) % 10**17)
+
+    @cached_property
+    def campaigns(self) -> list[Campaign]:
+        return [
+            Campaign(i, self._id(17, "campaign", name), name, objective) for i, (name, objective) in enumerate(CAMPAIGN_PLAN)
+        ]
+
+    def sponsors(self, creator_index: int) -> list[Campaign]:
+        """The campaigns boosting a creator's videos."""
+        if creator_index < len(SPONSORS_BY_CREATOR_INDEX):
+            indexes = SPONSORS_BY_CREATOR_INDEX[creator_index]
+        else:
+            indexes = (int(self._u("sponsor", creator_index) * len(self.campaigns)),)
+        return [self.campaigns[i] for i in indexes]
+
+    def adgroup(self, campaign: Campaign, username: str) -> AdGroup:
+        return AdGroup(self._id(17, "adgroup", campaign.name, username), f"{campaign.name} / {username}", campaign, username)
+
+    def _make_ad(self, campaign: Campaign, video: VideoTruth) -> Ad | None:
+        def u(name: str) -> float:
+            return self._u(name, campaign.name, video.id)
+
+        if u("spark") >= SPARK_SHARE:
+            return None
+        start = video.create_time + int(HOUR + (MAX_START_DELAY - HOUR) * u("start"))
+        return Ad(
+            id=self._id(17, "ad", campaign.name, video.id),
+            name=f"spark {video.creator_username} {video.id[-6:]}",
+            adgroup=self.adgroup(campaign, video.creator_username),
+            video=video,
+            identity_id=self._id(69, "identity", video.creator_username),
+            create_time=start - 1800,
+            start=start,
+            end=start + int(24 * HOUR + (MAX_RUN - 24 * HOUR) * u("run")),
+            daily_budget=50 + 450 * u("budget"),
+            cpm=4 + 8 * u("cpm"),
+            base_ctr=0.005 + 0.02 * u("ctr"),
+            play_rate=0.80 + 0.15 * u("play"),
+            watched_2s_rate=0.25 + 0.35 * u("2s"),
+            watched_6s_rate=0.30 + 0.30 * u("6s"),
+            conversion_rate=0.05 + 0.15 * u("conversion"),
+            profile_visit_rate=0.15 + 0.30 * u("profile"),
+        )
+
+    def ads_between(self, lo: float, hi: float) -> list[Ad]:
+        """Every ad whose delivery overlaps ``[lo, hi)``, ordered by id."""
+        found: dict[str, Ad] = {}
+        history = self.world.config.history_days * 86400
+        for creator in self.world.creators():
+            campaigns = self.sponsors(creator.index)
+            seen: set[str] = set()
+            t = hi
+            while t >= lo - MAX_AD_LIFETIME:  # videos_as_of only looks history_days back
+                for video in self.world.videos_as_of(creator.username, t):
+                    if video.id in seen or video.create_time + MAX_AD_LIFETIME < lo:
+                        continue
+                    seen.add(video.id)
+                    for campaign in campaigns:
+                        ad = self._ad(campaign, video)
+                        if ad is not None and ad.active_seconds(lo, hi) > 0:
+                            found[ad.id] = ad
+                t -= history
+        return [found[k] for k in sorted(found)]
+
+    def ads_created(self, as_of: float, since: float) -> list[Ad]:
+        """Ads created in ``[since, as_of]`` (what ``ad/get`` lists as of ``as_of``)."""
+        return [
+            ad for ad in self.ads_between(since, as_of + MAX_RUN) if since <= ad.create_time <= as_of
+        ]
+
+    # --- metrics -----------------------------------------------------------------------------
+    def settled(self, ad: Ad, hour: int) -> HourMetrics:
+        """The ad's final numbers for the hour starting at ``hour`` (epoch seconds, on the hour)."""
+        active = ad.active_seconds(hour, hour + HOUR) / HOUR
+        hour_of_day = datetime.fromtimestamp(hour, timezone.utc).hour
+        diurnal = 0.6 + 0.8 * 0.5 * (1 - math.cos(2 * math.pi * (hour_of_day - 4) / 24))
+        noise = 0.75 + 0.5 * self._u("delivery", ad.id, hour)
+        impressions = int(ad.daily_budget / 24 * 1000 / ad.cpm * diurnal * noise * active)
+        curve = ad.video.curve
+        ctr = ad.base_ctr * (0.7 + 30 * curve.share_rate) * (0.85 + 0.3 * self._u("ctr_noise", ad.id, hour))
+        if curve.viral_onset is not None:
+            ctr *= 1 + 1.5 * surge(hour + HOUR / 2 - curve.viral_onset, curve.viral_rise_seconds)
+        clicks = int(impressions * min(ctr, 0.5) + 0.5)
+        plays = int(impressions * ad.play_rate)
+        watched_2s = int(plays * ad.watched_2s_rate)
+        conversion = int(clicks * ad.conversion_rate + 0.5) if ad.campaign.objective == "CONVERSIONS" else None
+        return HourMetrics(
+            impressions=impressions,
+            clicks=clicks,
+            spend=round(impressions * ad.cpm / 1000, 2),
+            conversion=conversion,
+            video_play_actions=plays,
+            video_watched_2s=watched_2s,
+            video_watched_6s=int(watched_2s * ad.watched_6s_rate),
+            likes=int(plays * curve.like_rate * 0.4),
+            comments=int(plays * curve.comment_rate * 0.4),
+            shares=int(plays * curve.share_rate * 0.5),
+            follows=int(clicks * 0.08),
+            profile_visits=int(clicks * ad.profile_visit_rate),
+        )
+
+    def reported(self, ad: Ad, hour: int, as_of: float) -> HourMetrics | None:
+        """What the API reports for (ad, hour) as of ``as_of``; None when it has no row yet.
+
+        The share of the hour's delivery made before ``as_of - latency`` is reported; late clicks and
+        conversions arrive over the attribution period after the hour. Non-decreasing in ``as_of``.
+        """
+        visible_until = as_of - REPORTING_LATENCY_SECONDS
+        total = ad.active_seconds(hour, hour + HOUR)
+        if visible_until <= hour or total <= 0:
+            return None
+        shown = ad.active_seconds(hour, min(hour + HOUR, visible_until))
+        if shown <= 0:
+            return None
+        share = shown / total
+        attributed = min(max((visible_until - hour - HOUR) / ATTRIBUTION_SECONDS, 0.0), 1.0)
+        final = self.settled(ad, hour)
+        holes = attributed < 1 and self._u("hole", ad.id, hour) < 0.05  # video metrics still being computed
+
+        def part(value: int) -> int:
+            return int(value * share)
+
+        return HourMetrics(
+            impressions=part(final.impressions),
+            clicks=int(final.clicks * share * (1 - LATE_CLICK_SHARE + LATE_CLICK_SHARE * attributed)),
+            spend=math.floor(final.spend * share * 100) / 100,
+            conversion=(
+                None
+                if final.conversion is None
+                else int(final.conversion * share * (1 - LATE_CONVERSION_SHARE + LATE_CONVERSION_SHARE * attributed))
+            ),
+            video_play_actions=part(final.video_play_actions),
+            video_watched_2s=None if holes else part(final.video_watched_2s or 0),
+            video_watched_6s=None if holes else part(final.video_watched_6s or 0),
+            likes=part(final.likes),
+            comments=part(final.comments),
+            shares=part(final.shares),
+            follows=part(final.follows),
+            profile_visits=part(final.profile_visits),
+        )

@@ -1,0 +1,339 @@
+"""``report/integrated/get`` and ``ad/get`` of the simulated API for Business, with TikTok's quirks.
+
+- Synchronous BASIC reports at ``AUCTION_AD`` (also ``AUCTION_ADGROUP``, ``AUCTION_CAMPAIGN``,
+  ``AUCTION_ADVERTISER``, summed from the ads), one id dimension plus ``stat_time_hour`` (the span must
+  be one day) or ``stat_time_day`` (at most 30 days). ``dimensions``, ``metrics`` (and ``ad/get``'s
+  ``filtering`` and ``fields``) arrive as JSON strings in the query.
+- Rows ``{"dimensions": {...}, "metrics": {...}}`` paged with ``page``/``page_size`` (≤ 1000) and
+  ``page_info {page, page_size, total_number, total_page}``, ordered by time, then id.
+- Counts come back as strings or integers (a seeded choice per cell); money and ratios as strings with
+  two decimals; ``"-"`` where a metric is empty: conversions of a REACH campaign, CTR without
+  impressions, CPC without clicks, video-view metrics still being computed for a recent hour.
+- Reporting latency and attribution revisions as modelled by :class:`.ads.AdAccount` (answered as of
+  the request's as-of instant).
+- Parameter errors are code 40002 with a message that names the parameter; an advertiser the token
+  cannot see is 40001.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..randomness import unit
+from .ads import ADVERTISER_ID, CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from .app import BusinessApi, BusinessError, BusinessRequest, Endpoint
+
+COUNT_METRICS = (
+    "impressions",
+    "clicks",
+    "conversion",
+    "video_play_actions",
+    "video_watched_2s",
+    "video_watched_6s",
+    "likes",
+    "comments",
+    "shares",
+    "follows",
+    "profile_visits",
+)
+RATIO_METRICS = ("ctr", "cpc", "cpm", "cost_per_conversion")
+LEVEL_ID = {
+    "AUCTION_AD": "ad_id",
+    "AUCTION_ADGROUP": "adgroup_id",
+    "AUCTION_CAMPAIGN": "campaign_id",
+    "AUCTION_ADVERTISER": "advertiser_id",
+}
+ATTRIBUTE_LEVELS = {
+    "campaign_id": {"AUCTION_AD", "AUCTION_ADGROUP"},
+    "campaign_name": {"AUCTION_AD", "AUCTION_ADGROUP", "AUCTION_CAMPAIGN"},
+    "adgroup_id": {"AUCTION_AD"},
+    "adgroup_name": {"AUCTION_AD", "AUCTION_ADGROUP"},
+    "ad_name": {"AUCTION_AD"},
+    "currency": set(LEVEL_ID),
+}
+METRICS = {*COUNT_METRICS, "spend", *RATIO_METRICS, *ATTRIBUTE_LEVELS}
+MAX_PAGE_SIZE = 1000
+MAX_DAILY_SPAN_DAYS = 30
+AD_FIELDS = (
+    "advertiser_id",
+    "campaign_id",
+    "campaign_name",
+    "adgroup_id",
+    "adgroup_name",
+    "ad_id",
+    "ad_name",
+    "ad_format",
+    "identity_type",
+    "identity_id",
+    "tiktok_item_id",
+    "operation_status",
+    "secondary_status",
+    "create_time",
+    "modify_time",
+)
+AD_LIST_DAYS = 14
+"""``ad/get`` lists ads created within this many days before the as-of instant."""
+MAX_FILTER_IDS = 100
+
+
+def _bad(name: str, problem: str) -> BusinessError:
+    return BusinessError(40002, f"{name}: {problem}")
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise _bad(name, "is required.")
+    return value
+
+
+def _json(params: dict[str, str], name: str, kind: type) -> Any:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _bad(name, f"must be a JSON {kind.__name__} string, got {raw[:80]!r}.") from None
+    if not isinstance(value, kind):
+        raise _bad(name, f"must be a JSON {kind.__name__}, got {type(value).__name__}.")
+    return value
+
+
+def _string_list(params: dict[str, str], name: str, *, required: bool = True) -> list[str] | None:
+    value = _json(params, name, list)
+    if value is None:
+        if required:
+            raise _bad(name, "is required (a JSON array of strings).")
+        return None
+    if not value or not all(isinstance(v, str) for v in value):
+        raise _bad(name, "must be a non-empty JSON array of strings.")
+    return value
+
+
+def _int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, f"must be an integer, got {raw!r}.") from None
+    if not lo <= value <= hi:
+        raise _bad(name, f"must be between {lo} and {hi}, got {value}.")
+    return value
+
+
+def _date(params: dict[str, str], name: str) -> date:
+    raw = _required(params, name)
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").date()
+    except ValueError:
+        raise _bad(name, f"must be a date YYYY-MM-DD, got {raw!r}.") from None
+
+
+def _advertiser(params: dict[str, str], account: AdAccount) -> None:
+    advertiser_id = _required(params, "advertiser_id")
+    if advertiser_id != account.advertiser_id:
+        raise BusinessError(40001, f"No permission to operate advertiser_id {advertiser_id}.")
+
+
+def _page(rows: list[dict[str, Any]], params: dict[str, str], default_size: int) -> dict[str, Any]:
+    page = _int(params, "page", 1, 1, 10**6)
+    size = _int(params, "page_size", default_size, 1, MAX_PAGE_SIZE)
+    return {
+        "list": rows[(page - 1) * size : page * size],
+        "page_info": {"page": page, "page_size": size, "total_number": len(rows), "total_page": math.ceil(len(rows) / size)},
+    }
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _sum(values: list[int | float | None]) -> int | float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _ratio(numerator: float | None, denominator: float | None, scale: float = 1.0) -> str:
+    if numerator is None or not denominator:
+        return "-"
+    return f"{numerator / denominator * scale:.2f}"
+
+
+class Reporting:
+    """The reporting endpoints over one :class:`AdAccount` (registered as ``api.reporting``)."""
+
+    def __init__(self, account: AdAccount) -> None:
+        self.account = account
+
+    # --- report/integrated/get -----------------------------------------------------------------
+    def report(self, request: BusinessRequest) -> dict[str, Any]:
+        params = request.params
+        _advertiser(params, self.account)
+        report_type = _required(params, "report_type")
+        if report_type != "BASIC":
+            raise _bad("report_type", f"{report_type!r} is not supported here; use BASIC.")
+        if params.get("service_type", "AUCTION") != "AUCTION":
+            raise _bad("service_type", f"must be AUCTION, got {params['service_type']!r}.")
+        if params.get("query_lifetime", "false").lower() == "true":
+            raise _bad("query_lifetime", "lifetime reports are not simulated; pass start_date and end_date.")
+        level = _required(params, "data_level")
+        if level not in LEVEL_ID:
+            raise _bad("data_level", f"must be one of {', '.join(LEVEL_ID)}, got {level!r}.")
+        dimensions = _string_list(params, "dimensions")
+        time_dimensions = [d for d in dimensions if d in ("stat_time_hour", "stat_time_day")]
+        id_dimension = LEVEL_ID[level]
+        if len(time_dimensions) != 1 or set(dimensions) != {id_dimension, time_dimensions[0]}:
+            raise _bad("dimensions", f"must be [{id_dimension!r}] plus one of 'stat_time_hour', 'stat_time_day' at {level}, got {dimensions}.")
+        hourly = time_dimensions[0] == "stat_time_hour"
+        metrics = _string_list(params, "metrics")
+        for metric in metrics:
+            if metric not in METRICS:
+                raise _bad("metrics", f"unknown metric {metric!r}.")
+            if metric in ATTRIBUTE_LEVELS and level not in ATTRIBUTE_LEVELS[metric]:
+                raise _bad("metrics", f"{metric!r} is not available at data_level {level}.")
+        start, end = _date(params, "start_date"), _date(params, "end_date")
+        if end < start:
+            raise _bad("end_date", "must not be before start_date.")
+        if hourly and end != start:
+            raise _bad("end_date", "an hourly report (stat_time_hour) spans one day: start_date must equal end_date.")
+        if (end - start).days + 1 > MAX_DAILY_SPAN_DAYS:
+            raise _bad("end_date", f"the date range is at most {MAX_DAILY_SPAN_DAYS} days.")
+
+        rows = self._rows(level, hourly, start, end, request.as_of)
+        rows.sort(key=lambda row: (row["time"], row["id"]))
+        formatted = [
+            {"dimensions": {id_dimension: row["id"], time_dimensions[0]: row["time"]}, "metrics": self._metrics(row, metrics)}
+            for row in rows
+        ]
+        return _page(formatted, params, default_size=10)
+
+    def _rows(self, level: str, hourly: bool, start: date, end: date, as_of: float) -> list[dict[str, Any]]:
+        """Reported ad-hours as of ``as_of``, summed to the level's id and the time granularity."""
+        lo = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
+        hi = datetime(end.year, end.month, end.day, tzinfo=timezone.utc).timestamp() + 86400
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for ad in self.account.ads_between(lo, min(hi, as_of)):
+            for hour in range(int(lo), int(min(hi, as_of)), HOUR):
+                metrics = self.account.reported(ad, hour, as_of)
+                if metrics is None:
+                    continue
+                time = _stamp(hour if hourly else hour - hour % 86400)
+                key = self._key(ad, level)
+                group = groups.setdefault((time, key), {"time": time, "id": key, "ad": ad, "level": level, "parts": []})
+                group["parts"].append(metrics)
+        return list(groups.values())
+
+    def _key(self, ad: Ad, level: str) -> str:
+        return {
+            "AUCTION_AD": ad.id,
+            "AUCTION_ADGROUP": ad.adgroup.id,
+            "AUCTION_CAMPAIGN": ad.campaign.id,
+            "AUCTION_ADVERTISER": self.account.advertiser_id,
+        }[level]
+
+    def _metrics(self, row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+        parts: list[HourMetrics] = row["parts"]
+        totals = {name: _sum([getattr(p, name) for p in parts]) for name in (*COUNT_METRICS, "spend")}
+        ad: Ad = row["ad"]
+        attributes = {
+            "campaign_id": ad.campaign.id,
+            "campaign_name": ad.campaign.name,
+            "adgroup_id": ad.adgroup.id,
+            "adgroup_name": ad.adgroup.name,
+            "ad_name": ad.name,
+            "currency": CURRENCY,
+        }
+        spend = totals["spend"]
+        out: dict[str, Any] = {}
+        for name in metrics:
+            if name in attributes:
+                out[name] = attributes[name]
+            elif name == "spend":
+                out[name] = f"{spend:.2f}"
+            elif name == "ctr":
+                out[name] = _ratio(totals["clicks"], totals["impressions"], 100)
+            elif name == "cpc":
+                out[name] = _ratio(spend, totals["clicks"])
+            elif name == "cpm":
+                out[name] = _ratio(spend, totals["impressions"], 1000)
+            elif name == "cost_per_conversion":
+                out[name] = _ratio(spend, totals["conversion"])
+            else:
+                value = totals[name]
+                if value is None:
+                    out[name] = "-"
+                else:
+                    as_string = unit(self.account.seed, "format", row["id"], row["time"], name) < 0.5
+                    out[name] = str(value) if as_string else value
+        return out
+
+    # --- ad/get -----------------------------------------------------------------------------------
+    def ads(self, request: BusinessRequest) -> dict[str, Any]:
+        params = request.params
+        _advertiser(params, self.account)
+        filtering = _json(params, "filtering", dict) or {}
+        wanted: dict[str, set[str]] = {}
+        for name, value in filtering.items():
+            if name not in ("ad_ids", "adgroup_ids", "campaign_ids"):
+                raise _bad(f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids or campaign_ids.")
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise _bad(f"filtering.{name}", "must be a JSON array of id strings.")
+            if len(value) > MAX_FILTER_IDS:
+                raise _bad(f"filtering.{name}", f"at most {MAX_FILTER_IDS} ids, got {len(value)}.")
+            wanted[name] = set(value)
+        fields = _string_list(params, "fields", required=False) or list(AD_FIELDS)
+        unknown = [f for f in fields if f not in AD_FIELDS]
+        if unknown:
+            raise _bad("fields", f"unknown fields {unknown}.")
+        listed = []
+        for ad in self.account.ads_created(request.as_of, request.as_of - AD_LIST_DAYS * 86400):
+            if "ad_ids" in wanted and ad.id not in wanted["ad_ids"]:
+                continue
+            if "adgroup_ids" in wanted and ad.adgroup.id not in wanted["adgroup_ids"]:
+                continue
+            if "campaign_ids" in wanted and ad.campaign.id not in wanted["campaign_ids"]:
+                continue
+            record = self._ad_record(ad, request.as_of)
+            listed.append({field: record[field] for field in fields})
+        return _page(listed, params, default_size=10)
+
+    def _ad_record(self, ad: Ad, as_of: float) -> dict[str, Any]:
+        if as_of < ad.start:
+            status = "AD_STATUS_NOT_START"
+        elif as_of < ad.end:
+            status = "AD_STATUS_DELIVERY_OK"
+        else:
+            status = "AD_STATUS_DONE"
+        return {
+            "advertiser_id": self.account.advertiser_id,
+            "campaign_id": ad.campaign.id,
+            "campaign_name": ad.campaign.name,
+            "adgroup_id": ad.adgroup.id,
+            "adgroup_name": ad.adgroup.name,
+            "ad_id": ad.id,
+            "ad_name": ad.name,
+            "ad_format": "SINGLE_VIDEO",
+            "identity_type": "AUTH_CODE",
+            "identity_id": ad.identity_id,
+            "tiktok_item_id": ad.video.id,
+            "operation_status": "ENABLE",
+            "secondary_status": status,
+            "create_time": _stamp(ad.create_time),
+            "modify_time": _stamp(min(max(as_of, ad.create_time), ad.end)),
+        }
+
+
+def reporting_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
+    """The reporting routes for :func:`..app.default_endpoints`; sets ``api.reporting``."""
+    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID))
+    return {
+        "report/integrated/get": Endpoint("GET", api.reporting.report),
+        "ad/get": Endpoint("GET", api.reporting.ads),
+    }
+

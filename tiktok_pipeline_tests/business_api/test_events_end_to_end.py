@@ -1,0 +1,134 @@
+"""End to end over real HTTP: the conversion_outbox asset, re-runs and a lost request, against a served simulator.
+
+Every order must reach TikTok exactly once (the simulator counts duplicates: zero), and no raw email,
+phone number, IP address or user agent may appear in any warehouse table or in the run's logs.
+"""
+
+import json
+import logging
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
+from tiktok_pipeline.simulator.server import serve_in_thread
+
+from ..conftest import T0
+
+WINDOWS = 4
+
+
+def materialize(defs, instance, first, last=None, **run_config):
+    """One run of conversion_outbox for windows ``first`` .. ``last`` (inclusive)."""
+    last = last or first
+    asset = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and dg.AssetKey("conversion_outbox") in a.keys)
+    return dg.materialize(
+        [asset],
+        resources=dict(defs.resources),
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": window_key(first), "dagster/asset_partition_range_end": window_key(last)},
+        run_config={"ops": {"conversion_outbox": {"config": run_config}}} if run_config else None,
+        raise_on_error=False,
+    )
+
+
+def metadata(result) -> dict:
+    event = next(e for e in result.all_events if e.is_step_materialization)  # one per window, same figures
+    return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
+
+
+def warehouse_text(path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        return json.dumps({t: con.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}, default=str)
+
+
+@pytest.fixture
+def shop(settings, tmp_path):
+    orders = sample_orders(T0, T0 + WINDOWS * WINDOW, seed=3, per_hour=150)
+    bad = dict(orders[0], order_id="bad-1", currency="dollars", email="Quarantined.Person@Example.com", phone="(202) 555-0188")
+    write_orders(tmp_path / "incoming" / "export-1.jsonl", orders[: len(orders) // 2] + [bad])
+    write_orders(tmp_path / "incoming" / "export-2.jsonl", orders[len(orders) // 3 :])  # overlaps the first export
+    return orders + [bad]
+
+
+def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_path, shop, caplog):
+    caplog.set_level(logging.DEBUG)
+    simulator = Simulator(clock=lambda: (T0 + timedelta(hours=2)).timestamp())
+    store = simulator.business.events
+    instance = dg.DagsterInstance.ephemeral()
+    with serve_in_thread(simulator, timeout_seconds=0.2) as url:
+        served = settings.model_copy(
+            update={"api_base_url": url, "api_is_simulator": True, "conversions_dir": tmp_path / "incoming"}
+        )
+        defs = build_definitions(served)
+        first = materialize(defs, instance, T0)
+        rerun = materialize(defs, instance, T0)
+        store.timeout_next(when="before")  # the next request is lost
+        lost = materialize(defs, instance, T0 + WINDOW, T0 + 2 * WINDOW)
+        retried = materialize(defs, instance, T0 + WINDOW, T0 + 2 * WINDOW)
+        last = materialize(defs, instance, T0 + 3 * WINDOW)
+        everything = materialize(defs, instance, T0, T0 + 3 * WINDOW)
+    results = [first, rerun, lost, retried, last, everything]
+    assert all(r.success for r in results)
+
+    good = [o for o in shop if o["order_id"] != "bad-1"]
+    expected = {o.get("pixel_event_id") or o["order_id"] for o in good}
+    assert len(expected) == len(good) > 20
+    assert store.duplicates == 0
+    assert {event_id for (_, _, event_id) in store.deliveries} == expected
+    assert set(store.deliveries.values()) == {1}
+    assert {(pixel, event) for (pixel, event, _) in store.deliveries} == {(SIM_PIXEL_CODE, "CompletePayment")}
+    assert store.timeouts_before == 1 and store.test_events == []
+
+    m = [metadata(r) for r in results]
+    assert m[0]["sent"] == m[0]["orders_in_range"] > 0 and m[0]["requests"] == 1
+    assert m[1]["requests"] == 0 and m[1]["duplicates_skipped"] >= m[0]["sent"]
+    assert m[2]["ambiguous"] > 0 and m[2]["sent"] == 0
+    assert m[3]["sent"] == m[2]["ambiguous"] and m[3]["queued"] == 0
+    assert m[5]["requests"] == 0 and m[5]["queued"] == 0 and m[5]["quarantined_orders"] == 1
+    assert m[0]["duplicate_orders_in_exports"] > 0
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        statuses = con.execute("SELECT status, count(*), min(attempts), max(attempts) FROM conversion_outbox GROUP BY 1").fetchall()
+        quarantined = con.execute("SELECT reason FROM quarantined_records WHERE asset = 'conversion_outbox'").fetchall()
+    assert statuses == [("sent", len(expected), 1, 2)]
+    assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
+
+    logs = caplog.text + " ".join(
+        entry.message or "" for r in results for entry in instance.all_logs(r.run_id)
+    )
+    stored = warehouse_text(settings.warehouse_path)
+    for o in shop:
+        raw = [o["email"], o["email"].strip(), o["email"].strip().lower(), o["ip"], o["user_agent"], o["phone"]]
+        digits = "".join(c for c in o["phone"] if c.isdigit())
+        for value in [*raw, digits, "+1" + digits]:
+            assert value not in stored, f"raw personal data in the warehouse: {value!r}"
+            assert value not in logs, f"raw personal data in the logs: {value!r}"
+
+
+def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "business-token-value")
+    monkeypatch.delenv("TIKTOK_PIXEL_CODE", raising=False)
+    real = settings.model_copy(
+        update={"business_api_base_url": "https://business-api.tiktok.invalid", "conversions_dir": tmp_path / "incoming"}
+    )
+    defs = build_definitions(real)
+    repo = defs.get_repository_def()
+    assert repo.get_sensor_def("conversion_exports_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+    assert isinstance(defs.resources["business_api"].access_token, dg.EnvVar)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(defs, instance, T0)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert "TIKTOK_PIXEL_CODE" in failure.step_failure_data.error.message
+    run = instance.get_run_by_id(result.run_id)
+    logs = " ".join(entry.message or "" for entry in instance.all_logs(result.run_id))
+    assert "business-token-value" not in json.dumps(run.run_config) + logs
+    assert build_definitions(real.model_copy(update={"pixel_code": "CREALPIXEL0000000001"})).resources["conversions"].pixel_code == "CREALPIXEL0000000001"

@@ -1,0 +1,95 @@
+"""The ads sensor through ``build_sensor_context``, and the ads wiring in the Definitions."""
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.ads import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
+from tiktok_pipeline.settings import Settings
+
+T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=timezone.utc)  # the 10:35 window has just closed
+KEY = "2026-11-20-10:35"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def sensor(settings):
+    clock = Clock(T)
+    job = build_ad_job()
+    definition = build_ad_metrics_sensor(
+        job, partitions_start=settings.partitions_start, wait_for_videos=timedelta(minutes=3), default_on=True, clock=clock
+    )
+    base = build_definitions(settings)
+    repo = dg.Definitions(assets=base.assets, jobs=[job], sensors=[definition], resources=base.resources).get_repository_def()
+    return definition, repo, clock
+
+
+def tick(sensor, instance, cursor):
+    definition, repo, _ = sensor
+    return definition.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo))
+
+
+def test_waits_for_the_windows_video_metrics_then_launches_once(sensor, instance):
+    waiting = tick(sensor, instance, None)
+    assert not waiting.run_requests and "waiting for enriched_video_metrics" in waiting.skip_message
+    instance.report_runless_asset_event(dg.AssetMaterialization("enriched_video_metrics", partition=KEY))
+    ready = tick(sensor, instance, None)
+    [request] = ready.run_requests
+    assert request.partition_key == KEY and request.run_key == KEY and request.tags["tiktok/videos_ready"] == "true"
+    assert ready.cursor == KEY
+    again = tick(sensor, instance, ready.cursor)
+    assert not again.run_requests and "already requested" in again.skip_message
+
+
+def test_runs_without_video_metrics_after_the_wait(sensor, instance):
+    sensor[2].now = T + timedelta(minutes=3)
+    [request] = tick(sensor, instance, None).run_requests
+    assert request.partition_key == KEY and request.tags["tiktok/videos_ready"] == "false"
+
+
+def test_after_downtime_only_the_latest_window_is_launched(sensor, instance):
+    sensor[2].now = T + timedelta(hours=2)
+    result = tick(sensor, instance, KEY)
+    assert not result.run_requests  # waiting for the videos of 12:35
+    sensor[2].now = T + timedelta(hours=2, minutes=3)
+    [request] = tick(sensor, instance, KEY).run_requests
+    assert request.partition_key == "2026-11-20-12:35"
+
+
+def test_ads_are_wired_documented_and_off_for_real_creators_with_simulated_ads(settings):
+    repo = build_definitions(settings).get_repository_def()
+    assert repo.get_job(AD_JOB_NAME).description
+    sensor = repo.get_sensor_def("ad_metrics_sensor")
+    assert sensor.description and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for key in ("raw_ad_metrics", "ad_velocity"):
+        node = repo.asset_graph.get(dg.AssetKey(key))
+        assert node.group_name == "ads" and node.description
+        assert all(c.description for c in node.metadata["dagster/column_schema"].columns)
+    # window_pipeline_job does not carry the ads: their failures never fail a video run
+    window_keys = {k.to_user_string() for k in repo.get_job("window_pipeline_job").asset_layer.asset_graph.executable_asset_keys}
+    ad_keys = {k.to_user_string() for k in repo.get_job(AD_JOB_NAME).asset_layer.asset_graph.executable_asset_keys}
+    assert "video_velocity" in window_keys and not window_keys & ad_keys
+    assert ad_keys == {"raw_ad_metrics", "ad_velocity"}
+
+    real = settings.model_copy(update={"api_base_url": "https://open.tiktokapis.com", "api_is_simulator": False})
+    assert not real.ads_sensor_on  # no API for Business host: the ads would be simulated
+    assert real.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"}).ads_sensor_on
+    assert Settings(ads_enabled=False).ads_sensor_on is False
+
+
+def test_a_real_business_host_gets_no_as_of_and_needs_a_token(settings, monkeypatch):
+    monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "long-lived")
+    resource = build_definitions(settings.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"})).resources[
+        "business_api"
+    ]
+    assert resource.simulator is False and isinstance(resource.access_token, dg.EnvVar)
+    assert build_definitions(settings).resources["business_api"].simulator is True

@@ -1,0 +1,207 @@
+"""Daily rollups and retention through Dagster: a few windows either side of midnight on a temporary
+warehouse, rolled up with ``materialize(...)``, then pruned by ``window_retention_job``."""
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.simulator.world import World, WorldConfig
+
+from .test_assets import materialize_range, read
+
+UTC = timezone.utc
+EVENING = datetime(2026, 11, 19, 23, 50, tzinfo=UTC)  # windows 23:50, 23:55 (the 19th), 00:00, 00:05 (the 20th)
+WINDOW_TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metrics", "video_velocity")
+KEPT_TABLES = ("quarantined_records", "poll_telemetry", "daily_video_metrics", "daily_creator_metrics")
+
+
+@pytest.fixture
+def short_retention(settings):
+    """Two days of retention: the 19th and 20th of November 2026 are past it (the tests run later)."""
+    return settings.model_copy(update={"retention_days": 2})
+
+
+def roll_up(settings, instance, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+    """Materialise the daily rollups for days ``first`` .. ``last`` as one run."""
+    defs = build_definitions(settings)
+    return dg.materialize(
+        list(defs.assets),
+        selection=dg.AssetSelection.groups("retain"),
+        resources=dict(defs.resources),
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first},
+    )
+
+
+def prune(settings, instance, dry_run: bool = False) -> dict:
+    """Run window_retention_job; returns its op's output metadata (plain values)."""
+    job = build_definitions(settings).get_job_def("window_retention_job")
+    result = job.execute_in_process(
+        instance=instance, run_config={"ops": {"prune_window_rows": {"config": {"dry_run": dry_run}}}}
+    )
+    assert result.success
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
+    return {key: value.value for key, value in output.step_output_data.metadata.items()}
+
+
+def rows_by_day(settings, table: str) -> dict[str, int]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute(f"SELECT strftime(window_start, '%Y-%m-%d'), count(*) FROM {table} GROUP BY 1").fetchall()
+    return dict(rows)
+
+
+def test_daily_rollup_matches_the_windows_and_ground_truth(settings, instance):
+    assert materialize_range(settings, EVENING, EVENING + 3 * WINDOW, instance=instance).success
+    assert roll_up(settings, instance, "2026-11-19", "2026-11-20").success  # two days, one run
+
+    enriched = read(settings, "enriched_video_metrics")
+    daily = read(settings, "daily_video_metrics")
+    day = pl.col("window_start").dt.truncate("1d")
+    expected = enriched.group_by(day.alias("window_start"), "video_id").len().sort("window_start", "video_id")
+    assert daily.select("window_start", "video_id", pl.col("observations").cast(pl.UInt32).alias("len")).sort(
+        "window_start", "video_id"
+    ).equals(expected)
+    assert set(daily["window_start"].dt.strftime("%Y-%m-%d")) == {"2026-11-19", "2026-11-20"}
+
+    world = World(WorldConfig(seed=settings.sim_seed))
+    twice = daily.filter(pl.col("observations") == 2)
+    assert twice.height > 0
+    for row in twice.iter_rows(named=True):
+        first = world.counts(row["video_id"], row["first_observed_at"].replace(tzinfo=UTC).timestamp())
+        last = world.counts(row["video_id"], row["last_observed_at"].replace(tzinfo=UTC).timestamp())
+        assert row["last_observed_at"] - row["first_observed_at"] == WINDOW
+        assert (row["first_view_count"], row["last_view_count"]) == (first.view_count, last.view_count)
+        assert row["views_gained"] == last.view_count - first.view_count
+        assert (row["like_count"], row["share_count"]) == (last.like_count, last.share_count)
+        assert row["campaign_ids"], "the tracking registry's campaigns travel into the rollup"
+    # the 23:55 window is observed at midnight and still belongs to the 19th
+    evening = daily.filter(pl.col("window_start") == datetime(2026, 11, 19))
+    assert evening["last_observed_at"].max() == datetime(2026, 11, 20)
+
+    creators = read(settings, "daily_creator_metrics")
+    raw_creators = read(settings, "raw_creator_snapshots")
+    assert creators.height == 2 * raw_creators["creator_username"].n_unique()
+    assert creators["observations"].sum() == raw_creators.height
+
+
+def test_retention_prunes_only_rolled_up_days_and_is_idempotent(short_retention, instance):
+    settings = short_retention
+    assert materialize_range(settings, EVENING, EVENING + 3 * WINDOW, instance=instance).success
+    assert roll_up(settings, instance, "2026-11-20").success  # the 19th is not rolled up
+    before = {table: rows_by_day(settings, table) for table in (*WINDOW_TABLES, *KEPT_TABLES)}
+    assert all(set(before[table]) == {"2026-11-19", "2026-11-20"} for table in WINDOW_TABLES)
+
+    report = prune(settings, instance)
+
+    assert report["days_pruned"] == 1 and report["days_kept"] == 1
+    assert "| 2026-11-20 | deleted" in report["days"] and "| 2026-11-19 | kept" in report["days"]
+    for table in WINDOW_TABLES:
+        assert rows_by_day(settings, table) == {"2026-11-19": before[table]["2026-11-19"]}, table
+        assert report[f"rows_deleted_{table}"] == before[table]["2026-11-20"]
+    for table in KEPT_TABLES:
+        assert rows_by_day(settings, table) == before[table], table
+    assert "daily_video_metrics has no rows for 2026-11-19" in report["days"]
+    observation = instance.fetch_observations(dg.AssetKey("raw_video_snapshots"), limit=1).records[0]
+    assert observation.asset_observation.metadata["rows_deleted"].value == before["raw_video_snapshots"]["2026-11-20"]
+
+    # idempotent: nothing more goes, the un-rolled day stays
+    again = prune(settings, instance)
+    assert again["days_pruned"] == 0 and again["rows_deleted"] == 0 and again["days_kept"] == 1
+    assert rows_by_day(settings, "raw_video_snapshots") == {"2026-11-19": before["raw_video_snapshots"]["2026-11-19"]}
+
+    # re-materialising a pruned day's rollup keeps it: there is nothing left to roll up
+    daily_before = read(settings, "daily_video_metrics").sort(pl.all())
+    assert roll_up(settings, instance, "2026-11-20").success
+    assert read(settings, "daily_video_metrics").sort(pl.all()).equals(daily_before)
+
+
+def test_a_window_rematerialised_after_its_rollup_keeps_the_day(short_retention, instance):
+    settings = short_retention
+    assert materialize_range(settings, EVENING, EVENING + WINDOW, instance=instance).success  # the 19th only
+    assert roll_up(settings, instance, "2026-11-19").success
+    assert materialize_range(settings, EVENING + WINDOW, EVENING + WINDOW, instance=instance).success  # re-parsed
+    rows = rows_by_day(settings, "raw_video_snapshots")
+
+    stale = prune(settings, instance)
+    assert stale["days_pruned"] == 0
+    assert "re-materialised after daily_video_metrics 2026-11-19" in stale["days"]
+    assert "re-materialised after daily_creator_metrics 2026-11-19" in stale["days"]
+    assert rows_by_day(settings, "raw_video_snapshots") == rows
+
+    assert roll_up(settings, instance, "2026-11-19").success
+    dry = prune(settings, instance, dry_run=True)
+    assert dry["days_pruned"] == 0 and dry["rows_deleted"] == 0 and dry["days_rolled_up_past_cutoff"] == 1
+    assert "would delete (dry run)" in dry["days"]
+    assert rows_by_day(settings, "raw_video_snapshots") == rows
+
+    done = prune(settings, instance)
+    assert done["days_pruned"] == 1 and done["rows_deleted_raw_video_snapshots"] == rows["2026-11-19"]
+    assert all(rows_by_day(settings, table) == {} for table in WINDOW_TABLES)
+    assert rows_by_day(settings, "poll_telemetry") == {"2026-11-19": 2}
+
+
+def test_days_before_the_partitions_start_are_kept_with_the_reason(short_retention, instance):
+    assert materialize_range(short_retention, EVENING, EVENING, instance=instance).success
+    moved = short_retention.model_copy(update={"partitions_start": datetime(2026, 11, 21, tzinfo=UTC)})
+    report = prune(moved, instance)
+    assert report["days_pruned"] == 0 and report["days_kept"] == 1
+    assert "no daily partition covers the day" in report["days"]
+    assert rows_by_day(moved, "raw_video_snapshots")["2026-11-19"] > 0
+
+
+def test_definitions_wire_rollups_retention_and_schedules(settings):
+    defs = build_definitions(settings)
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    for name in ("daily_video_metrics", "daily_creator_metrics"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.description and node.group_name == "retain"
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
+        assert node.partitions_def.get_first_partition_key() == "2026-11-01"
+        assert all(c.description for c in node.metadata["dagster/column_schema"].columns)
+    windows = graph.get_parent_partition_keys_for_child(
+        "2026-11-20", dg.AssetKey("video_velocity"), dg.AssetKey("daily_video_metrics")
+    ).partitions_subset.get_partition_keys()
+    assert len(windows) == 288 and min(windows) == "2026-11-20-00:00" and max(windows) == "2026-11-20-23:55"
+    assert graph.get(dg.AssetKey("daily_creator_metrics")).parent_keys == {dg.AssetKey("raw_creator_snapshots")}
+    for job in ("daily_rollup_job", "window_retention_job"):
+        assert repo.get_job(job).description
+    rollup = repo.get_schedule_def("daily_rollup_schedule")
+    retention = repo.get_schedule_def("window_retention_schedule")
+    assert (rollup.cron_schedule, retention.cron_schedule) == ("30 0 * * *", "0 1 * * *")
+    assert rollup.description and retention.description
+    with dg.instance_for_test() as instance:  # at 00:30 the rollup schedule asks for yesterday
+        tick = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 21, 0, 30, tzinfo=UTC), repository_def=repo
+        )
+        assert [r.partition_key for r in rollup.evaluate_tick(tick).run_requests] == ["2026-11-20"]
+    assert repo.get_job("window_pipeline_job").asset_layer.executable_asset_keys.isdisjoint(
+        {dg.AssetKey("daily_video_metrics"), dg.AssetKey("daily_creator_metrics")}
+    )
+
+
+def test_daily_partitions_start_at_the_first_whole_day_of_windows(settings):
+    mid_day = settings.model_copy(update={"partitions_start": datetime(2026, 11, 1, 6, 0, tzinfo=UTC)})
+    graph = build_definitions(mid_day).get_repository_def().asset_graph
+    assert graph.get(dg.AssetKey("daily_video_metrics")).partitions_def.get_first_partition_key() == "2026-11-02"
+
+
+def test_partition_budget_warns_at_load_without_failing(settings, caplog):
+    old_start = settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=340)})
+    with caplog.at_level(logging.WARNING):
+        defs = build_definitions(old_start)
+    dg.Definitions.validate_loadable(defs)
+    assert "TIKTOK_PARTITIONS_START" in caplog.text and "100,000" in caplog.text
+    node = defs.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics"))
+    assert "Partition budget" in node.description
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        fresh = build_definitions(settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=30)}))
+    assert "TIKTOK_PARTITIONS_START" not in caplog.text
+    assert "Partition budget" not in fresh.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics")).description
