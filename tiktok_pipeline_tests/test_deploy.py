@@ -740,12 +740,8 @@ def test_build_context_is_an_allowlist_without_runtime_state():
                 assert source.rstrip("/") in allowed, f"COPY {source} is not in the build context"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dagster-k8s is not in requirements.lock: run pods cannot load the K8sRunLauncher from the "
-    "instance until it is added (pyproject.toml, then regenerate the lock). Remove this marker then.",
-)
 def test_lock_has_the_kubernetes_run_launcher():
+    """Run pods load the instance the chart renders, whose run launcher is dagster_k8s.K8sRunLauncher."""
     lock = (PROJECT_ROOT / "requirements.lock").read_text()
     postgres = re.search(r"^dagster-postgres==(\S+)", lock, re.MULTILINE)
     assert postgres, "dagster-postgres missing from requirements.lock"
