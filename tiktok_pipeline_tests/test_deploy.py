@@ -44,7 +44,9 @@ README_PATH = DEPLOY / "README.md"
 INSTANCE_PATH = DEPLOY / "dagster.yaml"
 
 # Environment variables the code reads as secrets (through dagster.EnvVar), not Settings fields.
-SECRET_ENV_VARS = frozenset({"TIKTOK_CLIENT_SECRET", "TIKTOK_SLACK_WEBHOOK_URL", "TIKTOK_TEAMS_WEBHOOK_URL"})
+SECRET_ENV_VARS = frozenset(
+    {"TIKTOK_CLIENT_SECRET", "TIKTOK_BUSINESS_ACCESS_TOKEN", "TIKTOK_SLACK_WEBHOOK_URL", "TIKTOK_TEAMS_WEBHOOK_URL"}
+)
 SETTINGS_ENV_VARS = frozenset(f"TIKTOK_{name.upper()}" for name in Settings.model_fields)
 
 
@@ -551,9 +553,10 @@ def test_settings_and_definitions_load_with_the_deployed_environment(monkeypatch
             monkeypatch.delenv(name)
     for name, value in code_location(load_values())["env"].items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TIKTOK_CLIENT_SECRET", "test-only-not-a-secret")
+    for name in SECRET_ENV_VARS:
+        monkeypatch.setenv(name, "test-only-not-a-secret")
     settings = Settings()
-    assert not settings.uses_simulator
+    assert not settings.uses_simulator and not settings.business_uses_simulator
     assert str(settings.warehouse_path) == "/var/lib/tiktok-pipeline/warehouse.duckdb"
     definitions = build_definitions(settings)
     assert definitions.get_repository_def().has_job("window_pipeline_job")
