@@ -79,8 +79,10 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
         raise
 
 
-def read_frame(connection: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-    """Run ``sql`` and return the result as a Polars frame (via Arrow)."""
+def read_frame(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run ``sql`` (``?`` parameters from a list, ``$name`` ones from a dict) and return the result as a Polars frame (via Arrow)."""
     return pl.from_arrow(connection.sql(sql, params=params or None).to_arrow_table())  # type: ignore[return-value]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from ..metrics.enrichment import enrich_snapshots
-from ..metrics.velocity import LOOKBACK, compute_velocity, top_movers
+from ..metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
+from ..metrics.velocity import top_movers, velocity_in_warehouse
 from ..parse import parse_landed
 from ..quality.checks import (
     CheckOutcome,
@@ -331,7 +331,7 @@ def build_assets(
         with warehouse.connection() as connection:
             snapshots = read_frame(
                 connection,
-                f"SELECT * FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE window_start >= ? AND window_start < ?",
+                f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE window_start >= ? AND window_start < ?",
                 [utc_naive(start), utc_naive(end)],
             )
             enriched = enrich_snapshots(snapshots, registry)
@@ -371,18 +371,7 @@ def build_assets(
         """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
         start, end = _range(context)
         with warehouse.connection() as connection:
-            current = read_frame(
-                connection,
-                f"SELECT * FROM {ENRICHED_VIDEO_METRICS.name} WHERE window_start >= ? AND window_start < ?",
-                [utc_naive(start), utc_naive(end)],
-            )
-            history = read_frame(
-                connection,
-                f"""SELECT video_id, observed_at, view_count, engagement_rate FROM {ENRICHED_VIDEO_METRICS.name}
-                    WHERE observed_at >= ? AND observed_at < ?""",
-                [utc_naive(start - LOOKBACK - HISTORY_LIMIT), utc_naive(end)],
-            )
-            velocity = compute_velocity(current, history)
+            velocity = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)
             replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
             mark_velocity_ready(connection, start, end, datetime.now(timezone.utc))
             state = compute_polling_state(connection, polling.horizon)

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import polars as pl
 
+SNAPSHOT_COLUMNS = (
+    "window_start",
+    "observed_at",
+    "video_id",
+    "creator_username",
+    "create_time",
+    "view_count",
+    "like_count",
+    "comment_count",
+    "share_count",
+)
+"""The raw snapshot columns enriched metrics carry (the rest of a raw row is provenance: title, landing file, log id)."""
+
 
 def engagement_rate() -> pl.Expr:
     """(likes + comments + shares) / views; null when views are 0."""

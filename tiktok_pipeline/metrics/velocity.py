@@ -3,13 +3,22 @@
 Videos are not observed every window, so each observation is compared with the latest
 observation of the same video at or before 30 minutes earlier (an as-of join on
 ``observed_at``), and deltas are divided by the real elapsed minutes.
+
+Two ways to find the baselines, one set of maths (:func:`velocity_from_baselines`):
+:func:`compute_velocity` joins Polars frames (tests, benchmarks), and
+:func:`velocity_in_warehouse` runs the same as-of join inside DuckDB, so a day of history never
+has to leave the warehouse (what the ``video_velocity`` asset does).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import duckdb
 import polars as pl
+
+from ..partitions import utc_naive
+from ..warehouse import read_frame
 
 LOOKBACK = timedelta(minutes=30)
 MIN_LIFETIME_RATE = 1.0  # views per minute: keeps tiny videos from producing huge momentum
@@ -46,6 +55,17 @@ def compute_velocity(
         strategy="backward",
         check_sortedness=False,
     )
+    return velocity_from_baselines(joined, min_lifetime_rate=min_lifetime_rate)
+
+
+def velocity_from_baselines(joined: pl.DataFrame, *, min_lifetime_rate: float = MIN_LIFETIME_RATE) -> pl.DataFrame:
+    """Velocity of observations already paired with their baselines.
+
+    ``joined`` has the observation's ``window_start``, ``observed_at``, ``video_id``,
+    ``creator_username``, ``create_time``, ``view_count`` and ``engagement_rate``, and its
+    baseline's ``baseline_observed_at``, ``baseline_view_count`` and ``baseline_engagement_rate``
+    (null when there is none).
+    """
     elapsed = (pl.col("observed_at") - pl.col("baseline_observed_at")).dt.total_seconds() / 60.0
     age_minutes = (pl.col("observed_at") - pl.col("create_time")).dt.total_seconds() / 60.0
     lifetime_rate = pl.max_horizontal(
@@ -62,6 +82,60 @@ def compute_velocity(
         .with_columns((pl.col("views_per_minute") / lifetime_rate).alias("momentum"))
         .sort("window_start", "video_id")
     )
+
+
+_BASELINES_SQL = """
+WITH current AS (
+    SELECT window_start, observed_at, video_id, creator_username, create_time, view_count, engagement_rate
+    FROM "{table}" WHERE window_start >= $start AND window_start < $end),
+first_target AS (SELECT min(observed_at) - $lookback AS target FROM current),
+-- Of the observations before the earliest target, only each video's latest can be anyone's
+-- baseline: reduce them to one row per video (a hash aggregate) before the as-of join.
+older AS (
+    SELECT video_id, max(observed_at) AS baseline_observed_at,
+           arg_max_null(view_count, observed_at) AS baseline_view_count,
+           arg_max_null(engagement_rate, observed_at) AS baseline_engagement_rate
+    FROM "{table}"
+    WHERE observed_at >= $history_start AND observed_at < (SELECT target FROM first_target)
+    GROUP BY video_id),
+recent AS (
+    SELECT video_id, observed_at, view_count, engagement_rate
+    FROM "{table}" WHERE observed_at >= (SELECT target FROM first_target) AND observed_at < $end),
+history AS (SELECT * FROM older UNION ALL SELECT * FROM recent)
+SELECT current.*, history.baseline_observed_at, history.baseline_view_count, history.baseline_engagement_rate
+FROM current ASOF LEFT JOIN history
+  ON current.video_id = history.video_id AND current.observed_at - $lookback >= history.baseline_observed_at
+"""
+
+
+def velocity_in_warehouse(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    start: datetime,
+    end: datetime,
+    *,
+    history_limit: timedelta,
+    lookback: timedelta = LOOKBACK,
+    min_lifetime_rate: float = MIN_LIFETIME_RATE,
+) -> pl.DataFrame:
+    """Velocity rows for the windows ``[start, end)`` of ``table`` (enriched metrics), as :func:`compute_velocity`
+    would give with the table's observations from ``start - lookback - history_limit`` to ``end`` as history.
+
+    The as-of join runs in DuckDB (``ASOF LEFT JOIN``) and only the windows' rows, each with its
+    baseline, come back; observations older than every target are first reduced to each video's
+    latest, which cannot change any baseline.
+    """
+    joined = read_frame(
+        connection,
+        _BASELINES_SQL.format(table=table),
+        {
+            "start": utc_naive(start),
+            "end": utc_naive(end),
+            "history_start": utc_naive(start - lookback - history_limit),
+            "lookback": lookback,
+        },
+    )
+    return velocity_from_baselines(joined, min_lifetime_rate=min_lifetime_rate)
 
 
 def top_movers(velocity: pl.DataFrame, n: int = 10) -> pl.DataFrame:
