@@ -31,7 +31,7 @@ class DisplayApiResource(dg.ConfigurableResource):
     sim_seed: int = 7
     tracking_horizon_days: float = 7.0
     max_window_age_minutes: float = 15.0
-    requests_per_minute: int = 540
+    requests_per_minute: int = 590
     max_attempts: int = 5
     timeout_seconds: float = 20.0
 

@@ -131,7 +131,7 @@ class DisplayApiClient:
         self.client_key = client_key
         self._client_secret = client_secret
         self.tokens = token_store
-        self.limiter = limiter or SlidingWindowLimiter(540)
+        self.limiter = limiter or SlidingWindowLimiter(590)
         self.retry = retry or RetryPolicy()
         self.simulator = simulator
         self._sleep = sleep
