@@ -22,6 +22,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from .velocity import join_baseline
+
 SPAN = timedelta(minutes=60)
 CHANGE = timedelta(minutes=30)
 HOUR = timedelta(hours=1)
@@ -117,24 +119,12 @@ def organic_rates(current: pl.DataFrame, history: pl.DataFrame, *, lookback: tim
     """Organic CTR proxies for ``current`` video observations (``window_start``, ``observed_at``, ``video_id``,
     ``creator_username``, ``campaign_ids`` and the four counts), using ``history`` for the 30-minute
     baseline: the latest observation of the same video at or before ``observed_at - lookback``."""
-    baseline = (
-        history.select(
-            "video_id",
-            pl.col("observed_at").alias("organic_baseline_observed_at"),
-            pl.col("view_count").alias("_base_views"),
-            pl.col("share_count").alias("_base_shares"),
-        )
-        .unique(subset=["video_id", "organic_baseline_observed_at"], keep="last")
-        .sort("video_id", "organic_baseline_observed_at")
-    )
-    probe = current.with_columns((pl.col("observed_at") - lookback).alias("_target")).sort("video_id", "_target")
-    joined = probe.join_asof(
-        baseline,
-        left_on="_target",
-        right_on="organic_baseline_observed_at",
-        by="video_id",
-        strategy="backward",
-        check_sortedness=False,
+    joined = join_baseline(
+        current,
+        history,
+        {"view_count": "_base_views", "share_count": "_base_shares"},
+        observed_alias="organic_baseline_observed_at",
+        lookback=lookback,
     )
     views_gained = pl.col("view_count") - pl.col("_base_views")
     return joined.select(

@@ -24,6 +24,40 @@ LOOKBACK = timedelta(minutes=30)
 MIN_LIFETIME_RATE = 1.0  # views per minute: keeps tiny videos from producing huge momentum
 
 
+def join_baseline(
+    current: pl.DataFrame,
+    history: pl.DataFrame,
+    columns: dict[str, str],
+    *,
+    observed_alias: str,
+    lookback: timedelta = LOOKBACK,
+) -> pl.DataFrame:
+    """``current`` with each row's baseline: the latest ``history`` row of the same video observed at or
+    before ``observed_at - lookback`` (an as-of join; null when there is none).
+
+    ``columns`` maps history columns to their names in the result; the baseline's ``observed_at``
+    becomes ``observed_alias``. Duplicate history observations count once.
+    """
+    baseline = (
+        history.select(
+            "video_id",
+            pl.col("observed_at").alias(observed_alias),
+            *(pl.col(source).alias(target) for source, target in columns.items()),
+        )
+        .unique(subset=["video_id", observed_alias], keep="last")
+        .sort("video_id", observed_alias)
+    )
+    probe = current.with_columns((pl.col("observed_at") - lookback).alias("_target")).sort("video_id", "_target")
+    return probe.join_asof(
+        baseline,
+        left_on="_target",
+        right_on=observed_alias,
+        by="video_id",
+        strategy="backward",
+        check_sortedness=False,
+    )
+
+
 def compute_velocity(
     current: pl.DataFrame,
     history: pl.DataFrame,
@@ -36,24 +70,12 @@ def compute_velocity(
     Both frames need ``video_id``, ``observed_at``, ``view_count`` and ``engagement_rate``;
     ``current`` also ``window_start``, ``creator_username`` and ``create_time``.
     """
-    baseline = (
-        history.select(
-            "video_id",
-            pl.col("observed_at").alias("baseline_observed_at"),
-            pl.col("view_count").alias("baseline_view_count"),
-            pl.col("engagement_rate").alias("baseline_engagement_rate"),
-        )
-        .unique(subset=["video_id", "baseline_observed_at"], keep="last")
-        .sort("video_id", "baseline_observed_at")
-    )
-    probe = current.with_columns((pl.col("observed_at") - lookback).alias("_target")).sort("video_id", "_target")
-    joined = probe.join_asof(
-        baseline,
-        left_on="_target",
-        right_on="baseline_observed_at",
-        by="video_id",
-        strategy="backward",
-        check_sortedness=False,
+    joined = join_baseline(
+        current,
+        history,
+        {"view_count": "baseline_view_count", "engagement_rate": "baseline_engagement_rate"},
+        observed_alias="baseline_observed_at",
+        lookback=lookback,
     )
     return velocity_from_baselines(joined, min_lifetime_rate=min_lifetime_rate)
 

@@ -7,22 +7,9 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
+from ..business_api.reporting import COUNTS
 from ..partitions import utc_naive
 from .checks import CheckOutcome
-
-_COUNTS = (
-    "impressions",
-    "clicks",
-    "conversion",
-    "video_play_actions",
-    "video_watched_2s",
-    "video_watched_6s",
-    "likes",
-    "comments",
-    "shares",
-    "follows",
-    "profile_visits",
-)
 
 
 def _count(name: str) -> pa.Column:
@@ -45,7 +32,7 @@ def raw_ad_metrics_schema() -> pa.DataFrameSchema:
             "ad_id": pa.Column(pl.String, pa.Check.str_matches(r"^\d+$")),
             "video_id": pa.Column(pl.String, pa.Check.str_matches(r"^\d+$"), nullable=True),
             "spend": pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=True),
-            **{name: _count(name) for name in _COUNTS},
+            **{name: _count(name) for name in COUNTS},
             "fetched_at": pa.Column(pl.Datetime("us")),
             "fetched_in_window": pa.Column(pl.Datetime("us")),
         },
