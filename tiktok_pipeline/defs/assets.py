@@ -56,8 +56,9 @@ TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred
 close → velocity ready). Derived from the landed responses, so a re-parse reproduces it."""
 
 QUARANTINE_DOC = """Records that failed validation, kept with their raw payload, source (endpoint and landing
-file), window and a reason naming the field. Nothing is dropped silently: each row here is one record
-missing from the snapshot tables."""
+file, or export file and line), window and a reason naming the field. Nothing is dropped silently: each
+row is one record missing from the table of the asset in its `asset` column (raw_video_snapshots,
+raw_ad_metrics, conversion_outbox). Conversion payloads are redacted: personal data only as SHA-256."""
 
 ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
 audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
