@@ -40,3 +40,23 @@ def test_client_secret_travels_as_env_var(monkeypatch):
     built = build_definitions(Settings(api_base_url="https://open.tiktokapis.com"))
     resource = built.resources["display_api"]
     assert isinstance(resource.client_secret, dg.EnvVar) or "s3cret-value" not in repr(resource)
+
+
+def test_every_job_sensor_schedule_and_check_is_documented():
+    repo = defs.get_repository_def()
+    for job in repo.get_all_jobs():
+        if not job.name.startswith("__"):  # Dagster's implicit asset job
+            assert job.description, f"job {job.name} has no description"
+    for sensor in repo.sensor_defs:
+        assert sensor.description, f"sensor {sensor.name} has no description"
+    for schedule in repo.schedule_defs:
+        assert schedule.description, f"schedule {schedule.name} has no description"
+    for check_key in repo.asset_graph.asset_check_keys:
+        assert repo.asset_graph.get_check_spec(check_key).description, f"check {check_key} has no description"
+
+
+def test_partitions_start_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TIKTOK_PARTITIONS_START", "2026-11-20T10:00:00Z")
+    graph = build_definitions(Settings()).get_repository_def().asset_graph
+    partitions = graph.get(dg.AssetKey("video_velocity")).partitions_def
+    assert partitions.get_first_partition_key() == "2026-11-20-10:00"
