@@ -50,6 +50,11 @@ class TableSpec:
             columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in self.columns]
         )
 
+    @property
+    def asset_metadata(self) -> dict[str, object]:
+        """Definition metadata of the asset holding this table: its columns with descriptions, and its name."""
+        return {"dagster/column_schema": self.table_schema, "dagster/table_name": self.name}
+
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``frame`` with exactly this table's columns, in order and types (missing columns are null)."""
         return frame.select(

@@ -26,6 +26,7 @@ from pydantic import Field
 from ..ad_hours import replace_ad_hours
 from ..business_api.reporting import LANDING_SOURCE, FetchPlan, ParsedFetch, fetch_window, parse_fetch, plan_fetch
 from ..landing import landing_path, read_landing, write_landing
+from ..markdown import markdown_table
 from ..metrics.ctr import CHANGE, SPAN, ad_rates, ad_velocity, organic_rates
 from ..partitions import WINDOW, utc_naive, window_from_key, window_key, window_starts
 from ..quality.ad_schemas import ad_velocity_schema, campaigns_in_registry, raw_ad_metrics_schema
@@ -33,7 +34,7 @@ from ..quality.checks import validate_schema
 from ..settings import Settings
 from ..tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, RAW_AD_METRICS
 from ..warehouse import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows, table_exists
-from .assets import KINDS, _check, _markdown, _range, _table_metadata
+from .assets import KINDS, _check, _range
 from .jobs import latest_closed_window
 from .resources import BusinessApiResource, TrackingRegistryResource
 
@@ -108,7 +109,7 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
     @dg.asset(
         name="raw_ad_metrics",
         description=RAW_AD_DOC,
-        metadata=_table_metadata(RAW_AD_METRICS),
+        metadata=RAW_AD_METRICS.asset_metadata,
         check_specs=[
             dg.AssetCheckSpec(
                 "raw_ad_metrics_schema",
@@ -207,7 +208,7 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 "retries": int(stats.get("retries", 0)),
                 "throttled": int(stats.get("throttled", 0)),
                 "server_errors": int(stats.get("server_errors", 0)),
-                "spend_by_campaign": dg.MetadataValue.md(_markdown(by_campaign)),
+                "spend_by_campaign": dg.MetadataValue.md(markdown_table(by_campaign)),
                 "landing_files": dg.MetadataValue.json([f.landing_file for f in fetches][:50]),
             }
         )
@@ -216,7 +217,7 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
         name="ad_velocity",
         deps=["raw_ad_metrics", "enriched_video_metrics"],
         description=AD_VELOCITY_DOC,
-        metadata=_table_metadata(AD_VELOCITY),
+        metadata=AD_VELOCITY.asset_metadata,
         check_specs=[
             dg.AssetCheckSpec(
                 "ad_velocity_schema",
@@ -269,7 +270,7 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 "organic_only_videos": velocity.filter(pl.col("active_ads") == 0)["video_id"].n_unique(),
                 "mean_ctr": float(boosted["ctr"].mean() or 0.0),
                 "mean_share_rate": float(velocity["share_rate"].mean() or 0.0),
-                "top_ctr_gainers": dg.MetadataValue.md(_markdown(movers)),
+                "top_ctr_gainers": dg.MetadataValue.md(markdown_table(movers)),
             }
         )
 

@@ -141,7 +141,7 @@ alerts_table = dg.AssetSpec(
     ),
     group_name="govern",
     kinds={"duckdb"},
-    metadata={"dagster/column_schema": ALERTS.table_schema, "dagster/table_name": ALERTS.name},
+    metadata=ALERTS.asset_metadata,
 )
 
 

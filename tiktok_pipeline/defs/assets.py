@@ -13,6 +13,7 @@ import polars as pl
 
 from ..metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
 from ..metrics.velocity import top_movers, velocity_in_warehouse
+from ..markdown import markdown_table
 from ..parse import parse_landed
 from ..quality.checks import (
     CheckOutcome,
@@ -103,29 +104,12 @@ class RawSnapshotsConfig(dg.Config):
     """What to poll; none means every creator is discovered (all recent videos observed)."""
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    """A small Polars frame as a Markdown table for the UI."""
-    if frame.is_empty():
-        return "_no rows_"
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    rows = []
-    for row in frame.iter_rows():
-        cells = [f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row]
-        rows.append("| " + " | ".join(cells) + " |")
-    return header + "\n".join(rows)
-
-
 KINDS = {"duckdb", "polars"}
-
-
-def _table_metadata(spec: TableSpec) -> dict[str, object]:
-    """Definition metadata that shows the table's columns and descriptions in the UI."""
-    return {"dagster/column_schema": spec.table_schema, "dagster/table_name": spec.name}
 
 
 def _collect_spec(spec: TableSpec, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
-        spec.name, description=description, group_name="collect", kinds=KINDS, metadata=_table_metadata(spec)
+        spec.name, description=description, group_name="collect", kinds=KINDS, metadata=spec.asset_metadata
     )
 
 
@@ -286,7 +270,7 @@ def build_assets(
             asset_key="quarantined_records",
             metadata={
                 "dagster/row_count": quarantine.height,
-                "reasons": dg.MetadataValue.md(_markdown(quarantine.group_by("reason").len().sort("len", descending=True).head(10))),
+                "reasons": dg.MetadataValue.md(markdown_table(quarantine.group_by("reason").len().sort("len", descending=True).head(10))),
             },
         )
         last = telemetry.row(-1, named=True)
@@ -310,7 +294,7 @@ def build_assets(
         group_name="process",
         kinds=KINDS,
         description=ENRICHED_DOC,
-        metadata=_table_metadata(ENRICHED_VIDEO_METRICS),
+        metadata=ENRICHED_VIDEO_METRICS.asset_metadata,
         check_specs=[
             dg.AssetCheckSpec(
                 "enriched_schema",
@@ -357,7 +341,7 @@ def build_assets(
         group_name="process",
         kinds=KINDS,
         description=VELOCITY_DOC,
-        metadata=_table_metadata(VIDEO_VELOCITY),
+        metadata=VIDEO_VELOCITY.asset_metadata,
         check_specs=[
             dg.AssetCheckSpec(
                 "velocity_schema",
@@ -391,7 +375,7 @@ def build_assets(
                 "rows_with_baseline": with_baseline.height,
                 "max_momentum": float(velocity["momentum"].max() or 0.0),
                 "median_views_per_minute": float(with_baseline["views_per_minute"].median() or 0.0),
-                "top_movers": dg.MetadataValue.md(_markdown(movers)),
+                "top_movers": dg.MetadataValue.md(markdown_table(movers)),
                 "tracked_videos": state.videos.height,
             }
         )

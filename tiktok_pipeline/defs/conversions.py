@@ -146,7 +146,7 @@ def build_conversion_definitions(
         group_name="conversions",
         kinds={"duckdb"},
         description=OUTBOX_DOC,
-        metadata={"dagster/column_schema": CONVERSION_OUTBOX.table_schema, "dagster/table_name": CONVERSION_OUTBOX.name},
+        metadata=CONVERSION_OUTBOX.asset_metadata,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WRITER_POOL,

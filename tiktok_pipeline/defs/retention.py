@@ -26,6 +26,7 @@ import dagster as dg
 import polars as pl
 
 from ..metrics.rollup import creator_days, video_days
+from ..markdown import markdown_table
 from ..retention import (
     COVERED_BY,
     DAY,
@@ -53,13 +54,13 @@ from ..tables import (
     TableSpec,
 )
 from ..warehouse import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows, table_exists
+from .assets import KINDS
 
 log = logging.getLogger(__name__)
 
 RETAIN_GROUP = "retain"
 DAILY_ROLLUP_JOB_NAME = "daily_rollup_job"
 RETENTION_JOB_NAME = "window_retention_job"
-KINDS = {"duckdb", "polars"}
 NO_DAILY_PARTITION = (
     "no daily partition covers the day (they start at the first whole day from TIKTOK_PARTITIONS_START), "
     "so it cannot be rolled up"
@@ -105,22 +106,6 @@ class RetentionConfig(dg.Config):
 
     dry_run: bool = False
     """Decide and report, but delete nothing."""
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    if frame.is_empty():
-        return "_none_"
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=10_000,
-        fmt_str_lengths=400,
-        float_precision=3,
-    ):
-        return str(frame)
 
 
 def _days(context: dg.AssetExecutionContext) -> Iterator[datetime]:
@@ -177,7 +162,7 @@ def _roll_days(context, warehouse: WarehouseResource, target: TableSpec, sources
 
 
 def _definition_metadata(spec: TableSpec, budget: PartitionBudget | None = None) -> dict[str, object]:
-    metadata: dict[str, object] = {"dagster/column_schema": spec.table_schema, "dagster/table_name": spec.name}
+    metadata = dict(spec.asset_metadata)
     if budget is not None:
         # static figures only: definitions must be identical in every process that loads them
         metadata["window_partitions_start"] = f"{budget.start:%Y-%m-%dT%H:%MZ}"
@@ -226,7 +211,7 @@ def build_rollup_assets(partitions_def: dg.DailyPartitionsDefinition, budget: Pa
                 "views_gained": int(rolled["views_gained"].sum() or 0),
                 "max_momentum": float(rolled["max_momentum"].max() or 0.0),
                 "days_kept_unchanged": dg.MetadataValue.json(kept),
-                "top_gainers": dg.MetadataValue.md(_markdown(gainers)),
+                "top_gainers": dg.MetadataValue.md(markdown_table(gainers)),
             }
         )
 
@@ -362,7 +347,7 @@ def prune_window_rows(
             "days_kept": sum(not d.prune for d in decisions),
             "rows_deleted": sum(per_table.values()),
             **{f"rows_deleted_{table}": count for table, count in per_table.items()},
-            "days": dg.MetadataValue.md(_markdown(_decisions_table(decisions, deleted, Path(retention.landing_dir)))),
+            "days": dg.MetadataValue.md(markdown_table(_decisions_table(decisions, deleted, Path(retention.landing_dir)))),
             "window_partitions_now": budget.partitions_now,
             "window_partition_limit_reached_on": f"{budget.limit_reached_on:%Y-%m-%d}",
         },

@@ -10,6 +10,7 @@ import pandera.polars as pa
 import polars as pl
 
 from ..parse import video_entries
+from ..markdown import markdown_table
 
 SAMPLE_ROWS = 10
 
@@ -25,13 +26,7 @@ class CheckOutcome:
     description: str = ""
 
     def sample_markdown(self) -> str:
-        if self.sample.is_empty():
-            return "_no failing rows_"
-        columns = self.sample.columns
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        for row in self.sample.iter_rows():
-            lines.append("| " + " | ".join("" if v is None else str(v).replace("|", "\\|")[:80] for v in row) + " |")
-        return "\n".join(lines)
+        return markdown_table(self.sample, empty="_no failing rows_", max_chars=80)
 
 
 def validate_schema(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> CheckOutcome:

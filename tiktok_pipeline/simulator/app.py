@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from . import responses
+from .asof import requested_as_of
 from .business.app import BusinessApi, BusinessFaultConfig
 from .endpoints import ROUTES, DataRequest, Route, parse_body
 from .faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
@@ -32,7 +33,6 @@ from .responses import ApiError
 from .tokens import TokenSigner
 from .world import Creator, World, WorldConfig
 
-AS_OF_HEADER = "X-Simulator-As-Of"
 OAUTH_PATH = "/v2/oauth/token/"
 INJECTED_RETRY_AFTER_SECONDS = 1
 
@@ -183,13 +183,7 @@ class Simulator:
         return creator, claims.scopes
 
     def _as_of(self, request: httpx.Request) -> float:
-        raw = request.headers.get(AS_OF_HEADER)
-        if raw is None:
-            return self.clock()
         try:
-            as_of = float(raw)
-        except ValueError:
-            as_of = math.nan
-        if not math.isfinite(as_of):
-            raise ApiError("invalid_params", f"{AS_OF_HEADER} must be epoch seconds, got {raw!r}.")
-        return as_of
+            return requested_as_of(request.headers, self.clock())
+        except ValueError as exc:
+            raise ApiError("invalid_params", str(exc)) from exc

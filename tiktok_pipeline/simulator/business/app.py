@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import random
 import threading
 import time
@@ -25,12 +24,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..asof import requested_as_of
 from ..faults import SimulatedTimeout
 from ..ratelimit import SlidingWindow
 from ..world import World
 
 API_PREFIX = "/open_api/v1.3/"
-AS_OF_HEADER = "X-Simulator-As-Of"
 SIM_ACCESS_TOKEN = "sim-business-token"
 
 
@@ -178,16 +177,10 @@ class BusinessApi:
             raise BusinessError(50000, "System error. Please retry later.")
 
     def _as_of(self, request: httpx.Request) -> float:
-        raw = request.headers.get(AS_OF_HEADER)
-        if raw is None:
-            return self.clock()
         try:
-            as_of = float(raw)
-        except ValueError:
-            as_of = math.nan
-        if not math.isfinite(as_of):
-            raise BusinessError(40002, f"{AS_OF_HEADER} must be epoch seconds, got {raw!r}.")
-        return as_of
+            return requested_as_of(request.headers, self.clock())
+        except ValueError as exc:
+            raise BusinessError(40002, str(exc)) from exc
 
 
 def _body(request: httpx.Request) -> Any:
