@@ -37,7 +37,7 @@ def _client_secret(settings: Settings) -> str | dg.EnvVar:
 def _business_access_token(settings: Settings) -> str | dg.EnvVar:
     if "TIKTOK_BUSINESS_ACCESS_TOKEN" in os.environ:
         return dg.EnvVar("TIKTOK_BUSINESS_ACCESS_TOKEN")
-    if settings.business_base_url is None or (settings.uses_simulator and not settings.business_api_base_url):
+    if settings.business_uses_simulator:
         return "sim-business-token"
     raise RuntimeError(
         f"TIKTOK_BUSINESS_API_BASE_URL is {settings.business_base_url!r} but TIKTOK_BUSINESS_ACCESS_TOKEN is not set: "

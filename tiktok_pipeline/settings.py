@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         """The pixel conversions go to: TIKTOK_PIXEL_CODE, else the simulator's; empty against a real host without one."""
         if self.pixel_code:
             return self.pixel_code
-        return "CSIMULATORPIXEL00001" if not self.business_api_base_url else ""
+        return "CSIMULATORPIXEL00001" if self.business_uses_simulator else ""
 
     @field_validator("default_phone_region")
     @classmethod

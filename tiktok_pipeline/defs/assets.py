@@ -243,7 +243,7 @@ def build_assets(
             )
         yield from raw_checks(
             warehouse, videos, quarantine, sum(landed_video_records(w.records) for w in landed), start, end,
-            tracking_registry.load().usernames, quality,
+            usernames, quality,
         )
         totals = telemetry.select(
             "requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos"
