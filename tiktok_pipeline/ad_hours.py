@@ -25,7 +25,7 @@ import polars as pl
 
 from .partitions import utc_naive
 from .tables import QUARANTINED_RECORDS, RAW_AD_METRICS
-from .warehouse import read_frame
+from .warehouse import read_frame, transaction
 
 ASSET = "raw_ad_metrics"
 
@@ -84,8 +84,7 @@ def replace_ad_hours(
     """
     winners = newest_per_hour(coverage)
     lo, hi = (utc_naive(moment) for moment in window_range)
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(RAW_AD_METRICS.ddl)
         connection.execute(QUARANTINED_RECORDS.ddl)
         connection.register("_hours", winners.to_arrow())
@@ -119,10 +118,6 @@ def replace_ad_hours(
         connection.execute("INSERT INTO quarantined_records BY NAME SELECT * FROM _quarantine").fetchall()
         for name in ("_hours", "_kept", "_incoming", "_quarantine"):
             connection.unregister(name)
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
     return _summary(winners, writable, before, after, deleted, incoming, kept_rows)
 
 

@@ -33,7 +33,7 @@ from .tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from .warehouse import table_exists
+from .warehouse import table_exists, transaction
 
 DAY = timedelta(days=1)
 
@@ -207,8 +207,7 @@ def prune_day(connection: duckdb.DuckDBPyConnection, day: datetime, expected: Ma
     lo = utc_naive(day_start(day))
     hi = lo + DAY
     deleted: dict[str, int] = {}
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         for table in PRUNED_TABLES:
             if not table_exists(connection, table):
                 continue
@@ -220,10 +219,6 @@ def prune_day(connection: duckdb.DuckDBPyConnection, day: datetime, expected: Ma
                 )
             connection.execute(f'DELETE FROM "{table}" WHERE {where}', [lo, hi]).fetchall()
             deleted[table] = int(count)
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
     return deleted
 
 

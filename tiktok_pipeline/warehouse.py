@@ -37,6 +37,18 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         connection.close()
 
 
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything in the block commits together, or (on any error, the commit's included) rolls back and re-raises."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+
+
 @dataclass(frozen=True)
 class Write:
     """Rows for one table; ``scope`` narrows what is replaced (e.g. ``{"asset": "raw_video_snapshots"}``)."""
@@ -60,8 +72,7 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
         if outside:
             raise ValueError(f"{outside} rows for {write.spec.name} fall outside [{lo}, {hi})")
         conformed.append((write, frame.to_arrow()))
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         for write, arrow in conformed:
             name = write.spec.name
             connection.execute(write.spec.ddl)
@@ -73,10 +84,6 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
             connection.register("_incoming", arrow)
             connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming').fetchall()
             connection.unregister("_incoming")
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def read_frame(

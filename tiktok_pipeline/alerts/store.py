@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 
 from ..tables import ALERTS
-from ..warehouse import read_frame, table_exists
+from ..warehouse import read_frame, table_exists, transaction
 from .delivery import DeliveryResult
 from .models import Alert
 
@@ -49,17 +49,12 @@ def record_alert(
         )
     )
     arrow = frame.to_arrow()
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(ALERTS.ddl)
         connection.execute(f"DELETE FROM {ALERTS.name} WHERE alert_id = ?", [alert.alert_id]).fetchall()
         connection.register("_alert", arrow)
         connection.execute(f"INSERT INTO {ALERTS.name} BY NAME SELECT * FROM _alert").fetchall()
         connection.unregister("_alert")
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def undelivered_alerts(

@@ -49,7 +49,7 @@ from ..business_api.client import BusinessApiClient
 from ..business_api.events import MAX_BATCH, BatchOutcome, send_batch
 from ..partitions import utc_naive
 from ..tables import CONVERSION_OUTBOX
-from ..warehouse import read_frame
+from ..warehouse import read_frame, transaction
 from .orders import Conversion, LoadedOrders
 
 KEY = ("pixel_code", "test_event_code", "event", "event_id")
@@ -65,17 +65,12 @@ def _utcnow() -> datetime:
 def _transaction(connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *statements: tuple[str, list[Any]]) -> list[Any]:
     """Run ``statements`` against ``frame`` (registered as ``name``) in one transaction; returns their results."""
     results = []
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(CONVERSION_OUTBOX.ddl)
         connection.register(name, frame.to_arrow())
         for sql, params in statements:
             results.append(connection.execute(sql, params).fetchall())
         connection.unregister(name)
-        connection.execute("COMMIT")
-    except Exception:
-        connection.execute("ROLLBACK")
-        raise
     return results
 
 

@@ -12,6 +12,7 @@ from tiktok_pipeline.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.display_api.tokens import TokenSet, TokenStore
 from tiktok_pipeline.landing import landing_path, read_landing, write_landing
 from tiktok_pipeline.partitions import window_from_key, window_key, window_starts
+from tiktok_pipeline.warehouse import connect, transaction
 from tiktok_pipeline.snapshots import WindowNotObservableError, observation_instant
 from tiktok_pipeline.tables import RAW_CREATOR_SNAPSHOTS
 from tiktok_pipeline.warehouse import Write, connect, read_frame, replace_windows
@@ -105,3 +106,14 @@ def test_replace_windows_replaces_only_its_range_and_rolls_back(tmp_path):
         with pytest.raises(Exception):
             replace_windows(con, W, later, Write(RAW_CREATOR_SNAPSHOTS, bad))
         assert read_frame(con, "SELECT count(*) AS n FROM raw_creator_snapshots")["n"][0] == 4
+
+
+def test_transaction_commits_together_or_rolls_back_and_reraises(tmp_path):
+    with connect(tmp_path / "w.duckdb") as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        with transaction(connection):
+            connection.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(RuntimeError, match="boom"), transaction(connection):
+            connection.execute("INSERT INTO t VALUES (2)")
+            raise RuntimeError("boom")
+        assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]
