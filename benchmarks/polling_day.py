@@ -23,8 +23,8 @@ import polars as pl
 
 from tiktok_pipeline.metrics.enrichment import engagement_rate
 from tiktok_pipeline.metrics.velocity import compute_velocity
-from tiktok_pipeline.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
-from tiktok_pipeline.polling.policy import PollingPolicy, requests_for
+from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy, requests_for
 from tiktok_pipeline.simulator.world import World, WorldConfig
 
 WINDOW = timedelta(minutes=5)

@@ -160,7 +160,7 @@ def child_prepare(p: dict[str, Any]) -> dict[str, Any]:
 def child_processing(p: dict[str, Any]) -> dict[str, Any]:
     """The two assets for the window after the day, through dg.materialize, ``repeats`` times."""
     from tiktok_pipeline.definitions import build_definitions
-    from tiktok_pipeline.partitions import window_key
+    from tiktok_pipeline.windows import window_key
 
     directory, work = Path(p["dir"]), Path(p["work"])
     defs = build_definitions(_settings(directory, work))
@@ -183,13 +183,13 @@ def child_processing(p: dict[str, Any]) -> dict[str, Any]:
 
 def child_functions(p: dict[str, Any]) -> dict[str, Any]:
     """The pure functions and the assets' queries timed one by one, on the same warehouse."""
-    from tiktok_pipeline.defs.assets import HISTORY_LIMIT
+    from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
     from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
     from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
-    from tiktok_pipeline.partitions import WINDOW, utc_naive
-    from tiktok_pipeline.polling.state import compute_polling_state
-    from tiktok_pipeline.registry import load_registry
-    from tiktok_pipeline.warehouse import connect, read_frame
+    from tiktok_pipeline.windows import WINDOW, utc_naive
+    from tiktok_pipeline.ingest.polling.state import compute_polling_state
+    from tiktok_pipeline.ingest.registry import load_registry
+    from tiktok_pipeline.warehouse.io import connect, read_frame
 
     directory = Path(p["dir"])
     start, end = AFTER, AFTER + WINDOW
@@ -234,7 +234,7 @@ def _copy(directory: Path, target: Path) -> Path:
 
 
 def _keys(count: int) -> list[str]:
-    from tiktok_pipeline.partitions import WINDOW, window_key
+    from tiktok_pipeline.windows import WINDOW, window_key
 
     return [window_key(DAY + i * WINDOW) for i in range(count)]
 
@@ -354,13 +354,13 @@ def child_polling(p: dict[str, Any]) -> dict[str, Any]:
     from pydantic import SecretStr
 
     from production_data import tracked_videos, world_config
-    from tiktok_pipeline.collect import collect_window
-    from tiktok_pipeline.display_api.client import ApiCall, DisplayApiClient, RetryPolicy, TikTokApiError
-    from tiktok_pipeline.display_api.ratelimit import SlidingWindowLimiter
-    from tiktok_pipeline.display_api.tokens import TokenStore
-    from tiktok_pipeline.parse import parse_landed
-    from tiktok_pipeline.partitions import WINDOW
-    from tiktok_pipeline.polling.plan import WindowPlan
+    from tiktok_pipeline.ingest.collect.display import collect_window
+    from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, RetryPolicy, TikTokApiError
+    from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+    from tiktok_pipeline.sources.display_api.tokens import TokenStore
+    from tiktok_pipeline.ingest.parse.display import parse_landed
+    from tiktok_pipeline.windows import WINDOW
+    from tiktok_pipeline.ingest.polling.plan import WindowPlan
 
     limit, seconds = p["limit"], p["seconds"]
     config = world_config(p["videos"])

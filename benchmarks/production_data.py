@@ -24,18 +24,18 @@ import polars as pl
 
 from tiktok_pipeline.metrics.enrichment import enrich_snapshots
 from tiktok_pipeline.metrics.velocity import compute_velocity
-from tiktok_pipeline.partitions import WINDOW
-from tiktok_pipeline.registry import TrackedCreator, TrackingRegistry
+from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline.ingest.registry import TrackedCreator, TrackingRegistry
 from tiktok_pipeline.simulator.curves import SURGE_MIDPOINT
 from tiktok_pipeline.simulator.world import World, WorldConfig
-from tiktok_pipeline.tables import (
+from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.warehouse import Write, connect, replace_windows
+from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 
 WINDOWS_PER_DAY = 288
 HORIZON_DAYS = 7

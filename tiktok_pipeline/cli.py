@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from .display_api.tokens import TokenSet, TokenStore
-from .settings import PROJECT_ROOT, Settings
+from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
+from tiktok_pipeline.settings import PROJECT_ROOT, Settings
 
 
 def dev(extra: list[str]) -> int:

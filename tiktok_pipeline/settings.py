@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .polling.policy import PollingPolicy
-from .quality.schemas import QualityPolicy
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.quality.schemas import QualityPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"

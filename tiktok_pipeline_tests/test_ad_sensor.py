@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.ads import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
+from tiktok_pipeline.defs.ads.assets import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
 from tiktok_pipeline.settings import Settings
 
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=timezone.utc)  # the 10:35 window has just closed

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.world import World, WorldConfig
 

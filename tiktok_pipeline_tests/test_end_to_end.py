@@ -2,7 +2,7 @@
 
 import duckdb
 
-from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
@@ -28,7 +28,7 @@ def test_window_job_over_real_http(settings):
 
 def test_faulty_api_loses_nothing(settings):
     """Throttling, server errors and malformed records: retried, quarantined, every record accounted for."""
-    from tiktok_pipeline.landing import read_landing
+    from tiktok_pipeline.ingest.landing import read_landing
     from tiktok_pipeline.simulator.faults import FaultConfig
 
     faults = FaultConfig(rate_429=0.1, rate_5xx=0.1, rate_malformed=0.2, send_retry_after=False, seed=11)

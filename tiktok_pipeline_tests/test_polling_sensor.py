@@ -7,10 +7,10 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.jobs import build_window_job
-from tiktok_pipeline.defs.sensors import PollCursor, build_polling_sensor
-from tiktok_pipeline.partitions import WINDOW, window_key
-from tiktok_pipeline.polling.policy import PollingPolicy
+from tiktok_pipeline.defs.videos.jobs import build_window_job
+from tiktok_pipeline.defs.videos.sensors import PollCursor, build_polling_sensor
+from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 
 from .test_assets import materialize_range
 

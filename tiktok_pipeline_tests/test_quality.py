@@ -4,8 +4,8 @@ import dagster as dg
 import duckdb
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread

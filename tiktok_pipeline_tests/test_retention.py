@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline.simulator.world import World, WorldConfig
 
 from .test_assets import materialize_range, read

@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, SecretStr
 
-from ..business_api.client import BusinessApiClient
-from ..display_api.client import DisplayApiClient, RetryPolicy
-from ..display_api.ratelimit import SlidingWindowLimiter
-from ..display_api.tokens import TokenStore
-from ..registry import TrackingRegistry, load_registry
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy
+from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.tokens import TokenStore
+from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
 
 SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
 
@@ -48,8 +48,8 @@ class DisplayApiResource(dg.ConfigurableResource):
         """A client for one run; against the simulator it talks to an in-process instance."""
         transport = None
         if not self.base_url:
-            from ..simulator.app import Simulator
-            from ..simulator.world import WorldConfig
+            from tiktok_pipeline.simulator.app import Simulator
+            from tiktok_pipeline.simulator.world import WorldConfig
 
             transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
         with DisplayApiClient(
@@ -104,8 +104,8 @@ class BusinessApiResource(dg.ConfigurableResource):
         """A client for one run; against the embedded simulator it talks to an in-process instance."""
         transport = None
         if not self.base_url:
-            from ..simulator.app import Simulator
-            from ..simulator.world import WorldConfig
+            from tiktok_pipeline.simulator.app import Simulator
+            from tiktok_pipeline.simulator.world import WorldConfig
 
             transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
         with BusinessApiClient(

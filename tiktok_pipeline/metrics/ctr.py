@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from .velocity import join_baseline
+from tiktok_pipeline.metrics.velocity import join_baseline
 
 SPAN = timedelta(minutes=60)
 CHANGE = timedelta(minutes=30)

@@ -7,9 +7,9 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from ..business_api.reporting import COUNTS
-from ..partitions import utc_naive
-from .checks import CheckOutcome
+from tiktok_pipeline.sources.business_api.reporting import COUNTS
+from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.quality.checks import CheckOutcome
 
 
 def _count(name: str) -> pa.Column:

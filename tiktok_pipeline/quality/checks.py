@@ -9,8 +9,8 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from ..parse import video_entries
-from ..markdown import markdown_table
+from tiktok_pipeline.ingest.parse.display import video_entries
+from tiktok_pipeline.governance.markdown import markdown_table
 
 SAMPLE_ROWS = 10
 

@@ -8,7 +8,7 @@ import pandera.polars as pa
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..partitions import WINDOW, utc_naive
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 
 class QualityPolicy(BaseModel):

@@ -21,17 +21,17 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from . import responses
-from .asof import requested_as_of
-from .business.app import BusinessApi, BusinessFaultConfig
-from .endpoints import ROUTES, DataRequest, Route, parse_body
-from .faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
-from .fields import ALL_SCOPES
-from .oauth import OAuthError, TokenEndpoint
-from .ratelimit import SlidingWindow
-from .responses import ApiError
-from .tokens import TokenSigner
-from .world import Creator, World, WorldConfig
+from tiktok_pipeline.simulator import responses
+from tiktok_pipeline.simulator.asof import requested_as_of
+from tiktok_pipeline.simulator.business.app import BusinessApi, BusinessFaultConfig
+from tiktok_pipeline.simulator.endpoints import ROUTES, DataRequest, Route, parse_body
+from tiktok_pipeline.simulator.faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
+from tiktok_pipeline.simulator.fields import ALL_SCOPES
+from tiktok_pipeline.simulator.oauth import OAuthError, TokenEndpoint
+from tiktok_pipeline.simulator.ratelimit import SlidingWindow
+from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.tokens import TokenSigner
+from tiktok_pipeline.simulator.world import Creator, World, WorldConfig
 
 OAUTH_PATH = "/v2/oauth/token/"
 INJECTED_RETRY_AFTER_SECONDS = 1

@@ -8,11 +8,11 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from .app import Simulator
-from .faults import FaultConfig
-from .oauth import CODE_PREFIX
-from .server import SimulatorServer
-from .world import World, WorldConfig
+from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.faults import FaultConfig
+from tiktok_pipeline.simulator.oauth import CODE_PREFIX
+from tiktok_pipeline.simulator.server import SimulatorServer
+from tiktok_pipeline.simulator.world import World, WorldConfig
 
 
 def _world_config(args: argparse.Namespace) -> WorldConfig:

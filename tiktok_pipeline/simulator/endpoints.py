@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import USER_FIELD_SCOPES, USER_STATS_FIELDS, VIDEO_FIELD_SCOPES, select_fields, user_record, video_record
-from .responses import ApiError
-from .world import Creator, World
+from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, USER_STATS_FIELDS, VIDEO_FIELD_SCOPES, select_fields, user_record, video_record
+from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.world import Creator, World
 
 MAX_PER_REQUEST = 20
 DEFAULT_MAX_COUNT = 10

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .responses import ApiError
-from .world import Counts, Creator, VideoTruth
+from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.world import Counts, Creator, VideoTruth
 
 ALL_SCOPES = frozenset({"user.info.basic", "user.info.profile", "user.info.stats", "video.list"})
 USER_FIELD_SCOPES = {

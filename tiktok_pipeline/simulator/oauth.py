@@ -10,10 +10,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .fields import ALL_SCOPES
-from .responses import ApiError
-from .tokens import TokenClaims, TokenSigner
-from .world import World
+from tiktok_pipeline.simulator.fields import ALL_SCOPES
+from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.tokens import TokenClaims, TokenSigner
+from tiktok_pipeline.simulator.world import World
 
 CODE_PREFIX = "sim-code-"
 

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from .app import Simulator
-from .faults import SimulatedTimeout
+from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.faults import SimulatedTimeout
 
 # Framing headers are recomputed for the bytes actually written.
 FRAMING_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"})

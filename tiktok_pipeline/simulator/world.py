@@ -18,8 +18,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .curves import CurveParams, interactions_at, views_at
-from .randomness import bits, unit
+from tiktok_pipeline.simulator.curves import CurveParams, interactions_at, views_at
+from tiktok_pipeline.simulator.randomness import bits, unit
 
 POST_PROBABILITY = 0.85
 CREATOR_BITS = 10

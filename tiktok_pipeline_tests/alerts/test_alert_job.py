@@ -7,8 +7,8 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerting import AlertsResource, build_alert_sensor
-from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.defs.alerts.alerting import AlertsResource, build_alert_sensor
+from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 from tiktok_pipeline_tests.conftest import T0
 from tiktok_pipeline_tests.test_assets import materialize_range

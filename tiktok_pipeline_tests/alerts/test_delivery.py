@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tiktok_pipeline.alerts.delivery import AlertSender, DeliveryResult, Destination, destinations_from_env
-from tiktok_pipeline.alerts.formatting import slack_payload, teams_payload
+from tiktok_pipeline.activation.alerts.delivery import AlertSender, DeliveryResult, Destination, destinations_from_env
+from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline_tests.alerts.test_formatting import make_alert
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 

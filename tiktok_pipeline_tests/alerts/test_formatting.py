@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tiktok_pipeline.alerts.formatting import slack_payload, teams_payload
-from tiktok_pipeline.alerts.models import Alert
+from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
+from tiktok_pipeline.activation.alerts.models import Alert
 
 CREATED = datetime(2026, 11, 24, 12, 5, 30, tzinfo=timezone.utc)
 

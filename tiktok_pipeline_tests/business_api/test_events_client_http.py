@@ -4,9 +4,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.business_api.client import BusinessApiClient, RetryPolicy
-from tiktok_pipeline.business_api.events import MAX_BATCH, Content, EventUser, TrackedEvent, send_batch, track_body
-from tiktok_pipeline.business_api.hashing import hash_email
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
+from tiktok_pipeline.sources.business_api.events import MAX_BATCH, Content, EventUser, TrackedEvent, send_batch, track_body
+from tiktok_pipeline.activation.conversions.hashing import hash_email
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.partitions import WINDOW, window_key
+from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders

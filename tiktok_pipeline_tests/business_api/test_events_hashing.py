@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from tiktok_pipeline.business_api.hashing import (
+from tiktok_pipeline.activation.conversions.hashing import (
     IdentifierError,
     hash_email,
     hash_external_id,

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tiktok_pipeline.business_api.hashing import hash_email, hash_external_id, hash_phone
-from tiktok_pipeline.conversions.orders import load_orders
+from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_external_id, hash_phone
+from tiktok_pipeline.activation.conversions.orders import load_orders
 
 T = datetime(2026, 11, 20, 10, 2, 30, tzinfo=timezone.utc)
 EMAIL, PHONE, IP, AGENT = "Jane.Doe@Example.com", "(202) 555-0147", "198.51.100.23", "Mozilla/5.0 (SecretPhone)"

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.business_api.client import BusinessApiClient, RetryPolicy
-from tiktok_pipeline.business_api.hashing import hash_email, hash_phone
-from tiktok_pipeline.conversions.orders import load_orders
-from tiktok_pipeline.conversions.outbox import relay_conversions
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
+from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_phone
+from tiktok_pipeline.activation.conversions.orders import load_orders
+from tiktok_pipeline.activation.conversions.outbox import relay_conversions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
-from tiktok_pipeline.warehouse import connect
+from tiktok_pipeline.warehouse.io import connect
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 W = timedelta(minutes=5)

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from tiktok_pipeline.conversions.orders import export_windows
+from tiktok_pipeline.activation.conversions.orders import export_windows
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.conversions import build_exports_sensor
-from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.defs.conversions.assets import build_exports_sensor
+from tiktok_pipeline.windows import WINDOW
 
 T = datetime(2026, 11, 20, 10, 41, 0, tzinfo=timezone.utc)  # the 10:35 window has just closed
 

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tiktok_pipeline.business_api.hashing import sha256_hex
+from tiktok_pipeline.activation.conversions.hashing import sha256_hex
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
-from tiktok_pipeline.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
+from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, REPORTING_LATENCY_SECONDS
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessFaultConfig

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.display_api.client import DisplayApiClient, RetryPolicy, TikTokApiError
-from tiktok_pipeline.display_api.models import VIDEO_FIELDS
-from tiktok_pipeline.display_api.ratelimit import SlidingWindowLimiter
-from tiktok_pipeline.display_api.tokens import TokenStore
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy, TikTokApiError
+from tiktok_pipeline.sources.display_api.models import VIDEO_FIELDS
+from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
@@ -160,7 +160,7 @@ def test_unknown_creator_and_bad_secret_are_clear_errors(tmp_path):
 
 
 def test_real_host_without_stored_tokens_says_how_to_add_them(tmp_path):
-    from tiktok_pipeline.display_api.client import MissingCredentialsError
+    from tiktok_pipeline.sources.display_api.client import MissingCredentialsError
 
     client = make_client("http://127.0.0.1:9", tmp_path)
     client.simulator = False

@@ -11,9 +11,9 @@ import duckdb
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerting import AlertCursor, AlertsResource, build_alert_sensor
-from tiktok_pipeline.defs.sensors import PollCursor
-from tiktok_pipeline.partitions import WINDOW
+from tiktok_pipeline.defs.alerts.alerting import AlertCursor, AlertsResource, build_alert_sensor
+from tiktok_pipeline.defs.videos.sensors import PollCursor
+from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.conftest import T0
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick

@@ -34,7 +34,7 @@ import dagster as dg
 import duckdb
 
 from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
-from tiktok_pipeline.warehouse import WRITER_POOL
+from tiktok_pipeline.warehouse.io import WRITER_POOL
 
 WINDOWS = ("2026-11-20-10:00", "2026-11-20-10:05")
 WINDOW_ASSETS = (

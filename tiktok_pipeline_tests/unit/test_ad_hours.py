@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-from tiktok_pipeline.ad_hours import newest_per_hour, replace_ad_hours
-from tiktok_pipeline.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
-from tiktok_pipeline.warehouse import connect, read_frame
+from tiktok_pipeline.warehouse.ad_hours import newest_per_hour, replace_ad_hours
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.io import connect, read_frame
 
 H9, H10 = datetime(2026, 11, 20, 9), datetime(2026, 11, 20, 10)
 

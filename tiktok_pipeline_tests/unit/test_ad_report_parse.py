@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tiktok_pipeline.business_api.reporting import parse_fetch, plan_fetch
+from tiktok_pipeline.sources.business_api.reporting import parse_fetch, plan_fetch
 
 W = datetime(2026, 11, 20, 10, 35, tzinfo=timezone.utc)  # window 10:35-10:40
 FETCHED = W + timedelta(minutes=5)

@@ -3,7 +3,7 @@
 import io
 
 from tiktok_pipeline.cli import main
-from tiktok_pipeline.display_api.tokens import TokenStore
+from tiktok_pipeline.sources.display_api.tokens import TokenStore
 
 
 def test_tokens_add_reads_stdin_and_forces_a_refresh(tmp_path, monkeypatch, capsys):

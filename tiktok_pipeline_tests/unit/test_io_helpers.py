@@ -8,13 +8,13 @@ import polars as pl
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.display_api.ratelimit import SlidingWindowLimiter
-from tiktok_pipeline.display_api.tokens import TokenSet, TokenStore
-from tiktok_pipeline.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.partitions import window_from_key, window_key, window_starts
-from tiktok_pipeline.snapshots import WindowNotObservableError, observation_instant
-from tiktok_pipeline.tables import RAW_CREATOR_SNAPSHOTS
-from tiktok_pipeline.warehouse import Write, connect, read_frame, replace_windows, transaction
+from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
+from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.windows import window_from_key, window_key, window_starts
+from tiktok_pipeline.ingest.land import WindowNotObservableError, observation_instant
+from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS
+from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows, transaction
 
 W = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from tiktok_pipeline.markdown import markdown_table
+from tiktok_pipeline.governance.markdown import markdown_table
 
 
 def test_floats_nulls_and_pipes_are_rendered_safely():

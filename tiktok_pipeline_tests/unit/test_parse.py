@@ -2,7 +2,7 @@
 
 import json
 
-from tiktok_pipeline.parse import parse_landed
+from tiktok_pipeline.ingest.parse.display import parse_landed
 
 BASE = {"window_start": "2026-11-24T12:00:00+00:00", "observed_at": "2026-11-24T12:05:00+00:00", "username": "alice"}
 GOOD = {"id": "7077642457847991554", "create_time": 1763980000, "view_count": 10, "like_count": 1,

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiktok_pipeline.parse import parse_landed
+from tiktok_pipeline.ingest.parse.display import parse_landed
 from tiktok_pipeline.quality.checks import landed_video_records
 
 json_values = st.recursive(

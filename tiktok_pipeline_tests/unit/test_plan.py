@@ -4,8 +4,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
-from tiktok_pipeline.polling.policy import PollingPolicy, Tier
+from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier
 
 NOW = datetime(2026, 11, 20, 12, 0)
 
@@ -98,10 +98,10 @@ def test_backoff_widens_cadence_shrinks_budget_and_recovers_gradually():
 def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path):
     from pydantic import SecretStr
 
-    from tiktok_pipeline.collect import collect_window
-    from tiktok_pipeline.display_api.client import DisplayApiClient
-    from tiktok_pipeline.display_api.tokens import TokenStore
-    from tiktok_pipeline.polling.plan import WindowPlan
+    from tiktok_pipeline.ingest.collect.display import collect_window
+    from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+    from tiktok_pipeline.sources.display_api.tokens import TokenStore
+    from tiktok_pipeline.ingest.polling.plan import WindowPlan
     from tiktok_pipeline.simulator.app import Simulator
 
     sim = Simulator()

@@ -6,10 +6,10 @@ import polars as pl
 import pydantic
 import pytest
 
-from tiktok_pipeline.defs.assets import HISTORY_LIMIT
+from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
 from tiktok_pipeline.metrics.velocity import LOOKBACK
-from tiktok_pipeline.polling.state import STATE_LOOKBACK
-from tiktok_pipeline.retention import (
+from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
+from tiktok_pipeline.governance.retention import (
     PARTITION_LIMIT,
     ChangedUnderfootError,
     DayEvidence,
@@ -22,7 +22,7 @@ from tiktok_pipeline.retention import (
     rolled_up_observations,
 )
 from tiktok_pipeline.settings import MIN_RETENTION_DAYS, Settings
-from tiktok_pipeline.tables import (
+from tiktok_pipeline.warehouse.tables import (
     DAILY_VIDEO_METRICS,
     ENRICHED_VIDEO_METRICS,
     QUARANTINED_RECORDS,
@@ -30,7 +30,7 @@ from tiktok_pipeline.tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.warehouse import Write, connect, replace_windows
+from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 
 UTC = timezone.utc
 DAY = datetime(2026, 11, 20, tzinfo=UTC)

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.metrics.rollup import creator_days, video_days
-from tiktok_pipeline.tables import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 
 DAY1 = datetime(2026, 11, 20)
 DAY2 = datetime(2026, 11, 21)

@@ -9,9 +9,9 @@ import pytest
 
 from tiktok_pipeline.metrics.enrichment import enrich_snapshots
 from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
-from tiktok_pipeline.partitions import WINDOW
-from tiktok_pipeline.tables import ENRICHED_VIDEO_METRICS
-from tiktok_pipeline.warehouse import Write, connect, replace_windows
+from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS
+from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 
 DAY = datetime(2026, 11, 20)
 LIMIT = timedelta(hours=3)

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 
-from ..curves import surge
-from ..randomness import bits, unit
-from ..world import VideoTruth, World
+from tiktok_pipeline.simulator.curves import surge
+from tiktok_pipeline.simulator.randomness import bits, unit
+from tiktok_pipeline.simulator.world import VideoTruth, World
 
 ADVERTISER_ID = "7000000000000000001"
 CURRENCY = "USD"

@@ -24,10 +24,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..asof import requested_as_of
-from ..faults import SimulatedTimeout
-from ..ratelimit import SlidingWindow
-from ..world import World
+from tiktok_pipeline.simulator.asof import requested_as_of
+from tiktok_pipeline.simulator.faults import SimulatedTimeout
+from tiktok_pipeline.simulator.ratelimit import SlidingWindow
+from tiktok_pipeline.simulator.world import World
 
 API_PREFIX = "/open_api/v1.3/"
 SIM_ACCESS_TOKEN = "sim-business-token"
@@ -81,8 +81,8 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     An endpoint with state (e.g. the Events API's deduplication store) keeps it on an object that it
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
-    from .events import EventsStore  # events.py imports this module
-    from .reporting import reporting_endpoints  # reporting.py imports this module
+    from tiktok_pipeline.simulator.business.events import EventsStore  # events.py imports this module
+    from tiktok_pipeline.simulator.business.reporting import reporting_endpoints  # reporting.py imports this module
 
     api.events = EventsStore()  # the Events API's deduplication store and counters
     return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api)}

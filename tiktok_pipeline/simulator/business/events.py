@@ -41,8 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..faults import SimulatedTimeout
-from .app import BusinessError, BusinessRequest
+from tiktok_pipeline.simulator.faults import SimulatedTimeout
+from tiktok_pipeline.simulator.business.app import BusinessError, BusinessRequest
 
 SIM_PIXEL_CODE = "CSIMULATORPIXEL00001"
 """The pixel the simulator's token may send events to (``TIKTOK_PIXEL_CODE`` defaults to it)."""

@@ -22,9 +22,9 @@ import math
 from datetime import date, datetime, timezone
 from typing import Any
 
-from ..randomness import unit
-from .ads import ADVERTISER_ID, CURRENCY, HOUR, Ad, AdAccount, HourMetrics
-from .app import BusinessApi, BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.randomness import unit
+from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from tiktok_pipeline.simulator.business.app import BusinessApi, BusinessError, BusinessRequest, Endpoint
 
 COUNT_METRICS = (
     "impressions",

@@ -1,4 +1,4 @@
-"""A simulated shop: order exports in the format ``tiktok_pipeline.conversions.orders`` reads.
+"""A simulated shop: order exports in the format ``tiktok_pipeline.activation.conversions.orders`` reads.
 
 Every customer is fictitious: emails at ``example.com`` (reserved for documentation), US phone numbers
 in the 555-01xx range set aside for fiction, IP addresses from the documentation ranges

@@ -1,0 +1,85 @@
+"""Composing alerts from check evaluations and from velocity's top movers (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import polars as pl
+
+from tiktok_pipeline.activation.alerts.models import Alert, Severity
+
+
+def asset_url(ui_url: str, asset: str, view: str = "") -> str:
+    """The Dagster UI page of an asset (``view="checks"`` for its checks tab)."""
+    return f"{ui_url.rstrip('/')}/assets/{quote(asset)}" + (f"?view={view}" if view else "")
+
+
+def check_alert(
+    *,
+    asset: str,
+    check: str,
+    window_key: str | None,
+    severity: Severity,
+    description: str,
+    failed_rows: int | None,
+    run_id: str | None,
+    ui_url: str,
+    now: datetime,
+) -> Alert:
+    """An alert for one failed asset check evaluation."""
+    facts = [("Asset", asset), ("Check", check), ("Window", window_key or "(unpartitioned)"), ("Severity", severity)]
+    if failed_rows is not None:
+        facts.append(("Failing rows", str(failed_rows)))
+    if run_id:
+        facts.append(("Run", run_id[:8]))
+    return Alert(
+        alert_id=f"check:{asset}:{check}:{window_key or '-'}:{severity}",
+        kind="check",
+        severity=severity,
+        title=f"{severity}: check {check} failed on {asset}" + (f" ({window_key})" if window_key else ""),
+        summary=description or f"The {check} check of {asset} failed.",
+        facts=facts,
+        link_url=asset_url(ui_url, asset, "checks"),
+        link_text="Open the check in Dagster",
+        created_at=now,
+    )
+
+
+def movers_digest(window_key: str, movers: pl.DataFrame, threshold: float, ui_url: str, now: datetime) -> Alert | None:
+    """One digest of the videos whose momentum reached ``threshold`` in a window; None when there are none.
+
+    ``movers`` needs video_id, creator_username, views_per_minute, momentum, campaign_ids, product_skus.
+    """
+    hot = movers.filter(pl.col("momentum") >= threshold).sort("momentum", descending=True)
+    if hot.is_empty():
+        return None
+    rows: list[list[str]] = [
+        [
+            r["video_id"],
+            r["creator_username"],
+            f"{r['momentum']:.1f}",
+            f"{r['views_per_minute']:.0f}",
+            ", ".join(r["campaign_ids"] or []),
+            ", ".join(r["product_skus"] or []),
+        ]
+        for r in hot.head(10).iter_rows(named=True)
+    ]
+    top: dict[str, Any] = hot.row(0, named=True)
+    return Alert(
+        alert_id=f"business:video_velocity:momentum:{window_key}:INFO",
+        kind="business",
+        severity="INFO",
+        title=f"{hot.height} video{'s' if hot.height != 1 else ''} taking off ({window_key} UTC)",
+        summary=(
+            f"Momentum at or above {threshold:g} in the window {window_key}. Fastest: video {top['video_id']} by "
+            f"{top['creator_username']} at {top['views_per_minute']:.0f} views/min ({top['momentum']:.1f}x its lifetime rate)."
+        ),
+        facts=[("Window", window_key), ("Videos over threshold", str(hot.height)), ("Threshold", f"{threshold:g}")],
+        table_columns=["video", "creator", "momentum", "views/min", "campaigns", "SKUs"],
+        table_rows=rows,
+        link_url=asset_url(ui_url, "video_velocity"),
+        link_text="Open video_velocity in Dagster",
+        created_at=now,
+    )

@@ -1,1 +1,0 @@
-"""Alerts: what they say, how they look in Slack and Teams, and how they are delivered."""

@@ -1,1 +1,0 @@
-"""TikTok API for Business (Marketing API v1.3): reporting and the Events API."""

@@ -1,0 +1,237 @@
+"""Retention of window rows, and the partition budget of the 5-minute windows (plain functions).
+
+Policy (the Dagster side is ``tiktok_pipeline/defs/retention.py``):
+
+- Window rows of ``raw_video_snapshots``, ``raw_creator_snapshots``, ``enriched_video_metrics`` and
+  ``video_velocity`` are deleted a whole UTC day at a time, once the day ended more than
+  ``TIKTOK_RETENTION_DAYS`` ago, and **only** when the day is rolled up: the daily rollups hold
+  exactly the day's rows (their ``observations`` add up to the window tables' row counts, which
+  agree with each other) and were materialised after every window of the day. A day that fails any
+  of these is kept and reported with the reason.
+- Never deleted: the daily rollups, ``quarantined_records`` (the audit trail of rejected input),
+  ``poll_telemetry`` (one row per window), ``alerts``, and the landing files. The landing files are
+  the durable raw record: re-materialising a pruned window re-parses its file without calling
+  TikTok, so pruning the warehouse is reversible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from tiktok_pipeline.windows import WINDOW, utc_naive
+from tiktok_pipeline.warehouse.tables import (
+    DAILY_CREATOR_METRICS,
+    DAILY_VIDEO_METRICS,
+    ENRICHED_VIDEO_METRICS,
+    RAW_CREATOR_SNAPSHOTS,
+    RAW_VIDEO_SNAPSHOTS,
+    VIDEO_VELOCITY,
+)
+from tiktok_pipeline.warehouse.io import table_exists, transaction
+
+DAY = timedelta(days=1)
+
+COVERED_BY: dict[str, tuple[str, ...]] = {
+    DAILY_VIDEO_METRICS.name: (RAW_VIDEO_SNAPSHOTS.name, ENRICHED_VIDEO_METRICS.name, VIDEO_VELOCITY.name),
+    DAILY_CREATOR_METRICS.name: (RAW_CREATOR_SNAPSHOTS.name,),
+}
+"""Each daily rollup and the window tables whose rows it summarises (they must agree row for row)."""
+
+PRUNED_TABLES: tuple[str, ...] = tuple(table for tables in COVERED_BY.values() for table in tables)
+"""The window tables retention deletes from."""
+
+PARTITION_LIMIT = 100_000
+"""Partitions per asset the Dagster UI is tuned for."""
+
+PARTITION_WARNING_LEAD = timedelta(days=30)
+"""Warn this long before the window partitions reach PARTITION_LIMIT."""
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC of ``moment``'s day (aware)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def retention_cutoff(now: datetime, retention_days: int) -> datetime:
+    """Days starting before this instant (midnight UTC) are old enough to prune.
+
+    Today and the ``retention_days`` whole days before it are always kept.
+    """
+    return day_start(now) - timedelta(days=retention_days)
+
+
+# --- the partition budget ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionBudget:
+    """How many 5-minute partitions exist now, and when they reach the UI's limit."""
+
+    start: datetime
+    now: datetime
+    partitions_now: int
+    limit: int
+    limit_reached_on: datetime
+
+    @property
+    def near_limit(self) -> bool:
+        """True within PARTITION_WARNING_LEAD of the limit (or past it)."""
+        return self.now + PARTITION_WARNING_LEAD >= self.limit_reached_on
+
+    def message(self) -> str:
+        verb = "passed" if self.partitions_now >= self.limit else "reach"
+        return (
+            f"the 5-minute window partitions since TIKTOK_PARTITIONS_START={self.start:%Y-%m-%dT%H:%MZ} number "
+            f"{self.partitions_now:,} and {verb} the {self.limit:,} per asset the Dagster UI is tuned for on "
+            f"{self.limit_reached_on:%Y-%m-%d}: move TIKTOK_PARTITIONS_START forward to a day already pruned by "
+            "retention (see README, 'Retention and partition hygiene')"
+        )
+
+
+def partition_budget(start: datetime, now: datetime, limit: int = PARTITION_LIMIT) -> PartitionBudget:
+    """The window partitions from ``start`` to ``now`` and the day their count reaches ``limit``."""
+    start, now = start.astimezone(timezone.utc), now.astimezone(timezone.utc)
+    existing = max(0, math.floor((now - start) / WINDOW))
+    return PartitionBudget(
+        start=start, now=now, partitions_now=existing, limit=limit, limit_reached_on=start + limit * WINDOW
+    )
+
+
+# --- which days may go ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayEvidence:
+    """What is known about one day before its window rows may be deleted."""
+
+    day: datetime
+    window_rows: Mapping[str, int]
+    """Rows per window table for the day (tables without rows may be missing)."""
+    rolled_up: Mapping[str, int | None]
+    """Per rollup: the sum of its ``observations`` for the day, None when it has no rows for the day."""
+    rollup_marks: Mapping[str, int | None]
+    """Per rollup: storage id of the latest materialisation of the day's partition (None: never)."""
+    window_marks: Mapping[str, int | None] = field(default_factory=dict)
+    """Per window table: the latest storage id among the materialisations of the day's windows."""
+
+
+@dataclass(frozen=True)
+class DayDecision:
+    day: datetime
+    prune: bool
+    reasons: tuple[str, ...]
+    window_rows: Mapping[str, int]
+
+
+def decide(evidence: DayEvidence) -> DayDecision:
+    """Whether a day's window rows may be deleted, and if not, why (pure).
+
+    A rollup covers its window tables when it has rows for the day, its observations equal the rows of
+    every window table it summarises, and its partition was materialised after every window of the day.
+    """
+    key = f"{evidence.day:%Y-%m-%d}"
+    reasons: list[str] = []
+    for rollup, tables in COVERED_BY.items():
+        rows = {table: evidence.window_rows.get(table, 0) for table in tables}
+        if not any(rows.values()):
+            continue
+        observed = evidence.rolled_up.get(rollup)
+        mark = evidence.rollup_marks.get(rollup)
+        if not observed:
+            reasons.append(f"{rollup} has no rows for {key}: materialise its partition {key}")
+            continue
+        if mark is None:
+            reasons.append(f"{rollup} partition {key} has no materialisation recorded in this Dagster instance")
+            continue
+        if any(count != observed for count in rows.values()):
+            counts = ", ".join(f"{table} {count}" for table, count in rows.items())
+            reasons.append(f"{rollup} rolled up {observed} observations for {key} but the window tables hold: {counts}")
+            continue
+        newer = [table for table in tables if (evidence.window_marks.get(table) or 0) > mark]
+        if newer:
+            reasons.append(
+                f"{', '.join(newer)} re-materialised after {rollup} {key}: re-materialise {rollup} partition {key}"
+            )
+    return DayDecision(evidence.day, not reasons, tuple(reasons), dict(evidence.window_rows))
+
+
+# --- warehouse I/O -------------------------------------------------------------------------
+
+
+def days_before(connection: duckdb.DuckDBPyConnection, cutoff: datetime) -> dict[datetime, dict[str, int]]:
+    """Rows per pruned window table for every day starting before ``cutoff`` (UTC, aware keys)."""
+    found: dict[datetime, dict[str, int]] = {}
+    for table in PRUNED_TABLES:
+        if not table_exists(connection, table):
+            continue
+        rows = connection.execute(
+            f'SELECT date_trunc(\'day\', window_start) AS day, count(*) FROM "{table}" WHERE window_start < ? GROUP BY 1',
+            [utc_naive(cutoff)],
+        ).fetchall()
+        for day, count in rows:
+            found.setdefault(day.replace(tzinfo=timezone.utc), {})[table] = int(count)
+    return dict(sorted(found.items()))
+
+
+def rolled_up_observations(connection: duckdb.DuckDBPyConnection, day: datetime) -> dict[str, int | None]:
+    """Per rollup, the sum of ``observations`` stored for ``day`` (None when it has no rows)."""
+    result: dict[str, int | None] = {}
+    for rollup in COVERED_BY:
+        if not table_exists(connection, rollup):
+            result[rollup] = None
+            continue
+        (total,) = connection.execute(
+            f'SELECT sum(observations) FROM "{rollup}" WHERE window_start = ?', [utc_naive(day_start(day))]
+        ).fetchone()  # type: ignore[misc]
+        result[rollup] = None if total is None else int(total)
+    return result
+
+
+class ChangedUnderfootError(RuntimeError):
+    """The day's rows changed between the decision and the delete: nothing was deleted."""
+
+
+def prune_day(connection: duckdb.DuckDBPyConnection, day: datetime, expected: Mapping[str, int]) -> dict[str, int]:
+    """Delete ``day``'s rows from every pruned window table in ONE transaction; returns rows deleted per table.
+
+    The rows are recounted inside the transaction: if they differ from ``expected`` (what the
+    decision was made on), everything is rolled back and ChangedUnderfootError is raised.
+    """
+    lo = utc_naive(day_start(day))
+    hi = lo + DAY
+    deleted: dict[str, int] = {}
+    with transaction(connection):
+        for table in PRUNED_TABLES:
+            if not table_exists(connection, table):
+                continue
+            where = "window_start >= ? AND window_start < ?"
+            (count,) = connection.execute(f'SELECT count(*) FROM "{table}" WHERE {where}', [lo, hi]).fetchone()  # type: ignore[misc]
+            if count != expected.get(table, 0):
+                raise ChangedUnderfootError(
+                    f"{table} holds {count} rows for {lo:%Y-%m-%d}, not the {expected.get(table, 0)} checked"
+                )
+            connection.execute(f'DELETE FROM "{table}" WHERE {where}', [lo, hi]).fetchall()
+            deleted[table] = int(count)
+    return deleted
+
+
+def landing_footprint(landing_dir: Path, day: datetime) -> tuple[int, int]:
+    """Files and bytes landed for ``day`` (every source): what retention keeps on disk."""
+    files = size = 0
+    root = Path(landing_dir)
+    if not root.is_dir():
+        return 0, 0
+    for source in root.iterdir():
+        folder = source / f"{day:%Y-%m-%d}"
+        if folder.is_dir():
+            for path in folder.glob("*.jsonl.gz"):
+                files += 1
+                size += path.stat().st_size
+    return files, size

@@ -1,0 +1,68 @@
+"""Per-window polling telemetry, derived from the landed records alone (so a re-parse reproduces it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from tiktok_pipeline.windows import WINDOW, utc_naive
+from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
+from tiktok_pipeline.warehouse.io import table_exists
+from tiktok_pipeline.ingest.polling.plan import WindowPlan
+
+
+def window_telemetry(
+    window_start: datetime,
+    records: list[dict[str, Any]],
+    *,
+    landed_at: datetime,
+    videos_polled: int,
+    plan: WindowPlan | None,
+    gap_windows_before: int = 0,
+) -> dict[str, Any]:
+    """One ``poll_telemetry`` row for a window."""
+    statuses = [s for r in records for s in (r.get("attempt_statuses") or [r.get("status") or "transport"])]
+    latencies = pl.Series([float(r.get("latency_ms") or 0.0) for r in records], dtype=pl.Float64)
+    failed_attempts = sum(1 for s in statuses if s != 200)
+
+    def percentile(q: float) -> float | None:
+        return None if latencies.is_empty() else float(latencies.quantile(q, "linear"))
+
+    return {
+        "window_start": utc_naive(window_start),
+        "mode": "full" if plan is None else "planned",
+        "requests": len(statuses),
+        "videos_polled": videos_polled,
+        "due_videos": None if plan is None else plan.due_videos,
+        "deferred_videos": 0 if plan is None else plan.deferred_videos,
+        "deferred_creators": 0 if plan is None else plan.deferred_creators,
+        "budget": None if plan is None else plan.budget,
+        "backoff": None if plan is None else plan.backoff,
+        "retries": sum(max(0, len(r.get("attempt_statuses") or [None]) - 1) for r in records),
+        "throttled": statuses.count(429),
+        "server_errors": sum(1 for s in statuses if isinstance(s, int) and s >= 500),
+        "timeouts": statuses.count("timeout"),
+        "failed_calls": sum(1 for r in records if r.get("error")),
+        "error_rate": failed_attempts / len(statuses) if statuses else 0.0,
+        "latency_p50_ms": percentile(0.5),
+        "latency_p95_ms": percentile(0.95),
+        "latency_p99_ms": percentile(0.99),
+        "landed_seconds_after_close": (landed_at - (window_start + WINDOW)).total_seconds(),
+        "gap_windows_before": gap_windows_before,
+    }
+
+
+def mark_velocity_ready(connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, now: datetime) -> None:
+    """Record, once per window, how long after its close velocity was first written."""
+    if not table_exists(connection, POLL_TELEMETRY.name):
+        return
+    connection.execute(
+        f"""UPDATE {POLL_TELEMETRY.name}
+            SET velocity_ready_seconds_after_close = coalesce(
+                velocity_ready_seconds_after_close, epoch(?::TIMESTAMP) - epoch(window_start + INTERVAL 5 MINUTE))
+            WHERE window_start >= ? AND window_start < ?""",
+        [utc_naive(now), utc_naive(start), utc_naive(end)],
+    ).fetchall()

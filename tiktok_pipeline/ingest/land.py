@@ -1,0 +1,104 @@
+"""Observing a window: decide when it may be observed, collect and land it, or re-read its landing file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from tiktok_pipeline.ingest.collect.display import collect_window
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline.ingest.polling.plan import WindowPlan
+
+LANDING_SOURCE = "display_api"
+
+
+class WindowNotObservableError(RuntimeError):
+    """A window cannot be observed now without storing counts that belong to another moment."""
+
+
+def observation_instant(
+    window_start: datetime, now: datetime, *, uses_simulator: bool, max_age: timedelta
+) -> datetime:
+    """The instant a window's counts are observed at.
+
+    Against the simulator: the window's end, so a backfill builds a consistent history. Against
+    TikTok: now, which must be at most ``max_age`` after the window's end, because the API only
+    ever answers with present-day counts.
+    """
+    end = window_start + WINDOW
+    key = window_key(window_start)
+    if end > now:
+        raise WindowNotObservableError(
+            f"window {key} closes at {end:%H:%M} UTC; it cannot be observed before it has closed"
+        )
+    if uses_simulator:
+        return end
+    if now - end > max_age:
+        raise WindowNotObservableError(
+            f"window {key} closed {now - end} ago, longer than TIKTOK_MAX_WINDOW_AGE_MINUTES"
+            f" ({max_age}). TikTok only serves present-day counts: observing it now would store today's"
+            " numbers under an old window. Windows that were landed on time are re-parsed from data/landing;"
+            " this one was not, so it stays a gap."
+        )
+    return now
+
+
+@dataclass
+class LandedWindow:
+    """A window's landed responses and how they were obtained."""
+
+    window_start: datetime
+    path: Path
+    records: list[dict[str, Any]]
+    collected: bool
+    failures: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def landed_at(self) -> datetime:
+        """When the landing file was written (its modification time)."""
+        return datetime.fromtimestamp(self.path.stat().st_mtime, timezone.utc)
+
+
+def land_window(
+    client: DisplayApiClient,
+    usernames: list[str],
+    window_start: datetime,
+    *,
+    now: datetime,
+    landing_dir: Path,
+    horizon: timedelta,
+    max_age: timedelta,
+    recollect: bool = False,
+    plan: WindowPlan | None = None,
+) -> LandedWindow:
+    """Responses for one window, landed durably before anyone parses them.
+
+    An existing landing file is re-read rather than collected again, unless ``recollect`` is set or
+    the file holds failed calls and the window can still be observed (then it is collected afresh).
+    """
+    path = landing_path(landing_dir, LANDING_SOURCE, window_start)
+    if path.exists() and not recollect:
+        landed = read_landing(path)
+        complete = not any(record.get("error") for record in landed)
+        if complete or not _observable(window_start, now, client.simulator, max_age):
+            return LandedWindow(window_start, path, landed, collected=False)
+    observed_at = observation_instant(window_start, now, uses_simulator=client.simulator, max_age=max_age)
+    collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
+    records = collection.records()
+    write_landing(path, records)
+    return LandedWindow(
+        window_start, path, records, collected=True, failures=collection.failures, deferred=collection.deferred
+    )
+
+
+def _observable(window_start: datetime, now: datetime, uses_simulator: bool, max_age: timedelta) -> bool:
+    try:
+        observation_instant(window_start, now, uses_simulator=uses_simulator, max_age=max_age)
+    except WindowNotObservableError:
+        return False
+    return True

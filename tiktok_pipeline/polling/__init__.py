@@ -1,1 +1,0 @@
-"""Adaptive polling: which videos are due in a window, under a request budget, with backoff."""

@@ -1,0 +1,245 @@
+"""httpx client for TikTok's API for Business (``/open_api/v1.3/``): envelope, error codes, retries.
+
+The API answers errors as **HTTP 200 with a non-zero ``code``** in ``{"code", "message",
+"request_id", "data"}``. Codes are mapped to *retry* (rate limits, system errors) or *fail*
+(bad token, permissions, parameters) in :data:`RETRYABLE_CODES` / :func:`is_retryable`.
+Every call returns a :class:`BusinessCall` holding the raw answer, so callers can land it before
+parsing; failures raise :class:`BusinessApiError` carrying the code and TikTok's ``request_id``.
+The access token travels only in the ``Access-Token`` header and never appears in a call record,
+an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from tiktok_pipeline.sources.display_api.client import AS_OF_HEADER, RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/open_api/v1.3"
+RETRYABLE_CODES: dict[int, str] = {
+    40100: "too many requests (app rate limit)",
+    40133: "advertiser QPS limit",
+    50000: "system error",
+    50002: "system error",
+}
+"""Envelope codes worth retrying: throttling and TikTok-side errors. Every other non-zero code fails at once."""
+FATAL_HINTS: dict[int, str] = {
+    40105: "the access token is invalid or revoked: issue a new long-lived token in TikTok for Business",
+    40001: "permission denied: check the token's advertiser access and the app's scopes",
+    40002: "a parameter was refused: the request is wrong, retrying will not help",
+}
+RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
+TIMEOUT_CODE = -1
+"""``BusinessApiError.code`` when no answer came back (timeout or transport error)."""
+
+
+def is_retryable(code: int) -> bool:
+    """Whether an envelope ``code`` is worth another attempt."""
+    return code in RETRYABLE_CODES
+
+
+class BusinessEnvelope(BaseModel):
+    """The API for Business response envelope; ``data`` is endpoint-specific."""
+
+    code: int
+    message: str = ""
+    request_id: str | None = None
+    data: Any = None
+
+
+@dataclass
+class BusinessCall:
+    """One logical request (after retries) and TikTok's raw answer; no credentials in it."""
+
+    endpoint: str
+    method: str
+    params: dict[str, str]
+    body: Any
+    status: int | None = None
+    payload: Any = None
+    code: int | None = None
+    request_id: str | None = None
+    attempts: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+    attempt_codes: list[int | str] = field(default_factory=list)
+    """Envelope code of every attempt, ``"http <status>"`` without an envelope, or ``"timeout"``."""
+
+    @property
+    def data(self) -> Any:
+        """The envelope's ``data`` of a successful call."""
+        return self.payload.get("data") if isinstance(self.payload, dict) else None
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-serialisable record for the landing zone."""
+        return {
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "params": self.params,
+            "body": self.body,
+            "status": self.status,
+            "payload": self.payload,
+            "code": self.code,
+            "request_id": self.request_id,
+            "attempts": self.attempts,
+            "latency_ms": round(self.latency_ms, 3),
+            "error": self.error,
+            "attempt_codes": self.attempt_codes,
+        }
+
+
+class BusinessApiError(RuntimeError):
+    """TikTok refused a request (non-retryable code) or kept failing until retries ran out."""
+
+    def __init__(self, message: str, *, call: BusinessCall, code: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.call = call
+        self.code = code
+        self.retryable = retryable
+        self.request_id = call.request_id
+
+    @property
+    def ambiguous(self) -> bool:
+        """No answer came back for the last attempt: the request may or may not have been processed."""
+        return self.code == TIMEOUT_CODE
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text
+
+
+class BusinessApiClient:
+    """A client for ``https://business-api.tiktok.com`` (or the simulator serving the same paths)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: SecretStr,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        simulator: bool = False,
+    ) -> None:
+        """``simulator``: the host is the simulator, so reads may be answered as of an instant (``as_of``)."""
+        self.base_url = base_url.rstrip("/")
+        self.simulator = simulator
+        self._access_token = access_token
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.stats: Counter[str] = Counter()
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_seconds)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> BusinessApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, endpoint: str, params: dict[str, Any], *, as_of: datetime | None = None) -> BusinessCall:
+        """GET ``/open_api/v1.3/<endpoint>/``; lists and dicts in ``params`` are sent as JSON strings.
+
+        ``as_of`` reaches only a simulator (``X-Simulator-As-Of``), never a real host.
+        """
+        encoded = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for k, v in params.items()}
+        headers = {AS_OF_HEADER: repr(as_of.timestamp())} if self.simulator and as_of is not None else None
+        return self.call("GET", endpoint, params=encoded, headers=headers)
+
+    def post(self, endpoint: str, body: dict[str, Any], *, retry_timeouts: bool = True) -> BusinessCall:
+        """POST a JSON body. With ``retry_timeouts=False`` a timeout is raised (``ambiguous``) instead of resent."""
+        return self.call("POST", endpoint, body=body, retry_timeouts=retry_timeouts)
+
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        retry_timeouts: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> BusinessCall:
+        """One logical call with retries; returns the successful call or raises :class:`BusinessApiError`."""
+        endpoint = endpoint.strip("/")
+        call = BusinessCall(endpoint, method, dict(params or {}), body)
+        started = time.perf_counter()
+        while True:
+            call.attempts += 1
+            self.stats[f"requests.{endpoint}"] += 1
+            retry_after: float | None = None
+            try:
+                response = self._http.request(
+                    method,
+                    f"{API_PREFIX}/{endpoint}/",
+                    params=call.params or None,
+                    json=body,
+                    headers={**(headers or {}), "Access-Token": self._access_token.get_secret_value()},
+                )
+            except httpx.TransportError as exc:
+                timeout = isinstance(exc, httpx.TimeoutException)
+                self.stats["timeouts" if timeout else "transport_errors"] += 1
+                call.attempt_codes.append("timeout" if timeout else "transport")
+                call.code, call.status, call.payload = TIMEOUT_CODE, None, None
+                call.error = f"no answer ({type(exc).__name__})"
+                if not retry_timeouts:
+                    return self._fail(call, started, retryable=True)
+            else:
+                call.status = response.status_code
+                call.payload = _decode(response)
+                try:
+                    envelope: BusinessEnvelope | None = BusinessEnvelope.model_validate(call.payload)
+                except ValidationError:
+                    envelope = None
+                call.request_id = envelope.request_id if envelope else response.headers.get("x-tt-logid")
+                if envelope is None:
+                    call.code = None
+                    call.attempt_codes.append(f"http {response.status_code}")
+                    call.error = f"HTTP {response.status_code} without an API envelope: {str(call.payload)[:200]!r}"
+                    if response.status_code not in RETRYABLE_HTTP:
+                        return self._fail(call, started, retryable=False)
+                    self.stats["server_errors"] += 1
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                else:
+                    call.code = envelope.code
+                    call.attempt_codes.append(envelope.code)
+                    if envelope.code == 0:
+                        call.error = None
+                        break
+                    hint = FATAL_HINTS.get(envelope.code) or RETRYABLE_CODES.get(envelope.code, "")
+                    call.error = f"code {envelope.code}: {envelope.message}" + (f" ({hint})" if hint else "")
+                    if not is_retryable(envelope.code):
+                        return self._fail(call, started, retryable=False)
+                    self.stats["throttled" if envelope.code in (40100, 40133) else "server_errors"] += 1
+            if call.attempts >= self.retry.max_attempts:
+                return self._fail(call, started, retryable=True, gave_up=True)
+            self.stats["retries"] += 1
+            self._sleep(self.retry.delay(call.attempts, retry_after))
+        call.latency_ms = (time.perf_counter() - started) * 1000
+        return call
+
+    @staticmethod
+    def _fail(call: BusinessCall, started: float, *, retryable: bool, gave_up: bool = False) -> BusinessCall:
+        call.latency_ms = (time.perf_counter() - started) * 1000
+        suffix = f" (gave up after {call.attempts} attempts)" if gave_up else ""
+        message = f"{call.method} {call.endpoint} failed: {call.error}, request_id={call.request_id}{suffix}"
+        log.warning(message)
+        raise BusinessApiError(message, call=call, code=call.code, retryable=retryable)

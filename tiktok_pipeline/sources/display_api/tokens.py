@@ -1,0 +1,113 @@
+"""Per-creator OAuth tokens, persisted so the newest (rotated) refresh token is never lost.
+
+The store is a JSON file readable only by its owner. Writes are atomic (temp file + rename)
+under an exclusive file lock, so two runs refreshing at once cannot lose a rotation.
+Token values are ``SecretStr`` everywhere in memory: printing a ``TokenSet`` shows ``**********``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+
+from tiktok_pipeline.sources.display_api.models import TokenGrant
+
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class TokenSet(BaseModel):
+    """What the store keeps for one creator."""
+
+    open_id: str
+    access_token: SecretStr
+    access_expires_at: datetime
+    refresh_token: SecretStr
+    refresh_expires_at: datetime
+    scope: str = ""
+
+    @classmethod
+    def from_grant(cls, grant: TokenGrant, now: datetime) -> TokenSet:
+        """Absolute expiry times from the grant's relative ``expires_in`` values."""
+        return cls(
+            open_id=grant.open_id,
+            access_token=grant.access_token,
+            access_expires_at=now + timedelta(seconds=grant.expires_in),
+            refresh_token=grant.refresh_token,
+            refresh_expires_at=now + timedelta(seconds=grant.refresh_expires_in),
+            scope=grant.scope,
+        )
+
+    def needs_refresh(self, now: datetime) -> bool:
+        """True once the access token is within ``REFRESH_MARGIN`` of expiring."""
+        return now >= self.access_expires_at - REFRESH_MARGIN
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "open_id": self.open_id,
+            "access_token": self.access_token.get_secret_value(),
+            "access_expires_at": self.access_expires_at.isoformat(),
+            "refresh_token": self.refresh_token.get_secret_value(),
+            "refresh_expires_at": self.refresh_expires_at.isoformat(),
+            "scope": self.scope,
+        }
+
+
+class TokenStore:
+    """A JSON file of ``{username: TokenSet}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        if not self.path.exists():
+            return {}
+        try:
+            return json.loads(self.path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"token store {self.path} is not valid JSON: {exc.msg}") from exc
+
+    def get(self, username: str) -> TokenSet | None:
+        """The stored tokens of ``username``, or None."""
+        with self._locked():
+            raw = self._read().get(username)
+        return TokenSet.model_validate(raw) if raw else None
+
+    def put(self, username: str, tokens: TokenSet) -> None:
+        """Store ``tokens`` for ``username`` atomically, readable by the owner only."""
+        with self._locked():
+            content = self._read()
+            content[username] = tokens.to_json()
+            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(content, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+
+    def usernames(self) -> list[str]:
+        """Creators that have tokens."""
+        with self._locked():
+            return sorted(self._read())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,157 @@
+"""The hourly ad table in the warehouse: re-fetched hours replace what was stored, never append to it.
+
+``raw_ad_metrics`` holds one row per ad and hour (``stat_time_hour``), not per window. Each window's
+fetch covers a lookback of hours; writing it replaces **every row of each covered hour** (ads that
+vanished from an hour disappear too) in one transaction, so a revised hour is corrected, not
+double-counted. Rules:
+
+- **Newest fetch wins.** Within a run (a backfill covers many windows whose lookbacks overlap) each hour
+  is taken from the fetch with the latest ``fetched_at``; against the table, an hour is only replaced by
+  a fetch at least as recent as the one stored (equal: a re-run of the same window, idempotent). So
+  re-running an old partition never overwrites newer revisions with staler numbers.
+- **A bad record loses nothing.** A row quarantined by the fetch keeps its previously stored value
+  (older ``fetched_at``) instead of being deleted.
+- The quarantined records of the run's windows are replaced in ``quarantined_records`` (scoped to
+  ``asset = 'raw_ad_metrics'``) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.io import read_frame, transaction
+
+ASSET = "raw_ad_metrics"
+
+
+@dataclass(frozen=True)
+class HoursWritten:
+    """What one write did, for the asset's metadata."""
+
+    hours_replaced: int
+    hours_kept_newer: int
+    new_hours: int
+    revised_hours: int
+    rows_deleted: int
+    rows_inserted: int
+    rows_kept_quarantined: int
+    clicks_revised: int
+    conversions_revised: int
+    spend: float
+    clicks: int
+    impressions: int
+    written: pl.DataFrame
+
+
+def newest_per_hour(coverage: pl.DataFrame) -> pl.DataFrame:
+    """For each ``stat_time_hour``, the fetch (``fetched_at``, ``fetched_in_window``) with the latest fetch instant.
+
+    Ties (two windows fetched as of the same instant) go to the later window.
+    """
+    return (
+        coverage.sort("stat_time_hour", "fetched_at", "fetched_in_window")
+        .group_by("stat_time_hour", maintain_order=True)
+        .last()
+        .select("stat_time_hour", "fetched_at", "fetched_in_window")
+    )
+
+
+_TOTALS = """SELECT stat_time_hour, max(fetched_at) AS stored_at, count(*) AS stored_rows,
+                    coalesce(sum(clicks), 0) AS clicks, coalesce(sum(conversion), 0) AS conversion,
+                    coalesce(sum(impressions), 0) AS impressions, round(coalesce(sum(spend), 0), 6) AS spend
+             FROM raw_ad_metrics WHERE stat_time_hour IN (SELECT stat_time_hour FROM _hours) GROUP BY 1"""
+
+
+def replace_ad_hours(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    coverage: pl.DataFrame,
+    kept_keys: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    window_range: tuple[datetime, datetime],
+) -> HoursWritten:
+    """Replace the covered hours by the newest fetch's rows (see the module docstring), in ONE transaction.
+
+    ``rows``: parsed rows of every fetch (with ``fetched_in_window``); ``coverage``: one row per
+    (hour, fetch) that the fetches replace; ``kept_keys``: (ad_id, stat_time_hour, fetched_in_window)
+    of quarantined rows; ``quarantine``: the records to store for the windows in ``window_range``.
+    """
+    winners = newest_per_hour(coverage)
+    lo, hi = (utc_naive(moment) for moment in window_range)
+    with transaction(connection):
+        connection.execute(RAW_AD_METRICS.ddl)
+        connection.execute(QUARANTINED_RECORDS.ddl)
+        connection.register("_hours", winners.to_arrow())
+        before = read_frame(connection, _TOTALS)
+        connection.unregister("_hours")
+        writable = winners.join(before.select("stat_time_hour", "stored_at"), on="stat_time_hour", how="left").filter(
+            pl.col("stored_at").is_null() | (pl.col("fetched_at") >= pl.col("stored_at"))
+        )
+        incoming = rows.join(writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"])
+        kept = kept_keys.join(writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"]).select(
+            "ad_id", "stat_time_hour"
+        ).unique()
+        incoming = RAW_AD_METRICS.conform(incoming.join(kept, on=["ad_id", "stat_time_hour"], how="anti"))
+        connection.register("_hours", writable.select("stat_time_hour").to_arrow())
+        connection.register("_kept", kept.to_arrow())
+        [(deleted,)] = connection.execute(
+            """DELETE FROM raw_ad_metrics AS t
+               WHERE t.stat_time_hour IN (SELECT stat_time_hour FROM _hours)
+                 AND NOT EXISTS (SELECT 1 FROM _kept k WHERE k.ad_id = t.ad_id AND k.stat_time_hour = t.stat_time_hour)"""
+        ).fetchall()
+        kept_rows = connection.execute(
+            "SELECT count(*) FROM raw_ad_metrics WHERE stat_time_hour IN (SELECT stat_time_hour FROM _hours)"
+        ).fetchall()[0][0]
+        connection.register("_incoming", incoming.to_arrow())
+        connection.execute("INSERT INTO raw_ad_metrics BY NAME SELECT * FROM _incoming").fetchall()
+        after = read_frame(connection, _TOTALS)
+        connection.execute(
+            "DELETE FROM quarantined_records WHERE window_start >= ? AND window_start < ? AND asset = ?", [lo, hi, ASSET]
+        ).fetchall()
+        connection.register("_quarantine", QUARANTINED_RECORDS.conform(quarantine).to_arrow())
+        connection.execute("INSERT INTO quarantined_records BY NAME SELECT * FROM _quarantine").fetchall()
+        for name in ("_hours", "_kept", "_incoming", "_quarantine"):
+            connection.unregister(name)
+    return _summary(winners, writable, before, after, deleted, incoming, kept_rows)
+
+
+def _summary(
+    winners: pl.DataFrame,
+    writable: pl.DataFrame,
+    before: pl.DataFrame,
+    after: pl.DataFrame,
+    deleted: int,
+    incoming: pl.DataFrame,
+    kept_rows: int,
+) -> HoursWritten:
+    hours = writable.select("stat_time_hour")
+    old = hours.join(before, on="stat_time_hour", how="inner")
+    new = hours.join(after, on="stat_time_hour", how="left")
+    compared = old.join(new, on="stat_time_hour", suffix="_new", how="left").fill_null(0)
+    changed = compared.filter(
+        (pl.col("clicks") != pl.col("clicks_new"))
+        | (pl.col("conversion") != pl.col("conversion_new"))
+        | (pl.col("impressions") != pl.col("impressions_new"))
+        | (pl.col("spend") != pl.col("spend_new"))
+    )
+    return HoursWritten(
+        hours_replaced=writable.height,
+        hours_kept_newer=winners.height - writable.height,
+        new_hours=hours.height - old.height,
+        revised_hours=changed.height,
+        rows_deleted=int(deleted),
+        rows_inserted=incoming.height,
+        rows_kept_quarantined=int(kept_rows),
+        clicks_revised=int((compared["clicks_new"] - compared["clicks"]).sum() or 0),
+        conversions_revised=int((compared["conversion_new"] - compared["conversion"]).sum() or 0),
+        spend=float(new["spend"].fill_null(0).sum() or 0.0),
+        clicks=int(new["clicks"].fill_null(0).sum() or 0),
+        impressions=int(new["impressions"].fill_null(0).sum() or 0),
+        written=incoming,
+    )
