@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d" " -f1)
 
-.PHONY: dev test install
+.PHONY: dev test install lint
 
 ## dev: start the Dagster UI (http://localhost:3000) and daemon on the embedded simulator
 dev: $(STAMP)
@@ -11,6 +11,11 @@ dev: $(STAMP)
 ## test: run the whole test suite
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## lint: ruff (lint and format) and the type checker, as CI runs them
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 install: $(STAMP)
 

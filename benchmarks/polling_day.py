@@ -17,14 +17,14 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.metrics.enrichment import engagement_rate
-from tiktok_pipeline.metrics.velocity import compute_velocity
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, requests_for
+from tiktok_pipeline.metrics.enrichment import engagement_rate
+from tiktok_pipeline.metrics.velocity import compute_velocity
 from tiktok_pipeline.simulator.world import World, WorldConfig
 
 WINDOW = timedelta(minutes=5)
@@ -59,7 +59,7 @@ def observe(world: World, run: Run, polls: dict[str, list[str]], at: datetime, d
                     "observed_at": naive,
                     "video_id": video_id,
                     "creator_username": creator,
-                    "create_time": datetime.fromtimestamp(run.known[video_id][1], timezone.utc).replace(tzinfo=None),
+                    "create_time": datetime.fromtimestamp(run.known[video_id][1], UTC).replace(tzinfo=None),
                     "view_count": c.view_count,
                     "like_count": c.like_count,
                     "comment_count": c.comment_count,
@@ -76,7 +76,9 @@ def observe(world: World, run: Run, polls: dict[str, list[str]], at: datetime, d
     for row in velocity.iter_rows(named=True):
         previous = run.last_velocity.get(row["video_id"], {})
         run.last_velocity[row["video_id"]] = {
-            "views_per_minute": row["views_per_minute"] if row["views_per_minute"] is not None else previous.get("views_per_minute"),
+            "views_per_minute": row["views_per_minute"]
+            if row["views_per_minute"] is not None
+            else previous.get("views_per_minute"),
             "momentum": row["momentum"] if row["momentum"] is not None else previous.get("momentum"),
             "has_history": previous.get("has_history", False) or row["baseline_observed_at"] is not None,
         }
@@ -97,7 +99,9 @@ def discover(world: World, run: Run, creators: list[str], at: datetime, horizon:
     return polls
 
 
-def fixed_day(world: World, creators: list[str], start: datetime, windows: int, policy: PollingPolicy, detect: float) -> Run:
+def fixed_day(
+    world: World, creators: list[str], start: datetime, windows: int, policy: PollingPolicy, detect: float
+) -> Run:
     """Every known video every 15 minutes (a third of them each window), discovery on the policy's cadence."""
     run = Run("fixed 15-minute")
     every = policy.discovery_every_minutes // 5
@@ -108,12 +112,16 @@ def fixed_day(world: World, creators: list[str], start: datetime, windows: int, 
             if creator in polls or int(video_id) % 3 != w % 3:
                 continue
             polls.setdefault(creator, []).append(video_id)
-        run.requests += sum(requests_for(len(ids)) for c, ids in polls.items() if run.last_discovered.get(c) != at.replace(tzinfo=None))
+        run.requests += sum(
+            requests_for(len(ids)) for c, ids in polls.items() if run.last_discovered.get(c) != at.replace(tzinfo=None)
+        )
         observe(world, run, polls, at, detect)
     return run
 
 
-def adaptive_day(world: World, creators: list[str], start: datetime, windows: int, policy: PollingPolicy, detect: float) -> Run:
+def adaptive_day(
+    world: World, creators: list[str], start: datetime, windows: int, policy: PollingPolicy, detect: float
+) -> Run:
     """The pipeline's planner, window by window, on the same world."""
     run = Run("adaptive")
     for w in range(windows):
@@ -180,9 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detect-momentum", type=float, default=2.0)
     args = parser.parse_args(argv)
 
-    world = World(WorldConfig(seed=args.seed, creators=args.creators, mean_post_interval_hours=args.post_interval_hours))
+    world = World(
+        WorldConfig(seed=args.seed, creators=args.creators, mean_post_interval_hours=args.post_interval_hours)
+    )
     creators = [c.username for c in world.creators()]
-    start = datetime.fromisoformat(args.day).replace(tzinfo=timezone.utc)
+    start = datetime.fromisoformat(args.day).replace(tzinfo=UTC)
     windows = 288
     policy = PollingPolicy()
     began = time.perf_counter()
@@ -194,14 +204,19 @@ def main(argv: list[str] | None = None) -> None:
     onsets = {
         v: world.video(v).viral_onset
         for v in set(fixed.known) & set(adaptive.known)
-        if world.video(v).viral_onset is not None and start.timestamp() + 3600 <= world.video(v).viral_onset <= (end - timedelta(hours=2)).timestamp()
+        if world.video(v).viral_onset is not None
+        and start.timestamp() + 3600 <= world.video(v).viral_onset <= (end - timedelta(hours=2)).timestamp()
     }
     per_creator = pl.Series([creator for creator, _ in fixed.known.values()]).value_counts()
     demand = sum(requests_for(n) for n in per_creator["count"])
-    print(f"world: seed {args.seed}, {len(creators)} creators, {len(fixed.known)} videos tracked over the day; "
-          f"{len(onsets)} viral onsets in the measured span")
-    print(f"budget: {adaptive_policy.budget_requests} requests/window (fixed strategy's average); "
-          f"demand to poll every video every window: about {demand} requests/window")
+    print(
+        f"world: seed {args.seed}, {len(creators)} creators, {len(fixed.known)} videos tracked over the day; "
+        f"{len(onsets)} viral onsets in the measured span"
+    )
+    print(
+        f"budget: {adaptive_policy.budget_requests} requests/window (fixed strategy's average); "
+        f"demand to poll every video every window: about {demand} requests/window"
+    )
     print(summarise(fixed.name, lags(fixed, onsets), fixed.requests, fixed.requests))
     print(summarise(adaptive.name, lags(adaptive, onsets), adaptive.requests, fixed.requests))
     print(f"({time.perf_counter() - began:.0f} s)")

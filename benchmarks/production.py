@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
 """The day of history (and of the backfill); the processed window is the first one after it."""
 AFTER = DAY + timedelta(days=1)
 SELECT = ["enriched_video_metrics", "video_velocity"]
@@ -64,6 +64,7 @@ def default_limit() -> int:
     from tiktok_pipeline.settings import Settings
 
     return Settings.model_fields["requests_per_minute"].default
+
 
 CEILING_REQUESTS_PER_MINUTE = 600
 VIDEOS_PER_REQUEST = 20
@@ -139,8 +140,12 @@ def _materialize(defs, instance, *, partition_key: str | None = None, last_key: 
         partition_key = None
     began = time.perf_counter()
     result = dg.materialize(
-        list(defs.assets), resources=dict(defs.resources), instance=instance, partition_key=partition_key,
-        tags=tags, selection=SELECT,
+        list(defs.assets),
+        resources=dict(defs.resources),
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags,
+        selection=SELECT,
     )
     wall = time.perf_counter() - began
     steps = {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
@@ -184,12 +189,12 @@ def child_processing(p: dict[str, Any]) -> dict[str, Any]:
 def child_functions(p: dict[str, Any]) -> dict[str, Any]:
     """The pure functions and the assets' queries timed one by one, on the same warehouse."""
     from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
-    from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
-    from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
-    from tiktok_pipeline.windows import WINDOW, utc_naive
     from tiktok_pipeline.ingest.polling.state import compute_polling_state
     from tiktok_pipeline.ingest.registry import load_registry
+    from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
+    from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
     from tiktok_pipeline.warehouse.io import connect, read_frame
+    from tiktok_pipeline.windows import WINDOW, utc_naive
 
     directory = Path(p["dir"])
     start, end = AFTER, AFTER + WINDOW
@@ -204,24 +209,44 @@ def child_functions(p: dict[str, Any]) -> dict[str, Any]:
 
     with connect(directory / "warehouse.duckdb", read_only=True) as con:
         for _ in range(p["repeats"]):
-            raw = timed("read window (raw)", lambda: read_frame(
-                con, f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM raw_video_snapshots WHERE window_start >= ? AND window_start < ?",
-                [utc_naive(start), utc_naive(end)]))
+            raw = timed(
+                "read window (raw)",
+                lambda: read_frame(
+                    con,
+                    f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM raw_video_snapshots WHERE window_start >= ? AND window_start < ?",
+                    [utc_naive(start), utc_naive(end)],
+                ),
+            )
             timed("enrich_snapshots", lambda: enrich_snapshots(raw, registry))
-            velocity = timed("velocity_in_warehouse", lambda: velocity_in_warehouse(
-                con, "enriched_video_metrics", start, end, history_limit=HISTORY_LIMIT))
-            current = timed("read window (enriched)", lambda: read_frame(
-                con, "SELECT * FROM enriched_video_metrics WHERE window_start >= ? AND window_start < ?",
-                [utc_naive(start), utc_naive(end)]))
-            history = timed("read 24.5 h history", lambda: read_frame(
-                con, "SELECT video_id, observed_at, view_count, engagement_rate FROM enriched_video_metrics"
-                " WHERE observed_at >= ? AND observed_at < ?",
-                [utc_naive(start - LOOKBACK - HISTORY_LIMIT), utc_naive(end)]))
+            velocity = timed(
+                "velocity_in_warehouse",
+                lambda: velocity_in_warehouse(con, "enriched_video_metrics", start, end, history_limit=HISTORY_LIMIT),
+            )
+            current = timed(
+                "read window (enriched)",
+                lambda: read_frame(
+                    con,
+                    "SELECT * FROM enriched_video_metrics WHERE window_start >= ? AND window_start < ?",
+                    [utc_naive(start), utc_naive(end)],
+                ),
+            )
+            history = timed(
+                "read 24.5 h history",
+                lambda: read_frame(
+                    con,
+                    "SELECT video_id, observed_at, view_count, engagement_rate FROM enriched_video_metrics"
+                    " WHERE observed_at >= ? AND observed_at < ?",
+                    [utc_naive(start - LOOKBACK - HISTORY_LIMIT), utc_naive(end)],
+                ),
+            )
             polars = timed("compute_velocity", lambda: compute_velocity(current, history))
             timed("compute_polling_state", lambda: compute_polling_state(con, timedelta(days=7)))
     same = polars.select(velocity.columns).equals(velocity)
     return {
-        "timings": timings, "window_rows": raw.height, "history_rows": history.height, "velocity_rows": velocity.height,
+        "timings": timings,
+        "window_rows": raw.height,
+        "history_rows": history.height,
+        "velocity_rows": velocity.height,
         "same_as_polars": same,
     }
 
@@ -296,8 +321,14 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
         for tags in runs:
             began = time.perf_counter()
             run = _create_run(
-                instance=instance, code_location=location, remote_repo=repository, remote_job=job, run_config={},
-                tags=tags, op_selection=SELECT, run_id=None,
+                instance=instance,
+                code_location=location,
+                remote_repo=repository,
+                remote_job=job,
+                run_config={},
+                tags=tags,
+                op_selection=SELECT,
+                run_id=None,
             )
             before = _descendants()  # the code server: it is not part of a run
             instance.submit_run(run.run_id, workspace)
@@ -322,12 +353,15 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"dir": str(directory), "windows": len(keys)}
     if p["how"] == "single-launched":
         out["walls"], out["largest_process_mb"] = _launched(
-            directory, work,
+            directory,
+            work,
             [{"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}],
         )
         return out
     if p["how"] == "per-window-launched":
-        out["walls"], out["largest_process_mb"] = _launched(directory, work, [{"dagster/partition": key} for key in keys])
+        out["walls"], out["largest_process_mb"] = _launched(
+            directory, work, [{"dagster/partition": key} for key in keys]
+        )
         return out
     defs = build_definitions(_settings(directory, work))
     with _instance(work) as instance:
@@ -351,16 +385,16 @@ class _Deadline(Exception):
 
 def child_polling(p: dict[str, Any]) -> dict[str, Any]:
     """Refresh distinct videos through collect_window for whole minutes against a served simulator."""
+    from production_data import tracked_videos, world_config
     from pydantic import SecretStr
 
-    from production_data import tracked_videos, world_config
     from tiktok_pipeline.ingest.collect.display import collect_window
+    from tiktok_pipeline.ingest.parse.display import parse_landed
+    from tiktok_pipeline.ingest.polling.plan import WindowPlan
     from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, RetryPolicy, TikTokApiError
     from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
     from tiktok_pipeline.sources.display_api.tokens import TokenStore
-    from tiktok_pipeline.ingest.parse.display import parse_landed
     from tiktok_pipeline.windows import WINDOW
-    from tiktok_pipeline.ingest.polling.plan import WindowPlan
 
     limit, seconds = p["limit"], p["seconds"]
     config = world_config(p["videos"])
@@ -408,16 +442,26 @@ def child_polling(p: dict[str, Any]) -> dict[str, Any]:
 
     server = subprocess.Popen(
         [sys.executable, str(HERE / "production_server.py"), json.dumps(config.model_dump())],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     limiter = DeadlineLimiter(limit)
     try:
         base_url = server.stdout.readline().strip()
-        with tempfile.TemporaryDirectory() as work, TimedClient(
-            base_url, client_key="sim-client", client_secret=SecretStr("sim-secret"),
-            token_store=TokenStore(Path(work) / "tokens.json"), limiter=limiter,
-            retry=RetryPolicy(max_attempts=5), simulator=True,
-        ) as client:
+        with (
+            tempfile.TemporaryDirectory() as work,
+            TimedClient(
+                base_url,
+                client_key="sim-client",
+                client_secret=SecretStr("sim-secret"),
+                token_store=TokenStore(Path(work) / "tokens.json"),
+                limiter=limiter,
+                retry=RetryPolicy(max_attempts=5),
+                simulator=True,
+            ) as client,
+        ):
             for creator in chosen:  # OAuth first (not rate limited): creators authorise once, not per window
                 client.access_token(creator)
             began = time.monotonic()
@@ -450,7 +494,9 @@ def child_polling(p: dict[str, Any]) -> dict[str, Any]:
         inside = [call for t, call in timeline if lo <= t < hi]
         per = (hi - lo) / 60
         videos = sum(
-            len(c.payload.get("data", {}).get("videos", [])) for c in inside if isinstance(c.payload, dict) and not c.error
+            len(c.payload.get("data", {}).get("videos", []))
+            for c in inside
+            if isinstance(c.payload, dict) and not c.error
         )
         return {
             "seconds": hi - lo,
@@ -500,20 +546,28 @@ def run_child(name: str, **params: Any) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; its RESULT line (with peak RSS) as a dict."""
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(params)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise RuntimeError(f"measurement {name} {params} failed:\n{done.stdout[-2000:]}\n{done.stderr[-5000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown CPU",
     )
-    ram_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    ram_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("dagster", "duckdb", "polars", "pyarrow", "pandera", "httpx")
     )
@@ -542,11 +596,18 @@ def compare_backfills(single: Path, per_window: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and samples, 1-minute polling at the default limit only")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats and samples, 1-minute polling at the default limit only"
+    )
     parser.add_argument("--full", action="store_true", help="launch all 288 per-window runs, not a sample (slow)")
     parser.add_argument("--history-rows", type=int, default=1_000_000)
-    parser.add_argument("--poll-limits", help="client limiter settings to measure, e.g. 590,540,600 (default: the settings default, 590, and 540)")
-    parser.add_argument("--poll-seconds", type=int, help="length of each polling run, whole minutes (default 180; 60 with --quick)")
+    parser.add_argument(
+        "--poll-limits",
+        help="client limiter settings to measure, e.g. 590,540,600 (default: the settings default, 590, and 540)",
+    )
+    parser.add_argument(
+        "--poll-seconds", type=int, help="length of each polling run, whole minutes (default 180; 60 with --quick)"
+    )
     parser.add_argument("--skip", default="", help="comma-separated: processing,backfill,polling")
     parser.add_argument("--workdir", help="keep the warehouses here instead of a temporary folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -560,7 +621,11 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 2 if args.quick else 3
     sample = 3 if args.quick else 12
     inprocess_windows = 48 if args.quick else 288
-    limits = [int(x) for x in args.poll_limits.split(",")] if args.poll_limits else ([default_limit()] if args.quick else [default_limit(), 540])
+    limits = (
+        [int(x) for x in args.poll_limits.split(",")]
+        if args.poll_limits
+        else ([default_limit()] if args.quick else [default_limit(), 540])
+    )
     poll_seconds = 60 * max(1, math.ceil((args.poll_seconds or (60 if args.quick else 180)) / 60))  # whole minutes
     polls = [(limit, poll_seconds) for limit in limits]
     load_before = os.getloadavg()
@@ -576,7 +641,12 @@ def main(argv: list[str] | None = None) -> None:
             for videos in (10_000, 100_000):
                 directory = work / f"processing-{videos}"
                 built = run_child(
-                    "prepare", dir=str(directory), videos=videos, history_rows=args.history_rows, derived=True, current=True
+                    "prepare",
+                    dir=str(directory),
+                    videos=videos,
+                    history_rows=args.history_rows,
+                    derived=True,
+                    current=True,
                 )
                 print(
                     f"[prepare {videos:,}] {built['history_rows']:,} history rows (each video every {built['every']} windows"
@@ -585,7 +655,9 @@ def main(argv: list[str] | None = None) -> None:
                     f" peak {built['rss_mb']:.0f} MB",
                     flush=True,
                 )
-                proc = run_child("processing", dir=str(directory), work=str(work / f"processing-{videos}-run"), repeats=repeats)
+                proc = run_child(
+                    "processing", dir=str(directory), work=str(work / f"processing-{videos}-run"), repeats=repeats
+                )
                 best = min(proc["walls"])
                 step_sums = [sum(s.values()) for s in proc["steps"]]
                 steps_best = min(step_sums)
@@ -598,75 +670,129 @@ def main(argv: list[str] | None = None) -> None:
                     f" rows {proc['rows']}",
                     flush=True,
                 )
-                print(f"[functions {videos:,}] " + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in pure.items())
-                      + f"; history rows read {fns['history_rows']:,}", flush=True)
+                print(
+                    f"[functions {videos:,}] "
+                    + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in pure.items())
+                    + f"; history rows read {fns['history_rows']:,}",
+                    flush=True,
+                )
                 window_rows = built["window_rows"]
-                rows.append((
-                    f"one window, {videos:,} videos: enriched + velocity steps (checks included), {built['history_rows'] / 1e6:.2f}M rows of history",
-                    f"{steps_best:.2f} s ({window_rows / steps_best:,.0f} rows/s); whole in-process run {best:.2f} s,"
-                    f" {min(proc['cpu']):.2f} CPU s",
-                    f"{proc['rss_mb']:.0f} MB",
-                    "< 1 s (100k)" if videos == 100_000 else "",
-                    verdict(steps_best < 1.0) if videos == 100_000 else "",
-                ))
+                rows.append(
+                    (
+                        f"one window, {videos:,} videos: enriched + velocity steps (checks included), {built['history_rows'] / 1e6:.2f}M rows of history",
+                        f"{steps_best:.2f} s ({window_rows / steps_best:,.0f} rows/s); whole in-process run {best:.2f} s,"
+                        f" {min(proc['cpu']):.2f} CPU s",
+                        f"{proc['rss_mb']:.0f} MB",
+                        "< 1 s (100k)" if videos == 100_000 else "",
+                        verdict(steps_best < 1.0) if videos == 100_000 else "",
+                    )
+                )
                 pure_sum = pure["enrich_snapshots"] + pure["velocity_in_warehouse"]
-                rows.append((
-                    f"one window, {videos:,} videos: the functions alone (enrich_snapshots + velocity_in_warehouse)",
-                    f"{pure_sum * 1000:.0f} ms ({window_rows / pure_sum:,.0f} rows/s); polling state {pure['compute_polling_state'] * 1000:.0f} ms;"
-                    f" the Polars as-of join instead: {pure['compute_velocity'] * 1000:.0f} ms + {pure['read 24.5 h history'] * 1000:.0f} ms"
-                    f" reading {fns['history_rows']:,} rows of history (same result: {fns['same_as_polars']})",
-                    f"{fns['rss_mb']:.0f} MB", "", "",
-                ))
+                rows.append(
+                    (
+                        f"one window, {videos:,} videos: the functions alone (enrich_snapshots + velocity_in_warehouse)",
+                        f"{pure_sum * 1000:.0f} ms ({window_rows / pure_sum:,.0f} rows/s); polling state {pure['compute_polling_state'] * 1000:.0f} ms;"
+                        f" the Polars as-of join instead: {pure['compute_velocity'] * 1000:.0f} ms + {pure['read 24.5 h history'] * 1000:.0f} ms"
+                        f" reading {fns['history_rows']:,} rows of history (same result: {fns['same_as_polars']})",
+                        f"{fns['rss_mb']:.0f} MB",
+                        "",
+                        "",
+                    )
+                )
 
         if "backfill" not in skip:
             directory = work / "backfill-10000"
             built = run_child(
-                "prepare", dir=str(directory), videos=10_000, history_rows=args.history_rows, derived=False, current=False
+                "prepare",
+                dir=str(directory),
+                videos=10_000,
+                history_rows=args.history_rows,
+                derived=False,
+                current=False,
             )
             rows_day = built["history_rows"]
             print(f"[prepare backfill] {rows_day:,} raw rows over 288 windows, {built['seconds']:.1f} s", flush=True)
             single = run_child("backfill", dir=str(directory), work=str(work / "bf-single"), how="single", windows=288)
-            launched = run_child("backfill", dir=str(directory), work=str(work / "bf-single-launched"), how="single-launched", windows=288)
+            launched = run_child(
+                "backfill",
+                dir=str(directory),
+                work=str(work / "bf-single-launched"),
+                how="single-launched",
+                windows=288,
+            )
             one, one_in = launched["walls"][0], single["walls"][0]
-            print(f"[backfill one run] launched {one:.1f} s; in-process {one_in:.1f} s (steps "
-                  + ", ".join(f"{k} {v:.1f} s" for k, v in single["steps"].items()) + ")", flush=True)
+            print(
+                f"[backfill one run] launched {one:.1f} s; in-process {one_in:.1f} s (steps "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in single["steps"].items())
+                + ")",
+                flush=True,
+            )
             sample = 288 if args.full else sample
             per_launched = run_child(
-                "backfill", dir=str(directory), work=str(work / "bf-per-launched"), how="per-window-launched", windows=sample
+                "backfill",
+                dir=str(directory),
+                work=str(work / "bf-per-launched"),
+                how="per-window-launched",
+                windows=sample,
             )
             per_mean = statistics.mean(per_launched["walls"])
             per_day = per_mean * 288 if sample < 288 else sum(per_launched["walls"])
-            print(f"[backfill per window, launched] {sample} runs: " + ", ".join(f"{w:.1f}" for w in per_launched["walls"])
-                  + f" s (mean {per_mean:.2f} s)", flush=True)
-            per_in = run_child("backfill", dir=str(directory), work=str(work / "bf-per-inprocess"), how="per-window", windows=inprocess_windows)
+            print(
+                f"[backfill per window, launched] {sample} runs: "
+                + ", ".join(f"{w:.1f}" for w in per_launched["walls"])
+                + f" s (mean {per_mean:.2f} s)",
+                flush=True,
+            )
+            per_in = run_child(
+                "backfill",
+                dir=str(directory),
+                work=str(work / "bf-per-inprocess"),
+                how="per-window",
+                windows=inprocess_windows,
+            )
             per_in_mean = statistics.mean(per_in["walls"])
             per_in_day = per_in_mean * 288 if inprocess_windows < 288 else sum(per_in["walls"])
-            print(f"[backfill per window, in-process] {inprocess_windows} runs, mean {per_in_mean:.2f} s,"
-                  f" min {min(per_in['walls']):.2f}, max {max(per_in['walls']):.2f}", flush=True)
+            print(
+                f"[backfill per window, in-process] {inprocess_windows} runs, mean {per_in_mean:.2f} s,"
+                f" min {min(per_in['walls']):.2f}, max {max(per_in['walls']):.2f}",
+                flush=True,
+            )
             if inprocess_windows == 288:
                 same = compare_backfills(Path(single["dir"]), Path(per_in["dir"]))
-                notes.append(f"The one-run backfill and the 288 in-process per-window runs wrote {same} enriched_video_metrics and video_velocity tables.")
+                notes.append(
+                    f"The one-run backfill and the 288 in-process per-window runs wrote {same} enriched_video_metrics and video_velocity tables."
+                )
             ratio = per_day / one
             extrapolated = "" if sample == 288 else f", {sample} runs measured, × 288"
-            rows.append((
-                f"one-day backfill (288 windows, {rows_day:,} rows) of enriched + velocity, 10,000 videos, as ONE run",
-                f"{one:.1f} s launched ({one_in:.1f} s in-process)",
-                f"{launched['largest_process_mb']:.0f} MB largest process ({single['rss_mb']:.0f} MB in-process)",
-                "< 30 s", verdict(one < 30),
-            ))
-            rows.append((
-                "same backfill as one launched run per window (run worker + step processes, as the daemon launches them)",
-                f"{per_day:,.0f} s = {per_day / 60:.0f} min ({per_mean:.1f} s a run{extrapolated}): one run is {ratio:.0f}× faster",
-                f"{per_launched['largest_process_mb']:.0f} MB largest process",
-                "≥ 20×", verdict(ratio >= 20),
-            ))
-            rows.append((
-                "same backfill as one in-process run per window (no process start: a lower bound)",
-                f"{per_in_day:,.0f} s ({per_in_mean:.2f} s a run"
-                + ("" if inprocess_windows == 288 else f", {inprocess_windows} runs measured, × 288")
-                + f"): one in-process run is {per_in_day / one_in:.0f}× faster",
-                f"{per_in['rss_mb']:.0f} MB", "", "",
-            ))
+            rows.append(
+                (
+                    f"one-day backfill (288 windows, {rows_day:,} rows) of enriched + velocity, 10,000 videos, as ONE run",
+                    f"{one:.1f} s launched ({one_in:.1f} s in-process)",
+                    f"{launched['largest_process_mb']:.0f} MB largest process ({single['rss_mb']:.0f} MB in-process)",
+                    "< 30 s",
+                    verdict(one < 30),
+                )
+            )
+            rows.append(
+                (
+                    "same backfill as one launched run per window (run worker + step processes, as the daemon launches them)",
+                    f"{per_day:,.0f} s = {per_day / 60:.0f} min ({per_mean:.1f} s a run{extrapolated}): one run is {ratio:.0f}× faster",
+                    f"{per_launched['largest_process_mb']:.0f} MB largest process",
+                    "≥ 20×",
+                    verdict(ratio >= 20),
+                )
+            )
+            rows.append(
+                (
+                    "same backfill as one in-process run per window (no process start: a lower bound)",
+                    f"{per_in_day:,.0f} s ({per_in_mean:.2f} s a run"
+                    + ("" if inprocess_windows == 288 else f", {inprocess_windows} runs measured, × 288")
+                    + f"): one in-process run is {per_in_day / one_in:.0f}× faster",
+                    f"{per_in['rss_mb']:.0f} MB",
+                    "",
+                    "",
+                )
+            )
 
         if "polling" not in skip:
             for limit, seconds in polls:
@@ -674,25 +800,38 @@ def main(argv: list[str] | None = None) -> None:
                 steady = poll["steady"]
                 share = steady["videos_per_minute"] / (CEILING_REQUESTS_PER_MINUTE * VIDEOS_PER_REQUEST)
                 lost = (
-                    poll["missing"] + poll["observed_twice"] + poll["unexpected"] + poll["quarantined"] + poll["failed_calls"]
-                    + poll["requested"] - poll["requested_distinct"]
+                    poll["missing"]
+                    + poll["observed_twice"]
+                    + poll["unexpected"]
+                    + poll["quarantined"]
+                    + poll["failed_calls"]
+                    + poll["requested"]
+                    - poll["requested_distinct"]
                 )
                 print(f"[polling {limit}/min] {json.dumps(poll)}", flush=True)
                 storm = max(poll["throttled_per_10s"].values(), default=0)
-                fill = steady["videos_per_minute"] / steady["requests_per_minute"] if steady["requests_per_minute"] else 0.0
-                measured = f"minutes 2–{seconds // 60} of a {seconds // 60}-minute run" if seconds >= 120 else "a 1-minute run"
-                rows.append((
-                    f"polling (video/query refresh, served simulator), client limiter {limit}/min"
-                    f" ({'the default' if limit == default_limit() else 'a setting'}, {limit / CEILING_REQUESTS_PER_MINUTE:.0%} of 600), {measured}",
-                    f"{steady['videos_per_minute']:,.0f} videos/min = {share:.1%} of 12,000"
-                    f" ({steady['requests_per_minute']:.0f} requests/min = {steady['requests_per_minute'] / CEILING_REQUESTS_PER_MINUTE:.1%} of 600,"
-                    f" {fill:.1f} ids a request); {poll['requested']:,} videos requested, {poll['observed_distinct']:,} observed once,"
-                    f" {lost} lost or duplicated; {poll['throttled_total']} × 429 (at most {storm} in any 10 s), {poll['retries']} retries;"
-                    f" each minute's quota went out within {poll['quota_sent_in_seconds']:.1f} s",
-                    f"{poll['rss_mb']:.0f} MB client, {poll['server_rss_mb'] or 0:.0f} MB server",
-                    "≥ 90%, 0 lost",
-                    verdict(share >= 0.9 and lost == 0),
-                ))
+                fill = (
+                    steady["videos_per_minute"] / steady["requests_per_minute"]
+                    if steady["requests_per_minute"]
+                    else 0.0
+                )
+                measured = (
+                    f"minutes 2–{seconds // 60} of a {seconds // 60}-minute run" if seconds >= 120 else "a 1-minute run"
+                )
+                rows.append(
+                    (
+                        f"polling (video/query refresh, served simulator), client limiter {limit}/min"
+                        f" ({'the default' if limit == default_limit() else 'a setting'}, {limit / CEILING_REQUESTS_PER_MINUTE:.0%} of 600), {measured}",
+                        f"{steady['videos_per_minute']:,.0f} videos/min = {share:.1%} of 12,000"
+                        f" ({steady['requests_per_minute']:.0f} requests/min = {steady['requests_per_minute'] / CEILING_REQUESTS_PER_MINUTE:.1%} of 600,"
+                        f" {fill:.1f} ids a request); {poll['requested']:,} videos requested, {poll['observed_distinct']:,} observed once,"
+                        f" {lost} lost or duplicated; {poll['throttled_total']} × 429 (at most {storm} in any 10 s), {poll['retries']} retries;"
+                        f" each minute's quota went out within {poll['quota_sent_in_seconds']:.1f} s",
+                        f"{poll['rss_mb']:.0f} MB client, {poll['server_rss_mb'] or 0:.0f} MB server",
+                        "≥ 90%, 0 lost",
+                        verdict(share >= 0.9 and lost == 0),
+                    )
+                )
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -700,8 +839,10 @@ def main(argv: list[str] | None = None) -> None:
     load_after = os.getloadavg()
     print()
     print(f"Machine: {machine()}")
-    print(f"Load average {load_before[0]:.2f} at start, {load_after[0]:.2f} at end; timings are the best of "
-          f"{repeats} repeats where repeated; {time.perf_counter() - began:.0f} s in all.")
+    print(
+        f"Load average {load_before[0]:.2f} at start, {load_after[0]:.2f} at end; timings are the best of "
+        f"{repeats} repeats where repeated; {time.perf_counter() - began:.0f} s in all."
+    )
     print()
     print("| figure | measured | peak RSS | target | |")
     print("|---|---|---|---|---|")

@@ -17,17 +17,17 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from tiktok_pipeline.ingest.registry import TrackedCreator, TrackingRegistry
 from tiktok_pipeline.metrics.enrichment import enrich_snapshots
 from tiktok_pipeline.metrics.velocity import compute_velocity
-from tiktok_pipeline.windows import WINDOW
-from tiktok_pipeline.ingest.registry import TrackedCreator, TrackingRegistry
 from tiktok_pipeline.simulator.curves import SURGE_MIDPOINT
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
@@ -35,7 +35,7 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
+from tiktok_pipeline.windows import WINDOW
 
 WINDOWS_PER_DAY = 288
 HORIZON_DAYS = 7
@@ -48,7 +48,9 @@ def world_config(videos: int, seed: int = 7) -> WorldConfig:
     (The world publishes about 72% of ``creators × 7 days / mean interval``; 20% slack on top.)
     """
     interval = CREATORS * HORIZON_DAYS * 24 * 0.72 / (videos * 1.2)
-    return WorldConfig(seed=seed, creators=CREATORS, mean_post_interval_hours=round(interval, 4), history_days=HORIZON_DAYS)
+    return WorldConfig(
+        seed=seed, creators=CREATORS, mean_post_interval_hours=round(interval, 4), history_days=HORIZON_DAYS
+    )
 
 
 def tracked_videos(config: WorldConfig, videos: int, as_of: datetime) -> pl.DataFrame:
@@ -60,9 +62,21 @@ def tracked_videos(config: WorldConfig, videos: int, as_of: datetime) -> pl.Data
             c = v.curve
             rows.append(
                 (
-                    v.id, v.creator_username, v.create_time, v.duration, v.title, c.base_views, c.tau_seconds,
-                    c.viral_onset, c.viral_views, c.viral_rise_seconds, c.like_rate, c.comment_rate, c.share_rate,
-                    c.wobble, *c.lag_seconds,
+                    v.id,
+                    v.creator_username,
+                    v.create_time,
+                    v.duration,
+                    v.title,
+                    c.base_views,
+                    c.tau_seconds,
+                    c.viral_onset,
+                    c.viral_views,
+                    c.viral_rise_seconds,
+                    c.like_rate,
+                    c.comment_rate,
+                    c.share_rate,
+                    c.wobble,
+                    *c.lag_seconds,
                 )
             )
     if len(rows) < videos:
@@ -70,11 +84,23 @@ def tracked_videos(config: WorldConfig, videos: int, as_of: datetime) -> pl.Data
     frame = pl.DataFrame(
         rows,
         schema=[
-            ("video_id", pl.String), ("creator_username", pl.String), ("create_epoch", pl.Int64),
-            ("duration_seconds", pl.Int32), ("title", pl.String), ("base_views", pl.Float64), ("tau", pl.Float64),
-            ("viral_onset", pl.Int64), ("viral_views", pl.Float64), ("rise", pl.Float64), ("like_rate", pl.Float64),
-            ("comment_rate", pl.Float64), ("share_rate", pl.Float64), ("wobble", pl.Float64),
-            ("like_lag", pl.Float64), ("comment_lag", pl.Float64), ("share_lag", pl.Float64),
+            ("video_id", pl.String),
+            ("creator_username", pl.String),
+            ("create_epoch", pl.Int64),
+            ("duration_seconds", pl.Int32),
+            ("title", pl.String),
+            ("base_views", pl.Float64),
+            ("tau", pl.Float64),
+            ("viral_onset", pl.Int64),
+            ("viral_views", pl.Float64),
+            ("rise", pl.Float64),
+            ("like_rate", pl.Float64),
+            ("comment_rate", pl.Float64),
+            ("share_rate", pl.Float64),
+            ("wobble", pl.Float64),
+            ("like_lag", pl.Float64),
+            ("comment_lag", pl.Float64),
+            ("share_lag", pl.Float64),
         ],
         orient="row",
     )
@@ -130,9 +156,12 @@ def check_counts(config: WorldConfig, raw: pl.DataFrame, sample: int = 200) -> t
     rows = raw.sample(n=min(sample, raw.height), seed=1)
     good = 0
     for row in rows.iter_rows(named=True):
-        truth = world.counts(row["video_id"], row["observed_at"].replace(tzinfo=timezone.utc).timestamp())
+        truth = world.counts(row["video_id"], row["observed_at"].replace(tzinfo=UTC).timestamp())
         good += (row["view_count"], row["like_count"], row["comment_count"], row["share_count"]) == (
-            truth.view_count, truth.like_count, truth.comment_count, truth.share_count,
+            truth.view_count,
+            truth.like_count,
+            truth.comment_count,
+            truth.share_count,
         )
     return good, rows.height
 
@@ -194,11 +223,15 @@ def creator_snapshots(config: WorldConfig, first_window: datetime, windows: int)
     for c in world.creators():
         for w in range(c.index % 12, windows, 12):
             window_start = start + w * WINDOW
-            stats = world.user_stats(c.username, (window_start + WINDOW).replace(tzinfo=timezone.utc).timestamp())
+            stats = world.user_stats(c.username, (window_start + WINDOW).replace(tzinfo=UTC).timestamp())
             rows.append(
                 {
-                    "window_start": window_start, "observed_at": window_start + WINDOW, "creator_username": c.username,
-                    "open_id": c.open_id, "display_name": c.display_name, **stats,
+                    "window_start": window_start,
+                    "observed_at": window_start + WINDOW,
+                    "creator_username": c.username,
+                    "open_id": c.open_id,
+                    "display_name": c.display_name,
+                    **stats,
                     "landing_file": f"display_api/{window_start:%Y-%m-%d/%H%M}.jsonl.gz",
                 }
             )
@@ -212,9 +245,19 @@ def telemetry(first_window: datetime, windows: int) -> pl.DataFrame:
         pl.DataFrame(
             {
                 "window_start": [start + w * WINDOW for w in range(windows)],
-                "mode": "planned", "requests": 2700, "retries": 0, "throttled": 0, "server_errors": 0, "timeouts": 0,
-                "failed_calls": 0, "error_rate": 0.0, "latency_p50_ms": 12.0, "latency_p95_ms": 30.0,
-                "latency_p99_ms": 60.0, "landed_seconds_after_close": 240.0, "gap_windows_before": 0,
+                "mode": "planned",
+                "requests": 2700,
+                "retries": 0,
+                "throttled": 0,
+                "server_errors": 0,
+                "timeouts": 0,
+                "failed_calls": 0,
+                "error_rate": 0.0,
+                "latency_p50_ms": 12.0,
+                "latency_p95_ms": 30.0,
+                "latency_p99_ms": 60.0,
+                "landed_seconds_after_close": 240.0,
+                "gap_windows_before": 0,
             }
         )
     )
@@ -265,12 +308,18 @@ def build_warehouse(
         ]
         if derived_history:
             enriched = enrich_snapshots(raw, reg.to_frame())
-            writes += [Write(ENRICHED_VIDEO_METRICS, enriched), Write(VIDEO_VELOCITY, compute_velocity(enriched, enriched))]
+            writes += [
+                Write(ENRICHED_VIDEO_METRICS, enriched),
+                Write(VIDEO_VELOCITY, compute_velocity(enriched, enriched)),
+            ]
         replace_windows(connection, day, after, *writes)
         if current_window:
             replace_windows(
-                connection, after, after + WINDOW,
-                Write(RAW_VIDEO_SNAPSHOTS, current), Write(POLL_TELEMETRY, telemetry(after, 1)),
+                connection,
+                after,
+                after + WINDOW,
+                Write(RAW_VIDEO_SNAPSHOTS, current),
+                Write(POLL_TELEMETRY, telemetry(after, 1)),
             )
         connection.execute("CHECKPOINT")
     return Built(frame.height, raw.height, current.height, every, check_counts(config, raw))

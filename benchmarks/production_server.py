@@ -28,9 +28,9 @@ def main() -> None:
     sys.stdin.read()  # until the parent closes our stdin
     server.shutdown()
     server.server_close()
-    rss_mb = next(  # VmHWM: ru_maxrss would include the parent's peak (Linux keeps it across exec)
-        int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:")
-    )
+    # VmHWM: ru_maxrss would include the parent's peak (Linux keeps it across exec)
+    with open("/proc/self/status") as status:
+        rss_mb = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
     print(json.dumps({"stats": dict(simulator.stats), "rss_mb": rss_mb}), flush=True)
 
 

@@ -6,13 +6,13 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 from tiktok_pipeline.settings import PROJECT_ROOT, Settings
+from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 
 
 def dev(extra: list[str]) -> int:
@@ -34,7 +34,7 @@ def add_token(username: str, open_id: str) -> int:
     if not token:
         print("no refresh token on standard input", file=sys.stderr)
         return 2
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store = TokenStore(Settings().token_store_path)
     store.put(
         username,

@@ -11,16 +11,21 @@ import os
 import dagster as dg
 
 from tiktok_pipeline.defs.ads.assets import build_ad_definitions
-from tiktok_pipeline.defs.videos.assets import build_assets
-from tiktok_pipeline.defs.conversions.assets import ConversionsResource, build_conversion_definitions
 from tiktok_pipeline.defs.alerts.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
-from tiktok_pipeline.defs.videos.jobs import build_window_job
+from tiktok_pipeline.defs.conversions.assets import ConversionsResource, build_conversion_definitions
+from tiktok_pipeline.defs.resources import (
+    BusinessApiResource,
+    DisplayApiResource,
+    PollingResource,
+    TrackingRegistryResource,
+)
 from tiktok_pipeline.defs.retention.assets import build_retention_definitions
+from tiktok_pipeline.defs.videos.assets import build_assets
+from tiktok_pipeline.defs.videos.jobs import build_window_job
 from tiktok_pipeline.defs.videos.sensors import build_polling_sensor
-from tiktok_pipeline.defs.resources import BusinessApiResource, DisplayApiResource, PollingResource, TrackingRegistryResource
-from tiktok_pipeline.windows import five_minute_partitions
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.warehouse.io import WarehouseResource
+from tiktok_pipeline.windows import five_minute_partitions
 
 
 def _client_secret(settings: Settings) -> str | dg.EnvVar:

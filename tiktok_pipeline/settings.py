@@ -7,7 +7,7 @@ metadata or logs.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     registry_path: Path = Field(default=DATA_DIR / "tracking_registry.json")
     polling_state_dir: Path = Field(default=DATA_DIR / "polling_state")
     partitions_start: datetime = Field(
-        default=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        default=datetime(2026, 11, 1, tzinfo=UTC),
         description="First 5-minute window (UTC). Keep it recent: the UI is tuned for <=100k partitions.",
     )
     retention_days: int = Field(
@@ -131,7 +131,9 @@ class Settings(BaseSettings):
     advertiser_timezone: str = Field(
         default="UTC", description="Time zone of the advertiser account: report dates and stat_time_hour are in it."
     )
-    ad_report_page_size: int = Field(default=1000, ge=1, le=1000, description="Rows per report page (TikTok allows 1000).")
+    ad_report_page_size: int = Field(
+        default=1000, ge=1, le=1000, description="Rows per report page (TikTok allows 1000)."
+    )
     ads_enabled: bool | None = Field(
         default=None,
         description=(
@@ -172,7 +174,8 @@ class Settings(BaseSettings):
         description="TikTok Pixel code (event_source_id) conversions go to. Unset: the simulator's pixel, when the API for Business is the simulator.",
     )
     test_event_code: str = Field(
-        default="", description="Events API test_event_code (Events Manager → Test events); empty sends production events."
+        default="",
+        description="Events API test_event_code (Events Manager → Test events); empty sends production events.",
     )
     default_phone_region: str = Field(
         default="US", description="Region (ISO 3166 alpha-2) of phone numbers exported without a +country code."
@@ -186,7 +189,9 @@ class Settings(BaseSettings):
             " TikTok's 48-hour deduplication window (a resend TikTok already had is dropped). 0: never resend them."
         ),
     )
-    conversions_batch_size: int = Field(default=1000, ge=1, le=1000, description="Events per event/track request (TikTok allows 1000).")
+    conversions_batch_size: int = Field(
+        default=1000, ge=1, le=1000, description="Events per event/track request (TikTok allows 1000)."
+    )
 
     @property
     def events_pixel_code(self) -> str:
@@ -201,7 +206,9 @@ class Settings(BaseSettings):
         import phonenumbers
 
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"TIKTOK_DEFAULT_PHONE_REGION {value!r} is not a region phonenumbers knows (e.g. US, GB, DE)")
+            raise ValueError(
+                f"TIKTOK_DEFAULT_PHONE_REGION {value!r} is not a region phonenumbers knows (e.g. US, GB, DE)"
+            )
         return value.upper()
 
     dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
@@ -224,8 +231,8 @@ class Settings(BaseSettings):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     @property
     def uses_simulator(self) -> bool:

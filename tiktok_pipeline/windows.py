@@ -7,7 +7,7 @@ Keys look like ``2026-11-24-13:05`` (UTC) and name the window's start; the windo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -18,7 +18,7 @@ PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 def five_minute_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition:
     """The 5-minute, UTC partitions definition starting at ``start``."""
     return dg.TimeWindowPartitionsDefinition(
-        start=start.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT),
+        start=start.astimezone(UTC).strftime(PARTITION_KEY_FORMAT),
         fmt=PARTITION_KEY_FORMAT,
         cron_schedule="*/5 * * * *",
         timezone="UTC",
@@ -27,7 +27,7 @@ def five_minute_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition
 
 def window_starts(start: datetime, end: datetime) -> Iterator[datetime]:
     """The starts of every 5-minute window in ``[start, end)``."""
-    if start.astimezone(timezone.utc).minute % 5 or start.second or start.microsecond:
+    if start.astimezone(UTC).minute % 5 or start.second or start.microsecond:
         raise ValueError(f"{start.isoformat()} is not on a 5-minute boundary")
     current = start
     while current < end:
@@ -37,17 +37,17 @@ def window_starts(start: datetime, end: datetime) -> Iterator[datetime]:
 
 def window_key(window_start: datetime) -> str:
     """The partition key of the window that starts at ``window_start``."""
-    return window_start.astimezone(timezone.utc).strftime(PARTITION_KEY_FORMAT)
+    return window_start.astimezone(UTC).strftime(PARTITION_KEY_FORMAT)
 
 
 def window_from_key(key: str) -> datetime:
     """The UTC start of the window named by a partition key."""
     try:
-        return datetime.strptime(key, PARTITION_KEY_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(key, PARTITION_KEY_FORMAT).replace(tzinfo=UTC)
     except ValueError as exc:
         raise ValueError(f"partition key {key!r} is not of the form YYYY-MM-DD-HH:MM") from exc
 
 
 def utc_naive(moment: datetime) -> datetime:
     """``moment`` in UTC without tzinfo: how timestamps are stored in DuckDB ``TIMESTAMP`` columns."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -1,6 +1,6 @@
 """Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from tiktok_pipeline.settings import DATA_DIR, Settings
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 # A fixed past window, so runs are deterministic whatever the wall clock says.
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -38,6 +38,11 @@ def instance(tmp_path: Path):
     """A temporary Dagster instance whose events are queryable across runs, like dagster.yaml's."""
     import dagster as dg
 
-    overrides = {"event_log_storage": {**CONSOLIDATED_EVENTS["event_log_storage"], "config": {"base_dir": str(tmp_path / "events")}}}
+    overrides = {
+        "event_log_storage": {
+            **CONSOLIDATED_EVENTS["event_log_storage"],
+            "config": {"base_dir": str(tmp_path / "events")},
+        }
+    }
     with dg.instance_for_test(overrides=overrides) as test_instance:
         yield test_instance

@@ -1,27 +1,29 @@
 """The ads assets through ``materialize(...)`` on a temporary warehouse, against the simulator's ground truth:
 lookback replacement with revised hours, stale re-runs, failed fetches, CTR beside organic proxies."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from tiktok_pipeline.sources.business_api.reporting import LANDING_SOURCE
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.landing import landing_path, read_landing
-from tiktok_pipeline.windows import window_key
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.business.ads import AdAccount
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.sources.business_api.reporting import LANDING_SOURCE
+from tiktok_pipeline.windows import window_key
 
 from .test_assets import materialize_range, read
 
-W = datetime(2026, 11, 20, 10, 35, tzinfo=timezone.utc)
+W = datetime(2026, 11, 20, 10, 35, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def materialize_ads(settings: Settings, first: datetime, last: datetime | None = None, run_config=None) -> dg.ExecuteInProcessResult:
+def materialize_ads(
+    settings: Settings, first: datetime, last: datetime | None = None, run_config=None
+) -> dg.ExecuteInProcessResult:
     """``raw_ad_metrics`` and ``ad_velocity`` for windows ``first`` .. ``last`` as one run."""
     defs = build_definitions(settings)
     return dg.materialize(
@@ -51,7 +53,12 @@ def truth(settings: Settings, as_of: datetime, hours: list[datetime]) -> dict[tu
         for hour in hours:
             reported = account.reported(ad, int(hour.timestamp()), as_of.timestamp())
             if reported is not None:
-                expected[(ad.id, hour.replace(tzinfo=None))] = (reported.impressions, reported.clicks, reported.conversion, ad.video.id)
+                expected[(ad.id, hour.replace(tzinfo=None))] = (
+                    reported.impressions,
+                    reported.clicks,
+                    reported.conversion,
+                    ad.video.id,
+                )
     return expected
 
 
@@ -69,7 +76,7 @@ def hours(first: datetime, last: datetime) -> list[datetime]:
 
 
 def test_lookback_replaces_revised_hours_instead_of_adding_them(settings):
-    h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=timezone.utc)  # noqa: E731
+    h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=UTC)  # noqa: E731
     first = materialize_ads(settings, W)
     assert first.success, first.all_events
     assert stored(settings) == truth(settings, W + timedelta(minutes=5), hours(h(4), h(10)))
@@ -91,7 +98,10 @@ def test_lookback_replaces_revised_hours_instead_of_adding_them(settings):
     assert info["clicks_revised"] > 0 and info["conversions_revised"] > 0
     clicks_09 = sum(v[1] for k, v in table.items() if k[1] == datetime(2026, 11, 20, 9))
     assert clicks_09 == sum(v[1] for k, v in now_true.items() if k[1] == datetime(2026, 11, 20, 9))
-    assert info["spend_total"] == pytest.approx(read(settings, "raw_ad_metrics").filter(pl.col("stat_time_hour") >= datetime(2026, 11, 20, 5))["spend"].sum(), abs=0.01)
+    assert info["spend_total"] == pytest.approx(
+        read(settings, "raw_ad_metrics").filter(pl.col("stat_time_hour") >= datetime(2026, 11, 20, 5))["spend"].sum(),
+        abs=0.01,
+    )
 
     # re-running the old window (re-parsed from its landing file, or fetched again as of its end) never
     # brings back its staler numbers for the hours the newer fetch replaced
@@ -109,7 +119,7 @@ def test_a_backfill_takes_each_hour_from_its_newest_window(settings):
     assert result.success
     info = metadata(result, "raw_ad_metrics")
     assert info["windows"] == 6 and info["windows_fetched"] == 6
-    h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=timezone.utc)  # noqa: E731
+    h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=UTC)  # noqa: E731
     expected = truth(settings, W + timedelta(minutes=5), hours(h(4), h(10)))
     table = read(settings, "raw_ad_metrics")
     assert set(table["fetched_in_window"].unique().to_list()) == {W.replace(tzinfo=None)}
@@ -162,6 +172,8 @@ def test_ad_velocity_puts_ctr_beside_organic_proxies_and_links_campaigns(setting
     video = boosted.sort("impressions_60m", descending=True).row(0, named=True)
     raw = read(settings, "raw_ad_metrics").filter(pl.col("video_id") == video["video_id"])
     h9 = raw.filter(pl.col("stat_time_hour") == datetime(2026, 11, 20, 9)).select("clicks", "impressions").sum().row(0)
-    h10 = raw.filter(pl.col("stat_time_hour") == datetime(2026, 11, 20, 10)).select("clicks", "impressions").sum().row(0)
+    h10 = (
+        raw.filter(pl.col("stat_time_hour") == datetime(2026, 11, 20, 10)).select("clicks", "impressions").sum().row(0)
+    )
     assert video["impressions_60m"] == pytest.approx(h9[1] / 3 + h10[1])
     assert video["ctr"] == pytest.approx((h9[0] / 3 + h10[0]) / (h9[1] / 3 + h10[1]))

@@ -1,6 +1,6 @@
 """The ads sensor through ``build_sensor_context``, and the ads wiring in the Definitions."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -9,7 +9,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.ads.assets import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
 from tiktok_pipeline.settings import Settings
 
-T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=timezone.utc)  # the 10:35 window has just closed
+T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
 KEY = "2026-11-20-10:35"
 
 
@@ -26,10 +26,16 @@ def sensor(settings):
     clock = Clock(T)
     job = build_ad_job()
     definition = build_ad_metrics_sensor(
-        job, partitions_start=settings.partitions_start, wait_for_videos=timedelta(minutes=3), default_on=True, clock=clock
+        job,
+        partitions_start=settings.partitions_start,
+        wait_for_videos=timedelta(minutes=3),
+        default_on=True,
+        clock=clock,
     )
     base = build_definitions(settings)
-    repo = dg.Definitions(assets=base.assets, jobs=[job], sensors=[definition], resources=base.resources).get_repository_def()
+    repo = dg.Definitions(
+        assets=base.assets, jobs=[job], sensors=[definition], resources=base.resources
+    ).get_repository_def()
     return definition, repo, clock
 
 
@@ -75,7 +81,9 @@ def test_ads_are_wired_documented_and_off_for_real_creators_with_simulated_ads(s
         assert node.group_name == "ads" and node.description
         assert all(c.description for c in node.metadata["dagster/column_schema"].columns)
     # window_pipeline_job does not carry the ads: their failures never fail a video run
-    window_keys = {k.to_user_string() for k in repo.get_job("window_pipeline_job").asset_layer.asset_graph.executable_asset_keys}
+    window_keys = {
+        k.to_user_string() for k in repo.get_job("window_pipeline_job").asset_layer.asset_graph.executable_asset_keys
+    }
     ad_keys = {k.to_user_string() for k in repo.get_job(AD_JOB_NAME).asset_layer.asset_graph.executable_asset_keys}
     assert "video_velocity" in window_keys and not window_keys & ad_keys
     assert ad_keys == {"raw_ad_metrics", "ad_velocity"}
@@ -88,8 +96,8 @@ def test_ads_are_wired_documented_and_off_for_real_creators_with_simulated_ads(s
 
 def test_a_real_business_host_gets_no_as_of_and_needs_a_token(settings, monkeypatch):
     monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "long-lived")
-    resource = build_definitions(settings.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"})).resources[
-        "business_api"
-    ]
+    resource = build_definitions(
+        settings.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"})
+    ).resources["business_api"]
     assert resource.simulator is False and isinstance(resource.access_token, dg.EnvVar)
     assert build_definitions(settings).resources["business_api"].simulator is True

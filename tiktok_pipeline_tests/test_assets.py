@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.windows import WINDOW, window_key
 
 from .conftest import T0
 
@@ -73,9 +73,10 @@ def test_consecutive_windows_match_ground_truth(settings):
     for row in with_baseline.iter_rows(named=True):
         end = row["observed_at"].replace(tzinfo=T0.tzinfo)
         assert row["baseline_observed_at"] == row["observed_at"] - timedelta(minutes=30)
-        expected = world.counts(row["video_id"], end.timestamp()).view_count - world.counts(
-            row["video_id"], (end - timedelta(minutes=30)).timestamp()
-        ).view_count
+        expected = (
+            world.counts(row["video_id"], end.timestamp()).view_count
+            - world.counts(row["video_id"], (end - timedelta(minutes=30)).timestamp()).view_count
+        )
         assert row["view_delta_30m"] == expected
         assert row["views_per_minute"] == pytest.approx(expected / 30)
     # the first windows have no 30-minute history yet

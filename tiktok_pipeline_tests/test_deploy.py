@@ -71,7 +71,10 @@ def code_location(values: dict[str, Any]) -> dict[str, Any]:
 # schema for types the deployment does not set.
 _CAPABILITIES = {
     "type": "object",
-    "properties": {"add": {"type": "array", "items": {"type": "string"}}, "drop": {"type": "array", "items": {"type": "string"}}},
+    "properties": {
+        "add": {"type": "array", "items": {"type": "string"}},
+        "drop": {"type": "array", "items": {"type": "string"}},
+    },
     "additionalProperties": False,
 }
 K8S_SUBSET: dict[str, dict[str, Any]] = {
@@ -227,10 +230,14 @@ def schema_errors(values: dict[str, Any]) -> list[str]:
 def test_vendored_schema_is_the_recorded_copy():
     """The vendored file is byte for byte the copy whose origin deploy/README.md records."""
     digest = hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
-    assert digest in README_PATH.read_text(), f"{SCHEMA_PATH.name} changed (sha256 {digest}): update its provenance note"
+    assert digest in README_PATH.read_text(), (
+        f"{SCHEMA_PATH.name} changed (sha256 {digest}): update its provenance note"
+    )
     schema = json.loads(SCHEMA_PATH.read_text())
     assert schema["title"] == "DagsterHelmValues"
-    assert {"dagster-user-deployments", "runLauncher", "dagsterDaemon", "postgresql", "global"} <= set(schema["properties"])
+    assert {"dagster-user-deployments", "runLauncher", "dagsterDaemon", "postgresql", "global"} <= set(
+        schema["properties"]
+    )
 
 
 def test_values_validate_against_the_chart_schema():
@@ -254,7 +261,11 @@ def _set(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("dagsterDaemon/runCoordinator/config/queuedRunCoordinator/maxConcurentRuns", 4, "maxConcurentRuns"),
         ("runLauncher/type", "K8sRunLaucher", "K8sRunLaucher"),
         ("dagster-user-deployments/deployments/0/port", "3030", "'3030' is not of type 'integer'"),
-        ("dagster-user-deployments/deployments/0/env/TIKTOK_MAX_ATTEMPTS", 5, "is not valid under any of the given schemas"),
+        (
+            "dagster-user-deployments/deployments/0/env/TIKTOK_MAX_ATTEMPTS",
+            5,
+            "is not valid under any of the given schemas",
+        ),
         ("runLauncher/config/k8sRunLauncher/runK8sConfig/podSpecConfg", {}, "podSpecConfg"),
         ("telemetry/enable", False, "enable"),
         ("dagster-user-deployments/deployments/0/volumeMounts/0", {"name": "tiktok-data"}, "'mountPath' is a required"),
@@ -347,7 +358,11 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     if coordinator["enabled"]:
         assert coordinator["type"] == "QueuedRunCoordinator"
         instance["run_coordinator"] = {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"}
-        queued = {k: v for k, v in (coordinator["config"].get("queuedRunCoordinator") or {}).items() if v not in (None, [], {})}
+        queued = {
+            k: v
+            for k, v in (coordinator["config"].get("queuedRunCoordinator") or {}).items()
+            if v not in (None, [], {})
+        }
         if queued:
             instance["run_coordinator"]["config"] = {_snake(k): v for k, v in queued.items()}
     concurrency = values.get("concurrency", {})
@@ -371,7 +386,9 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     retention = values.get("retention", {})
     if retention.get("enabled"):
         instance["retention"] = {
-            kind: {"purge_after_days": retention[kind]["purgeAfterDays"]} for kind in ("sensor", "schedule") if kind in retention
+            kind: {"purge_after_days": retention[kind]["purgeAfterDays"]}
+            for kind in ("sensor", "schedule")
+            if kind in retention
         }
     return instance
 
@@ -497,9 +514,15 @@ def test_values_hold_no_literal_secret():
         ("postgresql/postgresqlPassword", "hunter2"),
         ("postgresql/postgresqlParams/password", "hunter2"),
         ("dagster-user-deployments/deployments/0/env/TIKTOK_CLIENT_SECRET", "s3cr3t"),
-        ("dagster-user-deployments/deployments/0/env/TIKTOK_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x"),
+        (
+            "dagster-user-deployments/deployments/0/env/TIKTOK_SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/x",
+        ),
         ("dagster-user-deployments/deployments/0/env/TIKTOK_API_BASE_URL", "https://user:pw@open.tiktokapis.com"),
-        ("dagster-user-deployments/deployments/0/env/ALERT_HOOK", "https://prod-01.westeurope.logic.azure.com/workflows/x"),
+        (
+            "dagster-user-deployments/deployments/0/env/ALERT_HOOK",
+            "https://prod-01.westeurope.logic.azure.com/workflows/x",
+        ),
     ],
 )
 def test_literal_secrets_are_detected(path, value):
@@ -580,7 +603,11 @@ def test_state_is_on_the_shared_volume_and_reaches_run_pods():
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     volumes = {v["name"]: v for v in location["volumes"]}
     mounts = {m["name"]: m for m in location["volumeMounts"]}
-    (data,) = [name for name, v in volumes.items() if v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]]
+    (data,) = [
+        name
+        for name, v in volumes.items()
+        if v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
+    ]
     for name in ("TIKTOK_WAREHOUSE_PATH", "TIKTOK_LANDING_DIR", "TIKTOK_TOKEN_STORE_PATH", "TIKTOK_POLLING_STATE_DIR"):
         assert _under(env[name], mounts[data]["mountPath"]), f"{name}={env[name]} is not on the shared volume"
     (registry,) = [name for name, v in volumes.items() if "configMap" in v]
@@ -598,7 +625,10 @@ def test_pods_run_as_the_image_user():
     uid = dockerfile_user(DOCKERFILE_PATH.read_text())
     values = load_values()
     location = code_location(values)
-    pod_contexts = [location["podSecurityContext"], values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]["securityContext"]]
+    pod_contexts = [
+        location["podSecurityContext"],
+        values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]["securityContext"],
+    ]
     for context in pod_contexts:
         assert context["runAsNonRoot"] is True
         assert context["runAsUser"] == uid and context["fsGroup"] == uid
@@ -684,7 +714,10 @@ def dockerfile_problems(text: str) -> list[str]:
     copied = [a for k, a in instructions if k in ("COPY", "ADD")]
     for argument in copied:
         sources = [w for w in shlex.split(argument)[:-1] if not w.startswith("--")]
-        if any(s == "data" or s.startswith(("data/", "./data")) or s in (".", "./") for s in sources) and "--from=" not in argument:
+        if (
+            any(s == "data" or s.startswith(("data/", "./data")) or s in (".", "./") for s in sources)
+            and "--from=" not in argument
+        ):
             problems.append(f"COPY {argument}: copies runtime data or the whole context")
     if any(k == "ADD" for k, _ in instructions):
         problems.append("ADD is used (use COPY; never fetch URLs at build time)")
@@ -714,7 +747,11 @@ def test_dockerfile_installs_the_lock_and_runs_as_non_root():
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("--require-hashes --no-deps -r requirements.lock", "-r requirements.lock", "requirements.lock is not installed"),
+        (
+            "--require-hashes --no-deps -r requirements.lock",
+            "-r requirements.lock",
+            "requirements.lock is not installed",
+        ),
         ("pip install --no-deps --no-build-isolation .", "pip install --no-build-isolation .", "resolves dependencies"),
         ("USER 10001:10001", "USER root", "not a numeric non-root uid"),
         ("USER 10001:10001", "USER tiktok", "not a numeric non-root uid"),
@@ -732,7 +769,9 @@ def test_dockerfile_checks_catch_regressions(old, new, expected):
 
 
 def test_build_context_is_an_allowlist_without_runtime_state():
-    patterns = [line.strip() for line in DOCKERIGNORE_PATH.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip() for line in DOCKERIGNORE_PATH.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", ".dockerignore must start by excluding everything"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "requirements.lock", "tiktok_pipeline"}

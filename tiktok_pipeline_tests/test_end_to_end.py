@@ -2,10 +2,10 @@
 
 import duckdb
 
-from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
+from tiktok_pipeline.windows import WINDOW
 
 from .conftest import T0
 from .test_assets import materialize_range
@@ -54,6 +54,9 @@ def test_faulty_api_loses_nothing(settings):
         if e.is_step_materialization
     }
     assert "quarantined_records" in materialized
-    raw_meta = [e.step_materialization_data.materialization.metadata for e in result.all_events
-                if e.is_step_materialization and e.asset_key.to_user_string() == "raw_video_snapshots"][0]
+    raw_meta = [
+        e.step_materialization_data.materialization.metadata
+        for e in result.all_events
+        if e.is_step_materialization and e.asset_key.to_user_string() == "raw_video_snapshots"
+    ][0]
     assert raw_meta["retries"].value > 0 and raw_meta["quarantined_records"].value == quarantined[0]

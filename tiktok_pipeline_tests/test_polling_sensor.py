@@ -1,6 +1,6 @@
 """The polling sensor through ``build_sensor_context``: one run per window, cursor, budget, backoff, gaps."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -9,12 +9,12 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.videos.jobs import build_window_job
 from tiktok_pipeline.defs.videos.sensors import PollCursor, build_polling_sensor
-from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.windows import WINDOW, window_key
 
 from .test_assets import materialize_range
 
-T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=timezone.utc)  # the 10:35 window has just closed
+T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
 
 
 class Clock:
@@ -60,11 +60,14 @@ def plan_of(request: dg.RunRequest) -> dict:
 
 def run(settings, instance, request: dg.RunRequest):
     if request.partition_key:
-        key = datetime.strptime(request.partition_key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+        key = datetime.strptime(request.partition_key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
         first = last = key
     else:
-        parse = lambda k: datetime.strptime(k, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
-        first, last = parse(request.tags["dagster/asset_partition_range_start"]), parse(request.tags["dagster/asset_partition_range_end"])
+        parse = lambda k: datetime.strptime(k, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)  # noqa: E731
+        first, last = (
+            parse(request.tags["dagster/asset_partition_range_start"]),
+            parse(request.tags["dagster/asset_partition_range_end"]),
+        )
     result = materialize_range(settings, first, last, run_config=request.run_config or None, instance=instance)
     assert result.success
     return result
@@ -128,12 +131,16 @@ def test_throttling_backs_off_and_recovers(settings):
     with dg.instance_for_test() as instance:
         sensor = make_sensor(settings, clock, policy=PollingPolicy(budget_requests=100))
         instance.report_runless_asset_event(
-            dg.AssetMaterialization("poll_telemetry", partition="2026-11-20-10:30", metadata={"throttled": 4, "server_errors": 1})
+            dg.AssetMaterialization(
+                "poll_telemetry", partition="2026-11-20-10:30", metadata={"throttled": 4, "server_errors": 1}
+            )
         )
         first = tick(sensor, instance, PollCursor(last_window="2026-11-20-10:30").model_dump_json())
         assert plan_of(first.run_requests[0])["backoff"] == 2.0 and plan_of(first.run_requests[0])["budget"] == 50
         instance.report_runless_asset_event(
-            dg.AssetMaterialization("poll_telemetry", partition="2026-11-20-10:35", metadata={"throttled": 0, "server_errors": 0})
+            dg.AssetMaterialization(
+                "poll_telemetry", partition="2026-11-20-10:35", metadata={"throttled": 0, "server_errors": 0}
+            )
         )
         clock.now = T + WINDOW
         second = tick(sensor, instance, first.cursor)
@@ -146,17 +153,17 @@ def test_throttling_backs_off_and_recovers(settings):
 def test_catch_up_after_downtime_polls_the_latest_window_and_marks_gaps(settings):
     clock = Clock(T)
     with dg.instance_for_test() as instance:
-        cursor = PollCursor(last_window=window_key(datetime(2026, 11, 20, 9, 35, tzinfo=timezone.utc))).model_dump_json()
+        cursor = PollCursor(last_window=window_key(datetime(2026, 11, 20, 9, 35, tzinfo=UTC))).model_dump_json()
         result = tick(make_sensor(settings, clock, warm_up=True), instance, cursor)
         [request] = result.run_requests  # no flood: one run, for the latest window
         assert request.partition_key == "2026-11-20-10:35"
         assert plan_of(request)["gap_windows_before"] == 11
         gaps = [e.partition for e in result.asset_events]
-        assert gaps == [window_key(datetime(2026, 11, 20, 9, 40, tzinfo=timezone.utc) + i * WINDOW) for i in range(11)]
+        assert gaps == [window_key(datetime(2026, 11, 20, 9, 40, tzinfo=UTC) + i * WINDOW) for i in range(11)]
         assert all(e.metadata["gap"].value is True for e in result.asset_events)
 
 
-@pytest.mark.parametrize("moment", [datetime(2026, 10, 31, 23, 50, tzinfo=timezone.utc)])
+@pytest.mark.parametrize("moment", [datetime(2026, 10, 31, 23, 50, tzinfo=UTC)])
 def test_nothing_before_the_partitions_start(settings, moment):
     with dg.instance_for_test() as instance:
         result = tick(make_sensor(settings, Clock(moment)), instance, None)

@@ -5,11 +5,11 @@ import duckdb
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
+from tiktok_pipeline.windows import WINDOW, window_key
 
 from .conftest import T0
 from .test_assets import materialize_range
@@ -24,7 +24,9 @@ def test_every_check_passes_on_clean_simulator_data(settings):
     assert result.success
     evaluations = checks(result)
     assert len(evaluations) == 9
-    assert all(e.passed for e in evaluations.values()), {n: e.description for n, e in evaluations.items() if not e.passed}
+    assert all(e.passed for e in evaluations.values()), {
+        n: e.description for n, e in evaluations.items() if not e.passed
+    }
 
 
 def edit_landing(settings, window, edit) -> None:
@@ -86,7 +88,9 @@ def test_bad_record_share_over_the_threshold_fails_its_check(settings):
 def test_structural_failure_blocks_downstream(settings):
     assert materialize_range(settings, T0, T0).success
     with duckdb.connect(str(settings.warehouse_path)) as con:  # a writer bug: negative views, a duplicate row
-        con.execute("UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)")
+        con.execute(
+            "UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)"
+        )
         con.execute("INSERT INTO raw_video_snapshots SELECT * FROM raw_video_snapshots LIMIT 1")
     defs = build_definitions(settings)
     result = dg.materialize(

@@ -2,7 +2,7 @@
 warehouse, rolled up with ``materialize(...)``, then pruned by ``window_retention_job``."""
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.windows import WINDOW
 
 from .test_assets import materialize_range, read
 
-UTC = timezone.utc
+UTC = UTC
 EVENING = datetime(2026, 11, 19, 23, 50, tzinfo=UTC)  # windows 23:50, 23:55 (the 19th), 00:00, 00:05 (the 20th)
 WINDOW_TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metrics", "video_velocity")
 KEPT_TABLES = ("quarantined_records", "poll_telemetry", "daily_video_metrics", "daily_creator_metrics")
@@ -64,9 +64,11 @@ def test_daily_rollup_matches_the_windows_and_ground_truth(settings, instance):
     daily = read(settings, "daily_video_metrics")
     day = pl.col("window_start").dt.truncate("1d")
     expected = enriched.group_by(day.alias("window_start"), "video_id").len().sort("window_start", "video_id")
-    assert daily.select("window_start", "video_id", pl.col("observations").cast(pl.UInt32).alias("len")).sort(
-        "window_start", "video_id"
-    ).equals(expected)
+    assert (
+        daily.select("window_start", "video_id", pl.col("observations").cast(pl.UInt32).alias("len"))
+        .sort("window_start", "video_id")
+        .equals(expected)
+    )
     assert set(daily["window_start"].dt.strftime("%Y-%m-%d")) == {"2026-11-19", "2026-11-20"}
 
     world = World(WorldConfig(seed=settings.sim_seed))
@@ -202,6 +204,11 @@ def test_partition_budget_warns_at_load_without_failing(settings, caplog):
     assert "Partition budget" in node.description
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        fresh = build_definitions(settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=30)}))
+        fresh = build_definitions(
+            settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=30)})
+        )
     assert "TIKTOK_PARTITIONS_START" not in caplog.text
-    assert "Partition budget" not in fresh.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics")).description
+    assert (
+        "Partition budget"
+        not in fresh.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics")).description
+    )

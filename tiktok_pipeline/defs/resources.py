@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy
 from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
-from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
 
 SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
 
@@ -91,7 +91,9 @@ class BusinessApiResource(dg.ConfigurableResource):
 
     base_url: str | None = Field(default=None, description="API for Business host; None means the embedded simulator.")
     access_token: str = Field(default="sim-business-token", description="From TIKTOK_BUSINESS_ACCESS_TOKEN via EnvVar.")
-    advertiser_id: str = Field(default="7000000000000000001", description="The advertiser account reports are read for.")
+    advertiser_id: str = Field(
+        default="7000000000000000001", description="The advertiser account reports are read for."
+    )
     sim_seed: int = 7
     max_attempts: int = 5
     timeout_seconds: float = 30.0

@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from tiktok_pipeline.windows import WINDOW, utc_naive
+from tiktok_pipeline.warehouse.io import table_exists, transaction
 from tiktok_pipeline.warehouse.tables import (
     DAILY_CREATOR_METRICS,
     DAILY_VIDEO_METRICS,
@@ -33,7 +33,7 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.warehouse.io import table_exists, transaction
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 DAY = timedelta(days=1)
 
@@ -55,7 +55,7 @@ PARTITION_WARNING_LEAD = timedelta(days=30)
 
 def day_start(moment: datetime) -> datetime:
     """Midnight UTC of ``moment``'s day (aware)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -97,7 +97,7 @@ class PartitionBudget:
 
 def partition_budget(start: datetime, now: datetime, limit: int = PARTITION_LIMIT) -> PartitionBudget:
     """The window partitions from ``start`` to ``now`` and the day their count reaches ``limit``."""
-    start, now = start.astimezone(timezone.utc), now.astimezone(timezone.utc)
+    start, now = start.astimezone(UTC), now.astimezone(UTC)
     existing = max(0, math.floor((now - start) / WINDOW))
     return PartitionBudget(
         start=start, now=now, partitions_now=existing, limit=limit, limit_reached_on=start + limit * WINDOW
@@ -172,11 +172,11 @@ def days_before(connection: duckdb.DuckDBPyConnection, cutoff: datetime) -> dict
         if not table_exists(connection, table):
             continue
         rows = connection.execute(
-            f'SELECT date_trunc(\'day\', window_start) AS day, count(*) FROM "{table}" WHERE window_start < ? GROUP BY 1',
+            f"SELECT date_trunc('day', window_start) AS day, count(*) FROM \"{table}\" WHERE window_start < ? GROUP BY 1",
             [utc_naive(cutoff)],
         ).fetchall()
         for day, count in rows:
-            found.setdefault(day.replace(tzinfo=timezone.utc), {})[table] = int(count)
+            found.setdefault(day.replace(tzinfo=UTC), {})[table] = int(count)
     return dict(sorted(found.items()))
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.windows import WINDOW, utc_naive
-from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
-from tiktok_pipeline.warehouse.io import table_exists
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.warehouse.io import table_exists
+from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 
 def window_telemetry(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tiktok_pipeline.ingest.collect.display import collect_window
-from tiktok_pipeline.sources.display_api.client import DisplayApiClient
 from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+from tiktok_pipeline.windows import WINDOW, window_key
 
 LANDING_SOURCE = "display_api"
 
@@ -20,9 +20,7 @@ class WindowNotObservableError(RuntimeError):
     """A window cannot be observed now without storing counts that belong to another moment."""
 
 
-def observation_instant(
-    window_start: datetime, now: datetime, *, uses_simulator: bool, max_age: timedelta
-) -> datetime:
+def observation_instant(window_start: datetime, now: datetime, *, uses_simulator: bool, max_age: timedelta) -> datetime:
     """The instant a window's counts are observed at.
 
     Against the simulator: the window's end, so a backfill builds a consistent history. Against
@@ -61,7 +59,7 @@ class LandedWindow:
     @property
     def landed_at(self) -> datetime:
         """When the landing file was written (its modification time)."""
-        return datetime.fromtimestamp(self.path.stat().st_mtime, timezone.utc)
+        return datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
 
 
 def land_window(

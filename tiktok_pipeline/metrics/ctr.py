@@ -40,11 +40,7 @@ VOLUMES = ("impressions", "clicks", "spend")
 
 def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """``numerator / denominator`` as a float; null when either is null or the denominator is not > 0."""
-    return (
-        pl.when(denominator > 0)
-        .then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
-        .otherwise(None)
-    )
+    return pl.when(denominator > 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64)).otherwise(None)
 
 
 def trailing_totals(hourly: pl.DataFrame, references: pl.DataFrame, span: timedelta = SPAN) -> pl.DataFrame:
@@ -75,7 +71,9 @@ def trailing_totals(hourly: pl.DataFrame, references: pl.DataFrame, span: timede
         - pl.max_horizontal(pl.col("stat_time_hour"), pl.col("reference_at") - span)
     ).dt.total_microseconds()
     cover = (pl.col("_cover_end") - pl.col("stat_time_hour")).dt.total_microseconds()
-    weighted = joined.with_columns((overlap.cast(pl.Float64) / cover.cast(pl.Float64)).alias("_w")).filter(pl.col("_w") > 0)
+    weighted = joined.with_columns((overlap.cast(pl.Float64) / cover.cast(pl.Float64)).alias("_w")).filter(
+        pl.col("_w") > 0
+    )
 
     aggregations: list[pl.Expr] = [
         pl.col("ad_id").n_unique().cast(pl.Int64).alias("active_ads"),

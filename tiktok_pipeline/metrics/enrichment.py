@@ -32,13 +32,10 @@ def engagement_rate() -> pl.Expr:
 def enrich_snapshots(snapshots: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
     """Each snapshot with its creator's campaigns, SKUs and audience tags (empty lists when untracked)."""
     empty = pl.lit([], dtype=pl.List(pl.String))
-    return (
-        snapshots.join(registry, on="creator_username", how="left")
-        .with_columns(
-            engagement_rate(),
-            ((pl.col("observed_at") - pl.col("create_time")).dt.total_seconds() / 60.0).alias("video_age_minutes"),
-            pl.col("campaign_ids").fill_null(empty),
-            pl.col("product_skus").fill_null(empty),
-            pl.col("audience_tags").fill_null(empty),
-        )
+    return snapshots.join(registry, on="creator_username", how="left").with_columns(
+        engagement_rate(),
+        ((pl.col("observed_at") - pl.col("create_time")).dt.total_seconds() / 60.0).alias("video_age_minutes"),
+        pl.col("campaign_ids").fill_null(empty),
+        pl.col("product_skus").fill_null(empty),
+        pl.col("audience_tags").fill_null(empty),
     )

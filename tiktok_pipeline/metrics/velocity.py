@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.windows import utc_naive
 from tiktok_pipeline.warehouse.io import read_frame
+from tiktok_pipeline.windows import utc_naive
 
 LOOKBACK = timedelta(minutes=30)
 MIN_LIFETIME_RATE = 1.0  # views per minute: keeps tiny videos from producing huge momentum

@@ -7,9 +7,9 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
+from tiktok_pipeline.quality.checks import CheckOutcome
 from tiktok_pipeline.sources.business_api.reporting import COUNTS
 from tiktok_pipeline.windows import utc_naive
-from tiktok_pipeline.quality.checks import CheckOutcome
 
 
 def _count(name: str) -> pa.Column:
@@ -38,7 +38,11 @@ def raw_ad_metrics_schema() -> pa.DataFrameSchema:
         },
         checks=[
             pa.Check(on_the_hour, name="stat_time_hour_on_the_hour", error="stat_time_hour is not on the hour"),
-            pa.Check(fetched_after_hour_began, name="fetched_after_hour_began", error="numbers fetched before their hour began"),
+            pa.Check(
+                fetched_after_hour_began,
+                name="fetched_after_hour_began",
+                error="numbers fetched before their hour began",
+            ),
         ],
         unique=["ad_id", "stat_time_hour"],
         name="raw_ad_metrics",
@@ -62,7 +66,15 @@ def ad_velocity_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
             "active_ads": pa.Column(pl.Int64, pa.Check.ge(0)),
             **{
                 name: rate(name)
-                for name in ("ctr", "ctr_30m_ago", "watched_2s_rate", "profile_visit_rate", "like_rate", "comment_rate", "share_rate")
+                for name in (
+                    "ctr",
+                    "ctr_30m_ago",
+                    "watched_2s_rate",
+                    "profile_visit_rate",
+                    "like_rate",
+                    "comment_rate",
+                    "share_rate",
+                )
             },
             "ctr_change_30m": pa.Column(pl.Float64, pa.Check.in_range(-1.0, 1.0), nullable=True),
         },
@@ -74,8 +86,12 @@ def ad_velocity_schema(start: datetime, end: datetime) -> pa.DataFrameSchema:
 
 def campaigns_in_registry(rows: pl.DataFrame, registry_campaigns: set[str]) -> CheckOutcome:
     """Ad rows whose campaign_name is not a campaign id of the tracking registry (the link is broken)."""
-    unknown = rows.filter(pl.col("campaign_name").is_null() | ~pl.col("campaign_name").is_in(sorted(registry_campaigns)))
-    sample = unknown.group_by("campaign_name").agg(pl.len().alias("rows"), pl.col("ad_id").n_unique().alias("ads")).head(10)
+    unknown = rows.filter(
+        pl.col("campaign_name").is_null() | ~pl.col("campaign_name").is_in(sorted(registry_campaigns))
+    )
+    sample = (
+        unknown.group_by("campaign_name").agg(pl.len().alias("rows"), pl.col("ad_id").n_unique().alias("ads")).head(10)
+    )
     return CheckOutcome(
         passed=unknown.is_empty(),
         failed_rows=unknown.height,

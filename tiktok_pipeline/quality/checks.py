@@ -9,8 +9,8 @@ from typing import Any
 import pandera.polars as pa
 import polars as pl
 
-from tiktok_pipeline.ingest.parse.display import video_entries
 from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.ingest.parse.display import video_entries
 
 SAMPLE_ROWS = 10
 
@@ -61,7 +61,14 @@ def _with_previous(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFram
     return (
         current.sort("video_id", "observed_at")
         .with_columns((pl.col("observed_at") - timedelta(microseconds=1)).alias("_before"))
-        .join_asof(prior, left_on="_before", right_on="previous_observed_at", by="video_id", strategy="backward", check_sortedness=False)
+        .join_asof(
+            prior,
+            left_on="_before",
+            right_on="previous_observed_at",
+            by="video_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
         .drop("_before")
         .filter(pl.col("previous_observed_at").is_not_null())
     )
@@ -76,7 +83,9 @@ def counts_never_decrease(current: pl.DataFrame, previous: pl.DataFrame) -> Chec
     return CheckOutcome(
         passed=bad.is_empty(),
         failed_rows=bad.height,
-        sample=bad.select("video_id", "observed_at", "previous_view_count", "view_count", "previous_like_count", "like_count").head(SAMPLE_ROWS),
+        sample=bad.select(
+            "video_id", "observed_at", "previous_view_count", "view_count", "previous_like_count", "like_count"
+        ).head(SAMPLE_ROWS),
         figures={"compared": float(paired.height)},
         description=f"{bad.height} of {paired.height} observations went down since the previous one",
     )
@@ -133,7 +142,11 @@ def landed_matches_parsed(landed_records: int, parsed: int, quarantined: int) ->
     return CheckOutcome(
         passed=missing == 0,
         failed_rows=abs(missing),
-        figures={"landed_records": float(landed_records), "parsed_rows": float(parsed), "quarantined": float(quarantined)},
+        figures={
+            "landed_records": float(landed_records),
+            "parsed_rows": float(parsed),
+            "quarantined": float(quarantined),
+        },
         description=f"landed {landed_records} = parsed {parsed} + quarantined {quarantined}"
         + ("" if missing == 0 else f" (off by {missing})"),
     )

@@ -17,9 +17,13 @@ class QualityPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     max_engagement_rate: float = Field(default=2.0, gt=0, description="Engagement rate above this is not sane.")
-    max_view_jump_factor: float = Field(default=50.0, gt=1, description="Views growing more than this × between observations.")
+    max_view_jump_factor: float = Field(
+        default=50.0, gt=1, description="Views growing more than this × between observations."
+    )
     max_bad_record_share: float = Field(default=0.05, ge=0, le=1, description="Quarantined share that fails a window.")
-    creator_silence_minutes: int = Field(default=90, ge=5, description="A creator with no video observation this long is silent.")
+    creator_silence_minutes: int = Field(
+        default=90, ge=5, description="A creator with no video observation this long is silent."
+    )
     max_observation_delay: timedelta = Field(
         default=timedelta(minutes=30), description="observed_at may trail the window's end by this much (real hosts)."
     )
@@ -38,7 +42,8 @@ def _in_windows(start: datetime, end: datetime, policy: QualityPolicy) -> list[p
     def observed_in_window(data: pa.PolarsData) -> pl.LazyFrame:
         end_of_window = pl.col("window_start") + WINDOW
         return data.lazyframe.select(
-            (pl.col("observed_at") >= end_of_window) & (pl.col("observed_at") <= end_of_window + policy.max_observation_delay)
+            (pl.col("observed_at") >= end_of_window)
+            & (pl.col("observed_at") <= end_of_window + policy.max_observation_delay)
         )
 
     return [
@@ -65,7 +70,10 @@ def raw_video_schema(start: datetime, end: datetime, policy: QualityPolicy) -> p
             "comment_count": _non_negative("comment_count"),
             "share_count": _non_negative("share_count"),
         },
-        checks=[*_in_windows(start, end, policy), pa.Check(_created_before_observed, name="create_time_not_after_observed_at")],
+        checks=[
+            *_in_windows(start, end, policy),
+            pa.Check(_created_before_observed, name="create_time_not_after_observed_at"),
+        ],
         unique=["video_id", "window_start"],
         name="raw_video_snapshots",
     )
@@ -80,9 +88,7 @@ def enriched_schema(start: datetime, end: datetime, policy: QualityPolicy) -> pa
 
     columns = {
         **raw.columns,
-        "engagement_rate": pa.Column(
-            pl.Float64, pa.Check.in_range(0.0, policy.max_engagement_rate), nullable=True
-        ),
+        "engagement_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, policy.max_engagement_rate), nullable=True),
     }
     return pa.DataFrameSchema(
         columns,

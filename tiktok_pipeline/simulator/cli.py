@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
@@ -22,7 +22,7 @@ def _world_config(args: argparse.Namespace) -> WorldConfig:
 def _instant(text: str) -> datetime:
     """An ISO 8601 instant; naive means UTC, a trailing ``Z`` is accepted."""
     at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -84,7 +84,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8787)
     s.add_argument("--rate-limit", type=int, default=600, help="requests per minute per endpoint")
     for name in ("429", "5xx", "timeout", "malformed"):
-        s.add_argument(f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults")
+        s.add_argument(
+            f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"
+        )
     s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")

@@ -7,7 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, USER_STATS_FIELDS, VIDEO_FIELD_SCOPES, select_fields, user_record, video_record
+from tiktok_pipeline.simulator.fields import (
+    USER_FIELD_SCOPES,
+    USER_STATS_FIELDS,
+    VIDEO_FIELD_SCOPES,
+    select_fields,
+    user_record,
+    video_record,
+)
 from tiktok_pipeline.simulator.responses import ApiError
 from tiktok_pipeline.simulator.world import Creator, World
 

@@ -28,8 +28,21 @@ USER_STATS_FIELDS = frozenset(f for f, scope in USER_FIELD_SCOPES.items() if sco
 # Every video field, stats included, needs ``video.list``.
 VIDEO_FIELD_SCOPES = dict.fromkeys(
     (
-        "id", "create_time", "cover_image_url", "share_url", "video_description", "duration", "height",
-        "width", "title", "embed_html", "embed_link", "like_count", "comment_count", "share_count", "view_count",
+        "id",
+        "create_time",
+        "cover_image_url",
+        "share_url",
+        "video_description",
+        "duration",
+        "height",
+        "width",
+        "title",
+        "embed_html",
+        "embed_link",
+        "like_count",
+        "comment_count",
+        "share_count",
+        "view_count",
     ),
     "video.list",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ class LogIds:
         """A fresh log id stamped with ``now`` (epoch seconds)."""
         with self._lock:
             serial = next(self._serial)
-        stamp = datetime.fromtimestamp(now, timezone.utc)
+        stamp = datetime.fromtimestamp(now, UTC)
         return f"{stamp:%Y%m%d%H%M%S}{serial % 10**6:06d}{uuid.uuid4().int % 10**6:06d}"
 
 

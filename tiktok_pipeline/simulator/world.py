@@ -152,7 +152,8 @@ class World:
         tenure = max(t - creator.joined_at, 0.0)
         years = tenure / YEAR_SECONDS
         return {
-            "follower_count": creator.follower_base + int(creator.follower_base * creator.follower_growth_per_year * years),
+            "follower_count": creator.follower_base
+            + int(creator.follower_base * creator.follower_growth_per_year * years),
             "following_count": creator.following_count,
             "likes_count": int(creator.likes_per_year * years),
             "video_count": creator.video_base + int(tenure / self.slot_seconds * POST_PROBABILITY),
@@ -179,7 +180,11 @@ class World:
         number = int(video_id)
         create_time, creator = number >> 32, (number >> CHECK_BITS) & (2**CREATOR_BITS - 1)
         slot = create_time // self.slot_seconds
-        if creator >= self.config.creators or not self._posts(creator, slot) or self._video_id(creator, slot) != video_id:
+        if (
+            creator >= self.config.creators
+            or not self._posts(creator, slot)
+            or self._video_id(creator, slot) != video_id
+        ):
             return None
         return self._make_video(creator, slot)
 
@@ -207,7 +212,11 @@ class World:
             comment_rate=0.002 + 0.008 * u("comments"),
             share_rate=0.001 + 0.019 * u("shares"),
             wobble=u("wobble"),
-            lag_seconds=(60 * (3 + 10 * u("like_lag")), 60 * (10 + 20 * u("comment_lag")), 60 * (5 + 15 * u("share_lag"))),
+            lag_seconds=(
+                60 * (3 + 10 * u("like_lag")),
+                60 * (10 + 20 * u("comment_lag")),
+                60 * (5 + 15 * u("share_lag")),
+            ),
             correction_time=correction_time,
             correction_fraction=0.01 + 0.04 * u("correction_fraction"),
         )

@@ -23,9 +23,9 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.windows import utc_naive
-from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.warehouse.io import read_frame, transaction
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.windows import utc_naive
 
 ASSET = "raw_ad_metrics"
 
@@ -93,10 +93,16 @@ def replace_ad_hours(
         writable = winners.join(before.select("stat_time_hour", "stored_at"), on="stat_time_hour", how="left").filter(
             pl.col("stored_at").is_null() | (pl.col("fetched_at") >= pl.col("stored_at"))
         )
-        incoming = rows.join(writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"])
-        kept = kept_keys.join(writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"]).select(
-            "ad_id", "stat_time_hour"
-        ).unique()
+        incoming = rows.join(
+            writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"]
+        )
+        kept = (
+            kept_keys.join(
+                writable.select("stat_time_hour", "fetched_in_window"), on=["stat_time_hour", "fetched_in_window"]
+            )
+            .select("ad_id", "stat_time_hour")
+            .unique()
+        )
         incoming = RAW_AD_METRICS.conform(incoming.join(kept, on=["ad_id", "stat_time_hour"], how="anti"))
         connection.register("_hours", writable.select("stat_time_hour").to_arrow())
         connection.register("_kept", kept.to_arrow())
@@ -112,7 +118,8 @@ def replace_ad_hours(
         connection.execute("INSERT INTO raw_ad_metrics BY NAME SELECT * FROM _incoming").fetchall()
         after = read_frame(connection, _TOTALS)
         connection.execute(
-            "DELETE FROM quarantined_records WHERE window_start >= ? AND window_start < ? AND asset = ?", [lo, hi, ASSET]
+            "DELETE FROM quarantined_records WHERE window_start >= ? AND window_start < ? AND asset = ?",
+            [lo, hi, ASSET],
         ).fetchall()
         connection.register("_quarantine", QUARANTINED_RECORDS.conform(quarantine).to_arrow())
         connection.execute("INSERT INTO quarantined_records BY NAME SELECT * FROM _quarantine").fetchall()

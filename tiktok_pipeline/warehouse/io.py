@@ -17,8 +17,8 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.windows import utc_naive
 from tiktok_pipeline.warehouse.tables import TableSpec
+from tiktok_pipeline.windows import utc_naive
 
 WRITER_POOL = "duckdb_writer"
 

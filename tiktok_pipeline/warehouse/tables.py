@@ -46,9 +46,7 @@ class TableSpec:
 
     @property
     def table_schema(self) -> dg.TableSchema:
-        return dg.TableSchema(
-            columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in self.columns]
-        )
+        return dg.TableSchema(columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in self.columns])
 
     @property
     def asset_metadata(self) -> dict[str, object]:
@@ -188,7 +186,9 @@ POLL_TELEMETRY = TableSpec(
         Column("requests", "BIGINT", "HTTP attempts made, retries included."),
         Column("videos_polled", "BIGINT", "Video observations parsed for the window."),
         Column("due_videos", "BIGINT", "Videos whose cadence made them due (planned mode)."),
-        Column("deferred_videos", "BIGINT", "Due videos left for a later window because the budget ran out (queue depth)."),
+        Column(
+            "deferred_videos", "BIGINT", "Due videos left for a later window because the budget ran out (queue depth)."
+        ),
         Column("deferred_creators", "BIGINT", "Creators whose discovery was due but did not fit the budget."),
         Column("budget", "BIGINT", "Request budget of the window after backoff (planned mode)."),
         Column("backoff", "DOUBLE", "Backoff factor: cadences widened and budget divided by it."),
@@ -203,7 +203,9 @@ POLL_TELEMETRY = TableSpec(
         Column("latency_p99_ms", "DOUBLE", "99th percentile call latency."),
         Column("landed_seconds_after_close", "DOUBLE", "Freshness: window close → raw responses landed."),
         Column("velocity_ready_seconds_after_close", "DOUBLE", "Freshness: window close → velocity written."),
-        Column("gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."),
+        Column(
+            "gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."
+        ),
     ),
 )
 
@@ -224,7 +226,9 @@ DAILY_VIDEO_METRICS = TableSpec(
         Column("campaign_ids", "VARCHAR[]", "Campaigns the creator was tracked under at the day's last observation."),
         Column("product_skus", "VARCHAR[]", "Product SKUs at the day's last observation."),
         Column("audience_tags", "VARCHAR[]", "Audience segments at the day's last observation."),
-        Column("observations", "BIGINT", "Window rows of the video that day (rows of enriched_video_metrics rolled up)."),
+        Column(
+            "observations", "BIGINT", "Window rows of the video that day (rows of enriched_video_metrics rolled up)."
+        ),
         Column("first_observed_at", "TIMESTAMP", "The day's first observation of the video (UTC)."),
         Column("last_observed_at", "TIMESTAMP", "The day's last observation of the video (UTC)."),
         Column("first_view_count", "BIGINT", "Cumulative views at first_observed_at."),
@@ -240,11 +244,25 @@ DAILY_VIDEO_METRICS = TableSpec(
         Column("comment_count", "BIGINT", "Cumulative comments at the day's last observation."),
         Column("share_count", "BIGINT", "Cumulative shares at the day's last observation."),
         Column("engagement_rate", "DOUBLE", "Engagement rate at the day's last observation; null while views are 0."),
-        Column("mean_engagement_rate", "DOUBLE", "Mean of the day's engagement rates (observations with 0 views ignored)."),
-        Column("max_views_per_minute", "DOUBLE", "Highest views per minute of the day (video_velocity); null without a 30-minute baseline."),
-        Column("max_momentum", "DOUBLE", "Highest momentum of the day (video_velocity); above 1 the video surged at some point."),
+        Column(
+            "mean_engagement_rate", "DOUBLE", "Mean of the day's engagement rates (observations with 0 views ignored)."
+        ),
+        Column(
+            "max_views_per_minute",
+            "DOUBLE",
+            "Highest views per minute of the day (video_velocity); null without a 30-minute baseline.",
+        ),
+        Column(
+            "max_momentum",
+            "DOUBLE",
+            "Highest momentum of the day (video_velocity); above 1 the video surged at some point.",
+        ),
         Column("max_momentum_at", "TIMESTAMP", "Observation (UTC) at which max_momentum was reached."),
-        Column("observations_with_baseline", "BIGINT", "Observations of the day that had a 30-minute baseline (so a speed)."),
+        Column(
+            "observations_with_baseline",
+            "BIGINT",
+            "Observations of the day that had a 30-minute baseline (so a speed).",
+        ),
     ),
 )
 
@@ -255,12 +273,16 @@ DAILY_CREATOR_METRICS = TableSpec(
         _CREATOR,
         Column("open_id", "VARCHAR", "The creator's open_id for this app (last of the day)."),
         Column("display_name", "VARCHAR", "Display name at the day's last observation."),
-        Column("observations", "BIGINT", "Window rows of the creator that day (rows of raw_creator_snapshots rolled up)."),
+        Column(
+            "observations", "BIGINT", "Window rows of the creator that day (rows of raw_creator_snapshots rolled up)."
+        ),
         Column("first_observed_at", "TIMESTAMP", "The day's first observation of the creator (UTC)."),
         Column("last_observed_at", "TIMESTAMP", "The day's last observation of the creator (UTC)."),
         Column("first_follower_count", "BIGINT", "Followers at first_observed_at."),
         Column("last_follower_count", "BIGINT", "Followers at last_observed_at."),
-        Column("followers_gained", "BIGINT", "last_follower_count - first_follower_count (negative when followers left)."),
+        Column(
+            "followers_gained", "BIGINT", "last_follower_count - first_follower_count (negative when followers left)."
+        ),
         Column("following_count", "BIGINT", "Accounts followed at the day's last observation."),
         Column("likes_count", "BIGINT", "Total likes across the creator's videos at the day's last observation."),
         Column("video_count", "BIGINT", "Public videos at the day's last observation."),
@@ -278,9 +300,13 @@ ALERTS = TableSpec(
         Column("summary", "VARCHAR", "Text as sent."),
         Column("link_url", "VARCHAR", "Dagster UI page the alert links to."),
         Column("created_at", "TIMESTAMP", "When the alert was composed (UTC)."),
-        Column("destinations", "VARCHAR", "Configured destinations, e.g. 'slack,teams'; empty when none is configured."),
+        Column(
+            "destinations", "VARCHAR", "Configured destinations, e.g. 'slack,teams'; empty when none is configured."
+        ),
         Column("delivered", "VARCHAR", "Destinations that accepted it."),
-        Column("undelivered", "VARCHAR", "Destinations that did not, after retries (they are retried on later alert runs)."),
+        Column(
+            "undelivered", "VARCHAR", "Destinations that did not, after retries (they are retried on later alert runs)."
+        ),
         Column("attempts", "BIGINT", "HTTP attempts over all destinations and runs."),
         Column("last_error", "VARCHAR", "Last delivery error (never the webhook URL)."),
         Column("payload", "VARCHAR", "The alert as JSON."),
@@ -313,8 +339,16 @@ CONVERSION_OUTBOX = TableSpec(
         Column("value", "DOUBLE", "Order value sent as properties.value."),
         Column("currency", "VARCHAR", "ISO 4217 currency of value."),
         Column("content_ids", "VARCHAR[]", "SKUs sent as properties.contents."),
-        Column("email_sha256", "VARCHAR", "SHA-256 of the trimmed, lower-cased email, as sent. Raw emails are never stored."),
-        Column("phone_sha256", "VARCHAR", "SHA-256 of the phone number in E.164 (+12025550123), as sent. Raw numbers are never stored."),
+        Column(
+            "email_sha256",
+            "VARCHAR",
+            "SHA-256 of the trimmed, lower-cased email, as sent. Raw emails are never stored.",
+        ),
+        Column(
+            "phone_sha256",
+            "VARCHAR",
+            "SHA-256 of the phone number in E.164 (+12025550123), as sent. Raw numbers are never stored.",
+        ),
         Column("external_id_sha256", "VARCHAR", "SHA-256 of the trimmed customer id, as sent."),
         Column(
             "identifiers",
@@ -323,7 +357,11 @@ CONVERSION_OUTBOX = TableSpec(
             " ttclid, ttp, ip and user agent are sent but their values are never stored.",
         ),
         Column("source", "VARCHAR", "Export file and line the order came from: conversions/<file>:<line>."),
-        Column("payload_sha256", "VARCHAR", "SHA-256 of the event JSON as queued: shows whether a later export changed the order."),
+        Column(
+            "payload_sha256",
+            "VARCHAR",
+            "SHA-256 of the event JSON as queued: shows whether a later export changed the order.",
+        ),
         Column(
             "status",
             "VARCHAR",
@@ -382,9 +420,17 @@ RAW_AD_METRICS = TableSpec(
             "The creator's video the Spark Ad boosts (ad/get tiktok_item_id): joins raw_video_snapshots.video_id."
             " Null for ads that are not Spark Ads.",
         ),
-        Column("identity_id", "VARCHAR", "The TikTok identity (the creator's account) the Spark Ad runs as (ad/get identity_id)."),
+        Column(
+            "identity_id",
+            "VARCHAR",
+            "The TikTok identity (the creator's account) the Spark Ad runs as (ad/get identity_id).",
+        ),
         Column("impressions", "BIGINT", "Times the ad was shown in the hour." + _AD_COUNT_NOTE),
-        Column("clicks", "BIGINT", "Clicks on the ad in the hour (late clicks keep arriving for a few hours)." + _AD_COUNT_NOTE),
+        Column(
+            "clicks",
+            "BIGINT",
+            "Clicks on the ad in the hour (late clicks keep arriving for a few hours)." + _AD_COUNT_NOTE,
+        ),
         Column("spend", "DOUBLE", "Cost in the hour, in the advertiser's currency." + _AD_COUNT_NOTE),
         Column(
             "conversion",
@@ -406,7 +452,11 @@ RAW_AD_METRICS = TableSpec(
             "Instant the numbers are true for: the fetching window's end against the simulator, the response time"
             " against TikTok. An hour is only ever replaced by a fetch at least this recent.",
         ),
-        Column("fetched_in_window", "TIMESTAMP", "Start of the 5-minute window (raw_ad_metrics partition) whose fetch wrote the row."),
+        Column(
+            "fetched_in_window",
+            "TIMESTAMP",
+            "Start of the 5-minute window (raw_ad_metrics partition) whose fetch wrote the row.",
+        ),
         Column("landing_file", "VARCHAR", "Landed raw report file the row was parsed from (relative path)."),
         Column("request_id", "VARCHAR", "TikTok's request_id of the report page that carried the row."),
     ),
@@ -418,11 +468,25 @@ AD_VELOCITY = TableSpec(
         _WINDOW,
         Column("observed_at", "TIMESTAMP", "The window's end: the instant the rates are for."),
         _VIDEO,
-        Column("creator_username", "VARCHAR", "Handle of the creator who owns the video; null when the video was not observed in the window."),
-        Column("campaign_ids", "VARCHAR[]", "Campaigns the creator is tracked under (tracking registry); null when not observed."),
-        Column("ad_campaign_names", "VARCHAR[]", "Campaigns whose ads boosted the video in the trailing hour (their names are registry campaign ids)."),
+        Column(
+            "creator_username",
+            "VARCHAR",
+            "Handle of the creator who owns the video; null when the video was not observed in the window.",
+        ),
+        Column(
+            "campaign_ids",
+            "VARCHAR[]",
+            "Campaigns the creator is tracked under (tracking registry); null when not observed.",
+        ),
+        Column(
+            "ad_campaign_names",
+            "VARCHAR[]",
+            "Campaigns whose ads boosted the video in the trailing hour (their names are registry campaign ids).",
+        ),
         Column("ad_ids", "VARCHAR[]", "Ads (Spark Ads) boosting the video in the trailing hour."),
-        Column("active_ads", "BIGINT", "Number of those ads; 0 for a video without ads (then every paid column is null)."),
+        Column(
+            "active_ads", "BIGINT", "Number of those ads; 0 for a video without ads (then every paid column is null)."
+        ),
         Column(
             "impressions_60m",
             "DOUBLE",
@@ -438,7 +502,11 @@ AD_VELOCITY = TableSpec(
             "Click-through rate = clicks / impressions over the trailing 60 minutes (a fraction, not TikTok's"
             " percent); only rows where both are present count; null when there were no impressions.",
         ),
-        Column("ctr_30m_ago", "DOUBLE", "The same CTR for the 60 minutes ending 30 minutes before observed_at (with today's revisions)."),
+        Column(
+            "ctr_30m_ago",
+            "DOUBLE",
+            "The same CTR for the 60 minutes ending 30 minutes before observed_at (with today's revisions).",
+        ),
         Column("ctr_change_30m", "DOUBLE", "ctr - ctr_30m_ago: the 30-minute change of CTR; null if either is null."),
         Column(
             "watched_2s_rate",
@@ -446,10 +514,22 @@ AD_VELOCITY = TableSpec(
             "2-second-view ratio = video_watched_2s / video_play_actions of the ads over the trailing 60 minutes (a"
             " hook rate); null without plays or where TikTok answered '-'.",
         ),
-        Column("profile_visit_rate", "DOUBLE", "profile_visits / impressions of the ads over the trailing 60 minutes; null without impressions."),
-        Column("view_count", "BIGINT", "Cumulative public views at observed_at (organic and paid; null when not observed)."),
-        Column("like_rate", "DOUBLE", "Organic proxy: likes / views at observed_at; null at 0 views or when not observed."),
-        Column("comment_rate", "DOUBLE", "Organic proxy: comments / views at observed_at; null at 0 views or when not observed."),
+        Column(
+            "profile_visit_rate",
+            "DOUBLE",
+            "profile_visits / impressions of the ads over the trailing 60 minutes; null without impressions.",
+        ),
+        Column(
+            "view_count", "BIGINT", "Cumulative public views at observed_at (organic and paid; null when not observed)."
+        ),
+        Column(
+            "like_rate", "DOUBLE", "Organic proxy: likes / views at observed_at; null at 0 views or when not observed."
+        ),
+        Column(
+            "comment_rate",
+            "DOUBLE",
+            "Organic proxy: comments / views at observed_at; null at 0 views or when not observed.",
+        ),
         Column(
             "share_rate",
             "DOUBLE",

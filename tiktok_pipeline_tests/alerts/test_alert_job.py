@@ -32,9 +32,7 @@ def run_alerts(settings, instance, requests, resource: AlertsResource):
     defs = build_definitions(settings)
     job = defs.resolve_job_def("alert_job")
     resources = {**defs.resources, "alerts": resource}
-    return [
-        job.execute_in_process(run_config=r.run_config, instance=instance, resources=resources) for r in requests
-    ]
+    return [job.execute_in_process(run_config=r.run_config, instance=instance, resources=resources) for r in requests]
 
 
 def alert_rows(settings):
@@ -74,10 +72,21 @@ def test_a_warn_check_failure_is_alerted_once_to_slack_and_teams(settings, serve
 
 def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, instance):
     request = dg.RunRequest(
-        run_config={"ops": {"compose_alert": {"config": {
-            "kind": "check", "window_key": "2026-11-20-10:00", "asset": "video_velocity",
-            "check": "velocity_schema", "severity": "ERROR", "description": "2 failure cases", "failed_rows": 2,
-        }}}}
+        run_config={
+            "ops": {
+                "compose_alert": {
+                    "config": {
+                        "kind": "check",
+                        "window_key": "2026-11-20-10:00",
+                        "asset": "video_velocity",
+                        "check": "velocity_schema",
+                        "severity": "ERROR",
+                        "description": "2 failure cases",
+                        "failed_rows": 2,
+                    }
+                }
+            }
+        }
     )
     server.script(SLACK, Reply(500, "boom"))
     server.script(TEAMS, Reply(429, "slow down", {"Retry-After": "0"}), Reply(202))
@@ -95,10 +104,19 @@ def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, ins
 
 def test_without_webhooks_alerts_are_still_recorded(settings, instance):
     request = dg.RunRequest(
-        run_config={"ops": {"compose_alert": {"config": {
-            "kind": "check", "window_key": "2026-11-20-10:00", "asset": "raw_video_snapshots",
-            "check": "bad_record_share", "severity": "ERROR",
-        }}}}
+        run_config={
+            "ops": {
+                "compose_alert": {
+                    "config": {
+                        "kind": "check",
+                        "window_key": "2026-11-20-10:00",
+                        "asset": "raw_video_snapshots",
+                        "check": "bad_record_share",
+                        "severity": "ERROR",
+                    }
+                }
+            }
+        }
     )
     [result] = run_alerts(settings, instance, [request], AlertsResource())
     assert result.success
@@ -115,7 +133,9 @@ def test_momentum_digest_for_a_fresh_window(settings, server, instance):
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     business = [r for r in result.run_requests if r.tags["tiktok/alert"] == "business"]
     # only windows closed within the last 30 minutes are digested; older ones would be a backfill
-    assert [r.run_key for r in business] == [f"business:2026-11-20-10:{m:02d}" for m in (10, 15, 20, 25, 30, 35)][-len(business):]
+    assert [r.run_key for r in business] == [f"business:2026-11-20-10:{m:02d}" for m in (10, 15, 20, 25, 30, 35)][
+        -len(business) :
+    ]
     assert business
     run_alerts(settings, instance, business[-1:], alerts_resource(server, momentum_threshold=threshold))
     slack = next(r.body for r in server.requests if r.path == SLACK)
@@ -128,7 +148,9 @@ def test_momentum_digest_for_a_fresh_window(settings, server, instance):
 @pytest.mark.parametrize("secret", ["slack-secret"])
 def test_webhook_urls_never_reach_run_config_or_metadata(settings, server, secret, instance):
     request = dg.RunRequest(
-        run_config={"ops": {"compose_alert": {"config": {"kind": "check", "asset": "a", "check": "c", "severity": "WARN"}}}}
+        run_config={
+            "ops": {"compose_alert": {"config": {"kind": "check", "asset": "a", "check": "c", "severity": "WARN"}}}
+        }
     )
     [result] = run_alerts(settings, instance, [request], alerts_resource(server))
     logs = " ".join(str(e) for e in instance.all_logs(result.run_id))

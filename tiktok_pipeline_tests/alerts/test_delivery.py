@@ -174,7 +174,10 @@ def test_webhook_url_never_leaks(server: WebhookServer, fake_time: FakeTime, cap
 
 
 def test_destinations_from_env() -> None:
-    slack_url, teams_url = "https://hooks.slack.com/services/T/B/x", "https://example.logic.azure.com:443/workflows/1?sig=y"
+    slack_url, teams_url = (
+        "https://hooks.slack.com/services/T/B/x",
+        "https://example.logic.azure.com:443/workflows/1?sig=y",
+    )
     both = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": slack_url, "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})
     assert [(d.kind, d.url.get_secret_value()) for d in both] == [("slack", slack_url), ("teams", teams_url)]
     only_teams = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": "  ", "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline.activation.alerts.models import Alert
 
-CREATED = datetime(2026, 11, 24, 12, 5, 30, tzinfo=timezone.utc)
+CREATED = datetime(2026, 11, 24, 12, 5, 30, tzinfo=UTC)
 
 
 def make_alert(**overrides: Any) -> Alert:
@@ -60,7 +60,11 @@ def test_slack_payload_shape() -> None:
 
 @pytest.mark.parametrize(
     ("severity", "kind", "emoji"),
-    [("ERROR", "check", ":rotating_light:"), ("WARN", "check", ":warning:"), ("INFO", "business", ":chart_with_upwards_trend:")],
+    [
+        ("ERROR", "check", ":rotating_light:"),
+        ("WARN", "check", ":warning:"),
+        ("INFO", "business", ":chart_with_upwards_trend:"),
+    ],
 )
 def test_slack_header_emoji_per_severity(severity: str, kind: str, emoji: str) -> None:
     header = slack_payload(make_alert(severity=severity, kind=kind))["blocks"][0]["text"]["text"]
@@ -133,7 +137,10 @@ def test_teams_payload_shape() -> None:
         "wrap": True,
     }
     assert summary == {"type": "TextBlock", "text": "3 rows have views < 0 & likes > views.", "wrap": True}
-    assert facts == {"type": "FactSet", "facts": [{"title": "Asset", "value": "video_velocity"}, {"title": "Rows", "value": "3"}]}
+    assert facts == {
+        "type": "FactSet",
+        "facts": [{"title": "Asset", "value": "video_velocity"}, {"title": "Rows", "value": "3"}],
+    }
     assert table["type"] == "Table" and table["firstRowAsHeaders"] is True
     assert len(table["columns"]) == 2
     cells = [[c["items"][0]["text"] for c in row["cells"]] for row in table["rows"]]

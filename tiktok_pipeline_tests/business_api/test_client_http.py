@@ -5,10 +5,10 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
 from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
 
 
 class Script:

@@ -4,13 +4,20 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
-from tiktok_pipeline.sources.business_api.events import MAX_BATCH, Content, EventUser, TrackedEvent, send_batch, track_body
 from tiktok_pipeline.activation.conversions.hashing import hash_email
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
+from tiktok_pipeline.sources.business_api.events import (
+    MAX_BATCH,
+    Content,
+    EventUser,
+    TrackedEvent,
+    send_batch,
+    track_body,
+)
 
 NOW = 1_795_000_000.0
 
@@ -153,7 +160,10 @@ def test_an_error_answer_listing_failed_events_leaves_the_others_ambiguous():
 
     def handler(request: httpx.Request) -> httpx.Response:
         failed = [{"index": 0, "event_id": "o-1", "code": 40002, "message": "user.email must be SHA-256 hashed"}]
-        return httpx.Response(200, json={"code": 40002, "message": "Invalid events", "request_id": "r-1", "data": {"failed_events": failed}})
+        return httpx.Response(
+            200,
+            json={"code": 40002, "message": "Invalid events", "request_id": "r-1", "data": {"failed_events": failed}},
+        )
 
     with client("http://tiktok.test", transport=httpx.MockTransport(handler)) as api:
         outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), tracked("o-2")])

@@ -13,11 +13,11 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
 from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.windows import WINDOW, window_key
 
 from ..conftest import T0
 
@@ -27,12 +27,17 @@ WINDOWS = 4
 def materialize(defs, instance, first, last=None, **run_config):
     """One run of conversion_outbox for windows ``first`` .. ``last`` (inclusive)."""
     last = last or first
-    asset = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and dg.AssetKey("conversion_outbox") in a.keys)
+    asset = next(
+        a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and dg.AssetKey("conversion_outbox") in a.keys
+    )
     return dg.materialize(
         [asset],
         resources=dict(defs.resources),
         instance=instance,
-        tags={"dagster/asset_partition_range_start": window_key(first), "dagster/asset_partition_range_end": window_key(last)},
+        tags={
+            "dagster/asset_partition_range_start": window_key(first),
+            "dagster/asset_partition_range_end": window_key(last),
+        },
         run_config={"ops": {"conversion_outbox": {"config": run_config}}} if run_config else None,
         raise_on_error=False,
     )
@@ -52,7 +57,9 @@ def warehouse_text(path) -> str:
 @pytest.fixture
 def shop(settings, tmp_path):
     orders = sample_orders(T0, T0 + WINDOWS * WINDOW, seed=3, per_hour=150)
-    bad = dict(orders[0], order_id="bad-1", currency="dollars", email="Quarantined.Person@Example.com", phone="(202) 555-0188")
+    bad = dict(
+        orders[0], order_id="bad-1", currency="dollars", email="Quarantined.Person@Example.com", phone="(202) 555-0188"
+    )
     write_orders(tmp_path / "incoming" / "export-1.jsonl", orders[: len(orders) // 2] + [bad])
     write_orders(tmp_path / "incoming" / "export-2.jsonl", orders[len(orders) // 3 :])  # overlaps the first export
     return orders + [bad]
@@ -96,14 +103,14 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     assert m[0]["duplicate_orders_in_exports"] > 0
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        statuses = con.execute("SELECT status, count(*), min(attempts), max(attempts) FROM conversion_outbox GROUP BY 1").fetchall()
+        statuses = con.execute(
+            "SELECT status, count(*), min(attempts), max(attempts) FROM conversion_outbox GROUP BY 1"
+        ).fetchall()
         quarantined = con.execute("SELECT reason FROM quarantined_records WHERE asset = 'conversion_outbox'").fetchall()
     assert statuses == [("sent", len(expected), 1, 2)]
     assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
 
-    logs = caplog.text + " ".join(
-        entry.message or "" for r in results for entry in instance.all_logs(r.run_id)
-    )
+    logs = caplog.text + " ".join(entry.message or "" for r in results for entry in instance.all_logs(r.run_id))
     stored = warehouse_text(settings.warehouse_path)
     for o in shop:
         raw = [o["email"], o["email"].strip(), o["email"].strip().lower(), o["ip"], o["user_agent"], o["phone"]]
@@ -117,7 +124,10 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
     monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "business-token-value")
     monkeypatch.delenv("TIKTOK_PIXEL_CODE", raising=False)
     real = settings.model_copy(
-        update={"business_api_base_url": "https://business-api.tiktok.invalid", "conversions_dir": tmp_path / "incoming"}
+        update={
+            "business_api_base_url": "https://business-api.tiktok.invalid",
+            "conversions_dir": tmp_path / "incoming",
+        }
     )
     defs = build_definitions(real)
     repo = defs.get_repository_def()
@@ -131,4 +141,9 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
     run = instance.get_run_by_id(result.run_id)
     logs = " ".join(entry.message or "" for entry in instance.all_logs(result.run_id))
     assert "business-token-value" not in json.dumps(run.run_config) + logs
-    assert build_definitions(real.model_copy(update={"pixel_code": "CREALPIXEL0000000001"})).resources["conversions"].pixel_code == "CREALPIXEL0000000001"
+    assert (
+        build_definitions(real.model_copy(update={"pixel_code": "CREALPIXEL0000000001"}))
+        .resources["conversions"]
+        .pixel_code
+        == "CREALPIXEL0000000001"
+    )

@@ -3,14 +3,14 @@
 import gzip
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_external_id, hash_phone
 from tiktok_pipeline.activation.conversions.orders import load_orders
 
-T = datetime(2026, 11, 20, 10, 2, 30, tzinfo=timezone.utc)
+T = datetime(2026, 11, 20, 10, 2, 30, tzinfo=UTC)
 EMAIL, PHONE, IP, AGENT = "Jane.Doe@Example.com", "(202) 555-0147", "198.51.100.23", "Mozilla/5.0 (SecretPhone)"
 
 
@@ -48,10 +48,15 @@ def test_a_full_order_becomes_a_hashed_event(tmp_path):
     assert event.event == "CompletePayment" and event.event_id == "o-1" and event.event_time == int(T.timestamp())
     assert event.user.email == hash_email(EMAIL.lower()) and event.user.phone == hash_phone("+12025550147")
     assert event.user.external_id == hash_external_id("cust-7")
-    assert (event.user.ttclid, event.user.ttp, event.user.ip, event.user.user_agent) == ("E.C.P.abc", "ttp-1", IP, AGENT)
+    assert (event.user.ttclid, event.user.ttp, event.user.ip, event.user.user_agent) == (
+        "E.C.P.abc",
+        "ttp-1",
+        IP,
+        AGENT,
+    )
     assert event.currency == "USD" and event.value == 49.5
     assert [(c.content_id, c.price, c.quantity) for c in event.contents] == [("SKU-1", 20, 2), ("SKU-2", 9.5, 1)]
-    assert conversion.window_start == datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    assert conversion.window_start == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     assert conversion.source == "conversions/a.jsonl:1"
     assert event.identifiers == ["ttclid", "ttp", "email", "phone", "external_id", "ip", "user_agent"]
 
@@ -90,11 +95,25 @@ def test_bad_orders_are_quarantined_naming_file_line_and_field(tmp_path):
     assert [c.order_id for c in loaded.conversions] == ["ok"]
     reasons = [q["reason"] for q in loaded.quarantine]
     assert len(reasons) == 10 and all(r.startswith("exports/b.jsonl line ") for r in reasons)
-    expected = ["event_time", "event_time", "order_id", "currency", "value", "phone", "email", "skus.0.sku", "not valid JSON", "record"]
+    expected = [
+        "event_time",
+        "event_time",
+        "order_id",
+        "currency",
+        "value",
+        "phone",
+        "email",
+        "skus.0.sku",
+        "not valid JSON",
+        "record",
+    ]
     for reason, needle, line in zip(reasons, expected, range(2, 12), strict=True):
         assert needle in reason and f"line {line}:" in reason, reason
     assert "UTC offset" in reasons[0] and "seconds" in reasons[1]
-    assert {q["source"] for q in loaded.quarantine} >= {"conversions/exports/b.jsonl:2", "conversions/exports/b.jsonl:10"}
+    assert {q["source"] for q in loaded.quarantine} >= {
+        "conversions/exports/b.jsonl:2",
+        "conversions/exports/b.jsonl:10",
+    }
     assert all(q["asset"] == "conversion_outbox" for q in loaded.quarantine)
 
 
@@ -118,10 +137,10 @@ def test_quarantined_payloads_are_redacted(tmp_path):
 
 def test_quarantine_window_is_the_event_time_else_the_file_time(tmp_path):
     path = write(tmp_path / "a.jsonl", order("cur", currency="$$"), order("when", event_time="yesterday"))
-    mtime = datetime(2026, 11, 21, 8, 7, 9, tzinfo=timezone.utc).timestamp()
+    mtime = datetime(2026, 11, 21, 8, 7, 9, tzinfo=UTC).timestamp()
     os.utime(path, (mtime, mtime))
     by_order = [q["window_start"] for q in load_orders(tmp_path).quarantine]
-    assert by_order == [datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc), datetime(2026, 11, 21, 8, 5, tzinfo=timezone.utc)]
+    assert by_order == [datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 8, 5, tzinfo=UTC)]
 
 
 def test_an_order_in_two_exports_is_sent_once_from_the_first_file(tmp_path):

@@ -1,7 +1,7 @@
 """The outbox protocol: exactly-once sending across re-runs, retries, timeouts, crashes and rejections."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -9,16 +9,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
 from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_phone
 from tiktok_pipeline.activation.conversions.orders import load_orders
 from tiktok_pipeline.activation.conversions.outbox import relay_conversions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
 from tiktok_pipeline.warehouse.io import connect
 
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 W = timedelta(minutes=5)
 
 
@@ -120,7 +120,10 @@ def test_a_window_is_sent_once_and_rerunning_it_sends_nothing(env):
 
 
 def test_batches_hold_at_most_1000_events(env):
-    env.write("big.jsonl", [order(i, email=None, phone=None, ip=None, user_agent=None, external_id=f"c{i}") for i in range(2500)])
+    env.write(
+        "big.jsonl",
+        [order(i, email=None, phone=None, ip=None, user_agent=None, external_id=f"c{i}") for i in range(2500)],
+    )
     report = env.run()
     assert report.requests == 3 and [b["events"] for b in report.batches] == [1000, 1000, 500]
     assert report.sent == 2500 and len(env.store.events) == 2500 and env.store.duplicates == 0
@@ -181,7 +184,11 @@ def test_rejected_events_are_kept_with_the_reason_and_not_resent(env):
     assert rejected[0]["response_code"] == 40002 and "7 days" in rejected[0]["response_message"]
     assert rejected[0]["request_id"] and rejected[0]["sent_at"] is None
     rerun = env.run(start=stale.replace(minute=0), end=stale.replace(minute=0) + W)
-    assert rerun.requests == 0 and rerun.already_sent == 1 and env.store.refused == [("o-00002", rejected[0]["response_message"])]
+    assert (
+        rerun.requests == 0
+        and rerun.already_sent == 1
+        and env.store.refused == [("o-00002", rejected[0]["response_message"])]
+    )
     # after fixing the cause an operator may ask for rejected events again: TikTok processed none of them
     again = env.run(start=stale.replace(minute=0), end=stale.replace(minute=0) + W, resend_rejected=True)
     assert again.requests == 1 and again.rejected == 1 and len(env.store.refused) == 2

@@ -2,7 +2,7 @@
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -12,7 +12,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.conversions.assets import build_exports_sensor
 from tiktok_pipeline.windows import WINDOW
 
-T = datetime(2026, 11, 20, 10, 41, 0, tzinfo=timezone.utc)  # the 10:35 window has just closed
+T = datetime(2026, 11, 20, 10, 41, 0, tzinfo=UTC)  # the 10:35 window has just closed
 
 
 class Clock:
@@ -39,7 +39,9 @@ def sensor(settings, orders_dir, clock):
         orders_dir=orders_dir, partitions_start=settings.partitions_start, running=True, clock=clock
     )
     base = build_definitions(settings.model_copy(update={"conversions_dir": orders_dir}))
-    repo = dg.Definitions(assets=base.assets, jobs=base.jobs, sensors=[definition], resources=base.resources).get_repository_def()
+    repo = dg.Definitions(
+        assets=base.assets, jobs=base.jobs, sensors=[definition], resources=base.resources
+    ).get_repository_def()
     return definition, repo
 
 
@@ -51,7 +53,10 @@ def tick(sensor, instance, cursor=None):
 
 def export(orders_dir, name, *times, extra_lines=()):
     orders_dir.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"order_id": f"o-{i}", "event_time": t.isoformat(), "value": 1, "currency": "USD"}) for i, t in enumerate(times)]
+    lines = [
+        json.dumps({"order_id": f"o-{i}", "event_time": t.isoformat(), "value": 1, "currency": "USD"})
+        for i, t in enumerate(times)
+    ]
     path = orders_dir / name
     path.write_text("\n".join([*lines, *extra_lines]) + "\n")
     return path
@@ -65,13 +70,19 @@ def test_no_exports_no_runs(sensor, instance, orders_dir):
 
 
 def test_a_new_export_launches_one_run_over_its_windows(sensor, instance, orders_dir):
-    path = export(orders_dir, "a.jsonl", T - timedelta(minutes=38), T - timedelta(minutes=21), T - timedelta(minutes=30))
+    path = export(
+        orders_dir, "a.jsonl", T - timedelta(minutes=38), T - timedelta(minutes=21), T - timedelta(minutes=30)
+    )
     (request,), cursor = tick(sensor, instance)
     assert request.tags["dagster/asset_partition_range_start"] == "2026-11-20-10:00"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:20"
     assert request.job_name in (None, "conversions_job")
     assert tick(sensor, instance, cursor)[0] == []  # nothing changed
-    path.write_text(path.read_text() + json.dumps({"order_id": "late", "event_time": "2026-11-20T10:33:00Z", "value": 2, "currency": "USD"}) + "\n")
+    path.write_text(
+        path.read_text()
+        + json.dumps({"order_id": "late", "event_time": "2026-11-20T10:33:00Z", "value": 2, "currency": "USD"})
+        + "\n"
+    )
     (again,), cursor = tick(sensor, instance, cursor)
     assert again.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:30" and again.run_key != request.run_key
 
@@ -91,7 +102,9 @@ def test_orders_in_a_window_still_open_wait_for_it_to_close(sensor, instance, or
 def test_materialisations_with_ambiguous_events_are_retried_once(sensor, instance):
     def materialised(ambiguous):
         instance.report_runless_asset_event(
-            dg.AssetMaterialization("conversion_outbox", partition="2026-11-20-10:30", metadata={"ambiguous": ambiguous})
+            dg.AssetMaterialization(
+                "conversion_outbox", partition="2026-11-20-10:30", metadata={"ambiguous": ambiguous}
+            )
         )
 
     materialised(3)
@@ -103,9 +116,14 @@ def test_materialisations_with_ambiguous_events_are_retried_once(sensor, instanc
 
 
 def test_export_windows_reads_times_only(orders_dir):
-    path = export(orders_dir, "a.jsonl", T - timedelta(minutes=38), extra_lines=['{"order_id": "x", "event_time": "soon"}', "not json", ""])
-    mtime = datetime(2026, 11, 21, 8, 7, tzinfo=timezone.utc).timestamp()
+    path = export(
+        orders_dir,
+        "a.jsonl",
+        T - timedelta(minutes=38),
+        extra_lines=['{"order_id": "x", "event_time": "soon"}', "not json", ""],
+    )
+    mtime = datetime(2026, 11, 21, 8, 7, tzinfo=UTC).timestamp()
     os.utime(path, (mtime, mtime))
-    assert export_windows(path) == {datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc), datetime(2026, 11, 21, 8, 5, tzinfo=timezone.utc)}
+    assert export_windows(path) == {datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 8, 5, tzinfo=UTC)}
     clean = export(orders_dir, "b.jsonl", T - timedelta(minutes=38))
-    assert export_windows(clean) == {datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)}
+    assert export_windows(clean) == {datetime(2026, 11, 20, 10, 0, tzinfo=UTC)}

@@ -2,19 +2,19 @@
 parameter errors, and the client's retry-or-fail mapping of 40100, 40105 and 50000 on them."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
-from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, REPORTING_LATENCY_SECONDS
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessFaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
+from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
 
-AS_OF = datetime(2026, 11, 20, 10, 40, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 20, 10, 40, tzinfo=UTC)
 HOURLY = {
     "advertiser_id": ADVERTISER_ID,
     "report_type": "BASIC",
@@ -78,9 +78,14 @@ def test_hourly_rows_with_mixed_types_dashes_and_the_envelope(served):
         if int(metrics["clicks"]) == 0:
             assert metrics["cpc"] == "-"
         else:
-            assert float(metrics["ctr"]) == pytest.approx(int(metrics["clicks"]) / int(metrics["impressions"]) * 100, abs=0.006)
+            assert float(metrics["ctr"]) == pytest.approx(
+                int(metrics["clicks"]) / int(metrics["impressions"]) * 100, abs=0.006
+            )
     assert {row["metrics"]["campaign_name"] for row in rows} <= {
-        "cmp-holiday-2026", "cmp-creator-fund", "cmp-spring-launch", "cmp-always-on"
+        "cmp-holiday-2026",
+        "cmp-creator-fund",
+        "cmp-spring-launch",
+        "cmp-always-on",
     }
 
 
@@ -89,7 +94,10 @@ def test_pages_add_up_to_the_whole_report(served):
     with client(base_url) as api:
         whole = report(api).data["list"]
         first = report(api, page="1", page_size="50").data
-        pages = [first["list"]] + [report(api, page=str(p), page_size="50").data["list"] for p in range(2, first["page_info"]["total_page"] + 1)]
+        pages = [first["list"]] + [
+            report(api, page=str(p), page_size="50").data["list"]
+            for p in range(2, first["page_info"]["total_page"] + 1)
+        ]
         beyond = report(api, page=str(first["page_info"]["total_page"] + 1), page_size="50").data["list"]
     assert first["page_info"]["total_number"] == len(whole) and first["page_info"]["total_page"] == -(-len(whole) // 50)
     assert [row for page in pages for row in page] == whole and beyond == []
@@ -97,16 +105,18 @@ def test_pages_add_up_to_the_whole_report(served):
 
 def totals(rows, hour):
     picked = [r["metrics"] for r in rows if r["dimensions"]["stat_time_hour"] == hour]
-    return {name: sum(int(m[name]) for m in picked if m[name] != "-") for name in ("impressions", "clicks", "conversion")}
+    return {
+        name: sum(int(m[name]) for m in picked if m[name] != "-") for name in ("impressions", "clicks", "conversion")
+    }
 
 
 def test_latency_hides_the_last_ten_minutes_and_attribution_revises_recent_hours(served):
     simulator, base_url = served
     with client(base_url) as api:
-        at_1005 = report(api, as_of=datetime(2026, 11, 20, 10, 5, tzinfo=timezone.utc)).data["list"]
-        at_1015 = report(api, as_of=datetime(2026, 11, 20, 10, 15, tzinfo=timezone.utc)).data["list"]
-        at_1315 = report(api, as_of=datetime(2026, 11, 20, 13, 15, tzinfo=timezone.utc)).data["list"]
-        at_1400 = report(api, as_of=datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)).data["list"]
+        at_1005 = report(api, as_of=datetime(2026, 11, 20, 10, 5, tzinfo=UTC)).data["list"]
+        at_1015 = report(api, as_of=datetime(2026, 11, 20, 10, 15, tzinfo=UTC)).data["list"]
+        at_1315 = report(api, as_of=datetime(2026, 11, 20, 13, 15, tzinfo=UTC)).data["list"]
+        at_1400 = report(api, as_of=datetime(2026, 11, 20, 14, 0, tzinfo=UTC)).data["list"]
     assert REPORTING_LATENCY_SECONDS == 600
     assert totals(at_1005, "2026-11-20 10:00:00")["impressions"] == 0  # nothing reportable yet: no rows
     assert totals(at_1015, "2026-11-20 10:00:00")["impressions"] > 0  # 5 minutes of the hour
@@ -150,10 +160,17 @@ def test_daily_rows_at_campaign_level_sum_the_ads(served):
     simulator, base_url = served
     with client(base_url) as api:
         hourly = report(api).data["list"]
-        daily = report(api, data_level="AUCTION_CAMPAIGN", dimensions=["campaign_id", "stat_time_day"], metrics=["campaign_name", "clicks"]).data["list"]
+        daily = report(
+            api,
+            data_level="AUCTION_CAMPAIGN",
+            dimensions=["campaign_id", "stat_time_day"],
+            metrics=["campaign_name", "clicks"],
+        ).data["list"]
     by_campaign = {}
     for row in hourly:
-        by_campaign[row["metrics"]["campaign_id"]] = by_campaign.get(row["metrics"]["campaign_id"], 0) + int(row["metrics"]["clicks"])
+        by_campaign[row["metrics"]["campaign_id"]] = by_campaign.get(row["metrics"]["campaign_id"], 0) + int(
+            row["metrics"]["clicks"]
+        )
     assert {row["dimensions"]["campaign_id"]: int(row["metrics"]["clicks"]) for row in daily} == by_campaign
     assert {row["dimensions"]["stat_time_day"] for row in daily} == {"2026-11-20 00:00:00"}
 
@@ -193,7 +210,7 @@ def test_injected_system_errors_50000_are_retried_until_the_report_comes(fresh):
 
 def test_fetch_window_pages_and_links_ads_to_videos_as_the_simulator_knows_them(served):
     simulator, base_url = served
-    window = datetime(2026, 11, 20, 0, 20, tzinfo=timezone.utc)  # the lookback crosses midnight: two dates
+    window = datetime(2026, 11, 20, 0, 20, tzinfo=UTC)  # the lookback crosses midnight: two dates
     plan = plan_fetch(window, window + timedelta(minutes=5), 6)
     with client(base_url) as api:
         records = fetch_window(api, ADVERTISER_ID, plan, page_size=40)
@@ -216,14 +233,18 @@ def test_fetch_window_pages_and_links_ads_to_videos_as_the_simulator_knows_them(
     for row in parsed.rows.to_dicts():
         truth = expected[(row["ad_id"], row["stat_time_hour"])]
         ad = ads[row["ad_id"]]
-        assert (row["impressions"], row["clicks"], row["conversion"]) == (truth.impressions, truth.clicks, truth.conversion)
+        assert (row["impressions"], row["clicks"], row["conversion"]) == (
+            truth.impressions,
+            truth.clicks,
+            truth.conversion,
+        )
         assert row["video_id"] == ad.video.id and row["campaign_name"] == ad.campaign.name
         assert row["identity_id"] == ad.identity_id
 
 
 def test_as_of_reaches_only_a_simulator(served):
     simulator, base_url = served
-    early = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    early = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     with client(base_url, simulator=True) as sim_client, client(base_url, simulator=False) as real_client:
         as_of_hours = {r["dimensions"]["stat_time_hour"] for r in report(sim_client, as_of=early).data["list"]}
         clock_hours = {r["dimensions"]["stat_time_hour"] for r in report(real_client, as_of=early).data["list"]}

@@ -1,22 +1,22 @@
 """The Display API client over real HTTP against a served simulator."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy, TikTokApiError
-from tiktok_pipeline.sources.display_api.models import VIDEO_FIELDS
-from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
-from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy, TikTokApiError
+from tiktok_pipeline.sources.display_api.models import VIDEO_FIELDS
+from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.tokens import TokenStore
 
-AS_OF = datetime(2026, 11, 20, 10, 5, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
 
 
 class Clock:
@@ -29,7 +29,7 @@ class Clock:
         return self.now
 
     def dt(self) -> datetime:
-        return datetime.fromtimestamp(self.now, timezone.utc)
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 def make_client(base_url, tmp_path, *, sleeps=None, clock=None, max_attempts=5) -> DisplayApiClient:
@@ -48,7 +48,7 @@ def make_client(base_url, tmp_path, *, sleeps=None, clock=None, max_attempts=5) 
         timeout_seconds=2.0,
         simulator=True,
         sleep=sleep,
-        now=clock.dt if clock else (lambda: datetime.now(timezone.utc)),
+        now=clock.dt if clock else (lambda: datetime.now(UTC)),
     )
 
 
@@ -89,7 +89,9 @@ def test_5xx_is_retried_then_reported_with_log_id(tmp_path, username):
     broken = Simulator(WorldConfig(seed=7), FaultConfig(rate_5xx=1.0))
     with serve_in_thread(broken) as url, make_client(url, tmp_path, max_attempts=3) as client:
         client.access_token(username)  # the OAuth endpoint is not faulted
-        with pytest.raises(TikTokApiError, match=r"user/info for creator .*log_id=\d+ \(gave up after 3 attempts\)") as info:
+        with pytest.raises(
+            TikTokApiError, match=r"user/info for creator .*log_id=\d+ \(gave up after 3 attempts\)"
+        ) as info:
             user_info(client, username)
     assert info.value.call.attempts == 3 and info.value.call.status >= 500
 
@@ -119,8 +121,12 @@ def test_refresh_is_scheduled_from_expires_in_and_rotates(tmp_path, username):
         # the rotated-out refresh token no longer works; the persisted one does
         old = httpx.post(
             f"{url}/v2/oauth/token/",
-            data={"client_key": "sim-client", "client_secret": "sim-secret", "grant_type": "refresh_token",
-                  "refresh_token": first.refresh_token.get_secret_value()},
+            data={
+                "client_key": "sim-client",
+                "client_secret": "sim-secret",
+                "grant_type": "refresh_token",
+                "refresh_token": first.refresh_token.get_secret_value(),
+            },
         )
         assert old.status_code == 400 and old.json()["error"] == "invalid_grant"
         client.refresh(username)
@@ -142,7 +148,9 @@ def test_video_query_returns_requested_fields(tmp_path, username):
     with serve_in_thread(sim) as url, make_client(url, tmp_path) as client:
         listing = client.call(username, "video/list", fields=("id", "create_time"), body={"max_count": 3}, as_of=AS_OF)
         ids = [v["id"] for v in listing.payload["data"]["videos"]]
-        query = client.call(username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": ids}}, as_of=AS_OF)
+        query = client.call(
+            username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": ids}}, as_of=AS_OF
+        )
     videos = query.payload["data"]["videos"]
     assert sorted(v["id"] for v in videos) == sorted(ids)
     assert set(videos[0]) == set(VIDEO_FIELDS)
@@ -152,7 +160,9 @@ def test_video_query_returns_requested_fields(tmp_path, username):
 def test_unknown_creator_and_bad_secret_are_clear_errors(tmp_path):
     sim = Simulator(WorldConfig(seed=7))
     with serve_in_thread(sim) as url, make_client(url, tmp_path) as client:
-        with pytest.raises(TikTokApiError, match=r"oauth/token \(authorization_code\) for nobody refused: invalid_grant"):
+        with pytest.raises(
+            TikTokApiError, match=r"oauth/token \(authorization_code\) for nobody refused: invalid_grant"
+        ):
             client.access_token("nobody")
         client._client_secret = SecretStr("wrong")
         with pytest.raises(TikTokApiError, match="invalid_client"):

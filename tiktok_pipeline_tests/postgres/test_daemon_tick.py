@@ -9,7 +9,7 @@ QueuedRunCoordinator left QUEUED for the daemon's run queue instead of starting 
 """
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -22,8 +22,8 @@ from dagster._daemon.sensor import execute_sensor_iteration
 
 from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME, latest_closed_window
 from tiktok_pipeline.defs.videos.sensors import PollCursor
-from tiktok_pipeline.windows import window_key
 from tiktok_pipeline.settings import PROJECT_ROOT
+from tiktok_pipeline.windows import window_key
 
 CODE_LOCATION = """\
 from tiktok_pipeline.definitions import build_definitions
@@ -45,9 +45,9 @@ def daemon_sensor_iteration(instance: dg.DagsterInstance, code_location: Path) -
 def test_a_daemon_tick_stores_cursor_and_tick_and_queues_the_run(settings, pg_instance, pg_database, tmp_path):
     code_location = tmp_path / "code_location.py"
     code_location.write_text(CODE_LOCATION.format(settings=settings.model_dump_json()))
-    before = window_key(latest_closed_window(datetime.now(timezone.utc)))
+    before = window_key(latest_closed_window(datetime.now(UTC)))
     daemon_sensor_iteration(pg_instance, code_location)
-    after = window_key(latest_closed_window(datetime.now(timezone.utc)))
+    after = window_key(latest_closed_window(datetime.now(UTC)))
 
     states = {s.instigator_name: s for s in pg_instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)}
     assert {"polling_sensor", "alert_sensor"} <= set(states)  # on by default: no one had to start them
@@ -68,7 +68,9 @@ def test_a_daemon_tick_stores_cursor_and_tick_and_queues_the_run(settings, pg_in
     assert pg_database.query(
         "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = 'PIPELINE_ENQUEUED'", (run.run_id,)
     ) == [(1,)]
-    bodies = dict(pg_database.query("SELECT selector_id, instigator_body FROM instigators WHERE instigator_type = 'SENSOR'"))
+    bodies = dict(
+        pg_database.query("SELECT selector_id, instigator_body FROM instigators WHERE instigator_type = 'SENSOR'")
+    )
     assert cursor.last_window in bodies[polling.selector_id] and "last_window" in bodies[polling.selector_id]
     ticks = pg_database.query("SELECT status, tick_body FROM job_ticks WHERE selector_id = %s", (polling.selector_id,))
     assert [status for status, _ in ticks] == ["SUCCESS"] and run.run_id in ticks[0][1]

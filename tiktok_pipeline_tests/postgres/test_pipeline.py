@@ -48,7 +48,9 @@ def test_windows_materialised_on_postgres_are_read_back_from_it(settings, pg_ins
 
     # through the instance API
     records = pg_instance.get_run_records(dg.RunsFilter(run_ids=run_ids))
-    assert {r.dagster_run.run_id: r.dagster_run.status for r in records} == dict.fromkeys(run_ids, dg.DagsterRunStatus.SUCCESS)
+    assert {r.dagster_run.run_id: r.dagster_run.status for r in records} == dict.fromkeys(
+        run_ids, dg.DagsterRunStatus.SUCCESS
+    )
     velocity = pg_instance.fetch_materializations(dg.AssetKey("video_velocity"), limit=10).records
     assert {r.run_id for r in velocity} == set(run_ids)
     assert [r.asset_materialization.partition for r in velocity if r.run_id == single.run_id] == ["2026-11-20-10:15"]
@@ -97,7 +99,9 @@ def test_polling_sensor_plans_from_postgres(settings, pg_instance, pg_database):
         "2026-11-20-10:35",
     )
     assert PollCursor.parse(first.cursor) == PollCursor(last_window="2026-11-20-10:35", telemetry_storage_id=None)
-    warm_run = materialize_range(settings, T0 + WINDOW, T0 + 7 * WINDOW, run_config=warm.run_config or None, instance=pg_instance)
+    warm_run = materialize_range(
+        settings, T0 + WINDOW, T0 + 7 * WINDOW, run_config=warm.run_config or None, instance=pg_instance
+    )
     assert warm_run.success
 
     clock.now = now + WINDOW

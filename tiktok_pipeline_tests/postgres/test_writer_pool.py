@@ -63,7 +63,17 @@ def pipeline_env(tmp_path: Path) -> dict[str, str]:
 
 def start_run(window: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     dagster = Path(sys.executable).with_name("dagster")
-    args = [str(dagster), "asset", "materialize", "-m", "tiktok_pipeline.definitions", "--select", WINDOW_ASSETS, "--partition", window]
+    args = [
+        str(dagster),
+        "asset",
+        "materialize",
+        "-m",
+        "tiktok_pipeline.definitions",
+        "--select",
+        WINDOW_ASSETS,
+        "--partition",
+        window,
+    ]
     with log.open("wb") as out:
         return subprocess.Popen(
             args, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -123,8 +133,8 @@ def test_two_runs_at_once_take_turns_on_the_duckdb_writer_pool(pg_instance, pg_d
         while len(waiting := blocked_runs(storage, holder)) < len(WINDOWS):
             for process, log in zip(processes, logs, strict=True):
                 assert process.poll() is None, f"a run ended while the test held the writer slot:\n{tail(log)}"
-            assert time.monotonic() < deadline, f"runs not blocked on {WRITER_POOL} (waiting: {waiting}):\n" + "\n".join(
-                tail(log) for log in logs
+            assert time.monotonic() < deadline, (
+                f"runs not blocked on {WRITER_POOL} (waiting: {waiting}):\n" + "\n".join(tail(log) for log in logs)
             )
             time.sleep(0.25)
         claimed = storage.get_concurrency_info(WRITER_POOL).claimed_slots
@@ -160,11 +170,13 @@ def test_two_runs_at_once_take_turns_on_the_duckdb_writer_pool(pg_instance, pg_d
     assert sorted(r[0] for r in blocked) == run_ids
 
     intervals = sorted(interval for run_id in run_ids for interval in writer_intervals(pg_instance, run_id))
-    for before, after in zip(intervals, intervals[1:]):
+    for before, after in zip(intervals, intervals[1:], strict=False):
         assert before[1] <= after[0], f"writer steps overlap: {before} and {after}"
     info = storage.get_concurrency_info(WRITER_POOL)
     assert info.claimed_slots == [] and info.pending_steps == []  # every slot given back
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        windows = con.execute("SELECT DISTINCT strftime(window_start, '%Y-%m-%d-%H:%M') FROM video_velocity ORDER BY 1").fetchall()
+        windows = con.execute(
+            "SELECT DISTINCT strftime(window_start, '%Y-%m-%d-%H:%M') FROM video_velocity ORDER BY 1"
+        ).fetchall()
     assert [w[0] for w in windows] == list(WINDOWS)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from tiktok_pipeline.simulator.app import Simulator
 
-AS_OF = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc).timestamp()
+AS_OF = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
 BASE_URL = "http://sim.test"
 
 

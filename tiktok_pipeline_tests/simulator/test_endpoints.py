@@ -21,7 +21,9 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def test_user_info_success_envelope(client, auth, sim: Simulator, username):
-    response = client.get("/v2/user/info/", params={"fields": "open_id,username,follower_count,video_count"}, headers=auth)
+    response = client.get(
+        "/v2/user/info/", params={"fields": "open_id,username,follower_count,video_count"}, headers=auth
+    )
     body = response.json()
     assert response.status_code == 200 and set(body) == {"data", "error"}
     assert body["error"]["code"] == "ok" and body["error"]["message"] == ""
@@ -37,7 +39,10 @@ def test_user_info_success_envelope(client, auth, sim: Simulator, username):
 
 
 def test_log_ids_are_unique(client, auth):
-    ids = {client.get("/v2/user/info/", params={"fields": "open_id"}, headers=auth).json()["error"]["log_id"] for _ in range(20)}
+    ids = {
+        client.get("/v2/user/info/", params={"fields": "open_id"}, headers=auth).json()["error"]["log_id"]
+        for _ in range(20)
+    }
     assert len(ids) == 20
 
 
@@ -64,7 +69,9 @@ def test_video_list_default_and_maximum_page_size(client, auth):
     assert len(default["videos"]) == 10
     largest = client.post("/v2/video/list/", params=LIST_FIELDS, json={"max_count": 20}, headers=auth)
     assert len(largest.json()["data"]["videos"]) <= 20
-    assert_error(client.post("/v2/video/list/", params=LIST_FIELDS, json={"max_count": 21}, headers=auth), 400, "invalid_params")
+    assert_error(
+        client.post("/v2/video/list/", params=LIST_FIELDS, json={"max_count": 21}, headers=auth), 400, "invalid_params"
+    )
 
 
 def test_video_list_cursor_is_strict(client, auth):
@@ -81,16 +88,22 @@ def test_as_of_header_controls_visibility(client, auth, sim: Simulator, username
     data = client.post("/v2/video/list/", params=LIST_FIELDS, json={"max_count": 20}, headers=before).json()["data"]
     assert newest.id not in {v["id"] for v in data["videos"]}
     query = {"filters": {"video_ids": [newest.id]}}
-    assert client.post("/v2/video/query/", params=LIST_FIELDS, json=query, headers=before).json()["data"]["videos"] == []
+    assert (
+        client.post("/v2/video/query/", params=LIST_FIELDS, json=query, headers=before).json()["data"]["videos"] == []
+    )
 
 
 def test_fields_filtering_and_unknown_or_missing_fields(client, auth):
     every = ",".join(VIDEO_FIELD_SCOPES)
-    videos = client.post("/v2/video/list/", params={"fields": every}, json={"max_count": 2}, headers=auth).json()["data"]["videos"]
+    videos = client.post("/v2/video/list/", params={"fields": every}, json={"max_count": 2}, headers=auth).json()[
+        "data"
+    ]["videos"]
     assert all(set(v) == set(VIDEO_FIELD_SCOPES) for v in videos)
     only = client.post("/v2/video/list/", params={"fields": "id,title"}, json={"max_count": 2}, headers=auth)
     assert all(set(v) == {"id", "title"} for v in only.json()["data"]["videos"])
-    assert_error(client.post("/v2/video/list/", params={"fields": "id,plays"}, json={}, headers=auth), 400, "invalid_params")
+    assert_error(
+        client.post("/v2/video/list/", params={"fields": "id,plays"}, json={}, headers=auth), 400, "invalid_params"
+    )
     assert_error(client.post("/v2/video/list/", json={}, headers=auth), 400, "invalid_params")
     assert_error(client.get("/v2/user/info/", params={"fields": "open_id,nope"}, headers=auth), 400, "invalid_params")
 
@@ -113,8 +126,14 @@ def test_video_query_limits_and_validation(client, auth, sim: Simulator, usernam
     ok = client.post("/v2/video/query/", params={"fields": "id"}, json={"filters": {"video_ids": ids}}, headers=auth)
     assert [v["id"] for v in ok.json()["data"]["videos"]] == ids and len(ids) == 20
     too_many = {"filters": {"video_ids": ids + ["1"]}}
-    assert_error(client.post("/v2/video/query/", params={"fields": "id"}, json=too_many, headers=auth), 400, "invalid_params")
-    assert_error(client.post("/v2/video/query/", params={"fields": "id"}, json={"filters": {}}, headers=auth), 400, "invalid_params")
+    assert_error(
+        client.post("/v2/video/query/", params={"fields": "id"}, json=too_many, headers=auth), 400, "invalid_params"
+    )
+    assert_error(
+        client.post("/v2/video/query/", params={"fields": "id"}, json={"filters": {}}, headers=auth),
+        400,
+        "invalid_params",
+    )
 
 
 def test_bad_json_body(client, auth):
@@ -125,29 +144,41 @@ def test_bad_json_body(client, auth):
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Bearer act.e30.AAAA", "Basic abc"])
 def test_missing_or_invalid_token(client, header):
     headers = {"Authorization": header} if header else {}
-    assert_error(client.get("/v2/user/info/", params={"fields": "open_id"}, headers=headers), 401, "access_token_invalid")
+    assert_error(
+        client.get("/v2/user/info/", params={"fields": "open_id"}, headers=headers), 401, "access_token_invalid"
+    )
 
 
 def test_refresh_token_is_not_an_access_token(client, username):
     from .conftest import exchange_code
 
     refresh = exchange_code(client, username).json()["refresh_token"]
-    response = client.get("/v2/user/info/", params={"fields": "open_id"}, headers={"Authorization": f"Bearer {refresh}"})
+    response = client.get(
+        "/v2/user/info/", params={"fields": "open_id"}, headers={"Authorization": f"Bearer {refresh}"}
+    )
     assert_error(response, 401, "access_token_invalid")
 
 
 def test_scope_not_granted_fails_the_whole_call(client, username):
     basic = bearer(client, username, scopes="user.info.basic,user.info.profile")
     assert client.get("/v2/user/info/", params={"fields": "open_id,username"}, headers=basic).status_code == 200
-    assert_error(client.get("/v2/user/info/", params={"fields": "open_id,follower_count"}, headers=basic), 401, "scope_not_authorized")
-    assert_error(client.post("/v2/video/list/", params={"fields": "id"}, json={}, headers=basic), 401, "scope_not_authorized")
+    assert_error(
+        client.get("/v2/user/info/", params={"fields": "open_id,follower_count"}, headers=basic),
+        401,
+        "scope_not_authorized",
+    )
+    assert_error(
+        client.post("/v2/video/list/", params={"fields": "id"}, json={}, headers=basic), 401, "scope_not_authorized"
+    )
 
 
 def test_scope_not_approved_for_the_app(clock, make_client, username):
     sim = Simulator(clock=clock, approved_scopes=frozenset({"user.info.basic", "video.list"}))
     client = make_client(sim)
     headers = bearer(client, username)
-    assert_error(client.get("/v2/user/info/", params={"fields": "username"}, headers=headers), 400, "scope_permission_missed")
+    assert_error(
+        client.get("/v2/user/info/", params={"fields": "username"}, headers=headers), 400, "scope_permission_missed"
+    )
 
 
 def test_unknown_path_and_wrong_method(client, auth):

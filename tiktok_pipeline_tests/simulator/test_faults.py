@@ -75,7 +75,9 @@ def test_malformed_records(clock, make_client, username):
     fields = {"fields": "id,create_time,view_count,like_count"}
     videos = []
     for _ in range(20):
-        videos += client.post("/v2/video/list/", params=fields, json={"max_count": 20}, headers=headers).json()["data"]["videos"]
+        videos += client.post("/v2/video/list/", params=fields, json={"max_count": 20}, headers=headers).json()["data"][
+            "videos"
+        ]
 
     def malformed(video: dict) -> bool:
         return (
@@ -89,9 +91,13 @@ def test_malformed_records(clock, make_client, username):
     assert 0.15 * len(videos) < len(broken) < 0.45 * len(videos)
     assert len(broken) == sim.stats["fault malformed"]
     kinds = {
-        "id" if not isinstance(v.get("id"), str) else
-        "create_time" if not isinstance(v["create_time"], int) else
-        "view_count" if not isinstance(v["view_count"], int) else "like_count"
+        "id"
+        if not isinstance(v.get("id"), str)
+        else "create_time"
+        if not isinstance(v["create_time"], int)
+        else "view_count"
+        if not isinstance(v["view_count"], int)
+        else "like_count"
         for v in broken
     }
     assert kinds == {"id", "create_time", "view_count", "like_count"}

@@ -26,7 +26,15 @@ def test_code_exchange_returns_a_flat_token_response(client, sim: Simulator, use
     response = exchange_code(client, username)
     body = response.json()
     assert response.status_code == 200
-    assert set(body) == {"access_token", "expires_in", "open_id", "refresh_token", "refresh_expires_in", "scope", "token_type"}
+    assert set(body) == {
+        "access_token",
+        "expires_in",
+        "open_id",
+        "refresh_token",
+        "refresh_expires_in",
+        "scope",
+        "token_type",
+    }
     assert body["access_token"].startswith("act.") and body["refresh_token"].startswith("rft.")
     assert body["expires_in"] == 7200 and body["refresh_expires_in"] == 180 * 86400 and body["token_type"] == "Bearer"
     assert body["open_id"] == sim.world.creator(username).open_id

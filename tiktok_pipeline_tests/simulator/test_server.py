@@ -26,7 +26,9 @@ def without_log_ids(body: dict) -> dict:
 
 def scripted_calls(client: httpx.Client, username: str) -> list[tuple[int, dict]]:
     headers = bearer(client, username)
-    list_body = client.post("/v2/video/list/", params={"fields": "id,create_time"}, json={"max_count": 5}, headers=headers).json()
+    list_body = client.post(
+        "/v2/video/list/", params={"fields": "id,create_time"}, json={"max_count": 5}, headers=headers
+    ).json()
     ids = [v["id"] for v in list_body["data"]["videos"]]
     requests = [
         ("GET", "/v2/user/info/", {"fields": "open_id,username,follower_count"}, None),

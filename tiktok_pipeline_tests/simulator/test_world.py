@@ -99,6 +99,7 @@ def test_viral_videos_surge_after_onset():
     for video in all_videos(world)[:20]:
         onset = video.viral_onset
         assert video.is_viral and onset is not None and onset > video.create_time
+
         def gain(start: float) -> int:
             return world.counts(video.id, start + 3 * HOUR).view_count - world.counts(video.id, start).view_count
 

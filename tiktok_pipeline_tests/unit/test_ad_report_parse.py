@@ -2,13 +2,13 @@
 the lookback plan in UTC and other time zones."""
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from tiktok_pipeline.sources.business_api.reporting import parse_fetch, plan_fetch
 
-W = datetime(2026, 11, 20, 10, 35, tzinfo=timezone.utc)  # window 10:35-10:40
+W = datetime(2026, 11, 20, 10, 35, tzinfo=UTC)  # window 10:35-10:40
 FETCHED = W + timedelta(minutes=5)
 GOOD = {
     "campaign_id": "1700000000000000001",
@@ -53,8 +53,15 @@ def landed(rows, *, ads=None, hours=None, zone="UTC", error=None):
         "error": error,
         "payload": {"code": 0, "data": {"list": rows, "page_info": {"page": 1, "total_page": 1}}},
     }
-    ad_list = ads if ads is not None else [{"ad_id": "111", "tiktok_item_id": "7710025586961829837", "identity_id": "69"}]
-    ad_record = {"kind": "ads", "endpoint": "ad/get", "request_id": "req-2", "payload": {"code": 0, "data": {"list": ad_list}}}
+    ad_list = (
+        ads if ads is not None else [{"ad_id": "111", "tiktok_item_id": "7710025586961829837", "identity_id": "69"}]
+    )
+    ad_record = {
+        "kind": "ads",
+        "endpoint": "ad/get",
+        "request_id": "req-2",
+        "payload": {"code": 0, "data": {"list": ad_list}},
+    }
     return [meta, report, ad_record]
 
 
@@ -68,7 +75,9 @@ def test_strings_integers_and_dashes_become_numbers_and_nulls():
     assert stored["stat_time_hour"] == datetime(2026, 11, 20, 9)
     assert stored["video_id"] == "7710025586961829837" and stored["identity_id"] == "69"
     assert stored["campaign_name"] == "cmp-holiday-2026" and stored["request_id"] == "req-1"
-    assert stored["fetched_at"] == datetime(2026, 11, 20, 10, 40) and stored["fetched_in_window"] == datetime(2026, 11, 20, 10, 35)
+    assert stored["fetched_at"] == datetime(2026, 11, 20, 10, 40) and stored["fetched_in_window"] == datetime(
+        2026, 11, 20, 10, 35
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,7 +127,9 @@ def test_bad_dimensions_are_quarantined_without_a_key(dimensions, reason):
 
 
 def test_integer_ids_are_accepted_as_strings():
-    parsed = parse_fetch(landed([{"dimensions": {"ad_id": 111, "stat_time_hour": "2026-11-20 09:00:00"}, "metrics": GOOD}]), "f", W)
+    parsed = parse_fetch(
+        landed([{"dimensions": {"ad_id": 111, "stat_time_hour": "2026-11-20 09:00:00"}, "metrics": GOOD}]), "f", W
+    )
     assert parsed.rows["ad_id"].to_list() == ["111"]
 
 
@@ -131,7 +142,9 @@ def test_a_non_list_page_is_quarantined_whole():
 
 def test_hours_outside_the_lookback_duplicates_and_ads_without_video():
     rows = [row(hour="2026-11-20 01:00:00"), row(clicks=1), row(clicks=2), row(ad_id="333")]
-    parsed = parse_fetch(landed(rows, ads=[{"ad_id": "111", "tiktok_item_id": "77"}, {"ad_id": "333", "tiktok_item_id": ""}]), "f", W)
+    parsed = parse_fetch(
+        landed(rows, ads=[{"ad_id": "111", "tiktok_item_id": "77"}, {"ad_id": "333", "tiktok_item_id": ""}]), "f", W
+    )
     assert parsed.outside_lookback == 1 and parsed.duplicates == 1
     by_ad = {r["ad_id"]: r for r in parsed.rows.to_dicts()}
     assert by_ad["111"]["clicks"] == 2  # the later page wins
@@ -147,13 +160,13 @@ def test_a_failed_call_makes_the_whole_fetch_unusable():
 def test_the_lookback_is_every_hour_overlapping_it_current_hour_included():
     plan = plan_fetch(W, FETCHED, 6)
     assert [h.hour for h in plan.hours] == [4, 5, 6, 7, 8, 9, 10]
-    on_the_hour = plan_fetch(datetime(2026, 11, 20, 10, 55, tzinfo=timezone.utc), FETCHED, 6)
+    on_the_hour = plan_fetch(datetime(2026, 11, 20, 10, 55, tzinfo=UTC), FETCHED, 6)
     assert [h.hour for h in on_the_hour.hours] == [5, 6, 7, 8, 9, 10]
     assert plan.dates == (date(2026, 11, 20),)
 
 
 def test_a_lookback_across_midnight_asks_for_two_dates():
-    plan = plan_fetch(datetime(2026, 11, 20, 1, 20, tzinfo=timezone.utc), FETCHED, 3)
+    plan = plan_fetch(datetime(2026, 11, 20, 1, 20, tzinfo=UTC), FETCHED, 3)
     assert plan.dates == (date(2026, 11, 19), date(2026, 11, 20))
     assert [h.hour for h in plan.hours] == [22, 23, 0, 1]
 
@@ -172,8 +185,12 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats() | st.text(max_size=12) | st.just("-")
-_json = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=8)
-_metric = st.one_of(st.integers(-5, 2**40), st.from_regex(r"-?\d{1,6}(\.\d{1,2})?", fullmatch=True), st.just("-"), _json)
+_json = st.recursive(
+    _scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=8
+)
+_metric = st.one_of(
+    st.integers(-5, 2**40), st.from_regex(r"-?\d{1,6}(\.\d{1,2})?", fullmatch=True), st.just("-"), _json
+)
 _row = st.fixed_dictionaries(
     {
         "dimensions": st.one_of(
@@ -181,7 +198,10 @@ _row = st.fixed_dictionaries(
                 {
                     "ad_id": st.one_of(st.sampled_from(["111", "222"]), st.integers(0, 10), _json),
                     "stat_time_hour": st.one_of(
-                        st.sampled_from(["2026-11-20 09:00:00", "2026-11-20 10:00:00", "2026-11-19 09:00:00", "2026-11-20 09:15:00"]), _json
+                        st.sampled_from(
+                            ["2026-11-20 09:00:00", "2026-11-20 10:00:00", "2026-11-19 09:00:00", "2026-11-20 09:15:00"]
+                        ),
+                        _json,
                     ),
                 }
             ),

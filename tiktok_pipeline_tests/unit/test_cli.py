@@ -1,6 +1,7 @@
 """``tiktok-pipeline tokens add`` stores a refresh token read from standard input."""
 
 import io
+from datetime import UTC
 
 from tiktok_pipeline.cli import main
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
@@ -14,9 +15,9 @@ def test_tokens_add_reads_stdin_and_forces_a_refresh(tmp_path, monkeypatch, caps
     assert "rft.from-login-kit" not in capsys.readouterr().out
     stored = TokenStore(store_path).get("alice")
     assert stored.refresh_token.get_secret_value() == "rft.from-login-kit" and stored.open_id == "o-1"
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert stored.needs_refresh(datetime.now(timezone.utc))
+    assert stored.needs_refresh(datetime.now(UTC))
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["tokens", "add", "bob"]) == 2

@@ -129,7 +129,9 @@ def test_ctr_change_is_now_minus_thirty_minutes_earlier():
 
 
 def test_ctr_change_is_null_when_the_ad_started_in_the_last_half_hour():
-    rows = hourly({"stat_time_hour": H + timedelta(hours=1), "fetched_at": H + 90 * MIN, "impressions": 600, "clicks": 6})
+    rows = hourly(
+        {"stat_time_hour": H + timedelta(hours=1), "fetched_at": H + 90 * MIN, "impressions": 600, "clicks": 6}
+    )
     [row] = ad_rates(rows, [H + 85 * MIN]).to_dicts()
     assert row["ctr"] == pytest.approx(0.01) and row["ctr_30m_ago"] is None and row["ctr_change_30m"] is None
 
@@ -146,7 +148,13 @@ def observations(*rows: dict) -> pl.DataFrame:
         "comment_count": pl.Int64,
         "share_count": pl.Int64,
     }
-    defaults = {"video_id": "77", "creator_username": "c", "campaign_ids": ["cmp-a"], "like_count": 0, "comment_count": 0}
+    defaults = {
+        "video_id": "77",
+        "creator_username": "c",
+        "campaign_ids": ["cmp-a"],
+        "like_count": 0,
+        "comment_count": 0,
+    }
     return pl.DataFrame(
         [{**defaults, **row, "window_start": row["observed_at"] - 5 * MIN} for row in rows], schema=schema
     )
@@ -157,7 +165,9 @@ def test_organic_rates_and_the_thirty_minute_share_rate():
         {"observed_at": H, "view_count": 1000, "share_count": 10},
         {"observed_at": H + 20 * MIN, "view_count": 1500, "share_count": 20},
     )
-    current = observations({"observed_at": H + 35 * MIN, "view_count": 2000, "share_count": 40, "like_count": 100, "comment_count": 8})
+    current = observations(
+        {"observed_at": H + 35 * MIN, "view_count": 2000, "share_count": 40, "like_count": 100, "comment_count": 8}
+    )
     [row] = organic_rates(current, pl.concat([history, current])).to_dicts()
     assert row["like_rate"] == pytest.approx(0.05) and row["comment_rate"] == pytest.approx(0.004)
     assert row["share_rate"] == pytest.approx(0.02)
@@ -183,7 +193,14 @@ def test_ad_velocity_keeps_boosted_unobserved_and_observed_unboosted_videos():
     paid = ad_rates(hourly({"video_id": "boosted", "stat_time_hour": H}), [H + 55 * MIN])
     organic = organic_rates(
         observations({"video_id": "organic", "observed_at": H + 60 * MIN, "view_count": 100, "share_count": 3}),
-        pl.DataFrame(schema={"video_id": pl.String, "observed_at": pl.Datetime("us"), "view_count": pl.Int64, "share_count": pl.Int64}),
+        pl.DataFrame(
+            schema={
+                "video_id": pl.String,
+                "observed_at": pl.Datetime("us"),
+                "view_count": pl.Int64,
+                "share_count": pl.Int64,
+            }
+        ),
     )
     rows = {r["video_id"]: r for r in ad_velocity(paid, organic).to_dicts()}
     assert rows["boosted"]["observed_at"] == H + 60 * MIN and rows["boosted"]["share_rate"] is None

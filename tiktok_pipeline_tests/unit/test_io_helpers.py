@@ -2,21 +2,21 @@
 
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 from pydantic import SecretStr
 
+from tiktok_pipeline.ingest.land import WindowNotObservableError, observation_instant
+from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
 from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
-from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.windows import window_from_key, window_key, window_starts
-from tiktok_pipeline.ingest.land import WindowNotObservableError, observation_instant
-from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS
 from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows, transaction
+from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS
+from tiktok_pipeline.windows import window_from_key, window_key, window_starts
 
-W = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+W = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def test_landing_round_trip_is_atomic(tmp_path):
@@ -95,7 +95,12 @@ def test_replace_windows_replaces_only_its_range_and_rolls_back(tmp_path):
     db = tmp_path / "w.duckdb"
     later = W + timedelta(minutes=5)
     with connect(db) as con:
-        replace_windows(con, W, later + timedelta(minutes=5), Write(RAW_CREATOR_SNAPSHOTS, pl.concat([_creators(W, 2), _creators(later, 3)])))
+        replace_windows(
+            con,
+            W,
+            later + timedelta(minutes=5),
+            Write(RAW_CREATOR_SNAPSHOTS, pl.concat([_creators(W, 2), _creators(later, 3)])),
+        )
         replace_windows(con, W, later, Write(RAW_CREATOR_SNAPSHOTS, _creators(W, 1)))
         counts = read_frame(con, "SELECT window_start, count(*) AS n FROM raw_creator_snapshots GROUP BY 1 ORDER BY 1")
         assert counts["n"].to_list() == [1, 3]

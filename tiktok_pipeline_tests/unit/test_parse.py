@@ -5,13 +5,27 @@ import json
 from tiktok_pipeline.ingest.parse.display import parse_landed
 
 BASE = {"window_start": "2026-11-24T12:00:00+00:00", "observed_at": "2026-11-24T12:05:00+00:00", "username": "alice"}
-GOOD = {"id": "7077642457847991554", "create_time": 1763980000, "view_count": 10, "like_count": 1,
-        "comment_count": 0, "share_count": 0, "duration": 12, "title": "hi"}
+GOOD = {
+    "id": "7077642457847991554",
+    "create_time": 1763980000,
+    "view_count": 10,
+    "like_count": 1,
+    "comment_count": 0,
+    "share_count": 0,
+    "duration": 12,
+    "title": "hi",
+}
 
 
 def record(endpoint, data, **extra):
-    return {**BASE, "endpoint": endpoint, "payload": {"data": data, "error": {"code": "ok", "log_id": "L1"}},
-            "log_id": "L1", "error": None, **extra}
+    return {
+        **BASE,
+        "endpoint": endpoint,
+        "payload": {"data": data, "error": {"code": "ok", "log_id": "L1"}},
+        "log_id": "L1",
+        "error": None,
+        **extra,
+    }
 
 
 def test_good_and_bad_records_are_all_accounted_for():

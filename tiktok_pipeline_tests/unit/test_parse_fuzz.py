@@ -24,7 +24,9 @@ video_like = st.fixed_dictionaries(
     },
 )
 payloads = st.one_of(
-    st.fixed_dictionaries({"data": st.fixed_dictionaries({"videos": st.lists(st.one_of(video_like, json_values), max_size=8)})}),
+    st.fixed_dictionaries(
+        {"data": st.fixed_dictionaries({"videos": st.lists(st.one_of(video_like, json_values), max_size=8)})}
+    ),
     st.fixed_dictionaries({"data": st.fixed_dictionaries({"videos": json_values})}),
     st.fixed_dictionaries({"data": json_values}),
     json_values,
@@ -32,7 +34,11 @@ payloads = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["video/list", "video/query", "user/info"]), payloads, st.booleans()), max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["video/list", "video/query", "user/info"]), payloads, st.booleans()), max_size=6
+    )
+)
 def test_parser_survives_anything_and_loses_nothing(calls):
     records = [
         {

@@ -99,17 +99,21 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
     from pydantic import SecretStr
 
     from tiktok_pipeline.ingest.collect.display import collect_window
-    from tiktok_pipeline.sources.display_api.client import DisplayApiClient
-    from tiktok_pipeline.sources.display_api.tokens import TokenStore
     from tiktok_pipeline.ingest.polling.plan import WindowPlan
     from tiktok_pipeline.simulator.app import Simulator
+    from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+    from tiktok_pipeline.sources.display_api.tokens import TokenStore
 
     sim = Simulator()
     creators = [c.username for c in sim.world.creators()]
     plan = WindowPlan(discover=creators, budget=4)
     client = DisplayApiClient(
-        "http://sim", client_key="k", client_secret=SecretStr("sim-secret"), token_store=TokenStore(tmp_path / "t.json"),
-        transport=sim.transport(), simulator=True,
+        "http://sim",
+        client_key="k",
+        client_secret=SecretStr("sim-secret"),
+        token_store=TokenStore(tmp_path / "t.json"),
+        transport=sim.transport(),
+        simulator=True,
     )
     with client:
         collection = collect_window(client, creators, NOW, NOW, timedelta(days=7), plan)

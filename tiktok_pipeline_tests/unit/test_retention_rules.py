@@ -1,14 +1,12 @@
 """Retention rules (pure) and the warehouse deletes, on a temporary DuckDB file."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import polars as pl
 import pydantic
 import pytest
 
 from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
-from tiktok_pipeline.metrics.velocity import LOOKBACK
-from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
 from tiktok_pipeline.governance.retention import (
     PARTITION_LIMIT,
     ChangedUnderfootError,
@@ -21,7 +19,10 @@ from tiktok_pipeline.governance.retention import (
     retention_cutoff,
     rolled_up_observations,
 )
+from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
+from tiktok_pipeline.metrics.velocity import LOOKBACK
 from tiktok_pipeline.settings import MIN_RETENTION_DAYS, Settings
+from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     DAILY_VIDEO_METRICS,
     ENRICHED_VIDEO_METRICS,
@@ -30,9 +31,8 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 
-UTC = timezone.utc
+UTC = UTC
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 VIDEO_TABLES = ("raw_video_snapshots", "enriched_video_metrics", "video_velocity")
 
@@ -71,7 +71,12 @@ def test_partition_budget_counts_windows_and_dates_the_limit():
 def evidence(**changes) -> DayEvidence:
     base = dict(
         day=DAY,
-        window_rows={"raw_video_snapshots": 50, "enriched_video_metrics": 50, "video_velocity": 50, "raw_creator_snapshots": 8},
+        window_rows={
+            "raw_video_snapshots": 50,
+            "enriched_video_metrics": 50,
+            "video_velocity": 50,
+            "raw_creator_snapshots": 8,
+        },
         rolled_up={"daily_video_metrics": 50, "daily_creator_metrics": 8},
         rollup_marks={"daily_video_metrics": 900, "daily_creator_metrics": 901},
         window_marks={table: 500 for table in (*VIDEO_TABLES, "raw_creator_snapshots")},
@@ -88,16 +93,36 @@ def test_a_fully_rolled_up_day_may_go():
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"rolled_up": {"daily_video_metrics": None, "daily_creator_metrics": 8}}, "daily_video_metrics has no rows for 2026-11-20"),
-        ({"rolled_up": {"daily_video_metrics": 50, "daily_creator_metrics": None}}, "daily_creator_metrics has no rows"),
+        (
+            {"rolled_up": {"daily_video_metrics": None, "daily_creator_metrics": 8}},
+            "daily_video_metrics has no rows for 2026-11-20",
+        ),
+        (
+            {"rolled_up": {"daily_video_metrics": 50, "daily_creator_metrics": None}},
+            "daily_creator_metrics has no rows",
+        ),
         ({"rollup_marks": {"daily_video_metrics": None, "daily_creator_metrics": 901}}, "no materialisation recorded"),
         ({"rolled_up": {"daily_video_metrics": 49, "daily_creator_metrics": 8}}, "rolled up 49 observations"),
         (
-            {"window_rows": {"raw_video_snapshots": 50, "enriched_video_metrics": 50, "video_velocity": 45, "raw_creator_snapshots": 8}},
+            {
+                "window_rows": {
+                    "raw_video_snapshots": 50,
+                    "enriched_video_metrics": 50,
+                    "video_velocity": 45,
+                    "raw_creator_snapshots": 8,
+                }
+            },
             "video_velocity 45",
         ),
         (
-            {"window_marks": {"raw_video_snapshots": 500, "enriched_video_metrics": 950, "video_velocity": 950, "raw_creator_snapshots": 500}},
+            {
+                "window_marks": {
+                    "raw_video_snapshots": 500,
+                    "enriched_video_metrics": 950,
+                    "video_velocity": 950,
+                    "raw_creator_snapshots": 500,
+                }
+            },
             "enriched_video_metrics, video_velocity re-materialised after daily_video_metrics",
         ),
     ],
@@ -130,13 +155,21 @@ def window_frames(day: datetime, videos: int) -> dict[str, pl.DataFrame]:
             "view_count": [10] * (len(windows) * videos),
         }
     )
-    creators = pl.DataFrame({"window_start": windows, "observed_at": [w + timedelta(minutes=5) for w in windows], "creator_username": ["a", "a"]})
+    creators = pl.DataFrame(
+        {
+            "window_start": windows,
+            "observed_at": [w + timedelta(minutes=5) for w in windows],
+            "creator_username": ["a", "a"],
+        }
+    )
     return {"video": video, "creator": creators}
 
 
 def fill_day(connection, day: datetime, videos: int) -> None:
     frames = window_frames(day, videos)
-    quarantine = pl.DataFrame({"window_start": [day.replace(tzinfo=None)], "reason": ["bad"], "asset": ["raw_video_snapshots"]})
+    quarantine = pl.DataFrame(
+        {"window_start": [day.replace(tzinfo=None)], "reason": ["bad"], "asset": ["raw_video_snapshots"]}
+    )
     replace_windows(
         connection,
         day,
@@ -152,7 +185,9 @@ def fill_day(connection, day: datetime, videos: int) -> None:
 def counts(connection, table: str) -> dict[str, int]:
     return {
         f"{day:%Y-%m-%d}": n
-        for day, n in connection.execute(f"SELECT date_trunc('day', window_start), count(*) FROM {table} GROUP BY 1").fetchall()
+        for day, n in connection.execute(
+            f"SELECT date_trunc('day', window_start), count(*) FROM {table} GROUP BY 1"
+        ).fetchall()
     }
 
 
@@ -162,7 +197,12 @@ def test_days_before_and_prune_day_delete_one_day_of_window_rows_only(tmp_path):
         fill_day(connection, DAY, 3)
         fill_day(connection, next_day, 4)
         assert days_before(connection, next_day) == {
-            DAY: {"raw_video_snapshots": 6, "enriched_video_metrics": 6, "video_velocity": 6, "raw_creator_snapshots": 2}
+            DAY: {
+                "raw_video_snapshots": 6,
+                "enriched_video_metrics": 6,
+                "video_velocity": 6,
+                "raw_creator_snapshots": 2,
+            }
         }
         assert set(days_before(connection, next_day + timedelta(days=1))) == {DAY, next_day}
         rows = days_before(connection, next_day)[DAY]
@@ -189,7 +229,9 @@ def test_prune_day_deletes_nothing_when_the_rows_changed_since_the_decision(tmp_
 def test_rolled_up_observations_per_rollup(tmp_path):
     with connect(tmp_path / "w.duckdb") as connection:
         assert rolled_up_observations(connection, DAY) == {"daily_video_metrics": None, "daily_creator_metrics": None}
-        rollup = pl.DataFrame({"window_start": [DAY.replace(tzinfo=None)] * 2, "video_id": ["1", "2"], "observations": [3, 4]})
+        rollup = pl.DataFrame(
+            {"window_start": [DAY.replace(tzinfo=None)] * 2, "video_id": ["1", "2"], "observations": [3, 4]}
+        )
         replace_windows(connection, DAY, DAY + timedelta(days=1), Write(DAILY_VIDEO_METRICS, rollup))
         assert rolled_up_observations(connection, DAY) == {"daily_video_metrics": 7, "daily_creator_metrics": None}
         assert rolled_up_observations(connection, DAY + timedelta(days=1))["daily_video_metrics"] is None

@@ -6,15 +6,28 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.metrics.rollup import creator_days, video_days
-from tiktok_pipeline.warehouse.tables import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import (
+    DAILY_CREATOR_METRICS,
+    DAILY_VIDEO_METRICS,
+    ENRICHED_VIDEO_METRICS,
+    VIDEO_VELOCITY,
+)
 
 DAY1 = datetime(2026, 11, 20)
 DAY2 = datetime(2026, 11, 21)
 CREATED = datetime(2026, 11, 19, 8, 0)
 
 
-def enriched_row(window: datetime, video: str, views: int, likes: int = 0, comments: int = 0, shares: int = 0,
-                 campaigns: tuple[str, ...] = ("c1",), creator: str = "alice") -> dict:
+def enriched_row(
+    window: datetime,
+    video: str,
+    views: int,
+    likes: int = 0,
+    comments: int = 0,
+    shares: int = 0,
+    campaigns: tuple[str, ...] = ("c1",),
+    creator: str = "alice",
+) -> dict:
     rate = (likes + comments + shares) / views if views else None
     return {
         "window_start": window,

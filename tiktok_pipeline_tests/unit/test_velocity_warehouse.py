@@ -9,9 +9,9 @@ import pytest
 
 from tiktok_pipeline.metrics.enrichment import enrich_snapshots
 from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
-from tiktok_pipeline.windows import WINDOW
-from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
+from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS
+from tiktok_pipeline.windows import WINDOW
 
 DAY = datetime(2026, 11, 20)
 LIMIT = timedelta(hours=3)
@@ -67,8 +67,14 @@ def in_polars(enriched: pl.DataFrame, start: datetime, end: datetime) -> pl.Data
 
 
 COLUMNS = ENRICHED_VIDEO_METRICS.column_names[:5] + [
-    "view_count", "baseline_observed_at", "elapsed_minutes", "view_delta_30m", "views_per_minute",
-    "engagement_rate", "engagement_rate_change_30m", "momentum",
+    "view_count",
+    "baseline_observed_at",
+    "elapsed_minutes",
+    "view_delta_30m",
+    "views_per_minute",
+    "engagement_rate",
+    "engagement_rate_change_30m",
+    "momentum",
 ]
 
 

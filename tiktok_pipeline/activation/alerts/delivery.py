@@ -212,10 +212,16 @@ class AlertSender:
                 delay = self._backoff(attempt, retry_after)
                 log.warning(
                     "alert to %s failed (%s), retry %d/%d in %.2fs",
-                    destination.kind, status or error, attempt, self._max_attempts - 1, delay,
+                    destination.kind,
+                    status or error,
+                    attempt,
+                    self._max_attempts - 1,
+                    delay,
                 )
                 self._sleep(delay)
-        log.error("alert to %s undelivered after %d attempts (%s)", destination.kind, self._max_attempts, status or error)
+        log.error(
+            "alert to %s undelivered after %d attempts (%s)", destination.kind, self._max_attempts, status or error
+        )
         return DeliveryResult(destination.kind, False, self._max_attempts, status, error)
 
 

@@ -13,7 +13,7 @@ Both functions are pure: they return the JSON-serialisable dict to POST and neve
 from __future__ import annotations
 
 import re
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from tiktok_pipeline.activation.alerts.models import Alert, Severity
@@ -58,8 +58,8 @@ def _created(alert: Alert) -> str:
     """``created_at`` as UTC text; a naive datetime is taken to be UTC already."""
     created = alert.created_at
     if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    return created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        created = created.replace(tzinfo=UTC)
+    return created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _slack_table(columns: list[str], rows: list[list[str]]) -> str:
@@ -71,7 +71,7 @@ def _slack_table(columns: list[str], rows: list[list[str]]) -> str:
     width = max(len(row) for row in grid)
     cells = [[" ".join(cell.split()) for cell in row] + [""] * (width - len(row)) for row in grid]
     widths = [max(len(row[i]) for row in cells) for i in range(width)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     header_lines = 0
     if columns:
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -102,7 +102,10 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     """
     heading = f"{SLACK_EMOJI[alert.severity]} {alert.severity}: {alert.title}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _truncate(heading, SLACK_HEADER_LIMIT), "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _truncate(heading, SLACK_HEADER_LIMIT), "emoji": True},
+        },
         {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(alert.summary, SLACK_TEXT_LIMIT)}},
     ]
     if alert.facts:
@@ -170,7 +173,9 @@ def teams_payload(alert: Alert) -> dict[str, Any]:
         body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in alert.facts]})
     if alert.table_rows:
         body.append(_teams_table(alert.table_columns, alert.table_rows))
-    body.append({"type": "TextBlock", "text": f"Created {_created(alert)}", "isSubtle": True, "size": "Small", "wrap": True})
+    body.append(
+        {"type": "TextBlock", "text": f"Created {_created(alert)}", "isSubtle": True, "size": "Small", "wrap": True}
+    )
     actions = [{"type": "Action.OpenUrl", "title": alert.link_text, "url": alert.link_url}] if alert.link_url else []
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -182,5 +187,7 @@ def teams_payload(alert: Alert) -> dict[str, Any]:
     }
     return {
         "type": "message",
-        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}],
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
     }

@@ -5,10 +5,10 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.warehouse.tables import ALERTS
-from tiktok_pipeline.warehouse.io import read_frame, table_exists, transaction
 from tiktok_pipeline.activation.alerts.delivery import DeliveryResult
 from tiktok_pipeline.activation.alerts.models import Alert
+from tiktok_pipeline.warehouse.io import read_frame, table_exists, transaction
+from tiktok_pipeline.warehouse.tables import ALERTS
 
 
 def already_recorded(connection: duckdb.DuckDBPyConnection, alert_id: str) -> bool:

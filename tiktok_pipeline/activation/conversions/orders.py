@@ -35,19 +35,27 @@ modification time.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tiktok_pipeline.activation.conversions.hashing import (
+    IdentifierError,
+    hash_email,
+    hash_external_id,
+    hash_phone,
+    redact,
+    sha256_hex,
+)
 from tiktok_pipeline.sources.business_api.events import Content, EventUser, TrackedEvent
-from tiktok_pipeline.activation.conversions.hashing import IdentifierError, hash_email, hash_external_id, hash_phone, redact, sha256_hex
 
 DEFAULT_EVENT = "CompletePayment"
 ASSET = "conversion_outbox"
@@ -143,7 +151,7 @@ def parse_event_time(value: Any) -> datetime:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value) or not 0 <= value < 1e11:
             raise ValueError("Unix time must be positive seconds (this looks like milliseconds or is out of range)")
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -155,12 +163,12 @@ def parse_event_time(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 time or Unix seconds")
     if moment.tzinfo is None:
         raise ValueError("has no UTC offset (write 2026-11-20T10:02:00Z or +01:00): the time zone is ambiguous")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def window_of(moment: datetime) -> datetime:
     """Start of the 5-minute window that contains ``moment`` (UTC)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
 
 
@@ -216,7 +224,10 @@ def redacted_payload(record: Any) -> str:
     """The record as JSON with every value outside :data:`KEPT_FIELDS` replaced by its SHA-256 marker."""
     if not isinstance(record, dict):
         return json.dumps({"record": redact(json.dumps(record, sort_keys=True))})
-    safe = {key: value if key in KEPT_FIELDS else (None if value is None else redact(value)) for key, value in record.items()}
+    safe = {
+        key: value if key in KEPT_FIELDS else (None if value is None else redact(value))
+        for key, value in record.items()
+    }
     return json.dumps(safe, sort_keys=True, default=str)
 
 
@@ -243,7 +254,7 @@ def export_windows(path: Path) -> set[datetime]:
         except (ValueError, TypeError, KeyError, OverflowError, OSError):
             undated = True
     if undated:
-        windows.add(window_of(datetime.fromtimestamp(Path(path).stat().st_mtime, tz=timezone.utc)))
+        windows.add(window_of(datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC)))
     return windows
 
 
@@ -255,7 +266,7 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
     for path in order_files(directory):
         loaded.files += 1
         name = path.relative_to(directory).as_posix()
-        file_window = window_of(datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc))
+        file_window = window_of(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
         for number, line in enumerate(_lines(path), start=1):
             if not line.strip():
                 continue
@@ -264,7 +275,13 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
 
             def quarantine(reason: str, payload: str, window: datetime = file_window) -> None:
                 loaded.quarantine.append(
-                    {"window_start": window, "source": source, "reason": f"{name} line {number}: {reason}", "payload": payload, "asset": ASSET}
+                    {
+                        "window_start": window,
+                        "source": source,
+                        "reason": f"{name} line {number}: {reason}",
+                        "payload": payload,
+                        "asset": ASSET,
+                    }
                 )
 
             try:
@@ -275,10 +292,8 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
                 continue
             window = file_window
             if isinstance(record, dict) and "event_time" in record:
-                try:
+                with contextlib.suppress(ValueError, OverflowError, OSError):
                     window = window_of(parse_event_time(record["event_time"]))
-                except (ValueError, OverflowError, OSError):
-                    pass
             try:
                 order = Order.model_validate(record)
                 event = order.to_event(default_phone_region)
@@ -295,4 +310,3 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
             seen.add(conversion.key)
             loaded.conversions.append(conversion)
     return loaded
-

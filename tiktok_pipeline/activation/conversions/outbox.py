@@ -39,18 +39,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.activation.conversions.orders import Conversion, LoadedOrders
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, send_batch
-from tiktok_pipeline.windows import utc_naive
-from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.io import read_frame, transaction
-from tiktok_pipeline.activation.conversions.orders import Conversion, LoadedOrders
+from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
+from tiktok_pipeline.windows import utc_naive
 
 KEY = ("pixel_code", "test_event_code", "event", "event_id")
 _MATCH = " AND ".join(f"o.{k} = u.{k}" for k in KEY)
@@ -59,10 +59,12 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def _transaction(connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *statements: tuple[str, list[Any]]) -> list[Any]:
+def _transaction(
+    connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *statements: tuple[str, list[Any]]
+) -> list[Any]:
     """Run ``statements`` against ``frame`` (registered as ``name``) in one transaction; returns their results."""
     results = []
     with transaction(connection):
@@ -74,7 +76,9 @@ def _transaction(connection: duckdb.DuckDBPyConnection, name: str, frame: pl.Dat
     return results
 
 
-def outbox_rows(conversions: list[Conversion], *, pixel_code: str, test_event_code: str, now: datetime, run_id: str) -> pl.DataFrame:
+def outbox_rows(
+    conversions: list[Conversion], *, pixel_code: str, test_event_code: str, now: datetime, run_id: str
+) -> pl.DataFrame:
     """New ``pending`` outbox rows for ``conversions``: hashed identifiers only, no ip, user agent or ids."""
     rows = [
         {
@@ -84,7 +88,7 @@ def outbox_rows(conversions: list[Conversion], *, pixel_code: str, test_event_co
             "event": c.event.event,
             "event_id": c.event.event_id,
             "order_id": c.order_id,
-            "event_time": utc_naive(datetime.fromtimestamp(c.event.event_time, tz=timezone.utc)),
+            "event_time": utc_naive(datetime.fromtimestamp(c.event.event_time, tz=UTC)),
             "value": c.event.value,
             "currency": c.event.currency,
             "content_ids": [content.content_id for content in c.event.contents],
@@ -124,7 +128,10 @@ def enqueue(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> Queued
         connection,
         "_queue",
         rows,
-        (f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}", []),
+        (
+            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}",
+            [],
+        ),
         (
             f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
                 WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})""",
@@ -171,7 +178,9 @@ def due_rows(
     return due, int(stale)
 
 
-def claim(connection: duckdb.DuckDBPyConnection, keys: pl.DataFrame, *, batch_id: str, now: datetime, run_id: str) -> None:
+def claim(
+    connection: duckdb.DuckDBPyConnection, keys: pl.DataFrame, *, batch_id: str, now: datetime, run_id: str
+) -> None:
     """Mark a batch ``sending`` before its request goes out (one transaction)."""
     moment = utc_naive(now)
     _transaction(
@@ -187,7 +196,9 @@ def claim(connection: duckdb.DuckDBPyConnection, keys: pl.DataFrame, *, batch_id
     )
 
 
-def record(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame, *, request_id: str | None, now: datetime, run_id: str) -> None:
+def record(
+    connection: duckdb.DuckDBPyConnection, results: pl.DataFrame, *, request_id: str | None, now: datetime, run_id: str
+) -> None:
     """Write a batch's outcome (key, status, response_code, response_message per event) in one transaction."""
     moment = utc_naive(now)
     _transaction(
@@ -293,7 +304,10 @@ def relay_conversions(
             claim(connection, keys, batch_id=batch_id, now=clock(), run_id=run_id)
         outcome: BatchOutcome = send_batch(client, pixel_code, [c.event for _, c in chunk], test_event_code or None)
         results = keys.with_columns(
-            pl.Series("status", [_status_after(row["status"], o.status) for (row, _), o in zip(chunk, outcome.outcomes, strict=True)]),
+            pl.Series(
+                "status",
+                [_status_after(row["status"], o.status) for (row, _), o in zip(chunk, outcome.outcomes, strict=True)],
+            ),
             pl.Series("response_code", [o.code for o in outcome.outcomes], dtype=pl.Int64),
             pl.Series("response_message", [o.message for o in outcome.outcomes], dtype=pl.String),
         )

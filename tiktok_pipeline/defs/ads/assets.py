@@ -16,27 +16,41 @@ run, and the next window's lookback fetches the missed hours again.
 """
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tiktok_pipeline.warehouse.ad_hours import replace_ad_hours
-from tiktok_pipeline.sources.business_api.reporting import LANDING_SOURCE, FetchPlan, ParsedFetch, fetch_window, parse_fetch, plan_fetch
-from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
+from tiktok_pipeline.defs.videos.assets import KINDS, _check, _range
+from tiktok_pipeline.defs.videos.jobs import latest_closed_window
 from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
 from tiktok_pipeline.metrics.ctr import CHANGE, SPAN, ad_rates, ad_velocity, organic_rates
-from tiktok_pipeline.windows import WINDOW, utc_naive, window_from_key, window_key, window_starts
 from tiktok_pipeline.quality.ad_schemas import ad_velocity_schema, campaigns_in_registry, raw_ad_metrics_schema
 from tiktok_pipeline.quality.checks import validate_schema
 from tiktok_pipeline.settings import Settings
+from tiktok_pipeline.sources.business_api.reporting import (
+    LANDING_SOURCE,
+    FetchPlan,
+    ParsedFetch,
+    fetch_window,
+    parse_fetch,
+    plan_fetch,
+)
+from tiktok_pipeline.warehouse.ad_hours import replace_ad_hours
+from tiktok_pipeline.warehouse.io import (
+    WRITER_POOL,
+    WarehouseResource,
+    Write,
+    read_frame,
+    replace_windows,
+    table_exists,
+)
 from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, RAW_AD_METRICS
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows, table_exists
-from tiktok_pipeline.defs.videos.assets import KINDS, _check, _range
-from tiktok_pipeline.defs.videos.jobs import latest_closed_window
-from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_from_key, window_key, window_starts
 
 ADS_GROUP = "ads"
 AD_JOB_NAME = "ad_metrics_job"
@@ -67,7 +81,9 @@ class AdReportingResource(dg.ConfigurableResource):
 
     landing_dir: str
     lookback_hours: int = Field(default=6, ge=1, description="Hours before the window's end re-fetched and replaced.")
-    advertiser_timezone: str = Field(default="UTC", description="The advertiser account's time zone (report dates, hours).")
+    advertiser_timezone: str = Field(
+        default="UTC", description="The advertiser account's time zone (report dates, hours)."
+    )
     page_size: int = Field(default=1000, ge=1, le=1000, description="Rows per report page.")
 
 
@@ -90,7 +106,9 @@ def _land(
         if not any(record.get("error") for record in records):
             return records, path, False
     fetched_at = window_start + WINDOW if client.simulator else now
-    plan: FetchPlan = plan_fetch(window_start, fetched_at, ad_reporting.lookback_hours, ad_reporting.advertiser_timezone)
+    plan: FetchPlan = plan_fetch(
+        window_start, fetched_at, ad_reporting.lookback_hours, ad_reporting.advertiser_timezone
+    )
     records = fetch_window(client, advertiser_id, plan, page_size=ad_reporting.page_size)
     write_landing(path, records)
     return records, path, True
@@ -136,15 +154,19 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
     ):
         """Re-fetch each window's lookback of hourly ad rows, land them, and replace those hours."""
         start, end = _range(context)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         root = Path(ad_reporting.landing_dir)
         fetches: list[ParsedFetch] = []
         refetched = 0
         with business_api.client() as client:
             for window_start in window_starts(start, end):
                 if window_start + WINDOW > now:
-                    raise dg.Failure(description=f"window {window_key(window_start)} has not closed yet; its ads cannot be fetched")
-                records, path, fetched = _land(client, ad_reporting, business_api.advertiser_id, window_start, now, config.refetch)
+                    raise dg.Failure(
+                        description=f"window {window_key(window_start)} has not closed yet; its ads cannot be fetched"
+                    )
+                records, path, fetched = _land(
+                    client, ad_reporting, business_api.advertiser_id, window_start, now, config.refetch
+                )
                 refetched += fetched
                 fetches.append(parse_fetch(records, str(path.relative_to(root)), window_start))
             stats = dict(client.stats)
@@ -156,7 +178,9 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
         if usable:
             rows = pl.concat([f.rows for f in usable])
             coverage = pl.concat([f.coverage for f in usable])
-            kept = pl.concat([f.kept_keys.with_columns(pl.lit(utc_naive(f.window_start)).alias("fetched_in_window")) for f in usable])
+            kept = pl.concat(
+                [f.kept_keys.with_columns(pl.lit(utc_naive(f.window_start)).alias("fetched_in_window")) for f in usable]
+            )
             quarantine = pl.concat([f.quarantine for f in usable])
             with warehouse.connection() as connection:
                 written = replace_ad_hours(connection, rows, coverage, kept, quarantine, (start, end))
@@ -169,16 +193,25 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
         assert written is not None
         registry_campaigns = {c for creator in tracking_registry.load().creators for c in creator.campaign_ids}
         yield _check(
-            "raw_ad_metrics", "raw_ad_metrics_schema",
-            validate_schema(raw_ad_metrics_schema(), written.written), dg.AssetCheckSeverity.ERROR,
+            "raw_ad_metrics",
+            "raw_ad_metrics_schema",
+            validate_schema(raw_ad_metrics_schema(), written.written),
+            dg.AssetCheckSeverity.ERROR,
         )
         yield _check(
-            "raw_ad_metrics", "campaigns_in_registry",
-            campaigns_in_registry(written.written, registry_campaigns), dg.AssetCheckSeverity.WARN,
+            "raw_ad_metrics",
+            "campaigns_in_registry",
+            campaigns_in_registry(written.written, registry_campaigns),
+            dg.AssetCheckSeverity.WARN,
         )
         by_campaign = (
             written.written.group_by("campaign_name")
-            .agg(pl.col("spend").sum(), pl.col("impressions").sum(), pl.col("clicks").sum(), pl.col("ad_id").n_unique().alias("ads"))
+            .agg(
+                pl.col("spend").sum(),
+                pl.col("impressions").sum(),
+                pl.col("clicks").sum(),
+                pl.col("ad_id").n_unique().alias("ads"),
+            )
             .sort("spend", descending=True)
         )
         yield dg.MaterializeResult(
@@ -257,11 +290,26 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
             velocity = AD_VELOCITY.conform(ad_velocity(ad_rates(hourly, starts), organic_rates(current, history)))
             replace_windows(connection, start, end, Write(AD_VELOCITY, velocity))
         boosted = velocity.filter(pl.col("active_ads") > 0)
-        movers = boosted.sort("ctr_change_30m", descending=True, nulls_last=True).head(10).select(
-            "window_start", "video_id", "creator_username", "ad_campaign_names", "impressions_60m", "ctr", "ctr_change_30m", "share_rate"
-        ).with_columns(pl.col("ad_campaign_names").list.join(","))
+        movers = (
+            boosted.sort("ctr_change_30m", descending=True, nulls_last=True)
+            .head(10)
+            .select(
+                "window_start",
+                "video_id",
+                "creator_username",
+                "ad_campaign_names",
+                "impressions_60m",
+                "ctr",
+                "ctr_change_30m",
+                "share_rate",
+            )
+            .with_columns(pl.col("ad_campaign_names").list.join(","))
+        )
         yield _check(
-            "ad_velocity", "ad_velocity_schema", validate_schema(ad_velocity_schema(start, end), velocity), dg.AssetCheckSeverity.ERROR
+            "ad_velocity",
+            "ad_velocity_schema",
+            validate_schema(ad_velocity_schema(start, end), velocity),
+            dg.AssetCheckSeverity.ERROR,
         )
         yield dg.MaterializeResult(
             metadata={
@@ -296,7 +344,7 @@ def build_ad_metrics_sensor(
     partitions_start: datetime,
     wait_for_videos: timedelta,
     default_on: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     minimum_interval_seconds: int = 20,
 ) -> dg.SensorDefinition:
     """One ``ad_metrics_job`` run per closed window, once that window's video metrics are in."""
@@ -329,7 +377,9 @@ def build_ad_metrics_sensor(
         if not ready and waited < wait_for_videos:
             return dg.SkipReason(f"waiting for enriched_video_metrics of {key} ({waited.total_seconds():.0f}s so far)")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=key, partition_key=key, tags={"tiktok/videos_ready": str(bool(ready)).lower()})],
+            run_requests=[
+                dg.RunRequest(run_key=key, partition_key=key, tags={"tiktok/videos_ready": str(bool(ready)).lower()})
+            ],
             cursor=key,
         )
 

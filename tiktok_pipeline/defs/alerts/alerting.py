@@ -6,7 +6,7 @@ failure does not fail its run, so a run-failure sensor would miss it) and materi
 fresh window with movers, it launches ``alert_job``, whose ops compose the alert and deliver it.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from pydantic import BaseModel, SecretStr
@@ -15,9 +15,9 @@ from tiktok_pipeline.activation.alerts.compose import check_alert, movers_digest
 from tiktok_pipeline.activation.alerts.delivery import AlertSender, Destination
 from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
-from tiktok_pipeline.windows import WINDOW, window_from_key, utc_naive
-from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, read_frame
+from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_from_key
 
 ALERT_JOB_NAME = "alert_job"
 BUSINESS_FRESHNESS = timedelta(minutes=30)
@@ -52,9 +52,11 @@ class AlertRequest(dg.Config):
 
 
 @dg.op(pool=WRITER_POOL, out=dg.Out(Alert | None))
-def compose_alert(context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource):
+def compose_alert(
+    context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
+):
     """Build the alert: from the check evaluation, or from the window's top movers in video_velocity."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if config.kind == "check":
         return check_alert(
             asset=config.asset,
@@ -91,7 +93,9 @@ def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None
 
 
 @dg.op(pool=WRITER_POOL, out={})
-def deliver_alert(context: dg.OpExecutionContext, alert: Alert | None, alerts: AlertsResource, warehouse: WarehouseResource):
+def deliver_alert(
+    context: dg.OpExecutionContext, alert: Alert | None, alerts: AlertsResource, warehouse: WarehouseResource
+):
     """Send the alert once (deduplicated on its id), record it in ``alerts``, and retry earlier undelivered ones."""
     configured = [d.kind for d in alerts.destinations()]
     with warehouse.connection() as connection:
@@ -165,7 +169,7 @@ class AlertCursor(BaseModel):
 
 
 def build_alert_sensor(
-    *, momentum_threshold: float, clock=lambda: datetime.now(timezone.utc), minimum_interval_seconds: int = 15
+    *, momentum_threshold: float, clock=lambda: datetime.now(UTC), minimum_interval_seconds: int = 15
 ) -> dg.SensorDefinition:
     """The sensor that turns check failures and momentum crossings into alert_job runs."""
 
@@ -187,7 +191,9 @@ def build_alert_sensor(
         # the storage's own query: the instance-level one is deprecated, and no other API follows
         # check evaluations across runs with a cursor
         checks = context.instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=cursor.checks_after),
+            dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=cursor.checks_after
+            ),
             limit=200,
             ascending=True,
         )
@@ -234,7 +240,13 @@ def build_alert_sensor(
             requests.append(
                 dg.RunRequest(
                     run_key=f"business:{partition}",
-                    run_config={"ops": {"compose_alert": {"config": AlertRequest(kind="business", window_key=partition).model_dump()}}},
+                    run_config={
+                        "ops": {
+                            "compose_alert": {
+                                "config": AlertRequest(kind="business", window_key=partition).model_dump()
+                            }
+                        }
+                    },
                     tags={"tiktok/alert": "business"},
                 )
             )

@@ -8,7 +8,7 @@ phone, ip or user agent ever reaches the warehouse, the run config, the metadata
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,11 +17,11 @@ from pydantic import BaseModel
 
 from tiktok_pipeline.activation.conversions.orders import ASSET, export_windows, load_orders, order_files
 from tiktok_pipeline.activation.conversions.outbox import relay_conversions
-from tiktok_pipeline.windows import utc_naive, window_from_key, window_key
-from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, QUARANTINED_RECORDS
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
-from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
 from tiktok_pipeline.defs.resources import BusinessApiResource
+from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
+from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
+from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, QUARANTINED_RECORDS
+from tiktok_pipeline.windows import utc_naive, window_from_key, window_key
 
 JOB_NAME = "conversions_job"
 
@@ -77,7 +77,7 @@ def build_exports_sensor(
     orders_dir: Path,
     partitions_start: datetime,
     running: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     """The sensor that sends conversions when the shop drops an export, and retries what got no answer."""
@@ -123,11 +123,24 @@ def build_exports_sensor(
         elif latest >= partitions_start:
             newest = context.instance.fetch_materializations(dg.AssetKey(CONVERSION_OUTBOX.name), limit=1).records
             record = newest[0] if newest else None
-            ambiguous = record.asset_materialization.metadata.get("ambiguous") if record and record.asset_materialization else None
-            if record and record.storage_id != cursor.retried_after and ambiguous is not None and int(ambiguous.value) > 0:  # type: ignore[arg-type]
+            ambiguous = (
+                record.asset_materialization.metadata.get("ambiguous")
+                if record and record.asset_materialization
+                else None
+            )
+            if (
+                record
+                and record.storage_id != cursor.retried_after
+                and ambiguous is not None
+                and int(ambiguous.value) > 0
+            ):  # type: ignore[arg-type]
                 cursor.retried_after = record.storage_id
                 requests.append(
-                    dg.RunRequest(run_key=f"retry:{record.storage_id}", partition_key=window_key(latest), tags={"tiktok/retry": "ambiguous"})
+                    dg.RunRequest(
+                        run_key=f"retry:{record.storage_id}",
+                        partition_key=window_key(latest),
+                        tags={"tiktok/retry": "ambiguous"},
+                    )
                 )
         cursor.files = seen
         cursor.deferred = [window_key(waiting[0]), window_key(waiting[-1])] if waiting else []
@@ -160,7 +173,7 @@ def build_conversion_definitions(
     ) -> dg.MaterializeResult:
         """Queue the window's orders in the outbox and send everything due to TikTok's Events API."""
         window = context.partition_time_window
-        start, end = window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
         if not conversions.pixel_code:
             raise dg.Failure(
                 description="TIKTOK_PIXEL_CODE is not set: conversions need the TikTok Pixel code (Events Manager) they belong to"
@@ -168,7 +181,13 @@ def build_conversion_definitions(
         loaded = load_orders(Path(conversions.orders_dir), default_phone_region=conversions.default_phone_region)
         quarantine = pl.DataFrame(
             [{**row, "window_start": utc_naive(row["window_start"])} for row in loaded.quarantined_in(start, end)],
-            schema={"window_start": pl.Datetime("us"), "source": pl.String, "reason": pl.String, "payload": pl.String, "asset": pl.String},
+            schema={
+                "window_start": pl.Datetime("us"),
+                "source": pl.String,
+                "reason": pl.String,
+                "payload": pl.String,
+                "asset": pl.String,
+            },
         )
         with warehouse.connection() as connection:
             replace_windows(connection, start, end, Write(QUARANTINED_RECORDS, quarantine, {"asset": ASSET}))
@@ -188,7 +207,7 @@ def build_conversion_definitions(
                 resend_ambiguous_within=timedelta(hours=conversions.resend_ambiguous_hours),
                 resend_rejected=config.resend_rejected,
                 run_id=context.run.run_id,
-                clock=lambda: datetime.now(timezone.utc),
+                clock=lambda: datetime.now(UTC),
             )
         with warehouse.connection() as connection:
             by_status = dict(
@@ -206,13 +225,17 @@ def build_conversion_definitions(
         for reason, n in report.rejections.most_common(10):
             context.log.warning(f"TikTok rejected {n} events: {reason}")
         if report.ambiguous:
-            context.log.warning(f"{report.ambiguous} events got no answer: resent by a later run while TikTok still deduplicates them")
+            context.log.warning(
+                f"{report.ambiguous} events got no answer: resent by a later run while TikTok still deduplicates them"
+            )
         if report.ambiguous_not_resent:
             context.log.warning(
                 f"{report.ambiguous_not_resent} ambiguous events are older than the resend horizon and are left alone (see conversion_outbox)"
             )
         if report.missing_source:
-            context.log.warning(f"{report.missing_source} due events are no longer in any export file and were not sent")
+            context.log.warning(
+                f"{report.missing_source} due events are no longer in any export file and were not sent"
+            )
         metadata = {
             "dagster/row_count": sum(by_status.values()),
             "orders_in_range": report.orders_in_windows,

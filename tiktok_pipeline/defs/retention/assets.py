@@ -19,13 +19,13 @@ The rules themselves are plain functions in ``tiktok_pipeline/retention.py``.
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from tiktok_pipeline.metrics.rollup import creator_days, video_days
+from tiktok_pipeline.defs.videos.assets import KINDS
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.retention import (
     COVERED_BY,
@@ -44,7 +44,15 @@ from tiktok_pipeline.governance.retention import (
     retention_cutoff,
     rolled_up_observations,
 )
-from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.metrics.rollup import creator_days, video_days
+from tiktok_pipeline.warehouse.io import (
+    WRITER_POOL,
+    WarehouseResource,
+    Write,
+    read_frame,
+    replace_windows,
+    table_exists,
+)
 from tiktok_pipeline.warehouse.tables import (
     DAILY_CREATOR_METRICS,
     DAILY_VIDEO_METRICS,
@@ -53,8 +61,7 @@ from tiktok_pipeline.warehouse.tables import (
     VIDEO_VELOCITY,
     TableSpec,
 )
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows, table_exists
-from tiktok_pipeline.defs.videos.assets import KINDS
+from tiktok_pipeline.windows import utc_naive
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,7 @@ what remains of a day once retention has deleted its 5-minute rows. Never pruned
 def first_whole_day(windows_start: datetime) -> datetime:
     """``TIKTOK_PARTITIONS_START``'s day when it starts at midnight (UTC), else the next day."""
     first = day_start(windows_start)
-    return first if first == windows_start.astimezone(timezone.utc) else first + DAY
+    return first if first == windows_start.astimezone(UTC) else first + DAY
 
 
 def daily_partitions(windows_start: datetime) -> dg.DailyPartitionsDefinition:
@@ -110,7 +117,7 @@ class RetentionConfig(dg.Config):
 
 def _days(context: dg.AssetExecutionContext) -> Iterator[datetime]:
     window = context.partition_time_window
-    day, end = window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+    day, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
     while day < end:
         yield day
         day += DAY
@@ -174,7 +181,9 @@ def _window_dep(name: str) -> dg.AssetDep:
     return dg.AssetDep(name, partition_mapping=dg.TimeWindowPartitionMapping())
 
 
-def build_rollup_assets(partitions_def: dg.DailyPartitionsDefinition, budget: PartitionBudget) -> list[dg.AssetsDefinition]:
+def build_rollup_assets(
+    partitions_def: dg.DailyPartitionsDefinition, budget: PartitionBudget
+) -> list[dg.AssetsDefinition]:
     """The daily rollup assets on ``partitions_def``."""
     common = dict(
         partitions_def=partitions_def,
@@ -199,8 +208,10 @@ def build_rollup_assets(partitions_def: dg.DailyPartitionsDefinition, budget: Pa
         rolled, kept, windows = _roll_days(
             context, warehouse, DAILY_VIDEO_METRICS, (ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY), video_days
         )
-        gainers = rolled.sort("views_gained", descending=True, nulls_last=True).head(10).select(
-            "window_start", "video_id", "creator_username", "last_view_count", "views_gained", "max_momentum"
+        gainers = (
+            rolled.sort("views_gained", descending=True, nulls_last=True)
+            .head(10)
+            .select("window_start", "video_id", "creator_username", "last_view_count", "views_gained", "max_momentum")
         )
         return dg.MaterializeResult(
             metadata={
@@ -256,7 +267,9 @@ def _latest_by_day(instance: dg.DagsterInstance, asset: str) -> dict[str, int]:
     return by_day
 
 
-def _decisions_table(decisions: list[DayDecision], deleted: dict[str, dict[str, int]], landing_dir: Path) -> pl.DataFrame:
+def _decisions_table(
+    decisions: list[DayDecision], deleted: dict[str, dict[str, int]], landing_dir: Path
+) -> pl.DataFrame:
     rows = []
     for decision in decisions:
         key = f"{decision.day:%Y-%m-%d}"
@@ -290,7 +303,7 @@ def prune_window_rows(
     deleted. Reports per day what was deleted or kept as output metadata (and, with dry_run, deletes
     nothing).
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cutoff = retention_cutoff(now, retention.retention_days)
     budget = retention.budget(now)
     first_day = first_whole_day(budget.start)
@@ -324,7 +337,9 @@ def prune_window_rows(
                     decision = DayDecision(day, False, (str(exc),), decision.window_rows)
             decisions.append(decision)
             if decision.prune:
-                context.log.info(f"{key}: {'would delete' if config.dry_run else 'deleted'} {dict(decision.window_rows)}")
+                context.log.info(
+                    f"{key}: {'would delete' if config.dry_run else 'deleted'} {dict(decision.window_rows)}"
+                )
             else:
                 context.log.warning(f"{key} kept: {'; '.join(decision.reasons)}")
     per_table = {table: sum(day.get(table, 0) for day in deleted.values()) for table in PRUNED_TABLES}
@@ -333,7 +348,11 @@ def prune_window_rows(
             yield dg.AssetObservation(
                 asset_key=table,
                 description=f"retention deleted the window rows of days before {cutoff:%Y-%m-%d}",
-                metadata={"rows_deleted": count, "days_pruned": dg.MetadataValue.json(sorted(deleted)), "cutoff": f"{cutoff:%Y-%m-%d}"},
+                metadata={
+                    "rows_deleted": count,
+                    "days_pruned": dg.MetadataValue.json(sorted(deleted)),
+                    "cutoff": f"{cutoff:%Y-%m-%d}",
+                },
             )
     yield dg.Output(
         None,
@@ -347,7 +366,9 @@ def prune_window_rows(
             "days_kept": sum(not d.prune for d in decisions),
             "rows_deleted": sum(per_table.values()),
             **{f"rows_deleted_{table}": count for table, count in per_table.items()},
-            "days": dg.MetadataValue.md(markdown_table(_decisions_table(decisions, deleted, Path(retention.landing_dir)))),
+            "days": dg.MetadataValue.md(
+                markdown_table(_decisions_table(decisions, deleted, Path(retention.landing_dir)))
+            ),
             "window_partitions_now": budget.partitions_now,
             "window_partition_limit_reached_on": f"{budget.limit_reached_on:%Y-%m-%d}",
         },
@@ -373,7 +394,7 @@ def build_retention_definitions(settings, now: datetime | None = None) -> dg.Def
     Also the partition-budget guard: when the 5-minute partitions are within a month of the 100,000 the
     UI is tuned for, a warning is logged at load and shown in daily_video_metrics' description.
     """
-    budget = partition_budget(settings.partitions_start, now or datetime.now(timezone.utc))
+    budget = partition_budget(settings.partitions_start, now or datetime.now(UTC))
     if budget.near_limit:
         log.warning(budget.message())
     partitions_def = daily_partitions(settings.partitions_start)
@@ -420,4 +441,3 @@ def build_retention_definitions(settings, now: datetime | None = None) -> dg.Def
             )
         },
     )
-

@@ -5,16 +5,21 @@ partitions in one transaction and describes what it wrote. Backfills of many win
 one run (``BackfillPolicy.single_run()``), so every asset works on a range of windows.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from tiktok_pipeline.defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
+from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.governance.telemetry import mark_velocity_ready, window_telemetry
+from tiktok_pipeline.ingest.land import WindowNotObservableError, land_window
+from tiktok_pipeline.ingest.parse.display import parse_landed
+from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
 from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
 from tiktok_pipeline.metrics.velocity import top_movers, velocity_in_warehouse
-from tiktok_pipeline.governance.markdown import markdown_table
-from tiktok_pipeline.ingest.parse.display import parse_landed
 from tiktok_pipeline.quality.checks import (
     CheckOutcome,
     bad_record_share,
@@ -27,11 +32,7 @@ from tiktok_pipeline.quality.checks import (
     views_jump,
 )
 from tiktok_pipeline.quality.schemas import QualityPolicy, enriched_schema, raw_video_schema, velocity_schema
-from tiktok_pipeline.ingest.polling.plan import WindowPlan
-from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
-from tiktok_pipeline.governance.telemetry import mark_velocity_ready, window_telemetry
-from tiktok_pipeline.windows import window_key, window_starts, utc_naive
-from tiktok_pipeline.ingest.land import WindowNotObservableError, land_window
+from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
@@ -41,8 +42,7 @@ from tiktok_pipeline.warehouse.tables import (
     VIDEO_VELOCITY,
     TableSpec,
 )
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, read_frame, replace_windows
-from tiktok_pipeline.defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
+from tiktok_pipeline.windows import utc_naive, window_key, window_starts
 
 RAW_VIDEO_DOC = """One row per video and window: cumulative counts as TikTok reported them.
 
@@ -131,7 +131,7 @@ def _check(asset: str, name: str, outcome: CheckOutcome, severity: dg.AssetCheck
 
 def _range(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
     window = context.partition_time_window
-    return window.start.astimezone(timezone.utc), window.end.astimezone(timezone.utc)
+    return window.start.astimezone(UTC), window.end.astimezone(UTC)
 
 
 RAW_CHECKS = {
@@ -191,7 +191,7 @@ def build_assets(
                             client,
                             usernames,
                             window_start,
-                            now=datetime.now(timezone.utc),
+                            now=datetime.now(UTC),
                             landing_dir=Path(display_api.landing_dir),
                             horizon=display_api.horizon,
                             max_age=display_api.max_window_age,
@@ -242,12 +242,22 @@ def build_assets(
                 metadata={"failures": dg.MetadataValue.json(failures)},
             )
         yield from raw_checks(
-            warehouse, videos, quarantine, sum(landed_video_records(w.records) for w in landed), start, end,
-            usernames, quality,
+            warehouse,
+            videos,
+            quarantine,
+            sum(landed_video_records(w.records) for w in landed),
+            start,
+            end,
+            usernames,
+            quality,
         )
-        totals = telemetry.select(
-            "requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos"
-        ).sum().row(0, named=True)
+        totals = (
+            telemetry.select(
+                "requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos"
+            )
+            .sum()
+            .row(0, named=True)
+        )
         yield dg.MaterializeResult(
             asset_key="raw_video_snapshots",
             metadata={
@@ -270,7 +280,9 @@ def build_assets(
             asset_key="quarantined_records",
             metadata={
                 "dagster/row_count": quarantine.height,
-                "reasons": dg.MetadataValue.md(markdown_table(quarantine.group_by("reason").len().sort("len", descending=True).head(10))),
+                "reasons": dg.MetadataValue.md(
+                    markdown_table(quarantine.group_by("reason").len().sort("len", descending=True).head(10))
+                ),
             },
         )
         last = telemetry.row(-1, named=True)
@@ -281,8 +293,17 @@ def build_assets(
                 **{
                     key: float(last[key] or 0.0)
                     for key in (
-                        "requests", "videos_polled", "deferred_videos", "retries", "throttled", "server_errors",
-                        "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "landed_seconds_after_close",
+                        "requests",
+                        "videos_polled",
+                        "deferred_videos",
+                        "retries",
+                        "throttled",
+                        "server_errors",
+                        "error_rate",
+                        "latency_p50_ms",
+                        "latency_p95_ms",
+                        "latency_p99_ms",
+                        "landed_seconds_after_close",
                     )
                 },
             },
@@ -323,8 +344,10 @@ def build_assets(
             replace_windows(connection, start, end, Write(ENRICHED_VIDEO_METRICS, enriched))
         untracked = enriched.filter(pl.col("campaign_ids").list.len() == 0).height
         yield _check(
-            "enriched_video_metrics", "enriched_schema",
-            validate_schema(enriched_schema(start, end, quality), enriched), dg.AssetCheckSeverity.ERROR,
+            "enriched_video_metrics",
+            "enriched_schema",
+            validate_schema(enriched_schema(start, end, quality), enriched),
+            dg.AssetCheckSeverity.ERROR,
         )
         yield dg.MaterializeResult(
             metadata={
@@ -356,18 +379,28 @@ def build_assets(
         """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
         start, end = _range(context)
         with warehouse.connection() as connection:
-            velocity = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)
+            velocity = velocity_in_warehouse(
+                connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT
+            )
             replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
-            mark_velocity_ready(connection, start, end, datetime.now(timezone.utc))
+            mark_velocity_ready(connection, start, end, datetime.now(UTC))
             state = compute_polling_state(connection, polling.horizon)
         write_polling_state(state, Path(polling.state_dir))
         movers = top_movers(velocity).select(
-            "window_start", "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
+            "window_start",
+            "video_id",
+            "creator_username",
+            "view_count",
+            "view_delta_30m",
+            "views_per_minute",
+            "momentum",
         )
         with_baseline = velocity.filter(pl.col("baseline_observed_at").is_not_null())
         yield _check(
-            "video_velocity", "velocity_schema",
-            validate_schema(velocity_schema(start, end, quality), velocity), dg.AssetCheckSeverity.ERROR,
+            "video_velocity",
+            "velocity_schema",
+            validate_schema(velocity_schema(start, end, quality), velocity),
+            dg.AssetCheckSeverity.ERROR,
         )
         yield dg.MaterializeResult(
             metadata={

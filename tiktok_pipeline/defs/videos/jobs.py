@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -28,6 +28,6 @@ def build_window_job() -> dg.UnresolvedAssetJobDefinition:
 
 def latest_closed_window(moment: datetime) -> datetime:
     """Start of the last 5-minute window that had closed at ``moment``."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     floored = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
     return floored - WINDOW

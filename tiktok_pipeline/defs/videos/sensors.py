@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 from pydantic import BaseModel
 
-from tiktok_pipeline.metrics.velocity import LOOKBACK
-from tiktok_pipeline.windows import WINDOW, window_from_key, window_key, window_starts
+from tiktok_pipeline.defs.videos.assets import PollPlanConfig
+from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
 from tiktok_pipeline.ingest.polling.plan import plan_window, window_observe_at
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.registry import load_registry
-from tiktok_pipeline.defs.videos.assets import PollPlanConfig
-from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
+from tiktok_pipeline.metrics.velocity import LOOKBACK
+from tiktok_pipeline.windows import WINDOW, window_from_key, window_key, window_starts
 
 MAX_GAP_EVENTS = 288  # a day of windows: enough to see an outage, bounded so a tick stays cheap
 
@@ -42,7 +42,7 @@ def build_polling_sensor(
     registry_path: Path,
     partitions_start: datetime,
     warm_up: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     minimum_interval_seconds: int = 20,
 ) -> dg.SensorDefinition:
     """The sensor that drives the polling cadence (see README, "Adaptive polling")."""
@@ -67,7 +67,9 @@ def build_polling_sensor(
         if latest < partitions_start:
             return dg.SkipReason(f"window {window_key(latest)} is before TIKTOK_PARTITIONS_START")
         if cursor.last_window and window_from_key(cursor.last_window) >= latest:
-            return dg.SkipReason(f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC")
+            return dg.SkipReason(
+                f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC"
+            )
         key = window_key(latest)
 
         backoff, telemetry_id = cursor.backoff, cursor.telemetry_storage_id
@@ -78,9 +80,7 @@ def build_polling_sensor(
             errors = int(metadata["server_errors"].value) if "server_errors" in metadata else 0  # type: ignore[arg-type]
             backoff, telemetry_id = policy.next_backoff(backoff, throttled, errors), newest[0].storage_id
 
-        gaps = (
-            list(window_starts(window_from_key(cursor.last_window) + WINDOW, latest)) if cursor.last_window else []
-        )
+        gaps = list(window_starts(window_from_key(cursor.last_window) + WINDOW, latest)) if cursor.last_window else []
         gap_events = [
             dg.AssetObservation(
                 asset_key="raw_video_snapshots",
@@ -104,7 +104,11 @@ def build_polling_sensor(
             request = dg.RunRequest(
                 run_key=key,
                 partition_key=key,
-                run_config={"ops": {"raw_snapshots": {"config": {"plan": PollPlanConfig.from_plan(plan, len(gaps)).model_dump()}}}},
+                run_config={
+                    "ops": {
+                        "raw_snapshots": {"config": {"plan": PollPlanConfig.from_plan(plan, len(gaps)).model_dump()}}
+                    }
+                },
                 tags={
                     "tiktok/due_videos": str(plan.due_videos),
                     "tiktok/polled_videos": str(plan.polled_videos),

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, TikTokApiError
-from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
 from tiktok_pipeline.ingest.parse.display import video_entries
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, TikTokApiError
+from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
 
 
 @dataclass
@@ -33,7 +33,11 @@ class Collection:
     def records(self) -> list[dict[str, Any]]:
         """Landing records: each call plus the window and the observation instant."""
         return [
-            {"window_start": self.window_start.isoformat(), "observed_at": self.observed_at.isoformat(), **c.to_record()}
+            {
+                "window_start": self.window_start.isoformat(),
+                "observed_at": self.observed_at.isoformat(),
+                **c.to_record(),
+            }
             for c in self.calls
         ]
 
@@ -108,7 +112,9 @@ def refresh_videos(
         batch = video_ids[offset : offset + MAX_VIDEOS_PER_REQUEST]
         allowance.take(f"video/query of {len(video_ids) - offset} videos of {username}")
         calls.append(
-            client.call(username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": batch}}, as_of=as_of)
+            client.call(
+                username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": batch}}, as_of=as_of
+            )
         )
 
 

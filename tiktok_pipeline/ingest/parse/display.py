@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -31,7 +31,7 @@ class Parsed:
 
 
 def _timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(timezone.utc).replace(tzinfo=None)
+    return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
 
 
 def describe_error(exc: ValidationError) -> str:
@@ -96,7 +96,13 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                 reject(f"user/info for {record['username']}: {problem}", data.get("user"))
                 continue
             creators.append(
-                {"window_start": window, "observed_at": observed, "creator_username": record["username"], **user.model_dump(exclude={"username"}), "landing_file": landing_file}
+                {
+                    "window_start": window,
+                    "observed_at": observed,
+                    "creator_username": record["username"],
+                    **user.model_dump(exclude={"username"}),
+                    "landing_file": landing_file,
+                }
             )
         elif record["endpoint"] in ("video/query", "video/list"):
             entries = video_entries(data)
@@ -118,7 +124,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                         "observed_at": observed,
                         "video_id": video.id,
                         "creator_username": record["username"],
-                        "create_time": datetime.fromtimestamp(video.create_time, timezone.utc).replace(tzinfo=None),
+                        "create_time": datetime.fromtimestamp(video.create_time, UTC).replace(tzinfo=None),
                         "view_count": video.view_count,
                         "like_count": video.like_count,
                         "comment_count": video.comment_count,

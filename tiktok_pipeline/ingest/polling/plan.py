@@ -68,7 +68,11 @@ def plan_window(
     tracked_per_creator = dict(videos.group_by("creator_username").len().iter_rows())
 
     due_creators = sorted(
-        (c for c in creators if _minutes(observe_at, last_discovered.get(c)) >= policy.discovery_every_minutes * backoff - slack),
+        (
+            c
+            for c in creators
+            if _minutes(observe_at, last_discovered.get(c)) >= policy.discovery_every_minutes * backoff - slack
+        ),
         key=lambda c: -_minutes(observe_at, last_discovered.get(c)),
     )
     spent = 0

@@ -51,7 +51,11 @@ class PollingPolicy(BaseModel):
 
     def every_minutes(self, tier: Tier, backoff: float = 1.0) -> float:
         """Polling interval of a tier, widened by the current backoff factor."""
-        base = {Tier.HOT: self.hot_every_minutes, Tier.WARM: self.warm_every_minutes, Tier.COLD: self.cold_every_minutes}
+        base = {
+            Tier.HOT: self.hot_every_minutes,
+            Tier.WARM: self.warm_every_minutes,
+            Tier.COLD: self.cold_every_minutes,
+        }
         return base[tier] * backoff
 
     def budget(self, backoff: float = 1.0) -> int:

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
-from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
+from tiktok_pipeline.warehouse.io import read_frame, table_exists
+from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
 
 STATE_LOOKBACK = timedelta(days=1)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
 from tiktok_pipeline.simulator.curves import surge
@@ -146,7 +146,8 @@ class AdAccount:
     @cached_property
     def campaigns(self) -> list[Campaign]:
         return [
-            Campaign(i, self._id(17, "campaign", name), name, objective) for i, (name, objective) in enumerate(CAMPAIGN_PLAN)
+            Campaign(i, self._id(17, "campaign", name), name, objective)
+            for i, (name, objective) in enumerate(CAMPAIGN_PLAN)
         ]
 
     def sponsors(self, creator_index: int) -> list[Campaign]:
@@ -158,7 +159,9 @@ class AdAccount:
         return [self.campaigns[i] for i in indexes]
 
     def adgroup(self, campaign: Campaign, username: str) -> AdGroup:
-        return AdGroup(self._id(17, "adgroup", campaign.name, username), f"{campaign.name} / {username}", campaign, username)
+        return AdGroup(
+            self._id(17, "adgroup", campaign.name, username), f"{campaign.name} / {username}", campaign, username
+        )
 
     def _make_ad(self, campaign: Campaign, video: VideoTruth) -> Ad | None:
         def u(name: str) -> float:
@@ -208,15 +211,13 @@ class AdAccount:
 
     def ads_created(self, as_of: float, since: float) -> list[Ad]:
         """Ads created in ``[since, as_of]`` (what ``ad/get`` lists as of ``as_of``)."""
-        return [
-            ad for ad in self.ads_between(since, as_of + MAX_RUN) if since <= ad.create_time <= as_of
-        ]
+        return [ad for ad in self.ads_between(since, as_of + MAX_RUN) if since <= ad.create_time <= as_of]
 
     # --- metrics -----------------------------------------------------------------------------
     def settled(self, ad: Ad, hour: int) -> HourMetrics:
         """The ad's final numbers for the hour starting at ``hour`` (epoch seconds, on the hour)."""
         active = ad.active_seconds(hour, hour + HOUR) / HOUR
-        hour_of_day = datetime.fromtimestamp(hour, timezone.utc).hour
+        hour_of_day = datetime.fromtimestamp(hour, UTC).hour
         diurnal = 0.6 + 0.8 * 0.5 * (1 - math.cos(2 * math.pi * (hour_of_day - 4) / 24))
         noise = 0.75 + 0.5 * self._u("delivery", ad.id, hour)
         impressions = int(ad.daily_budget / 24 * 1000 / ad.cpm * diurnal * noise * active)

@@ -132,7 +132,7 @@ class BusinessApi:
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request; raises :class:`SimulatedTimeout` to not answer at all."""
         path = request.url.path
-        name = path[len(API_PREFIX):].strip("/") if path.startswith(API_PREFIX) else path
+        name = path[len(API_PREFIX) :].strip("/") if path.startswith(API_PREFIX) else path
         request_id = self.request_id()
         self.count(f"requests {name}")
         try:

@@ -41,8 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tiktok_pipeline.simulator.faults import SimulatedTimeout
 from tiktok_pipeline.simulator.business.app import BusinessError, BusinessRequest
+from tiktok_pipeline.simulator.faults import SimulatedTimeout
 
 SIM_PIXEL_CODE = "CSIMULATORPIXEL00001"
 """The pixel the simulator's token may send events to (``TIKTOK_PIXEL_CODE`` defaults to it)."""
@@ -231,6 +231,8 @@ def _event_problem(event: Any, now: float) -> str | None:
     if value is not None and currency is None:
         return "properties.currency is required with properties.value"
     contents = properties.get("contents", [])
-    if not isinstance(contents, list) or not all(isinstance(c, dict) and isinstance(c.get("content_id"), str) for c in contents):
+    if not isinstance(contents, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("content_id"), str) for c in contents
+    ):
         return "properties.contents must be a list of objects with a content_id"
     return None

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from tiktok_pipeline.simulator.randomness import unit
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, CURRENCY, HOUR, Ad, AdAccount, HourMetrics
 from tiktok_pipeline.simulator.business.app import BusinessApi, BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.randomness import unit
 
 COUNT_METRICS = (
     "impressions",
@@ -146,12 +146,17 @@ def _page(rows: list[dict[str, Any]], params: dict[str, str], default_size: int)
     size = _int(params, "page_size", default_size, 1, MAX_PAGE_SIZE)
     return {
         "list": rows[(page - 1) * size : page * size],
-        "page_info": {"page": page, "page_size": size, "total_number": len(rows), "total_page": math.ceil(len(rows) / size)},
+        "page_info": {
+            "page": page,
+            "page_size": size,
+            "total_number": len(rows),
+            "total_page": math.ceil(len(rows) / size),
+        },
     }
 
 
 def _stamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _sum(values: list[int | float | None]) -> int | float | None:
@@ -189,7 +194,10 @@ class Reporting:
         time_dimensions = [d for d in dimensions if d in ("stat_time_hour", "stat_time_day")]
         id_dimension = LEVEL_ID[level]
         if len(time_dimensions) != 1 or set(dimensions) != {id_dimension, time_dimensions[0]}:
-            raise _bad("dimensions", f"must be [{id_dimension!r}] plus one of 'stat_time_hour', 'stat_time_day' at {level}, got {dimensions}.")
+            raise _bad(
+                "dimensions",
+                f"must be [{id_dimension!r}] plus one of 'stat_time_hour', 'stat_time_day' at {level}, got {dimensions}.",
+            )
         hourly = time_dimensions[0] == "stat_time_hour"
         metrics = _string_list(params, "metrics")
         for metric in metrics:
@@ -208,15 +216,18 @@ class Reporting:
         rows = self._rows(level, hourly, start, end, request.as_of)
         rows.sort(key=lambda row: (row["time"], row["id"]))
         formatted = [
-            {"dimensions": {id_dimension: row["id"], time_dimensions[0]: row["time"]}, "metrics": self._metrics(row, metrics)}
+            {
+                "dimensions": {id_dimension: row["id"], time_dimensions[0]: row["time"]},
+                "metrics": self._metrics(row, metrics),
+            }
             for row in rows
         ]
         return _page(formatted, params, default_size=10)
 
     def _rows(self, level: str, hourly: bool, start: date, end: date, as_of: float) -> list[dict[str, Any]]:
         """Reported ad-hours as of ``as_of``, summed to the level's id and the time granularity."""
-        lo = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
-        hi = datetime(end.year, end.month, end.day, tzinfo=timezone.utc).timestamp() + 86400
+        lo = datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
+        hi = datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() + 86400
         groups: dict[tuple[str, str], dict[str, Any]] = {}
         for ad in self.account.ads_between(lo, min(hi, as_of)):
             for hour in range(int(lo), int(min(hi, as_of)), HOUR):
@@ -336,4 +347,3 @@ def reporting_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
         "report/integrated/get": Endpoint("GET", api.reporting.report),
         "ad/get": Endpoint("GET", api.reporting.ads),
     }
-

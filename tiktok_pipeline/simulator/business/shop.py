@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def sample_orders(start: datetime, end: datetime, *, seed: int = 7, per_hour: fl
         ]
         order: dict[str, Any] = {
             "order_id": order_id,
-            "event_time": moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "event_time": moment.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "value": round(sum(line["price"] * line["quantity"] for line in lines), 2),
             "currency": "USD",
             "skus": lines,
@@ -79,13 +79,15 @@ def write_orders(path: Path, orders: list[dict[str, Any]]) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write a fictitious order export for the conversions pipeline.")
-    parser.add_argument("--start", required=True, help="first order time, ISO 8601 with offset, e.g. 2026-11-24T10:00:00Z")
+    parser.add_argument(
+        "--start", required=True, help="first order time, ISO 8601 with offset, e.g. 2026-11-24T10:00:00Z"
+    )
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--per-hour", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    start = datetime.fromisoformat(args.start).astimezone(timezone.utc)
+    start = datetime.fromisoformat(args.start).astimezone(UTC)
     orders = sample_orders(start, start + timedelta(hours=args.hours), seed=args.seed, per_hour=args.per_hour)
     print(f"{write_orders(args.out, orders)}: {len(orders)} orders")
 

@@ -176,7 +176,9 @@ def _classify_error(error: BusinessApiError, n: int) -> BatchOutcome:
     call = error.call
     message = str(error)  # code, TikTok's message, request_id, and retries given up after
     if error.ambiguous:
-        outcome = EventOutcome("ambiguous", error.code, f"no answer from TikTok ({message}): may or may not be processed")
+        outcome = EventOutcome(
+            "ambiguous", error.code, f"no answer from TikTok ({message}): may or may not be processed"
+        )
         return BatchOutcome([outcome] * n, call.request_id, error.code, message, call.attempts)
     if error.code is None or error.code in STOP_CODES or error.retryable:
         outcome = EventOutcome("pending", error.code, f"not processed: {message}")

@@ -19,16 +19,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from tiktok_pipeline.windows import WINDOW, utc_naive
-from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, BusinessCall
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 REPORT_ENDPOINT = "report/integrated/get"
 ADS_ENDPOINT = "ad/get"
@@ -71,13 +71,13 @@ class FetchPlan:
 
 def _local_hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
     local = moment.astimezone(zone)
-    return local.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def plan_fetch(window_start: datetime, fetched_at: datetime, lookback_hours: int, zone: str = "UTC") -> FetchPlan:
     """The hours overlapping ``[window end - lookback_hours, window end)`` and the local dates they fall on."""
     tz = ZoneInfo(zone)
-    end = window_start.astimezone(timezone.utc) + WINDOW
+    end = window_start.astimezone(UTC) + WINDOW
     since = end - lookback_hours * HOUR
     hours: list[datetime] = []
     hour = _local_hour_start(end - timedelta(microseconds=1), tz)
@@ -120,7 +120,9 @@ def _ad_ids(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def fetch_window(client: BusinessApiClient, advertiser_id: str, plan: FetchPlan, *, page_size: int = 1000) -> list[dict[str, Any]]:
+def fetch_window(
+    client: BusinessApiClient, advertiser_id: str, plan: FetchPlan, *, page_size: int = 1000
+) -> list[dict[str, Any]]:
     """Every call of one window's fetch as landing records, the plan first.
 
     Stops at the first call that fails (after the client's retries): that record carries the error
@@ -347,10 +349,16 @@ class ParsedFetch:
         return pl.DataFrame(
             {
                 "stat_time_hour": [utc_naive(h) for h in self.hours],
-                "fetched_at": [utc_naive(self.fetched_at)] * len(self.hours) if self.fetched_at else [None] * len(self.hours),
+                "fetched_at": [utc_naive(self.fetched_at)] * len(self.hours)
+                if self.fetched_at
+                else [None] * len(self.hours),
                 "fetched_in_window": [utc_naive(self.window_start)] * len(self.hours),
             },
-            schema={"stat_time_hour": pl.Datetime("us"), "fetched_at": pl.Datetime("us"), "fetched_in_window": pl.Datetime("us")},
+            schema={
+                "stat_time_hour": pl.Datetime("us"),
+                "fetched_at": pl.Datetime("us"),
+                "fetched_in_window": pl.Datetime("us"),
+            },
         )
 
 
@@ -454,8 +462,12 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
     unique = frame.unique(subset=["ad_id", "stat_time_hour"], keep="last", maintain_order=True)
     parsed.duplicates = frame.height - unique.height
     parsed.rows = unique
-    parsed.quarantine = QUARANTINED_RECORDS.conform(pl.DataFrame(quarantine)) if quarantine else QUARANTINED_RECORDS.empty()
-    parsed.kept_keys = pl.DataFrame(kept, schema=KEY_SCHEMA).filter(pl.col("stat_time_hour").is_in(list(hours))).unique()
+    parsed.quarantine = (
+        QUARANTINED_RECORDS.conform(pl.DataFrame(quarantine)) if quarantine else QUARANTINED_RECORDS.empty()
+    )
+    parsed.kept_keys = (
+        pl.DataFrame(kept, schema=KEY_SCHEMA).filter(pl.col("stat_time_hour").is_in(list(hours))).unique()
+    )
     return parsed
 
 
