@@ -61,9 +61,9 @@ SELECT = ["enriched_video_metrics", "video_velocity"]
 
 def default_limit() -> int:
     """The client limiter's default (TIKTOK_REQUESTS_PER_MINUTE); imported late to keep child processes lean."""
-    from tiktok_pipeline.settings import Settings
+    from tiktok_pipeline.settings import DisplaySettings
 
-    return Settings.model_fields["requests_per_minute"].default
+    return DisplaySettings.model_fields["requests_per_minute"].default
 
 
 CEILING_REQUESTS_PER_MINUTE = 600

@@ -23,7 +23,9 @@ from tiktok_pipeline.defs.retention.assets import build_retention_definitions
 from tiktok_pipeline.defs.videos.assets import build_assets
 from tiktok_pipeline.defs.videos.jobs import build_window_job
 from tiktok_pipeline.defs.videos.sensors import build_polling_sensor
-from tiktok_pipeline.settings import Settings
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.quality.schemas import QualityPolicy
+from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.windows import five_minute_partitions
 
@@ -34,7 +36,7 @@ def _client_secret(settings: Settings) -> str | dg.EnvVar:
     if settings.uses_simulator:
         return "sim-secret"
     raise RuntimeError(
-        f"TIKTOK_API_BASE_URL is {settings.api_base_url!r} but TIKTOK_CLIENT_SECRET is not set: "
+        f"TIKTOK_API_BASE_URL is {settings.display.api_base_url!r} but TIKTOK_CLIENT_SECRET is not set: "
         "the real API needs the app's client secret to refresh creators' tokens"
     )
 
@@ -42,7 +44,7 @@ def _client_secret(settings: Settings) -> str | dg.EnvVar:
 def _business_access_token(settings: Settings) -> str | dg.EnvVar:
     if "TIKTOK_BUSINESS_ACCESS_TOKEN" in os.environ:
         return dg.EnvVar("TIKTOK_BUSINESS_ACCESS_TOKEN")
-    if settings.business_uses_simulator:
+    if settings.ads.uses_simulator:
         return "sim-business-token"
     raise RuntimeError(
         f"TIKTOK_BUSINESS_API_BASE_URL is {settings.business_base_url!r} but TIKTOK_BUSINESS_ACCESS_TOKEN is not set: "
@@ -57,68 +59,68 @@ def _optional_secret(name: str) -> dg.EnvVar | None:
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, jobs, schedules and resources for ``settings`` (default: from the environment)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     partitions = five_minute_partitions(settings.partitions_start)
     job = build_window_job()
     base = dg.Definitions(
-        assets=[*build_assets(partitions, settings.quality_policy()), alerts_table],
+        assets=[*build_assets(partitions, QualityPolicy(**settings.quality.model_dump())), alerts_table],
         jobs=[job, alert_job],
         sensors=[
             build_polling_sensor(
                 job,
-                policy=settings.polling_policy(),
+                policy=PollingPolicy(**settings.polling.model_dump()),
                 state_dir=settings.polling_state_dir,
                 registry_path=settings.registry_path,
                 partitions_start=settings.partitions_start,
                 warm_up=settings.uses_simulator,
             ),
-            build_alert_sensor(momentum_threshold=settings.alert_momentum_threshold),
+            build_alert_sensor(momentum_threshold=settings.alerts.alert_momentum_threshold),
         ],
         resources={
             "display_api": DisplayApiResource(
-                base_url=settings.api_base_url,
+                base_url=settings.display.api_base_url,
                 simulator=settings.uses_simulator,
-                client_key=settings.client_key,
+                client_key=settings.display.client_key,
                 client_secret=_client_secret(settings),
                 token_store_path=str(settings.token_store_path),
                 landing_dir=str(settings.landing_dir),
                 sim_seed=settings.sim_seed,
-                tracking_horizon_days=settings.tracking_horizon_days,
-                max_window_age_minutes=settings.max_window_age_minutes,
-                requests_per_minute=settings.requests_per_minute,
-                max_attempts=settings.max_attempts,
-                timeout_seconds=settings.request_timeout_seconds,
+                tracking_horizon_days=settings.display.tracking_horizon_days,
+                max_window_age_minutes=settings.display.max_window_age_minutes,
+                requests_per_minute=settings.display.requests_per_minute,
+                max_attempts=settings.display.max_attempts,
+                timeout_seconds=settings.display.request_timeout_seconds,
             ),
             "business_api": BusinessApiResource(
                 base_url=settings.business_base_url,
                 access_token=_business_access_token(settings),
-                advertiser_id=settings.advertiser_id,
+                advertiser_id=settings.ads.advertiser_id,
                 sim_seed=settings.sim_seed,
-                max_attempts=settings.max_attempts,
-                simulator=settings.business_uses_simulator,
+                max_attempts=settings.display.max_attempts,
+                simulator=settings.ads.uses_simulator,
             ),
             "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
             "polling": PollingResource(
-                state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.tracking_horizon_days
+                state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.display.tracking_horizon_days
             ),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
             "alerts": AlertsResource(
                 slack_webhook_url=_optional_secret("TIKTOK_SLACK_WEBHOOK_URL"),
                 teams_webhook_url=_optional_secret("TIKTOK_TEAMS_WEBHOOK_URL"),
-                dagster_ui_url=settings.dagster_ui_url,
-                momentum_threshold=settings.alert_momentum_threshold,
+                dagster_ui_url=settings.alerts.dagster_ui_url,
+                momentum_threshold=settings.alerts.alert_momentum_threshold,
             ),
         },
     )
     conversions = build_conversion_definitions(
         partitions,
         ConversionsResource(
-            orders_dir=str(settings.conversions_dir),
+            orders_dir=str(settings.conversions.conversions_dir),
             pixel_code=settings.events_pixel_code,
-            test_event_code=settings.test_event_code,
-            default_phone_region=settings.default_phone_region,
-            resend_ambiguous_hours=settings.conversions_resend_ambiguous_hours,
-            batch_size=settings.conversions_batch_size,
+            test_event_code=settings.conversions.test_event_code,
+            default_phone_region=settings.conversions.default_phone_region,
+            resend_ambiguous_hours=settings.conversions.conversions_resend_ambiguous_hours,
+            batch_size=settings.conversions.conversions_batch_size,
         ),
         partitions_start=settings.partitions_start,
     )

@@ -7,7 +7,7 @@ import pytest
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.ads.assets import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
-from tiktok_pipeline.settings import Settings
+from tiktok_pipeline.settings import AdsSettings, Settings
 
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
 KEY = "2026-11-20-10:35"
@@ -88,16 +88,16 @@ def test_ads_are_wired_documented_and_off_for_real_creators_with_simulated_ads(s
     assert "video_velocity" in window_keys and not window_keys & ad_keys
     assert ad_keys == {"raw_ad_metrics", "ad_velocity"}
 
-    real = settings.model_copy(update={"api_base_url": "https://open.tiktokapis.com", "api_is_simulator": False})
+    real = settings.replace(display__api_base_url="https://open.tiktokapis.com", display__api_is_simulator=False)
     assert not real.ads_sensor_on  # no API for Business host: the ads would be simulated
-    assert real.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"}).ads_sensor_on
-    assert Settings(ads_enabled=False).ads_sensor_on is False
+    assert real.replace(ads__business_api_base_url="https://business-api.tiktok.com").ads_sensor_on
+    assert Settings(ads=AdsSettings(ads_enabled=False)).ads_sensor_on is False
 
 
 def test_a_real_business_host_gets_no_as_of_and_needs_a_token(settings, monkeypatch):
     monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "long-lived")
     resource = build_definitions(
-        settings.model_copy(update={"business_api_base_url": "https://business-api.tiktok.com"})
+        settings.replace(ads__business_api_base_url="https://business-api.tiktok.com")
     ).resources["business_api"]
     assert resource.simulator is False and isinstance(resource.access_token, dg.EnvVar)
     assert build_definitions(settings).resources["business_api"].simulator is True

@@ -107,7 +107,7 @@ def test_raw_responses_are_landed_before_parsing(settings):
 
 def test_real_host_refuses_a_long_past_window(settings, monkeypatch):
     monkeypatch.setenv("TIKTOK_CLIENT_SECRET", "not-used")
-    real = settings.model_copy(update={"api_base_url": "http://127.0.0.1:9", "api_is_simulator": False})
+    real = settings.replace(display__api_base_url="http://127.0.0.1:9", display__api_is_simulator=False)
     result = materialize_range(real, T0, T0)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

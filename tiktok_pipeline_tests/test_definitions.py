@@ -3,7 +3,7 @@
 import dagster as dg
 
 from tiktok_pipeline.definitions import build_definitions, defs
-from tiktok_pipeline.settings import Settings
+from tiktok_pipeline.settings import DisplaySettings, Settings
 
 
 def test_defs_load_and_are_documented():
@@ -28,7 +28,7 @@ def test_defs_load_and_are_documented():
 def test_real_host_without_client_secret_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("TIKTOK_CLIENT_SECRET", raising=False)
     try:
-        build_definitions(Settings(api_base_url="https://open.tiktokapis.com"))
+        build_definitions(Settings(display=DisplaySettings(api_base_url="https://open.tiktokapis.com")))
     except RuntimeError as exc:
         assert "TIKTOK_CLIENT_SECRET" in str(exc)
     else:
@@ -37,7 +37,7 @@ def test_real_host_without_client_secret_is_a_clear_error(monkeypatch):
 
 def test_client_secret_travels_as_env_var(monkeypatch):
     monkeypatch.setenv("TIKTOK_CLIENT_SECRET", "s3cret-value")
-    built = build_definitions(Settings(api_base_url="https://open.tiktokapis.com"))
+    built = build_definitions(Settings(display=DisplaySettings(api_base_url="https://open.tiktokapis.com")))
     resource = built.resources["display_api"]
     assert isinstance(resource.client_secret, dg.EnvVar) or "s3cret-value" not in repr(resource)
 

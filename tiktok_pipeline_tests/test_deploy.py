@@ -32,7 +32,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tiktok_pipeline.settings import PROJECT_ROOT, Settings
+from tiktok_pipeline.settings import PROJECT_ROOT, Settings, environment_variables
 
 DEPLOY = PROJECT_ROOT / "deploy"
 VALUES_PATH = DEPLOY / "helm" / "values.yaml"
@@ -47,7 +47,7 @@ INSTANCE_PATH = DEPLOY / "dagster.yaml"
 SECRET_ENV_VARS = frozenset(
     {"TIKTOK_CLIENT_SECRET", "TIKTOK_BUSINESS_ACCESS_TOKEN", "TIKTOK_SLACK_WEBHOOK_URL", "TIKTOK_TEAMS_WEBHOOK_URL"}
 )
-SETTINGS_ENV_VARS = frozenset(f"TIKTOK_{name.upper()}" for name in Settings.model_fields)
+SETTINGS_ENV_VARS = environment_variables()
 
 
 def load_values() -> dict[str, Any]:
@@ -579,7 +579,7 @@ def test_settings_and_definitions_load_with_the_deployed_environment(monkeypatch
     for name in SECRET_ENV_VARS:
         monkeypatch.setenv(name, "test-only-not-a-secret")
     settings = Settings()
-    assert not settings.uses_simulator and not settings.business_uses_simulator
+    assert not settings.uses_simulator and not settings.ads.uses_simulator
     assert str(settings.warehouse_path) == "/var/lib/tiktok-pipeline/warehouse.duckdb"
     definitions = build_definitions(settings)
     assert definitions.get_repository_def().has_job("window_pipeline_job")

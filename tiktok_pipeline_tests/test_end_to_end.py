@@ -14,7 +14,7 @@ from .test_assets import materialize_range
 def test_window_job_over_real_http(settings):
     sim = Simulator(WorldConfig(seed=settings.sim_seed))
     with serve_in_thread(sim) as url:
-        served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True})
+        served = settings.replace(display__api_base_url=url, display__api_is_simulator=True)
         result = materialize_range(served, T0, T0 + 6 * WINDOW)
     assert result.success
     assert sim.stats["requests /v2/video/list/"] > 0 and sim.stats["oauth authorization_code"] == 6
@@ -34,7 +34,7 @@ def test_faulty_api_loses_nothing(settings):
     faults = FaultConfig(rate_429=0.1, rate_5xx=0.1, rate_malformed=0.2, send_retry_after=False, seed=11)
     sim = Simulator(WorldConfig(seed=settings.sim_seed), faults)
     with serve_in_thread(sim) as url:
-        served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True, "max_attempts": 8})
+        served = settings.replace(display__api_base_url=url, display__api_is_simulator=True, display__max_attempts=8)
         result = materialize_range(served, T0, T0 + WINDOW)
     assert result.success
     assert sim.stats["fault 429"] + sim.stats["fault 5xx"] > 0 and sim.stats["fault malformed"] > 0

@@ -76,7 +76,7 @@ def test_duplicates_malformed_and_decreasing_views_are_caught(settings):
 def test_bad_record_share_over_the_threshold_fails_its_check(settings):
     sim = Simulator(WorldConfig(seed=settings.sim_seed), FaultConfig(rate_malformed=0.3, seed=2))
     with serve_in_thread(sim) as url:
-        served = settings.model_copy(update={"api_base_url": url, "api_is_simulator": True})
+        served = settings.replace(display__api_base_url=url, display__api_is_simulator=True)
         result = materialize_range(served, T0, T0)
     evaluations = checks(result)
     share = evaluations["bad_record_share"]

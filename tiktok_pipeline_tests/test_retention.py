@@ -24,7 +24,7 @@ KEPT_TABLES = ("quarantined_records", "poll_telemetry", "daily_video_metrics", "
 @pytest.fixture
 def short_retention(settings):
     """Two days of retention: the 19th and 20th of November 2026 are past it (the tests run later)."""
-    return settings.model_copy(update={"retention_days": 2})
+    return settings.replace(retention__retention_days=2)
 
 
 def roll_up(settings, instance, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
@@ -150,7 +150,7 @@ def test_a_window_rematerialised_after_its_rollup_keeps_the_day(short_retention,
 
 def test_days_before_the_partitions_start_are_kept_with_the_reason(short_retention, instance):
     assert materialize_range(short_retention, EVENING, EVENING, instance=instance).success
-    moved = short_retention.model_copy(update={"partitions_start": datetime(2026, 11, 21, tzinfo=UTC)})
+    moved = short_retention.replace(partitions_start=datetime(2026, 11, 21, tzinfo=UTC))
     report = prune(moved, instance)
     assert report["days_pruned"] == 0 and report["days_kept"] == 1
     assert "no daily partition covers the day" in report["days"]
@@ -189,13 +189,13 @@ def test_definitions_wire_rollups_retention_and_schedules(settings):
 
 
 def test_daily_partitions_start_at_the_first_whole_day_of_windows(settings):
-    mid_day = settings.model_copy(update={"partitions_start": datetime(2026, 11, 1, 6, 0, tzinfo=UTC)})
+    mid_day = settings.replace(partitions_start=datetime(2026, 11, 1, 6, 0, tzinfo=UTC))
     graph = build_definitions(mid_day).get_repository_def().asset_graph
     assert graph.get(dg.AssetKey("daily_video_metrics")).partitions_def.get_first_partition_key() == "2026-11-02"
 
 
 def test_partition_budget_warns_at_load_without_failing(settings, caplog):
-    old_start = settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=340)})
+    old_start = settings.replace(partitions_start=datetime.now(UTC) - timedelta(days=340))
     with caplog.at_level(logging.WARNING):
         defs = build_definitions(old_start)
     dg.Definitions.validate_loadable(defs)
@@ -204,9 +204,7 @@ def test_partition_budget_warns_at_load_without_failing(settings, caplog):
     assert "Partition budget" in node.description
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        fresh = build_definitions(
-            settings.model_copy(update={"partitions_start": datetime.now(UTC) - timedelta(days=30)})
-        )
+        fresh = build_definitions(settings.replace(partitions_start=datetime.now(UTC) - timedelta(days=30)))
     assert "TIKTOK_PARTITIONS_START" not in caplog.text
     assert (
         "Partition budget"

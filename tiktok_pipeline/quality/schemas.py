@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandera.polars as pa
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
 
+from tiktok_pipeline.settings import QualitySettings
 from tiktok_pipeline.windows import WINDOW, utc_naive
 
 
-class QualityPolicy(BaseModel):
-    """Thresholds of the quality checks (``TIKTOK_QUALITY_*`` variables)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_engagement_rate: float = Field(default=2.0, gt=0, description="Engagement rate above this is not sane.")
-    max_view_jump_factor: float = Field(
-        default=50.0, gt=1, description="Views growing more than this × between observations."
-    )
-    max_bad_record_share: float = Field(default=0.05, ge=0, le=1, description="Quarantined share that fails a window.")
-    creator_silence_minutes: int = Field(
-        default=90, ge=5, description="A creator with no video observation this long is silent."
-    )
-    max_observation_delay: timedelta = Field(
-        default=timedelta(minutes=30), description="observed_at may trail the window's end by this much (real hosts)."
-    )
+class QualityPolicy(QualitySettings):
+    """Thresholds of the quality checks: the ``TIKTOK_QUALITY_*`` settings."""
 
 
 def _non_negative(name: str) -> pa.Column:

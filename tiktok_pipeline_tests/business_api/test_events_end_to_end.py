@@ -71,8 +71,10 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     store = simulator.business.events
     instance = dg.DagsterInstance.ephemeral()
     with serve_in_thread(simulator, timeout_seconds=0.2) as url:
-        served = settings.model_copy(
-            update={"api_base_url": url, "api_is_simulator": True, "conversions_dir": tmp_path / "incoming"}
+        served = settings.replace(
+            display__api_base_url=url,
+            display__api_is_simulator=True,
+            conversions__conversions_dir=tmp_path / "incoming",
         )
         defs = build_definitions(served)
         first = materialize(defs, instance, T0)
@@ -123,11 +125,9 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
 def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "business-token-value")
     monkeypatch.delenv("TIKTOK_PIXEL_CODE", raising=False)
-    real = settings.model_copy(
-        update={
-            "business_api_base_url": "https://business-api.tiktok.invalid",
-            "conversions_dir": tmp_path / "incoming",
-        }
+    real = settings.replace(
+        ads__business_api_base_url="https://business-api.tiktok.invalid",
+        conversions__conversions_dir=tmp_path / "incoming",
     )
     defs = build_definitions(real)
     repo = defs.get_repository_def()
@@ -142,7 +142,7 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
     logs = " ".join(entry.message or "" for entry in instance.all_logs(result.run_id))
     assert "business-token-value" not in json.dumps(run.run_config) + logs
     assert (
-        build_definitions(real.model_copy(update={"pixel_code": "CREALPIXEL0000000001"}))
+        build_definitions(real.replace(conversions__pixel_code="CREALPIXEL0000000001"))
         .resources["conversions"]
         .pixel_code
         == "CREALPIXEL0000000001"

@@ -172,11 +172,10 @@ def test_missing_folder_is_no_orders(tmp_path):
     assert loaded.conversions == [] and loaded.files == 0
 
 
-def test_phone_region_setting_is_checked():
-    import pydantic
+def test_phone_region_setting_is_checked(monkeypatch):
+    from tiktok_pipeline.settings import ConversionSettings, SettingsError, load_settings
 
-    from tiktok_pipeline.settings import Settings
-
-    assert Settings(default_phone_region="gb").default_phone_region == "GB"
-    with pytest.raises(pydantic.ValidationError, match="TIKTOK_DEFAULT_PHONE_REGION"):
-        Settings(default_phone_region="XX")
+    assert ConversionSettings(default_phone_region="gb").default_phone_region == "GB"
+    monkeypatch.setenv("TIKTOK_DEFAULT_PHONE_REGION", "XX")
+    with pytest.raises(SettingsError, match="TIKTOK_DEFAULT_PHONE_REGION='XX': 'XX' is not a region"):
+        load_settings()

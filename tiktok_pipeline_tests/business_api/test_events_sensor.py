@@ -38,7 +38,7 @@ def sensor(settings, orders_dir, clock):
     definition = build_exports_sensor(
         orders_dir=orders_dir, partitions_start=settings.partitions_start, running=True, clock=clock
     )
-    base = build_definitions(settings.model_copy(update={"conversions_dir": orders_dir}))
+    base = build_definitions(settings.replace(conversions__conversions_dir=orders_dir))
     repo = dg.Definitions(
         assets=base.assets, jobs=base.jobs, sensors=[definition], resources=base.resources
     ).get_repository_def()

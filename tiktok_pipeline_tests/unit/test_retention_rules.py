@@ -21,7 +21,7 @@ from tiktok_pipeline.governance.retention import (
 )
 from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
 from tiktok_pipeline.metrics.velocity import LOOKBACK
-from tiktok_pipeline.settings import MIN_RETENTION_DAYS, Settings
+from tiktok_pipeline.settings import MIN_RETENTION_DAYS, RetentionSettings, Settings
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     DAILY_VIDEO_METRICS,
@@ -50,8 +50,8 @@ def test_retention_must_cover_what_velocity_quality_and_polling_read_back():
     assert horizon > HISTORY_LIMIT + LOOKBACK
     assert horizon > STATE_LOOKBACK
     with pytest.raises(pydantic.ValidationError, match="retention_days"):
-        Settings(retention_days=MIN_RETENTION_DAYS - 1)
-    assert Settings().retention_days == 35
+        RetentionSettings(retention_days=MIN_RETENTION_DAYS - 1)
+    assert Settings().retention.retention_days == 35
 
 
 def test_partition_budget_counts_windows_and_dates_the_limit():

@@ -399,16 +399,16 @@ def build_ad_definitions(settings: Settings, partitions_def: dg.PartitionsDefini
             build_ad_metrics_sensor(
                 job,
                 partitions_start=settings.partitions_start,
-                wait_for_videos=timedelta(minutes=settings.ad_wait_for_videos_minutes),
+                wait_for_videos=timedelta(minutes=settings.ads.ad_wait_for_videos_minutes),
                 default_on=settings.ads_sensor_on,
             )
         ],
         resources={
             "ad_reporting": AdReportingResource(
                 landing_dir=str(settings.landing_dir),
-                lookback_hours=settings.ad_lookback_hours,
-                advertiser_timezone=settings.advertiser_timezone,
-                page_size=settings.ad_report_page_size,
+                lookback_hours=settings.ads.ad_lookback_hours,
+                advertiser_timezone=settings.ads.advertiser_timezone,
+                page_size=settings.ads.ad_report_page_size,
             )
         },
     )

@@ -426,7 +426,7 @@ def build_retention_definitions(settings, now: datetime | None = None) -> dg.Def
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"At 01:00 UTC, deletes the window rows of rolled-up days older than TIKTOK_RETENTION_DAYS "
-            f"({settings.retention_days}); days that are not rolled up are kept and listed in the run's output."
+            f"({settings.retention.retention_days}); days that are not rolled up are kept and listed in the run's output."
         ),
     )
     return dg.Definitions(
@@ -435,7 +435,7 @@ def build_retention_definitions(settings, now: datetime | None = None) -> dg.Def
         schedules=[rollup_schedule, retention_schedule],
         resources={
             "retention": RetentionResource(
-                retention_days=settings.retention_days,
+                retention_days=settings.retention.retention_days,
                 landing_dir=str(settings.landing_dir),
                 partitions_start=settings.partitions_start.isoformat(),
             )

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from tiktok_pipeline.settings import PollingSettings
 from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST
-
-WINDOW_MINUTES = 5
-DISPLAY_API_REQUESTS_PER_MINUTE = 600
 
 
 class Tier(str, Enum):
@@ -18,26 +14,8 @@ class Tier(str, Enum):
     COLD = "cold"
 
 
-class PollingPolicy(BaseModel):
-    """Thresholds and cadences; every field has a documented default and an environment variable."""
-
-    model_config = ConfigDict(frozen=True)
-
-    hot_momentum: float = Field(default=1.0, description="Momentum at or above this is hot (polled every window).")
-    warm_momentum: float = Field(default=0.5, description="Momentum at or above this (and below hot) is warm.")
-    hot_every_minutes: int = Field(default=5, ge=5)
-    warm_every_minutes: int = Field(default=10, ge=5)
-    cold_every_minutes: int = Field(default=15, ge=5)
-    discovery_every_minutes: int = Field(
-        default=60, ge=5, description="video/list cadence per creator (finds new videos, observes all recent ones)."
-    )
-    budget_requests: int = Field(
-        default=int(DISPLAY_API_REQUESTS_PER_MINUTE * WINDOW_MINUTES * 0.9),
-        ge=1,
-        description="Requests per window, all endpoints together; default 90% of one endpoint's 600/min over 5 minutes.",
-    )
-    max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
-    recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
+class PollingPolicy(PollingSettings):
+    """The ``TIKTOK_POLL_*`` settings and what they decide: tiers, cadences, budget and backoff."""
 
     def tier(self, momentum: float | None, has_history: bool) -> Tier:
         """Brand-new videos (no velocity yet) are hot; then momentum decides."""

@@ -1,0 +1,41 @@
+"""Every environment variable the pipeline reads, with its one default: a leaf (pydantic only).
+
+``Settings`` holds the paths and the project-wide values; each domain has its own sub-settings
+(``display``, ``polling``, ``quality``, ``ads``, ``conversions``, ``alerts``, ``retention``), each
+loadable on its own. Nothing here imports Dagster, Polars or Pandera, so ``tiktok-pipeline tokens``
+and ``tiktok-pipeline sql`` stay light.
+
+Secrets (the TikTok client secret, access tokens, webhook URLs) are not settings: they reach the
+resources only as ``dagster.EnvVar``, so they never appear in run config, metadata or logs.
+Use :func:`load_settings` to read the environment: a bad value raises :class:`SettingsError`
+naming the variable, the value and what is allowed.
+"""
+
+from tiktok_pipeline.settings.domains import (
+    AdsSettings,
+    AlertSettings,
+    ConversionSettings,
+    DisplaySettings,
+    PollingSettings,
+    QualitySettings,
+    RetentionSettings,
+)
+from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
+from tiktok_pipeline.settings.root import DATA_DIR, MIN_RETENTION_DAYS, PROJECT_ROOT, Settings
+
+__all__ = [
+    "DATA_DIR",
+    "MIN_RETENTION_DAYS",
+    "PROJECT_ROOT",
+    "AdsSettings",
+    "AlertSettings",
+    "ConversionSettings",
+    "DisplaySettings",
+    "PollingSettings",
+    "QualitySettings",
+    "RetentionSettings",
+    "Settings",
+    "SettingsError",
+    "environment_variables",
+    "load_settings",
+]

@@ -1,0 +1,232 @@
+"""One settings class per domain; the variable of a field is its class's prefix + the field's name, upper-cased."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+MIN_RETENTION_DAYS = 2
+"""Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
+back, the quality checks and the polling state one day back."""
+DISPLAY_API_REQUESTS_PER_MINUTE = 600
+WINDOW_MINUTES = 5
+
+
+def _config(prefix: str = "TIKTOK_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", frozen=True)
+
+
+class DisplaySettings(BaseSettings):
+    """The Display API host and how the client treats it (``TIKTOK_*``)."""
+
+    model_config = _config()
+
+    api_base_url: str | None = Field(
+        default=None,
+        description="Display API host, e.g. https://open.tiktokapis.com. Unset: the in-process simulator.",
+    )
+    api_is_simulator: bool | None = Field(
+        default=None,
+        description="Treat the host as the simulator (as-of observation). Default: true only when no host is set.",
+    )
+    client_key: str = Field(default="sim-client", description="TikTok app client key (not a secret).")
+    tracking_horizon_days: float = Field(default=7.0, gt=0, description="Videos younger than this are polled.")
+    max_window_age_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Against a real host, a window may be observed at most this long after it closed.",
+    )
+    requests_per_minute: int = Field(
+        default=590,
+        gt=0,
+        le=DISPLAY_API_REQUESTS_PER_MINUTE,
+        description=(
+            "Client-side limit per endpoint (the API allows 600 in any 60 s). The limiter's window slides like "
+            "TikTok's, so 590 leaves a margin for clock drift; a rare 429 is retried."
+        ),
+    )
+    max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
+    request_timeout_seconds: float = Field(default=20.0, gt=0, description="Seconds before a request times out.")
+
+    @property
+    def uses_simulator(self) -> bool:
+        """True for the in-process simulator, or a served one named by TIKTOK_API_IS_SIMULATOR."""
+        return self.api_is_simulator if self.api_is_simulator is not None else not self.api_base_url
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.tracking_horizon_days)
+
+
+class PollingSettings(BaseSettings):
+    """Adaptive polling: cadence tiers from momentum, the request budget and backoff (``TIKTOK_POLL_*``)."""
+
+    model_config = _config("TIKTOK_POLL_")
+
+    hot_momentum: float = Field(default=1.0, description="Momentum at or above this is hot (polled every window).")
+    warm_momentum: float = Field(default=0.5, description="Momentum at or above this (and below hot) is warm.")
+    hot_every_minutes: int = Field(default=5, ge=5, description="Polling interval of hot videos.")
+    warm_every_minutes: int = Field(default=10, ge=5, description="Polling interval of warm videos.")
+    cold_every_minutes: int = Field(default=15, ge=5, description="Polling interval of cold videos.")
+    discovery_every_minutes: int = Field(
+        default=60, ge=5, description="video/list cadence per creator (finds new videos, observes all recent ones)."
+    )
+    budget_requests: int = Field(
+        default=int(DISPLAY_API_REQUESTS_PER_MINUTE * WINDOW_MINUTES * 0.9),
+        ge=1,
+        description="Requests per window, all endpoints together; default 90% of one endpoint's 600/min over 5 minutes.",
+    )
+    max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
+    recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
+
+
+class QualitySettings(BaseSettings):
+    """Thresholds of the quality checks (``TIKTOK_QUALITY_*``)."""
+
+    model_config = _config("TIKTOK_QUALITY_")
+
+    max_engagement_rate: float = Field(default=2.0, gt=0, description="Engagement rate above this is not sane.")
+    max_view_jump_factor: float = Field(
+        default=50.0, gt=1, description="Views growing more than this × between observations."
+    )
+    max_bad_record_share: float = Field(default=0.05, ge=0, le=1, description="Quarantined share that fails a window.")
+    creator_silence_minutes: int = Field(
+        default=90, ge=5, description="A creator with no video observation this long is silent."
+    )
+    max_observation_delay: timedelta = Field(
+        default=timedelta(minutes=30), description="observed_at may trail the window's end by this much (real hosts)."
+    )
+
+
+class AdsSettings(BaseSettings):
+    """The API for Business: ad reporting (``TIKTOK_*``)."""
+
+    model_config = _config()
+
+    business_api_base_url: str | None = Field(
+        default=None,
+        description=(
+            "API for Business host, e.g. https://business-api.tiktok.com. Unset: the simulator (the served one "
+            "at TIKTOK_API_BASE_URL when that is a simulator, else the in-process one)."
+        ),
+    )
+    advertiser_id: str = Field(default="7000000000000000001", description="Advertiser account of the ad reports.")
+    ad_lookback_hours: int = Field(
+        default=6,
+        ge=1,
+        le=48,
+        description=(
+            "Every window re-fetches the hourly ad report for the current hour and this many hours before it and"
+            " replaces them (attribution revises recent hours). At least the API's revision horizon."
+        ),
+    )
+    advertiser_timezone: str = Field(
+        default="UTC", description="Time zone of the advertiser account: report dates and stat_time_hour are in it."
+    )
+    ad_report_page_size: int = Field(
+        default=1000, ge=1, le=1000, description="Rows per report page (TikTok allows 1000)."
+    )
+    ads_enabled: bool | None = Field(
+        default=None,
+        description=(
+            "Turn the ads sensor on by default. Unset: on when TIKTOK_BUSINESS_API_BASE_URL is set or the Display API"
+            " is the simulator too (never simulated ads beside real creators)."
+        ),
+    )
+    ad_wait_for_videos_minutes: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long after a window closes the ads sensor waits for its video metrics before running without them.",
+    )
+    business_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds before an API for Business request times out."
+    )
+
+    @field_validator("advertiser_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, America/New_York)") from exc
+        return value
+
+    @property
+    def uses_simulator(self) -> bool:
+        """The API for Business is a simulator (in-process or served): ad reports are read as of each window's end."""
+        return not self.business_api_base_url
+
+
+class ConversionSettings(BaseSettings):
+    """Server-side conversions to the Events API (``TIKTOK_*``)."""
+
+    model_config = _config()
+
+    conversions_dir: Path = Field(
+        default=DATA_DIR / "conversions" / "incoming",
+        description="Where the shop drops its order exports (JSON lines; format in tiktok_pipeline/activation/conversions/orders.py).",
+    )
+    pixel_code: str | None = Field(
+        default=None,
+        description="TikTok Pixel code (event_source_id) conversions go to. Unset: the simulator's pixel, when the API for Business is the simulator.",
+    )
+    test_event_code: str = Field(
+        default="",
+        description="Events API test_event_code (Events Manager → Test events); empty sends production events.",
+    )
+    default_phone_region: str = Field(
+        default="US", description="Region (ISO 3166 alpha-2) of phone numbers exported without a +country code."
+    )
+    conversions_resend_ambiguous_hours: float = Field(
+        default=47.0,
+        ge=0,
+        lt=48,
+        description=(
+            "Events whose request got no answer are resent while their first attempt is younger than this, inside"
+            " TikTok's 48-hour deduplication window (a resend TikTok already had is dropped). 0: never resend them."
+        ),
+    )
+    conversions_batch_size: int = Field(
+        default=1000, ge=1, le=1000, description="Events per event/track request (TikTok allows 1000)."
+    )
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. US, GB, DE)")
+        return value.upper()
+
+
+class AlertSettings(BaseSettings):
+    """Alerts to Slack and Microsoft Teams (``TIKTOK_*``; the webhook URLs are secrets, read only as EnvVar)."""
+
+    model_config = _config()
+
+    dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
+    alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")
+
+
+class RetentionSettings(BaseSettings):
+    """How long window rows are kept (``TIKTOK_*``)."""
+
+    model_config = _config()
+
+    retention_days: int = Field(
+        default=35,
+        ge=MIN_RETENTION_DAYS,
+        description=(
+            "Window rows are kept for today and this many whole days before it (UTC); older days are deleted"
+            " once their daily rollups hold them (landing files are kept). At least 2: velocity and the"
+            " quality checks read the previous 24 h."
+        ),
+    )

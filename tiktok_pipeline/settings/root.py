@@ -1,0 +1,112 @@
+"""The top-level settings: runtime paths, the partitions' start, the simulator's seed and the domains."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tiktok_pipeline.settings.domains import (
+    DATA_DIR,
+    MIN_RETENTION_DAYS,
+    PROJECT_ROOT,
+    AdsSettings,
+    AlertSettings,
+    ConversionSettings,
+    DisplaySettings,
+    PollingSettings,
+    QualitySettings,
+    RetentionSettings,
+)
+
+__all__ = ["DATA_DIR", "MIN_RETENTION_DAYS", "PROJECT_ROOT", "Settings"]
+
+SIMULATOR_PIXEL_CODE = "CSIMULATORPIXEL00001"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``TIKTOK_*`` environment variables (see README → Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="TIKTOK_", extra="ignore", frozen=True)
+
+    warehouse_path: Path = Field(default=DATA_DIR / "warehouse.duckdb", description="The DuckDB warehouse file.")
+    landing_dir: Path = Field(default=DATA_DIR / "landing", description="Where raw responses are landed.")
+    token_store_path: Path = Field(default=DATA_DIR / "tokens.json", description="Creators' OAuth tokens (mode 0600).")
+    registry_path: Path = Field(
+        default=DATA_DIR / "tracking_registry.json", description="The tracking registry (creators, campaigns, SKUs)."
+    )
+    polling_state_dir: Path = Field(
+        default=DATA_DIR / "polling_state", description="Polling state the polling sensor plans from."
+    )
+    partitions_start: datetime = Field(
+        default=datetime(2026, 11, 1, tzinfo=UTC),
+        description=(
+            "First 5-minute window, an ISO 8601 instant in the past (UTC unless an offset is given), on a 5-minute "
+            "boundary. Keep it recent: the UI is tuned for <=100k partitions."
+        ),
+    )
+    sim_seed: int = Field(default=7, description="Seed of the embedded simulator's world.")
+
+    display: DisplaySettings = Field(default_factory=DisplaySettings)
+    polling: PollingSettings = Field(default_factory=PollingSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    ads: AdsSettings = Field(default_factory=AdsSettings)
+    conversions: ConversionSettings = Field(default_factory=ConversionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _past_utc_boundary(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if value.minute % 5 or value.second or value.microsecond:
+            raise ValueError(f"{value.isoformat()} is not on a 5-minute boundary (e.g. 2026-11-01T00:00:00Z)")
+        if value > datetime.now(UTC):
+            raise ValueError(
+                f"{value.isoformat()} is in the future: no 5-minute window would exist yet; use a past instant"
+            )
+        return value
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes``; a key ``domain__field`` (e.g. ``display__api_base_url``) changes a sub-setting."""
+        top: dict[str, object] = {}
+        nested: dict[str, dict[str, object]] = {}
+        for key, value in changes.items():
+            domain, _, field = key.partition("__")
+            if field:
+                nested.setdefault(domain, {})[field] = value
+            else:
+                top[key] = value
+        for domain, fields in nested.items():
+            top[domain] = getattr(self, domain).model_copy(update=fields)
+        return self.model_copy(update=top)
+
+    @property
+    def uses_simulator(self) -> bool:
+        """The Display API is a simulator (see ``DisplaySettings.uses_simulator``)."""
+        return self.display.uses_simulator
+
+    @property
+    def business_base_url(self) -> str | None:
+        """Where the API for Business is: its own host, the served simulator's, or None (in-process)."""
+        if self.ads.business_api_base_url:
+            return self.ads.business_api_base_url
+        return self.display.api_base_url if self.display.uses_simulator else None
+
+    @property
+    def ads_sensor_on(self) -> bool:
+        """Whether the ads sensor runs by default (see ``AdsSettings.ads_enabled``)."""
+        if self.ads.ads_enabled is not None:
+            return self.ads.ads_enabled
+        return bool(self.ads.business_api_base_url) or self.display.uses_simulator
+
+    @property
+    def events_pixel_code(self) -> str:
+        """The pixel conversions go to: TIKTOK_PIXEL_CODE, else the simulator's; empty against a real host without one."""
+        if self.conversions.pixel_code:
+            return self.conversions.pixel_code
+        return SIMULATOR_PIXEL_CODE if self.ads.uses_simulator else ""
