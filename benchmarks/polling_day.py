@@ -26,8 +26,8 @@ from tiktok_pipeline.ingest.polling.policy import PollingPolicy, requests_for
 from tiktok_pipeline.metrics.enrichment import engagement_rate
 from tiktok_pipeline.metrics.velocity import compute_velocity
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.windows import WINDOW
 
-WINDOW = timedelta(minutes=5)
 HISTORY = timedelta(hours=2)
 
 

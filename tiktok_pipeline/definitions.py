@@ -13,6 +13,7 @@ import dagster as dg
 from tiktok_pipeline.defs.ads.assets import build_ad_definitions
 from tiktok_pipeline.defs.alerts.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
 from tiktok_pipeline.defs.conversions.assets import ConversionsResource, build_conversion_definitions
+from tiktok_pipeline.defs.partitions import five_minute_partitions
 from tiktok_pipeline.defs.resources import (
     BusinessApiResource,
     DisplayApiResource,
@@ -27,7 +28,6 @@ from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.quality.schemas import QualityPolicy
 from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.warehouse.io import WarehouseResource
-from tiktok_pipeline.windows import five_minute_partitions
 
 
 def _client_secret(settings: Settings) -> str | dg.EnvVar:

@@ -1,7 +1,7 @@
-"""Five-minute windows: the partitioning every table shares.
+"""Five-minute windows: the partitioning every table shares, and all arithmetic on windows.
 
 Keys look like ``2026-11-24-13:05`` (UTC) and name the window's start; the window is
-``[start, start + 5 min)``.
+``[start, start + 5 min)``. Pure standard library: settings, parsers and SQL builders use it too.
 """
 
 from __future__ import annotations
@@ -9,25 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import dagster as dg
-
-WINDOW = timedelta(minutes=5)
+WINDOW_MINUTES = 5
+WINDOW = timedelta(minutes=WINDOW_MINUTES)
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
-
-
-def five_minute_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition:
-    """The 5-minute, UTC partitions definition starting at ``start``."""
-    return dg.TimeWindowPartitionsDefinition(
-        start=start.astimezone(UTC).strftime(PARTITION_KEY_FORMAT),
-        fmt=PARTITION_KEY_FORMAT,
-        cron_schedule="*/5 * * * *",
-        timezone="UTC",
-    )
 
 
 def window_starts(start: datetime, end: datetime) -> Iterator[datetime]:
     """The starts of every 5-minute window in ``[start, end)``."""
-    if start.astimezone(UTC).minute % 5 or start.second or start.microsecond:
+    if not on_boundary(start):
         raise ValueError(f"{start.isoformat()} is not on a 5-minute boundary")
     current = start
     while current < end:
@@ -51,3 +40,29 @@ def window_from_key(key: str) -> datetime:
 def utc_naive(moment: datetime) -> datetime:
     """``moment`` in UTC without tzinfo: how timestamps are stored in DuckDB ``TIMESTAMP`` columns."""
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def on_boundary(moment: datetime) -> bool:
+    """Whether ``moment`` is the start of a window."""
+    return window_containing(moment) == moment.astimezone(UTC)
+
+
+def window_containing(moment: datetime) -> datetime:
+    """Start (UTC) of the window that contains ``moment``."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % WINDOW_MINUTES, second=0, microsecond=0)
+
+
+def window_end(window_start: datetime) -> datetime:
+    """The instant a window closes (exclusive end); keeps ``window_start``'s tzinfo (or its absence)."""
+    return window_start + WINDOW
+
+
+def latest_closed_window(moment: datetime) -> datetime:
+    """Start of the last window that had closed at ``moment``."""
+    return window_containing(moment) - WINDOW
+
+
+def sql_window_end(column: str = "window_start") -> str:
+    """The DuckDB expression of a window's end, for SQL over a ``window_start`` column."""
+    return f"({column} + INTERVAL {WINDOW_MINUTES} MINUTE)"

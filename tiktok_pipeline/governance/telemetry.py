@@ -11,7 +11,7 @@ import polars as pl
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
 from tiktok_pipeline.warehouse.io import table_exists
 from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
-from tiktok_pipeline.windows import WINDOW, utc_naive
+from tiktok_pipeline.windows import WINDOW, sql_window_end, utc_naive
 
 
 def window_telemetry(
@@ -29,7 +29,8 @@ def window_telemetry(
     failed_attempts = sum(1 for s in statuses if s != 200)
 
     def percentile(q: float) -> float | None:
-        return None if latencies.is_empty() else float(latencies.quantile(q, "linear"))
+        value = None if latencies.is_empty() else latencies.quantile(q, "linear")
+        return None if value is None else float(value)
 
     return {
         "window_start": utc_naive(window_start),
@@ -62,7 +63,7 @@ def mark_velocity_ready(connection: duckdb.DuckDBPyConnection, start: datetime, 
     connection.execute(
         f"""UPDATE {POLL_TELEMETRY.name}
             SET velocity_ready_seconds_after_close = coalesce(
-                velocity_ready_seconds_after_close, epoch(?::TIMESTAMP) - epoch(window_start + INTERVAL 5 MINUTE))
+                velocity_ready_seconds_after_close, epoch(?::TIMESTAMP) - epoch({sql_window_end()}))
             WHERE window_start >= ? AND window_start < ?""",
         [utc_naive(now), utc_naive(start), utc_naive(end)],
     ).fetchall()

@@ -23,11 +23,11 @@ from datetime import timedelta
 import polars as pl
 
 from tiktok_pipeline.metrics.velocity import join_baseline
+from tiktok_pipeline.windows import WINDOW
 
 SPAN = timedelta(minutes=60)
 CHANGE = timedelta(minutes=30)
 HOUR = timedelta(hours=1)
-WINDOW = timedelta(minutes=5)
 
 RATES: dict[str, tuple[str, str]] = {
     "ctr": ("clicks", "impressions"),

@@ -8,13 +8,14 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tiktok_pipeline.windows import WINDOW_MINUTES
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 MIN_RETENTION_DAYS = 2
 """Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
 back, the quality checks and the polling state one day back."""
 DISPLAY_API_REQUESTS_PER_MINUTE = 600
-WINDOW_MINUTES = 5
 
 
 def _config(prefix: str = "TIKTOK_") -> SettingsConfigDict:

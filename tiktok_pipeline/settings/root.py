@@ -20,6 +20,7 @@ from tiktok_pipeline.settings.domains import (
     QualitySettings,
     RetentionSettings,
 )
+from tiktok_pipeline.windows import on_boundary
 
 __all__ = ["DATA_DIR", "MIN_RETENTION_DAYS", "PROJECT_ROOT", "Settings"]
 
@@ -63,7 +64,7 @@ class Settings(BaseSettings):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(UTC)
-        if value.minute % 5 or value.second or value.microsecond:
+        if not on_boundary(value):
             raise ValueError(f"{value.isoformat()} is not on a 5-minute boundary (e.g. 2026-11-01T00:00:00Z)")
         if value > datetime.now(UTC):
             raise ValueError(

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
+from polars._typing import PolarsDataType
 
-_POLARS = {
+_POLARS: dict[str, PolarsDataType] = {
     "TIMESTAMP": pl.Datetime("us"),
     "VARCHAR": pl.String,
     "BIGINT": pl.Int64,
@@ -37,8 +38,8 @@ class TableSpec:
         return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
 
     @property
-    def polars_schema(self) -> dict[str, pl.DataType]:
-        return {c.name: _POLARS[c.type] for c in self.columns}
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: _POLARS[c.type] for c in self.columns})
 
     @property
     def column_names(self) -> list[str]:

@@ -56,6 +56,7 @@ from tiktok_pipeline.activation.conversions.hashing import (
     sha256_hex,
 )
 from tiktok_pipeline.sources.business_api.events import Content, EventUser, TrackedEvent
+from tiktok_pipeline.windows import window_containing
 
 DEFAULT_EVENT = "CompletePayment"
 ASSET = "conversion_outbox"
@@ -166,12 +167,6 @@ def parse_event_time(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def window_of(moment: datetime) -> datetime:
-    """Start of the 5-minute window that contains ``moment`` (UTC)."""
-    moment = moment.astimezone(UTC)
-    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
-
-
 @dataclass(frozen=True)
 class Conversion:
     """A valid order turned into an Events API event (hashed), with where it came from."""
@@ -216,7 +211,7 @@ def order_files(directory: Path) -> list[Path]:
 
 def _lines(path: Path) -> Iterator[str]:
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         yield from handle
 
 
@@ -250,11 +245,11 @@ def export_windows(path: Path) -> set[datetime]:
         if not line.strip():
             continue
         try:
-            windows.add(window_of(parse_event_time(json.loads(line)["event_time"])))
+            windows.add(window_containing(parse_event_time(json.loads(line)["event_time"])))
         except (ValueError, TypeError, KeyError, OverflowError, OSError):
             undated = True
     if undated:
-        windows.add(window_of(datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC)))
+        windows.add(window_containing(datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC)))
     return windows
 
 
@@ -266,7 +261,7 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
     for path in order_files(directory):
         loaded.files += 1
         name = path.relative_to(directory).as_posix()
-        file_window = window_of(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
+        file_window = window_containing(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
         for number, line in enumerate(_lines(path), start=1):
             if not line.strip():
                 continue
@@ -293,7 +288,7 @@ def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedO
             window = file_window
             if isinstance(record, dict) and "event_time" in record:
                 with contextlib.suppress(ValueError, OverflowError, OSError):
-                    window = window_of(parse_event_time(record["event_time"]))
+                    window = window_containing(parse_event_time(record["event_time"]))
             try:
                 order = Order.model_validate(record)
                 event = order.to_event(default_phone_region)

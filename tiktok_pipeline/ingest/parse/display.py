@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from tiktok_pipeline.sources.display_api.models import UserInfo, Video
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -50,7 +52,7 @@ def video_entries(data: dict[str, Any]) -> list[Any] | None:
     return videos if isinstance(videos, list) else None
 
 
-def _validate(model: type[BaseModel], raw: Any) -> tuple[BaseModel | None, str | None]:
+def _validate(model: type[M], raw: Any) -> tuple[M | None, str | None]:
     try:
         return model.model_validate(raw), None
     except ValidationError as exc:

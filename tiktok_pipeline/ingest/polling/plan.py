@@ -7,14 +7,16 @@ the policy, so the sensor stays cheap and the maths is tested on its own.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
+from polars._typing import PolarsDataType
 from pydantic import BaseModel, Field
 
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier, requests_for
+from tiktok_pipeline.windows import window_end
 
-VIDEO_STATE_SCHEMA = {
+VIDEO_STATE_SCHEMA: dict[str, PolarsDataType] = {
     "video_id": pl.String,
     "creator_username": pl.String,
     "last_polled_at": pl.Datetime("us"),
@@ -22,7 +24,10 @@ VIDEO_STATE_SCHEMA = {
     "momentum": pl.Float64,
     "has_history": pl.Boolean,
 }
-CREATOR_STATE_SCHEMA = {"creator_username": pl.String, "last_discovered_at": pl.Datetime("us")}
+CREATOR_STATE_SCHEMA: dict[str, PolarsDataType] = {
+    "creator_username": pl.String,
+    "last_discovered_at": pl.Datetime("us"),
+}
 
 
 class WindowPlan(BaseModel):
@@ -117,4 +122,4 @@ def plan_window(
 
 def window_observe_at(window_start: datetime) -> datetime:
     """Naive UTC end of a window (the simulator's observation instant)."""
-    return window_start.replace(tzinfo=None) + timedelta(minutes=5)
+    return window_end(window_start.replace(tzinfo=None))

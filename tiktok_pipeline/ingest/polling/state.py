@@ -68,7 +68,7 @@ def compute_polling_state(connection: duckdb.DuckDBPyConnection, horizon: timede
         if table_exists(connection, RAW_CREATOR_SNAPSHOTS.name)
         else PollingState.empty().creators
     )
-    return PollingState(videos.cast(VIDEO_STATE_SCHEMA), creators.cast(CREATOR_STATE_SCHEMA))
+    return PollingState(videos.cast(pl.Schema(VIDEO_STATE_SCHEMA)), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)))
 
 
 def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -90,6 +90,6 @@ def read_polling_state(directory: Path) -> PollingState:
     if not (directory / "videos.parquet").exists() or not (directory / "creators.parquet").exists():
         return PollingState.empty()
     return PollingState(
-        pl.read_parquet(directory / "videos.parquet").cast(VIDEO_STATE_SCHEMA),
-        pl.read_parquet(directory / "creators.parquet").cast(CREATOR_STATE_SCHEMA),
+        pl.read_parquet(directory / "videos.parquet").cast(pl.Schema(VIDEO_STATE_SCHEMA)),
+        pl.read_parquet(directory / "creators.parquet").cast(pl.Schema(CREATOR_STATE_SCHEMA)),
     )
