@@ -205,22 +205,17 @@ def test_as_of_header_only_when_the_hook_is_installed():
 def test_resources_install_the_hook_only_for_a_simulator(tmp_path):
     from tiktok_pipeline.defs.resources import BusinessApiResource, DisplayApiResource
 
-    def display(**fields):
-        return DisplayApiResource(token_store_path=str(tmp_path / "t.json"), landing_dir=str(tmp_path), **fields)
-
-    real = display(base_url="https://open.tiktokapis.com", simulator=False)
-    with real.client() as client:
-        assert client._http.request_hooks == [] and not real.observe_at_window_end
-    embedded = display()
-    with embedded.client() as client:
-        assert client._http.request_hooks == list(SIMULATOR_HOOKS) and embedded.observe_at_window_end
-
-    business_real = BusinessApiResource(base_url="https://business-api.tiktok.com", simulator=False)
-    with business_real.client() as client:
-        assert client._http.request_hooks == [] and not business_real.observe_at_window_end
-    business_embedded = BusinessApiResource()
-    with business_embedded.client() as client:
-        assert client._http.request_hooks == list(SIMULATOR_HOOKS) and business_embedded.observe_at_window_end
+    paths = {"token_store_path": str(tmp_path / "t.json"), "landing_dir": str(tmp_path)}
+    resources = [
+        (DisplayApiResource(base_url="https://open.tiktokapis.com", simulator=False, **paths), False),
+        (DisplayApiResource(**paths), True),  # the embedded simulator
+        (BusinessApiResource(base_url="https://business-api.tiktok.com", simulator=False), False),
+        (BusinessApiResource(), True),
+    ]
+    for resource, simulator in resources:
+        with resource.client() as client:
+            assert client.request_hooks == (list(SIMULATOR_HOOKS) if simulator else [])
+        assert resource.observe_at_window_end is simulator
 
 
 # --- Secrets ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
 from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def _decode(response: httpx.Response) -> Any:
         return response.text
 
 
-class BusinessApiClient:
+class BusinessApiClient(SessionClient):
     """A client for ``https://business-api.tiktok.com`` (or the simulator serving the same paths)."""
 
     def __init__(
@@ -169,19 +169,6 @@ class BusinessApiClient:
             secrets=[access_token.get_secret_value()],
             sleep=sleep,
         )
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self._http.retry
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> BusinessApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def get(self, endpoint: str, params: dict[str, Any], *, as_of: datetime | None = None) -> BusinessCall:
         """GET ``/open_api/v1.3/<endpoint>/``; lists and dicts in ``params`` are sent as JSON strings.
@@ -234,11 +221,9 @@ class BusinessApiClient:
 
     def _observe(self, call: BusinessCall, attempt: Attempt) -> None:
         """Record one attempt in the call (as the landing record keeps it) and the client's stats."""
-        self.stats[f"requests.{call.endpoint}"] += 1
-        response = attempt.response
-        if response is None:
-            self.stats["timeouts" if attempt.timed_out else "transport_errors"] += 1
-            call.attempt_codes.append("timeout" if attempt.timed_out else "transport")
+        lost, response = self._count(call.endpoint, attempt), attempt.response
+        if lost is not None or response is None:
+            call.attempt_codes.append(lost or "transport")
             call.code, call.status, call.payload = TIMEOUT_CODE, None, None
             call.error = f"no answer ({type(attempt.error).__name__})"
             return

@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 
 from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
-from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
 from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class _Bearer(httpx.Auth):
         yield request
 
 
-class DisplayApiClient:
+class DisplayApiClient(SessionClient):
     """A Display API v2 client bound to one host (the real one or the simulator)."""
 
     def __init__(
@@ -139,19 +139,6 @@ class DisplayApiClient:
             secrets=[client_secret.get_secret_value()],
             sleep=sleep,
         )
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return self._http.retry
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> DisplayApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- OAuth -----------------------------------------------------------------------------
     def _token_request(self, username: str, form: dict[str, str]) -> TokenSet:
@@ -274,11 +261,9 @@ class DisplayApiClient:
 
     def _observe(self, call: ApiCall, attempt: Attempt) -> None:
         """Record one attempt in the call (as the landing record keeps it) and the client's stats."""
-        self.stats[f"requests.{call.endpoint}"] += 1
-        response = attempt.response
-        if response is None:
-            self.stats["timeouts" if attempt.timed_out else "transport_errors"] += 1
-            call.attempt_statuses.append("timeout" if attempt.timed_out else "transport")
+        lost, response = self._count(call.endpoint, attempt), attempt.response
+        if lost is not None or response is None:
+            call.attempt_statuses.append(lost or "transport")
             call.error = f"{type(attempt.error).__name__}: {attempt.error}"
             return
         call.attempt_statuses.append(response.status_code)

@@ -12,7 +12,7 @@ from tiktok_pipeline.sources.http.asof import AS_OF_EXTENSION, SIMULATOR_HOOKS, 
 from tiktok_pipeline.sources.http.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.http.retry import RETRYABLE_STATUSES, RetryPolicy, retry_on_status
 from tiktok_pipeline.sources.http.retry_after import parse_retry_after, retry_after_seconds
-from tiktok_pipeline.sources.http.session import Attempt, Exchange, HttpSession, secret_url_forms
+from tiktok_pipeline.sources.http.session import Attempt, Exchange, HttpSession, SessionClient, secret_url_forms
 
 __all__ = [
     "AS_OF_EXTENSION",
@@ -22,6 +22,7 @@ __all__ = [
     "Exchange",
     "HttpSession",
     "RetryPolicy",
+    "SessionClient",
     "SlidingWindowLimiter",
     "parse_retry_after",
     "retry_after_seconds",

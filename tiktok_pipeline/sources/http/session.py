@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import tenacity
@@ -240,3 +241,36 @@ class HttpSession:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         last: Attempt = state.outcome.result()  # type: ignore[union-attr]
         return last.retry_after if last.retry_after is not None else self._backoff(state)
+
+
+class SessionClient:
+    """Base of the API clients: each owns one :class:`HttpSession` (``_http``) and is a context manager."""
+
+    _http: HttpSession
+    stats: Counter[str]
+
+    def _count(self, endpoint: str, attempt: Attempt) -> str | None:
+        """Count one attempt in ``stats``; for an attempt without an answer, ``"timeout"`` or ``"transport"``."""
+        self.stats[f"requests.{endpoint}"] += 1
+        if attempt.response is not None:
+            return None
+        self.stats["timeouts" if attempt.timed_out else "transport_errors"] += 1
+        return "timeout" if attempt.timed_out else "transport"
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._http.retry
+
+    @property
+    def request_hooks(self) -> list[RequestHook]:
+        """The httpx request hooks installed (the simulator's as-of hook, or none for a real host)."""
+        return self._http.request_hooks
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
