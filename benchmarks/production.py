@@ -391,9 +391,9 @@ def child_polling(p: dict[str, Any]) -> dict[str, Any]:
     from tiktok_pipeline.ingest.collect.display import collect_window
     from tiktok_pipeline.ingest.parse.display import parse_landed
     from tiktok_pipeline.ingest.polling.plan import WindowPlan
-    from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, RetryPolicy, TikTokApiError
-    from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+    from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, TikTokApiError, simulator_code
     from tiktok_pipeline.sources.display_api.tokens import TokenStore
+    from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy, SlidingWindowLimiter
     from tiktok_pipeline.windows import WINDOW
 
     limit, seconds = p["limit"], p["seconds"]
@@ -459,7 +459,8 @@ def child_polling(p: dict[str, Any]) -> dict[str, Any]:
                 token_store=TokenStore(Path(work) / "tokens.json"),
                 limiter=limiter,
                 retry=RetryPolicy(max_attempts=5),
-                simulator=True,
+                request_hooks=SIMULATOR_HOOKS,
+                unattended_code=simulator_code,
             ) as client,
         ):
             for creator in chosen:  # OAuth first (not rate limited): creators authorise once, not per window

@@ -12,9 +12,9 @@ from pydantic import Field, SecretStr
 
 from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
-from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy
-from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient, simulator_code
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
+from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy, SlidingWindowLimiter
 
 SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
 
@@ -23,7 +23,11 @@ class DisplayApiResource(dg.ConfigurableResource):
     """TikTok Display API v2: ``base_url`` (real or served simulator), or the in-process simulator when unset."""
 
     base_url: str | None = Field(default=None, description="API host; None means the embedded simulator.")
-    simulator: bool = Field(default=True, description="The host is a simulator: windows are observed as of their end.")
+    simulator: bool = Field(
+        default=True,
+        description="The host is a simulator: windows are observed as of their end (the as-of hook is installed)"
+        " and creators authorise unattended.",
+    )
     client_key: str = "sim-client"
     client_secret: str = Field(default="sim-secret", description="From TIKTOK_CLIENT_SECRET via EnvVar.")
     token_store_path: str
@@ -43,6 +47,11 @@ class DisplayApiResource(dg.ConfigurableResource):
     def max_window_age(self) -> timedelta:
         return timedelta(minutes=self.max_window_age_minutes)
 
+    @property
+    def observe_at_window_end(self) -> bool:
+        """Windows are observed as of their end (a simulator answers for any instant), not now (TikTok)."""
+        return self.simulator
+
     @contextmanager
     def client(self) -> Iterator[DisplayApiClient]:
         """A client for one run; against the simulator it talks to an in-process instance."""
@@ -61,7 +70,8 @@ class DisplayApiResource(dg.ConfigurableResource):
             limiter=SlidingWindowLimiter(self.requests_per_minute),
             retry=RetryPolicy(max_attempts=self.max_attempts),
             timeout_seconds=self.timeout_seconds,
-            simulator=self.simulator,
+            request_hooks=SIMULATOR_HOOKS if self.simulator else (),
+            unattended_code=simulator_code if self.simulator else None,
         ) as client:
             yield client
 
@@ -101,6 +111,11 @@ class BusinessApiResource(dg.ConfigurableResource):
         default=False, description="base_url is a served simulator: reads are answered as of the window's end."
     )
 
+    @property
+    def observe_at_window_end(self) -> bool:
+        """Reports are read as of each window's end (a simulator, embedded or served), not now (TikTok)."""
+        return self.simulator or not self.base_url
+
     @contextmanager
     def client(self) -> Iterator[BusinessApiClient]:
         """A client for one run; against the embedded simulator it talks to an in-process instance."""
@@ -116,6 +131,6 @@ class BusinessApiResource(dg.ConfigurableResource):
             transport=transport,
             retry=RetryPolicy(max_attempts=self.max_attempts),
             timeout_seconds=self.timeout_seconds,
-            simulator=self.simulator or not self.base_url,
+            request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:
             yield client

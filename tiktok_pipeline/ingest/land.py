@@ -20,12 +20,12 @@ class WindowNotObservableError(RuntimeError):
     """A window cannot be observed now without storing counts that belong to another moment."""
 
 
-def observation_instant(window_start: datetime, now: datetime, *, uses_simulator: bool, max_age: timedelta) -> datetime:
+def observation_instant(window_start: datetime, now: datetime, *, at_window_end: bool, max_age: timedelta) -> datetime:
     """The instant a window's counts are observed at.
 
-    Against the simulator: the window's end, so a backfill builds a consistent history. Against
-    TikTok: now, which must be at most ``max_age`` after the window's end, because the API only
-    ever answers with present-day counts.
+    ``at_window_end`` (a simulator, which answers for any instant): the window's end, so a backfill
+    builds a consistent history. Otherwise (TikTok): now, which must be at most ``max_age`` after the
+    window's end, because the API only ever answers with present-day counts.
     """
     end = window_start + WINDOW
     key = window_key(window_start)
@@ -33,7 +33,7 @@ def observation_instant(window_start: datetime, now: datetime, *, uses_simulator
         raise WindowNotObservableError(
             f"window {key} closes at {end:%H:%M} UTC; it cannot be observed before it has closed"
         )
-    if uses_simulator:
+    if at_window_end:
         return end
     if now - end > max_age:
         raise WindowNotObservableError(
@@ -71,6 +71,7 @@ def land_window(
     landing_dir: Path,
     horizon: timedelta,
     max_age: timedelta,
+    observe_at_window_end: bool,
     recollect: bool = False,
     plan: WindowPlan | None = None,
 ) -> LandedWindow:
@@ -78,14 +79,15 @@ def land_window(
 
     An existing landing file is re-read rather than collected again, unless ``recollect`` is set or
     the file holds failed calls and the window can still be observed (then it is collected afresh).
+    ``observe_at_window_end``: see :func:`observation_instant` (given by the resource: simulator or not).
     """
     path = landing_path(landing_dir, LANDING_SOURCE, window_start)
     if path.exists() and not recollect:
         landed = read_landing(path)
         complete = not any(record.get("error") for record in landed)
-        if complete or not _observable(window_start, now, client.simulator, max_age):
+        if complete or not _observable(window_start, now, observe_at_window_end, max_age):
             return LandedWindow(window_start, path, landed, collected=False)
-    observed_at = observation_instant(window_start, now, uses_simulator=client.simulator, max_age=max_age)
+    observed_at = observation_instant(window_start, now, at_window_end=observe_at_window_end, max_age=max_age)
     collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
     records = collection.records()
     write_landing(path, records)
@@ -94,9 +96,9 @@ def land_window(
     )
 
 
-def _observable(window_start: datetime, now: datetime, uses_simulator: bool, max_age: timedelta) -> bool:
+def _observable(window_start: datetime, now: datetime, at_window_end: bool, max_age: timedelta) -> bool:
     try:
-        observation_instant(window_start, now, uses_simulator=uses_simulator, max_age=max_age)
+        observation_instant(window_start, now, at_window_end=at_window_end, max_age=max_age)
     except WindowNotObservableError:
         return False
     return True

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import socket
 import time
+from email.utils import formatdate
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from tiktok_pipeline.activation.alerts.delivery import AlertSender, DeliveryResult, Destination, destinations_from_env
+from tiktok_pipeline.activation.alerts.delivery import AlertSender, DeliveryResult, Destination
 from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline_tests.alerts.test_formatting import make_alert
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
@@ -96,12 +98,28 @@ def test_attempts_exhausted(server: WebhookServer, fake_time: FakeTime) -> None:
     assert len(fake_time.sleeps) == 2 and len(server.requests) == 3
 
 
-def test_unparseable_retry_after_falls_back_to_jitter(server: WebhookServer, fake_time: FakeTime) -> None:
-    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}), Reply(200, "ok"))
+@pytest.mark.parametrize("retry_after", ["Wed, 21 Oct 2026 07:28:00 GMT", "soon", "-3"])
+def test_past_or_unparseable_retry_after_falls_back_to_jitter(
+    server: WebhookServer, fake_time: FakeTime, retry_after: str
+) -> None:
+    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": retry_after}), Reply(200, "ok"))
     with sender(fake_time, slack(server)) as s:
         assert s.send(make_alert())[0].delivered
-    jitter, pacing = fake_time.sleeps  # the date is ignored: jitter, then Slack pacing tops up to 1 s
+    jitter, pacing = fake_time.sleeps  # a past date or garbage is ignored: jitter, then Slack pacing tops up to 1 s
     assert 0 <= jitter <= 0.1 and jitter + pacing == pytest.approx(1.0)
+
+
+def test_retry_after_as_http_date_is_honoured_and_capped(server: WebhookServer, fake_time: FakeTime) -> None:
+    """An HTTP-date counts from the server's own Date header; a wait above the cap waits the cap."""
+    in_four_seconds = formatdate(math.floor(time.time()) + 4, usegmt=True)
+    server.script(TEAMS_PATH, Reply(503, headers={"Retry-After": in_four_seconds}), Reply(503), Reply(202))
+    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": "3600"}), Reply(200, "ok"))
+    with sender(fake_time, teams(server), slack(server), retry_after_cap_seconds=30.0) as s:
+        teams_result, slack_result = s.send(make_alert())
+    assert teams_result == DeliveryResult("teams", True, 3, 202) and slack_result.delivered
+    date_wait, jitter, capped = fake_time.sleeps
+    assert 3.0 <= date_wait <= 4.0  # whole seconds, from the server's clock (the same second or the next)
+    assert 0 <= jitter <= 0.2 and capped == 30.0
 
 
 def test_timeouts_are_retried(server: WebhookServer, fake_time: FakeTime) -> None:
@@ -171,18 +189,6 @@ def test_webhook_url_never_leaks(server: WebhookServer, fake_time: FakeTime, cap
         for secret in SECRETS:
             assert secret not in text
     assert not logging.getLogger("httpx").filters  # removed again on close
-
-
-def test_destinations_from_env() -> None:
-    slack_url, teams_url = (
-        "https://hooks.slack.com/services/T/B/x",
-        "https://example.logic.azure.com:443/workflows/1?sig=y",
-    )
-    both = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": slack_url, "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})
-    assert [(d.kind, d.url.get_secret_value()) for d in both] == [("slack", slack_url), ("teams", teams_url)]
-    only_teams = destinations_from_env({"TIKTOK_SLACK_WEBHOOK_URL": "  ", "TIKTOK_TEAMS_WEBHOOK_URL": teams_url})
-    assert [d.kind for d in only_teams] == ["teams"]
-    assert destinations_from_env({}) == []
 
 
 def test_invalid_max_attempts() -> None:

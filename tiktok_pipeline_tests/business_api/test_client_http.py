@@ -8,7 +8,8 @@ from pydantic import SecretStr
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
 from tiktok_pipeline.simulator.server import serve_in_thread
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError
+from tiktok_pipeline.sources.http import RetryPolicy
 
 
 class Script:
@@ -83,6 +84,7 @@ def test_giving_up_after_max_attempts_keeps_the_last_code(served):
         api.get("test/echo", {})
     assert caught.value.retryable and caught.value.call.attempt_codes == [50000] * 3
     assert "gave up after 3 attempts" in str(caught.value)
+    assert caught.value.request_id and f"request_id={caught.value.request_id}" in str(caught.value)
 
 
 def test_bad_token_is_40105_and_the_token_never_appears(served, caplog):

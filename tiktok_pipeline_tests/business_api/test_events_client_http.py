@@ -9,7 +9,7 @@ from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.server import serve_in_thread
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.business_api.events import (
     MAX_BATCH,
     Content,
@@ -18,6 +18,7 @@ from tiktok_pipeline.sources.business_api.events import (
     send_batch,
     track_body,
 )
+from tiktok_pipeline.sources.http import RetryPolicy
 
 NOW = 1_795_000_000.0
 

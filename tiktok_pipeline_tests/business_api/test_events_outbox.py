@@ -15,7 +15,8 @@ from tiktok_pipeline.activation.conversions.outbox import relay_conversions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, RetryPolicy
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient
+from tiktok_pipeline.sources.http import RetryPolicy
 from tiktok_pipeline.warehouse.io import connect
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

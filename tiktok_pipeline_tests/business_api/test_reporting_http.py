@@ -11,8 +11,9 @@ from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, REPORTING_LATENCY_SECONDS
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessFaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
-from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, RetryPolicy
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError
 from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
+from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy
 
 AS_OF = datetime(2026, 11, 20, 10, 40, tzinfo=UTC)
 HOURLY = {
@@ -50,7 +51,7 @@ def client(base_url, *, token=SIM_ACCESS_TOKEN, attempts=4, simulator=True, slee
         retry=RetryPolicy(max_attempts=attempts, base_seconds=0.01),
         sleep=(sleeps if sleeps is not None else []).append,
         timeout_seconds=5.0,
-        simulator=simulator,
+        request_hooks=SIMULATOR_HOOKS if simulator else (),
     )
 
 

@@ -1,5 +1,6 @@
 """The Display API client over real HTTP against a served simulator."""
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,10 +12,10 @@ from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
-from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy, TikTokApiError
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient, TikTokApiError, simulator_code
 from tiktok_pipeline.sources.display_api.models import VIDEO_FIELDS
-from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
+from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy, SlidingWindowLimiter
 
 AS_OF = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
 
@@ -32,7 +33,9 @@ class Clock:
         return datetime.fromtimestamp(self.now, UTC)
 
 
-def make_client(base_url, tmp_path, *, sleeps=None, clock=None, max_attempts=5) -> DisplayApiClient:
+def make_client(
+    base_url, tmp_path, *, sleeps=None, clock=None, max_attempts=5, timeout_seconds=2.0, simulator=True
+) -> DisplayApiClient:
     def sleep(seconds):
         if sleeps is not None:
             sleeps.append(seconds)
@@ -45,8 +48,9 @@ def make_client(base_url, tmp_path, *, sleeps=None, clock=None, max_attempts=5) 
         token_store=TokenStore(tmp_path / "tokens.json"),
         limiter=SlidingWindowLimiter(1000),
         retry=RetryPolicy(max_attempts=max_attempts, base_seconds=0.01, cap_seconds=0.05),
-        timeout_seconds=2.0,
-        simulator=True,
+        timeout_seconds=timeout_seconds,
+        request_hooks=SIMULATOR_HOOKS if simulator else (),
+        unattended_code=simulator_code if simulator else None,
         sleep=sleep,
         now=clock.dt if clock else (lambda: datetime.now(UTC)),
     )
@@ -98,11 +102,11 @@ def test_5xx_is_retried_then_reported_with_log_id(tmp_path, username):
 
 def test_timeouts_are_retried(tmp_path, username):
     sim = Simulator(WorldConfig(seed=7), FaultConfig(rate_timeout=0.5, seed=1))
-    with serve_in_thread(sim, timeout_seconds=3.0) as url:
-        client = make_client(url, tmp_path, max_attempts=20)
-        client._http.timeout = httpx.Timeout(0.5)
-        with client:
-            call = client.call(username, "video/list", fields=("id", "create_time"), body={"max_count": 5}, as_of=AS_OF)
+    with (
+        serve_in_thread(sim, timeout_seconds=3.0) as url,
+        make_client(url, tmp_path, max_attempts=20, timeout_seconds=0.5) as client,
+    ):
+        call = client.call(username, "video/list", fields=("id", "create_time"), body={"max_count": 5}, as_of=AS_OF)
     assert call.status == 200 and client.stats["timeouts"] >= 1
 
 
@@ -172,7 +176,27 @@ def test_unknown_creator_and_bad_secret_are_clear_errors(tmp_path):
 def test_real_host_without_stored_tokens_says_how_to_add_them(tmp_path):
     from tiktok_pipeline.sources.display_api.client import MissingCredentialsError
 
-    client = make_client("http://127.0.0.1:9", tmp_path)
-    client.simulator = False
+    client = make_client("http://127.0.0.1:9", tmp_path, simulator=False)
     with client, pytest.raises(MissingCredentialsError, match="tiktok-pipeline tokens add alice"):
         client.access_token("alice")
+
+
+def test_tokens_and_secret_never_reach_logs_or_errors(tmp_path, username, caplog):
+    caplog.set_level(logging.DEBUG)
+    clock = Clock()
+    sim = Simulator(WorldConfig(seed=7), FaultConfig(rate_5xx=1.0), clock=clock.epoch, access_token_ttl=3600)
+    with serve_in_thread(sim) as url, make_client(url, tmp_path, clock=clock, max_attempts=2) as client:
+        first = client.tokens.get(username) or client.refresh(username)
+        clock.now += 3600  # expired: the next call refreshes, then fails on the 5xx
+        with pytest.raises(TikTokApiError) as caught:
+            user_info(client, username)
+        second = client.tokens.get(username)
+    secrets = [
+        "sim-secret",
+        *(t.access_token.get_secret_value() for t in (first, second)),
+        *(t.refresh_token.get_secret_value() for t in (first, second)),
+    ]
+    texts = caplog.text + str(caught.value) + repr(caught.value.call.to_record())
+    assert client.stats["token_refreshes"] == 1 and "HTTP Request: GET" in caplog.text
+    for secret in secrets:
+        assert secret not in texts

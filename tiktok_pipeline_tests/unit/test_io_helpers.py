@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from tiktok_pipeline.ingest.land import WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
-from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
+from tiktok_pipeline.sources.http import SlidingWindowLimiter
 from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows, transaction
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS
 from tiktok_pipeline.windows import window_from_key, window_key, window_starts
@@ -75,13 +75,13 @@ def test_partition_keys_and_window_ranges():
 def test_observation_instant_rules():
     end = W + timedelta(minutes=5)
     age = timedelta(minutes=15)
-    assert observation_instant(W, end + timedelta(days=3), uses_simulator=True, max_age=age) == end
+    assert observation_instant(W, end + timedelta(days=3), at_window_end=True, max_age=age) == end
     now = end + timedelta(minutes=2)
-    assert observation_instant(W, now, uses_simulator=False, max_age=age) == now
+    assert observation_instant(W, now, at_window_end=False, max_age=age) == now
     with pytest.raises(WindowNotObservableError, match="long|longer than"):
-        observation_instant(W, end + timedelta(hours=2), uses_simulator=False, max_age=age)
+        observation_instant(W, end + timedelta(hours=2), at_window_end=False, max_age=age)
     with pytest.raises(WindowNotObservableError, match="before it has closed"):
-        observation_instant(W, W + timedelta(minutes=4), uses_simulator=True, max_age=age)
+        observation_instant(W, W + timedelta(minutes=4), at_window_end=True, max_age=age)
 
 
 def _creators(window: datetime, n: int) -> pl.DataFrame:

@@ -101,8 +101,9 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
     from tiktok_pipeline.ingest.collect.display import collect_window
     from tiktok_pipeline.ingest.polling.plan import WindowPlan
     from tiktok_pipeline.simulator.app import Simulator
-    from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+    from tiktok_pipeline.sources.display_api.client import DisplayApiClient, simulator_code
     from tiktok_pipeline.sources.display_api.tokens import TokenStore
+    from tiktok_pipeline.sources.http import SIMULATOR_HOOKS
 
     sim = Simulator()
     creators = [c.username for c in sim.world.creators()]
@@ -113,7 +114,8 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
         client_secret=SecretStr("sim-secret"),
         token_store=TokenStore(tmp_path / "t.json"),
         transport=sim.transport(),
-        simulator=True,
+        request_hooks=SIMULATOR_HOOKS,
+        unattended_code=simulator_code,
     )
     with client:
         collection = collect_window(client, creators, NOW, NOW, timedelta(days=7), plan)

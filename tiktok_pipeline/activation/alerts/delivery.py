@@ -2,20 +2,21 @@
 
 Webhook URLs are secrets (whoever holds one can post to the channel): they are kept as
 :class:`~pydantic.SecretStr` and never written to logs, exception messages, reprs or results.
-httpx's own request log line names the URL, so while an :class:`AlertSender` is open a filter on
-the ``httpx`` logger replaces its URLs with ``[webhook]``.
+httpx's own request log line names the URL, so while an :class:`AlertSender` is open its HTTP
+session (:mod:`tiktok_pipeline.sources.http`) replaces the URLs, their paths and queries with ``[webhook]``.
 
-Retries use exponential backoff with full jitter on 429, 5xx, timeouts and transport errors,
-waiting at least a ``Retry-After`` (seconds) when the server sends one. Other 4xx answers are final.
+Retries are the HTTP layer's (exponential backoff with full jitter) on 429, 5xx, timeouts and
+transport errors, waiting the ``Retry-After`` (seconds or HTTP-date, capped) when the server sends
+one. Other 4xx answers are final. Posts to a Slack webhook are paced: one a second per webhook.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -25,13 +26,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline.activation.alerts.models import Alert
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter, secret_url_forms
 
 log = logging.getLogger(__name__)
 
-ENV_VARS: dict[Literal["slack", "teams"], str] = {
-    "slack": "TIKTOK_SLACK_WEBHOOK_URL",
-    "teams": "TIKTOK_TEAMS_WEBHOOK_URL",
-}
 ERROR_TEXT_LIMIT = 200
 REDACTED = "[webhook]"
 
@@ -57,9 +55,8 @@ class Destination(BaseModel):
         return url
 
     def secret_forms(self) -> list[str]:
-        """The URL as configured and as httpx prints it (default ports dropped, characters quoted)."""
-        raw = self.url.get_secret_value()
-        return [raw, str(httpx.URL(raw))]
+        """The URL as configured, as httpx prints it (default ports dropped, characters quoted), its path and query."""
+        return secret_url_forms(self.url.get_secret_value())
 
 
 @dataclass(frozen=True)
@@ -73,42 +70,18 @@ class DeliveryResult:
     error: str | None = None
 
 
-class _RedactUrls(logging.Filter):
-    """Replace the given secret URLs in records of the logger it is attached to."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            record.msg, record.args = _redact(message, self._secrets), None
-        return True
+def _retryable(response: httpx.Response) -> bool:
+    """Whether a webhook's answer is worth another attempt: rate limited or a server error."""
+    return response.status_code == 429 or response.status_code >= 500
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret replaced by :data:`REDACTED`."""
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def _retry_after(response: httpx.Response) -> float:
-    """The ``Retry-After`` delay in seconds, or 0 when absent, negative or not a number of seconds."""
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "0")))
-    except ValueError:
-        return 0.0
-
-
-def _retryable(status: int) -> bool:
-    """Whether an HTTP status is worth another attempt: rate limited or a server error."""
-    return status == 429 or status >= 500
+def _pace_key(url: str) -> str:
+    """The Slack pacing key of a webhook: a digest, so that the limiter never holds the URL itself."""
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 class AlertSender:
-    """Posts alerts to every configured destination; use as a context manager (owns one httpx client)."""
+    """Posts alerts to every configured destination; use as a context manager (owns one HTTP session)."""
 
     def __init__(
         self,
@@ -117,6 +90,7 @@ class AlertSender:
         max_attempts: int = 5,
         base_seconds: float = 0.5,
         cap_seconds: float = 30.0,
+        retry_after_cap_seconds: float = 60.0,
         timeout_seconds: float = 10.0,
         slack_min_interval_seconds: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -128,21 +102,24 @@ class AlertSender:
 
         ``sleep``, ``clock``, ``rng`` and ``transport`` are injectable for tests.
         """
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        retry = RetryPolicy(
+            max_attempts=max_attempts,
+            base_seconds=base_seconds,
+            cap_seconds=cap_seconds,
+            retry_after_cap_seconds=retry_after_cap_seconds,
+            rng=rng or random.Random(),
+        )
         self._destinations = list(destinations)
         self._max_attempts = max_attempts
-        self._base = base_seconds
-        self._cap = cap_seconds
-        self._slack_interval = slack_min_interval_seconds
-        self._sleep = sleep
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._client = httpx.Client(timeout=timeout_seconds, transport=transport)
-        self._last_slack_post: dict[str, float] = {}
-        self._secrets = [form for d in self._destinations for form in d.secret_forms()]
-        self._log_filter = _RedactUrls(self._secrets)
-        logging.getLogger("httpx").addFilter(self._log_filter)
+        self._http = HttpSession(
+            retry=retry,
+            limiter=SlidingWindowLimiter(1, slack_min_interval_seconds, clock=clock, sleep=sleep),
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            secrets=[form for d in self._destinations for form in d.secret_forms()],
+            redacted=REDACTED,
+            sleep=sleep,
+        )
 
     def __enter__(self) -> AlertSender:
         """Return the sender itself."""
@@ -154,81 +131,53 @@ class AlertSender:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP session."""
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP client and remove the log filter."""
-        self._client.close()
-        logging.getLogger("httpx").removeFilter(self._log_filter)
+        """Close the HTTP session (which removes its log filter)."""
+        self._http.close()
 
     def send(self, alert: Alert) -> list[DeliveryResult]:
         """Deliver ``alert`` to every destination, in order; one result per destination."""
         payloads = {"slack": slack_payload(alert), "teams": teams_payload(alert)}
         return [self._deliver(d, payloads[d.kind]) for d in self._destinations]
 
-    def _backoff(self, attempt: int, retry_after: float) -> float:
-        """Full-jitter delay after failed attempt number ``attempt``, but at least ``retry_after``."""
-        jitter = self._rng.uniform(0.0, min(self._cap, self._base * 2 ** (attempt - 1)))
-        return max(jitter, retry_after)
-
-    def _pace(self, url: str) -> None:
-        """Wait until ``slack_min_interval_seconds`` have passed since the last post to this Slack webhook."""
-        last = self._last_slack_post.get(url)
-        if last is not None:
-            wait = last + self._slack_interval - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-
     def _deliver(self, destination: Destination, payload: dict[str, Any]) -> DeliveryResult:
-        """Post ``payload`` to one destination, retrying transient failures."""
+        """Post ``payload`` to one destination, retrying transient failures (Slack: paced by the limiter)."""
         url = destination.url.get_secret_value()
-        status: int | None = None
-        error: str | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            if destination.kind == "slack":
-                self._pace(url)
-            retry_after = 0.0
-            try:
-                response = self._client.post(url, json=payload)
-            except httpx.TimeoutException:
-                status, error = None, "timeout"
-            except httpx.TransportError as exc:
-                status, error = None, f"transport error ({type(exc).__name__})"
-            else:
-                status = response.status_code
-                if response.is_success:
-                    log.info("alert delivered to %s (HTTP %d)", destination.kind, status)
-                    return DeliveryResult(destination.kind, True, attempt, status)
-                error = f"HTTP {status}: {_redact(response.text, self._secrets)[:ERROR_TEXT_LIMIT]}"
-                if not _retryable(status):
-                    log.error("alert to %s rejected with HTTP %d, not retrying", destination.kind, status)
-                    return DeliveryResult(destination.kind, False, attempt, status, error)
-                retry_after = _retry_after(response)
-            finally:
-                if destination.kind == "slack":
-                    self._last_slack_post[url] = self._clock()
-            if attempt < self._max_attempts:
-                delay = self._backoff(attempt, retry_after)
-                log.warning(
-                    "alert to %s failed (%s), retry %d/%d in %.2fs",
-                    destination.kind,
-                    status or error,
-                    attempt,
-                    self._max_attempts - 1,
-                    delay,
-                )
-                self._sleep(delay)
-        log.error(
-            "alert to %s undelivered after %d attempts (%s)", destination.kind, self._max_attempts, status or error
+        kind = destination.kind
+
+        def on_retry(attempt: Attempt, delay: float) -> None:
+            log.warning(
+                "alert to %s failed (%s), retry %d/%d in %.2fs",
+                kind,
+                attempt.status or attempt.describe(),
+                attempt.number,
+                self._max_attempts - 1,
+                delay,
+            )
+
+        exchange = self._http.request(
+            "POST",
+            url,
+            json=payload,
+            retryable=_retryable,
+            limit_key=_pace_key(url) if kind == "slack" else None,
+            name=f"alert to {kind}",
+            on_retry=on_retry,
         )
-        return DeliveryResult(destination.kind, False, self._max_attempts, status, error)
-
-
-def destinations_from_env(environ: Mapping[str, str] = os.environ) -> list[Destination]:
-    """Destinations configured by ``TIKTOK_SLACK_WEBHOOK_URL`` / ``TIKTOK_TEAMS_WEBHOOK_URL`` (unset or empty: none)."""
-    return [
-        Destination(kind=kind, url=SecretStr(value))
-        for kind, var in ENV_VARS.items()
-        if (value := environ.get(var, "").strip())
-    ]
+        attempts, last = len(exchange.attempts), exchange.last
+        if last.response is None:
+            status, error = None, "timeout" if last.timed_out else last.describe()
+        else:
+            status = last.response.status_code
+            if last.response.is_success:
+                log.info("alert delivered to %s (HTTP %d)", kind, status)
+                return DeliveryResult(kind, True, attempts, status)
+            error = f"HTTP {status}: {self._http.redact(last.response.text)[:ERROR_TEXT_LIMIT]}"
+            if not exchange.exhausted:
+                log.error("alert to %s rejected with HTTP %d, not retrying", kind, status)
+                return DeliveryResult(kind, False, attempts, status, error)
+        log.error("alert to %s undelivered after %d attempts (%s)", kind, attempts, status or error)
+        return DeliveryResult(kind, False, attempts, status, error)

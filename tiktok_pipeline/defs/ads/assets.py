@@ -96,16 +96,23 @@ class RawAdMetricsConfig(dg.Config):
 
 
 def _land(
-    client, ad_reporting: AdReportingResource, advertiser_id: str, window_start: datetime, now: datetime, refetch: bool
+    client,
+    ad_reporting: AdReportingResource,
+    advertiser_id: str,
+    window_start: datetime,
+    now: datetime,
+    refetch: bool,
+    observe_at_window_end: bool,
 ) -> tuple[list[dict], Path, bool]:
-    """A window's landed fetch: re-read when landed and complete, else fetched now and landed."""
+    """A window's landed fetch: re-read when landed and complete, else fetched and landed, as of the
+    window's end when ``observe_at_window_end`` (a simulator), else as of now."""
     root = Path(ad_reporting.landing_dir)
     path = landing_path(root, LANDING_SOURCE, window_start)
     if path.exists() and not refetch:
         records = read_landing(path)
         if not any(record.get("error") for record in records):
             return records, path, False
-    fetched_at = window_start + WINDOW if client.simulator else now
+    fetched_at = window_start + WINDOW if observe_at_window_end else now
     plan: FetchPlan = plan_fetch(
         window_start, fetched_at, ad_reporting.lookback_hours, ad_reporting.advertiser_timezone
     )
@@ -165,7 +172,13 @@ def build_ad_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDe
                         description=f"window {window_key(window_start)} has not closed yet; its ads cannot be fetched"
                     )
                 records, path, fetched = _land(
-                    client, ad_reporting, business_api.advertiser_id, window_start, now, config.refetch
+                    client,
+                    ad_reporting,
+                    business_api.advertiser_id,
+                    window_start,
+                    now,
+                    config.refetch,
+                    business_api.observe_at_window_end,
                 )
                 refetched += fetched
                 fetches.append(parse_fetch(records, str(path.relative_to(root)), window_start))

@@ -195,6 +195,7 @@ def build_assets(
                             landing_dir=Path(display_api.landing_dir),
                             horizon=display_api.horizon,
                             max_age=display_api.max_window_age,
+                            observe_at_window_end=display_api.observe_at_window_end,
                             recollect=config.recollect,
                             plan=plan,
                         )

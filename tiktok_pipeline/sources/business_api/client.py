@@ -1,10 +1,12 @@
-"""httpx client for TikTok's API for Business (``/open_api/v1.3/``): envelope, error codes, retries.
+"""The client of TikTok's API for Business (``/open_api/v1.3/``): envelope and error codes, over the HTTP layer.
 
 The API answers errors as **HTTP 200 with a non-zero ``code``** in ``{"code", "message",
 "request_id", "data"}``. Codes are mapped to *retry* (rate limits, system errors) or *fail*
 (bad token, permissions, parameters) in :data:`RETRYABLE_CODES` / :func:`is_retryable`.
 Every call returns a :class:`BusinessCall` holding the raw answer, so callers can land it before
 parsing; failures raise :class:`BusinessApiError` carrying the code and TikTok's ``request_id``.
+Retries, backoff and ``Retry-After`` are the HTTP layer's (:mod:`..http`); a request that got no
+answer is resent only when the caller allows it (``retry_timeouts``), else it fails as ``ambiguous``.
 The access token travels only in the ``Access-Token`` header and never appears in a call record,
 an error message or a log line.
 """
@@ -15,7 +17,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +25,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from tiktok_pipeline.sources.display_api.client import AS_OF_HEADER, RetryPolicy, parse_retry_after
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,19 @@ TIMEOUT_CODE = -1
 def is_retryable(code: int) -> bool:
     """Whether an envelope ``code`` is worth another attempt."""
     return code in RETRYABLE_CODES
+
+
+def _envelope(payload: Any) -> BusinessEnvelope | None:
+    try:
+        return BusinessEnvelope.model_validate(payload)
+    except ValidationError:
+        return None
+
+
+def _retryable(response: httpx.Response) -> bool:
+    """The classifier given to the HTTP layer: retryable envelope codes, or 429/5xx without an envelope."""
+    envelope = _envelope(_decode(response))
+    return response.status_code in RETRYABLE_HTTP if envelope is None else is_retryable(envelope.code)
 
 
 class BusinessEnvelope(BaseModel):
@@ -123,7 +139,7 @@ def _decode(response: httpx.Response) -> Any:
         return response.text
 
 
-class BusinessApiClient:
+class BusinessApiClient(SessionClient):
     """A client for ``https://business-api.tiktok.com`` (or the simulator serving the same paths)."""
 
     def __init__(
@@ -133,36 +149,34 @@ class BusinessApiClient:
         access_token: SecretStr,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        limiter: SlidingWindowLimiter | None = None,
         timeout_seconds: float = 30.0,
+        request_hooks: Sequence[RequestHook] = (),
         sleep: Callable[[float], None] = time.sleep,
-        simulator: bool = False,
     ) -> None:
-        """``simulator``: the host is the simulator, so reads may be answered as of an instant (``as_of``)."""
+        """``request_hooks``: httpx request hooks (the simulator's as-of header); ``limiter``: an optional
+        client-side limit, one key per endpoint."""
         self.base_url = base_url.rstrip("/")
-        self.simulator = simulator
         self._access_token = access_token
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
         self.stats: Counter[str] = Counter()
-        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_seconds)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> BusinessApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._http = HttpSession(
+            self.base_url,
+            retry=retry,
+            limiter=limiter,
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            request_hooks=request_hooks,
+            secrets=[access_token.get_secret_value()],
+            sleep=sleep,
+        )
 
     def get(self, endpoint: str, params: dict[str, Any], *, as_of: datetime | None = None) -> BusinessCall:
         """GET ``/open_api/v1.3/<endpoint>/``; lists and dicts in ``params`` are sent as JSON strings.
 
-        ``as_of`` reaches only a simulator (``X-Simulator-As-Of``), never a real host.
+        ``as_of``: the instant the read stands for; only a simulator's session (its as-of hook) sends it.
         """
         encoded = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for k, v in params.items()}
-        headers = {AS_OF_HEADER: repr(as_of.timestamp())} if self.simulator and as_of is not None else None
-        return self.call("GET", endpoint, params=encoded, headers=headers)
+        return self.call("GET", endpoint, params=encoded, as_of=as_of)
 
     def post(self, endpoint: str, body: dict[str, Any], *, retry_timeouts: bool = True) -> BusinessCall:
         """POST a JSON body. With ``retry_timeouts=False`` a timeout is raised (``ambiguous``) instead of resent."""
@@ -176,70 +190,67 @@ class BusinessApiClient:
         params: dict[str, str] | None = None,
         body: Any = None,
         retry_timeouts: bool = True,
-        headers: dict[str, str] | None = None,
+        as_of: datetime | None = None,
     ) -> BusinessCall:
         """One logical call with retries; returns the successful call or raises :class:`BusinessApiError`."""
         endpoint = endpoint.strip("/")
         call = BusinessCall(endpoint, method, dict(params or {}), body)
         started = time.perf_counter()
-        while True:
-            call.attempts += 1
-            self.stats[f"requests.{endpoint}"] += 1
-            retry_after: float | None = None
-            try:
-                response = self._http.request(
-                    method,
-                    f"{API_PREFIX}/{endpoint}/",
-                    params=call.params or None,
-                    json=body,
-                    headers={**(headers or {}), "Access-Token": self._access_token.get_secret_value()},
-                )
-            except httpx.TransportError as exc:
-                timeout = isinstance(exc, httpx.TimeoutException)
-                self.stats["timeouts" if timeout else "transport_errors"] += 1
-                call.attempt_codes.append("timeout" if timeout else "transport")
-                call.code, call.status, call.payload = TIMEOUT_CODE, None, None
-                call.error = f"no answer ({type(exc).__name__})"
-                if not retry_timeouts:
-                    return self._fail(call, started, retryable=True)
-            else:
-                call.status = response.status_code
-                call.payload = _decode(response)
-                try:
-                    envelope: BusinessEnvelope | None = BusinessEnvelope.model_validate(call.payload)
-                except ValidationError:
-                    envelope = None
-                call.request_id = envelope.request_id if envelope else response.headers.get("x-tt-logid")
-                if envelope is None:
-                    call.code = None
-                    call.attempt_codes.append(f"http {response.status_code}")
-                    call.error = f"HTTP {response.status_code} without an API envelope: {str(call.payload)[:200]!r}"
-                    if response.status_code not in RETRYABLE_HTTP:
-                        return self._fail(call, started, retryable=False)
-                    self.stats["server_errors"] += 1
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                else:
-                    call.code = envelope.code
-                    call.attempt_codes.append(envelope.code)
-                    if envelope.code == 0:
-                        call.error = None
-                        break
-                    hint = FATAL_HINTS.get(envelope.code) or RETRYABLE_CODES.get(envelope.code, "")
-                    call.error = f"code {envelope.code}: {envelope.message}" + (f" ({hint})" if hint else "")
-                    if not is_retryable(envelope.code):
-                        return self._fail(call, started, retryable=False)
-                    self.stats["throttled" if envelope.code in (40100, 40133) else "server_errors"] += 1
-            if call.attempts >= self.retry.max_attempts:
-                return self._fail(call, started, retryable=True, gave_up=True)
-            self.stats["retries"] += 1
-            self._sleep(self.retry.delay(call.attempts, retry_after))
+        exchange = self._http.request(
+            method,
+            f"{API_PREFIX}/{endpoint}/",
+            params=call.params or None,
+            json=body,
+            headers={"Access-Token": self._access_token.get_secret_value()},
+            retryable=_retryable,
+            idempotent=retry_timeouts,
+            limit_key=endpoint,
+            as_of=as_of,
+            name=f"{method} {endpoint}",
+            on_attempt=lambda attempt: self._observe(call, attempt),
+        )
+        call.attempts = len(exchange.attempts)
         call.latency_ms = (time.perf_counter() - started) * 1000
-        return call
+        self.stats["retries"] += call.attempts - 1
+        if exchange.answered and call.code == 0:
+            return call
+        if exchange.exhausted:
+            return self._fail(call, retryable=True, gave_up=True)
+        # unanswered and not resent (ambiguous): retryable; refused (a fatal code, no envelope): not
+        return self._fail(call, retryable=not exchange.answered)
 
-    @staticmethod
-    def _fail(call: BusinessCall, started: float, *, retryable: bool, gave_up: bool = False) -> BusinessCall:
-        call.latency_ms = (time.perf_counter() - started) * 1000
+    def _observe(self, call: BusinessCall, attempt: Attempt) -> None:
+        """Record one attempt in the call (as the landing record keeps it) and the client's stats."""
+        lost, response = self._count(call.endpoint, attempt), attempt.response
+        if lost is not None or response is None:
+            call.attempt_codes.append(lost or "transport")
+            call.code, call.status, call.payload = TIMEOUT_CODE, None, None
+            call.error = f"no answer ({type(attempt.error).__name__})"
+            return
+        call.status = response.status_code
+        call.payload = _decode(response)
+        envelope = _envelope(call.payload)
+        call.request_id = envelope.request_id if envelope else response.headers.get("x-tt-logid")
+        if envelope is None:
+            call.code = None
+            call.attempt_codes.append(f"http {response.status_code}")
+            call.error = f"HTTP {response.status_code} without an API envelope: {str(call.payload)[:200]!r}"
+            if attempt.retryable:
+                self.stats["server_errors"] += 1
+            return
+        call.code = envelope.code
+        call.attempt_codes.append(envelope.code)
+        if envelope.code == 0:
+            call.error = None
+            return
+        hint = FATAL_HINTS.get(envelope.code) or RETRYABLE_CODES.get(envelope.code, "")
+        call.error = f"code {envelope.code}: {envelope.message}" + (f" ({hint})" if hint else "")
+        if attempt.retryable:
+            self.stats["throttled" if envelope.code in (40100, 40133) else "server_errors"] += 1
+
+    def _fail(self, call: BusinessCall, *, retryable: bool, gave_up: bool = False) -> BusinessCall:
         suffix = f" (gave up after {call.attempts} attempts)" if gave_up else ""
+        call.error = self._http.redact(call.error or "")
         message = f"{call.method} {call.endpoint} failed: {call.error}, request_id={call.request_id}{suffix}"
         log.warning(message)
         raise BusinessApiError(message, call=call, code=call.code, retryable=retryable)

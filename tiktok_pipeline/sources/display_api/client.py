@@ -1,6 +1,8 @@
-"""httpx client for the Display API: tokens, client-side rate limit, retries with backoff.
+"""The Display API client: OAuth tokens and the data endpoints, over the HTTP layer (:mod:`..http`).
 
-Every call returns an :class:`ApiCall` holding the raw response body, so callers can land it
+Retries, backoff, ``Retry-After`` and the per-endpoint rate limit are the HTTP layer's; this module
+decides what is retryable (429 and 5xx, timeouts, transport errors) and maps answers to TikTok's
+errors. Every call returns an :class:`ApiCall` holding the raw response body, so callers can land it
 durably *before* parsing it. Errors raise :class:`TikTokApiError`, which names the endpoint and
 creator and carries TikTok's ``log_id`` (and the raw call) for support tickets and landing.
 """
@@ -9,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,14 +22,18 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
-from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
 
-AS_OF_HEADER = "X-Simulator-As-Of"
 SIMULATOR_CODE_PREFIX = "sim-code-"
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def simulator_code(username: str) -> str:
+    """The authorization code the simulator grants ``username`` without a browser (``unattended_code``)."""
+    return SIMULATOR_CODE_PREFIX + username
 
 
 @dataclass
@@ -78,30 +83,6 @@ class MissingCredentialsError(TikTokApiError):
     """No stored token for a creator and no way to obtain one unattended."""
 
 
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter; ``Retry-After`` wins when it asks for longer."""
-
-    max_attempts: int = 5
-    base_seconds: float = 0.5
-    cap_seconds: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        jitter = self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
-        return max(jitter, retry_after or 0.0)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header given as delta-seconds; None when absent or unparsable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
 def _decode(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -109,7 +90,18 @@ def _decode(response: httpx.Response) -> Any:
         return response.text
 
 
-class DisplayApiClient:
+class _Bearer(httpx.Auth):
+    """The creator's current access token, fetched (and refreshed when due) for every attempt."""
+
+    def __init__(self, token: Callable[[], SecretStr]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token().get_secret_value()}"
+        yield request
+
+
+class DisplayApiClient(SessionClient):
     """A Display API v2 client bound to one host (the real one or the simulator)."""
 
     def __init__(
@@ -123,66 +115,65 @@ class DisplayApiClient:
         limiter: SlidingWindowLimiter | None = None,
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 20.0,
-        simulator: bool = False,
+        request_hooks: Sequence[RequestHook] = (),
+        unattended_code: Callable[[str], str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``request_hooks``: httpx request hooks (the simulator's as-of header); ``unattended_code``: how to
+        obtain a creator's authorization code without the creator (only a simulator can: :func:`simulator_code`)."""
         self.base_url = base_url.rstrip("/")
         self.client_key = client_key
         self._client_secret = client_secret
         self.tokens = token_store
-        self.limiter = limiter or SlidingWindowLimiter(590)
-        self.retry = retry or RetryPolicy()
-        self.simulator = simulator
-        self._sleep = sleep
+        self._unattended_code = unattended_code
         self._now = now
         self.stats: Counter[str] = Counter()
-        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout_seconds)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> DisplayApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._http = HttpSession(
+            self.base_url,
+            retry=retry,
+            limiter=limiter or SlidingWindowLimiter(590),
+            timeout_seconds=timeout_seconds,
+            transport=transport,
+            request_hooks=request_hooks,
+            secrets=[client_secret.get_secret_value()],
+            sleep=sleep,
+        )
 
     # --- OAuth -----------------------------------------------------------------------------
     def _token_request(self, username: str, form: dict[str, str]) -> TokenSet:
         form = {"client_key": self.client_key, "client_secret": self._client_secret.get_secret_value(), **form}
         grant_type = form["grant_type"]
-        last_error = "no attempt made"
-        for attempt in range(1, self.retry.max_attempts + 1):
-            try:
-                response = self._http.post("/v2/oauth/token/", data=form)
-            except httpx.TransportError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
+
+        def count(attempt: Attempt) -> None:
+            if attempt.response is None:
                 self.stats["oauth_transport_errors"] += 1
-            else:
-                payload = _decode(response)
-                if response.status_code == 200:
-                    try:
-                        tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
-                    except ValidationError as exc:
-                        raise TikTokApiError(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}") from exc
-                    self.tokens.put(username, tokens)
-                    return tokens
-                if response.status_code not in RETRYABLE_STATUSES:
-                    try:
-                        detail: OAuthErrorBody | None = OAuthErrorBody.model_validate(payload)
-                    except ValidationError:
-                        detail = None
-                    code = detail.error if detail else str(response.status_code)
-                    raise TikTokApiError(
-                        f"oauth/token ({grant_type}) for {username} refused: {code}"
-                        f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}",
-                        code=code,
-                    )
-                last_error = f"HTTP {response.status_code}"
-            if attempt < self.retry.max_attempts:
-                self._sleep(self.retry.delay(attempt, None))
-        raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {last_error}")
+
+        exchange = self._http.request(
+            "POST", "/v2/oauth/token/", data=form, name=f"oauth/token ({grant_type})", on_attempt=count
+        )
+        last = exchange.last
+        if exchange.exhausted or last.response is None:
+            reason = last.describe() if last.response is not None else f"{type(last.error).__name__}: {last.error}"
+            raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
+        payload = _decode(last.response)
+        if last.response.status_code == 200:
+            try:
+                tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
+            except ValidationError as exc:
+                raise TikTokApiError(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}") from exc
+            self.tokens.put(username, tokens)
+            return tokens
+        try:
+            detail: OAuthErrorBody | None = OAuthErrorBody.model_validate(payload)
+        except ValidationError:
+            detail = None
+        code = detail.error if detail else str(last.response.status_code)
+        raise TikTokApiError(
+            f"oauth/token ({grant_type}) for {username} refused: {code}"
+            f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}",
+            code=code,
+        )
 
     def exchange_code(self, username: str, code: str, redirect_uri: str = "") -> TokenSet:
         """Trade an authorization code for tokens and store them."""
@@ -203,8 +194,8 @@ class DisplayApiClient:
         )
 
     def _bootstrap(self, username: str) -> TokenSet:
-        if self.simulator:
-            return self.exchange_code(username, SIMULATOR_CODE_PREFIX + username)
+        if self._unattended_code is not None:
+            return self.exchange_code(username, self._unattended_code(username))
         raise MissingCredentialsError(
             f"no OAuth tokens stored for creator {username!r} in {self.tokens.path}. The creator must authorise "
             "the app (Login Kit); then store the refresh token with "
@@ -231,64 +222,64 @@ class DisplayApiClient:
         body: dict[str, Any] | None = None,
         as_of: datetime | None = None,
     ) -> ApiCall:
-        """Call ``/v2/<endpoint>/`` for ``username`` with retries; raises :class:`TikTokApiError`."""
+        """Call ``/v2/<endpoint>/`` for ``username`` with retries; raises :class:`TikTokApiError`.
+
+        ``as_of``: the instant the observation stands for (a simulator answers as of it; TikTok, now).
+        """
         params = {"fields": ",".join(fields)}
         method = "GET" if body is None else "POST"
-        headers: dict[str, str] = {}
-        if self.simulator and as_of is not None:
-            headers[AS_OF_HEADER] = repr(as_of.timestamp())
-        refreshed = False
-        attempts = 0
-        started = time.perf_counter()
         call = ApiCall(endpoint, username, params, body, None, None, None, 0, 0.0)
-        while True:
-            attempts += 1
-            self.stats[f"requests.{endpoint}"] += 1
-            self.limiter.acquire(endpoint)
-            token = self.access_token(username).get_secret_value()
-            retry_after: float | None = None
-            try:
-                response = self._http.request(
-                    method,
-                    f"/v2/{endpoint}/",
-                    params=params,
-                    json=body,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
-                )
-            except httpx.TransportError as exc:
-                timeout = isinstance(exc, httpx.TimeoutException)
-                self.stats["timeouts" if timeout else "transport_errors"] += 1
-                call.attempt_statuses.append("timeout" if timeout else "transport")
-                call.error = f"{type(exc).__name__}: {exc}"
-            else:
-                call.attempt_statuses.append(response.status_code)
-                call.status = response.status_code
-                call.payload = _decode(response)
-                envelope = self._envelope(call.payload)
-                call.log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
-                code = envelope.error.code if envelope else None
-                if response.status_code == 200 and code == "ok":
-                    call.error = None
-                    break
-                call.error = f"HTTP {response.status_code} {code or 'no envelope'}: " + (
-                    envelope.error.message if envelope else str(call.payload)[:200]
-                )
-                if response.status_code == 401 and code == "access_token_invalid" and not refreshed:
-                    refreshed = True
-                    self.refresh(username)
-                    continue
-                if response.status_code not in RETRYABLE_STATUSES:
-                    self._finish(call, attempts, started)
-                    raise TikTokApiError(self._describe(call), call=call, code=code)
-                self.stats["throttled" if response.status_code == 429 else "server_errors"] += 1
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if attempts >= self.retry.max_attempts:
+        started = time.perf_counter()
+        attempts, code = 0, None
+        for refreshed in (False, True):
+            exchange = self._http.request(
+                method,
+                f"/v2/{endpoint}/",
+                params=params,
+                json=body,
+                auth=_Bearer(lambda: self.access_token(username)),
+                limit_key=endpoint,
+                as_of=as_of,
+                max_attempts=max(1, self.retry.max_attempts - attempts),
+                name=endpoint,
+                on_attempt=lambda attempt: self._observe(call, attempt),
+            )
+            attempts += len(exchange.attempts)
+            self.stats["retries"] += len(exchange.attempts) - 1
+            envelope = self._envelope(call.payload) if exchange.answered else None
+            code = envelope.error.code if envelope else None
+            if exchange.answered and call.status == 200 and code == "ok":
                 self._finish(call, attempts, started)
-                raise TikTokApiError(self._describe(call) + f" (gave up after {attempts} attempts)", call=call)
-            self.stats["retries"] += 1
-            self._sleep(self.retry.delay(attempts, retry_after))
+                return call
+            if not (exchange.answered and call.status == 401 and code == "access_token_invalid") or refreshed:
+                break
+            self.refresh(username)  # the token was refused before its expiry: refresh once and resend
         self._finish(call, attempts, started)
-        return call
+        if exchange.exhausted:
+            raise TikTokApiError(self._describe(call) + f" (gave up after {attempts} attempts)", call=call)
+        raise TikTokApiError(self._describe(call), call=call, code=code)
+
+    def _observe(self, call: ApiCall, attempt: Attempt) -> None:
+        """Record one attempt in the call (as the landing record keeps it) and the client's stats."""
+        lost, response = self._count(call.endpoint, attempt), attempt.response
+        if lost is not None or response is None:
+            call.attempt_statuses.append(lost or "transport")
+            call.error = f"{type(attempt.error).__name__}: {attempt.error}"
+            return
+        call.attempt_statuses.append(response.status_code)
+        call.status = response.status_code
+        call.payload = _decode(response)
+        envelope = self._envelope(call.payload)
+        call.log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
+        code = envelope.error.code if envelope else None
+        if response.status_code == 200 and code == "ok":
+            call.error = None
+            return
+        call.error = f"HTTP {response.status_code} {code or 'no envelope'}: " + (
+            envelope.error.message if envelope else str(call.payload)[:200]
+        )
+        if attempt.retryable:
+            self.stats["throttled" if response.status_code == 429 else "server_errors"] += 1
 
     @staticmethod
     def _envelope(payload: Any) -> Envelope | None:

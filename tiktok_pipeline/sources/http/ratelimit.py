@@ -1,4 +1,4 @@
-"""A client-side sliding-window limiter that keeps each endpoint under its quota."""
+"""A client-side sliding-window limiter: at most N requests per window and key (e.g. one per endpoint)."""
 
 from __future__ import annotations
 
