@@ -71,8 +71,8 @@ def _attach(
         try:
             connection.execute(f"ATTACH '{_quote(str(path))}' AS {ALIAS} (READ_ONLY)")
             return
-        except duckdb.IOException as error:
-            if not _is_lock_conflict(error):
+        except duckdb.Error as error:
+            if not (isinstance(error, duckdb.IOException) and _is_lock_conflict(error)):
                 raise QueryFailed(f"could not open the warehouse {path}: {error}") from error
             remaining = deadline - clock()
             if remaining <= 0:

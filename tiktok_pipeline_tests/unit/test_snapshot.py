@@ -140,6 +140,11 @@ def test_a_missing_warehouse_names_the_path_and_the_setting(tmp_path, monkeypatc
     assert str(missing) in err and "TIKTOK_WAREHOUSE_PATH" in err
     assert not missing.parent.exists(), "a query never creates the warehouse"
 
+    not_duckdb = tmp_path / "notes.txt"
+    not_duckdb.write_text("not a database\n")
+    assert main(["sql", "--warehouse", str(not_duckdb), "SELECT 1"]) == 1
+    assert f"could not open the warehouse {not_duckdb}" in capsys.readouterr().err
+
 
 def test_formats(warehouse, capsys):
     query = "SELECT video_id, momentum, INTERVAL 5 MINUTE AS every, [1, 2] AS l FROM video_velocity ORDER BY video_id"
