@@ -1,22 +1,31 @@
-"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, and manage creator tokens."""
+"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse, manage creator tokens.
+
+Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import math
 import os
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pydantic import SecretStr
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-from tiktok_pipeline.settings import PROJECT_ROOT, Settings
-from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
+FORMATS = ("table", "csv", "json")
 
 
 def dev(extra: list[str]) -> int:
     """Run ``dagster dev`` with DAGSTER_HOME at the project root, so history survives restarts."""
+    from tiktok_pipeline.settings import PROJECT_ROOT
+
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
     (PROJECT_ROOT / "data").mkdir(exist_ok=True)
     os.chdir(PROJECT_ROOT)
@@ -30,6 +39,11 @@ def dev(extra: list[str]) -> int:
 
 def add_token(username: str, open_id: str) -> int:
     """Store a creator's refresh token read from standard input (never from argv: it would leak to ps)."""
+    from pydantic import SecretStr
+
+    from tiktok_pipeline.settings import Settings
+    from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
+
     token = sys.stdin.readline().strip()
     if not token:
         print("no refresh token on standard input", file=sys.stderr)
@@ -50,10 +64,129 @@ def add_token(username: str, open_id: str) -> int:
     return 0
 
 
+def sql(query: str, *, warehouse: str | None, fmt: str, limit: int | None, wait: float) -> int:
+    """Run ``query`` on a snapshot of the warehouse and print the rows. 0 ok, 1 query failed or busy, 2 no file."""
+    from tiktok_pipeline.warehouse.snapshot import QueryFailed, SnapshotError, WarehouseMissing, query_snapshot
+
+    if query == "-":
+        query = sys.stdin.read()
+    if warehouse is not None:
+        path, source = Path(warehouse), "--warehouse"
+    else:
+        from tiktok_pipeline.settings import Settings  # only when needed: the path may be given
+
+        path, source = Settings().warehouse_path, "TIKTOK_WAREHOUSE_PATH"
+    try:
+        result = query_snapshot(path, query, limit=limit, wait_seconds=wait)
+    except WarehouseMissing:
+        print(
+            f"no warehouse at {path} (from {source}). Materialise a window first (`make dev` does within"
+            " minutes), or point TIKTOK_WAREHOUSE_PATH or --warehouse at the DuckDB file.",
+            file=sys.stderr,
+        )
+        return 2
+    except QueryFailed as error:
+        print(f"query failed: {error}", file=sys.stderr)
+        return 1
+    except SnapshotError as error:  # WarehouseBusy
+        print(str(error), file=sys.stderr)
+        return 1
+    write_rows(result.table, fmt, sys.stdout)
+    if result.truncated:
+        print(f"(first {limit} rows shown; more matched: raise --limit)", file=sys.stderr)
+    return 0
+
+
+def write_rows(table: pa.Table, fmt: str, out: TextIO) -> None:
+    """Print ``table`` as an aligned table, CSV (with a header) or a JSON array of objects."""
+    if fmt == "table":
+        _write_table(table, out)
+        return
+    rows = table.to_pylist()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(table.column_names)
+        writer.writerows([[_csv_value(row[name]) for name in table.column_names] for row in rows])
+    else:
+        json.dump([{k: _json_value(v) for k, v in row.items()} for row in rows], out, default=_json_default)
+        out.write("\n")
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(_json_value(value), default=str)
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """Timestamps and dates in ISO 8601; decimals, UUIDs and the rest as text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _write_table(table: pa.Table, out: TextIO) -> None:
+    import polars as pl
+
+    if not table.num_columns:
+        out.write("(no rows)\n")
+        return
+    try:
+        frame = pl.from_arrow(table)
+    except Exception:  # a type Polars cannot take (e.g. INTERVAL): that column as text
+        columns = []
+        for name, column in zip(table.column_names, table.columns, strict=True):
+            try:
+                columns.append(pl.Series(name, pl.from_arrow(column)))
+            except Exception:
+                columns.append(pl.Series(name, [None if v is None else str(v) for v in column.to_pylist()], pl.String))
+        frame = pl.DataFrame(columns)
+    assert isinstance(frame, pl.DataFrame)
+    width = shutil.get_terminal_size((0, 0)).columns if out.isatty() else 0
+    with pl.Config(
+        tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, fmt_str_lengths=80, tbl_width_chars=width or 10_000
+    ):
+        out.write(f"{frame}\n")
+    out.write(f"({frame.height} row{'' if frame.height == 1 else 's'})\n")
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tiktok-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="start the Dagster UI and daemon (extra arguments go to `dagster dev`)")
+    query = sub.add_parser(
+        "sql",
+        help="query a snapshot of the warehouse without blocking its writers",
+        description=(
+            "Copies the tables the query reads from the DuckDB warehouse into memory (the file is open only"
+            " while they are copied, so runs can keep writing), then runs the query on the copy. While a run"
+            " holds the file it waits, up to --wait seconds."
+        ),
+    )
+    query.add_argument(
+        "query", help='the SQL, e.g. "from video_velocity order by momentum desc limit 10"; - reads stdin'
+    )
+    query.add_argument("--warehouse", help="the DuckDB file (default: TIKTOK_WAREHOUSE_PATH, data/warehouse.duckdb)")
+    query.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    query.add_argument("--limit", type=_non_negative_int, help="print at most this many rows (default: all)")
+    query.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a writer to finish (default 15)")
     tokens = sub.add_parser("tokens", help="manage creators' OAuth tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     add = tokens_sub.add_parser("add", help="store a refresh token read from standard input")
@@ -64,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return dev(extra)
     if extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    if args.command == "sql":
+        return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
     return add_token(args.username, args.open_id)
 
 

@@ -46,3 +46,10 @@ def instance(tmp_path: Path):
     }
     with dg.instance_for_test(overrides=overrides) as test_instance:
         yield test_instance
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest resets the warning filters around every test: re-apply the package's Dagster beta/preview filter."""
+    from tiktok_pipeline import DAGSTER_LABEL_WARNINGS
+
+    config.addinivalue_line("filterwarnings", f"ignore:{DAGSTER_LABEL_WARNINGS}")

@@ -4,6 +4,8 @@ Every answer is **HTTP 200** with the envelope ``{"code", "message", "request_id
 are non-zero codes (40100 rate limit, 40105 invalid token, 40002 bad parameter, 50000 system error),
 exactly as TikTok sends them. Endpoints are plain functions ``BusinessRequest -> data`` registered
 by path in :func:`default_endpoints`; they raise :class:`BusinessError` to answer with an error code.
+The request, the error and the route live in :mod:`.protocol`, which the endpoints import; this
+module only wires the endpoints and answers.
 
 Order of checks: route, method, injected fault, rate limit, access token, as-of header, endpoint.
 """
@@ -18,50 +20,22 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from tiktok_pipeline.simulator.asof import requested_as_of
+from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
+from tiktok_pipeline.simulator.business.events import EventsStore
+from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.business.reporting import Reporting, reporting_endpoints
 from tiktok_pipeline.simulator.faults import SimulatedTimeout
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
 from tiktok_pipeline.simulator.world import World
 
 API_PREFIX = "/open_api/v1.3/"
 SIM_ACCESS_TOKEN = "sim-business-token"
-
-
-class BusinessError(Exception):
-    """An API for Business error code and message (answered with HTTP 200)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-@dataclass(frozen=True)
-class BusinessRequest:
-    """What an endpoint sees: decoded query and body, and the instant it answers as of."""
-
-    world: World
-    method: str
-    params: dict[str, str]
-    body: Any
-    as_of: float
-    now: float
-
-
-Handler = Callable[[BusinessRequest], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A route: its HTTP method and handler."""
-
-    method: str
-    handler: Handler
 
 
 class BusinessFaultConfig(BaseModel):
@@ -81,11 +55,9 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     An endpoint with state (e.g. the Events API's deduplication store) keeps it on an object that it
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
-    from tiktok_pipeline.simulator.business.events import EventsStore  # events.py imports this module
-    from tiktok_pipeline.simulator.business.reporting import reporting_endpoints  # reporting.py imports this module
-
     api.events = EventsStore()  # the Events API's deduplication store and counters
-    return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api)}
+    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID))  # the ad account's reports
+    return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api.reporting)}
 
 
 class BusinessApi:
@@ -95,6 +67,11 @@ class BusinessApi:
     answers, injected faults (``"fault 40100"``, ``"fault 50000"``, ``"fault timeout"``) and whatever
     the endpoints count (they receive the counter through :meth:`count`).
     """
+
+    events: EventsStore
+    """The Events API's state (set by :func:`default_endpoints`)."""
+    reporting: Reporting
+    """The reporting endpoints' ad account (set by :func:`default_endpoints`)."""
 
     def __init__(
         self,

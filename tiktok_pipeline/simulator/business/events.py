@@ -41,7 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tiktok_pipeline.simulator.business.app import BusinessError, BusinessRequest
+from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest
 from tiktok_pipeline.simulator.faults import SimulatedTimeout
 
 SIM_PIXEL_CODE = "CSIMULATORPIXEL00001"

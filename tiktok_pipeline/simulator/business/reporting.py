@@ -22,8 +22,8 @@ import math
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, CURRENCY, HOUR, Ad, AdAccount, HourMetrics
-from tiktok_pipeline.simulator.business.app import BusinessApi, BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
 from tiktok_pipeline.simulator.randomness import unit
 
 COUNT_METRICS = (
@@ -340,10 +340,9 @@ class Reporting:
         }
 
 
-def reporting_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
-    """The reporting routes for :func:`..app.default_endpoints`; sets ``api.reporting``."""
-    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID))
+def reporting_endpoints(reporting: Reporting) -> dict[str, Endpoint]:
+    """The reporting routes for :func:`..app.default_endpoints` (which sets ``api.reporting``)."""
     return {
-        "report/integrated/get": Endpoint("GET", api.reporting.report),
-        "ad/get": Endpoint("GET", api.reporting.ads),
+        "report/integrated/get": Endpoint("GET", reporting.report),
+        "ad/get": Endpoint("GET", reporting.ads),
     }

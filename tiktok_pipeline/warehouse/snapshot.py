@@ -1,0 +1,213 @@
+"""Query a consistent snapshot of the warehouse without blocking its writers.
+
+DuckDB lets one process write a file *or* several read it, never both: a reader that keeps the file
+open makes every writing step fail with "Could not set lock on file". So :func:`query_snapshot`
+opens the file read-only only for as long as it takes to copy the tables the query reads into an
+in-memory database (one transaction, so the tables agree with each other), detaches at once, and
+runs the query on the copy. While a writer holds the file it retries with backoff for up to
+``wait_seconds``, then raises :class:`WarehouseBusy`.
+
+Pure DuckDB and Arrow (no Dagster), so the ``tiktok-pipeline sql`` command stays light.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+ALIAS = "warehouse"
+"""Name under which the file is attached while it is copied (detached before the query runs)."""
+
+
+class SnapshotError(Exception):
+    """A snapshot query that could not run; the message says why and what to do."""
+
+
+class WarehouseMissing(SnapshotError):
+    """There is no warehouse file at the path."""
+
+
+class WarehouseBusy(SnapshotError):
+    """A writer kept the file locked for longer than we were willing to wait."""
+
+
+class QueryFailed(SnapshotError):
+    """DuckDB refused or failed the query (its message is the exception's)."""
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """The query's rows and how the snapshot was taken."""
+
+    table: pa.Table
+    truncated: bool
+    """More rows than ``limit`` matched; ``table`` holds the first ``limit``."""
+    copied_tables: tuple[str, ...]
+    lock_seconds: float
+    """How long the warehouse file was open (what a writer may have waited for)."""
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+def _attach(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    wait_seconds: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> None:
+    """ATTACH the file read-only, retrying with backoff while a writer holds its lock."""
+    deadline = clock() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            connection.execute(f"ATTACH '{_quote(str(path))}' AS {ALIAS} (READ_ONLY)")
+            return
+        except duckdb.Error as error:
+            if not (isinstance(error, duckdb.IOException) and _is_lock_conflict(error)):
+                raise QueryFailed(f"could not open the warehouse {path}: {error}") from error
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise WarehouseBusy(
+                    f"the warehouse {path} stayed locked by a writer for {wait_seconds:g} s (DuckDB: {error}). "
+                    "A run is writing it: try again in a moment, or wait longer with --wait SECONDS."
+                ) from error
+            sleep(min(delay, remaining))
+            delay = min(delay * 2, 1.0)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _catalog(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of every table in the attached warehouse."""
+    rows = connection.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2", [ALIAS]
+    ).fetchall()
+    return [(schema, table) for schema, table in rows]
+
+
+def _tables_to_copy(
+    connection: duckdb.DuckDBPyConnection, sql: str, catalog: list[tuple[str, str]]
+) -> list[tuple[str, str]] | None:
+    """(schema, table) of the warehouse tables ``sql`` reads, or ``None`` for "copy the whole database".
+
+    The whole database is copied when the query's tables cannot be told (DuckDB could not bind it on its
+    own, e.g. several statements), when it names none of the warehouse's tables (``SHOW TABLES``, a
+    catalog query) or when the warehouse has views (a view reads tables the query does not name).
+    """
+    has_views = connection.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND NOT internal", [ALIAS]
+    ).fetchone()
+    if has_views and has_views[0]:
+        return None
+    connection.execute(f"USE {ALIAS}")
+    try:
+        names = connection.get_table_names(sql)
+    except duckdb.Error:
+        return None
+    finally:
+        connection.execute("USE memory")
+    wanted = [(schema, table) for schema, table in catalog if table in names]
+    return wanted or None
+
+
+def _copy(connection: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]] | None) -> tuple[str, ...]:
+    """Copy ``tables`` (or the whole database) into ``memory`` in one read transaction."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        if tables is None:
+            connection.execute(f"COPY FROM DATABASE {ALIAS} TO memory")
+            copied = connection.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory' ORDER BY 1"
+            ).fetchall()
+            names = tuple(name for (name,) in copied)
+        else:
+            for schema, table in tables:
+                if schema != "main":
+                    connection.execute(f"CREATE SCHEMA IF NOT EXISTS memory.{_ident(schema)}")
+                target = f"memory.{_ident(schema)}.{_ident(table)}"
+                connection.execute(f"CREATE TABLE {target} AS FROM {ALIAS}.{_ident(schema)}.{_ident(table)}")
+            names = tuple(table for _, table in tables)
+        connection.execute("COMMIT")
+    except Exception:
+        connection.execute("ROLLBACK")
+        raise
+    return names
+
+
+def _arrow_friendly(relation: duckdb.DuckDBPyRelation | None) -> duckdb.DuckDBPyRelation | None:
+    """INTERVAL columns as text ("00:05:00"): Arrow's month-day-nano intervals print badly and Polars refuses them."""
+    if relation is None or not any(str(kind) == "INTERVAL" for kind in relation.types):
+        return relation
+    return relation.project(
+        ", ".join(
+            f"CAST({_ident(name)} AS VARCHAR) AS {_ident(name)}" if str(kind) == "INTERVAL" else _ident(name)
+            for name, kind in zip(relation.columns, relation.types, strict=True)
+        )
+    )
+
+
+def query_snapshot(
+    path: Path | str,
+    sql: str,
+    *,
+    limit: int | None = None,
+    wait_seconds: float = 15.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> SnapshotResult:
+    """Run ``sql`` on an in-memory copy of the warehouse at ``path`` (the file is closed before it runs).
+
+    Raises :class:`WarehouseMissing` (no file), :class:`WarehouseBusy` (a writer held the lock for
+    ``wait_seconds``) or :class:`QueryFailed` (DuckDB's error message).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WarehouseMissing(f"no warehouse file at {path}")
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        opened = clock()
+        _attach(connection, path, wait_seconds=wait_seconds, sleep=sleep, clock=clock)
+        try:
+            catalog = _catalog(connection)
+            copied = _copy(connection, _tables_to_copy(connection, sql, catalog))
+        except duckdb.Error as error:
+            raise QueryFailed(f"could not copy the warehouse {path}: {error}") from error
+        finally:
+            connection.execute(f"DETACH {ALIAS}")  # the file is closed here: writers may go on
+        lock_seconds = clock() - opened
+        try:
+            relation = _arrow_friendly(connection.sql(sql))
+            if relation is None:  # a statement without rows (CREATE, INSERT ...), run on the copy only
+                table, truncated = pa.table({}), False
+            elif limit is None:
+                table, truncated = relation.to_arrow_table(), False
+            else:
+                table = relation.limit(limit + 1).to_arrow_table()
+                truncated = table.num_rows > limit
+                table = table.slice(0, limit)
+        except duckdb.CatalogException as error:
+            tables = ", ".join(table for _, table in catalog) or "none"
+            raise QueryFailed(f"{error}\n(the warehouse's tables: {tables})") from error
+        except duckdb.Error as error:
+            raise QueryFailed(str(error)) from error
+        return SnapshotResult(table=table, truncated=truncated, copied_tables=copied, lock_seconds=lock_seconds)
+    finally:
+        connection.close()
