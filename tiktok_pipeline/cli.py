@@ -23,9 +23,14 @@ FORMATS = ("table", "csv", "json")
 
 
 def dev(extra: list[str]) -> int:
-    """Run ``dagster dev`` with DAGSTER_HOME at the project root, so history survives restarts."""
-    from tiktok_pipeline.settings import PROJECT_ROOT
+    """Run ``dagster dev`` with DAGSTER_HOME at the project root, so history survives restarts.
 
+    The configuration is checked first: a bad ``TIKTOK_*`` value stops here with the variable, the value and
+    what is allowed, instead of a UI whose code location failed to load.
+    """
+    from tiktok_pipeline.settings import PROJECT_ROOT, load_settings
+
+    load_settings()  # raises SettingsError, which main() reports
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
     (PROJECT_ROOT / "data").mkdir(exist_ok=True)
     os.chdir(PROJECT_ROOT)
@@ -41,15 +46,15 @@ def add_token(username: str, open_id: str) -> int:
     """Store a creator's refresh token read from standard input (never from argv: it would leak to ps)."""
     from pydantic import SecretStr
 
-    from tiktok_pipeline.settings import Settings
+    from tiktok_pipeline.settings import load_settings
     from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 
+    store = TokenStore(load_settings().token_store_path)  # a bad setting fails before anything is read
     token = sys.stdin.readline().strip()
     if not token:
         print("no refresh token on standard input", file=sys.stderr)
         return 2
     now = datetime.now(UTC)
-    store = TokenStore(Settings().token_store_path)
     store.put(
         username,
         TokenSet(
@@ -73,9 +78,9 @@ def sql(query: str, *, warehouse: str | None, fmt: str, limit: int | None, wait:
     if warehouse is not None:
         path, source = Path(warehouse), "--warehouse"
     else:
-        from tiktok_pipeline.settings import Settings  # only when needed: the path may be given
+        from tiktok_pipeline.settings import load_settings  # only when needed: the path may be given
 
-        path, source = Settings().warehouse_path, "TIKTOK_WAREHOUSE_PATH"
+        path, source = load_settings().warehouse_path, "TIKTOK_WAREHOUSE_PATH"
     try:
         result = query_snapshot(path, query, limit=limit, wait_seconds=wait)
     except WarehouseMissing:
@@ -193,13 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("username")
     add.add_argument("--open-id", default="", help="the creator's open_id, if known")
     args, extra = parser.parse_known_args(argv)
-    if args.command == "dev":
-        return dev(extra)
-    if extra:
+    if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    if args.command == "sql":
-        return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
-    return add_token(args.username, args.open_id)
+    from tiktok_pipeline.settings import SettingsError
+
+    try:
+        if args.command == "dev":
+            return dev(extra)
+        if args.command == "sql":
+            return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
+        return add_token(args.username, args.open_id)
+    except SettingsError as exc:
+        print(f"tiktok-pipeline {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

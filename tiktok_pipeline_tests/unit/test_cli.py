@@ -21,3 +21,13 @@ def test_tokens_add_reads_stdin_and_forces_a_refresh(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["tokens", "add", "bob"]) == 2
+
+
+def test_a_bad_setting_stops_every_command_with_the_variable_named(monkeypatch, capsys):
+    """`make dev` with a bad value does not open a UI whose code location failed to load."""
+    monkeypatch.setenv("TIKTOK_PARTITIONS_START", "yesterday")
+    monkeypatch.setattr("os.execvp", lambda *args: (_ for _ in ()).throw(AssertionError("dagster dev was started")))
+    for argv in (["dev"], ["sql", "select 1"], ["tokens", "add", "alice"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "TIKTOK_PARTITIONS_START='yesterday'" in err and "Traceback" not in err
