@@ -51,3 +51,19 @@ def window_from_key(key: str) -> datetime:
 def utc_naive(moment: datetime) -> datetime:
     """``moment`` in UTC without tzinfo: how timestamps are stored in DuckDB ``TIMESTAMP`` columns."""
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+DAY = timedelta(days=1)
+
+
+def first_whole_day(windows_start: datetime) -> datetime:
+    """``TIKTOK_PARTITIONS_START``'s day when it starts at midnight (UTC), else the next day."""
+    start = windows_start.astimezone(UTC)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return first if first == start else first + DAY
+
+
+def daily_partitions(windows_start: datetime) -> dg.DailyPartitionsDefinition:
+    """Daily UTC partitions from the first whole day of 5-minute windows, so that a daily partition always
+    maps onto 288 existing windows."""
+    return dg.DailyPartitionsDefinition(start_date=first_whole_day(windows_start).strftime("%Y-%m-%d"), timezone="UTC")

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.ingest.collect.ads import LANDING_SOURCE
 from tiktok_pipeline.ingest.landing import landing_path, read_landing
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.business.ads import AdAccount
 from tiktok_pipeline.simulator.world import World, WorldConfig
-from tiktok_pipeline.sources.business_api.reporting import LANDING_SOURCE
 from tiktok_pipeline.windows import window_key
 
 from .test_assets import materialize_range, read

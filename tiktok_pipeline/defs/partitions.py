@@ -1,7 +1,12 @@
 """The partitions every window asset shares, from ``TIKTOK_PARTITIONS_START`` (read once, at load)."""
 
 from tiktok_pipeline.settings import load_settings
-from tiktok_pipeline.windows import five_minute_partitions
+from tiktok_pipeline.windows import daily_partitions, five_minute_partitions
 
-WINDOWS = five_minute_partitions(load_settings().partitions_start)
+_START = load_settings().partitions_start
+
+WINDOWS = five_minute_partitions(_START)
 """5-minute windows (keys ``YYYY-MM-DD-HH:MM``, UTC) from the configured start."""
+
+DAYS = daily_partitions(_START)
+"""Daily UTC partitions (keys ``YYYY-MM-DD``) from the first whole day of the windows: each maps onto 288 windows."""
