@@ -13,9 +13,14 @@ from tiktok_pipeline.defs.conversions.jobs import CONVERSIONS_JOB_NAME
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
-from tiktok_pipeline.settings import load_settings
+from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
 from tiktok_pipeline.windows import window_key
+
+
+def default_status(settings: Settings) -> dg.DefaultSensorStatus:
+    """On by default only when there is a pixel to send to (TIKTOK_PIXEL_CODE, or the simulator's)."""
+    return dg.DefaultSensorStatus.RUNNING if settings.events_pixel_code else dg.DefaultSensorStatus.STOPPED
 
 
 def _newest_outbox(instance: dg.DagsterInstance) -> tuple[int, int] | None:
@@ -62,9 +67,7 @@ def exports_tick(
     name="conversion_exports_sensor",
     job_name=CONVERSIONS_JOB_NAME,
     minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if load_settings().events_pixel_code
-    else dg.DefaultSensorStatus.STOPPED,
+    default_status=default_status(load_settings()),  # known at load: read from the environment
     description=(
         "Watches TIKTOK_CONVERSIONS_DIR. A new or changed export launches one conversions_job run over the "
         "closed windows its orders fall in (windows still open wait until they close); a conversion_outbox "
