@@ -66,6 +66,16 @@ AD_VELOCITY_AUTOMATION = dg.AutomationCondition.eager().replace(
 few minutes late still gets its velocity; older windows are left to backfills."""
 
 
+WINDOW_TABLE = dict(
+    partitions_def=WINDOWS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WRITER_POOL,
+    group_name=ADS_GROUP,
+    kinds=KINDS,
+)
+"""What both ads assets share: 5-minute partitions, one run per backfill, the writer pool."""
+
+
 class RawAdMetricsConfig(dg.Config):
     """Run options for fetching ad reports."""
 
@@ -92,11 +102,7 @@ class RawAdMetricsConfig(dg.Config):
             description="Every ad's campaign_name is a campaign id of the tracking registry (the ads ↔ campaigns link).",
         ),
     ],
-    partitions_def=WINDOWS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
-    group_name=ADS_GROUP,
-    kinds=KINDS,
+    **WINDOW_TABLE,
 )
 def raw_ad_metrics(
     context: dg.AssetExecutionContext,
@@ -179,11 +185,7 @@ def raw_ad_metrics(
         )
     ],
     automation_condition=AD_VELOCITY_AUTOMATION,
-    partitions_def=WINDOWS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
-    group_name=ADS_GROUP,
-    kinds=KINDS,
+    **WINDOW_TABLE,
 )
 def ad_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """CTR, its 30-minute change and organic CTR proxies per video and window."""

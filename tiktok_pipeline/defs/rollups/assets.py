@@ -64,6 +64,17 @@ if _budget.near_limit:
     log.warning(_budget.message())
 
 
+DAILY_TABLE = dict(
+    automation_condition=ROLLUP_AUTOMATION,
+    partitions_def=DAYS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WRITER_POOL,
+    group_name=RETAIN_GROUP,
+    kinds=KINDS,
+)
+"""What both rollups share: daily partitions, declarative, one run per backfill, the writer pool."""
+
+
 def _window_dep(name: str) -> dg.AssetDep:
     return dg.AssetDep(name, partition_mapping=dg.TimeWindowPartitionMapping())
 
@@ -81,12 +92,7 @@ def _static_budget_metadata() -> dict[str, object]:
     deps=[_window_dep(ENRICHED_VIDEO_METRICS.name), _window_dep(VIDEO_VELOCITY.name)],
     description=DAILY_VIDEO_DOC + (f"\n\n**Partition budget:** {_budget.message()}." if _budget.near_limit else ""),
     metadata={**DAILY_VIDEO_METRICS.asset_metadata, **_static_budget_metadata()},
-    automation_condition=ROLLUP_AUTOMATION,
-    partitions_def=DAYS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
-    group_name=RETAIN_GROUP,
-    kinds=KINDS,
+    **DAILY_TABLE,
 )
 def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Roll each day's enriched and velocity window rows into one row per video."""
@@ -121,12 +127,7 @@ def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
     deps=[_window_dep(RAW_CREATOR_SNAPSHOTS.name)],
     description=DAILY_CREATOR_DOC,
     metadata=DAILY_CREATOR_METRICS.asset_metadata,
-    automation_condition=ROLLUP_AUTOMATION,
-    partitions_def=DAYS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
-    group_name=RETAIN_GROUP,
-    kinds=KINDS,
+    **DAILY_TABLE,
 )
 def daily_creator_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Roll each day's creator snapshots into one row per creator."""
