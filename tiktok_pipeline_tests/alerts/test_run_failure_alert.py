@@ -10,6 +10,9 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.defs.alerts.sensors import alert_sensor
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
+from tiktok_pipeline.windows import window_key
+from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.test_assets import materialize_range
 
 WINDOW_KEY = "2026-11-20-10:00"
 
@@ -93,3 +96,25 @@ def test_the_alert_sensor_launches_the_run_alert(settings, instance):
     result = alert_sensor.evaluate_tick(context)
     assert [r.run_key for r in result.run_requests] == [f"run:{failed.run_id}"]
     assert result.run_requests[0].job_name in (None, "alert_job")
+
+
+def test_a_run_stopped_by_a_blocking_check_gets_the_check_alert_only(settings, instance):
+    assert materialize_range(settings, T0, T0, instance=instance).success
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a writer bug: negative views
+        con.execute(
+            "UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)"
+        )
+    defs = build_definitions(settings)
+    result = dg.materialize(
+        list(defs.assets),
+        resources=dict(defs.resources),
+        selection=["enriched_video_metrics", "video_velocity"],
+        partition_key=window_key(T0),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success  # enriched_schema (blocking, ERROR) failed
+    tick = alert_tick(instance, None, now=datetime.now(UTC), momentum_threshold=1000.0)
+    kinds = [r.tags["tiktok/alert"] for r in tick.requests]
+    assert "check" in kinds and "run" not in kinds
+    assert tick.cursor.runs_after is not None  # seen, and not alerted twice

@@ -135,8 +135,22 @@ def failure_reason(event: dg.DagsterEvent) -> tuple[str | None, str]:
     return None, text.strip()[:MAX_REASON_CHARS]
 
 
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
+"""The error of a step stopped by its blocking check: that check's own alert already says what failed."""
+
+
+def only_blocking_checks_failed(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Every failed step of the run failed because a blocking check failed (alerted as a check failure)."""
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    errors = [getattr(e.dagster_event.event_specific_data, "error", None) for e in failures if e.dagster_event]
+    return bool(errors) and all(error is not None and error.cls_name == CHECK_FAILED_ERROR for error in errors)
+
+
 def run_failure_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime) -> None:
-    """One request per failed run of any job but alert_job itself (its failures would only alert about alerting)."""
+    """One request per failed run of any job but alert_job itself (its failures would only alert about alerting).
+
+    A run whose only failures are blocking checks is left to the check alerts (one alert, with the failing rows).
+    """
     records = instance.event_log_storage.get_event_records(
         dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_cursor=tick.cursor.runs_after),
         limit=MAX_EVENTS,
@@ -148,6 +162,8 @@ def run_failure_requests(instance: dg.DagsterInstance, tick: AlertTick, now: dat
         if run is None or run.job_name == ALERT_JOB_NAME:
             continue
         if datetime.fromtimestamp(record.event_log_entry.timestamp, UTC) < now - RUN_FAILURE_FRESHNESS:
+            continue
+        if only_blocking_checks_failed(instance, run.run_id):
             continue
         step, reason = failure_reason(record.event_log_entry.dagster_event)  # type: ignore[arg-type]
         request = AlertRequest(
