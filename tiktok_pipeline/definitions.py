@@ -6,13 +6,15 @@ Everything environment-specific comes from :class:`tiktok_pipeline.settings.Sett
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 
 import dagster as dg
 
-from tiktok_pipeline.defs.ads.assets import build_ad_definitions
-from tiktok_pipeline.defs.alerts.alerting import AlertsResource, alert_job, alerts_table, build_alert_sensor
-from tiktok_pipeline.defs.conversions.assets import ConversionsResource, build_conversion_definitions
+from tiktok_pipeline.defs.ads.resources import AdReportingResource
+from tiktok_pipeline.defs.alerts.resources import AlertsResource
+from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.defs.partitions import five_minute_partitions
 from tiktok_pipeline.defs.resources import (
     BusinessApiResource,
@@ -20,7 +22,7 @@ from tiktok_pipeline.defs.resources import (
     PollingResource,
     TrackingRegistryResource,
 )
-from tiktok_pipeline.defs.retention.assets import build_retention_definitions
+from tiktok_pipeline.defs.retention.resources import RetentionResource
 from tiktok_pipeline.defs.videos.assets import build_assets
 from tiktok_pipeline.defs.videos.jobs import build_window_job
 from tiktok_pipeline.defs.videos.sensors import build_polling_sensor
@@ -63,8 +65,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     partitions = five_minute_partitions(settings.partitions_start)
     job = build_window_job()
     base = dg.Definitions(
-        assets=[*build_assets(partitions, QualityPolicy(**settings.quality.model_dump())), alerts_table],
-        jobs=[job, alert_job],
+        assets=[*build_assets(partitions, QualityPolicy(**settings.quality.model_dump()))],
+        jobs=[job],
         sensors=[
             build_polling_sensor(
                 job,
@@ -74,7 +76,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 partitions_start=settings.partitions_start,
                 warm_up=settings.uses_simulator,
             ),
-            build_alert_sensor(momentum_threshold=settings.alerts.alert_momentum_threshold),
         ],
         resources={
             "display_api": DisplayApiResource(
@@ -104,28 +105,61 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.display.tracking_horizon_days
             ),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        },
+    )
+    return dg.Definitions.merge(base, _module_definitions(DOMAIN_MODULES), _domain_resources(settings))
+
+
+DOMAIN_MODULES = [
+    importlib.import_module(f"tiktok_pipeline.defs.{name}")
+    for name in (
+        *("ads.assets", "ads.jobs", "ads.sensors", "alerts.assets", "alerts.jobs", "alerts.sensors"),
+        *("conversions.assets", "conversions.jobs", "conversions.sensors", "rollups.assets", "rollups.jobs"),
+        *("retention.jobs", "retention.schedules", "automation"),
+    )
+]
+"""The modules of the ads, alerts, conversions, rollups and retention domains (module-level definitions)."""
+
+
+def _module_definitions(modules: list) -> dg.Definitions:
+    """The module-level assets, jobs, sensors and schedules of ``modules`` (what ``load_from_defs_folder`` collects)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)  # load_definitions_from_modules is "preview" in 1.13
+        return dg.load_definitions_from_modules(modules)
+
+
+def _domain_resources(settings: Settings) -> dg.Definitions:
+    """The resources of the ads, conversions, alerts and retention domains, from ``settings``."""
+    return dg.Definitions(
+        resources={
+            "ad_reporting": AdReportingResource(
+                landing_dir=str(settings.landing_dir),
+                lookback_hours=settings.ads.ad_lookback_hours,
+                advertiser_timezone=settings.ads.advertiser_timezone,
+                page_size=settings.ads.ad_report_page_size,
+                wait_for_videos_minutes=settings.ads.ad_wait_for_videos_minutes,
+            ),
+            "conversions": ConversionsResource(
+                orders_dir=str(settings.conversions.conversions_dir),
+                pixel_code=settings.events_pixel_code,
+                test_event_code=settings.conversions.test_event_code,
+                default_phone_region=settings.conversions.default_phone_region,
+                resend_ambiguous_hours=settings.conversions.conversions_resend_ambiguous_hours,
+                batch_size=settings.conversions.conversions_batch_size,
+            ),
             "alerts": AlertsResource(
                 slack_webhook_url=_optional_secret("TIKTOK_SLACK_WEBHOOK_URL"),
                 teams_webhook_url=_optional_secret("TIKTOK_TEAMS_WEBHOOK_URL"),
                 dagster_ui_url=settings.alerts.dagster_ui_url,
                 momentum_threshold=settings.alerts.alert_momentum_threshold,
             ),
-        },
+            "retention": RetentionResource(
+                retention_days=settings.retention.retention_days,
+                landing_dir=str(settings.landing_dir),
+                partitions_start=settings.partitions_start.isoformat(),
+            ),
+        }
     )
-    conversions = build_conversion_definitions(
-        partitions,
-        ConversionsResource(
-            orders_dir=str(settings.conversions.conversions_dir),
-            pixel_code=settings.events_pixel_code,
-            test_event_code=settings.conversions.test_event_code,
-            default_phone_region=settings.conversions.default_phone_region,
-            resend_ambiguous_hours=settings.conversions.conversions_resend_ambiguous_hours,
-            batch_size=settings.conversions.conversions_batch_size,
-        ),
-        partitions_start=settings.partitions_start,
-    )
-    ads = build_ad_definitions(settings, partitions)
-    return dg.Definitions.merge(base, build_retention_definitions(settings), conversions, ads)
 
 
 defs = build_definitions()

@@ -66,3 +66,13 @@ def latest_closed_window(moment: datetime) -> datetime:
 def sql_window_end(column: str = "window_start") -> str:
     """The DuckDB expression of a window's end, for SQL over a ``window_start`` column."""
     return f"({column} + INTERVAL {WINDOW_MINUTES} MINUTE)"
+
+
+DAY = timedelta(days=1)
+
+
+def first_whole_day(windows_start: datetime) -> datetime:
+    """``TIKTOK_PARTITIONS_START``'s day when it starts at midnight (UTC), else the next day."""
+    start = windows_start.astimezone(UTC)
+    first = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return first if first == start else first + DAY

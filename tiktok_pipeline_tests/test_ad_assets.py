@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.ingest.collect.ads import LANDING_SOURCE
 from tiktok_pipeline.ingest.landing import landing_path, read_landing
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.business.ads import AdAccount
 from tiktok_pipeline.simulator.world import World, WorldConfig
-from tiktok_pipeline.sources.business_api.reporting import LANDING_SOURCE
 from tiktok_pipeline.windows import window_key
 
 from .test_assets import materialize_range, read
@@ -177,3 +177,27 @@ def test_ad_velocity_puts_ctr_beside_organic_proxies_and_links_campaigns(setting
     )
     assert video["impressions_60m"] == pytest.approx(h9[1] / 3 + h10[1])
     assert video["ctr"] == pytest.approx((h9[0] / 3 + h10[0]) / (h9[1] / 3 + h10[1]))
+
+
+def test_ad_checks_target_the_materialisation_of_their_own_run(settings, instance):
+    """Check results travel inside the MaterializeResult: run 2's evaluations point at run 2's materialisation."""
+    defs = build_definitions(settings)
+    runs = [
+        dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.groups("ads"),
+            resources=dict(defs.resources),
+            instance=instance,
+            partition_key=window_key(W),
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.success
+        evaluations = run.get_asset_check_evaluations()
+        assert {e.check_name for e in evaluations} == {
+            "raw_ad_metrics_schema",
+            "campaigns_in_registry",
+            "ad_velocity_schema",
+        }
+        assert {e.target_materialization_data.run_id for e in evaluations} == {run.run_id}

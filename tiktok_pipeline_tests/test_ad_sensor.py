@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.ads.assets import AD_JOB_NAME, build_ad_job, build_ad_metrics_sensor
+from tiktok_pipeline.defs.ads.jobs import AD_JOB_NAME
+from tiktok_pipeline.defs.ads.sensors import ad_metrics_sensor, ad_metrics_tick
 from tiktok_pipeline.settings import AdsSettings, Settings
 
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
@@ -23,37 +24,30 @@ class Clock:
 
 @pytest.fixture
 def sensor(settings):
-    clock = Clock(T)
-    job = build_ad_job()
-    definition = build_ad_metrics_sensor(
-        job,
-        partitions_start=settings.partitions_start,
-        wait_for_videos=timedelta(minutes=3),
-        default_on=True,
-        clock=clock,
-    )
-    base = build_definitions(settings)
-    repo = dg.Definitions(
-        assets=base.assets, jobs=[job], sensors=[definition], resources=base.resources
-    ).get_repository_def()
-    return definition, repo, clock
+    defs = build_definitions(settings.replace(ads__ad_wait_for_videos_minutes=3.0))
+    return defs.get_repository_def(), defs.resources["ad_reporting"], Clock(T)
 
 
 def tick(sensor, instance, cursor):
-    definition, repo, _ = sensor
-    return definition.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo))
+    repo, resource, clock = sensor
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo)
+    return ad_metrics_tick(context, resource, clock())
+
+
+def skip_message(result) -> str:
+    return result.skip_message if isinstance(result, dg.SkipReason) else ""
 
 
 def test_waits_for_the_windows_video_metrics_then_launches_once(sensor, instance):
     waiting = tick(sensor, instance, None)
-    assert not waiting.run_requests and "waiting for enriched_video_metrics" in waiting.skip_message
+    assert "waiting for enriched_video_metrics" in skip_message(waiting)
     instance.report_runless_asset_event(dg.AssetMaterialization("enriched_video_metrics", partition=KEY))
     ready = tick(sensor, instance, None)
     [request] = ready.run_requests
     assert request.partition_key == KEY and request.run_key == KEY and request.tags["tiktok/videos_ready"] == "true"
     assert ready.cursor == KEY
     again = tick(sensor, instance, ready.cursor)
-    assert not again.run_requests and "already requested" in again.skip_message
+    assert "already requested" in skip_message(again)
 
 
 def test_runs_without_video_metrics_after_the_wait(sensor, instance):
@@ -65,7 +59,7 @@ def test_runs_without_video_metrics_after_the_wait(sensor, instance):
 def test_after_downtime_only_the_latest_window_is_launched(sensor, instance):
     sensor[2].now = T + timedelta(hours=2)
     result = tick(sensor, instance, KEY)
-    assert not result.run_requests  # waiting for the videos of 12:35
+    assert "waiting for enriched_video_metrics of 2026-11-20-12:35" in skip_message(result)
     sensor[2].now = T + timedelta(hours=2, minutes=3)
     [request] = tick(sensor, instance, KEY).run_requests
     assert request.partition_key == "2026-11-20-12:35"
@@ -86,7 +80,8 @@ def test_ads_are_wired_documented_and_off_for_real_creators_with_simulated_ads(s
     }
     ad_keys = {k.to_user_string() for k in repo.get_job(AD_JOB_NAME).asset_layer.asset_graph.executable_asset_keys}
     assert "video_velocity" in window_keys and not window_keys & ad_keys
-    assert ad_keys == {"raw_ad_metrics", "ad_velocity"}
+    assert ad_keys == {"raw_ad_metrics"}  # ad_velocity follows by declarative automation
+    assert repo.asset_graph.get(dg.AssetKey("ad_velocity")).automation_condition is not None
 
     real = settings.replace(display__api_base_url="https://open.tiktokapis.com", display__api_is_simulator=False)
     assert not real.ads_sensor_on  # no API for Business host: the ads would be simulated
@@ -101,3 +96,15 @@ def test_a_real_business_host_gets_no_as_of_and_needs_a_token(settings, monkeypa
     ).resources["business_api"]
     assert resource.simulator is False and isinstance(resource.access_token, dg.EnvVar)
     assert build_definitions(settings).resources["business_api"].simulator is True
+
+
+def test_the_module_level_sensor_evaluates_with_its_resource(settings, instance):
+    """The sensor itself, as the daemon runs it (wall clock): a decision, never an error."""
+    defs = build_definitions(settings)
+    context = dg.build_sensor_context(
+        instance=instance,
+        repository_def=defs.get_repository_def(),
+        resources={"ad_reporting": defs.resources["ad_reporting"]},
+    )
+    result = ad_metrics_sensor.evaluate_tick(context)
+    assert len(result.run_requests or []) == 1 or "waiting for enriched_video_metrics" in (result.skip_message or "")

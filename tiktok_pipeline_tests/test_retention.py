@@ -1,8 +1,11 @@
 """Daily rollups and retention through Dagster: a few windows either side of midnight on a temporary
 warehouse, rolled up with ``materialize(...)``, then pruned by ``window_retention_job``."""
 
-import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -10,6 +13,7 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.partitions import daily_partitions
 from tiktok_pipeline.simulator.world import World, WorldConfig
 from tiktok_pipeline.windows import WINDOW
 
@@ -174,39 +178,44 @@ def test_definitions_wire_rollups_retention_and_schedules(settings):
     assert graph.get(dg.AssetKey("daily_creator_metrics")).parent_keys == {dg.AssetKey("raw_creator_snapshots")}
     for job in ("daily_rollup_job", "window_retention_job"):
         assert repo.get_job(job).description
-    rollup = repo.get_schedule_def("daily_rollup_schedule")
     retention = repo.get_schedule_def("window_retention_schedule")
-    assert (rollup.cron_schedule, retention.cron_schedule) == ("30 0 * * *", "0 1 * * *")
-    assert rollup.description and retention.description
-    with dg.instance_for_test() as instance:  # at 00:30 the rollup schedule asks for yesterday
-        tick = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 21, 0, 30, tzinfo=UTC), repository_def=repo
-        )
-        assert [r.partition_key for r in rollup.evaluate_tick(tick).run_requests] == ["2026-11-20"]
+    assert retention.cron_schedule == "0 1 * * *" and retention.description
+    # the rollups are declarative (tiktok_pipeline_tests/test_automation.py): no schedule of their own
+    assert [s.name for s in repo.schedule_defs] == ["window_retention_schedule"]
     assert repo.get_job("window_pipeline_job").asset_layer.executable_asset_keys.isdisjoint(
         {dg.AssetKey("daily_video_metrics"), dg.AssetKey("daily_creator_metrics")}
     )
 
 
-def test_daily_partitions_start_at_the_first_whole_day_of_windows(settings):
-    mid_day = settings.replace(partitions_start=datetime(2026, 11, 1, 6, 0, tzinfo=UTC))
-    graph = build_definitions(mid_day).get_repository_def().asset_graph
-    assert graph.get(dg.AssetKey("daily_video_metrics")).partitions_def.get_first_partition_key() == "2026-11-02"
+def test_daily_partitions_start_at_the_first_whole_day_of_windows():
+    assert daily_partitions(datetime(2026, 11, 1, 6, 0, tzinfo=UTC)).get_first_partition_key() == "2026-11-02"
+    assert daily_partitions(datetime(2026, 11, 1, 0, 0, tzinfo=UTC)).get_first_partition_key() == "2026-11-01"
 
 
-def test_partition_budget_warns_at_load_without_failing(settings, caplog):
-    old_start = settings.replace(partitions_start=datetime.now(UTC) - timedelta(days=340))
-    with caplog.at_level(logging.WARNING):
-        defs = build_definitions(old_start)
-    dg.Definitions.validate_loadable(defs)
-    assert "TIKTOK_PARTITIONS_START" in caplog.text and "100,000" in caplog.text
-    node = defs.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics"))
-    assert "Partition budget" in node.description
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        fresh = build_definitions(settings.replace(partitions_start=datetime.now(UTC) - timedelta(days=30)))
-    assert "TIKTOK_PARTITIONS_START" not in caplog.text
-    assert (
-        "Partition budget"
-        not in fresh.get_repository_def().asset_graph.get(dg.AssetKey("daily_video_metrics")).description
+LOAD_ROLLUPS = """
+import logging, sys
+logging.basicConfig(stream=sys.stdout, level=logging.WARNING)
+from tiktok_pipeline.defs.rollups.assets import daily_video_metrics
+print("DESCRIPTION", daily_video_metrics.specs_by_key[daily_video_metrics.key].description)
+"""
+
+
+def load_rollups(partitions_start: datetime) -> str:
+    """What loading the rollups prints in a fresh process whose TIKTOK_PARTITIONS_START is ``partitions_start``."""
+    env = {**os.environ, "TIKTOK_PARTITIONS_START": partitions_start.strftime("%Y-%m-%dT%H:%M:00Z")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", LOAD_ROLLUPS], env=env, capture_output=True, text=True, timeout=120
     )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_partition_budget_warns_at_load_without_failing():
+    old = load_rollups((datetime.now(UTC) - timedelta(days=340)).replace(minute=0, second=0, microsecond=0))
+    warning, description = old.split("DESCRIPTION", 1)
+    assert "TIKTOK_PARTITIONS_START" in warning and "100,000" in warning
+    assert "Partition budget" in description
+    fresh = load_rollups((datetime.now(UTC) - timedelta(days=30)).replace(minute=0, second=0, microsecond=0))
+    assert "TIKTOK_PARTITIONS_START" not in fresh.split("DESCRIPTION", 1)[0]
+    assert "Partition budget" not in fresh

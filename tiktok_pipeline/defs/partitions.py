@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from tiktok_pipeline.settings import load_settings
-from tiktok_pipeline.windows import PARTITION_KEY_FORMAT, WINDOW_MINUTES
+from tiktok_pipeline.windows import PARTITION_KEY_FORMAT, WINDOW_MINUTES, first_whole_day
 
 
 def five_minute_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition:
@@ -18,5 +18,16 @@ def five_minute_partitions(start: datetime) -> dg.TimeWindowPartitionsDefinition
     )
 
 
-WINDOWS = five_minute_partitions(load_settings().partitions_start)
+def daily_partitions(windows_start: datetime) -> dg.DailyPartitionsDefinition:
+    """Daily UTC partitions from the first whole day of 5-minute windows, so that a daily partition always
+    maps onto 288 existing windows."""
+    return dg.DailyPartitionsDefinition(start_date=first_whole_day(windows_start).strftime("%Y-%m-%d"), timezone="UTC")
+
+
+_START = load_settings().partitions_start
+
+WINDOWS = five_minute_partitions(_START)
 """5-minute windows (keys ``YYYY-MM-DD-HH:MM``, UTC) from the configured start."""
+
+DAYS = daily_partitions(_START)
+"""Daily UTC partitions (keys ``YYYY-MM-DD``) from the first whole day of the windows: each maps onto 288 windows."""

@@ -33,9 +33,7 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
 )
-from tiktok_pipeline.windows import WINDOW, utc_naive
-
-DAY = timedelta(days=1)
+from tiktok_pipeline.windows import DAY, WINDOW, utc_naive
 
 COVERED_BY: dict[str, tuple[str, ...]] = {
     DAILY_VIDEO_METRICS.name: (RAW_VIDEO_SNAPSHOTS.name, ENRICHED_VIDEO_METRICS.name, VIDEO_VELOCITY.name),

@@ -1,7 +1,12 @@
-"""Observing a window: decide when it may be observed, collect and land it, or re-read its landing file."""
+"""Observing a window: decide when it may be observed, collect and land it, or re-read its landing file.
+
+:func:`land` is the one landing path of every source: a source supplies its landing source name, the
+instant a window is observed at and its collect function. :func:`land_window` is the Display API's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +67,50 @@ class LandedWindow:
         return datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
 
 
+@dataclass
+class Collected:
+    """What a source's collect function produced for one window: its landing records, and what failed or waited."""
+
+    records: list[dict[str, Any]]
+    failures: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
+
+
+def land(
+    landing_dir: Path,
+    source: str,
+    window_start: datetime,
+    *,
+    observe: Callable[[datetime], datetime],
+    collect: Callable[[datetime], Collected],
+    recollect: bool = False,
+) -> LandedWindow:
+    """A window's responses from ``source``, landed durably before anyone parses them.
+
+    ``observe(window_start)`` is the instant the window is observed at (it raises
+    :class:`WindowNotObservableError` when the window cannot be observed now); ``collect(observed_at)``
+    makes the calls. An existing landing file is re-read rather than collected again, unless
+    ``recollect`` is set or the file holds failed calls and the window can still be observed (then it
+    is collected afresh).
+    """
+    path = landing_path(landing_dir, source, window_start)
+    if path.exists() and not recollect:
+        landed = read_landing(path)
+        complete = not any(record.get("error") for record in landed)
+        if complete or not _observable(observe, window_start):
+            return LandedWindow(window_start, path, landed, collected=False)
+    collection = collect(observe(window_start))
+    write_landing(path, collection.records)
+    return LandedWindow(
+        window_start,
+        path,
+        collection.records,
+        collected=True,
+        failures=collection.failures,
+        deferred=collection.deferred,
+    )
+
+
 def land_window(
     client: DisplayApiClient,
     usernames: list[str],
@@ -81,24 +130,20 @@ def land_window(
     the file holds failed calls and the window can still be observed (then it is collected afresh).
     ``observe_at_window_end``: see :func:`observation_instant` (given by the resource: simulator or not).
     """
-    path = landing_path(landing_dir, LANDING_SOURCE, window_start)
-    if path.exists() and not recollect:
-        landed = read_landing(path)
-        complete = not any(record.get("error") for record in landed)
-        if complete or not _observable(window_start, now, observe_at_window_end, max_age):
-            return LandedWindow(window_start, path, landed, collected=False)
-    observed_at = observation_instant(window_start, now, at_window_end=observe_at_window_end, max_age=max_age)
-    collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
-    records = collection.records()
-    write_landing(path, records)
-    return LandedWindow(
-        window_start, path, records, collected=True, failures=collection.failures, deferred=collection.deferred
-    )
+
+    def observe(start: datetime) -> datetime:
+        return observation_instant(start, now, at_window_end=observe_at_window_end, max_age=max_age)
+
+    def collect(observed_at: datetime) -> Collected:
+        collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
+        return Collected(collection.records(), collection.failures, collection.deferred)
+
+    return land(landing_dir, LANDING_SOURCE, window_start, observe=observe, collect=collect, recollect=recollect)
 
 
-def _observable(window_start: datetime, now: datetime, at_window_end: bool, max_age: timedelta) -> bool:
+def _observable(observe: Callable[[datetime], datetime], window_start: datetime) -> bool:
     try:
-        observation_instant(window_start, now, at_window_end=at_window_end, max_age=max_age)
+        observe(window_start)
     except WindowNotObservableError:
         return False
     return True

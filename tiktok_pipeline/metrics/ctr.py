@@ -18,12 +18,15 @@ the latest observation at or before 30 minutes earlier). For boosted videos the 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import duckdb
 import polars as pl
 
 from tiktok_pipeline.metrics.velocity import join_baseline
-from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline.warehouse.io import read_frame, table_exists
+from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, RAW_AD_METRICS
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_starts
 
 SPAN = timedelta(minutes=60)
 CHANGE = timedelta(minutes=30)
@@ -151,3 +154,40 @@ def ad_velocity(paid: pl.DataFrame, organic: pl.DataFrame, *, window: timedelta 
         pl.coalesce("observed_at", pl.col("window_start") + window).alias("observed_at"),
         pl.col("active_ads").fill_null(0),
     ).sort("window_start", "video_id")
+
+
+ORGANIC_HISTORY = timedelta(hours=24)
+"""How far back ad_velocity looks for an organic 30-minute baseline."""
+
+
+def ad_velocity_in_warehouse(connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
+    """``ad_velocity`` rows of the windows ``[start, end)`` from ``raw_ad_metrics`` and ``enriched_video_metrics``.
+
+    Reads the hourly ad rows that can reach a trailing hour of the windows, the windows' enriched rows and
+    the organic history (:data:`ORGANIC_HISTORY` before the first 30-minute baseline); a missing table
+    reads as empty.
+    """
+    starts = [utc_naive(w) for w in window_starts(start, end)]
+    hourly = RAW_AD_METRICS.empty()
+    if table_exists(connection, RAW_AD_METRICS.name):
+        hourly = read_frame(
+            connection,
+            f"SELECT * FROM {RAW_AD_METRICS.name} WHERE stat_time_hour >= ? AND stat_time_hour < ?",
+            [utc_naive(start + WINDOW - CHANGE - SPAN) - HOUR, utc_naive(end)],
+        )
+    current = history = ENRICHED_VIDEO_METRICS.empty()
+    if table_exists(connection, ENRICHED_VIDEO_METRICS.name):
+        current = read_frame(
+            connection,
+            f"""SELECT window_start, observed_at, video_id, creator_username, campaign_ids, view_count, like_count,
+                       comment_count, share_count
+                FROM {ENRICHED_VIDEO_METRICS.name} WHERE window_start >= ? AND window_start < ?""",
+            [utc_naive(start), utc_naive(end)],
+        )
+        history = read_frame(
+            connection,
+            f"""SELECT video_id, observed_at, view_count, share_count FROM {ENRICHED_VIDEO_METRICS.name}
+                WHERE observed_at >= ? AND observed_at < ?""",
+            [utc_naive(start - CHANGE - ORGANIC_HISTORY), utc_naive(end)],
+        )
+    return AD_VELOCITY.conform(ad_velocity(ad_rates(hourly, starts), organic_rates(current, history)))

@@ -8,7 +8,16 @@ gained, its peak speed, and what it was tracked under. A row belongs to the day 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
 import polars as pl
+
+from tiktok_pipeline.warehouse.io import Write, read_frame, replace_windows, table_exists
+from tiktok_pipeline.warehouse.tables import TableSpec
+from tiktok_pipeline.windows import DAY, utc_naive
 
 _DAY = pl.col("window_start").dt.truncate("1d").alias("window_start")
 _ORDER = ["observed_at", "window_start"]
@@ -84,3 +93,61 @@ def creator_days(creators: pl.DataFrame) -> pl.DataFrame:
         .with_columns((pl.col("last_follower_count") - pl.col("first_follower_count")).alias("followers_gained"))
         .sort("window_start", "creator_username")
     )
+
+
+@dataclass
+class RolledDays:
+    """What rolling a range of days wrote: the rows, the days kept unchanged (pruned), the windows read."""
+
+    frame: pl.DataFrame
+    kept: list[str] = field(default_factory=list)
+    windows: int = 0
+
+
+def _read_day(connection: duckdb.DuckDBPyConnection, spec: TableSpec, day: datetime) -> pl.DataFrame:
+    if not table_exists(connection, spec.name):
+        return spec.empty()
+    return read_frame(
+        connection,
+        f'SELECT * FROM "{spec.name}" WHERE window_start >= ? AND window_start < ?',
+        [utc_naive(day), utc_naive(day + DAY)],
+    )
+
+
+def _has_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, day: datetime) -> bool:
+    if not table_exists(connection, spec.name):
+        return False
+    return bool(
+        connection.execute(f'SELECT 1 FROM "{spec.name}" WHERE window_start = ? LIMIT 1', [utc_naive(day)]).fetchall()
+    )
+
+
+def roll_up_days(
+    connection: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    target: TableSpec,
+    sources: tuple[TableSpec, ...],
+    rollup: Callable[..., pl.DataFrame],
+) -> RolledDays:
+    """Roll up each day of ``[start, end)`` from ``sources`` into ``target`` with ``rollup``, one transaction per day.
+
+    A day whose window rows are gone (pruned) while ``target`` still holds its rollup is left alone
+    (listed in ``kept``): rolling up nothing would replace the only remaining record of that day with nothing.
+    """
+    written: list[pl.DataFrame] = []
+    result = RolledDays(target.empty())
+    day = start
+    while day < end:
+        frames = [_read_day(connection, spec, day) for spec in sources]
+        if frames[0].is_empty() and _has_rows(connection, target, day):
+            result.kept.append(f"{day:%Y-%m-%d}")
+        else:
+            result.windows += frames[0]["window_start"].n_unique()
+            rolled = rollup(*frames)
+            replace_windows(connection, day, day + DAY, Write(target, rolled))
+            written.append(target.conform(rolled))
+        day += DAY
+    if written:
+        result.frame = pl.concat(written)
+    return result

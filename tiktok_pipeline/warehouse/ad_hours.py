@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -26,6 +27,9 @@ import polars as pl
 from tiktok_pipeline.warehouse.io import read_frame, transaction
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
+
+if TYPE_CHECKING:
+    from tiktok_pipeline.ingest.parse.ads import ParsedFetch
 
 ASSET = "raw_ad_metrics"
 
@@ -161,4 +165,19 @@ def _summary(
         clicks=int(new["clicks"].fill_null(0).sum() or 0),
         impressions=int(new["impressions"].fill_null(0).sum() or 0),
         written=incoming,
+    )
+
+
+def replace_fetched_hours(
+    connection: duckdb.DuckDBPyConnection, fetches: list[ParsedFetch], window_range: tuple[datetime, datetime]
+) -> HoursWritten:
+    """:func:`replace_ad_hours` with the rows, coverage, kept keys and quarantine of usable parsed fetches."""
+    kept = [f.kept_keys.with_columns(pl.lit(utc_naive(f.window_start)).alias("fetched_in_window")) for f in fetches]
+    return replace_ad_hours(
+        connection,
+        pl.concat([f.rows for f in fetches]),
+        pl.concat([f.coverage for f in fetches]),
+        pl.concat(kept),
+        pl.concat([f.quarantine for f in fetches]),
+        window_range,
     )

@@ -294,7 +294,11 @@ ALERTS = TableSpec(
     "alerts",
     (
         Column("alert_id", "VARCHAR", "Deduplication key: kind, asset, check, window and severity. Never sent twice."),
-        Column("kind", "VARCHAR", "'check' (an asset check failed) or 'business' (momentum digest)."),
+        Column(
+            "kind",
+            "VARCHAR",
+            "'check' (an asset check failed), 'business' (momentum digest) or 'run' (a pipeline run failed).",
+        ),
         Column("severity", "VARCHAR", "ERROR, WARN or INFO."),
         Column("window_key", "VARCHAR", "The 5-minute window (partition key) the alert is about."),
         Column("title", "VARCHAR", "Headline as sent."),

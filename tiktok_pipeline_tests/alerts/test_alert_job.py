@@ -1,13 +1,15 @@
 """alert_sensor and alert_job end to end: failed checks and momentum digests reach Slack and Teams once."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
 import pytest
 
+from tiktok_pipeline.activation.alerts.triggers import alert_tick
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerts.alerting import AlertsResource, build_alert_sensor
+from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 from tiktok_pipeline_tests.conftest import T0
@@ -28,6 +30,17 @@ def alerts_resource(server: WebhookServer, **overrides) -> AlertsResource:
     )
 
 
+class AlertSensorAt:
+    """alert_sensor's evaluation at a fixed instant (the module-level sensor reads the wall clock)."""
+
+    def __init__(self, momentum_threshold: float, now) -> None:
+        self.momentum_threshold, self.now = momentum_threshold, now
+
+    def evaluate_tick(self, context: dg.SensorEvaluationContext) -> SimpleNamespace:
+        tick = alert_tick(context.instance, context.cursor, now=self.now, momentum_threshold=self.momentum_threshold)
+        return SimpleNamespace(run_requests=tick.requests, cursor=tick.cursor.model_dump_json())
+
+
 def run_alerts(settings, instance, requests, resource: AlertsResource):
     defs = build_definitions(settings)
     job = defs.resolve_job_def("alert_job")
@@ -41,7 +54,7 @@ def alert_rows(settings):
 
 
 def test_a_warn_check_failure_is_alerted_once_to_slack_and_teams(settings, server, instance):
-    sensor = build_alert_sensor(momentum_threshold=1000.0, clock=lambda: T0)
+    sensor = AlertSensorAt(momentum_threshold=1000.0, now=T0)
     assert materialize_range(settings, T0, T0 + WINDOW, instance=instance).success
 
     def duplicate(records):
@@ -129,7 +142,7 @@ def test_without_webhooks_alerts_are_still_recorded(settings, instance):
 def test_momentum_digest_for_a_fresh_window(settings, server, instance):
     threshold = 0.9
     assert materialize_range(settings, T0, T0 + 7 * WINDOW, instance=instance).success
-    sensor = build_alert_sensor(momentum_threshold=threshold, clock=lambda: T0 + 8 * WINDOW + timedelta(seconds=30))
+    sensor = AlertSensorAt(momentum_threshold=threshold, now=T0 + 8 * WINDOW + timedelta(seconds=30))
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     business = [r for r in result.run_requests if r.tags["tiktok/alert"] == "business"]
     # only windows closed within the last 30 minutes are digested; older ones would be a backfill

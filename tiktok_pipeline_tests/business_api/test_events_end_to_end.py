@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.conversions.sensors import default_status
+from tiktok_pipeline.settings import load_settings
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
@@ -131,7 +133,9 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
     )
     defs = build_definitions(real)
     repo = defs.get_repository_def()
-    assert repo.get_sensor_def("conversion_exports_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+    # the sensor's default status is known at load, from the environment: off without a pixel code
+    assert default_status(real) == dg.DefaultSensorStatus.STOPPED
+    assert repo.get_sensor_def("conversion_exports_sensor").default_status == default_status(load_settings())
     assert isinstance(defs.resources["business_api"].access_token, dg.EnvVar)
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(defs, instance, T0)

@@ -9,7 +9,7 @@ import pytest
 
 from tiktok_pipeline.activation.conversions.orders import export_windows
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.conversions.assets import build_exports_sensor
+from tiktok_pipeline.defs.conversions.sensors import conversion_exports_sensor, exports_tick
 from tiktok_pipeline.windows import WINDOW
 
 T = datetime(2026, 11, 20, 10, 41, 0, tzinfo=UTC)  # the 10:35 window has just closed
@@ -35,19 +35,14 @@ def clock():
 
 @pytest.fixture
 def sensor(settings, orders_dir, clock):
-    definition = build_exports_sensor(
-        orders_dir=orders_dir, partitions_start=settings.partitions_start, running=True, clock=clock
-    )
-    base = build_definitions(settings.replace(conversions__conversions_dir=orders_dir))
-    repo = dg.Definitions(
-        assets=base.assets, jobs=base.jobs, sensors=[definition], resources=base.resources
-    ).get_repository_def()
-    return definition, repo
+    defs = build_definitions(settings.replace(conversions__conversions_dir=orders_dir))
+    return defs.get_repository_def(), defs.resources["conversions"], clock
 
 
 def tick(sensor, instance, cursor=None):
-    definition, repo = sensor
-    result = definition.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo))
+    repo, resource, clock = sensor
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo)
+    result = exports_tick(context, resource, clock())
     return result.run_requests or [], result.cursor
 
 
@@ -127,3 +122,18 @@ def test_export_windows_reads_times_only(orders_dir):
     assert export_windows(path) == {datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 21, 8, 5, tzinfo=UTC)}
     clean = export(orders_dir, "b.jsonl", T - timedelta(minutes=38))
     assert export_windows(clean) == {datetime(2026, 11, 20, 10, 0, tzinfo=UTC)}
+
+
+def test_the_module_level_sensor_evaluates_with_its_resource(settings, instance, orders_dir):
+    """The sensor itself, as the daemon runs it: on by default (the simulator's pixel), a run for a new export."""
+    defs = build_definitions(settings.replace(conversions__conversions_dir=orders_dir))
+    assert defs.get_repository_def().get_sensor_def(conversion_exports_sensor.name).default_status == (
+        dg.DefaultSensorStatus.RUNNING
+    )
+    export(orders_dir, "a.jsonl", T - timedelta(hours=1))
+    context = dg.build_sensor_context(
+        instance=instance,
+        repository_def=defs.get_repository_def(),
+        resources={"conversions": defs.resources["conversions"]},
+    )
+    assert len(conversion_exports_sensor.evaluate_tick(context).run_requests) == 1

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from tiktok_pipeline.ingest.collect.ads import fetch_window, plan_fetch
+from tiktok_pipeline.ingest.parse.ads import parse_fetch
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, REPORTING_LATENCY_SECONDS
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessFaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError
-from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS, fetch_window, parse_fetch, plan_fetch
+from tiktok_pipeline.sources.business_api.reporting import REPORT_METRICS
 from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy
 
 AS_OF = datetime(2026, 11, 20, 10, 40, tzinfo=UTC)

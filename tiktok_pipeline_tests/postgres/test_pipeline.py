@@ -10,10 +10,12 @@ import dagster as dg
 import duckdb
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from tiktok_pipeline.activation.alerts.triggers import AlertCursor
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerts.alerting import AlertCursor, AlertsResource, build_alert_sensor
+from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.defs.videos.sensors import PollCursor
 from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline_tests.alerts.test_alert_job import AlertSensorAt
 from tiktok_pipeline_tests.conftest import T0
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick
@@ -128,7 +130,7 @@ def test_polling_sensor_plans_from_postgres(settings, pg_instance, pg_database):
 
 
 def test_a_check_failure_in_postgres_is_alerted(settings, pg_instance, pg_database):
-    sensor = build_alert_sensor(momentum_threshold=1000.0, clock=lambda: T0)
+    sensor = AlertSensorAt(momentum_threshold=1000.0, now=T0)
     assert materialize_range(settings, T0, T0 + WINDOW, instance=pg_instance).success
 
     def duplicate(records):

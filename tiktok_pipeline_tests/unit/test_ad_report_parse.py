@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tiktok_pipeline.sources.business_api.reporting import parse_fetch, plan_fetch
+from tiktok_pipeline.ingest.collect.ads import plan_fetch
+from tiktok_pipeline.ingest.parse.ads import parse_fetch
 
 W = datetime(2026, 11, 20, 10, 35, tzinfo=UTC)  # window 10:35-10:40
 FETCHED = W + timedelta(minutes=5)

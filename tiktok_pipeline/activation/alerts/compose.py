@@ -1,4 +1,4 @@
-"""Composing alerts from check evaluations and from velocity's top movers (pure functions)."""
+"""Composing alerts from check evaluations, failed runs and velocity's top movers (pure functions)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,38 @@ def check_alert(
         facts=facts,
         link_url=asset_url(ui_url, asset, "checks"),
         link_text="Open the check in Dagster",
+        created_at=now,
+    )
+
+
+def run_url(ui_url: str, run_id: str) -> str:
+    """The Dagster UI page of a run."""
+    return f"{ui_url.rstrip('/')}/runs/{quote(run_id)}"
+
+
+def run_failure_alert(
+    *,
+    run_id: str,
+    job_name: str,
+    window_key: str | None,
+    step: str | None,
+    reason: str,
+    ui_url: str,
+    now: datetime,
+) -> Alert:
+    """An alert for one failed run (whether or not its checks ran): the job, window, failed step and why."""
+    facts = [("Job", job_name), ("Window", window_key or "(unpartitioned)"), ("Run", run_id[:8])]
+    if step:
+        facts.append(("Failed step", step))
+    return Alert(
+        alert_id=f"run:{run_id}",
+        kind="run",
+        severity="ERROR",
+        title=f"ERROR: run of {job_name} failed" + (f" ({window_key})" if window_key else ""),
+        summary=reason or f"A run of {job_name} failed.",
+        facts=facts,
+        link_url=run_url(ui_url, run_id),
+        link_text="Open the run in Dagster",
         created_at=now,
     )
 

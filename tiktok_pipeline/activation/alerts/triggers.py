@@ -1,0 +1,209 @@
+"""What calls for an alert: failed check evaluations, failed runs, and fresh windows whose momentum crossed the threshold.
+
+Three event streams, each followed with a storage-id cursor (monotonic, so nothing is seen twice and
+nothing is skipped): asset-check evaluations (a WARN failure does not fail its run, so only the events
+show it), run failures (a run can fail before any check ran: a step error, a lost API token, a killed
+worker), and ``video_velocity`` materialisations. Each becomes one :class:`AlertRequest` for
+``alert_job``, with a run key that deduplicates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from pydantic import BaseModel
+
+from tiktok_pipeline.warehouse.tables import VIDEO_VELOCITY
+from tiktok_pipeline.windows import WINDOW, window_from_key
+
+ALERT_JOB_NAME = "alert_job"
+BUSINESS_FRESHNESS = timedelta(minutes=30)
+"""Digests only for windows this recent: a backfill of old windows does not page anyone."""
+RUN_FAILURE_FRESHNESS = timedelta(hours=24)
+"""Run failures older than this when first seen (a new instance, a sensor long off) are not alerted."""
+MAX_EVENTS = 200
+"""Events read per stream and tick: a tick stays cheap; the cursor picks up the rest next tick."""
+MAX_REASON_CHARS = 1000
+
+
+class AlertRequest(dg.Config):
+    """What the sensor asks the alert job for: a failed check, a failed run, or a window's movers digest.
+
+    Never secrets: no webhook URL ever travels in run config (they come from the ``alerts`` resource).
+    """
+
+    kind: str  # "check" | "run" | "business"
+    window_key: str | None = None
+    asset: str = ""
+    check: str = ""
+    severity: str = "WARN"
+    description: str = ""
+    failed_rows: int | None = None
+    run_id: str | None = None
+    job_name: str = ""
+    step: str = ""
+
+
+class AlertCursor(BaseModel):
+    """Storage ids of the last event seen in each stream."""
+
+    checks_after: int | None = None
+    velocity_after: int | None = None
+    runs_after: int | None = None
+
+
+@dataclass
+class AlertTick:
+    """The alert requests of one tick and the cursor after it."""
+
+    cursor: AlertCursor
+    requests: list[dg.RunRequest] = field(default_factory=list)
+
+
+def _request(run_key: str, request: AlertRequest, kind: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config={"ops": {"compose_alert": {"config": request.model_dump()}}},
+        tags={"tiktok/alert": kind},
+    )
+
+
+def run_windows(run: dg.DagsterRun | None) -> str | None:
+    """The window(s) a run covered: its partition, or ``start...end`` for a range run."""
+    if run is None:
+        return None
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start is None:
+        return None
+    return start if start == end else f"{start}...{end}"
+
+
+def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> None:
+    """One request per failed check evaluation, window and severity."""
+    # the storage's own query: the instance-level one is deprecated, and no other API follows
+    # check evaluations across runs with a cursor
+    records = instance.event_log_storage.get_event_records(
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=tick.cursor.checks_after
+        ),
+        limit=MAX_EVENTS,
+        ascending=True,
+    )
+    for record in records:
+        tick.cursor.checks_after = record.storage_id
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data  # type: ignore[union-attr]
+        if evaluation.passed:
+            continue
+        key = evaluation.asset_check_key
+        partition = event.partition or run_windows(instance.get_run_by_id(record.run_id))  # type: ignore[union-attr]
+        failed_rows = evaluation.metadata.get("failed_rows")
+        request = AlertRequest(
+            kind="check",
+            window_key=partition,
+            asset=key.asset_key.to_user_string(),
+            check=key.name,
+            severity=evaluation.severity.value,
+            description=evaluation.description or "",
+            failed_rows=int(failed_rows.value) if failed_rows is not None else None,
+            run_id=record.run_id,
+        )
+        run_key = f"check:{request.asset}:{request.check}:{partition or '-'}:{request.severity}"
+        tick.requests.append(_request(run_key, request, "check"))
+
+
+def failure_reason(event: dg.DagsterEvent) -> tuple[str | None, str]:
+    """(failed step, reason) of a RUN_FAILURE event: the first step failure's description or error, else the run's."""
+    data = event.event_specific_data
+    step_event = getattr(data, "first_step_failure_event", None)
+    if step_event is not None:
+        step_data = step_event.event_specific_data
+        user = getattr(step_data, "user_failure_data", None)
+        error = getattr(step_data, "error", None)
+        text = (user.description if user and user.description else None) or (error.message if error else "")
+        return step_event.step_key, text.strip()[:MAX_REASON_CHARS]
+    error = getattr(data, "error", None)
+    reason = getattr(data, "failure_reason", None)
+    text = error.message if error else (event.message or "")
+    if reason is not None:
+        text = f"{reason.value}: {text}" if text else reason.value
+    return None, text.strip()[:MAX_REASON_CHARS]
+
+
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
+"""The error of a step stopped by its blocking check: that check's own alert already says what failed."""
+
+
+def only_blocking_checks_failed(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Every failed step of the run failed because a blocking check failed (alerted as a check failure)."""
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    errors = [getattr(e.dagster_event.event_specific_data, "error", None) for e in failures if e.dagster_event]
+    return bool(errors) and all(error is not None and error.cls_name == CHECK_FAILED_ERROR for error in errors)
+
+
+def run_failure_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime) -> None:
+    """One request per failed run of any job but alert_job itself (its failures would only alert about alerting).
+
+    A run whose only failures are blocking checks is left to the check alerts (one alert, with the failing rows).
+    """
+    records = instance.event_log_storage.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_cursor=tick.cursor.runs_after),
+        limit=MAX_EVENTS,
+        ascending=True,
+    )
+    for record in records:
+        tick.cursor.runs_after = record.storage_id
+        run = instance.get_run_by_id(record.run_id)
+        if run is None or run.job_name == ALERT_JOB_NAME:
+            continue
+        if datetime.fromtimestamp(record.event_log_entry.timestamp, UTC) < now - RUN_FAILURE_FRESHNESS:
+            continue
+        if only_blocking_checks_failed(instance, run.run_id):
+            continue
+        step, reason = failure_reason(record.event_log_entry.dagster_event)  # type: ignore[arg-type]
+        request = AlertRequest(
+            kind="run",
+            window_key=run_windows(run),
+            severity="ERROR",
+            description=reason,
+            run_id=run.run_id,
+            job_name=run.job_name,
+            step=step or "",
+        )
+        tick.requests.append(_request(f"run:{run.run_id}", request, "run"))
+
+
+def momentum_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime, threshold: float) -> None:
+    """One digest request per fresh window whose velocity reached ``threshold`` momentum."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(VIDEO_VELOCITY.name), after_storage_id=tick.cursor.velocity_after),
+        limit=MAX_EVENTS,
+        ascending=True,
+    ).records
+    for record in records:
+        tick.cursor.velocity_after = record.storage_id
+        materialization = record.asset_materialization
+        partition = materialization.partition if materialization else None
+        peak = materialization.metadata.get("max_momentum") if materialization else None
+        if not partition or peak is None or float(peak.value) < threshold:  # type: ignore[arg-type]
+            continue
+        if window_from_key(partition) + WINDOW < now - BUSINESS_FRESHNESS:
+            continue
+        request = AlertRequest(kind="business", window_key=partition)
+        tick.requests.append(_request(f"business:{partition}", request, "business"))
+
+
+def alert_tick(
+    instance: dg.DagsterInstance, cursor: str | None, *, now: datetime, momentum_threshold: float
+) -> AlertTick:
+    """Every alert request since ``cursor`` (the sensor's JSON cursor), and the new cursor."""
+    tick = AlertTick(AlertCursor.model_validate_json(cursor) if cursor else AlertCursor())
+    check_failure_requests(instance, tick)
+    run_failure_requests(instance, tick, now)
+    momentum_requests(instance, tick, now, momentum_threshold)
+    return tick

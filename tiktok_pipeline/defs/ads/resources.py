@@ -1,0 +1,31 @@
+"""The ads domain's runtime configuration, instantiated from ``settings.ads`` in ``definitions.py``."""
+
+from datetime import timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from tiktok_pipeline.ingest.collect.ads import AdFetchOptions
+
+
+class AdReportingResource(dg.ConfigurableResource):
+    """Where ad reports are landed, how much of the report each window re-fetches, and how long ads wait for videos.
+
+    Defaults live in ``AdsSettings`` (``TIKTOK_AD_*``) only.
+    """
+
+    landing_dir: str = Field(description="Landing zone root (TIKTOK_LANDING_DIR).")
+    lookback_hours: int = Field(description="Hours before the window's end re-fetched and replaced.")
+    advertiser_timezone: str = Field(description="The advertiser account's time zone (report dates, hours).")
+    page_size: int = Field(description="Rows per report page.")
+    wait_for_videos_minutes: float = Field(
+        description="How long after a window closed the ads sensor waits for its video metrics."
+    )
+
+    @property
+    def options(self) -> AdFetchOptions:
+        return AdFetchOptions(self.lookback_hours, self.advertiser_timezone, self.page_size)
+
+    @property
+    def wait_for_videos(self) -> timedelta:
+        return timedelta(minutes=self.wait_for_videos_minutes)

@@ -1,0 +1,113 @@
+"""``alert_job``: compose one alert (a failed check, a failed run or a momentum digest), then deliver it once."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from tiktok_pipeline.activation.alerts.compose import check_alert, movers_digest, run_failure_alert
+from tiktok_pipeline.activation.alerts.delivery import AlertSender
+from tiktok_pipeline.activation.alerts.models import Alert
+from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
+from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, AlertRequest
+from tiktok_pipeline.defs.alerts.resources import AlertsResource
+from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, read_frame
+from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.windows import utc_naive, window_from_key
+
+
+@dg.op(pool=WRITER_POOL, out=dg.Out(Alert | None))
+def compose_alert(
+    context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
+):
+    """Build the alert: from the check evaluation, from the failed run, or from the window's top movers."""
+    now = datetime.now(UTC)
+    if config.kind == "check":
+        return check_alert(
+            asset=config.asset,
+            check=config.check,
+            window_key=config.window_key,
+            severity=config.severity,  # type: ignore[arg-type]
+            description=config.description,
+            failed_rows=config.failed_rows,
+            run_id=config.run_id,
+            ui_url=alerts.dagster_ui_url,
+            now=now,
+        )
+    if config.kind == "run":
+        return run_failure_alert(
+            run_id=config.run_id or "",
+            job_name=config.job_name,
+            window_key=config.window_key,
+            step=config.step or None,
+            reason=config.description,
+            ui_url=alerts.dagster_ui_url,
+            now=now,
+        )
+    window = utc_naive(window_from_key(config.window_key or ""))
+    with warehouse.connection() as connection:
+        movers = read_frame(
+            connection,
+            f"""SELECT v.video_id, v.creator_username, v.views_per_minute, v.momentum, e.campaign_ids, e.product_skus
+                FROM {VIDEO_VELOCITY.name} v JOIN {ENRICHED_VIDEO_METRICS.name} e USING (video_id, window_start)
+                WHERE v.window_start = ? AND v.momentum >= ?""",
+            [window, alerts.momentum_threshold],
+        )
+    alert = movers_digest(config.window_key or "", movers, alerts.momentum_threshold, alerts.dagster_ui_url, now)
+    if alert is None:
+        context.log.info(f"no video reached momentum {alerts.momentum_threshold} in {config.window_key}")
+    return alert
+
+
+def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None):
+    destinations = [d for d in alerts.destinations() if only is None or d.kind in only]
+    if not destinations:
+        return []
+    with AlertSender(destinations, max_attempts=alerts.max_attempts) as sender:
+        return sender.send(alert)
+
+
+@dg.op(pool=WRITER_POOL, out={})
+def deliver_alert(
+    context: dg.OpExecutionContext, alert: Alert | None, alerts: AlertsResource, warehouse: WarehouseResource
+):
+    """Send the alert once (deduplicated on its id), record it in ``alerts``, and retry earlier undelivered ones."""
+    configured = [d.kind for d in alerts.destinations()]
+    with warehouse.connection() as connection:
+        for pending, owed, delivered, attempts in undelivered_alerts(connection):
+            results = _deliver(alerts, pending, owed)
+            record_alert(connection, pending, configured, results, attempts, delivered)
+        if alert is None:
+            return
+        if already_recorded(connection, alert.alert_id):
+            context.log.info(f"alert {alert.alert_id} was already sent; not sending it again")
+            return
+        results = _deliver(alerts, alert)
+        record_alert(connection, alert, configured, results)
+    for result in results:
+        (context.log.info if result.delivered else context.log.warning)(
+            f"{result.kind}: {'delivered' if result.delivered else 'NOT delivered'} after {result.attempts} attempt(s)"
+            + (f" ({result.error})" if result.error else "")
+        )
+    if not configured:
+        context.log.info("no Slack or Teams webhook configured: the alert is recorded in the alerts table only")
+    yield dg.AssetMaterialization(
+        asset_key=ALERTS.name,
+        description=alert.title,
+        metadata={
+            "alert_id": alert.alert_id,
+            "severity": alert.severity,
+            "summary": alert.summary,
+            "delivered": ",".join(r.kind for r in results if r.delivered) or "(none)",
+            "undelivered": ",".join(r.kind for r in results if not r.delivered) or "(none)",
+            "link": dg.MetadataValue.url(alert.link_url or alerts.dagster_ui_url),
+        },
+    )
+
+
+@dg.job(
+    name=ALERT_JOB_NAME,
+    description="Composes one alert (a failed check, a failed run or a momentum digest) and delivers it.",
+)
+def alert_job() -> None:
+    """Compose, then deliver."""
+    deliver_alert(compose_alert())

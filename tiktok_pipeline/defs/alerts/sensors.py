@@ -1,0 +1,32 @@
+"""``alert_sensor``: failed checks, failed runs and momentum crossings become ``alert_job`` runs.
+
+It follows three event streams with storage-id cursors (state), so it stays a sensor; the rules are in
+:mod:`tiktok_pipeline.activation.alerts.triggers`.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, alert_tick
+from tiktok_pipeline.defs.alerts.resources import AlertsResource
+
+
+@dg.sensor(
+    name="alert_sensor",
+    job_name=ALERT_JOB_NAME,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Watches asset-check evaluations (storage-id cursor, so WARN failures are seen too), run failures of "
+        "every pipeline job (a run that failed before its checks ran) and video_velocity materialisations; "
+        "launches alert_job once per failed check, window and severity, once per failed run, and once per "
+        "fresh window whose momentum crossed the alert threshold."
+    ),
+)
+def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
+    """Launch alert runs for new check failures, run failures and momentum crossings."""
+    tick = alert_tick(
+        context.instance, context.cursor, now=datetime.now(UTC), momentum_threshold=alerts.momentum_threshold
+    )
+    return dg.SensorResult(run_requests=tick.requests, cursor=tick.cursor.model_dump_json())

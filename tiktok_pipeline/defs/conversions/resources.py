@@ -1,0 +1,18 @@
+"""The conversions domain's runtime configuration, instantiated from ``settings.conversions`` in ``definitions.py``."""
+
+import dagster as dg
+from pydantic import Field
+
+
+class ConversionsResource(dg.ConfigurableResource):
+    """Where orders come from and where they go: export folder, pixel, test event code, phone region, resend policy.
+
+    Defaults live in ``ConversionSettings`` (``TIKTOK_CONVERSIONS_*``, ``TIKTOK_PIXEL_CODE``…) only.
+    """
+
+    orders_dir: str = Field(description="The shop's order exports (TIKTOK_CONVERSIONS_DIR).")
+    pixel_code: str = Field(description="The TikTok Pixel the events belong to; empty means conversions are off.")
+    test_event_code: str = Field(description="Events Manager test code; empty for production events.")
+    default_phone_region: str = Field(description="Region of phone numbers written without a country code.")
+    resend_ambiguous_hours: float = Field(description="How long unanswered events are resent (TikTok dedups 48 h).")
+    batch_size: int = Field(description="Events per Events API request (at most 1,000).")

@@ -1,0 +1,18 @@
+"""The retention domain's runtime configuration, instantiated from ``settings.retention`` in ``definitions.py``."""
+
+from datetime import datetime
+
+import dagster as dg
+from pydantic import Field
+
+
+class RetentionResource(dg.ConfigurableResource):
+    """How long window rows are kept, where the (never pruned) landing files are, and where the windows start."""
+
+    retention_days: int = Field(description="Days of window rows kept (TIKTOK_RETENTION_DAYS).")
+    landing_dir: str = Field(description="Landing zone root, reported (never pruned).")
+    partitions_start: str = Field(description="ISO instant of TIKTOK_PARTITIONS_START, for the partition budget.")
+
+    @property
+    def windows_start(self) -> datetime:
+        return datetime.fromisoformat(self.partitions_start)

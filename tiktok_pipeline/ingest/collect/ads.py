@@ -1,0 +1,177 @@
+"""Collecting one window's hourly ad report from the API for Business: which hours, which calls.
+
+A window's fetch covers the **lookback**: every hour (of the advertiser's time zone) that overlaps the
+``lookback_hours`` before the window's end, the still-filling current hour included. TikTok's hourly
+reports span one day, so it asks ``report/integrated/get`` once per local date the lookback touches,
+page after page, then ``ad/get`` for the ads seen (100 ids a request) to learn which video each Spark
+Ad boosts. Every answer becomes a landing record, landed through :func:`tiktok_pipeline.ingest.land.land`
+before anything parses it (:mod:`tiktok_pipeline.ingest.parse.ads`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tiktok_pipeline.ingest.land import Collected, LandedWindow, WindowNotObservableError, land
+from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, BusinessCall
+from tiktok_pipeline.sources.business_api.reporting import (
+    ADS_ENDPOINT,
+    MAX_AD_IDS,
+    MAX_PAGES,
+    REPORT_ENDPOINT,
+    ads_params,
+    data_list,
+    report_params,
+    total_pages,
+)
+from tiktok_pipeline.windows import WINDOW, window_key, window_starts
+
+LANDING_SOURCE = "business_api/report"
+HOUR = timedelta(hours=1)
+
+
+# --- what a window fetches ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FetchPlan:
+    """One window's fetch: the hours it replaces (UTC starts of local hours) and the dates it asks for."""
+
+    window_start: datetime
+    fetched_at: datetime
+    hours: tuple[datetime, ...]
+    dates: tuple[date, ...]
+    timezone: str
+
+
+def _local_hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    local = moment.astimezone(zone)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def plan_fetch(window_start: datetime, fetched_at: datetime, lookback_hours: int, zone: str = "UTC") -> FetchPlan:
+    """The hours overlapping ``[window end - lookback_hours, window end)`` and the local dates they fall on."""
+    tz = ZoneInfo(zone)
+    end = window_start.astimezone(UTC) + WINDOW
+    since = end - lookback_hours * HOUR
+    hours: list[datetime] = []
+    hour = _local_hour_start(end - timedelta(microseconds=1), tz)
+    while hour + HOUR > since:
+        hours.append(hour)
+        hour = _local_hour_start(hour - timedelta(microseconds=1), tz)
+    hours.reverse()
+    dates = sorted({h.astimezone(tz).date() for h in hours})
+    return FetchPlan(window_start, fetched_at, tuple(hours), tuple(dates), zone)
+
+
+# --- fetching ---------------------------------------------------------------------------------------
+def _record(kind: str, call: BusinessCall, **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, **call.to_record(), **extra}
+
+
+def _ad_ids(records: Iterable[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for record in records:
+        for row in data_list(record) or []:
+            dims = row.get("dimensions") if isinstance(row, dict) else None
+            ad_id = dims.get("ad_id") if isinstance(dims, dict) else None
+            if isinstance(ad_id, (str, int)) and not isinstance(ad_id, bool):
+                seen[str(ad_id)] = None
+    return list(seen)
+
+
+def fetch_window(
+    client: BusinessApiClient, advertiser_id: str, plan: FetchPlan, *, page_size: int = 1000
+) -> list[dict[str, Any]]:
+    """Every call of one window's fetch as landing records, the plan first.
+
+    Stops at the first call that fails (after the client's retries): that record carries the error
+    and the request_id, and :func:`tiktok_pipeline.ingest.parse.ads.parse_fetch` then refuses the whole fetch.
+    """
+    records: list[dict[str, Any]] = [
+        {
+            "kind": "fetch",
+            "window_start": plan.window_start.isoformat(),
+            "fetched_at": plan.fetched_at.isoformat(),
+            "hours": [h.isoformat() for h in plan.hours],
+            "dates": [d.isoformat() for d in plan.dates],
+            "timezone": plan.timezone,
+            "advertiser_id": advertiser_id,
+        }
+    ]
+    kind = "report"
+    try:
+        for day in plan.dates:
+            page = 1
+            while True:
+                params = report_params(advertiser_id, day.isoformat(), page, page_size)
+                call = client.get(REPORT_ENDPOINT, params, as_of=plan.fetched_at)
+                records.append(_record("report", call, report_date=day.isoformat()))
+                total = total_pages(call.data)
+                if total is None:
+                    records[-1]["error"] = "data.page_info.total_page: missing or not a non-negative integer"
+                    return records
+                if page >= min(total, MAX_PAGES):
+                    break
+                page += 1
+        kind = "ads"
+        ad_ids = _ad_ids(records)
+        for offset in range(0, len(ad_ids), MAX_AD_IDS):
+            params = ads_params(advertiser_id, ad_ids[offset : offset + MAX_AD_IDS])
+            records.append(_record("ads", client.get(ADS_ENDPOINT, params, as_of=plan.fetched_at)))
+    except BusinessApiError as error:
+        records.append(_record(kind, error.call))
+    return records
+
+
+# --- landing ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdFetchOptions:
+    """How much each window re-fetches and how: lookback, the advertiser's time zone, page size."""
+
+    lookback_hours: int = 6
+    timezone: str = "UTC"
+    page_size: int = 1000
+
+
+def land_ad_windows(
+    client: BusinessApiClient,
+    advertiser_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    landing_dir: Path,
+    options: AdFetchOptions,
+    observe_at_window_end: bool,
+    refetch: bool = False,
+) -> list[LandedWindow]:
+    """Each window of ``[start, end)`` landed: re-read when landed and complete, else fetched and landed.
+
+    A fetch is made as of the window's end when ``observe_at_window_end`` (a simulator), else as of now
+    (TikTok: revised hours are replaced only by fetches at least as recent, so a late fetch is safe).
+    A window that has not closed yet cannot be fetched (:class:`WindowNotObservableError`).
+    """
+    starts = list(window_starts(start, end))
+    for window_start in starts:
+        if window_start + WINDOW > now:
+            raise WindowNotObservableError(
+                f"window {window_key(window_start)} has not closed yet; its ads cannot be fetched"
+            )
+
+    def observe(window_start: datetime) -> datetime:
+        return window_start + WINDOW if observe_at_window_end else now
+
+    def collector(window_start: datetime):
+        def collect(fetched_at: datetime) -> Collected:
+            plan = plan_fetch(window_start, fetched_at, options.lookback_hours, options.timezone)
+            return Collected(fetch_window(client, advertiser_id, plan, page_size=options.page_size))
+
+        return collect
+
+    return [
+        land(landing_dir, LANDING_SOURCE, w, observe=observe, collect=collector(w), recollect=refetch) for w in starts
+    ]

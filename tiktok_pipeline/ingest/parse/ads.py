@@ -1,0 +1,195 @@
+"""Parsing one window's landed ad report: rows, quarantined records and the hours it replaces.
+
+Parsing is per row (the pydantic models of :mod:`tiktok_pipeline.sources.business_api.reporting`): a row
+that fails validation is quarantined with its raw payload and a reason naming the field, and its stored
+value is kept; a fetch with a failed call is not used at all (its hours keep what they had), because
+replacing hours from an incomplete report would delete good rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from pydantic import ValidationError
+
+from tiktok_pipeline.ingest.land import LandedWindow
+from tiktok_pipeline.sources.business_api.reporting import AdInfo, ReportDimensions, ReportRow, data_list
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.windows import utc_naive
+
+ASSET = "raw_ad_metrics"
+
+
+def _reason(error: ValidationError, prefix: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{prefix}{where}: {first['msg']}"
+
+
+@dataclass
+class ParsedFetch:
+    """One window's fetch, parsed; ``error`` set means it must not be used."""
+
+    window_start: datetime
+    fetched_at: datetime | None
+    hours: list[datetime]
+    landing_file: str
+    rows: pl.DataFrame
+    quarantine: pl.DataFrame
+    kept_keys: pl.DataFrame
+    """(ad_id, stat_time_hour) of quarantined rows: their stored values are kept rather than deleted."""
+    error: str | None = None
+    request_ids: list[str] = field(default_factory=list)
+    pages: int = 0
+    outside_lookback: int = 0
+    duplicates: int = 0
+    ads_without_video: int = 0
+
+    @property
+    def coverage(self) -> pl.DataFrame:
+        """One row per hour this fetch replaces, with its fetch instant and window."""
+        return pl.DataFrame(
+            {
+                "stat_time_hour": [utc_naive(h) for h in self.hours],
+                "fetched_at": [utc_naive(self.fetched_at)] * len(self.hours)
+                if self.fetched_at
+                else [None] * len(self.hours),
+                "fetched_in_window": [utc_naive(self.window_start)] * len(self.hours),
+            },
+            schema={
+                "stat_time_hour": pl.Datetime("us"),
+                "fetched_at": pl.Datetime("us"),
+                "fetched_in_window": pl.Datetime("us"),
+            },
+        )
+
+
+KEY_SCHEMA = {"ad_id": pl.String, "stat_time_hour": pl.Datetime("us")}
+
+
+def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: datetime) -> ParsedFetch:
+    """Rows, quarantined records and the replaced hours of one landed fetch."""
+    meta = next((r for r in records if r.get("kind") == "fetch"), None)
+    quarantine: list[dict[str, Any]] = []
+    parsed = ParsedFetch(
+        window_start=window_start,
+        fetched_at=None,
+        hours=[],
+        landing_file=landing_file,
+        rows=RAW_AD_METRICS.empty(),
+        quarantine=QUARANTINED_RECORDS.empty(),
+        kept_keys=pl.DataFrame(schema=KEY_SCHEMA),
+    )
+    if meta is None:
+        parsed.error = f"{landing_file}: no fetch plan record"
+        return parsed
+    parsed.fetched_at = datetime.fromisoformat(meta["fetched_at"])
+    parsed.hours = [datetime.fromisoformat(h) for h in meta["hours"]]
+    zone = ZoneInfo(meta.get("timezone") or "UTC")
+    failed = [r for r in records if r.get("error")]
+    if failed:
+        first = failed[0]
+        parsed.error = f"{first.get('method', '')} {first.get('endpoint', '')} failed: {first['error']} (request_id={first.get('request_id')})"
+        return parsed
+
+    def bad(record: dict[str, Any], reason: str, payload: Any) -> None:
+        quarantine.append(
+            {
+                "window_start": utc_naive(window_start),
+                "source": f"{record.get('endpoint')} {landing_file}",
+                "log_id": record.get("request_id"),
+                "reason": reason,
+                "payload": json.dumps(payload, sort_keys=True, default=str),
+                "asset": ASSET,
+            }
+        )
+
+    ads: dict[str, AdInfo] = {}
+    for record in (r for r in records if r.get("kind") == "ads"):
+        items = data_list(record)
+        if items is None:
+            bad(record, "ad/get data.list: not a list", record.get("payload"))
+            continue
+        for item in items:
+            try:
+                info = AdInfo.model_validate(item)
+            except ValidationError as exc:
+                bad(record, _reason(exc, "ad/get "), item)
+                continue
+            ads[info.ad_id] = info
+
+    hours = {utc_naive(h) for h in parsed.hours}
+    rows: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    for record in (r for r in records if r.get("kind") == "report"):
+        parsed.pages += 1
+        if record.get("request_id"):
+            parsed.request_ids.append(record["request_id"])
+        items = data_list(record)
+        if items is None:
+            bad(record, "data.list: not a list", record.get("payload"))
+            continue
+        for item in items:
+            dims = item.get("dimensions") if isinstance(item, dict) else None
+            try:
+                row = ReportRow.model_validate(item)
+            except ValidationError as exc:
+                bad(record, _reason(exc, ""), item)
+                key = _key(dims, zone)
+                if key is not None:
+                    kept.append(key)
+                continue
+            hour = utc_naive(row.dimensions.stat_time_hour.replace(tzinfo=zone))
+            if hour not in hours:
+                parsed.outside_lookback += 1
+                continue
+            ad = ads.get(row.dimensions.ad_id)
+            video_id = ad.tiktok_item_id if ad else None
+            parsed.ads_without_video += video_id is None
+            rows.append(
+                {
+                    "stat_time_hour": hour,
+                    "ad_id": row.dimensions.ad_id,
+                    **row.metrics.model_dump(),
+                    "advertiser_id": meta.get("advertiser_id"),
+                    "video_id": video_id,
+                    "identity_id": ad.identity_id if ad else None,
+                    "fetched_at": utc_naive(parsed.fetched_at),
+                    "fetched_in_window": utc_naive(window_start),
+                    "landing_file": landing_file,
+                    "request_id": record.get("request_id"),
+                }
+            )
+    frame = RAW_AD_METRICS.conform(pl.DataFrame(rows, infer_schema_length=None)) if rows else RAW_AD_METRICS.empty()
+    unique = frame.unique(subset=["ad_id", "stat_time_hour"], keep="last", maintain_order=True)
+    parsed.duplicates = frame.height - unique.height
+    parsed.rows = unique
+    parsed.quarantine = (
+        QUARANTINED_RECORDS.conform(pl.DataFrame(quarantine)) if quarantine else QUARANTINED_RECORDS.empty()
+    )
+    parsed.kept_keys = (
+        pl.DataFrame(kept, schema=KEY_SCHEMA).filter(pl.col("stat_time_hour").is_in(list(hours))).unique()
+    )
+    return parsed
+
+
+def _key(dims: Any, zone: ZoneInfo) -> dict[str, Any] | None:
+    """(ad_id, UTC hour) of a rejected row whose dimensions are still readable."""
+    try:
+        valid = ReportDimensions.model_validate(dims)
+    except (ValidationError, TypeError):
+        return None
+    return {"ad_id": valid.ad_id, "stat_time_hour": utc_naive(valid.stat_time_hour.replace(tzinfo=zone))}
+
+
+def parse_landed_ads(landed: list[LandedWindow], landing_dir: Path) -> list[ParsedFetch]:
+    """:func:`parse_fetch` of each landed window, its file named relative to ``landing_dir``."""
+    return [
+        parse_fetch(window.records, str(window.path.relative_to(landing_dir)), window.window_start) for window in landed
+    ]
