@@ -17,14 +17,13 @@ from tiktok_pipeline.defs.resources import (
     BusinessApiResource,
     DisplayApiResource,
     PollingResource,
+    QualityResource,
     TrackingRegistryResource,
 )
 from tiktok_pipeline.defs.retention.assets import build_retention_definitions
-from tiktok_pipeline.defs.videos.assets import build_assets
-from tiktok_pipeline.defs.videos.jobs import build_window_job
-from tiktok_pipeline.defs.videos.sensors import build_polling_sensor
-from tiktok_pipeline.ingest.polling.policy import PollingPolicy
-from tiktok_pipeline.quality.schemas import QualityPolicy
+from tiktok_pipeline.defs.videos import assets as video_assets
+from tiktok_pipeline.defs.videos.jobs import window_pipeline_job
+from tiktok_pipeline.defs.videos.sensors import polling_sensor
 from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.windows import five_minute_partitions
@@ -61,19 +60,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All assets, jobs, schedules and resources for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
     partitions = five_minute_partitions(settings.partitions_start)
-    job = build_window_job()
+    videos = [video_assets.raw_snapshots, video_assets.enriched_video_metrics, video_assets.video_velocity]
     base = dg.Definitions(
-        assets=[*build_assets(partitions, QualityPolicy(**settings.quality.model_dump())), alerts_table],
-        jobs=[job, alert_job],
+        assets=[*videos, alerts_table],
+        jobs=[window_pipeline_job, alert_job],
         sensors=[
-            build_polling_sensor(
-                job,
-                policy=PollingPolicy(**settings.polling.model_dump()),
-                state_dir=settings.polling_state_dir,
-                registry_path=settings.registry_path,
-                partitions_start=settings.partitions_start,
-                warm_up=settings.uses_simulator,
-            ),
+            polling_sensor,
             build_alert_sensor(momentum_threshold=settings.alerts.alert_momentum_threshold),
         ],
         resources={
@@ -100,9 +92,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 simulator=settings.ads.uses_simulator,
             ),
             "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
-            "polling": PollingResource(
-                state_dir=str(settings.polling_state_dir), tracking_horizon_days=settings.display.tracking_horizon_days
-            ),
+            "polling": PollingResource.from_settings(settings),
+            "quality": QualityResource.from_settings(settings),
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
             "alerts": AlertsResource(
                 slack_webhook_url=_optional_secret("TIKTOK_SLACK_WEBHOOK_URL"),

@@ -51,3 +51,15 @@ def window_from_key(key: str) -> datetime:
 def utc_naive(moment: datetime) -> datetime:
     """``moment`` in UTC without tzinfo: how timestamps are stored in DuckDB ``TIMESTAMP`` columns."""
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+"""Run tags of a run over a range of windows (one run for many partitions)."""
+
+
+def latest_closed_window(moment: datetime) -> datetime:
+    """Start of the last 5-minute window that had closed at ``moment``."""
+    moment = moment.astimezone(UTC)
+    floored = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+    return floored - WINDOW

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
+from tiktok_pipeline.quality.schemas import QualityPolicy
+from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.display_api.client import DisplayApiClient, RetryPolicy
 from tiktok_pipeline.sources.display_api.ratelimit import SlidingWindowLimiter
@@ -76,14 +79,59 @@ class TrackingRegistryResource(dg.ConfigurableResource):
 
 
 class PollingResource(dg.ConfigurableResource):
-    """Where the polling state lives, and how far back videos stay tracked."""
+    """The polling sensor's configuration: where the polling state lives, the policy, and when windows start.
+
+    Built from ``Settings`` (:meth:`from_settings`); the policy fields are the ``TIKTOK_POLL_*`` settings.
+    """
 
     state_dir: str
     tracking_horizon_days: float = 7.0
+    partitions_start: str = Field(default="", description="First window (ISO 8601, UTC): TIKTOK_PARTITIONS_START.")
+    warm_up: bool = Field(default=False, description="The first tick also fills the 30 minutes before (simulator).")
+    policy_settings: dict[str, float] = Field(default_factory=dict, description="The TIKTOK_POLL_* values.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PollingResource:
+        return cls(
+            state_dir=str(settings.polling_state_dir),
+            tracking_horizon_days=settings.display.tracking_horizon_days,
+            partitions_start=settings.partitions_start.isoformat(),
+            warm_up=settings.uses_simulator,
+            policy_settings=settings.polling.model_dump(),
+        )
 
     @property
     def horizon(self) -> timedelta:
         return timedelta(days=self.tracking_horizon_days)
+
+    @property
+    def policy(self) -> PollingPolicy:
+        return PollingPolicy(**self.policy_settings)
+
+    @property
+    def start(self) -> datetime:
+        return (
+            datetime.fromisoformat(self.partitions_start) if self.partitions_start else load_settings().partitions_start
+        )
+
+
+class QualityResource(dg.ConfigurableResource):
+    """The quality checks' thresholds (``TIKTOK_QUALITY_*``), built from ``settings.quality``."""
+
+    thresholds: dict[str, float] = Field(default_factory=dict, description="The TIKTOK_QUALITY_* values.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QualityResource:
+        values = settings.quality.model_dump()
+        values["max_observation_delay"] = settings.quality.max_observation_delay.total_seconds()
+        return cls(thresholds=values)
+
+    @property
+    def policy(self) -> QualityPolicy:
+        values: dict[str, object] = dict(self.thresholds)
+        if "max_observation_delay" in values:
+            values["max_observation_delay"] = timedelta(seconds=float(values["max_observation_delay"]))  # type: ignore[arg-type]
+        return QualityPolicy(**values)  # type: ignore[arg-type]
 
 
 class BusinessApiResource(dg.ConfigurableResource):

@@ -19,6 +19,10 @@ from pydantic import BaseModel, ValidationError
 from tiktok_pipeline.sources.display_api.models import UserInfo, Video
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
 
+PARSER_VERSION = "1"
+"""The raw snapshot assets' ``code_version``: bump it whenever parsing changes what a landed file yields, so
+the UI shows the parsed windows as out of date until they are re-materialised (re-parsed from the landing zone)."""
+
 
 @dataclass
 class Parsed:
