@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import dagster as dg
 
@@ -69,3 +70,45 @@ def test_partitions_start_comes_from_the_environment():
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "2026-11-20-10:00"
+
+
+WINDOW_TABLES = (
+    "raw_video_snapshots",
+    "raw_creator_snapshots",
+    "display_api_quarantine",
+    "poll_telemetry",
+    "enriched_video_metrics",
+    "video_velocity",
+)
+
+
+def test_window_tables_carry_freshness_policies_and_parsed_ones_the_parser_version():
+    from tiktok_pipeline.ingest.parse.display import PARSER_VERSION
+
+    graph = defs.get_repository_def().asset_graph
+    for name in WINDOW_TABLES:
+        node = graph.get(dg.AssetKey(name))
+        policy = node.freshness_policy
+        assert policy is not None, name
+        # a 5-minute pipeline 20 minutes behind is stale (failing), 10 minutes behind warns
+        assert policy.fail_window.to_timedelta() <= timedelta(minutes=20) and policy.warn_window is not None, name
+    for name in WINDOW_TABLES[:4]:  # what parsing the landed responses produces
+        assert graph.get(dg.AssetKey(name)).code_version == PARSER_VERSION, name
+
+
+def test_the_defs_folder_loader_sees_each_video_definition_once():
+    from pathlib import Path
+
+    from tiktok_pipeline.settings import PROJECT_ROOT
+
+    loaded = dg.load_from_defs_folder(path_within_project=Path(PROJECT_ROOT))
+    keys = [
+        key.to_user_string()
+        for assets_def in loaded.assets or []
+        if isinstance(assets_def, dg.AssetsDefinition)
+        for key in assets_def.keys
+    ]
+    for name in WINDOW_TABLES:
+        assert keys.count(name) == 1, name
+    assert [j.name for j in loaded.jobs or []].count("window_pipeline_job") == 1
+    assert [s.name for s in loaded.sensors or []].count("polling_sensor") == 1
