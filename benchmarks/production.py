@@ -188,11 +188,10 @@ def child_processing(p: dict[str, Any]) -> dict[str, Any]:
 
 def child_functions(p: dict[str, Any]) -> dict[str, Any]:
     """The pure functions and the assets' queries timed one by one, on the same warehouse."""
-    from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
     from tiktok_pipeline.ingest.polling.state import compute_polling_state
     from tiktok_pipeline.ingest.registry import load_registry
     from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
-    from tiktok_pipeline.metrics.velocity import LOOKBACK, compute_velocity, velocity_in_warehouse
+    from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, LOOKBACK, compute_velocity, velocity_in_warehouse
     from tiktok_pipeline.warehouse.io import connect, read_frame
     from tiktok_pipeline.windows import WINDOW, utc_naive
 

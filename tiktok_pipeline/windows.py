@@ -76,3 +76,8 @@ def first_whole_day(windows_start: datetime) -> datetime:
     start = windows_start.astimezone(UTC)
     first = start.replace(hour=0, minute=0, second=0, microsecond=0)
     return first if first == start else first + DAY
+
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+"""Run tags of a run over a range of windows (one run for many partitions)."""

@@ -53,3 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from tiktok_pipeline import DAGSTER_LABEL_WARNINGS
 
     config.addinivalue_line("filterwarnings", f"ignore:{DAGSTER_LABEL_WARNINGS}")
+
+
+def alerts_resource(**overrides):
+    """The AlertsResource the settings give (no webhook unless the environment sets one), with ``overrides``."""
+    from tiktok_pipeline.defs.alerts.resources import AlertsResource
+
+    base = AlertsResource.from_settings(Settings())
+    return AlertsResource(**{**{name: getattr(base, name) for name in AlertsResource.model_fields}, **overrides})

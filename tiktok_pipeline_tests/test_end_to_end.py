@@ -46,17 +46,20 @@ def test_faulty_api_loses_nothing(settings):
     )
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         parsed = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
-        quarantined = con.execute("SELECT count(*), count(DISTINCT reason) FROM quarantined_records").fetchone()
+        quarantined = con.execute("SELECT count(*), count(DISTINCT reason) FROM display_api_quarantine").fetchone()
     assert quarantined[0] > 0 and parsed + quarantined[0] == received
     materialized = {
         e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
         for e in result.all_events
         if e.is_step_materialization
     }
-    assert "quarantined_records" in materialized
+    assert "display_api_quarantine" in materialized
     raw_meta = [
         e.step_materialization_data.materialization.metadata
         for e in result.all_events
         if e.is_step_materialization and e.asset_key.to_user_string() == "raw_video_snapshots"
-    ][0]
-    assert raw_meta["retries"].value > 0 and raw_meta["quarantined_records"].value == quarantined[0]
+    ]
+    assert len(raw_meta) == 2  # one materialisation per window, each with its own figures
+    assert sum(m["retries"].value for m in raw_meta) > 0
+    assert sum(m["quarantined_records"].value for m in raw_meta) == quarantined[0]
+    assert raw_meta[0]["range_quarantined_records"].value == quarantined[0]

@@ -1,5 +1,6 @@
 """The polling sensor through ``build_sensor_context``: one run per window, cursor, budget, backoff, gaps."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -7,9 +8,10 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.videos.jobs import build_window_job
-from tiktok_pipeline.defs.videos.sensors import PollCursor, build_polling_sensor
+from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.ingest.polling.tick import polling_tick
+from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, window_key
 
 from .test_assets import materialize_range
@@ -26,32 +28,41 @@ class Clock:
 
 
 class Sensor:
-    """The polling sensor on a fixed clock, with the repository it belongs to."""
+    """The polling sensor's tick on a fixed clock, with the settings of the repository it belongs to."""
 
-    def __init__(self, settings, clock, *, warm_up=False, policy=None):
-        job = build_window_job()
-        self.definition = build_polling_sensor(
-            job,
-            policy=policy or PollingPolicy(),
-            state_dir=settings.polling_state_dir,
-            registry_path=settings.registry_path,
-            partitions_start=settings.partitions_start,
-            warm_up=warm_up,
-            clock=clock,
-        )
-        base = build_definitions(settings)
-        self.repo = dg.Definitions(
-            assets=base.assets, jobs=[job], sensors=[self.definition], resources=base.resources
-        ).get_repository_def()
+    def __init__(self, settings, clock, *, warm_up=False, policy=None, registry_path=None):
+        self.settings, self.clock, self.warm_up = settings, clock, warm_up
+        self.policy = policy or PollingPolicy()
+        self.registry_path = registry_path or settings.registry_path
+
+
+@dataclass
+class Tick:
+    run_requests: list
+    cursor: str | None
+    skip_message: str | None
+    asset_events: list
 
 
 def make_sensor(settings, clock, **kwargs) -> Sensor:
     return Sensor(settings, clock, **kwargs)
 
 
-def tick(sensor: Sensor, instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=sensor.repo)
-    return sensor.definition.evaluate_tick(context)
+def tick(sensor: Sensor, instance, cursor) -> Tick:
+    result = polling_tick(
+        instance,
+        cursor,
+        sensor.clock(),
+        registry=load_registry(sensor.registry_path),
+        registry_path=str(sensor.registry_path),
+        policy=sensor.policy,
+        state_dir=str(sensor.settings.polling_state_dir),
+        partitions_start=sensor.settings.partitions_start,
+        warm_up=sensor.warm_up,
+    )
+    if isinstance(result, dg.SkipReason):
+        return Tick([], None, result.skip_message, [])
+    return Tick(list(result.run_requests), result.cursor, None, list(result.asset_events))
 
 
 def plan_of(request: dg.RunRequest) -> dict:
@@ -168,3 +179,28 @@ def test_nothing_before_the_partitions_start(settings, moment):
     with dg.instance_for_test() as instance:
         result = tick(make_sensor(settings, Clock(moment)), instance, None)
         assert not result.run_requests and "TIKTOK_PARTITIONS_START" in result.skip_message
+
+
+def test_the_sensor_definition_ticks_with_its_resources(settings):
+    """The real sensor, through build_sensor_context with the repository's resources (wall clock)."""
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=dict(defs.resources))
+        result = polling_sensor(context)
+        [request] = result.run_requests
+        assert request.tags["dagster/asset_partition_range_end"] == PollCursor.parse(result.cursor).last_window
+    assert polling_sensor.job_name == "window_pipeline_job"
+
+
+def test_an_empty_registry_skips_naming_the_file_and_claims_no_window(settings, tmp_path):
+    empty = tmp_path / "registry.json"
+    empty.write_text('{"creators": []}')
+    with dg.instance_for_test() as instance:
+        cursor = PollCursor(last_window="2026-11-20-10:30").model_dump_json()
+        result = tick(make_sensor(settings, Clock(T), registry_path=empty), instance, cursor)
+        assert not result.run_requests and result.cursor is None  # the cursor stays: no window is claimed
+        assert str(empty) in result.skip_message and "TIKTOK_REGISTRY_PATH" in result.skip_message
+        # creators added: the latest window is polled, the windows in between are marked as gaps
+        later = tick(make_sensor(settings, Clock(T + 2 * WINDOW)), instance, cursor)
+        assert [r.partition_key for r in later.run_requests] == ["2026-11-20-10:45"]
+        assert [e.partition for e in later.asset_events] == ["2026-11-20-10:35", "2026-11-20-10:40"]

@@ -68,7 +68,7 @@ def test_duplicates_malformed_and_decreasing_views_are_caught(settings):
     assert evaluations["raw_video_schema"].passed  # bad records never reach the table
     assert result.success  # WARN failures do not fail the run
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        reasons = [r[0] for r in con.execute("SELECT reason FROM quarantined_records").fetchall()]
+        reasons = [r[0] for r in con.execute("SELECT reason FROM display_api_quarantine").fetchall()]
     assert len(reasons) == 3
     assert any("like_count" in r for r in reasons) and any("duplicate" in r for r in reasons)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
+from tiktok_pipeline.quality.schemas import QualityPolicy
+from tiktok_pipeline.settings import Settings, SettingsError
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.display_api.client import DisplayApiClient, simulator_code
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
@@ -19,25 +23,64 @@ from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy, SlidingWi
 SIMULATOR_BASE_URL = "http://tiktok-simulator.invalid"
 
 
+def _client_secret(settings: Settings) -> str | dg.EnvVar:
+    if "TIKTOK_CLIENT_SECRET" in os.environ:
+        return dg.EnvVar("TIKTOK_CLIENT_SECRET")
+    if settings.uses_simulator:
+        return "sim-secret"
+    raise SettingsError(
+        f"TIKTOK_API_BASE_URL is {settings.display.api_base_url!r} but TIKTOK_CLIENT_SECRET is not set: "
+        "the real API needs the app's client secret to refresh creators' tokens"
+    )
+
+
+def _business_access_token(settings: Settings) -> str | dg.EnvVar:
+    if "TIKTOK_BUSINESS_ACCESS_TOKEN" in os.environ:
+        return dg.EnvVar("TIKTOK_BUSINESS_ACCESS_TOKEN")
+    if settings.ads.uses_simulator:
+        return "sim-business-token"
+    raise SettingsError(
+        f"TIKTOK_BUSINESS_API_BASE_URL is {settings.business_base_url!r} but TIKTOK_BUSINESS_ACCESS_TOKEN is not set: "
+        "the API for Business needs a long-lived access token from TikTok for Business"
+    )
+
+
 class DisplayApiResource(dg.ConfigurableResource):
     """TikTok Display API v2: ``base_url`` (real or served simulator), or the in-process simulator when unset."""
 
-    base_url: str | None = Field(default=None, description="API host; None means the embedded simulator.")
+    base_url: str | None = Field(description="API host (TIKTOK_API_BASE_URL); None means the embedded simulator.")
     simulator: bool = Field(
-        default=True,
         description="The host is a simulator: windows are observed as of their end (the as-of hook is installed)"
         " and creators authorise unattended.",
     )
-    client_key: str = "sim-client"
-    client_secret: str = Field(default="sim-secret", description="From TIKTOK_CLIENT_SECRET via EnvVar.")
-    token_store_path: str
-    landing_dir: str
-    sim_seed: int = 7
-    tracking_horizon_days: float = 7.0
-    max_window_age_minutes: float = 15.0
-    requests_per_minute: int = 590
-    max_attempts: int = 5
-    timeout_seconds: float = 20.0
+    client_key: str = Field(description="TIKTOK_CLIENT_KEY.")
+    client_secret: str = Field(description="From TIKTOK_CLIENT_SECRET via EnvVar.")
+    token_store_path: str = Field(description="TIKTOK_TOKEN_STORE_PATH.")
+    landing_dir: str = Field(description="TIKTOK_LANDING_DIR.")
+    sim_seed: int = Field(description="TIKTOK_SIM_SEED.")
+    tracking_horizon_days: float = Field(description="TIKTOK_TRACKING_HORIZON_DAYS.")
+    max_window_age_minutes: float = Field(description="TIKTOK_MAX_WINDOW_AGE_MINUTES.")
+    requests_per_minute: int = Field(description="TIKTOK_REQUESTS_PER_MINUTE.")
+    max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+    timeout_seconds: float = Field(description="TIKTOK_REQUEST_TIMEOUT_SECONDS.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DisplayApiResource:
+        display = settings.display
+        return cls(
+            base_url=display.api_base_url,
+            simulator=display.uses_simulator,
+            client_key=display.client_key,
+            client_secret=_client_secret(settings),
+            token_store_path=str(settings.token_store_path),
+            landing_dir=str(settings.landing_dir),
+            sim_seed=settings.sim_seed,
+            tracking_horizon_days=display.tracking_horizon_days,
+            max_window_age_minutes=display.max_window_age_minutes,
+            requests_per_minute=display.requests_per_minute,
+            max_attempts=display.max_attempts,
+            timeout_seconds=display.request_timeout_seconds,
+        )
 
     @property
     def horizon(self) -> timedelta:
@@ -79,37 +122,88 @@ class DisplayApiResource(dg.ConfigurableResource):
 class TrackingRegistryResource(dg.ConfigurableResource):
     """The tracking registry file: tracked creators with their campaigns, SKUs and audience tags."""
 
-    path: str
+    path: str = Field(description="TIKTOK_REGISTRY_PATH.")
 
     def load(self) -> TrackingRegistry:
         return load_registry(Path(self.path))
 
 
 class PollingResource(dg.ConfigurableResource):
-    """Where the polling state lives, and how far back videos stay tracked."""
+    """The polling sensor's configuration: where the polling state lives, the policy, and when windows start.
 
-    state_dir: str
-    tracking_horizon_days: float = 7.0
+    Built from ``Settings`` (:meth:`from_settings`); the policy fields are the ``TIKTOK_POLL_*`` settings.
+    """
+
+    state_dir: str = Field(description="TIKTOK_POLLING_STATE_DIR.")
+    tracking_horizon_days: float = Field(description="TIKTOK_TRACKING_HORIZON_DAYS.")
+    partitions_start: str = Field(description="First window (ISO 8601, UTC): TIKTOK_PARTITIONS_START.")
+    warm_up: bool = Field(description="The first tick also fills the 30 minutes before (simulator).")
+    policy_settings: dict[str, float] = Field(description="The TIKTOK_POLL_* values.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PollingResource:
+        return cls(
+            state_dir=str(settings.polling_state_dir),
+            tracking_horizon_days=settings.display.tracking_horizon_days,
+            partitions_start=settings.partitions_start.isoformat(),
+            warm_up=settings.uses_simulator,
+            policy_settings=settings.polling.model_dump(),
+        )
 
     @property
     def horizon(self) -> timedelta:
         return timedelta(days=self.tracking_horizon_days)
 
+    @property
+    def policy(self) -> PollingPolicy:
+        return PollingPolicy(**self.policy_settings)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromisoformat(self.partitions_start)
+
+
+class QualityResource(dg.ConfigurableResource):
+    """The quality checks' thresholds (``TIKTOK_QUALITY_*``), built from ``settings.quality``."""
+
+    thresholds: dict[str, float] = Field(description="The TIKTOK_QUALITY_* values.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QualityResource:
+        values = settings.quality.model_dump()
+        values["max_observation_delay"] = settings.quality.max_observation_delay.total_seconds()
+        return cls(thresholds=values)
+
+    @property
+    def policy(self) -> QualityPolicy:
+        values: dict[str, object] = dict(self.thresholds)
+        if "max_observation_delay" in values:
+            values["max_observation_delay"] = timedelta(seconds=float(values["max_observation_delay"]))  # type: ignore[arg-type]
+        return QualityPolicy(**values)  # type: ignore[arg-type]
+
 
 class BusinessApiResource(dg.ConfigurableResource):
     """TikTok API for Business v1.3 (reporting, Events API): ``base_url``, or the in-process simulator when unset."""
 
-    base_url: str | None = Field(default=None, description="API for Business host; None means the embedded simulator.")
-    access_token: str = Field(default="sim-business-token", description="From TIKTOK_BUSINESS_ACCESS_TOKEN via EnvVar.")
-    advertiser_id: str = Field(
-        default="7000000000000000001", description="The advertiser account reports are read for."
-    )
-    sim_seed: int = 7
-    max_attempts: int = 5
-    timeout_seconds: float = 30.0
-    simulator: bool = Field(
-        default=False, description="base_url is a served simulator: reads are answered as of the window's end."
-    )
+    base_url: str | None = Field(description="API for Business host; None means the embedded simulator.")
+    access_token: str = Field(description="From TIKTOK_BUSINESS_ACCESS_TOKEN via EnvVar.")
+    advertiser_id: str = Field(description="The advertiser account reports are read for (TIKTOK_ADVERTISER_ID).")
+    sim_seed: int = Field(description="TIKTOK_SIM_SEED.")
+    max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+    timeout_seconds: float = Field(description="TIKTOK_BUSINESS_TIMEOUT_SECONDS.")
+    simulator: bool = Field(description="base_url is a served simulator: reads are answered as of the window's end.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BusinessApiResource:
+        return cls(
+            base_url=settings.business_base_url,
+            access_token=_business_access_token(settings),
+            advertiser_id=settings.ads.advertiser_id,
+            sim_seed=settings.sim_seed,
+            max_attempts=settings.display.max_attempts,
+            timeout_seconds=settings.ads.business_timeout_seconds,
+            simulator=settings.ads.uses_simulator,
+        )
 
     @property
     def observe_at_window_end(self) -> bool:
@@ -134,3 +228,25 @@ class BusinessApiResource(dg.ConfigurableResource):
             request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:
             yield client
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the project, from ``settings`` (secrets only as ``dagster.EnvVar``)."""
+    from tiktok_pipeline.defs.ads.resources import AdReportingResource
+    from tiktok_pipeline.defs.alerts.resources import AlertsResource
+    from tiktok_pipeline.defs.conversions.resources import ConversionsResource
+    from tiktok_pipeline.defs.retention.resources import RetentionResource
+    from tiktok_pipeline.warehouse.io import WarehouseResource
+
+    return {
+        "display_api": DisplayApiResource.from_settings(settings),
+        "business_api": BusinessApiResource.from_settings(settings),
+        "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
+        "polling": PollingResource.from_settings(settings),
+        "quality": QualityResource.from_settings(settings),
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "ad_reporting": AdReportingResource.from_settings(settings),
+        "conversions": ConversionsResource.from_settings(settings),
+        "alerts": AlertsResource.from_settings(settings),
+        "retention": RetentionResource.from_settings(settings),
+    }

@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
-from tiktok_pipeline.warehouse.io import table_exists
-from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
-from tiktok_pipeline.windows import WINDOW, sql_window_end, utc_naive
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 
 def window_telemetry(
@@ -54,16 +51,3 @@ def window_telemetry(
         "landed_seconds_after_close": (landed_at - (window_start + WINDOW)).total_seconds(),
         "gap_windows_before": gap_windows_before,
     }
-
-
-def mark_velocity_ready(connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, now: datetime) -> None:
-    """Record, once per window, how long after its close velocity was first written."""
-    if not table_exists(connection, POLL_TELEMETRY.name):
-        return
-    connection.execute(
-        f"""UPDATE {POLL_TELEMETRY.name}
-            SET velocity_ready_seconds_after_close = coalesce(
-                velocity_ready_seconds_after_close, epoch(?::TIMESTAMP) - epoch({sql_window_end()}))
-            WHERE window_start >= ? AND window_start < ?""",
-        [utc_naive(now), utc_naive(start), utc_naive(end)],
-    ).fetchall()

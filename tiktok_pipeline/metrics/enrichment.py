@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import duckdb
 import polars as pl
+
+from tiktok_pipeline.warehouse.io import read_frame
+from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline.windows import utc_naive
 
 SNAPSHOT_COLUMNS = (
     "window_start",
@@ -39,3 +46,15 @@ def enrich_snapshots(snapshots: pl.DataFrame, registry: pl.DataFrame) -> pl.Data
         pl.col("product_skus").fill_null(empty),
         pl.col("audience_tags").fill_null(empty),
     )
+
+
+def enrich_windows(
+    connection: duckdb.DuckDBPyConnection, registry: pl.DataFrame, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Enriched rows of the windows ``[start, end)``, from ``raw_video_snapshots``."""
+    snapshots = read_frame(
+        connection,
+        f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE window_start >= ? AND window_start < ?",
+        [utc_naive(start), utc_naive(end)],
+    )
+    return enrich_snapshots(snapshots, registry)

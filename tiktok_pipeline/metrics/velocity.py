@@ -20,6 +20,8 @@ import polars as pl
 from tiktok_pipeline.warehouse.io import read_frame
 from tiktok_pipeline.windows import utc_naive
 
+HISTORY_LIMIT = timedelta(hours=24)
+"""How far back velocity looks for a baseline when a video was not observed recently."""
 LOOKBACK = timedelta(minutes=30)
 MIN_LIFETIME_RATE = 1.0  # views per minute: keeps tiny videos from producing huge momentum
 

@@ -13,6 +13,7 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
 from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
 
@@ -21,7 +22,7 @@ TEAMS = "/workflows/1/triggers/manual/paths/invoke"
 
 
 def alerts_resource(server: WebhookServer, **overrides) -> AlertsResource:
-    return AlertsResource(
+    return plain_alerts_resource(
         slack_webhook_url=server.url(SLACK),
         teams_webhook_url=server.url(TEAMS),
         dagster_ui_url="http://dagster.example:3000",
@@ -131,7 +132,7 @@ def test_without_webhooks_alerts_are_still_recorded(settings, instance):
             }
         }
     )
-    [result] = run_alerts(settings, instance, [request], AlertsResource())
+    [result] = run_alerts(settings, instance, [request], plain_alerts_resource())
     assert result.success
     [(_, delivered, undelivered, _)] = alert_rows(settings)
     assert delivered == "" and undelivered == ""

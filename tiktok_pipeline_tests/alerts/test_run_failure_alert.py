@@ -7,11 +7,11 @@ import duckdb
 
 from tiktok_pipeline.activation.alerts.triggers import alert_tick
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.defs.alerts.sensors import alert_sensor
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.windows import window_key
 from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 
 WINDOW_KEY = "2026-11-20-10:00"
@@ -43,7 +43,7 @@ def run_alert_job(settings, instance, request: dg.RunRequest) -> dg.ExecuteInPro
     return defs.resolve_job_def("alert_job").execute_in_process(
         run_config=request.run_config,
         instance=instance,
-        resources={**defs.resources, "alerts": AlertsResource(dagster_ui_url="http://dagster.example:3000")},
+        resources={**defs.resources, "alerts": plain_alerts_resource(dagster_ui_url="http://dagster.example:3000")},
         tags=request.tags,
     )
 

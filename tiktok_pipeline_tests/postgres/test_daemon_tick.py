@@ -20,10 +20,10 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
-from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME, latest_closed_window
+from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.defs.videos.sensors import PollCursor
 from tiktok_pipeline.settings import PROJECT_ROOT
-from tiktok_pipeline.windows import window_key
+from tiktok_pipeline.windows import latest_closed_window, window_key
 
 CODE_LOCATION = """\
 from tiktok_pipeline.definitions import build_definitions

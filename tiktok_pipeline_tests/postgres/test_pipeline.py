@@ -12,11 +12,11 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from tiktok_pipeline.activation.alerts.triggers import AlertCursor
 from tiktok_pipeline.definitions import build_definitions
-from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.defs.videos.sensors import PollCursor
 from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.test_alert_job import AlertSensorAt
 from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
@@ -58,7 +58,13 @@ def test_windows_materialised_on_postgres_are_read_back_from_it(settings, pg_ins
     assert [r.asset_materialization.partition for r in velocity if r.run_id == single.run_id] == ["2026-11-20-10:15"]
     schema_check = dg.AssetCheckKey(dg.AssetKey("raw_video_snapshots"), "raw_video_schema")
     history = pg_instance.event_log_storage.get_asset_check_execution_history(schema_check, limit=10, status=COMPLETED)
-    assert sorted((h.run_id, h.status.value) for h in history) == sorted((run_id, "SUCCEEDED") for run_id in run_ids)
+    # one evaluation per window, each naming its window, also for the range run
+    windows = {
+        ranged.run_id: ["2026-11-20-10:00", "2026-11-20-10:05", "2026-11-20-10:10"],
+        single.run_id: ["2026-11-20-10:15"],
+    }
+    expected = [(run_id, key, "SUCCEEDED") for run_id, keys in windows.items() for key in keys]
+    assert sorted((h.run_id, h.partition, h.status.value) for h in history) == sorted(expected)
 
     # the same rows, straight from PostgreSQL
     assert sorted(pg_database.query("SELECT run_id, status FROM runs WHERE run_id = ANY(%s)", (run_ids,))) == sorted(
@@ -76,7 +82,7 @@ def test_windows_materialised_on_postgres_are_read_back_from_it(settings, pg_ins
             WHERE run_id = ANY(%s) AND {EVALUATED}""",
         (run_ids,),
     )
-    assert len(checks) == 2 * (RAW_CHECKS + 2)
+    assert len(checks) == (3 + 1) * (RAW_CHECKS + 2)  # every check once per window: 3 (ranged) + 1 (single)
     assert {status for *_, status in checks} == {"SUCCEEDED"}
     assert {(asset, name) for _, asset, name, _ in checks} >= {
         (dg.AssetKey("raw_video_snapshots").to_string(), "raw_video_schema"),
@@ -165,7 +171,7 @@ def test_a_check_failure_in_postgres_is_alerted(settings, pg_instance, pg_databa
     alert = defs.resolve_job_def("alert_job").execute_in_process(
         run_config=request.run_config,
         instance=pg_instance,
-        resources={**defs.resources, "alerts": AlertsResource()},
+        resources={**defs.resources, "alerts": plain_alerts_resource()},
         tags=request.tags,
     )
     assert alert.success

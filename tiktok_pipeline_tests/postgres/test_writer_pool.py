@@ -37,9 +37,7 @@ from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
 from tiktok_pipeline.warehouse.io import WRITER_POOL
 
 WINDOWS = ("2026-11-20-10:00", "2026-11-20-10:05")
-WINDOW_ASSETS = (
-    "raw_video_snapshots,raw_creator_snapshots,quarantined_records,poll_telemetry,enriched_video_metrics,video_velocity"
-)
+WINDOW_ASSETS = "raw_video_snapshots,raw_creator_snapshots,display_api_quarantine,poll_telemetry,enriched_video_metrics,video_velocity"
 WRITER_STEPS = {"raw_snapshots", "enriched_video_metrics", "video_velocity"}
 LOCK_ERROR = "Could not set lock"
 HOLDER_STEP = "test_holds_the_writer_slot"

@@ -202,15 +202,22 @@ def test_as_of_header_only_when_the_hook_is_installed():
     assert first == repr(AS_OF.timestamp()) and without is None and real_host is None
 
 
-def test_resources_install_the_hook_only_for_a_simulator(tmp_path):
+def test_resources_install_the_hook_only_for_a_simulator(tmp_path, monkeypatch):
     from tiktok_pipeline.defs.resources import BusinessApiResource, DisplayApiResource
+    from tiktok_pipeline.settings import Settings
 
-    paths = {"token_store_path": str(tmp_path / "t.json"), "landing_dir": str(tmp_path)}
+    monkeypatch.setenv("TIKTOK_CLIENT_SECRET", "not-a-secret")
+    monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "not-a-token")
+    embedded = Settings(token_store_path=tmp_path / "t.json", landing_dir=tmp_path)
+    real = embedded.replace(
+        display__api_base_url="https://open.tiktokapis.com",
+        ads__business_api_base_url="https://business-api.tiktok.com",
+    )
     resources = [
-        (DisplayApiResource(base_url="https://open.tiktokapis.com", simulator=False, **paths), False),
-        (DisplayApiResource(**paths), True),  # the embedded simulator
-        (BusinessApiResource(base_url="https://business-api.tiktok.com", simulator=False), False),
-        (BusinessApiResource(), True),
+        (DisplayApiResource.from_settings(real), False),
+        (DisplayApiResource.from_settings(embedded), True),  # the embedded simulator
+        (BusinessApiResource.from_settings(real), False),
+        (BusinessApiResource.from_settings(embedded), True),
     ]
     for resource, simulator in resources:
         with resource.client() as client:

@@ -6,7 +6,6 @@ import polars as pl
 import pydantic
 import pytest
 
-from tiktok_pipeline.defs.videos.assets import HISTORY_LIMIT
 from tiktok_pipeline.governance.retention import (
     PARTITION_LIMIT,
     ChangedUnderfootError,
@@ -20,7 +19,7 @@ from tiktok_pipeline.governance.retention import (
     rolled_up_observations,
 )
 from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
-from tiktok_pipeline.metrics.velocity import LOOKBACK
+from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, LOOKBACK
 from tiktok_pipeline.settings import MIN_RETENTION_DAYS, RetentionSettings, Settings
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import (

@@ -101,7 +101,11 @@ def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> Non
         if evaluation.passed:
             continue
         key = evaluation.asset_check_key
-        partition = event.partition or run_windows(instance.get_run_by_id(record.run_id))  # type: ignore[union-attr]
+        partition = (
+            evaluation.partition
+            or event.partition  # type: ignore[union-attr]
+            or run_windows(instance.get_run_by_id(record.run_id))
+        )
         failed_rows = evaluation.metadata.get("failed_rows")
         request = AlertRequest(
             kind="check",

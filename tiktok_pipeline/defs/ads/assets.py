@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_pipeline.defs.ads.resources import AdReportingResource
-from tiktok_pipeline.defs.common import KINDS, check_result, partition_range
+from tiktok_pipeline.defs.metadata import KINDS, check_result, partition_range
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows

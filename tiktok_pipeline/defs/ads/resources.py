@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from tiktok_pipeline.ingest.collect.ads import AdFetchOptions
+from tiktok_pipeline.settings import Settings
 
 
 class AdReportingResource(dg.ConfigurableResource):
@@ -21,6 +22,16 @@ class AdReportingResource(dg.ConfigurableResource):
     wait_for_videos_minutes: float = Field(
         description="How long after a window closed the ads sensor waits for its video metrics."
     )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AdReportingResource":
+        return cls(
+            landing_dir=str(settings.landing_dir),
+            lookback_hours=settings.ads.ad_lookback_hours,
+            advertiser_timezone=settings.ads.advertiser_timezone,
+            page_size=settings.ads.ad_report_page_size,
+            wait_for_videos_minutes=settings.ads.ad_wait_for_videos_minutes,
+        )
 
     @property
     def options(self) -> AdFetchOptions:

@@ -11,9 +11,9 @@ import dagster as dg
 from tiktok_pipeline.defs.ads.jobs import AD_JOB_NAME
 from tiktok_pipeline.defs.ads.resources import AdReportingResource
 from tiktok_pipeline.defs.partitions import WINDOWS
-from tiktok_pipeline.defs.videos.jobs import latest_closed_window
 from tiktok_pipeline.ingest.polling.ads import decide_ad_window
 from tiktok_pipeline.settings import load_settings
+from tiktok_pipeline.windows import latest_closed_window
 
 
 def ad_metrics_tick(

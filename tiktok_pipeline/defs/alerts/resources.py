@@ -1,20 +1,39 @@
 """Where alerts go, instantiated in ``definitions.py`` from ``settings.alerts`` and the webhook variables."""
 
+import os
+
 import dagster as dg
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from tiktok_pipeline.activation.alerts.delivery import Destination
+from tiktok_pipeline.settings import Settings
 
 
 class AlertsResource(dg.ConfigurableResource):
     """Where alerts go. Webhook URLs come from TIKTOK_SLACK_WEBHOOK_URL / TIKTOK_TEAMS_WEBHOOK_URL via EnvVar."""
 
-    slack_webhook_url: str | None = None
-    teams_webhook_url: str | None = None
-    dagster_ui_url: str = "http://localhost:3000"
-    momentum_threshold: float = 3.0
-    max_attempts: int = 5
+    slack_webhook_url: str | None = Field(default=None, description="Secret: TIKTOK_SLACK_WEBHOOK_URL via EnvVar.")
+    teams_webhook_url: str | None = Field(default=None, description="Secret: TIKTOK_TEAMS_WEBHOOK_URL via EnvVar.")
+    dagster_ui_url: str = Field(description="TIKTOK_DAGSTER_UI_URL.")
+    momentum_threshold: float = Field(description="TIKTOK_ALERT_MOMENTUM_THRESHOLD.")
+    max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AlertsResource":
+        """Webhook URLs are secrets: only as EnvVar, and only when set (then that destination is on)."""
+        return cls(
+            slack_webhook_url=_optional_secret("TIKTOK_SLACK_WEBHOOK_URL"),
+            teams_webhook_url=_optional_secret("TIKTOK_TEAMS_WEBHOOK_URL"),
+            dagster_ui_url=settings.alerts.dagster_ui_url,
+            momentum_threshold=settings.alerts.alert_momentum_threshold,
+            max_attempts=settings.display.max_attempts,
+        )
 
     def destinations(self) -> list[Destination]:
         pairs = (("slack", self.slack_webhook_url), ("teams", self.teams_webhook_url))
         return [Destination(kind=kind, url=SecretStr(url)) for kind, url in pairs if url]  # type: ignore[arg-type]
+
+
+def _optional_secret(name: str) -> dg.EnvVar | None:
+    """An EnvVar for a secret that may be left unset (then the feature it enables is off)."""
+    return dg.EnvVar(name) if os.environ.get(name) else None

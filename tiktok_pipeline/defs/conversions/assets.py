@@ -20,8 +20,8 @@ from tiktok_pipeline.activation.conversions.summary import (
     relay_figures,
     relay_log,
 )
-from tiktok_pipeline.defs.common import partition_range
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
+from tiktok_pipeline.defs.metadata import partition_range
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows

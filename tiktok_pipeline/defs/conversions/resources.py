@@ -3,6 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
+from tiktok_pipeline.settings import Settings
+
 
 class ConversionsResource(dg.ConfigurableResource):
     """Where orders come from and where they go: export folder, pixel, test event code, phone region, resend policy.
@@ -16,3 +18,15 @@ class ConversionsResource(dg.ConfigurableResource):
     default_phone_region: str = Field(description="Region of phone numbers written without a country code.")
     resend_ambiguous_hours: float = Field(description="How long unanswered events are resent (TikTok dedups 48 h).")
     batch_size: int = Field(description="Events per Events API request (at most 1,000).")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ConversionsResource":
+        conversions = settings.conversions
+        return cls(
+            orders_dir=str(conversions.conversions_dir),
+            pixel_code=settings.events_pixel_code,
+            test_event_code=conversions.test_event_code,
+            default_phone_region=conversions.default_phone_region,
+            resend_ambiguous_hours=conversions.conversions_resend_ambiguous_hours,
+            batch_size=conversions.conversions_batch_size,
+        )

@@ -12,10 +12,9 @@ from tiktok_pipeline.activation.conversions.exports import ExportsCursor, decide
 from tiktok_pipeline.defs.conversions.jobs import CONVERSIONS_JOB_NAME
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.defs.partitions import WINDOWS
-from tiktok_pipeline.defs.videos.jobs import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window
 from tiktok_pipeline.settings import Settings, load_settings
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
-from tiktok_pipeline.windows import window_key
+from tiktok_pipeline.windows import RANGE_END_TAG, RANGE_START_TAG, latest_closed_window, window_key
 
 
 def default_status(settings: Settings) -> dg.DefaultSensorStatus:

@@ -5,6 +5,8 @@ from datetime import datetime
 import dagster as dg
 from pydantic import Field
 
+from tiktok_pipeline.settings import Settings
+
 
 class RetentionResource(dg.ConfigurableResource):
     """How long window rows are kept, where the (never pruned) landing files are, and where the windows start."""
@@ -12,6 +14,14 @@ class RetentionResource(dg.ConfigurableResource):
     retention_days: int = Field(description="Days of window rows kept (TIKTOK_RETENTION_DAYS).")
     landing_dir: str = Field(description="Landing zone root, reported (never pruned).")
     partitions_start: str = Field(description="ISO instant of TIKTOK_PARTITIONS_START, for the partition budget.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetentionResource":
+        return cls(
+            retention_days=settings.retention.retention_days,
+            landing_dir=str(settings.landing_dir),
+            partitions_start=settings.partitions_start.isoformat(),
+        )
 
     @property
     def windows_start(self) -> datetime:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from tiktok_pipeline.defs.common import KINDS, partition_range
+from tiktok_pipeline.defs.metadata import KINDS, partition_range
 from tiktok_pipeline.defs.partitions import DAYS
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.retention import partition_budget

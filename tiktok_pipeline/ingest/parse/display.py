@@ -21,6 +21,10 @@ from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SN
 
 M = TypeVar("M", bound=BaseModel)
 
+PARSER_VERSION = "1"
+"""The raw snapshot assets' ``code_version``: bump it whenever parsing changes what a landed file yields, so
+the UI shows the parsed windows as out of date until they are re-materialised (re-parsed from the landing zone)."""
+
 
 @dataclass
 class Parsed:

@@ -1,0 +1,63 @@
+"""The checks of the window tables: one evaluation per window, evaluated inside the asset that wrote it.
+
+The checks run in the step that writes the table (the rows are in memory there) and are emitted per window
+after the materialisation (``tiktok_pipeline.defs.metadata.window_check_events``), so each evaluation
+names its window and targets its own run's materialisation. The functions are in ``tiktok_pipeline.quality``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+from tiktok_pipeline.defs.partitions import WINDOWS
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+RAW_CHECKS = {
+    "raw_video_schema": (
+        ERROR,
+        "Structure (Pandera): types, non-negative counts, unique (video, window), create_time ≤ observed_at, timestamps inside the window. Blocking.",
+    ),
+    "counts_never_decrease": (WARN, "Views or likes lower than at the video's previous observation."),
+    "views_jump": (WARN, "Views that grew beyond TIKTOK_QUALITY_MAX_VIEW_JUMP_FACTOR× since the previous observation."),
+    "creators_reporting": (
+        WARN,
+        "Tracked creators with no video observation for TIKTOK_QUALITY_CREATOR_SILENCE_MINUTES.",
+    ),
+    "no_duplicate_observations": (WARN, "The API returned the same video twice in one window."),
+    "landed_matches_parsed": (WARN, "Every landed video record is a row or a quarantined record."),
+    "bad_record_share": (ERROR, "Share of quarantined records at or below TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE."),
+}
+ENRICHED_CHECKS = {
+    "enriched_schema": (
+        ERROR,
+        "Structure (Pandera): the raw rules plus engagement rate within bounds, null only at 0 views. Blocking.",
+    )
+}
+VELOCITY_CHECKS = {
+    "velocity_schema": (
+        ERROR,
+        "Structure (Pandera): unique (video, window), timestamps inside the window, baselines ≥ 30 minutes before. Blocking.",
+    )
+}
+BLOCKING = {"raw_video_schema", "enriched_schema", "velocity_schema"}
+
+
+def check_specs(asset: str, checks: dict[str, tuple[dg.AssetCheckSeverity, str]]) -> list[dg.AssetCheckSpec]:
+    """Partitioned check specs (one evaluation per window) of ``asset``.
+
+    Partitioned checks are a preview feature in Dagster 1.13, used on purpose: its warning is not repeated.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(name, asset=asset, description=text, blocking=name in BLOCKING, partitions_def=WINDOWS)
+            for name, (_, text) in checks.items()
+        ]
+
+
+def severities(checks: dict[str, tuple[dg.AssetCheckSeverity, str]]) -> dict[str, dg.AssetCheckSeverity]:
+    return {name: severity for name, (severity, _) in checks.items()}

@@ -1,0 +1,137 @@
+"""Per-window figures of the video tables: what each window's materialisation reports (and the UI plots).
+
+Each function returns ``{window key: {figure: value}}`` computed from that window's rows only, so a run
+over many windows reports every window's own numbers. Range totals are separate and prefixed ``range_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.ingest.snapshots import ObservedRange
+from tiktok_pipeline.metrics.velocity import top_movers
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
+
+Figures = dict[str, dict[str, Any]]
+
+
+class Markdown(str):
+    """A figure shown as Markdown (a table) rather than as text."""
+
+
+TELEMETRY_FIGURES = (
+    "requests",
+    "videos_polled",
+    "deferred_videos",
+    "retries",
+    "throttled",
+    "server_errors",
+    "timeouts",
+    "failed_calls",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "landed_seconds_after_close",
+)
+REQUEST_FIGURES = ("requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos")
+
+
+def _by_window(frame: pl.DataFrame, keys: Iterable[str]) -> dict[str, pl.DataFrame]:
+    """``frame``'s rows per window key (an empty frame for windows without rows)."""
+    parts = {window_key(k[0]): part for k, part in frame.partition_by("window_start", as_dict=True).items()}
+    return {key: parts.get(key, frame.clear()) for key in keys}
+
+
+def raw_video_figures(observed: ObservedRange) -> Figures:
+    figures: Figures = {}
+    for w in observed.windows:
+        videos, telemetry = w.parsed.videos, w.telemetry
+        figures[w.key] = {
+            "dagster/row_count": videos.height,
+            "videos": videos["video_id"].n_unique(),
+            "quarantined_records": w.parsed.quarantine.height,
+            "creator_failures": len(w.failures),
+            "collected": w.landed.collected,
+            "landing_file": observed.landing_file(w),
+            **{k: int(telemetry[k] or 0) for k in REQUEST_FIGURES},
+        }
+    return figures
+
+
+def raw_video_range_figures(observed: ObservedRange) -> dict[str, Any]:
+    """Totals over every window of the run (shown on each window's materialisation, prefixed ``range_``)."""
+    telemetry = observed.telemetry
+    return {
+        "range_windows": len(observed.windows),
+        "range_first_window": observed.windows[0].key,
+        "range_last_window": observed.windows[-1].key,
+        "range_row_count": observed.videos.height,
+        "range_windows_collected": sum(w.landed.collected for w in observed.windows),
+        "range_windows_reparsed": sum(not w.landed.collected for w in observed.windows),
+        "range_quarantined_records": observed.quarantine.height,
+        "range_requests": int(telemetry["requests"].sum() or 0),
+        "range_creator_failures": sum(len(w.failures) for w in observed.windows),
+    }
+
+
+def row_count_figures(frame: pl.DataFrame, keys: list[str]) -> Figures:
+    return {key: {"dagster/row_count": part.height} for key, part in _by_window(frame, keys).items()}
+
+
+def quarantine_figures(quarantine: pl.DataFrame, keys: list[str]) -> Figures:
+    figures: Figures = {}
+    for key, part in _by_window(quarantine, keys).items():
+        reasons = part.group_by("reason").len().sort("len", descending=True).head(10)
+        figures[key] = {"dagster/row_count": part.height, "reasons": Markdown(markdown_table(reasons, empty="_none_"))}
+    return figures
+
+
+def telemetry_figures(observed: ObservedRange) -> Figures:
+    return {w.key: {k: float(w.telemetry[k] or 0.0) for k in TELEMETRY_FIGURES} for w in observed.windows}
+
+
+def enriched_figures(enriched: pl.DataFrame, keys: list[str]) -> Figures:
+    return {
+        key: {
+            "dagster/row_count": part.height,
+            "creators": part["creator_username"].n_unique(),
+            "rows_without_campaign": part.filter(pl.col("campaign_ids").list.len() == 0).height,
+            "mean_engagement_rate": float(part["engagement_rate"].mean() or 0.0),  # type: ignore[arg-type]
+        }
+        for key, part in _by_window(enriched, keys).items()
+    }
+
+
+def velocity_figures(velocity: pl.DataFrame, keys: list[str], computed_at: datetime) -> Figures:
+    """Row counts, baselines, momentum, top movers and how long after the window's close velocity was ready."""
+    figures: Figures = {}
+    for key, part in _by_window(velocity, keys).items():
+        with_baseline = part.filter(pl.col("baseline_observed_at").is_not_null())
+        movers = top_movers(part).select(
+            "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
+        )
+        window_end = utc_naive(datetime.strptime(key, "%Y-%m-%d-%H:%M")) + WINDOW
+        figures[key] = {
+            "dagster/row_count": part.height,
+            "rows_with_baseline": with_baseline.height,
+            "max_momentum": float(part["momentum"].max() or 0.0),  # type: ignore[arg-type]
+            "median_views_per_minute": float(with_baseline["views_per_minute"].median() or 0.0),  # type: ignore[arg-type]
+            "top_movers": Markdown(markdown_table(movers)),
+            "ready_seconds_after_close": (utc_naive(computed_at) - window_end).total_seconds(),
+        }
+    return figures
+
+
+def range_totals(figures: Figures) -> dict[str, Any]:
+    """Sums of the numeric per-window figures, prefixed ``range_`` (for runs over more than one window)."""
+    keys = list(figures)
+    totals: dict[str, Any] = {"range_windows": len(keys), "range_first_window": keys[0], "range_last_window": keys[-1]}
+    if "dagster/row_count" in figures[keys[0]]:
+        totals["range_row_count"] = sum(int(f["dagster/row_count"]) for f in figures.values())
+    return totals

@@ -1,0 +1,185 @@
+"""Raw snapshots of a range of windows: land each window (or re-read its landing file) once, parse it once.
+
+Everything the raw snapshot assets need comes out of :func:`observe_windows` as per-window figures, so
+a run over many windows reports each window's own numbers (see :mod:`tiktok_pipeline.governance.window_figures`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from tiktok_pipeline.governance.telemetry import window_telemetry
+from tiktok_pipeline.ingest.land import LandedWindow, land_window
+from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
+from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.sources.display_api.client import DisplayApiClient
+from tiktok_pipeline.warehouse.io import Write, replace_windows
+from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
+from tiktok_pipeline.warehouse.tables import (
+    DISPLAY_API_QUARANTINE,
+    POLL_TELEMETRY,
+    RAW_CREATOR_SNAPSHOTS,
+    RAW_VIDEO_SNAPSHOTS,
+)
+from tiktok_pipeline.windows import window_key, window_starts
+
+QUARANTINE_ASSET = "raw_video_snapshots"
+"""The ``asset`` column of the video side's quarantined records: the table they are missing from."""
+
+
+class NothingTrackedError(ValueError):
+    """The tracking registry lists no creator: a run would succeed with 0 rows and say nothing."""
+
+
+class NothingObservedError(RuntimeError):
+    """A window was collected but no observation landed: every creator failed."""
+
+
+def require_tracked(usernames: list[str], registry_path: str | Path) -> list[str]:
+    """``usernames``, or an error naming the registry file and TIKTOK_REGISTRY_PATH when it is empty."""
+    if not usernames:
+        raise NothingTrackedError(
+            f"the tracking registry {registry_path} lists no creators, so there is nothing to poll: add creators "
+            "to it (or point TIKTOK_REGISTRY_PATH at the right file) and re-materialise these windows"
+        )
+    return usernames
+
+
+@dataclass
+class ObservedWindow:
+    """One window's landing file, parsed rows and telemetry."""
+
+    landed: LandedWindow
+    parsed: Parsed
+    telemetry: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return window_key(self.landed.window_start)
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Creator → why its calls failed: from the collection, or (for a re-parsed file) from its failed records."""
+        if self.landed.failures:
+            return dict(self.landed.failures)
+        return {str(r.get("username")): str(r["error"]) for r in self.landed.records if r.get("error")}
+
+    @property
+    def observed_nothing(self) -> bool:
+        """Calls were made but not one video or creator observation came back."""
+        return self.parsed.videos.is_empty() and self.parsed.creators.is_empty() and bool(self.failures)
+
+
+@dataclass
+class ObservedRange:
+    """Every window of a run, in order."""
+
+    windows: list[ObservedWindow]
+    landing_dir: Path
+
+    @property
+    def videos(self) -> pl.DataFrame:
+        return pl.concat([w.parsed.videos for w in self.windows])
+
+    @property
+    def creators(self) -> pl.DataFrame:
+        return pl.concat([w.parsed.creators for w in self.windows])
+
+    @property
+    def quarantine(self) -> pl.DataFrame:
+        return pl.concat([w.parsed.quarantine for w in self.windows])
+
+    @property
+    def telemetry(self) -> pl.DataFrame:
+        return POLL_TELEMETRY.conform(pl.DataFrame([w.telemetry for w in self.windows], infer_schema_length=None))
+
+    def landing_file(self, window: ObservedWindow) -> str:
+        return window.landed.path.relative_to(self.landing_dir).as_posix()
+
+    def raise_if_nothing_observed(self) -> None:
+        """Fail loudly, with each creator's reason, for windows in which every call failed."""
+        empty = [w for w in self.windows if w.observed_nothing]
+        if not empty:
+            return
+        lines = [
+            f"{w.key}: " + "; ".join(f"{user}: {why}" for user, why in list(w.failures.items())[:5]) for w in empty[:10]
+        ]
+        raise NothingObservedError(
+            f"no observation landed in {len(empty)} of {len(self.windows)} windows: every creator failed\n"
+            + "\n".join(lines)
+        )
+
+
+def observe_windows(
+    client: DisplayApiClient,
+    usernames: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    landing_dir: Path,
+    horizon: timedelta,
+    max_age: timedelta,
+    observe_at_window_end: bool,
+    recollect: bool = False,
+    plan: WindowPlan | None = None,
+    gap_windows_before: int = 0,
+) -> ObservedRange:
+    """Land (or re-read) and parse every window in ``[start, end)``; each window exactly once."""
+    windows = []
+    for window_start in window_starts(start, end):
+        landed = land_window(
+            client,
+            usernames,
+            window_start,
+            now=now,
+            landing_dir=landing_dir,
+            horizon=horizon,
+            max_age=max_age,
+            observe_at_window_end=observe_at_window_end,
+            recollect=recollect,
+            plan=plan,
+        )
+        parsed = parse_landed(landed.records, landed.path.relative_to(landing_dir).as_posix(), asset=QUARANTINE_ASSET)
+        telemetry = window_telemetry(
+            window_start,
+            landed.records,
+            landed_at=landed.landed_at,
+            videos_polled=parsed.videos.height,
+            plan=plan,
+            gap_windows_before=gap_windows_before,
+        )
+        windows.append(ObservedWindow(landed, parsed, telemetry))
+    return ObservedRange(windows, landing_dir)
+
+
+RAW_TABLES = {
+    "raw_video_snapshots": RAW_VIDEO_SNAPSHOTS,
+    "raw_creator_snapshots": RAW_CREATOR_SNAPSHOTS,
+    "display_api_quarantine": DISPLAY_API_QUARANTINE,
+    "poll_telemetry": POLL_TELEMETRY,
+}
+"""The tables the raw snapshots step writes, by asset key: it is the only writer of each."""
+
+
+def write_raw_snapshots(
+    connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, observed: ObservedRange, selected: set[str]
+) -> None:
+    """Replace the windows of the ``selected`` tables (asset keys of :data:`RAW_TABLES`) in one transaction."""
+    frames = {
+        "raw_video_snapshots": observed.videos,
+        "raw_creator_snapshots": observed.creators,
+        "display_api_quarantine": observed.quarantine,
+        "poll_telemetry": observed.telemetry,
+    }
+    if "display_api_quarantine" in selected:
+        adopt_legacy_rows(connection, DISPLAY_API_QUARANTINE, QUARANTINE_ASSET)
+    replace_windows(
+        connection, start, end, *(Write(spec, frames[name]) for name, spec in RAW_TABLES.items() if name in selected)
+    )

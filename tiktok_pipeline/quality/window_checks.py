@@ -1,0 +1,110 @@
+"""The video tables' checks, evaluated window by window so every result is true for the window it names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from tiktok_pipeline.ingest.snapshots import ObservedRange
+from tiktok_pipeline.quality.checks import (
+    CheckOutcome,
+    bad_record_share,
+    counts_never_decrease,
+    duplicate_observations,
+    landed_matches_parsed,
+    landed_video_records,
+    silent_creators,
+    validate_schema,
+    views_jump,
+)
+from tiktok_pipeline.quality.schemas import QualityPolicy, raw_video_schema
+from tiktok_pipeline.warehouse.io import read_frame, table_exists
+from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key, window_starts
+
+SchemaFactory = Callable[[datetime, datetime, QualityPolicy], pa.DataFrameSchema]
+Outcomes = dict[str, dict[str, CheckOutcome]]
+"""Window key → check name → outcome."""
+
+
+def _in_window(frame: pl.DataFrame, window_start: datetime) -> pl.DataFrame:
+    return frame.filter(pl.col("window_start") == utc_naive(window_start))
+
+
+def schema_by_window(
+    name: str, schema: SchemaFactory, frame: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy
+) -> Outcomes:
+    """A Pandera schema per window: validated once over the range, window by window only when that fails."""
+    starts = list(window_starts(start, end))
+    if validate_schema(schema(start, end, quality), frame).passed:
+        return {
+            window_key(s): {name: CheckOutcome(passed=True, description=f"{_in_window(frame, s).height} rows conform")}
+            for s in starts
+        }
+    return {
+        window_key(s): {name: validate_schema(schema(s, s + WINDOW, quality), _in_window(frame, s))} for s in starts
+    }
+
+
+def observation_history(
+    connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, silence: timedelta
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Earlier observations (a day back) for the count checks, and when each creator was seen (for silence)."""
+    if not table_exists(connection, RAW_VIDEO_SNAPSHOTS.name):
+        empty = pl.DataFrame(
+            schema={
+                "video_id": pl.String,
+                "observed_at": pl.Datetime("us"),
+                "view_count": pl.Int64,
+                "like_count": pl.Int64,
+            }
+        )
+        return empty, pl.DataFrame(schema={"creator_username": pl.String, "observed_at": pl.Datetime("us")})
+    lo, hi = utc_naive(start), utc_naive(end) + WINDOW
+    previous = read_frame(
+        connection,
+        f"""SELECT video_id, observed_at, view_count, like_count FROM {RAW_VIDEO_SNAPSHOTS.name}
+            WHERE observed_at >= ? AND observed_at <= ?""",
+        [lo - timedelta(days=1), hi],
+    )
+    sightings = read_frame(
+        connection,
+        f"""SELECT DISTINCT creator_username, observed_at FROM {RAW_VIDEO_SNAPSHOTS.name}
+            WHERE observed_at >= ? AND observed_at <= ?""",
+        [lo - silence - WINDOW, hi],
+    )
+    return previous, sightings
+
+
+def raw_by_window(
+    observed: ObservedRange,
+    previous: pl.DataFrame,
+    sightings: pl.DataFrame,
+    tracked: list[str],
+    quality: QualityPolicy,
+) -> Outcomes:
+    """The checks of ``raw_video_snapshots`` for each window just parsed."""
+    silence = timedelta(minutes=quality.creator_silence_minutes)
+    outcomes: Outcomes = {}
+    for window in observed.windows:
+        start = window.landed.window_start
+        videos, quarantine = window.parsed.videos, window.parsed.quarantine
+        video_quarantine = quarantine.filter(pl.col("source").str.starts_with("video/"))
+        as_of = utc_naive(start) + 2 * WINDOW
+        seen = sightings.filter(pl.col("observed_at") <= as_of).group_by("creator_username").agg(pl.max("observed_at"))
+        outcomes[window.key] = {
+            "raw_video_schema": validate_schema(raw_video_schema(start, start + WINDOW, quality), videos),
+            "counts_never_decrease": counts_never_decrease(videos, previous),
+            "views_jump": views_jump(videos, previous, quality.max_view_jump_factor),
+            "creators_reporting": silent_creators(tracked, dict(seen.iter_rows()), as_of, silence),
+            "no_duplicate_observations": duplicate_observations(quarantine),
+            "landed_matches_parsed": landed_matches_parsed(
+                landed_video_records(window.landed.records), videos.height, video_quarantine.height
+            ),
+            "bad_record_share": bad_record_share(videos.height, video_quarantine.height, quality.max_bad_record_share),
+        }
+    return outcomes
