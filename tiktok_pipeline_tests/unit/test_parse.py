@@ -2,7 +2,12 @@
 
 import json
 
+import duckdb
+import pytest
+
 from tiktok_pipeline.ingest.parse.display import parse_landed
+from tiktok_pipeline.quality.checks import landed_video_records
+from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
 
 BASE = {"window_start": "2026-11-24T12:00:00+00:00", "observed_at": "2026-11-24T12:05:00+00:00", "username": "alice"}
 GOOD = {
@@ -53,16 +58,6 @@ def test_good_and_bad_records_are_all_accounted_for():
 
 
 # --- issue 11: one bad value never costs a window ---------------------------------------------------------------
-
-import duckdb  # noqa: E402
-import pytest  # noqa: E402
-
-from tiktok_pipeline.quality.checks import landed_video_records  # noqa: E402
-from tiktok_pipeline.warehouse.tables import (  # noqa: E402
-    QUARANTINED_RECORDS,
-    RAW_CREATOR_SNAPSHOTS,
-    RAW_VIDEO_SNAPSHOTS,
-)
 
 OBSERVED_EPOCH = 1795521900  # BASE["observed_at"], 2026-11-24T12:05:00Z
 
