@@ -162,3 +162,23 @@ def test_empty_pages_are_bounded_with_the_default_caps(tmp_path, usernames):
         collection = collect.collect_window(client, usernames[:1], WINDOW, AS_OF, HORIZON)
     assert sim.pages == collect.MAX_EMPTY_PAGES
     assert collection.records()[-1]["pagination_stop"] == collect.EMPTY_PAGES
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"data": {}, "error": {"code": "invalid_params", "message": "bad \ud800", "log_id": "L\udfff"}}),
+        '{"data": {}, "error": {"code": "ok", "message": "bad \\ud800", "log_id": "L\\udfff"}, "x": ',
+    ],
+    ids=["error-envelope", "undecodable"],
+)
+def test_lone_surrogates_in_an_answer_never_reach_messages_unescaped(tmp_path, raw):
+    sim = Crafted(lambda body, page: raw.encode())
+    username = sim.world.creators()[0].username
+    with serve_in_thread(sim) as url, make_client(url, tmp_path) as client, pytest.raises(TikTokApiError) as caught:
+        client.call(username, "video/list", fields=VIDEO_FIELDS, body={"max_count": 20}, as_of=AS_OF)
+    str(caught.value).encode("utf-8")  # loggable, storable as Dagster metadata and in the warehouse
+    call = caught.value.call
+    call.error.encode("utf-8")
+    if "invalid_params" in raw:
+        assert call.log_id == "L\\udfff" and "bad \\ud800" in call.error

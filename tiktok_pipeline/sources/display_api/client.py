@@ -318,7 +318,8 @@ class DisplayApiClient(SessionClient):
         call.payload, call.body_error = _decode(response)
         call.body_bytes = len(response.content)
         envelope = self._envelope(call.payload) if call.body_error is None else None
-        call.log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
+        log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
+        call.log_id = None if log_id is None else escaped(log_id)
         code = envelope.error.code if envelope else None
         if response.status_code == 200 and code == "ok":
             call.error = None
