@@ -53,7 +53,7 @@ _brief.maxlevel, _brief.maxdict, _brief.maxlist, _brief.maxstring, _brief.maxoth
 
 
 def safe_repr(value: Any, limit: int = MAX_REASON_INPUT_CHARS) -> str:
-    """A bounded, ASCII-safe repr of any JSON value: nesting cut at a few levels, long integers by size only."""
+    """A bounded, UTF-8-safe repr of any JSON value: nesting cut at a few levels, long integers by size only."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return f"<integer of {value.bit_length()} bits>"
     try:
