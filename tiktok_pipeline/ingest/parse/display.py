@@ -3,12 +3,19 @@
 Videos come from ``video/list`` (discovery, with counts) and ``video/query`` (refresh).
 
 Each record is validated on its own: a malformed video is quarantined with its raw payload,
-source and a reason naming the field, and the rest of the page goes on.
+source and a reason naming the field, and the rest of the page goes on. The models
+(:mod:`tiktok_pipeline.sources.display_api.models`) bound every value to what the warehouse columns hold
+(Int64 and Int32 counts, epoch seconds up to the observation instant, UTF-8 strings), so no value that
+passed validation can fail a cast, a timestamp conversion or a UTF-8 encoding afterwards. A response
+whose ``data.videos`` is missing, null or not a list is quarantined whole (one record), never read as
+an empty page. Quarantined payloads are stored as ASCII JSON (lone surrogates escaped); one that cannot
+be serialised (nesting too deep, integers too long) is stored as a bounded ``repr``.
 """
 
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -40,25 +47,73 @@ def _timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
 
 
+MAX_REASON_INPUT_CHARS = 200
+"""How much of an offending input a quarantine reason quotes."""
+MAX_PAYLOAD_REPR_CHARS = 10_000
+"""Size bound of the fallback payload of a record that cannot be serialised as JSON."""
+
+_brief = reprlib.Repr()
+_brief.maxlevel, _brief.maxdict, _brief.maxlist, _brief.maxstring, _brief.maxother = 4, 8, 8, 60, 60
+
+
+def safe_repr(value: Any, limit: int = MAX_REASON_INPUT_CHARS) -> str:
+    """A bounded, UTF-8-safe repr of any JSON value: nesting cut at a few levels, long integers by size only."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<integer of {value.bit_length()} bits>"
+    try:
+        text = _brief.repr(value)
+    except (ValueError, RecursionError, TypeError):  # e.g. an int nested in a list beyond str()'s digit limit
+        text = f"<{type(value).__name__}>"
+    return printable(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates (and nothing else) backslash-escaped, so it encodes as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def payload_json(payload: Any) -> str:
+    """The raw payload as ASCII JSON (sort_keys), or, when it cannot be serialised, a bounded repr wrapped in JSON."""
+    try:
+        return json.dumps(payload, sort_keys=True, default=str, ensure_ascii=True)
+    except (ValueError, RecursionError, TypeError) as exc:
+        return json.dumps(
+            {"unserialisable_payload": safe_repr(payload, MAX_PAYLOAD_REPR_CHARS), "error": type(exc).__name__},
+            ensure_ascii=True,
+        )
+
+
 def describe_error(exc: ValidationError) -> str:
     """``field: message`` for each problem, e.g. ``view_count: Input should be greater than or equal to 0``."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<record>'}: {err['msg']} (got {err.get('input')!r})"
-        for err in exc.errors()
+        f"{'.'.join(printable(str(p)) for p in err['loc']) or '<record>'}: {printable(err['msg'])}"
+        f" (got {safe_repr(err.get('input'))})"
+        for err in exc.errors(include_url=False)
     )
 
 
-def video_entries(data: dict[str, Any]) -> list[Any] | None:
-    """The video records of a response's ``data`` ([] when absent); None when ``videos`` is not a list."""
-    videos = data.get("videos")
+def videos_problem(data: dict[str, Any]) -> str | None:
+    """Why a video response's ``data`` has no usable ``videos`` list, or None when it has one (``[]`` included)."""
+    if "videos" not in data:
+        return "data.videos missing"
+    videos = data["videos"]
     if videos is None:
-        return []
-    return videos if isinstance(videos, list) else None
+        return "data.videos is null"
+    return None if isinstance(videos, list) else f"data.videos is not a list (got {type(videos).__name__})"
 
 
-def _validate(model: type[M], raw: Any) -> tuple[M | None, str | None]:
+def video_entries(data: dict[str, Any]) -> list[Any] | None:
+    """The video records of a response's ``data``; None when ``videos`` is missing, null or not a list.
+
+    TikTok always sends ``videos`` (``[]`` for a creator without videos or an empty page); a response
+    without it is malformed, and the parser quarantines it whole (it counts as one landed record).
+    """
+    return data["videos"] if videos_problem(data) is None else None
+
+
+def _validate(model: type[M], raw: Any, context: dict[str, Any] | None = None) -> tuple[M | None, str | None]:
     try:
-        return model.model_validate(raw), None
+        return model.model_validate(raw, context=context), None
     except ValidationError as exc:
         return None, describe_error(exc)
 
@@ -74,16 +129,18 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
     for record in records:
         window = _timestamp(record["window_start"])
         observed = _timestamp(record["observed_at"])
+        context = {"observed_at": observed.replace(tzinfo=UTC).timestamp()}
         source = f"{record['endpoint']} ({landing_file})"
+        log_id = None if record.get("log_id") is None else printable(str(record["log_id"]))
 
         def reject(reason: str, payload: Any) -> None:
             quarantine.append(
                 {
                     "window_start": window,
                     "source": source,
-                    "log_id": record.get("log_id"),
-                    "reason": reason,
-                    "payload": json.dumps(payload, sort_keys=True, default=str),
+                    "log_id": log_id,
+                    "reason": printable(reason),
+                    "payload": payload_json(payload),
                     "asset": asset,
                 }
             )
@@ -93,7 +150,9 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
             continue
         data = record["payload"].get("data") if isinstance(record.get("payload"), dict) else None
         if not isinstance(data, dict):
-            reject("response has no data object", record.get("payload"))
+            reject(
+                f"response has no data object on {record['endpoint']} for {record['username']}", record.get("payload")
+            )
             continue
 
         if record["endpoint"] == "user/info":
@@ -111,12 +170,12 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                 }
             )
         elif record["endpoint"] in ("video/query", "video/list"):
-            entries = video_entries(data)
-            if entries is None:
-                reject(f"{record['endpoint']} for {record['username']}: data.videos is not a list", data.get("videos"))
+            problem = videos_problem(data)
+            if problem is not None:
+                reject(f"{problem} on {record['endpoint']} for {record['username']}", data)
                 continue
-            for raw in entries:
-                video, problem = _validate(Video, raw)
+            for raw in data["videos"]:
+                video, problem = _validate(Video, raw, context)
                 if video is None:
                     reject(f"{record['endpoint']} for {record['username']}: {problem}", raw)
                     continue
@@ -138,7 +197,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                         "duration_seconds": video.duration,
                         "title": video.title,
                         "landing_file": landing_file,
-                        "log_id": record.get("log_id"),
+                        "log_id": log_id,
                     }
                 )
 

@@ -52,6 +52,10 @@ class ApiCall:
     error: str | None = None
     attempt_statuses: list[int | str] = field(default_factory=list)
     """HTTP status of every attempt, or "timeout" / "transport" when none came back."""
+    body_error: str | None = None
+    """Why the last answer's body could not be decoded (``payload`` then holds it as bounded escaped text)."""
+    body_bytes: int | None = None
+    """Size of the last answer's body in bytes."""
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable record for the landing zone (no tokens in it)."""
@@ -67,6 +71,8 @@ class ApiCall:
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
             "attempt_statuses": self.attempt_statuses,
+            "body_error": self.body_error,
+            "body_bytes": self.body_bytes,
         }
 
 
@@ -83,11 +89,52 @@ class MissingCredentialsError(TikTokApiError):
     """No stored token for a creator and no way to obtain one unattended."""
 
 
-def _decode(response: httpx.Response) -> Any:
+MAX_BODY_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a response body (TikTok's are about 4 deep)."""
+MAX_UNDECODABLE_BODY_BYTES = 16_384
+"""How much of a body that cannot be decoded is kept (escaped) in the landing record."""
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def escaped(text: str) -> str:
+    """``text`` with lone surrogates backslash-escaped, so it encodes as UTF-8 (logs, metadata, the warehouse)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def raw_body(content: bytes, limit: int = MAX_UNDECODABLE_BODY_BYTES) -> str:
+    """The first ``limit`` bytes of a body as text, bytes that are not UTF-8 escaped (``\\xff``), size noted."""
+    text = content[:limit].decode("utf-8", "backslashreplace")
+    return text if len(content) <= limit else f"{text}… [truncated: {len(content)} bytes in all]"
+
+
+def _decode(response: httpx.Response) -> tuple[Any, str | None]:
+    """The JSON body, or (when it cannot be decoded: not JSON, not UTF-8, nested too deep, integers too long)
+    the raw body as bounded escaped text and the reason. Never raises."""
+    content = response.content
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text
+        payload = json.loads(content)
+    except RecursionError:
+        problem = f"body nested too deeply to decode ({len(content)} bytes)"
+    except UnicodeDecodeError as exc:
+        problem = f"body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    except ValueError as exc:  # JSONDecodeError, and int() beyond the digit limit
+        problem = f"body is not JSON ({escaped(str(exc))[:200]})"
+    else:
+        if not _depth_exceeds(payload, MAX_BODY_DEPTH):
+            return payload, None
+        problem = f"body nested deeper than {MAX_BODY_DEPTH} levels"
+    return raw_body(content), problem
 
 
 class _Bearer(httpx.Auth):
@@ -156,7 +203,7 @@ class DisplayApiClient(SessionClient):
         if exchange.exhausted or last.response is None:
             reason = last.describe() if last.response is not None else f"{type(last.error).__name__}: {last.error}"
             raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
-        payload = _decode(last.response)
+        payload, _ = _decode(last.response)
         if last.response.status_code == 200:
             try:
                 tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
@@ -268,16 +315,22 @@ class DisplayApiClient(SessionClient):
             return
         call.attempt_statuses.append(response.status_code)
         call.status = response.status_code
-        call.payload = _decode(response)
-        envelope = self._envelope(call.payload)
-        call.log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
+        call.payload, call.body_error = _decode(response)
+        call.body_bytes = len(response.content)
+        envelope = self._envelope(call.payload) if call.body_error is None else None
+        log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
+        call.log_id = None if log_id is None else escaped(log_id)
         code = envelope.error.code if envelope else None
         if response.status_code == 200 and code == "ok":
             call.error = None
             return
-        call.error = f"HTTP {response.status_code} {code or 'no envelope'}: " + (
-            envelope.error.message if envelope else str(call.payload)[:200]
-        )
+        if call.body_error is not None:
+            call.error = f"HTTP {response.status_code} undecodable body: {call.body_error}"
+        else:
+            call.error = escaped(
+                f"HTTP {response.status_code} {code or 'no envelope'}: "
+                + (envelope.error.message if envelope else str(call.payload)[:200])
+            )
         if attempt.retryable:
             self.stats["throttled" if response.status_code == 429 else "server_errors"] += 1
 

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
-NonNegative = Annotated[int, Field(ge=0, strict=False)]
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+EARLIEST_CREATE_TIME = int(datetime(2014, 1, 1, tzinfo=UTC).timestamp())
+"""Oldest plausible ``create_time`` (epoch seconds): 2014-01-01, before musical.ly (2014-08), whose videos moved to
+TikTok in 2018 with their dates, and Douyin (2016-09). Anything earlier (0, negatives, small numbers) is garbage."""
+MAX_CLOCK_SKEW_SECONDS = 86_400
+"""Upper bound of ``create_time`` when no observation instant is given: now plus a day (a sanity bound only; the
+parser always passes ``observed_at``, and then the bound is exactly that instant)."""
+
+
+def _utf8(value: str) -> str:
+    """``value`` unchanged if it encodes as UTF-8; a lone UTF-16 surrogate (``"\\ud800"``) does not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"not encodable as UTF-8 (lone surrogate {value[exc.start]!r} at position {exc.start})"
+        ) from None
+    return value
+
+
+Count = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+"""A non-negative JSON integer within Int64 (BIGINT). Strict: TikTok's Display API sends counts as JSON numbers,
+so ``true`` (a bool is an int in Python), ``"12"`` and ``12.0`` are refused, not coerced."""
+Count32 = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+"""A non-negative JSON integer within Int32: the Display API documents like/comment/share counts and duration as int32."""
+Text = Annotated[str, Field(strict=True), AfterValidator(_utf8)]
+"""A JSON string that encodes as UTF-8 (the warehouse stores UTF-8)."""
 
 VIDEO_FIELDS = (
     "id",
@@ -66,18 +94,48 @@ class OAuthErrorBody(BaseModel):
 
 
 class Video(BaseModel):
-    """One video object of ``video/list`` or ``video/query`` with the fields the pipeline asks for."""
+    """One video object of ``video/list`` or ``video/query`` with the fields the pipeline asks for.
+
+    Bounds (each violation is a validation error naming the field, so the parser quarantines the record):
+
+    - ``id``: a string of 1 to 30 ASCII digits (TikTok sends ids as strings; an integer id is refused).
+    - ``view_count``: a JSON integer in [0, 2^63 - 1] (int64, as documented; BIGINT column).
+    - ``like_count``, ``comment_count``, ``share_count``: JSON integers in [0, 2^31 - 1] (documented as int32).
+      This also keeps likes + comments + shares far inside Int64 for the engagement rate.
+    - ``duration``: a JSON integer in [0, 2^31 - 1] seconds (INTEGER column), or absent.
+    - ``create_time``: epoch seconds, a JSON integer in [:data:`EARLIEST_CREATE_TIME`, observed_at], where
+      ``observed_at`` (epoch seconds) comes from the validation context (``context={"observed_at": ...}``).
+      ``create_time`` after the observation instant is refused here, so it is quarantined rather than failing
+      ``raw_video_schema`` (create_time ≤ observed_at, blocking) for the whole window. Without a context the upper
+      bound is now plus :data:`MAX_CLOCK_SKEW_SECONDS`.
+    - ``title``: a string that encodes as UTF-8 (no lone surrogates), or absent/null.
+
+    No coercion anywhere: booleans, numeric strings and floats are not counts.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    id: Annotated[str, Field(pattern=r"^\d{1,30}$")]
-    create_time: NonNegative
-    view_count: NonNegative
-    like_count: NonNegative
-    comment_count: NonNegative
-    share_count: NonNegative
-    duration: NonNegative | None = None
-    title: str | None = None
+    id: Annotated[str, Field(strict=True, pattern=r"^[0-9]{1,30}$")]
+    create_time: Annotated[int, Field(strict=True, ge=EARLIEST_CREATE_TIME)]
+    view_count: Count
+    like_count: Count32
+    comment_count: Count32
+    share_count: Count32
+    duration: Count32 | None = None
+    title: Text | None = None
+
+    @field_validator("create_time")
+    @classmethod
+    def _not_after_observation(cls, value: int, info: ValidationInfo) -> int:
+        context = info.context if isinstance(info.context, dict) else {}
+        observed = context.get("observed_at")
+        if observed is None:
+            latest = datetime.now(UTC).timestamp() + MAX_CLOCK_SKEW_SECONDS
+            if value > latest:
+                raise ValueError(f"after now plus {MAX_CLOCK_SKEW_SECONDS} s, not a plausible epoch time in seconds")
+        elif value > observed:
+            raise ValueError(f"after the observation instant ({observed:.0f}): the video cannot be published yet")
+        return value
 
 
 class VideoPage(BaseModel):
@@ -89,14 +147,14 @@ class VideoPage(BaseModel):
 
 
 class UserInfo(BaseModel):
-    """``data.user`` of ``user/info``."""
+    """``data.user`` of ``user/info``: strings must encode as UTF-8, counts are JSON integers within Int64."""
 
     model_config = ConfigDict(extra="ignore")
 
-    open_id: str
-    username: str
-    display_name: str | None = None
-    follower_count: NonNegative | None = None
-    following_count: NonNegative | None = None
-    likes_count: NonNegative | None = None
-    video_count: NonNegative | None = None
+    open_id: Text
+    username: Text
+    display_name: Text | None = None
+    follower_count: Count | None = None
+    following_count: Count | None = None
+    likes_count: Count | None = None
+    video_count: Count | None = None
