@@ -1,1 +1,1 @@
-"""Dagster definitions: resources, assets, jobs and schedules, one module each."""
+"""Dagster definitions at module level, one folder per domain; ``definitions.py`` loads this folder (dg layout)."""

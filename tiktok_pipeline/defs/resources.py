@@ -156,7 +156,7 @@ class PollingResource(dg.ConfigurableResource):
 
     @property
     def policy(self) -> PollingPolicy:
-        return PollingPolicy(**self.policy_settings)
+        return PollingPolicy.model_validate(self.policy_settings)  # validated, not re-read from the environment
 
     @property
     def start(self) -> datetime:
@@ -176,10 +176,7 @@ class QualityResource(dg.ConfigurableResource):
 
     @property
     def policy(self) -> QualityPolicy:
-        values: dict[str, object] = dict(self.thresholds)
-        if "max_observation_delay" in values:
-            values["max_observation_delay"] = timedelta(seconds=float(values["max_observation_delay"]))  # type: ignore[arg-type]
-        return QualityPolicy(**values)  # type: ignore[arg-type]
+        return QualityPolicy.model_validate(self.thresholds)  # max_observation_delay in seconds, as pydantic reads it
 
 
 class BusinessApiResource(dg.ConfigurableResource):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -12,7 +13,7 @@ from tiktok_pipeline.warehouse.ad_hours import HoursWritten
 
 
 def raw_ad_figures(
-    written: HoursWritten, fetches: list[ParsedFetch], fetched: int, stats: dict[str, float]
+    written: HoursWritten, fetches: list[ParsedFetch], fetched: int, stats: Mapping[str, float]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Figures and tables of one raw_ad_metrics write: hours, revisions, volumes, requests, spend by campaign.
 
@@ -82,7 +83,7 @@ def ad_velocity_figures(velocity: pl.DataFrame) -> tuple[dict[str, Any], dict[st
         "dagster/row_count": velocity.height,
         "boosted_videos": boosted["video_id"].n_unique(),
         "organic_only_videos": velocity.filter(pl.col("active_ads") == 0)["video_id"].n_unique(),
-        "mean_ctr": float(boosted["ctr"].mean() or 0.0),
-        "mean_share_rate": float(velocity["share_rate"].mean() or 0.0),
+        "mean_ctr": float(boosted["ctr"].mean() or 0.0),  # type: ignore[arg-type]  # a Float64 column's mean
+        "mean_share_rate": float(velocity["share_rate"].mean() or 0.0),  # type: ignore[arg-type]
     }
     return figures, {"top_ctr_gainers": markdown_table(movers)}

@@ -39,7 +39,8 @@ class SimulatorServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         """``http://host:port`` of the bound socket."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def server_close(self) -> None:
         """Release the socket and wake requests held by a simulated timeout."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -248,7 +249,7 @@ class World:
         videos = []
         for slot in range(last, first - 1, -1):
             if self._posts(creator.index, slot) and oldest <= self._create_time(creator.index, slot) <= t:
-                videos.append(self._lookup(self._video_id(creator.index, slot)))
+                videos.append(cast(VideoTruth, self._lookup(self._video_id(creator.index, slot))))
         return videos
 
     def counts(self, video_id: str, t: float) -> Counts:

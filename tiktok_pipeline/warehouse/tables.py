@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -50,7 +51,7 @@ class TableSpec:
         return dg.TableSchema(columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in self.columns])
 
     @property
-    def asset_metadata(self) -> dict[str, object]:
+    def asset_metadata(self) -> dict[str, Any]:
         """Definition metadata of the asset holding this table: its columns with descriptions, and its name."""
         return {"dagster/column_schema": self.table_schema, "dagster/table_name": self.name}
 

@@ -20,8 +20,9 @@ from tiktok_pipeline.ingest.parse.display import parse_landed
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
-from tiktok_pipeline.sources.display_api.client import MAX_UNDECODABLE_BODY_BYTES, TikTokApiError
+from tiktok_pipeline.sources.display_api.client import TikTokApiError
 from tiktok_pipeline.sources.display_api.models import VIDEO_FIELDS
+from tiktok_pipeline.sources.http.decode import MAX_UNDECODABLE_BODY_BYTES
 from tiktok_pipeline_tests.display_api.test_client_http import make_client
 
 AS_OF = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)

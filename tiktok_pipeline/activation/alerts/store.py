@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 import polars as pl
 
@@ -21,7 +23,7 @@ def already_recorded(connection: duckdb.DuckDBPyConnection, alert_id: str) -> bo
 def record_alert(
     connection: duckdb.DuckDBPyConnection,
     alert: Alert,
-    configured: list[str],
+    configured: Sequence[str],
     results: list[DeliveryResult],
     previous_attempts: int = 0,
     already_delivered: tuple[str, ...] = (),

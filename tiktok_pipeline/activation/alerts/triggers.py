@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel
@@ -97,7 +98,7 @@ def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> Non
     for record in records:
         tick.cursor.checks_after = record.storage_id
         event = record.event_log_entry.dagster_event
-        evaluation = event.event_specific_data  # type: ignore[union-attr]
+        evaluation: Any = event.event_specific_data  # type: ignore[union-attr]  # an AssetCheckEvaluation
         if evaluation.passed:
             continue
         key = evaluation.asset_check_key

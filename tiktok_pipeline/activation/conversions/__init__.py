@@ -1,0 +1,1 @@
+"""Server-side conversions to the Events API: order exports, PII hashing, the exactly-once outbox."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from polars._typing import PolarsDataType
 
 from tiktok_pipeline.activation.conversions.orders import LoadedOrders
 from tiktok_pipeline.activation.conversions.outbox import RelayReport
@@ -15,7 +16,7 @@ from tiktok_pipeline.warehouse.io import read_frame
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
 from tiktok_pipeline.windows import utc_naive
 
-QUARANTINE_SCHEMA = {
+QUARANTINE_SCHEMA: dict[str, PolarsDataType] = {
     "window_start": pl.Datetime("us"),
     "source": pl.String,
     "reason": pl.String,

@@ -17,6 +17,7 @@ ads run, and the next window's lookback fetches the missed hours again.
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -66,7 +67,7 @@ AD_VELOCITY_AUTOMATION = dg.AutomationCondition.eager().replace(
 few minutes late still gets its velocity; older windows are left to backfills."""
 
 
-WINDOW_TABLE = dict(
+WINDOW_TABLE: dict[str, Any] = dict(
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WRITER_POOL,

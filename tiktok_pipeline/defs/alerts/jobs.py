@@ -15,7 +15,7 @@ from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VID
 from tiktok_pipeline.windows import utc_naive, window_from_key
 
 
-@dg.op(pool=WRITER_POOL, out=dg.Out(Alert | None))
+@dg.op(pool=WRITER_POOL, out=dg.Out(Alert | None))  # type: ignore[arg-type]  # Dagster accepts Optional types
 def compose_alert(
     context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
 ):

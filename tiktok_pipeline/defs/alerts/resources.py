@@ -31,7 +31,7 @@ class AlertsResource(dg.ConfigurableResource):
 
     def destinations(self) -> list[Destination]:
         pairs = (("slack", self.slack_webhook_url), ("teams", self.teams_webhook_url))
-        return [Destination(kind=kind, url=SecretStr(url)) for kind, url in pairs if url]  # type: ignore[arg-type]
+        return [Destination(kind=kind, url=SecretStr(url)) for kind, url in pairs if url]
 
 
 def _optional_secret(name: str) -> dg.EnvVar | None:

@@ -1,0 +1,1 @@
+"""Conversions: the ``conversion_outbox`` asset, its job and the exports sensor."""

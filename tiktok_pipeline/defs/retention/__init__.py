@@ -1,0 +1,1 @@
+"""Window retention: the job that deletes rolled-up days and its schedule."""

@@ -1,0 +1,1 @@
+"""Daily rollups of the window tables (declarative automation) and their job."""

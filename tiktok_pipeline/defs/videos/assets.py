@@ -8,6 +8,7 @@ figures and check evaluations (``tiktok_pipeline.defs.metadata``), range totals 
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -78,7 +79,7 @@ at or before 30 minutes earlier (as-of join), views per minute over the real ela
 engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
 Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
 
-COMMON = dict(partitions_def=WINDOWS, backfill_policy=dg.BackfillPolicy.single_run(), pool=WRITER_POOL)
+COMMON: dict[str, Any] = dict(partitions_def=WINDOWS, backfill_policy=dg.BackfillPolicy.single_run(), pool=WRITER_POOL)
 
 
 def _raw_spec(spec: TableSpec, description: str) -> dg.AssetSpec:

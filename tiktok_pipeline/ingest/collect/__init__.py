@@ -1,0 +1,1 @@
+"""Collecting a window: which calls each source makes (no parsing, no warehouse)."""

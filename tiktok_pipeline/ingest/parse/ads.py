@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from polars._typing import PolarsDataType
 from pydantic import ValidationError
 
 from tiktok_pipeline.ingest.land import LandedWindow
@@ -70,7 +71,7 @@ class ParsedFetch:
         )
 
 
-KEY_SCHEMA = {"ad_id": pl.String, "stat_time_hour": pl.Datetime("us")}
+KEY_SCHEMA: dict[str, PolarsDataType] = {"ad_id": pl.String, "stat_time_hour": pl.Datetime("us")}
 
 
 def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: datetime) -> ParsedFetch:

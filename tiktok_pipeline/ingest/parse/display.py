@@ -24,6 +24,7 @@ import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from tiktok_pipeline.sources.display_api.models import UserInfo, Video
+from tiktok_pipeline.sources.http.decode import escaped
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,12 +65,7 @@ def safe_repr(value: Any, limit: int = MAX_REASON_INPUT_CHARS) -> str:
         text = _brief.repr(value)
     except (ValueError, RecursionError, TypeError):  # e.g. an int nested in a list beyond str()'s digit limit
         text = f"<{type(value).__name__}>"
-    return printable(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def printable(text: str) -> str:
-    """``text`` with lone surrogates (and nothing else) backslash-escaped, so it encodes as UTF-8."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def payload_json(payload: Any) -> str:
@@ -86,7 +82,7 @@ def payload_json(payload: Any) -> str:
 def describe_error(exc: ValidationError) -> str:
     """``field: message`` for each problem, e.g. ``view_count: Input should be greater than or equal to 0``."""
     return "; ".join(
-        f"{'.'.join(printable(str(p)) for p in err['loc']) or '<record>'}: {printable(err['msg'])}"
+        f"{'.'.join(escaped(str(p)) for p in err['loc']) or '<record>'}: {escaped(err['msg'])}"
         f" (got {safe_repr(err.get('input'))})"
         for err in exc.errors(include_url=False)
     )
@@ -131,7 +127,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
         observed = _timestamp(record["observed_at"])
         context = {"observed_at": observed.replace(tzinfo=UTC).timestamp()}
         source = f"{record['endpoint']} ({landing_file})"
-        log_id = None if record.get("log_id") is None else printable(str(record["log_id"]))
+        log_id = None if record.get("log_id") is None else escaped(str(record["log_id"]))
 
         def reject(reason: str, payload: Any) -> None:
             quarantine.append(
@@ -139,7 +135,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                     "window_start": window,
                     "source": source,
                     "log_id": log_id,
-                    "reason": printable(reason),
+                    "reason": escaped(reason),
                     "payload": payload_json(payload),
                     "asset": asset,
                 }

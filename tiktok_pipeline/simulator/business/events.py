@@ -39,7 +39,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest
 from tiktok_pipeline.simulator.faults import SimulatedTimeout
@@ -144,7 +144,7 @@ class EventsStore:
 
     def _accept(self, pixel: str, test_code: str | None, event: dict[str, Any], now: float) -> None:
         event_id = event.get("event_id")
-        key = (pixel, event["event"], event_id)
+        key = cast(tuple[str, str, str], (pixel, event["event"], event_id))
         first_seen = self._test_first_seen if test_code else self._first_seen
         if event_id is not None:
             if not test_code:

@@ -190,7 +190,7 @@ class Reporting:
         level = _required(params, "data_level")
         if level not in LEVEL_ID:
             raise _bad("data_level", f"must be one of {', '.join(LEVEL_ID)}, got {level!r}.")
-        dimensions = _string_list(params, "dimensions")
+        dimensions = _string_list(params, "dimensions") or []
         time_dimensions = [d for d in dimensions if d in ("stat_time_hour", "stat_time_day")]
         id_dimension = LEVEL_ID[level]
         if len(time_dimensions) != 1 or set(dimensions) != {id_dimension, time_dimensions[0]}:
@@ -199,7 +199,7 @@ class Reporting:
                 f"must be [{id_dimension!r}] plus one of 'stat_time_hour', 'stat_time_day' at {level}, got {dimensions}.",
             )
         hourly = time_dimensions[0] == "stat_time_hour"
-        metrics = _string_list(params, "metrics")
+        metrics = _string_list(params, "metrics") or []
         for metric in metrics:
             if metric not in METRICS:
                 raise _bad("metrics", f"unknown metric {metric!r}.")

@@ -41,7 +41,7 @@ def sample_orders(start: datetime, end: datetime, *, seed: int = 7, per_hour: fl
         serial += 1
         customer = rng.randrange(1, 5000)
         order_id = f"ord-{moment:%Y%m%d%H%M%S}-{serial:04d}"
-        lines = [
+        lines: list[dict[str, Any]] = [
             {"sku": sku, "price": PRICES[sku], "quantity": rng.randint(1, 3)}
             for sku in rng.sample(SKUS, rng.randint(1, 3))
         ]

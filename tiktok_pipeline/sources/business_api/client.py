@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.decode import decode_body
 from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _envelope(payload: Any) -> BusinessEnvelope | None:
 
 def _retryable(response: httpx.Response) -> bool:
     """The classifier given to the HTTP layer: retryable envelope codes, or 429/5xx without an envelope."""
-    envelope = _envelope(_decode(response))
+    envelope = _envelope(decode_body(response)[0])
     return response.status_code in RETRYABLE_HTTP if envelope is None else is_retryable(envelope.code)
 
 
@@ -130,13 +131,6 @@ class BusinessApiError(RuntimeError):
     def ambiguous(self) -> bool:
         """No answer came back for the last attempt: the request may or may not have been processed."""
         return self.code == TIMEOUT_CODE
-
-
-def _decode(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text
 
 
 class BusinessApiClient(SessionClient):
@@ -228,7 +222,7 @@ class BusinessApiClient(SessionClient):
             call.error = f"no answer ({type(attempt.error).__name__})"
             return
         call.status = response.status_code
-        call.payload = _decode(response)
+        call.payload, _ = decode_body(response)
         envelope = _envelope(call.payload)
         call.request_id = envelope.request_id if envelope else response.headers.get("x-tt-logid")
         if envelope is None:

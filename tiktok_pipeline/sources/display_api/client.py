@@ -9,7 +9,6 @@ creator and carries TikTok's ``log_id`` (and the raw call) for support tickets a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from pydantic import SecretStr, ValidationError
 from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.decode import decode_body, escaped
 from tiktok_pipeline.sources.http.session import RequestHook
 
 log = logging.getLogger(__name__)
@@ -87,54 +87,6 @@ class TikTokApiError(RuntimeError):
 
 class MissingCredentialsError(TikTokApiError):
     """No stored token for a creator and no way to obtain one unattended."""
-
-
-MAX_BODY_DEPTH = 64
-"""Deepest nesting of arrays and objects accepted in a response body (TikTok's are about 4 deep)."""
-MAX_UNDECODABLE_BODY_BYTES = 16_384
-"""How much of a body that cannot be decoded is kept (escaped) in the landing record."""
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests arrays/objects deeper than ``limit`` (iterative: no recursion on hostile input)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
-def escaped(text: str) -> str:
-    """``text`` with lone surrogates backslash-escaped, so it encodes as UTF-8 (logs, metadata, the warehouse)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def raw_body(content: bytes, limit: int = MAX_UNDECODABLE_BODY_BYTES) -> str:
-    """The first ``limit`` bytes of a body as text, bytes that are not UTF-8 escaped (``\\xff``), size noted."""
-    text = content[:limit].decode("utf-8", "backslashreplace")
-    return text if len(content) <= limit else f"{text}… [truncated: {len(content)} bytes in all]"
-
-
-def _decode(response: httpx.Response) -> tuple[Any, str | None]:
-    """The JSON body, or (when it cannot be decoded: not JSON, not UTF-8, nested too deep, integers too long)
-    the raw body as bounded escaped text and the reason. Never raises."""
-    content = response.content
-    try:
-        payload = json.loads(content)
-    except RecursionError:
-        problem = f"body nested too deeply to decode ({len(content)} bytes)"
-    except UnicodeDecodeError as exc:
-        problem = f"body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-    except ValueError as exc:  # JSONDecodeError, and int() beyond the digit limit
-        problem = f"body is not JSON ({escaped(str(exc))[:200]})"
-    else:
-        if not _depth_exceeds(payload, MAX_BODY_DEPTH):
-            return payload, None
-        problem = f"body nested deeper than {MAX_BODY_DEPTH} levels"
-    return raw_body(content), problem
 
 
 class _Bearer(httpx.Auth):
@@ -203,7 +155,7 @@ class DisplayApiClient(SessionClient):
         if exchange.exhausted or last.response is None:
             reason = last.describe() if last.response is not None else f"{type(last.error).__name__}: {last.error}"
             raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
-        payload, _ = _decode(last.response)
+        payload, _ = decode_body(last.response)
         if last.response.status_code == 200:
             try:
                 tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
@@ -315,7 +267,7 @@ class DisplayApiClient(SessionClient):
             return
         call.attempt_statuses.append(response.status_code)
         call.status = response.status_code
-        call.payload, call.body_error = _decode(response)
+        call.payload, call.body_error = decode_body(response)
         call.body_bytes = len(response.content)
         envelope = self._envelope(call.payload) if call.body_error is None else None
         log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
