@@ -111,34 +111,42 @@ def land(
     )
 
 
-def land_window(
-    client: DisplayApiClient,
-    usernames: list[str],
-    window_start: datetime,
-    *,
-    now: datetime,
-    landing_dir: Path,
-    horizon: timedelta,
-    max_age: timedelta,
-    observe_at_window_end: bool,
-    recollect: bool = False,
-    plan: WindowPlan | None = None,
-) -> LandedWindow:
+@dataclass(frozen=True)
+class DisplayCollection:
+    """How Display API windows are collected: whose videos, where they land, how far back, when observed.
+
+    ``observe_at_window_end``: see :func:`observation_instant` (given by the resource: simulator or not);
+    ``recollect``: call the API again even when a window is landed; ``plan``: the polling sensor's plan
+    (None: every creator is discovered).
+    """
+
+    client: DisplayApiClient
+    usernames: list[str]
+    landing_dir: Path
+    horizon: timedelta
+    max_age: timedelta
+    observe_at_window_end: bool
+    recollect: bool = False
+    plan: WindowPlan | None = None
+
+
+def land_window(how: DisplayCollection, window_start: datetime, *, now: datetime) -> LandedWindow:
     """Responses for one window, landed durably before anyone parses them.
 
     An existing landing file is re-read rather than collected again, unless ``recollect`` is set or
     the file holds failed calls and the window can still be observed (then it is collected afresh).
-    ``observe_at_window_end``: see :func:`observation_instant` (given by the resource: simulator or not).
     """
 
     def observe(start: datetime) -> datetime:
-        return observation_instant(start, now, at_window_end=observe_at_window_end, max_age=max_age)
+        return observation_instant(start, now, at_window_end=how.observe_at_window_end, max_age=how.max_age)
 
     def collect(observed_at: datetime) -> Collected:
-        collection = collect_window(client, usernames, window_start, observed_at, horizon, plan)
+        collection = collect_window(how.client, how.usernames, window_start, observed_at, how.horizon, how.plan)
         return Collected(collection.records(), collection.failures, collection.deferred)
 
-    return land(landing_dir, LANDING_SOURCE, window_start, observe=observe, collect=collect, recollect=recollect)
+    return land(
+        how.landing_dir, LANDING_SOURCE, window_start, observe=observe, collect=collect, recollect=how.recollect
+    )
 
 
 def _observable(observe: Callable[[datetime], datetime], window_start: datetime) -> bool:

@@ -7,7 +7,7 @@ a run over many windows reports each window's own numbers (see :mod:`tiktok_pipe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,8 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.governance.telemetry import window_telemetry
-from tiktok_pipeline.ingest.land import LandedWindow, land_window
+from tiktok_pipeline.ingest.land import DisplayCollection, LandedWindow, land_window
 from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
-from tiktok_pipeline.ingest.polling.plan import WindowPlan
-from tiktok_pipeline.sources.display_api.client import DisplayApiClient
 from tiktok_pipeline.warehouse.io import Write, replace_windows
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import (
@@ -117,46 +115,30 @@ class ObservedRange:
 
 
 def observe_windows(
-    client: DisplayApiClient,
-    usernames: list[str],
+    how: DisplayCollection,
     start: datetime,
     end: datetime,
     *,
     now: datetime,
-    landing_dir: Path,
-    horizon: timedelta,
-    max_age: timedelta,
-    observe_at_window_end: bool,
-    recollect: bool = False,
-    plan: WindowPlan | None = None,
     gap_windows_before: int = 0,
 ) -> ObservedRange:
     """Land (or re-read) and parse every window in ``[start, end)``; each window exactly once."""
     windows = []
     for window_start in window_starts(start, end):
-        landed = land_window(
-            client,
-            usernames,
-            window_start,
-            now=now,
-            landing_dir=landing_dir,
-            horizon=horizon,
-            max_age=max_age,
-            observe_at_window_end=observe_at_window_end,
-            recollect=recollect,
-            plan=plan,
+        landed = land_window(how, window_start, now=now)
+        parsed = parse_landed(
+            landed.records, landed.path.relative_to(how.landing_dir).as_posix(), asset=QUARANTINE_ASSET
         )
-        parsed = parse_landed(landed.records, landed.path.relative_to(landing_dir).as_posix(), asset=QUARANTINE_ASSET)
         telemetry = window_telemetry(
             window_start,
             landed.records,
             landed_at=landed.landed_at,
             videos_polled=parsed.videos.height,
-            plan=plan,
+            plan=how.plan,
             gap_windows_before=gap_windows_before,
         )
         windows.append(ObservedWindow(landed, parsed, telemetry))
-    return ObservedRange(windows, landing_dir)
+    return ObservedRange(windows, how.landing_dir)
 
 
 RAW_TABLES = {

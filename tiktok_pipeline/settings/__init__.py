@@ -12,6 +12,9 @@ naming the variable, the value and what is allowed.
 """
 
 from tiktok_pipeline.settings.domains import (
+    DATA_DIR,
+    MIN_RETENTION_DAYS,
+    PROJECT_ROOT,
     AdsSettings,
     AlertSettings,
     ConversionSettings,
@@ -21,7 +24,7 @@ from tiktok_pipeline.settings.domains import (
     RetentionSettings,
 )
 from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
-from tiktok_pipeline.settings.root import DATA_DIR, MIN_RETENTION_DAYS, PROJECT_ROOT, Settings
+from tiktok_pipeline.settings.root import Settings
 
 __all__ = [
     "DATA_DIR",

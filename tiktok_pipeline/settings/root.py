@@ -8,21 +8,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tiktok_pipeline.settings.domains import (
-    DATA_DIR,
-    MIN_RETENTION_DAYS,
-    PROJECT_ROOT,
-    AdsSettings,
-    AlertSettings,
-    ConversionSettings,
-    DisplaySettings,
-    PollingSettings,
-    QualitySettings,
-    RetentionSettings,
-)
+from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.windows import on_boundary
-
-__all__ = ["DATA_DIR", "MIN_RETENTION_DAYS", "PROJECT_ROOT", "Settings"]
 
 SIMULATOR_PIXEL_CODE = "CSIMULATORPIXEL00001"
 
@@ -50,13 +38,13 @@ class Settings(BaseSettings):
     )
     sim_seed: int = Field(default=7, description="Seed of the embedded simulator's world.")
 
-    display: DisplaySettings = Field(default_factory=DisplaySettings)
-    polling: PollingSettings = Field(default_factory=PollingSettings)
-    quality: QualitySettings = Field(default_factory=QualitySettings)
-    ads: AdsSettings = Field(default_factory=AdsSettings)
-    conversions: ConversionSettings = Field(default_factory=ConversionSettings)
-    alerts: AlertSettings = Field(default_factory=AlertSettings)
-    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    display: domains.DisplaySettings = Field(default_factory=domains.DisplaySettings)
+    polling: domains.PollingSettings = Field(default_factory=domains.PollingSettings)
+    quality: domains.QualitySettings = Field(default_factory=domains.QualitySettings)
+    ads: domains.AdsSettings = Field(default_factory=domains.AdsSettings)
+    conversions: domains.ConversionSettings = Field(default_factory=domains.ConversionSettings)
+    alerts: domains.AlertSettings = Field(default_factory=domains.AlertSettings)
+    retention: domains.RetentionSettings = Field(default_factory=domains.RetentionSettings)
 
     @field_validator("partitions_start")
     @classmethod
@@ -88,7 +76,7 @@ class Settings(BaseSettings):
 
     @property
     def uses_simulator(self) -> bool:
-        """The Display API is a simulator (see ``DisplaySettings.uses_simulator``)."""
+        """The Display API is a simulator (see ``domains.DisplaySettings.uses_simulator``)."""
         return self.display.uses_simulator
 
     @property
@@ -100,7 +88,7 @@ class Settings(BaseSettings):
 
     @property
     def ads_sensor_on(self) -> bool:
-        """Whether the ads sensor runs by default (see ``AdsSettings.ads_enabled``)."""
+        """Whether the ads sensor runs by default (see ``domains.AdsSettings.ads_enabled``)."""
         if self.ads.ads_enabled is not None:
             return self.ads.ads_enabled
         return bool(self.ads.business_api_base_url) or self.display.uses_simulator

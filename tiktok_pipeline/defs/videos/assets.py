@@ -23,7 +23,7 @@ from tiktok_pipeline.defs.resources import (
 from tiktok_pipeline.defs.videos.checks import ENRICHED_CHECKS, RAW_CHECKS, VELOCITY_CHECKS, check_specs, severities
 from tiktok_pipeline.defs.videos.config import RawSnapshotsConfig
 from tiktok_pipeline.governance import window_figures as figures
-from tiktok_pipeline.ingest.land import WindowNotObservableError
+from tiktok_pipeline.ingest.land import DisplayCollection, WindowNotObservableError
 from tiktok_pipeline.ingest.parse.display import PARSER_VERSION
 from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
 from tiktok_pipeline.ingest.snapshots import (
@@ -139,20 +139,18 @@ def _observe(context, config, display_api, tracking_registry, start, end) -> tup
     try:
         usernames = require_tracked(tracking_registry.load().usernames, tracking_registry.path)
         with display_api.client() as client:
-            observed = observe_windows(
+            how = DisplayCollection(
                 client,
                 usernames,
-                start,
-                end,
-                now=datetime.now(UTC),
                 landing_dir=Path(display_api.landing_dir),
                 horizon=display_api.horizon,
                 max_age=display_api.max_window_age,
                 observe_at_window_end=display_api.observe_at_window_end,
                 recollect=config.recollect,
                 plan=config.plan.to_plan() if config.plan else None,
-                gap_windows_before=config.plan.gap_windows_before if config.plan else 0,
             )
+            gaps = config.plan.gap_windows_before if config.plan else 0
+            observed = observe_windows(how, start, end, now=datetime.now(UTC), gap_windows_before=gaps)
     except (NothingTrackedError, WindowNotObservableError) as exc:
         raise dg.Failure(description=str(exc)) from exc
     for window in observed.windows:

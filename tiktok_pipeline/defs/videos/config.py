@@ -7,18 +7,9 @@ import dagster as dg
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
 
 
-class PollPlanConfig(dg.Config):
-    """The polling sensor's plan for one window (see ``tiktok_pipeline.ingest.polling.plan.WindowPlan``)."""
+class PollPlanConfig(dg.Config, WindowPlan):
+    """The polling sensor's plan for one window: ``WindowPlan``'s fields as run config, and the gap before it."""
 
-    discover: list[str] = []
-    videos: dict[str, list[str]] = {}
-    due_videos: int = 0
-    deferred_videos: int = 0
-    deferred_creators: int = 0
-    planned_requests: int = 0
-    budget: int = 0
-    backoff: float = 1.0
-    tiers: dict[str, int] = {}
     gap_windows_before: int = 0
 
     @classmethod
