@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_phone
 from tiktok_pipeline.activation.conversions.orders import load_orders
-from tiktok_pipeline.activation.conversions.outbox import relay_conversions
+from tiktok_pipeline.activation.conversions.relay import relay_conversions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
 from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE

@@ -10,7 +10,7 @@ import polars as pl
 from polars._typing import PolarsDataType
 
 from tiktok_pipeline.activation.conversions.orders import LoadedOrders
-from tiktok_pipeline.activation.conversions.outbox import RelayReport
+from tiktok_pipeline.activation.conversions.relay import RelayReport
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.warehouse.io import read_frame
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX

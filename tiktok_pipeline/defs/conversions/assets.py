@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_pipeline.activation.conversions.orders import ASSET, load_orders
-from tiktok_pipeline.activation.conversions.outbox import relay_conversions
+from tiktok_pipeline.activation.conversions.relay import relay_conversions
 from tiktok_pipeline.activation.conversions.summary import (
     outbox_by_status,
     quarantined_orders,

@@ -17,13 +17,20 @@
 
 from __future__ import annotations
 
-import json
-import math
 from datetime import UTC, date, datetime
 from typing import Any
 
 from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount, HourMetrics
-from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.business.params import (
+    bad_parameter,
+    check_advertiser,
+    date_parameter,
+    json_parameter,
+    page_of,
+    required,
+    string_list,
+)
+from tiktok_pipeline.simulator.business.protocol import BusinessRequest, Endpoint
 from tiktok_pipeline.simulator.randomness import unit
 
 COUNT_METRICS = (
@@ -55,7 +62,6 @@ ATTRIBUTE_LEVELS = {
     "currency": set(LEVEL_ID),
 }
 METRICS = {*COUNT_METRICS, "spend", *RATIO_METRICS, *ATTRIBUTE_LEVELS}
-MAX_PAGE_SIZE = 1000
 MAX_DAILY_SPAN_DAYS = 30
 AD_FIELDS = (
     "advertiser_id",
@@ -77,82 +83,6 @@ AD_FIELDS = (
 AD_LIST_DAYS = 14
 """``ad/get`` lists ads created within this many days before the as-of instant."""
 MAX_FILTER_IDS = 100
-
-
-def _bad(name: str, problem: str) -> BusinessError:
-    return BusinessError(40002, f"{name}: {problem}")
-
-
-def _required(params: dict[str, str], name: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise _bad(name, "is required.")
-    return value
-
-
-def _json(params: dict[str, str], name: str, kind: type) -> Any:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        raise _bad(name, f"must be a JSON {kind.__name__} string, got {raw[:80]!r}.") from None
-    if not isinstance(value, kind):
-        raise _bad(name, f"must be a JSON {kind.__name__}, got {type(value).__name__}.")
-    return value
-
-
-def _string_list(params: dict[str, str], name: str, *, required: bool = True) -> list[str] | None:
-    value = _json(params, name, list)
-    if value is None:
-        if required:
-            raise _bad(name, "is required (a JSON array of strings).")
-        return None
-    if not value or not all(isinstance(v, str) for v in value):
-        raise _bad(name, "must be a non-empty JSON array of strings.")
-    return value
-
-
-def _int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, f"must be an integer, got {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise _bad(name, f"must be between {lo} and {hi}, got {value}.")
-    return value
-
-
-def _date(params: dict[str, str], name: str) -> date:
-    raw = _required(params, name)
-    try:
-        return datetime.strptime(raw, "%Y-%m-%d").date()
-    except ValueError:
-        raise _bad(name, f"must be a date YYYY-MM-DD, got {raw!r}.") from None
-
-
-def _advertiser(params: dict[str, str], account: AdAccount) -> None:
-    advertiser_id = _required(params, "advertiser_id")
-    if advertiser_id != account.advertiser_id:
-        raise BusinessError(40001, f"No permission to operate advertiser_id {advertiser_id}.")
-
-
-def _page(rows: list[dict[str, Any]], params: dict[str, str], default_size: int) -> dict[str, Any]:
-    page = _int(params, "page", 1, 1, 10**6)
-    size = _int(params, "page_size", default_size, 1, MAX_PAGE_SIZE)
-    return {
-        "list": rows[(page - 1) * size : page * size],
-        "page_info": {
-            "page": page,
-            "page_size": size,
-            "total_number": len(rows),
-            "total_page": math.ceil(len(rows) / size),
-        },
-    }
 
 
 def _stamp(epoch: float) -> str:
@@ -179,39 +109,41 @@ class Reporting:
     # --- report/integrated/get -----------------------------------------------------------------
     def report(self, request: BusinessRequest) -> dict[str, Any]:
         params = request.params
-        _advertiser(params, self.account)
-        report_type = _required(params, "report_type")
+        check_advertiser(params, self.account)
+        report_type = required(params, "report_type")
         if report_type != "BASIC":
-            raise _bad("report_type", f"{report_type!r} is not supported here; use BASIC.")
+            raise bad_parameter("report_type", f"{report_type!r} is not supported here; use BASIC.")
         if params.get("service_type", "AUCTION") != "AUCTION":
-            raise _bad("service_type", f"must be AUCTION, got {params['service_type']!r}.")
+            raise bad_parameter("service_type", f"must be AUCTION, got {params['service_type']!r}.")
         if params.get("query_lifetime", "false").lower() == "true":
-            raise _bad("query_lifetime", "lifetime reports are not simulated; pass start_date and end_date.")
-        level = _required(params, "data_level")
+            raise bad_parameter("query_lifetime", "lifetime reports are not simulated; pass start_date and end_date.")
+        level = required(params, "data_level")
         if level not in LEVEL_ID:
-            raise _bad("data_level", f"must be one of {', '.join(LEVEL_ID)}, got {level!r}.")
-        dimensions = _string_list(params, "dimensions") or []
+            raise bad_parameter("data_level", f"must be one of {', '.join(LEVEL_ID)}, got {level!r}.")
+        dimensions = string_list(params, "dimensions") or []
         time_dimensions = [d for d in dimensions if d in ("stat_time_hour", "stat_time_day")]
         id_dimension = LEVEL_ID[level]
         if len(time_dimensions) != 1 or set(dimensions) != {id_dimension, time_dimensions[0]}:
-            raise _bad(
+            raise bad_parameter(
                 "dimensions",
                 f"must be [{id_dimension!r}] plus one of 'stat_time_hour', 'stat_time_day' at {level}, got {dimensions}.",
             )
         hourly = time_dimensions[0] == "stat_time_hour"
-        metrics = _string_list(params, "metrics") or []
+        metrics = string_list(params, "metrics") or []
         for metric in metrics:
             if metric not in METRICS:
-                raise _bad("metrics", f"unknown metric {metric!r}.")
+                raise bad_parameter("metrics", f"unknown metric {metric!r}.")
             if metric in ATTRIBUTE_LEVELS and level not in ATTRIBUTE_LEVELS[metric]:
-                raise _bad("metrics", f"{metric!r} is not available at data_level {level}.")
-        start, end = _date(params, "start_date"), _date(params, "end_date")
+                raise bad_parameter("metrics", f"{metric!r} is not available at data_level {level}.")
+        start, end = date_parameter(params, "start_date"), date_parameter(params, "end_date")
         if end < start:
-            raise _bad("end_date", "must not be before start_date.")
+            raise bad_parameter("end_date", "must not be before start_date.")
         if hourly and end != start:
-            raise _bad("end_date", "an hourly report (stat_time_hour) spans one day: start_date must equal end_date.")
+            raise bad_parameter(
+                "end_date", "an hourly report (stat_time_hour) spans one day: start_date must equal end_date."
+            )
         if (end - start).days + 1 > MAX_DAILY_SPAN_DAYS:
-            raise _bad("end_date", f"the date range is at most {MAX_DAILY_SPAN_DAYS} days.")
+            raise bad_parameter("end_date", f"the date range is at most {MAX_DAILY_SPAN_DAYS} days.")
 
         rows = self._rows(level, hourly, start, end, request.as_of)
         rows.sort(key=lambda row: (row["time"], row["id"]))
@@ -222,7 +154,7 @@ class Reporting:
             }
             for row in rows
         ]
-        return _page(formatted, params, default_size=10)
+        return page_of(formatted, params, default_size=10)
 
     def _rows(self, level: str, hourly: bool, start: date, end: date, as_of: float) -> list[dict[str, Any]]:
         """Reported ad-hours as of ``as_of``, summed to the level's id and the time granularity."""
@@ -287,21 +219,21 @@ class Reporting:
     # --- ad/get -----------------------------------------------------------------------------------
     def ads(self, request: BusinessRequest) -> dict[str, Any]:
         params = request.params
-        _advertiser(params, self.account)
-        filtering = _json(params, "filtering", dict) or {}
+        check_advertiser(params, self.account)
+        filtering = json_parameter(params, "filtering", dict) or {}
         wanted: dict[str, set[str]] = {}
         for name, value in filtering.items():
             if name not in ("ad_ids", "adgroup_ids", "campaign_ids"):
-                raise _bad(f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids or campaign_ids.")
+                raise bad_parameter(f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids or campaign_ids.")
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise _bad(f"filtering.{name}", "must be a JSON array of id strings.")
+                raise bad_parameter(f"filtering.{name}", "must be a JSON array of id strings.")
             if len(value) > MAX_FILTER_IDS:
-                raise _bad(f"filtering.{name}", f"at most {MAX_FILTER_IDS} ids, got {len(value)}.")
+                raise bad_parameter(f"filtering.{name}", f"at most {MAX_FILTER_IDS} ids, got {len(value)}.")
             wanted[name] = set(value)
-        fields = _string_list(params, "fields", required=False) or list(AD_FIELDS)
+        fields = string_list(params, "fields", required=False) or list(AD_FIELDS)
         unknown = [f for f in fields if f not in AD_FIELDS]
         if unknown:
-            raise _bad("fields", f"unknown fields {unknown}.")
+            raise bad_parameter("fields", f"unknown fields {unknown}.")
         listed = []
         for ad in self.account.ads_created(request.as_of, request.as_of - AD_LIST_DAYS * 86400):
             if "ad_ids" in wanted and ad.id not in wanted["ad_ids"]:
@@ -312,7 +244,7 @@ class Reporting:
                 continue
             record = self._ad_record(ad, request.as_of)
             listed.append({field: record[field] for field in fields})
-        return _page(listed, params, default_size=10)
+        return page_of(listed, params, default_size=10)
 
     def _ad_record(self, ad: Ad, as_of: float) -> dict[str, Any]:
         if as_of < ad.start:
