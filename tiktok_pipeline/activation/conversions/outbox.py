@@ -5,7 +5,7 @@ deduplication key, plus the test code so a test send never stands in for the pro
 protocol makes sending exactly-once from our side:
 
 1. **Queue** (one transaction): the run's orders that are not in the outbox yet are inserted as
-   ``pending``. Orders already there are left alone, whatever their status: re-running a window,
+   ``pending``, and the run's bad orders replace its windows' rows of ``conversion_quarantine``. Orders already there are left alone, whatever their status: re-running a window,
    or re-reading an export, never queues an event twice.
 2. **Claim** (one transaction per batch, *before* the request): the batch's rows become
    ``sending``, ``attempts`` + 1, ``first_attempt_at`` set once. If the process dies during the
@@ -45,11 +45,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.activation.conversions.orders import Conversion, LoadedOrders
+from tiktok_pipeline.activation.conversions.orders import ASSET, Conversion, LoadedOrders
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, send_batch
-from tiktok_pipeline.warehouse.io import read_frame, transaction
-from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
+from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, read_frame, transaction
+from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
+from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
 from tiktok_pipeline.windows import utc_naive
 
 KEY = ("pixel_code", "test_event_code", "event", "event_id")
@@ -122,22 +123,28 @@ class Queued:
     """Orders already in the outbox whose event differs now (a later export changed the order)."""
 
 
-def enqueue(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> Queued:
-    """Insert the rows whose key is not in the outbox yet, in one transaction; report the others."""
-    existing, _ = _transaction(
-        connection,
-        "_queue",
-        rows,
-        (
-            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}",
-            [],
-        ),
-        (
+def enqueue(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> Queued:
+    """Insert the rows whose key is not in the outbox yet, in one transaction; report the others.
+
+    ``also`` runs in the same transaction (the run's quarantined orders: see :func:`relay_conversions`).
+    """
+    with transaction(connection):
+        connection.execute(CONVERSION_OUTBOX.ddl)
+        connection.register("_queue", rows.to_arrow())
+        existing = connection.execute(
+            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"
+        ).fetchall()
+        connection.execute(
             f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
-                WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})""",
-            [],
-        ),
-    )
+                WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})"""
+        ).fetchall()
+        connection.unregister("_queue")
+        if also is not None:
+            also(connection)
     return Queued(
         queued=rows.height - len(existing),
         existing=Counter(status for status, _ in existing),
@@ -263,8 +270,14 @@ def relay_conversions(
     resend_rejected: bool = False,
     run_id: str = "",
     clock: Callable[[], datetime] = _utcnow,
+    quarantine: pl.DataFrame | None = None,
 ) -> RelayReport:
-    """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox."""
+    """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox.
+
+    ``quarantine``: the range's bad orders; they replace the range's rows of ``conversion_quarantine`` (its
+    only writer) in the transaction that queues the good ones, so a window's orders are all accounted for
+    or none are.
+    """
     if not 0 < batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, not {batch_size}")
     report = RelayReport()
@@ -272,7 +285,11 @@ def relay_conversions(
     report.orders_in_windows = len(own)
     rows = outbox_rows(own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id)
     with connect() as connection:
-        queued = enqueue(connection, rows)
+        also = None
+        if quarantine is not None:
+            also = prepare_window_writes(start, end, Write(CONVERSION_QUARANTINE, quarantine))
+            adopt_legacy_rows(connection, CONVERSION_QUARANTINE, ASSET)
+        queued = enqueue(connection, rows, also)
         due, report.ambiguous_not_resent = due_rows(
             connection,
             pixel_code=pixel_code,
