@@ -119,6 +119,9 @@ def test_a_backfill_takes_each_hour_from_its_newest_window(settings):
     assert result.success
     info = metadata(result, "raw_ad_metrics")
     assert info["windows"] == 6 and info["windows_fetched"] == 6
+    windows = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "raw_ad_metrics"]
+    counts = [e.materialization.metadata["quarantined_records"].value for e in windows]
+    assert len(counts) == 6 and sum(counts) == info["range_quarantined_records"]  # each window its own count
     h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=UTC)  # noqa: E731
     expected = truth(settings, W + timedelta(minutes=5), hours(h(4), h(10)))
     table = read(settings, "raw_ad_metrics")

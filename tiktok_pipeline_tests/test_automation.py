@@ -10,6 +10,7 @@ from tiktok_pipeline.definitions import build_definitions
 
 AD_VELOCITY = dg.AssetKey("ad_velocity")
 ROLLUPS = (dg.AssetKey("daily_video_metrics"), dg.AssetKey("daily_creator_metrics"))
+QUARANTINED = dg.AssetKey("quarantined_records")
 
 
 class Ticks:
@@ -101,7 +102,32 @@ def test_the_automation_sensor_targets_the_declarative_assets_and_is_on(defs):
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def("automation_condition_sensor")
     assert sensor.description and sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.asset_selection.resolve(repo.asset_graph) == {AD_VELOCITY, *ROLLUPS}
-    for key in (AD_VELOCITY, *ROLLUPS):
+    assert sensor.asset_selection.resolve(repo.asset_graph) == {AD_VELOCITY, QUARANTINED, *ROLLUPS}
+    for key in (AD_VELOCITY, QUARANTINED, *ROLLUPS):
         assert repo.asset_graph.get(key).automation_condition is not None
     assert not [s for s in repo.schedule_defs if s.name == "daily_rollup_schedule"]  # automation replaced it
+
+
+def test_quarantined_records_is_recreated_after_any_source_writes(defs, instance):
+    view = QUARANTINED
+    cursor = None
+
+    def requested(at: datetime) -> int:
+        nonlocal cursor
+        result = dg.evaluate_automation_conditions(
+            defs=defs,
+            instance=instance,
+            asset_selection=dg.AssetSelection.assets(view),
+            evaluation_time=at,
+            cursor=cursor,
+        )
+        cursor = result.cursor
+        return result.get_num_requested(view)
+
+    now = datetime(2026, 11, 20, 10, 40, 30, tzinfo=UTC)
+    assert requested(now) == 0  # nothing written yet (the first writer creates the view itself)
+    for source in ("display_api_quarantine", "raw_ad_metrics", "conversion_outbox"):
+        land(instance, source, "2026-11-20-10:35")
+        assert requested(now) == 1, source  # a window of any one source is enough: no waiting for the others
+        instance.report_runless_asset_event(dg.AssetMaterialization("quarantined_records"))
+        assert requested(now) == 0, source

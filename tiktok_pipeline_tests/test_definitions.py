@@ -11,6 +11,9 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions, defs
 from tiktok_pipeline.settings import DisplaySettings, Settings, SettingsError
 
+UNPARTITIONED = {"alerts", "quarantined_records"}
+"""The govern group's tables: one row per alert, and the view over every source's quarantine table."""
+
 
 def test_defs_load_and_are_documented():
     dg.Definitions.validate_loadable(defs)
@@ -23,7 +26,7 @@ def test_defs_load_and_are_documented():
         assert node.description, f"{key} has no description"
         schema = node.metadata.get("dagster/column_schema")
         assert schema is not None and all(c.description for c in schema.columns), key
-        assert (node.partitions_def is None) == (key.to_user_string() == "alerts"), key
+        assert (node.partitions_def is None) == (key.to_user_string() in UNPARTITIONED), key
     for job_name in ("window_pipeline_job", "alert_job"):
         assert repo.get_job(job_name).description
     assert repo.get_sensor_def("alert_sensor").description
@@ -96,11 +99,9 @@ def test_window_tables_carry_freshness_policies_and_parsed_ones_the_parser_versi
 
 
 def test_the_defs_folder_loader_sees_each_video_definition_once():
-    from pathlib import Path
+    from tiktok_pipeline.definitions import load_defs_folder
 
-    from tiktok_pipeline.settings import PROJECT_ROOT
-
-    loaded = dg.load_from_defs_folder(path_within_project=Path(PROJECT_ROOT))
+    loaded = load_defs_folder()
     keys = [
         key.to_user_string()
         for assets_def in loaded.assets or []
@@ -111,3 +112,21 @@ def test_the_defs_folder_loader_sees_each_video_definition_once():
         assert keys.count(name) == 1, name
     assert [j.name for j in loaded.jobs or []].count("window_pipeline_job") == 1
     assert [s.name for s in loaded.sensors or []].count("polling_sensor") == 1
+
+
+def test_quarantined_records_is_a_governance_view_over_each_source_quarantine():
+    graph = defs.get_repository_def().asset_graph
+    node = graph.get(dg.AssetKey("quarantined_records"))
+    assert node.group_name == "govern" and node.pools == {"duckdb_writer"}
+    assert node.metadata["dagster/table_name"] == "quarantined_records"
+    assert {k.to_user_string() for k in node.parent_keys} == {
+        "display_api_quarantine",
+        "raw_ad_metrics",
+        "conversion_outbox",
+    }
+    assert node.automation_condition is not None
+    sensor = defs.get_repository_def().get_sensor_def("automation_condition_sensor")
+    assert dg.AssetKey("quarantined_records") in sensor.asset_selection.resolve(graph)
+    for owner, table in (("raw_ad_metrics", "ad_report_quarantine"), ("conversion_outbox", "conversion_quarantine")):
+        owning = graph.get(dg.AssetKey(owner))
+        assert owning.metadata["quarantine_table"] == table and table in (owning.description or ""), owner

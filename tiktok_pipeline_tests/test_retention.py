@@ -22,7 +22,13 @@ from .test_assets import materialize_range, read
 UTC = UTC
 EVENING = datetime(2026, 11, 19, 23, 50, tzinfo=UTC)  # windows 23:50, 23:55 (the 19th), 00:00, 00:05 (the 20th)
 WINDOW_TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metrics", "video_velocity")
-KEPT_TABLES = ("display_api_quarantine", "poll_telemetry", "daily_video_metrics", "daily_creator_metrics")
+KEPT_TABLES = (
+    "display_api_quarantine",
+    "quarantined_records",
+    "poll_telemetry",
+    "daily_video_metrics",
+    "daily_creator_metrics",
+)
 
 
 @pytest.fixture

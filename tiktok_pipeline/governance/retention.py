@@ -8,7 +8,9 @@ Policy (the Dagster side is ``tiktok_pipeline/defs/retention.py``):
   exactly the day's rows (their ``observations`` add up to the window tables' row counts, which
   agree with each other) and were materialised after every window of the day. A day that fails any
   of these is kept and reported with the reason.
-- Never deleted: the daily rollups, ``quarantined_records`` (the audit trail of rejected input),
+- Never deleted: the daily rollups, the quarantine tables (``display_api_quarantine``,
+  ``ad_report_quarantine``, ``conversion_quarantine`` and their view ``quarantined_records``: the audit
+  trail of rejected input; :data:`PRUNED_TABLES` is an allow-list that names none of them),
   ``poll_telemetry`` (one row per window), ``alerts``, and the landing files. The landing files are
   the durable raw record: re-materialising a pruned window re-parses its file without calling
   TikTok, so pruning the warehouse is reversible.

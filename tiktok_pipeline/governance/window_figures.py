@@ -15,7 +15,7 @@ import polars as pl
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.ingest.snapshots import ObservedRange
 from tiktok_pipeline.metrics.velocity import top_movers
-from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key, window_starts
 
 Figures = dict[str, dict[str, Any]]
 
@@ -90,6 +90,12 @@ def quarantine_figures(quarantine: pl.DataFrame, keys: list[str]) -> Figures:
         reasons = part.group_by("reason").len().sort("len", descending=True).head(10)
         figures[key] = {"dagster/row_count": part.height, "reasons": Markdown(markdown_table(reasons, empty="_none_"))}
     return figures
+
+
+def quarantined_by_window(quarantine: pl.DataFrame, start: datetime, end: datetime) -> Figures:
+    """``quarantined_records``: each window's own count of quarantined records (0 for windows without any)."""
+    keys = [window_key(s) for s in window_starts(start, end)]
+    return {key: {"quarantined_records": part.height} for key, part in _by_window(quarantine, keys).items()}
 
 
 def telemetry_figures(observed: ObservedRange) -> Figures:

@@ -49,7 +49,6 @@ def raw_ad_figures(
         "impressions_total": written.impressions,
         "ads": rows["ad_id"].n_unique(),
         "videos": rows["video_id"].drop_nulls().n_unique(),
-        "quarantined_records": sum(f.quarantine.height for f in fetches),
         "duplicate_rows": sum(f.duplicates for f in fetches),
         "rows_without_video": sum(f.ads_without_video for f in fetches),
         "report_pages": sum(f.pages for f in fetches),

@@ -11,8 +11,8 @@ double-counted. Rules:
   re-running an old partition never overwrites newer revisions with staler numbers.
 - **A bad record loses nothing.** A row quarantined by the fetch keeps its previously stored value
   (older ``fetched_at``) instead of being deleted.
-- The quarantined records of the run's windows are replaced in ``quarantined_records`` (scoped to
-  ``asset = 'raw_ad_metrics'``) in the same transaction.
+- The quarantined records of the run's windows are replaced in ``ad_report_quarantine`` (this is its only
+  writer) in the same transaction; they appear in the ``quarantined_records`` view with the other sources'.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.warehouse.io import read_frame, transaction
-from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
+from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
 
 if TYPE_CHECKING:
@@ -88,9 +89,9 @@ def replace_ad_hours(
     """
     winners = newest_per_hour(coverage)
     lo, hi = (utc_naive(moment) for moment in window_range)
+    adopt_legacy_rows(connection, AD_REPORT_QUARANTINE, ASSET)
     with transaction(connection):
         connection.execute(RAW_AD_METRICS.ddl)
-        connection.execute(QUARANTINED_RECORDS.ddl)
         connection.register("_hours", winners.to_arrow())
         before = read_frame(connection, _TOTALS)
         connection.unregister("_hours")
@@ -122,11 +123,10 @@ def replace_ad_hours(
         connection.execute("INSERT INTO raw_ad_metrics BY NAME SELECT * FROM _incoming").fetchall()
         after = read_frame(connection, _TOTALS)
         connection.execute(
-            "DELETE FROM quarantined_records WHERE window_start >= ? AND window_start < ? AND asset = ?",
-            [lo, hi, ASSET],
+            f"DELETE FROM {AD_REPORT_QUARANTINE.name} WHERE window_start >= ? AND window_start < ?", [lo, hi]
         ).fetchall()
-        connection.register("_quarantine", QUARANTINED_RECORDS.conform(quarantine).to_arrow())
-        connection.execute("INSERT INTO quarantined_records BY NAME SELECT * FROM _quarantine").fetchall()
+        connection.register("_quarantine", AD_REPORT_QUARANTINE.conform(quarantine).to_arrow())
+        connection.execute(f"INSERT INTO {AD_REPORT_QUARANTINE.name} BY NAME SELECT * FROM _quarantine").fetchall()
         for name in ("_hours", "_kept", "_incoming", "_quarantine"):
             connection.unregister(name)
     return _summary(winners, writable, before, after, deleted, incoming, kept_rows)

@@ -6,7 +6,7 @@ DuckDB allows one read-write process per file, so every writing asset runs in th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +64,15 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
     Rows outside the range are refused: a writer may only touch its own partitions. Re-running a
     partition therefore leaves exactly one copy of its rows: it can never double-count.
     """
+    replace = prepare_window_writes(start, end, *writes)
+    with transaction(connection):
+        replace(connection)
+
+
+def prepare_window_writes(
+    start: datetime, end: datetime, *writes: Write
+) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """:func:`replace_windows`'s statements, checked now, for a caller to run inside its own transaction."""
     lo, hi = utc_naive(start), utc_naive(end)
     conformed = []
     for write in writes:
@@ -72,7 +81,8 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
         if outside:
             raise ValueError(f"{outside} rows for {write.spec.name} fall outside [{lo}, {hi})")
         conformed.append((write, frame.to_arrow()))
-    with transaction(connection):
+
+    def replace(connection: duckdb.DuckDBPyConnection) -> None:
         for write, arrow in conformed:
             name = write.spec.name
             connection.execute(write.spec.ddl)
@@ -84,6 +94,8 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
             connection.register("_incoming", arrow)
             connection.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming').fetchall()
             connection.unregister("_incoming")
+
+    return replace
 
 
 def read_frame(

@@ -2,8 +2,9 @@
 
 DuckDB lets one process write a file *or* several read it, never both: a reader that keeps the file
 open makes every writing step fail with "Could not set lock on file". So :func:`query_snapshot`
-opens the file read-only only for as long as it takes to copy the tables the query reads into an
-in-memory database (one transaction, so the tables agree with each other), detaches at once, and
+opens the file read-only only for as long as it takes to copy the tables the query reads (through the
+views it reads, such as ``quarantined_records``, re-created over the copies) into an in-memory database
+(one transaction, so the tables agree with each other), detaches at once, and
 runs the query on the copy. While a writer holds the file it retries with backoff for up to
 ``wait_seconds``, then raises :class:`WarehouseBusy`.
 
@@ -100,48 +101,61 @@ def _catalog(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [(schema, table) for schema, table in rows]
 
 
-def _tables_to_copy(
-    connection: duckdb.DuckDBPyConnection, sql: str, catalog: list[tuple[str, str]]
-) -> list[tuple[str, str]] | None:
-    """(schema, table) of the warehouse tables ``sql`` reads, or ``None`` for "copy the whole database".
+@dataclass(frozen=True)
+class _Copy:
+    """What a query needs from the warehouse: its tables, and the views over them (``CREATE VIEW`` statements)."""
 
-    The whole database is copied when the query's tables cannot be told (DuckDB could not bind it on its
-    own, e.g. several statements), when it names none of the warehouse's tables (``SHOW TABLES``, a
-    catalog query) or when the warehouse has views (a view reads tables the query does not name).
+    tables: list[tuple[str, str]]
+    views: list[str]
+
+
+def _tables_to_copy(connection: duckdb.DuckDBPyConnection, sql: str, catalog: list[tuple[str, str]]) -> _Copy | None:
+    """The warehouse tables ``sql`` reads and the views it may use, or ``None`` for "copy the whole database".
+
+    DuckDB names the tables behind a view the query reads (e.g. ``quarantined_records``, a view over the
+    per-source quarantine tables), so those are copied and each view whose tables are all copied is
+    re-created over them. The whole database is copied when the query's tables cannot be told (DuckDB could
+    not bind it on its own, e.g. several statements), when it names none of the warehouse's tables (``SHOW
+    TABLES``, a catalog query) or when a view lives outside the main schema.
     """
-    has_views = connection.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND NOT internal", [ALIAS]
-    ).fetchone()
-    if has_views and has_views[0]:
+    views = connection.execute(
+        "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE database_name = ? AND NOT internal "
+        "ORDER BY view_oid",
+        [ALIAS],
+    ).fetchall()
+    if any(schema != "main" for schema, _, _ in views):
         return None
     connection.execute(f"USE {ALIAS}")
     try:
         names = connection.get_table_names(sql)
+        needed = [create for _, view, create in views if connection.get_table_names(f"FROM {_ident(view)}") <= names]
     except duckdb.Error:
         return None
     finally:
         connection.execute("USE memory")
     wanted = [(schema, table) for schema, table in catalog if table in names]
-    return wanted or None
+    return _Copy(wanted, needed) if wanted else None
 
 
-def _copy(connection: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]] | None) -> tuple[str, ...]:
-    """Copy ``tables`` (or the whole database) into ``memory`` in one read transaction."""
+def _copy(connection: duckdb.DuckDBPyConnection, plan: _Copy | None) -> tuple[str, ...]:
+    """Copy the plan's tables and views (or the whole database) into ``memory`` in one read transaction."""
     connection.execute("BEGIN TRANSACTION")
     try:
-        if tables is None:
+        if plan is None:
             connection.execute(f"COPY FROM DATABASE {ALIAS} TO memory")
             copied = connection.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = 'memory' ORDER BY 1"
             ).fetchall()
             names = tuple(name for (name,) in copied)
         else:
-            for schema, table in tables:
+            for schema, table in plan.tables:
                 if schema != "main":
                     connection.execute(f"CREATE SCHEMA IF NOT EXISTS memory.{_ident(schema)}")
                 target = f"memory.{_ident(schema)}.{_ident(table)}"
                 connection.execute(f"CREATE TABLE {target} AS FROM {ALIAS}.{_ident(schema)}.{_ident(table)}")
-            names = tuple(table for _, table in tables)
+            for create in plan.views:
+                connection.execute(create)
+            names = tuple(table for _, table in plan.tables)
         connection.execute("COMMIT")
     except Exception:
         connection.execute("ROLLBACK")

@@ -105,12 +105,20 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     assert m[3]["sent"] == m[2]["ambiguous"] and m[3]["queued"] == 0
     assert m[5]["requests"] == 0 and m[5]["queued"] == 0 and m[5]["quarantined_orders"] == 1
     assert m[0]["duplicate_orders_in_exports"] > 0
+    per_window = [
+        e.step_materialization_data.materialization.metadata["quarantined_records"].value
+        for e in everything.all_events
+        if e.is_step_materialization
+    ]
+    assert sorted(per_window) == [0, 0, 0, 1]  # each window its own count, not the range's
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         statuses = con.execute(
             "SELECT status, count(*), min(attempts), max(attempts) FROM conversion_outbox GROUP BY 1"
         ).fetchall()
         quarantined = con.execute("SELECT reason FROM quarantined_records WHERE asset = 'conversion_outbox'").fetchall()
+        own = con.execute("SELECT reason FROM conversion_quarantine").fetchall()
+    assert own == quarantined  # its own table, written once however often the window ran
     assert statuses == [("sent", len(expected), 1, 2)]
     assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
 

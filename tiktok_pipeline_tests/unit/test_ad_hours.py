@@ -6,8 +6,9 @@ import polars as pl
 import pytest
 
 from tiktok_pipeline.warehouse.ad_hours import newest_per_hour, replace_ad_hours
-from tiktok_pipeline.warehouse.io import connect, read_frame
-from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows
+from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
+from tiktok_pipeline.warehouse.tables import DISPLAY_API_QUARANTINE, QUARANTINED_RECORDS, RAW_AD_METRICS
 
 H9, H10 = datetime(2026, 11, 20, 9), datetime(2026, 11, 20, 10)
 
@@ -192,7 +193,7 @@ def test_a_quarantined_row_keeps_its_last_good_value(db):
         ]
 
 
-def test_quarantine_is_replaced_for_its_windows_and_asset_only(db):
+def test_quarantine_is_replaced_for_its_windows_in_its_own_table_only(db):
     other = QUARANTINED_RECORDS.conform(
         pl.DataFrame({"window_start": [W1], "reason": ["video"], "asset": ["raw_video_snapshots"]})
     )
@@ -200,12 +201,12 @@ def test_quarantine_is_replaced_for_its_windows_and_asset_only(db):
         pl.DataFrame({"window_start": [W1], "reason": ["ad"], "asset": ["raw_ad_metrics"]})
     )
     with connect(db) as connection:
-        connection.execute(QUARANTINED_RECORDS.ddl)
-        connection.register("_o", other.to_arrow())
-        connection.execute("INSERT INTO quarantined_records BY NAME SELECT * FROM _o")
+        adopt_legacy_rows(connection, DISPLAY_API_QUARANTINE, "raw_video_snapshots")
+        replace_windows(connection, W1, W2, Write(DISPLAY_API_QUARANTINE, other))
     empty_fetch = fetch(W1, [H9], [{"ad_id": "1", "stat_time_hour": H9}])
     write(db, empty_fetch, quarantine=mine)
     write(db, empty_fetch, quarantine=mine)  # re-run: one copy, the video record untouched
     with connect(db, read_only=True) as connection:
         reasons = read_frame(connection, "SELECT reason FROM quarantined_records ORDER BY reason")["reason"].to_list()
+        assert read_frame(connection, "SELECT reason FROM ad_report_quarantine")["reason"].to_list() == ["ad"]
     assert reasons == ["ad", "video"]

@@ -22,10 +22,10 @@ from tiktok_pipeline.ingest.polling.state import STATE_LOOKBACK
 from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, LOOKBACK
 from tiktok_pipeline.settings import MIN_RETENTION_DAYS, RetentionSettings, Settings
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
+from tiktok_pipeline.warehouse.quarantine import SOURCES, adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import (
     DAILY_VIDEO_METRICS,
     ENRICHED_VIDEO_METRICS,
-    QUARANTINED_RECORDS,
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
@@ -177,8 +177,15 @@ def fill_day(connection, day: datetime, videos: int) -> None:
         Write(ENRICHED_VIDEO_METRICS, frames["video"]),
         Write(VIDEO_VELOCITY, frames["video"]),
         Write(RAW_CREATOR_SNAPSHOTS, frames["creator"]),
-        Write(QUARANTINED_RECORDS, quarantine, {"asset": "raw_video_snapshots"}),
     )
+    for source in SOURCES:  # one rejected record per source and day, each in its own table
+        adopt_legacy_rows(connection, source.spec, source.asset)
+        replace_windows(
+            connection,
+            day,
+            day + timedelta(days=1),
+            Write(source.spec, quarantine.with_columns(asset=pl.lit(source.asset))),
+        )
 
 
 def counts(connection, table: str) -> dict[str, int]:
@@ -211,7 +218,9 @@ def test_days_before_and_prune_day_delete_one_day_of_window_rows_only(tmp_path):
         assert deleted == rows
         for table in (*VIDEO_TABLES, "raw_creator_snapshots"):
             assert counts(connection, table) == {"2026-11-21": 8 if table != "raw_creator_snapshots" else 2}, table
-        assert counts(connection, "quarantined_records") == {"2026-11-20": 1, "2026-11-21": 1}  # never pruned
+        for source in SOURCES:  # never pruned: the audit trail
+            assert counts(connection, source.spec.name) == {"2026-11-20": 1, "2026-11-21": 1}, source.spec.name
+        assert counts(connection, "quarantined_records") == {"2026-11-20": 3, "2026-11-21": 3}
         assert days_before(connection, next_day) == {}
 
 

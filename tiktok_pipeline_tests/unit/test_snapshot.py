@@ -44,6 +44,23 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
+def test_a_view_is_recreated_over_copies_of_its_tables_only(warehouse):
+    # quarantined_records is a view over the per-source quarantine tables (tiktok_pipeline.warehouse.quarantine)
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("CREATE TABLE display_api_quarantine AS SELECT 'video' AS reason")
+        connection.execute("CREATE TABLE ad_report_quarantine AS SELECT 'ad' AS reason")
+        connection.execute(
+            "CREATE VIEW quarantined_records AS SELECT * FROM display_api_quarantine "
+            "UNION ALL BY NAME SELECT * FROM ad_report_quarantine"
+        )
+    result = query_snapshot(warehouse, "SELECT reason FROM quarantined_records ORDER BY reason")
+    assert result.table.to_pylist() == [{"reason": "ad"}, {"reason": "video"}]
+    assert sorted(result.copied_tables) == ["ad_report_quarantine", "display_api_quarantine"]  # not `big`
+    assert query_snapshot(warehouse, "FROM video_velocity").copied_tables == ("video_velocity",)
+    joined = query_snapshot(warehouse, "SELECT count(*) AS n FROM quarantined_records, video_velocity")
+    assert joined.table.to_pylist() == [{"n": 8}]
+
+
 def _hold_writer(path: Path, seconds: float) -> subprocess.Popen[str]:
     writer = subprocess.Popen(
         [sys.executable, "-c", HOLD_WRITER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True

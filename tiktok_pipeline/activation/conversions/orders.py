@@ -24,7 +24,8 @@ browser Pixel within 48 hours, so the server event must carry the Pixel's id: ``
 the export has it, else ``order_id`` (the standard Pixel integration sends the order id as
 ``event_id`` on ``CompletePayment``).
 
-**Bad orders** are quarantined (``quarantined_records``, asset ``conversion_outbox``) with a reason
+**Bad orders** are quarantined (``conversion_quarantine``, asset ``conversion_outbox``, also in the view
+``quarantined_records``) with a reason
 naming the file, line and field. Their payload is *redacted*: only ``order_id``, ``event``,
 ``event_time``, ``value``, ``currency``, ``skus`` and ``pixel_event_id`` are kept as received; every
 other field's value (email, phone, ids, ip, user agent, page URL, anything unknown) is replaced by
@@ -188,7 +189,7 @@ class LoadedOrders:
 
     conversions: list[Conversion] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
-    """Rows for ``quarantined_records``: window_start (UTC), source, reason, payload (redacted), asset."""
+    """Rows for ``conversion_quarantine``: window_start (UTC), source, reason, payload (redacted), asset."""
     duplicate_orders: int = 0
     """Orders whose (event, event_id) an earlier line or file already had."""
     files: int = 0

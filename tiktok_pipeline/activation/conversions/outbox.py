@@ -5,7 +5,7 @@ deduplication key, plus the test code so a test send never stands in for the pro
 protocol makes sending exactly-once from our side:
 
 1. **Queue** (one transaction): the run's orders that are not in the outbox yet are inserted as
-   ``pending``. Orders already there are left alone, whatever their status: re-running a window,
+   ``pending``, and the run's bad orders replace its windows' rows of ``conversion_quarantine``. Orders already there are left alone, whatever their status: re-running a window,
    or re-reading an export, never queues an event twice.
 2. **Claim** (one transaction per batch, *before* the request): the batch's rows become
    ``sending``, ``attempts`` + 1, ``first_attempt_at`` set once. If the process dies during the
@@ -115,22 +115,28 @@ class Queued:
     """Orders already in the outbox whose event differs now (a later export changed the order)."""
 
 
-def enqueue(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> Queued:
-    """Insert the rows whose key is not in the outbox yet, in one transaction; report the others."""
-    existing, _ = _transaction(
-        connection,
-        "_queue",
-        rows,
-        (
-            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}",
-            [],
-        ),
-        (
+def enqueue(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> Queued:
+    """Insert the rows whose key is not in the outbox yet, in one transaction; report the others.
+
+    ``also`` runs in the same transaction (the run's quarantined orders: see :func:`relay_conversions`).
+    """
+    with transaction(connection):
+        connection.execute(CONVERSION_OUTBOX.ddl)
+        connection.register("_queue", rows.to_arrow())
+        existing = connection.execute(
+            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"
+        ).fetchall()
+        connection.execute(
             f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
-                WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})""",
-            [],
-        ),
-    )
+                WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})"""
+        ).fetchall()
+        connection.unregister("_queue")
+        if also is not None:
+            also(connection)
     return Queued(
         queued=rows.height - len(existing),
         existing=Counter(status for status, _ in existing),

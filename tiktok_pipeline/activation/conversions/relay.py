@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from tiktok_pipeline.activation.conversions.orders import Conversion, LoadedOrders
+from tiktok_pipeline.activation.conversions.orders import ASSET, Conversion, LoadedOrders
 from tiktok_pipeline.activation.conversions.outbox import (
     DEFAULT_RESEND_AMBIGUOUS_WITHIN,
     KEY,
@@ -24,6 +24,9 @@ from tiktok_pipeline.activation.conversions.outbox import (
 )
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, send_batch
+from tiktok_pipeline.warehouse.io import Write, prepare_window_writes
+from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
+from tiktok_pipeline.warehouse.tables import CONVERSION_QUARANTINE
 from tiktok_pipeline.windows import utc_naive
 
 
@@ -75,8 +78,14 @@ def relay_conversions(
     resend_rejected: bool = False,
     run_id: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    quarantine: pl.DataFrame | None = None,
 ) -> RelayReport:
-    """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox."""
+    """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox.
+
+    ``quarantine``: the range's bad orders; they replace the range's rows of ``conversion_quarantine`` (its
+    only writer) in the transaction that queues the good ones, so a window's orders are all accounted for
+    or none are.
+    """
     if not 0 < batch_size <= MAX_BATCH:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, not {batch_size}")
     report = RelayReport()
@@ -84,7 +93,11 @@ def relay_conversions(
     report.orders_in_windows = len(own)
     rows = outbox_rows(own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id)
     with connect() as connection:
-        queued = enqueue(connection, rows)
+        also = None
+        if quarantine is not None:
+            also = prepare_window_writes(start, end, Write(CONVERSION_QUARANTINE, quarantine))
+            adopt_legacy_rows(connection, CONVERSION_QUARANTINE, ASSET)
+        queued = enqueue(connection, rows, also)
         due, report.ambiguous_not_resent = due_rows(
             connection,
             pixel_code=pixel_code,

@@ -26,7 +26,7 @@ QUARANTINE_SCHEMA: dict[str, PolarsDataType] = {
 
 
 def quarantined_orders(loaded: LoadedOrders, start: datetime, end: datetime) -> pl.DataFrame:
-    """The bad orders of the windows ``[start, end)`` as ``quarantined_records`` rows (payloads already redacted)."""
+    """The bad orders of the windows ``[start, end)`` as ``conversion_quarantine`` rows (payloads already redacted)."""
     rows = [{**row, "window_start": utc_naive(row["window_start"])} for row in loaded.quarantined_in(start, end)]
     return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA)
 

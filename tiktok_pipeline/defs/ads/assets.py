@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from tiktok_pipeline.defs.ads.resources import AdReportingResource
-from tiktok_pipeline.defs.metadata import KINDS, check_result, partition_range
+from tiktok_pipeline.defs.metadata import KINDS, check_result, partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
+from tiktok_pipeline.governance.window_figures import quarantined_by_window
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows
 from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.ingest.parse.ads import parse_landed_ads
@@ -34,7 +36,7 @@ from tiktok_pipeline.quality.ad_schemas import ad_velocity_schema, campaigns_in_
 from tiktok_pipeline.quality.checks import validate_schema
 from tiktok_pipeline.warehouse.ad_hours import replace_fetched_hours
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
-from tiktok_pipeline.warehouse.tables import AD_VELOCITY, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, AD_VELOCITY, RAW_AD_METRICS
 from tiktok_pipeline.windows import window_key
 
 ADS_GROUP = "ads"
@@ -47,7 +49,9 @@ AUCTION_AD, all pages, then `ad/get` for the boosted video of each Spark Ad) and
 transaction: attribution revisions correct them instead of adding to them, and an hour is only replaced by a
 fetch at least as recent as the stored one, so re-running an old window never brings back staler numbers.
 Raw answers are landed under `data/landing/business_api/report/` first; rows that fail validation go to
-`quarantined_records` (asset = raw_ad_metrics) and keep their last good value here. `campaign_name` equals
+`ad_report_quarantine` (written only by this asset, in the same transaction as the hours) and keep their last
+good value here; analysts read them in `quarantined_records` (asset = raw_ad_metrics) with the other sources'.
+Each window's materialisation reports its own `quarantined_records` count. `campaign_name` equals
 the tracking registry's campaign ids; `video_id` links to the video tables. A window is a partition:
 it names the fetch, not the hours (`fetched_in_window`)."""
 
@@ -88,7 +92,7 @@ class RawAdMetricsConfig(dg.Config):
 @dg.asset(
     name=RAW_AD_METRICS.name,
     description=RAW_AD_DOC,
-    metadata=RAW_AD_METRICS.asset_metadata,
+    metadata={**RAW_AD_METRICS.asset_metadata, "quarantine_table": AD_REPORT_QUARANTINE.name},
     check_specs=[
         dg.AssetCheckSpec(
             "raw_ad_metrics_schema",
@@ -150,6 +154,11 @@ def raw_ad_metrics(
     assert written is not None  # every fetch is usable when none failed
     registry_campaigns = {c for creator in tracking_registry.load().creators for c in creator.campaign_ids}
     figures, tables = raw_ad_figures(written, fetches, sum(w.collected for w in landed), stats)
+    quarantine = pl.concat([f.quarantine for f in fetches])
+    by_window = quarantined_by_window(quarantine, start, end)
+    report_windows(context, RAW_AD_METRICS.name, by_window)
+    if len(by_window) > 1:
+        figures["range_quarantined_records"] = quarantine.height
     return dg.MaterializeResult(
         metadata={
             **figures,

@@ -1,8 +1,8 @@
 """Conversions: the shop's orders sent to TikTok's Events API exactly once, through an outbox table.
 
 The asset is thin: it reads the exports (:mod:`tiktok_pipeline.activation.conversions.orders`), queues and
-sends through the outbox (:mod:`tiktok_pipeline.activation.conversions.outbox`), writes quarantined orders and
-describes what happened (:mod:`tiktok_pipeline.activation.conversions.summary`). The access token only
+sends through the outbox (:mod:`tiktok_pipeline.activation.conversions.outbox`), which writes the quarantined
+orders to ``conversion_quarantine`` in the transaction that queues the good ones, and describes what happened (:mod:`tiktok_pipeline.activation.conversions.summary`). The access token only
 travels through the ``business_api`` resource (``dagster.EnvVar``); no email, phone, ip or user agent ever
 reaches the warehouse, the run config, the metadata or the logs.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tiktok_pipeline.activation.conversions.orders import ASSET, load_orders
+from tiktok_pipeline.activation.conversions.orders import load_orders
 from tiktok_pipeline.activation.conversions.relay import relay_conversions
 from tiktok_pipeline.activation.conversions.summary import (
     outbox_by_status,
@@ -21,11 +21,12 @@ from tiktok_pipeline.activation.conversions.summary import (
     relay_log,
 )
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
-from tiktok_pipeline.defs.metadata import partition_range
+from tiktok_pipeline.defs.metadata import partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
-from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, QUARANTINED_RECORDS
+from tiktok_pipeline.governance.window_figures import quarantined_by_window
+from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
+from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
 
 OUTBOX_DOC = """Every conversion owed to TikTok's Events API, one row per (pixel, test code, event, event_id),
 with its status and TikTok's answer: pending, sent, rejected (with the reason), ambiguous (no answer).
@@ -36,7 +37,12 @@ what earlier runs left over — in requests of at most 1,000 with the browser Pi
 merges Pixel and server events. Re-running a window never sends an event twice: events already sent or
 rejected are skipped. Events whose request got no answer are resent only while TikTok's 48-hour
 deduplication covers the first attempt. Only SHA-256 hashes of emails, phone numbers and customer ids
-are stored; bad orders go to quarantined_records, redacted."""
+are stored.
+
+Bad orders (a reason naming file, line and field; payload redacted) go to `conversion_quarantine`, whose only
+writer this asset is, in the same transaction that queues the window's good orders; analysts read them in
+`quarantined_records` (asset = conversion_outbox) with the other sources' records. Each window's
+materialisation reports its own `quarantined_records` count."""
 
 
 class ConversionOutboxConfig(dg.Config):
@@ -51,7 +57,7 @@ class ConversionOutboxConfig(dg.Config):
     group_name="conversions",
     kinds={"duckdb"},
     description=OUTBOX_DOC,
-    metadata=CONVERSION_OUTBOX.asset_metadata,
+    metadata={**CONVERSION_OUTBOX.asset_metadata, "quarantine_table": CONVERSION_QUARANTINE.name},
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WRITER_POOL,
@@ -71,8 +77,6 @@ def conversion_outbox(
         )
     loaded = load_orders(Path(conversions.orders_dir), default_phone_region=conversions.default_phone_region)
     quarantine = quarantined_orders(loaded, start, end)
-    with warehouse.connection() as connection:
-        replace_windows(connection, start, end, Write(QUARANTINED_RECORDS, quarantine, {"asset": ASSET}))
     for reason in quarantine["reason"].head(20):
         context.log.warning(f"quarantined order: {reason}")
     with business_api.client() as client:
@@ -89,12 +93,14 @@ def conversion_outbox(
             resend_rejected=config.resend_rejected,
             run_id=context.run.run_id,
             clock=lambda: datetime.now(UTC),
+            quarantine=quarantine,
         )
     with warehouse.connection() as connection:
         by_status = outbox_by_status(connection, start, end)
     for level, message in relay_log(report):
         getattr(context.log, level)(message)
     figures = relay_figures(report, loaded, by_status, quarantine.height)
+    report_windows(context, CONVERSION_OUTBOX.name, quarantined_by_window(quarantine, start, end))
     metadata = {
         **figures,
         "outbox_by_status": dg.MetadataValue.json(by_status),

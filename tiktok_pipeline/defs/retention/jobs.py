@@ -50,8 +50,8 @@ def prune_window_rows(
     deleted from all four in ONE transaction only if daily_video_metrics and daily_creator_metrics have
     rows for it whose observations equal the window tables' row counts, and their partition for the day
     was materialised after every window of the day. Otherwise the day is kept, and the reason logged and
-    reported. quarantined_records, poll_telemetry, alerts, the rollups and the landing files are never
-    deleted. Reports per day what was deleted or kept as output metadata (and, with dry_run, deletes
+    reported. The quarantine tables (and their view quarantined_records), poll_telemetry, alerts, the
+    rollups and the landing files are never deleted. Reports per day what was deleted or kept as output metadata (and, with dry_run, deletes
     nothing).
     """
     # the warehouse connection is held throughout: no other process can write between decision and delete

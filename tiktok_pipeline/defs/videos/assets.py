@@ -69,7 +69,7 @@ from the landed responses, so a re-parse reproduces it. Velocity's freshness is 
 QUARANTINE_DOC = """Display API records that failed validation, kept with their raw payload, source (endpoint and
 landing file), window and a reason naming the field. Nothing is dropped silently: each row is one record
 missing from raw_video_snapshots or raw_creator_snapshots. Written only by the raw snapshots step;
-`quarantined_records` is meant to become the union of every source's quarantine table."""
+`quarantined_records` is the view over every source's quarantine table (this one included)."""
 
 ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
 audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""

@@ -1,0 +1,39 @@
+"""The warehouse's tables, described once: DDL, Polars casts and the UI's column descriptions (one module per domain)."""
+
+from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
+from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables.quarantine import (
+    AD_REPORT_QUARANTINE,
+    CONVERSION_QUARANTINE,
+    DISPLAY_API_QUARANTINE,
+    QUARANTINED_RECORDS,
+)
+from tiktok_pipeline.warehouse.tables.rollups import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS
+from tiktok_pipeline.warehouse.tables.spec import Column, TableSpec
+from tiktok_pipeline.warehouse.tables.videos import (
+    ENRICHED_VIDEO_METRICS,
+    POLL_TELEMETRY,
+    RAW_CREATOR_SNAPSHOTS,
+    RAW_VIDEO_SNAPSHOTS,
+    VIDEO_VELOCITY,
+)
+
+__all__ = [
+    "AD_REPORT_QUARANTINE",
+    "AD_VELOCITY",
+    "ALERTS",
+    "CONVERSION_OUTBOX",
+    "CONVERSION_QUARANTINE",
+    "Column",
+    "DAILY_CREATOR_METRICS",
+    "DAILY_VIDEO_METRICS",
+    "DISPLAY_API_QUARANTINE",
+    "ENRICHED_VIDEO_METRICS",
+    "POLL_TELEMETRY",
+    "QUARANTINED_RECORDS",
+    "RAW_AD_METRICS",
+    "RAW_CREATOR_SNAPSHOTS",
+    "RAW_VIDEO_SNAPSHOTS",
+    "TableSpec",
+    "VIDEO_VELOCITY",
+]

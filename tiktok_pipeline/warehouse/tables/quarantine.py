@@ -1,0 +1,62 @@
+"""Quarantine: one table per source, each written by the asset that parses the source; their union view."""
+
+from __future__ import annotations
+
+from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, TableSpec
+
+QUARANTINED_RECORDS = TableSpec(
+    "quarantined_records",
+    (
+        WINDOW_COLUMN,
+        Column("source", "VARCHAR", "Endpoint and landing file (or export file and line) the record came from."),
+        Column("log_id", "VARCHAR", "TikTok's log_id (or request_id) of the response, if any."),
+        Column("reason", "VARCHAR", "Why the record was rejected, naming the field."),
+        Column("payload", "VARCHAR", "The raw record as JSON, exactly as received (conversions: redacted)."),
+        Column(
+            "asset",
+            "VARCHAR",
+            "The asset whose materialisation quarantined it: raw_video_snapshots (Display API), raw_ad_metrics"
+            " (API for Business reports) or conversion_outbox (order exports).",
+        ),
+    ),
+)
+"""The columns every quarantine table shares, and the view ``quarantined_records``: the union of every source's
+``<source>_quarantine`` table (:mod:`tiktok_pipeline.warehouse.quarantine`). Each source table has one writer, the
+asset that parses the source; the view's owner is the governance asset ``quarantined_records``."""
+
+
+def _quarantine_spec(name: str, source: str, asset: str) -> TableSpec:
+    """A source's quarantine table: the shared columns, with what ``source`` and ``asset`` hold for that source."""
+    described = {
+        "source": source,
+        "asset": f"Always {asset}: the table the record is missing from (the same value in quarantined_records).",
+    }
+    return TableSpec(
+        name,
+        tuple(
+            Column(c.name, c.type, described[c.name]) if c.name in described else c for c in QUARANTINED_RECORDS.columns
+        ),
+    )
+
+
+DISPLAY_API_QUARANTINE = _quarantine_spec(
+    "display_api_quarantine",
+    "Endpoint (user/info, video/list, video/query) and landing file the record came from.",
+    "raw_video_snapshots",
+)
+"""Display API records that failed validation, written only by the raw snapshots step (asset display_api_quarantine)."""
+
+AD_REPORT_QUARANTINE = _quarantine_spec(
+    "ad_report_quarantine",
+    "Endpoint (report/integrated/get, ad/get) and landing file the row came from.",
+    "raw_ad_metrics",
+)
+"""Ad report rows that failed validation, written only by raw_ad_metrics (in the transaction that replaces its hours)."""
+
+CONVERSION_QUARANTINE = _quarantine_spec(
+    "conversion_quarantine",
+    "Export file and line the order came from: conversions/<file>:<line>.",
+    "conversion_outbox",
+)
+"""Orders of the shop's exports that failed validation (payloads redacted), written only by conversion_outbox (in
+the transaction that queues its orders)."""

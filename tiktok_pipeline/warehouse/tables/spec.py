@@ -1,0 +1,85 @@
+"""How a warehouse table is described once (DDL, Polars casts, the UI's column descriptions), and the columns tables share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from polars._typing import PolarsDataType
+
+_POLARS: dict[str, PolarsDataType] = {
+    "TIMESTAMP": pl.Datetime("us"),
+    "VARCHAR": pl.String,
+    "BIGINT": pl.Int64,
+    "INTEGER": pl.Int32,
+    "DOUBLE": pl.Float64,
+    "VARCHAR[]": pl.List(pl.String),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table; every table is keyed by ``window_start`` for delete-then-insert."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def ddl(self) -> str:
+        cols = ", ".join(f'"{c.name}" {c.type}' for c in self.columns)
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({cols})'
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: _POLARS[c.type] for c in self.columns})
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def table_schema(self) -> dg.TableSchema:
+        return dg.TableSchema(columns=[dg.TableColumn(c.name, c.type, description=c.description) for c in self.columns])
+
+    @property
+    def asset_metadata(self) -> dict[str, Any]:
+        """Definition metadata of the asset holding this table: its columns with descriptions, and its name."""
+        return {"dagster/column_schema": self.table_schema, "dagster/table_name": self.name}
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with exactly this table's columns, in order and types (missing columns are null)."""
+        return frame.select(
+            [
+                (pl.col(c.name) if c.name in frame.columns else pl.lit(None)).cast(_POLARS[c.type]).alias(c.name)
+                for c in self.columns
+            ]
+        )
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema)
+
+
+WINDOW_COLUMN = Column("window_start", "TIMESTAMP", "Start (UTC) of the 5-minute window the row belongs to.")
+OBSERVED_COLUMN = Column(
+    "observed_at",
+    "TIMESTAMP",
+    "UTC instant the counts are true for: the window's end against the simulator, the response time against TikTok.",
+)
+VIDEO_COLUMN = Column("video_id", "VARCHAR", "TikTok video id (a string of digits).")
+CREATOR_COLUMN = Column("creator_username", "VARCHAR", "Handle of the creator who owns the video.")
+CREATED_COLUMN = Column("create_time", "TIMESTAMP", "UTC time the video was published.")
+COUNT_COLUMNS = (
+    Column("view_count", "BIGINT", "Cumulative views at observed_at."),
+    Column("like_count", "BIGINT", "Cumulative likes at observed_at."),
+    Column("comment_count", "BIGINT", "Cumulative comments at observed_at."),
+    Column("share_count", "BIGINT", "Cumulative shares at observed_at."),
+)

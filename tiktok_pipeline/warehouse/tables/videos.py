@@ -1,0 +1,129 @@
+"""The window tables of the video pipeline: raw snapshots, enriched metrics, velocity and polling telemetry."""
+
+from __future__ import annotations
+
+from tiktok_pipeline.warehouse.tables.spec import (
+    COUNT_COLUMNS,
+    CREATED_COLUMN,
+    CREATOR_COLUMN,
+    OBSERVED_COLUMN,
+    VIDEO_COLUMN,
+    WINDOW_COLUMN,
+    Column,
+    TableSpec,
+)
+
+RAW_VIDEO_SNAPSHOTS = TableSpec(
+    "raw_video_snapshots",
+    (
+        WINDOW_COLUMN,
+        OBSERVED_COLUMN,
+        VIDEO_COLUMN,
+        CREATOR_COLUMN,
+        CREATED_COLUMN,
+        *COUNT_COLUMNS,
+        Column("duration_seconds", "INTEGER", "Video length in seconds, when TikTok returned it."),
+        Column("title", "VARCHAR", "Video title, when TikTok returned it."),
+        Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
+        Column("log_id", "VARCHAR", "TikTok's log_id of the response that carried the observation."),
+    ),
+)
+
+RAW_CREATOR_SNAPSHOTS = TableSpec(
+    "raw_creator_snapshots",
+    (
+        WINDOW_COLUMN,
+        OBSERVED_COLUMN,
+        CREATOR_COLUMN,
+        Column("open_id", "VARCHAR", "The creator's open_id for this app."),
+        Column("display_name", "VARCHAR", "Display name shown on the profile."),
+        Column("follower_count", "BIGINT", "Followers at observed_at."),
+        Column("following_count", "BIGINT", "Accounts the creator follows at observed_at."),
+        Column("likes_count", "BIGINT", "Total likes across the creator's videos at observed_at."),
+        Column("video_count", "BIGINT", "Public videos at observed_at."),
+        Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
+    ),
+)
+
+ENRICHED_VIDEO_METRICS = TableSpec(
+    "enriched_video_metrics",
+    (
+        WINDOW_COLUMN,
+        OBSERVED_COLUMN,
+        VIDEO_COLUMN,
+        CREATOR_COLUMN,
+        CREATED_COLUMN,
+        *COUNT_COLUMNS,
+        Column(
+            "engagement_rate",
+            "DOUBLE",
+            "(likes + comments + shares) / views at observed_at; null while views are 0.",
+        ),
+        Column("video_age_minutes", "DOUBLE", "Minutes from create_time to observed_at."),
+        Column("campaign_ids", "VARCHAR[]", "Campaigns the creator is tracked under (tracking registry)."),
+        Column("product_skus", "VARCHAR[]", "Product SKUs the creator promotes (tracking registry)."),
+        Column("audience_tags", "VARCHAR[]", "Audience segments of the creator (tracking registry)."),
+    ),
+)
+
+VIDEO_VELOCITY = TableSpec(
+    "video_velocity",
+    (
+        WINDOW_COLUMN,
+        OBSERVED_COLUMN,
+        VIDEO_COLUMN,
+        CREATOR_COLUMN,
+        Column("view_count", "BIGINT", "Cumulative views at observed_at."),
+        Column(
+            "baseline_observed_at",
+            "TIMESTAMP",
+            "The latest earlier observation at or before observed_at - 30 min (as-of join); null if none.",
+        ),
+        Column("elapsed_minutes", "DOUBLE", "Real minutes between baseline_observed_at and observed_at."),
+        Column("view_delta_30m", "BIGINT", "view_count minus the baseline's view_count; null without a baseline."),
+        Column("views_per_minute", "DOUBLE", "view_delta_30m / elapsed_minutes."),
+        Column("engagement_rate", "DOUBLE", "Engagement rate at observed_at (see enriched_video_metrics)."),
+        Column(
+            "engagement_rate_change_30m",
+            "DOUBLE",
+            "engagement_rate minus the baseline's engagement_rate; null if either is null.",
+        ),
+        Column(
+            "momentum",
+            "DOUBLE",
+            "views_per_minute / max(lifetime views per minute, 1): above 1 the video is gaining faster now"
+            " than over its life so far (a surge); below 1 it is cooling.",
+        ),
+    ),
+)
+
+
+POLL_TELEMETRY = TableSpec(
+    "poll_telemetry",
+    (
+        WINDOW_COLUMN,
+        Column("mode", "VARCHAR", "'planned' (the polling sensor's plan) or 'full' (every creator discovered)."),
+        Column("requests", "BIGINT", "HTTP attempts made, retries included."),
+        Column("videos_polled", "BIGINT", "Video observations parsed for the window."),
+        Column("due_videos", "BIGINT", "Videos whose cadence made them due (planned mode)."),
+        Column(
+            "deferred_videos", "BIGINT", "Due videos left for a later window because the budget ran out (queue depth)."
+        ),
+        Column("deferred_creators", "BIGINT", "Creators whose discovery was due but did not fit the budget."),
+        Column("budget", "BIGINT", "Request budget of the window after backoff (planned mode)."),
+        Column("backoff", "DOUBLE", "Backoff factor: cadences widened and budget divided by it."),
+        Column("retries", "BIGINT", "Attempts beyond the first, over all calls."),
+        Column("throttled", "BIGINT", "Attempts answered 429."),
+        Column("server_errors", "BIGINT", "Attempts answered 5xx."),
+        Column("timeouts", "BIGINT", "Attempts that timed out."),
+        Column("failed_calls", "BIGINT", "Calls that still failed after all retries."),
+        Column("error_rate", "DOUBLE", "Failed attempts / attempts."),
+        Column("latency_p50_ms", "DOUBLE", "Median call latency, retries and waits included."),
+        Column("latency_p95_ms", "DOUBLE", "95th percentile call latency."),
+        Column("latency_p99_ms", "DOUBLE", "99th percentile call latency."),
+        Column("landed_seconds_after_close", "DOUBLE", "Freshness: window close → raw responses landed."),
+        Column(
+            "gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."
+        ),
+    ),
+)
