@@ -13,7 +13,9 @@ reported with it:
    process whose multiprocess executor starts a process per step (the daemon's queue and backfill
    ticks are not included, so per-window figures are a lower bound); per-window runs for a sample of
    windows, extrapolated to 288 (``--full`` launches all 288), and in-process ``dg.materialize`` for
-   every window (also checked to write the same tables as the one run);
+   every window (also checked to write the same tables as the one run). The one run also reports how
+   many events it stored: one materialisation and, since the checks are partitioned, one evaluation per
+   check and window, each a write to the event log;
 3. polling throughput of the refresh path (``collect_window`` → ``video/query``, 20 ids a request,
    the project's ``DisplayApiClient`` with its sliding-window limiter and retries) against the
    simulator served over real HTTP on loopback in another process, with its 600/min per-endpoint
@@ -367,7 +369,11 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
         if p["how"] == "single":
             wall, steps, result = _materialize(defs, instance, partition_key=keys[0], last_key=keys[-1])
             assert result.success
-            out.update(walls=[wall], steps=steps)
+            # what the run stored per window: materialisations, check evaluations (one per window since the
+            # checks are partitioned) and the planned events Dagster writes before the run starts
+            events = Counter(e.event_type_value for e in result.all_events)
+            stored = instance.get_records_for_run(run_id=result.run_id, limit=100_000).records
+            out.update(walls=[wall], steps=steps, events=dict(events), stored_events=len(stored))
         else:  # per-window, in-process
             walls = []
             for key in keys:
@@ -724,6 +730,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"[backfill one run] launched {one:.1f} s; in-process {one_in:.1f} s (steps "
                 + ", ".join(f"{k} {v:.1f} s" for k, v in single["steps"].items())
+                + f"); {single['stored_events']:,} events stored for the run ("
+                + ", ".join(f"{n:,} {k}" for k, n in sorted(single["events"].items(), key=lambda kv: -kv[1])[:3])
                 + ")",
                 flush=True,
             )
@@ -815,8 +823,13 @@ def main(argv: list[str] | None = None) -> None:
                     if steady["requests_per_minute"]
                     else 0.0
                 )
+                minutes = seconds // 60
                 measured = (
-                    f"minutes 2–{seconds // 60} of a {seconds // 60}-minute run" if seconds >= 120 else "a 1-minute run"
+                    "a 1-minute run"
+                    if minutes < 2
+                    else "minute 2 of a 2-minute run"
+                    if minutes == 2
+                    else f"minutes 2–{minutes} of a {minutes}-minute run"
                 )
                 rows.append(
                     (
