@@ -21,7 +21,7 @@ from tiktok_pipeline.activation.conversions.summary import (
     relay_log,
 )
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
-from tiktok_pipeline.defs.metadata import partition_range
+from tiktok_pipeline.defs.metadata import metadata_values, partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
@@ -36,7 +36,12 @@ what earlier runs left over — in requests of at most 1,000 with the browser Pi
 merges Pixel and server events. Re-running a window never sends an event twice: events already sent or
 rejected are skipped. Events whose request got no answer are resent only while TikTok's 48-hour
 deduplication covers the first attempt. Only SHA-256 hashes of emails, phone numbers and customer ids
-are stored; bad orders go to quarantined_records, redacted."""
+are stored; bad orders go to quarantined_records, redacted.
+
+Each window's materialisation describes that window's own events (the orders whose event_time falls in it):
+its outbox rows by status, and what the run queued, sent, rejected or left ambiguous of them. What belongs
+to no single window (requests, events relayed from earlier windows, rejection reasons) is a one-window run's
+own figure, and a `range_...` figure on every window of a run over several windows."""
 
 
 class ConversionOutboxConfig(dg.Config):
@@ -94,18 +99,12 @@ def conversion_outbox(
         by_status = outbox_by_status(connection, start, end)
     for level, message in relay_log(report):
         getattr(context.log, level)(message)
-    figures = relay_figures(report, loaded, by_status, quarantine.height)
-    metadata = {
-        **figures,
-        "outbox_by_status": dg.MetadataValue.json(by_status),
-        "rejection_reasons": dg.MetadataValue.md(figures["rejection_reasons"]),
-        "batches": dg.MetadataValue.json(report.batches[:50]),
-        "pixel_code": conversions.pixel_code,
-        "test_events": bool(conversions.test_event_code),
-    }
+    by_window, totals = relay_figures(report, loaded, by_status, quarantine)
+    setup = {"pixel_code": conversions.pixel_code, "test_events": bool(conversions.test_event_code)}
     if report.stopped:
         raise dg.Failure(
             description=f"sending stopped, the remaining events stay pending for the next run: {report.stopped}",
-            metadata=metadata,
+            metadata=metadata_values({**totals, **next(iter(by_window.values()))} if len(by_window) == 1 else totals),
         )
-    return dg.MaterializeResult(metadata=metadata)
+    report_windows(context, CONVERSION_OUTBOX.name, by_window)
+    return dg.MaterializeResult(metadata=metadata_values({**totals, **setup}))
