@@ -55,7 +55,8 @@ def spend_by_campaign(rows: pl.DataFrame) -> Markdown:
 
 def raw_ad_figures(written: HoursWritten, fetches: list[ParsedFetch], fetched: Mapping[str, bool]) -> Figures:
     """Each window's figures of one raw_ad_metrics write: its fetch, the hours it replaced, revised or lost to a
-    newer fetch, and the rows, spend, clicks and impressions it wrote.
+    newer fetch, the rows it wrote, and the stored spend, clicks and impressions of the hours it replaced (rows
+    kept from an earlier fetch because this one quarantined them included).
 
     ``fetches``: every window's parsed fetch (all usable); ``fetched``: window key → whether its report was
     fetched (else re-parsed from its landing file).
