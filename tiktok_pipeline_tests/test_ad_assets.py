@@ -118,7 +118,7 @@ def test_a_backfill_takes_each_hour_from_its_newest_window(settings):
     result = materialize_ads(settings, W - timedelta(minutes=25), W)  # six windows, overlapping lookbacks
     assert result.success
     info = metadata(result, "raw_ad_metrics")
-    assert info["windows"] == 6 and info["windows_fetched"] == 6
+    assert info["range_windows"] == 6 and info["range_windows_fetched"] == 6
     windows = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "raw_ad_metrics"]
     counts = [e.materialization.metadata["quarantined_records"].value for e in windows]
     assert len(counts) == 6 and sum(counts) == info["range_quarantined_records"]  # each window its own count
@@ -143,7 +143,7 @@ def test_a_failed_fetch_writes_nothing_and_is_fetched_again_next_time(settings, 
     monkeypatch.delenv("TIKTOK_BUSINESS_ACCESS_TOKEN")
     retried = materialize_ads(settings, W)
     assert retried.success
-    assert metadata(retried, "raw_ad_metrics")["windows_fetched"] == 1  # not re-parsed from the failed file
+    assert metadata(retried, "raw_ad_metrics")["fetched"] is True  # not re-parsed from the failed file
     assert read(settings, "raw_ad_metrics").height > 0
 
 

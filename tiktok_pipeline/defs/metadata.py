@@ -12,7 +12,8 @@ that window (a check result yielded before its asset's materialisation would tar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +24,34 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from tiktok_pipeline.governance.window_figures import Markdown
+from tiktok_pipeline.defs.partitions import WINDOWS
+from tiktok_pipeline.governance.window_figures import Json, Markdown
 from tiktok_pipeline.quality.checks import CheckOutcome
 
 KINDS = {"duckdb", "polars"}
 """The kinds shown on every warehouse asset."""
+
+Checks = Mapping[str, tuple[dg.AssetCheckSeverity, str]]
+"""An asset's checks: name → (severity of a failure, description shown in the UI)."""
+
+
+def check_specs(asset: str, checks: Checks, blocking: Collection[str] = ()) -> list[dg.AssetCheckSpec]:
+    """Partitioned check specs (one evaluation per window) of ``asset``; the checks named in ``blocking`` block
+    the downstream assets when they fail (a failing ERROR check is not blocking unless named here).
+
+    Partitioned checks are a preview feature in Dagster 1.13, used on purpose: its warning is not repeated.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(name, asset=asset, description=text, blocking=name in blocking, partitions_def=WINDOWS)
+            for name, (_, text) in checks.items()
+        ]
+
+
+def severities(checks: Checks) -> dict[str, dg.AssetCheckSeverity]:
+    """The severity of each check's failure, for :func:`window_check_events`."""
+    return {name: severity for name, (severity, _) in checks.items()}
 
 
 def partition_range(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
@@ -37,26 +61,22 @@ def partition_range(context: dg.AssetExecutionContext) -> tuple[datetime, dateti
 
 
 def metadata_values(figures: Mapping[str, Any]) -> dict[str, Any]:
-    """Figures as Dagster metadata: Markdown tables as such, the rest as they are."""
-    return {k: dg.MetadataValue.md(v) if isinstance(v, Markdown) else v for k, v in figures.items()}
+    """Figures as Dagster metadata: Markdown tables and JSON as such, the rest as they are."""
+    return {k: _metadata_value(v) for k, v in figures.items()}
+
+
+def _metadata_value(value: Any) -> Any:
+    if isinstance(value, Markdown):
+        return dg.MetadataValue.md(value)
+    if isinstance(value, Json):
+        return dg.MetadataValue.json(value.value)
+    return value
 
 
 def report_windows(context: dg.AssetExecutionContext, asset_key: str, figures: Mapping[str, Mapping[str, Any]]) -> None:
     """Give each window's materialisation of ``asset_key`` its own figures."""
     for key, values in figures.items():
         context.add_asset_metadata(metadata_values(values), asset_key=asset_key, partition_key=key)
-
-
-def check_result(asset: str, name: str, outcome: CheckOutcome, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    """An asset check result with the failing rows' count, a sample and the check's figures."""
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=name,
-        passed=outcome.passed,
-        severity=severity,
-        description=outcome.description,
-        metadata=check_metadata(outcome),
-    )
 
 
 def check_metadata(outcome: CheckOutcome) -> dict[str, Any]:

@@ -15,13 +15,20 @@ import polars as pl
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.ingest.snapshots import ObservedRange
 from tiktok_pipeline.metrics.velocity import top_movers
-from tiktok_pipeline.windows import WINDOW, utc_naive, window_key, window_starts
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 
 Figures = dict[str, dict[str, Any]]
 
 
 class Markdown(str):
     """A figure shown as Markdown (a table) rather than as text."""
+
+
+class Json:
+    """A figure shown as JSON (a small mapping or list)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 TELEMETRY_FIGURES = (
@@ -42,9 +49,9 @@ TELEMETRY_FIGURES = (
 REQUEST_FIGURES = ("requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos")
 
 
-def _by_window(frame: pl.DataFrame, keys: Iterable[str]) -> dict[str, pl.DataFrame]:
-    """``frame``'s rows per window key (an empty frame for windows without rows)."""
-    parts = {window_key(k[0]): part for k, part in frame.partition_by("window_start", as_dict=True).items()}
+def by_window(frame: pl.DataFrame, keys: Iterable[str], column: str = "window_start") -> dict[str, pl.DataFrame]:
+    """``frame``'s rows per window key of ``column`` (an empty frame for windows without rows)."""
+    parts = {window_key(k[0]): part for k, part in frame.partition_by(column, as_dict=True).items()}
     return {key: parts.get(key, frame.clear()) for key in keys}
 
 
@@ -81,21 +88,15 @@ def raw_video_range_figures(observed: ObservedRange) -> dict[str, Any]:
 
 
 def row_count_figures(frame: pl.DataFrame, keys: list[str]) -> Figures:
-    return {key: {"dagster/row_count": part.height} for key, part in _by_window(frame, keys).items()}
+    return {key: {"dagster/row_count": part.height} for key, part in by_window(frame, keys).items()}
 
 
 def quarantine_figures(quarantine: pl.DataFrame, keys: list[str]) -> Figures:
     figures: Figures = {}
-    for key, part in _by_window(quarantine, keys).items():
+    for key, part in by_window(quarantine, keys).items():
         reasons = part.group_by("reason").len().sort("len", descending=True).head(10)
         figures[key] = {"dagster/row_count": part.height, "reasons": Markdown(markdown_table(reasons, empty="_none_"))}
     return figures
-
-
-def quarantined_by_window(quarantine: pl.DataFrame, start: datetime, end: datetime) -> Figures:
-    """``quarantined_records``: each window's own count of quarantined records (0 for windows without any)."""
-    keys = [window_key(s) for s in window_starts(start, end)]
-    return {key: {"quarantined_records": part.height} for key, part in _by_window(quarantine, keys).items()}
 
 
 def telemetry_figures(observed: ObservedRange) -> Figures:
@@ -110,14 +111,14 @@ def enriched_figures(enriched: pl.DataFrame, keys: list[str]) -> Figures:
             "rows_without_campaign": part.filter(pl.col("campaign_ids").list.len() == 0).height,
             "mean_engagement_rate": float(part["engagement_rate"].mean() or 0.0),  # type: ignore[arg-type]
         }
-        for key, part in _by_window(enriched, keys).items()
+        for key, part in by_window(enriched, keys).items()
     }
 
 
 def velocity_figures(velocity: pl.DataFrame, keys: list[str], computed_at: datetime) -> Figures:
     """Row counts, baselines, momentum, top movers and how long after the window's close velocity was ready."""
     figures: Figures = {}
-    for key, part in _by_window(velocity, keys).items():
+    for key, part in by_window(velocity, keys).items():
         with_baseline = part.filter(pl.col("baseline_observed_at").is_not_null())
         movers = top_movers(part).select(
             "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"

@@ -7,9 +7,9 @@ from datetime import datetime
 import pandera.polars as pa
 import polars as pl
 
-from tiktok_pipeline.quality.checks import CheckOutcome
+from tiktok_pipeline.quality.checks import CheckOutcome, validate_schema
 from tiktok_pipeline.sources.business_api.reporting import COUNTS
-from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 
 
 def _count(name: str) -> pa.Column:
@@ -103,3 +103,36 @@ def campaigns_in_registry(rows: pl.DataFrame, registry_campaigns: set[str]) -> C
             else f"{unknown.height} ad rows in campaigns missing from the tracking registry"
         ),
     )
+
+
+Outcomes = dict[str, dict[str, CheckOutcome]]
+"""Window key → check name → outcome."""
+
+
+def _of_window(frame: pl.DataFrame, column: str, window_start: datetime) -> pl.DataFrame:
+    return frame.filter(pl.col(column) == utc_naive(window_start))
+
+
+def raw_ad_by_window(written: pl.DataFrame, starts: list[datetime], registry_campaigns: set[str]) -> Outcomes:
+    """The checks of ``raw_ad_metrics`` for each window of a run, on the rows that window's fetch wrote
+    (``fetched_in_window`` = the window: the hours of its lookback no newer fetch took over)."""
+    outcomes: Outcomes = {}
+    for start in starts:
+        rows = _of_window(written, "fetched_in_window", start)
+        outcomes[window_key(start)] = {
+            "raw_ad_metrics_schema": validate_schema(raw_ad_metrics_schema(), rows),
+            "campaigns_in_registry": campaigns_in_registry(rows, registry_campaigns),
+        }
+    return outcomes
+
+
+def ad_velocity_by_window(velocity: pl.DataFrame, starts: list[datetime]) -> Outcomes:
+    """``ad_velocity_schema`` for each window of a run, on the rows of that window (``window_start``)."""
+    return {
+        window_key(start): {
+            "ad_velocity_schema": validate_schema(
+                ad_velocity_schema(start, start + WINDOW), _of_window(velocity, "window_start", start)
+            )
+        }
+        for start in starts
+    }

@@ -52,6 +52,10 @@ class HoursWritten:
     clicks: int
     impressions: int
     written: pl.DataFrame
+    by_hour: pl.DataFrame
+    """One row per hour a fetch of the run won (``fetched_in_window``): whether it was ``replaced`` (else the
+    table kept a newer fetch), ``new``, ``revised``, the clicks and conversions revised, the rows deleted and
+    kept (quarantined), and the hour's stored spend, clicks and impressions after the write (0 if not replaced)."""
 
 
 def newest_per_hour(coverage: pl.DataFrame) -> pl.DataFrame:
@@ -152,6 +156,7 @@ def _summary(
         | (pl.col("spend") != pl.col("spend_new"))
     )
     return HoursWritten(
+        by_hour=_by_hour(winners, writable, before, after, incoming),
         hours_replaced=writable.height,
         hours_kept_newer=winners.height - writable.height,
         new_hours=hours.height - old.height,
@@ -165,6 +170,49 @@ def _summary(
         clicks=int(new["clicks"].fill_null(0).sum() or 0),
         impressions=int(new["impressions"].fill_null(0).sum() or 0),
         written=incoming,
+    )
+
+
+def _by_hour(
+    winners: pl.DataFrame, writable: pl.DataFrame, before: pl.DataFrame, after: pl.DataFrame, incoming: pl.DataFrame
+) -> pl.DataFrame:
+    """What the write did to each hour, so that a run over many windows can say what each window's fetch did."""
+    totals = ["stored_rows", "clicks", "conversion", "impressions", "spend"]
+    inserted = incoming.group_by("stat_time_hour").len("inserted")
+    hours = (
+        winners.select("stat_time_hour", "fetched_in_window")
+        .join(writable.select("stat_time_hour", pl.lit(True).alias("replaced")), on="stat_time_hour", how="left")
+        .join(before.select("stat_time_hour", *totals), on="stat_time_hour", how="left")
+        .join(after.select("stat_time_hour", *totals), on="stat_time_hour", how="left", suffix="_after")
+        .join(inserted, on="stat_time_hour", how="left")
+        .with_columns(pl.col("replaced").fill_null(False), pl.col("inserted").fill_null(0))
+    )
+    replaced, existed = pl.col("replaced"), pl.col("stored_rows").is_not_null()
+    changed = pl.any_horizontal(
+        pl.col(c).fill_null(0) != pl.col(f"{c}_after").fill_null(0)
+        for c in ("clicks", "conversion", "impressions", "spend")
+    )
+    kept = (pl.col("stored_rows_after").fill_null(0) - pl.col("inserted")).clip(lower_bound=0)
+    after_or_zero = lambda c: pl.when(replaced).then(pl.col(f"{c}_after").fill_null(0)).otherwise(0)  # noqa: E731
+    return hours.select(
+        "stat_time_hour",
+        "fetched_in_window",
+        "replaced",
+        (replaced & ~existed).alias("new"),
+        (replaced & existed & changed).alias("revised"),
+        pl.when(replaced & existed)
+        .then(pl.col("clicks_after").fill_null(0) - pl.col("clicks"))
+        .otherwise(0)
+        .alias("clicks_revised"),
+        pl.when(replaced & existed)
+        .then(pl.col("conversion_after").fill_null(0) - pl.col("conversion"))
+        .otherwise(0)
+        .alias("conversions_revised"),
+        pl.when(replaced).then(pl.col("stored_rows").fill_null(0) - kept).otherwise(0).alias("rows_deleted"),
+        pl.when(replaced).then(kept).otherwise(0).alias("rows_kept_quarantined"),
+        after_or_zero("spend").alias("spend"),
+        after_or_zero("clicks").alias("clicks"),
+        after_or_zero("impressions").alias("impressions"),
     )
 
 

@@ -46,7 +46,7 @@ def materialize(defs, instance, first, last=None, **run_config):
 
 
 def metadata(result) -> dict:
-    event = next(e for e in result.all_events if e.is_step_materialization)  # one per window, same figures
+    event = next(e for e in result.all_events if e.is_step_materialization)  # the first window's
     return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
 
 
@@ -99,14 +99,14 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     assert store.timeouts_before == 1 and store.test_events == []
 
     m = [metadata(r) for r in results]
-    assert m[0]["sent"] == m[0]["orders_in_range"] > 0 and m[0]["requests"] == 1
+    assert m[0]["sent"] == m[0]["orders_in_window"] > 0 and m[0]["requests"] == 1  # one window: its figures
     assert m[1]["requests"] == 0 and m[1]["duplicates_skipped"] >= m[0]["sent"]
-    assert m[2]["ambiguous"] > 0 and m[2]["sent"] == 0
-    assert m[3]["sent"] == m[2]["ambiguous"] and m[3]["queued"] == 0
-    assert m[5]["requests"] == 0 and m[5]["queued"] == 0 and m[5]["quarantined_orders"] == 1
+    assert m[2]["range_ambiguous"] > 0 and m[2]["range_sent"] == 0  # several windows: the run's as range_...
+    assert m[3]["range_sent"] == m[2]["range_ambiguous"] and m[3]["range_queued"] == 0
+    assert m[5]["range_requests"] == 0 and m[5]["range_queued"] == 0 and m[5]["range_quarantined_orders"] == 1
     assert m[0]["duplicate_orders_in_exports"] > 0
     per_window = [
-        e.step_materialization_data.materialization.metadata["quarantined_records"].value
+        e.step_materialization_data.materialization.metadata["quarantined_orders"].value
         for e in everything.all_events
         if e.is_step_materialization
     ]

@@ -51,7 +51,7 @@ def test_out_of_range_values_in_a_landed_file_are_quarantined_and_the_window_goe
     assert {"raw_video_snapshots", "enriched_video_metrics", "video_velocity"} <= materialized
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         rows = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
-        reasons = [r[0] for r in con.execute("SELECT reason FROM quarantined_records ORDER BY reason").fetchall()]
+        reasons = [r[0] for r in con.execute("SELECT reason FROM display_api_quarantine ORDER BY reason").fetchall()]
         creators = con.execute("SELECT count(*) FROM raw_creator_snapshots").fetchone()[0]
     assert rows == before - len(POISON)
     assert len(reasons) == len(POISON) + 1

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,6 +113,8 @@ class Queued:
     """Orders already in the outbox, by status: they are not queued again."""
     changed: int
     """Orders already in the outbox whose event differs now (a later export changed the order)."""
+    by_window: dict[datetime, Counter[str]] = field(default_factory=dict)
+    """The same per window (the order's ``window_start``): ``queued``, ``already_sent`` (sent or rejected), ``changed``."""
 
 
 def enqueue(
@@ -128,7 +130,8 @@ def enqueue(
         connection.execute(CONVERSION_OUTBOX.ddl)
         connection.register("_queue", rows.to_arrow())
         existing = connection.execute(
-            f"SELECT o.status, o.payload_sha256 <> u.payload_sha256 FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"
+            f"""SELECT o.status, o.payload_sha256 <> u.payload_sha256, u.window_start
+                FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"""
         ).fetchall()
         connection.execute(
             f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
@@ -137,10 +140,19 @@ def enqueue(
         connection.unregister("_queue")
         if also is not None:
             also(connection)
+    by_window: dict[datetime, Counter[str]] = {}
+    for window in rows["window_start"].to_list():
+        by_window.setdefault(window, Counter())["queued"] += 1
+    for status, changed, window in existing:
+        counts = by_window[window]
+        counts["queued"] -= 1
+        counts["already_sent"] += status in ("sent", "rejected")
+        counts["changed"] += bool(changed)
     return Queued(
         queued=rows.height - len(existing),
-        existing=Counter(status for status, _ in existing),
-        changed=sum(1 for _, changed in existing if changed),
+        existing=Counter(status for status, _, _ in existing),
+        changed=sum(1 for _, changed, _ in existing if changed),
+        by_window=by_window,
     )
 
 

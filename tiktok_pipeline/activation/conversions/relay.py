@@ -27,7 +27,7 @@ from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome,
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import CONVERSION_QUARANTINE
-from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.windows import utc_naive, window_starts
 
 
 @dataclass
@@ -52,6 +52,12 @@ class RelayReport:
     stopped: str | None = None
     rejections: Counter[str] = field(default_factory=Counter)
     batches: list[dict[str, Any]] = field(default_factory=list)
+    by_window: dict[datetime, Counter[str]] = field(default_factory=dict)
+    """Per window of the run (``window_start``, UTC-naive) what happened to that window's own events: ``orders``,
+    ``queued``, ``already_sent``, ``changed_after_queue``, and the outcomes ``sent``, ``rejected``, ``ambiguous``,
+    ``pending``. Events relayed from other windows are only in :attr:`relayed`."""
+    relayed: Counter[str] = field(default_factory=Counter)
+    """Outcomes of the events relayed from other windows (``sent``, ``rejected``, ``ambiguous``, ``pending``)."""
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -110,6 +116,12 @@ def relay_conversions(
         )
     report.queued, report.changed_after_queue = queued.queued, queued.changed
     report.already_sent = queued.existing["sent"] + queued.existing["rejected"]
+    report.by_window = {utc_naive(s): Counter() for s in window_starts(start, end)}
+    for c in own:
+        report.by_window[utc_naive(c.window_start)]["orders"] += 1
+    for window, counts in queued.by_window.items():
+        mine = report.by_window[window]
+        mine.update(queued=counts["queued"], already_sent=counts["already_sent"], changed_after_queue=counts["changed"])
 
     by_key = {c.key: c for c in loaded.conversions}
     sendable: list[tuple[dict[str, Any], Conversion]] = []
@@ -139,6 +151,9 @@ def relay_conversions(
         with connect() as connection:
             record(connection, results, request_id=outcome.request_id, now=clock(), run_id=run_id)
         counts = Counter(results["status"].to_list())
+        for (row, _), status in zip(chunk, results["status"].to_list(), strict=True):
+            own_window = report.by_window.get(row["window_start"])
+            (report.relayed if own_window is None else own_window)[status] += 1
         report.requests += 1
         report.attempted += len(chunk)
         report.sent += counts["sent"]

@@ -20,24 +20,36 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
+from tiktok_pipeline.defs.ads.checks import AD_VELOCITY_CHECKS, BLOCKING, RAW_AD_CHECKS
 from tiktok_pipeline.defs.ads.resources import AdReportingResource
-from tiktok_pipeline.defs.metadata import KINDS, check_result, partition_range, report_windows
+from tiktok_pipeline.defs.metadata import (
+    KINDS,
+    check_specs,
+    metadata_values,
+    partition_range,
+    report_windows,
+    severities,
+    window_check_events,
+)
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
-from tiktok_pipeline.governance.window_figures import quarantined_by_window
+from tiktok_pipeline.governance.window_figures import range_totals
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows
 from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.ingest.parse.ads import parse_landed_ads
-from tiktok_pipeline.metrics.ad_figures import ad_velocity_figures, raw_ad_figures
+from tiktok_pipeline.metrics.ad_figures import (
+    ad_velocity_figures,
+    raw_ad_figures,
+    raw_ad_range_figures,
+    request_figures,
+)
 from tiktok_pipeline.metrics.ctr import ad_velocity_in_warehouse
-from tiktok_pipeline.quality.ad_schemas import ad_velocity_schema, campaigns_in_registry, raw_ad_metrics_schema
-from tiktok_pipeline.quality.checks import validate_schema
+from tiktok_pipeline.quality.ad_schemas import ad_velocity_by_window, raw_ad_by_window
 from tiktok_pipeline.warehouse.ad_hours import replace_fetched_hours
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
 from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, AD_VELOCITY, RAW_AD_METRICS
-from tiktok_pipeline.windows import window_key
+from tiktok_pipeline.windows import window_key, window_starts
 
 ADS_GROUP = "ads"
 
@@ -53,7 +65,9 @@ Raw answers are landed under `data/landing/business_api/report/` first; rows tha
 good value here; analysts read them in `quarantined_records` (asset = raw_ad_metrics) with the other sources'.
 Each window's materialisation reports its own `quarantined_records` count. `campaign_name` equals
 the tracking registry's campaign ids; `video_id` links to the video tables. A window is a partition:
-it names the fetch, not the hours (`fetched_in_window`)."""
+it names the fetch, not the hours (`fetched_in_window`). Each window's materialisation and check evaluations
+describe the rows its own fetch wrote (`fetched_in_window` = the window: in a backfill, the hours no newer
+window of the run took over); a run over several windows adds `range_...` totals, the request counters among them."""
 
 AD_VELOCITY_DOC = """Per window and video: the Spark Ads' click-through rate (clicks / impressions) over the trailing
 60 minutes, its change against the same rate 30 minutes earlier, the 2-second-view and profile-visit
@@ -93,20 +107,7 @@ class RawAdMetricsConfig(dg.Config):
     name=RAW_AD_METRICS.name,
     description=RAW_AD_DOC,
     metadata={**RAW_AD_METRICS.asset_metadata, "quarantine_table": AD_REPORT_QUARANTINE.name},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "raw_ad_metrics_schema",
-            asset=RAW_AD_METRICS.name,
-            blocking=True,
-            description="Structure (Pandera) of the rows written: types, ids of digits, non-negative counts and spend, "
-            "unique (ad, hour), hours on the hour, fetched after the hour began. Blocking.",
-        ),
-        dg.AssetCheckSpec(
-            "campaigns_in_registry",
-            asset=RAW_AD_METRICS.name,
-            description="Every ad's campaign_name is a campaign id of the tracking registry (the ads ↔ campaigns link).",
-        ),
-    ],
+    check_specs=check_specs(RAW_AD_METRICS.name, RAW_AD_CHECKS, BLOCKING),
     **WINDOW_TABLE,
 )
 def raw_ad_metrics(
@@ -116,7 +117,7 @@ def raw_ad_metrics(
     ad_reporting: AdReportingResource,
     tracking_registry: TrackingRegistryResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+):
     """Re-fetch each window's lookback of hourly ad rows, land them, and replace those hours."""
     start, end = partition_range(context)
     root = Path(ad_reporting.landing_dir)
@@ -153,33 +154,15 @@ def raw_ad_metrics(
         )
     assert written is not None  # every fetch is usable when none failed
     registry_campaigns = {c for creator in tracking_registry.load().creators for c in creator.campaign_ids}
-    figures, tables = raw_ad_figures(written, fetches, sum(w.collected for w in landed), stats)
-    quarantine = pl.concat([f.quarantine for f in fetches])
-    by_window = quarantined_by_window(quarantine, start, end)
+    by_window = raw_ad_figures(written, fetches, {window_key(w.window_start): w.collected for w in landed})
+    if len(by_window) == 1:  # the run is the window's: its request counters are the window's
+        for figures in by_window.values():
+            figures.update(request_figures(stats))
     report_windows(context, RAW_AD_METRICS.name, by_window)
-    if len(by_window) > 1:
-        figures["range_quarantined_records"] = quarantine.height
-    return dg.MaterializeResult(
-        metadata={
-            **figures,
-            **{name: dg.MetadataValue.md(table) for name, table in tables.items()},
-            "landing_files": dg.MetadataValue.json([f.landing_file for f in fetches][:50]),
-        },
-        check_results=[
-            check_result(
-                RAW_AD_METRICS.name,
-                "raw_ad_metrics_schema",
-                validate_schema(raw_ad_metrics_schema(), written.written),
-                dg.AssetCheckSeverity.ERROR,
-            ),
-            check_result(
-                RAW_AD_METRICS.name,
-                "campaigns_in_registry",
-                campaigns_in_registry(written.written, registry_campaigns),
-                dg.AssetCheckSeverity.WARN,
-            ),
-        ],
-    )
+    totals = raw_ad_range_figures(written, by_window, stats) if len(by_window) > 1 else {}
+    yield dg.MaterializeResult(metadata=metadata_values(totals))
+    outcomes = raw_ad_by_window(written.written, list(window_starts(start, end)), registry_campaigns)
+    yield from window_check_events(context, RAW_AD_METRICS.name, outcomes, severities(RAW_AD_CHECKS))
 
 
 @dg.asset(
@@ -187,31 +170,19 @@ def raw_ad_metrics(
     deps=[RAW_AD_METRICS.name, "enriched_video_metrics"],
     description=AD_VELOCITY_DOC,
     metadata=AD_VELOCITY.asset_metadata,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "ad_velocity_schema",
-            asset=AD_VELOCITY.name,
-            description="Structure (Pandera): unique (video, window), windows inside the partition, rates within [0, 1].",
-        )
-    ],
+    check_specs=check_specs(AD_VELOCITY.name, AD_VELOCITY_CHECKS),
     automation_condition=AD_VELOCITY_AUTOMATION,
     **WINDOW_TABLE,
 )
-def ad_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def ad_velocity(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """CTR, its 30-minute change and organic CTR proxies per video and window."""
     start, end = partition_range(context)
     with warehouse.connection() as connection:
         velocity = ad_velocity_in_warehouse(connection, start, end)
         replace_windows(connection, start, end, Write(AD_VELOCITY, velocity))
-    figures, tables = ad_velocity_figures(velocity)
-    return dg.MaterializeResult(
-        metadata={**figures, **{name: dg.MetadataValue.md(table) for name, table in tables.items()}},
-        check_results=[
-            check_result(
-                AD_VELOCITY.name,
-                "ad_velocity_schema",
-                validate_schema(ad_velocity_schema(start, end), velocity),
-                dg.AssetCheckSeverity.ERROR,
-            )
-        ],
-    )
+    starts = list(window_starts(start, end))
+    by_window = ad_velocity_figures(velocity, [window_key(s) for s in starts])
+    report_windows(context, AD_VELOCITY.name, by_window)
+    yield dg.MaterializeResult(metadata=range_totals(by_window) if len(by_window) > 1 else {})
+    outcomes = ad_velocity_by_window(velocity, starts)
+    yield from window_check_events(context, AD_VELOCITY.name, outcomes, severities(AD_VELOCITY_CHECKS))

@@ -21,10 +21,9 @@ from tiktok_pipeline.activation.conversions.summary import (
     relay_log,
 )
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
-from tiktok_pipeline.defs.metadata import partition_range, report_windows
+from tiktok_pipeline.defs.metadata import metadata_values, partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
-from tiktok_pipeline.governance.window_figures import quarantined_by_window
 from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
 
@@ -41,8 +40,12 @@ are stored.
 
 Bad orders (a reason naming file, line and field; payload redacted) go to `conversion_quarantine`, whose only
 writer this asset is, in the same transaction that queues the window's good orders; analysts read them in
-`quarantined_records` (asset = conversion_outbox) with the other sources' records. Each window's
-materialisation reports its own `quarantined_records` count."""
+`quarantined_records` (asset = conversion_outbox) with the other sources' records.
+
+Each window's materialisation describes that window's own events (the orders whose event_time falls in it):
+its outbox rows by status, what the run queued, sent, rejected or left ambiguous of them, and its quarantined
+orders. What belongs to no single window (requests, events relayed from earlier windows, rejection reasons) is
+a one-window run's own figure, and a `range_...` figure on every window of a run over several windows."""
 
 
 class ConversionOutboxConfig(dg.Config):
@@ -99,19 +102,12 @@ def conversion_outbox(
         by_status = outbox_by_status(connection, start, end)
     for level, message in relay_log(report):
         getattr(context.log, level)(message)
-    figures = relay_figures(report, loaded, by_status, quarantine.height)
-    report_windows(context, CONVERSION_OUTBOX.name, quarantined_by_window(quarantine, start, end))
-    metadata = {
-        **figures,
-        "outbox_by_status": dg.MetadataValue.json(by_status),
-        "rejection_reasons": dg.MetadataValue.md(figures["rejection_reasons"]),
-        "batches": dg.MetadataValue.json(report.batches[:50]),
-        "pixel_code": conversions.pixel_code,
-        "test_events": bool(conversions.test_event_code),
-    }
+    by_window, totals = relay_figures(report, loaded, by_status, quarantine)
+    setup = {"pixel_code": conversions.pixel_code, "test_events": bool(conversions.test_event_code)}
     if report.stopped:
         raise dg.Failure(
             description=f"sending stopped, the remaining events stay pending for the next run: {report.stopped}",
-            metadata=metadata,
+            metadata=metadata_values({**totals, **next(iter(by_window.values()))} if len(by_window) == 1 else totals),
         )
-    return dg.MaterializeResult(metadata=metadata)
+    report_windows(context, CONVERSION_OUTBOX.name, by_window)
+    return dg.MaterializeResult(metadata=metadata_values({**totals, **setup}))

@@ -23,11 +23,20 @@ def default_status(settings: Settings) -> dg.DefaultSensorStatus:
 
 
 def _newest_outbox(instance: dg.DagsterInstance) -> tuple[int, int] | None:
-    """(storage id, ambiguous events) of the newest conversion_outbox materialisation that reports them."""
+    """(storage id, events its run left ambiguous) of the newest conversion_outbox materialisation that reports them.
+
+    A run over several windows reports them as ``range_ambiguous`` on every window; a one-window run as its
+    window's ``ambiguous`` plus ``relayed_ambiguous`` (events of earlier windows it relayed).
+    """
     records = instance.fetch_materializations(dg.AssetKey(CONVERSION_OUTBOX.name), limit=1).records
-    materialization = records[0].asset_materialization if records else None
-    ambiguous = materialization.metadata.get("ambiguous") if materialization else None
-    return (records[0].storage_id, int(ambiguous.value)) if ambiguous is not None else None  # type: ignore[arg-type]
+    metadata = records[0].asset_materialization.metadata if records and records[0].asset_materialization else {}
+    if "range_ambiguous" in metadata:
+        parts = [metadata["range_ambiguous"]]
+    else:
+        parts = [metadata[name] for name in ("ambiguous", "relayed_ambiguous") if name in metadata]
+    if not parts:
+        return None
+    return records[0].storage_id, sum(int(part.value) for part in parts)  # type: ignore[arg-type,misc]
 
 
 def exports_tick(

@@ -12,7 +12,14 @@ from typing import Any
 
 import dagster as dg
 
-from tiktok_pipeline.defs.metadata import KINDS, partition_range, report_windows, window_check_events
+from tiktok_pipeline.defs.metadata import (
+    KINDS,
+    check_specs,
+    partition_range,
+    report_windows,
+    severities,
+    window_check_events,
+)
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import (
     DisplayApiResource,
@@ -20,7 +27,7 @@ from tiktok_pipeline.defs.resources import (
     QualityResource,
     TrackingRegistryResource,
 )
-from tiktok_pipeline.defs.videos.checks import ENRICHED_CHECKS, RAW_CHECKS, VELOCITY_CHECKS, check_specs, severities
+from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, RAW_CHECKS, VELOCITY_CHECKS
 from tiktok_pipeline.defs.videos.config import RawSnapshotsConfig
 from tiktok_pipeline.governance import window_figures as figures
 from tiktok_pipeline.ingest.land import DisplayCollection, WindowNotObservableError
@@ -101,7 +108,7 @@ def _raw_spec(spec: TableSpec, description: str) -> dg.AssetSpec:
         _raw_spec(DISPLAY_API_QUARANTINE, QUARANTINE_DOC),
         _raw_spec(POLL_TELEMETRY, TELEMETRY_DOC),
     ],
-    check_specs=check_specs("raw_video_snapshots", RAW_CHECKS),
+    check_specs=check_specs("raw_video_snapshots", RAW_CHECKS, BLOCKING),
     name="raw_snapshots",
     can_subset=True,
     **COMMON,
@@ -192,7 +199,7 @@ def _keys(start: datetime, end: datetime) -> list[str]:
     kinds=KINDS,
     description=ENRICHED_DOC,
     metadata=ENRICHED_VIDEO_METRICS.asset_metadata,
-    check_specs=check_specs("enriched_video_metrics", ENRICHED_CHECKS),
+    check_specs=check_specs("enriched_video_metrics", ENRICHED_CHECKS, BLOCKING),
     freshness_policy=WINDOW_FRESHNESS,
     **COMMON,
 )
@@ -221,7 +228,7 @@ def enriched_video_metrics(
     kinds=KINDS,
     description=VELOCITY_DOC,
     metadata=VIDEO_VELOCITY.asset_metadata,
-    check_specs=check_specs("video_velocity", VELOCITY_CHECKS),
+    check_specs=check_specs("video_velocity", VELOCITY_CHECKS, BLOCKING),
     freshness_policy=WINDOW_FRESHNESS,
     **COMMON,
 )

@@ -2,16 +2,13 @@
 
 The checks run in the step that writes the table (the rows are in memory there) and are emitted per window
 after the materialisation (``tiktok_pipeline.defs.metadata.window_check_events``), so each evaluation
-names its window and targets its own run's materialisation. The functions are in ``tiktok_pipeline.quality``.
+names its window and targets its own run's materialisation. The functions are in ``tiktok_pipeline.quality``; the specs are built by
+``tiktok_pipeline.defs.metadata.check_specs``.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import dagster as dg
-
-from tiktok_pipeline.defs.partitions import WINDOWS
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -44,20 +41,4 @@ VELOCITY_CHECKS = {
     )
 }
 BLOCKING = {"raw_video_schema", "enriched_schema", "velocity_schema"}
-
-
-def check_specs(asset: str, checks: dict[str, tuple[dg.AssetCheckSeverity, str]]) -> list[dg.AssetCheckSpec]:
-    """Partitioned check specs (one evaluation per window) of ``asset``.
-
-    Partitioned checks are a preview feature in Dagster 1.13, used on purpose: its warning is not repeated.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return [
-            dg.AssetCheckSpec(name, asset=asset, description=text, blocking=name in BLOCKING, partitions_def=WINDOWS)
-            for name, (_, text) in checks.items()
-        ]
-
-
-def severities(checks: dict[str, tuple[dg.AssetCheckSeverity, str]]) -> dict[str, dg.AssetCheckSeverity]:
-    return {name: severity for name, (severity, _) in checks.items()}
+"""The structural checks: a failure stops the downstream assets."""
