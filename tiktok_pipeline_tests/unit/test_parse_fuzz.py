@@ -7,7 +7,6 @@ any Unicode including lone surrogates, booleans in number fields, nulls, missing
 
 from datetime import UTC, datetime
 
-import duckdb
 import pandera.errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +15,8 @@ from tiktok_pipeline.ingest.parse.display import parse_landed
 from tiktok_pipeline.quality.checks import landed_video_records
 from tiktok_pipeline.quality.schemas import QualityPolicy, raw_video_schema
 from tiktok_pipeline.sources.display_api.models import EARLIEST_CREATE_TIME
-from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline_tests.unit.test_parse import store
 
 WINDOW_START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 OBSERVED_AT = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
@@ -112,20 +112,6 @@ def landed(calls):
     ]
 
 
-def insert_everything(parsed) -> None:
-    """Rows through TableSpec.conform and Arrow into DuckDB: every cast and UTF-8 encoding must hold."""
-    with duckdb.connect(":memory:") as con:
-        for spec, frame in (
-            (RAW_VIDEO_SNAPSHOTS, parsed.videos),
-            (RAW_CREATOR_SNAPSHOTS, parsed.creators),
-            (QUARANTINED_RECORDS, parsed.quarantine),
-        ):
-            con.execute(spec.ddl)
-            arrow = spec.conform(frame).to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
-            con.execute(f'INSERT INTO "{spec.name}" SELECT * FROM arrow')
-            assert con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0] == frame.height
-
-
 POLICY = QualityPolicy()
 
 
@@ -148,7 +134,7 @@ def test_parser_survives_anything_and_loses_nothing(calls):
     assert parsed.videos.height + video_quarantine == landed_video_records(records)
     assert parsed.failed_calls == sum(1 for _, _, failed, _ in calls if failed)
     assert all(payload.isascii() for payload in parsed.quarantine["payload"])
-    insert_everything(parsed)
+    store(parsed)
     # no row can fail the blocking structural check: whatever would is quarantined instead
     try:
         raw_video_schema(WINDOW_START, WINDOW_START + (OBSERVED_AT - WINDOW_START), POLICY).validate(
