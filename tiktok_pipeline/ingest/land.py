@@ -6,6 +6,8 @@ instant a window is observed at and its collect function. :func:`land_window` is
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tiktok_pipeline.ingest.collect.display import collect_window
-from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
+from tiktok_pipeline.ingest.landing import UnreadableLandingError, landing_path, read_landing, write_landing
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
 from tiktok_pipeline.sources.display_api.client import DisplayApiClient
 from tiktok_pipeline.windows import WINDOW, window_key
@@ -95,10 +97,21 @@ def land(
     """
     path = landing_path(landing_dir, source, window_start)
     if path.exists() and not recollect:
-        landed = read_landing(path)
-        complete = not any(record.get("error") for record in landed)
-        if complete or not _observable(observe, window_start):
-            return LandedWindow(window_start, path, landed, collected=False)
+        try:
+            landed = read_landing(path)
+        except UnreadableLandingError as exc:
+            # never the window's record: kept aside for inspection, collected afresh while still observable
+            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            os.replace(path, aside)
+            if not _observable(observe, window_start):
+                raise WindowNotObservableError(
+                    f"{exc}; it was moved to {aside.name}, and window {window_key(window_start)} can no longer be"
+                    " observed, so it stays a gap"
+                ) from exc
+        else:
+            complete = not any(record.get("error") for record in landed)
+            if complete or not _observable(observe, window_start):
+                return LandedWindow(window_start, path, landed, collected=False)
     collection = collect(observe(window_start))
     write_landing(path, collection.records)
     return LandedWindow(

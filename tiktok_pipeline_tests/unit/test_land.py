@@ -53,3 +53,44 @@ def test_a_failed_collection_is_redone_while_observable_and_kept_when_not(tmp_pa
     assert not kept.collected and kept.records[0]["error"] == "boom" and too_late.calls == []
     with pytest.raises(WindowNotObservableError):
         too_late.land(tmp_path, recollect=True)
+
+
+def test_two_writers_of_one_window_never_break_each_other(tmp_path):
+    """Each writer has a temporary file of its own: no rename of another's file, and the result is always whole."""
+    import threading
+
+    from tiktok_pipeline.ingest.landing import read_landing, write_landing
+
+    path = landing_path(tmp_path, "display_api", W)
+    errors: list[BaseException] = []
+
+    def writer(tag: str) -> None:
+        try:
+            for i in range(60):
+                write_landing(path, [{"writer": tag, "i": i, "pad": "x" * 2000} for _ in range(20)])
+        except BaseException as exc:  # pragma: no cover - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(tag,)) for tag in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    records = read_landing(path)
+    assert len(records) == 20 and len({(r["writer"], r["i"]) for r in records}) == 1
+    assert [p.name for p in path.parent.iterdir()] == [path.name], "no temporary file is left behind"
+
+
+def test_an_unreadable_landing_file_is_never_the_windows_record(tmp_path):
+    path = landing_path(tmp_path, "some_api/reports", W)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not gzip at all")
+    source = Source()
+    landed = source.land(tmp_path)
+    assert landed.collected and len(source.calls) == 1, "collected afresh while the window is observable"
+    assert [p for p in path.parent.iterdir() if ".unreadable-" in p.name], "the bad file is kept aside"
+    path.write_bytes(path.read_bytes()[:10])  # truncated gzip
+    with pytest.raises(WindowNotObservableError, match=r"cannot be read .* stays a gap"):
+        Source(observable=False).land(tmp_path)
+    assert not path.exists()
