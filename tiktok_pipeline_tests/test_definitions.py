@@ -96,6 +96,11 @@ def test_window_tables_carry_freshness_policies_and_parsed_ones_the_parser_versi
         assert policy.fail_window.to_timedelta() <= timedelta(minutes=20) and policy.warn_window is not None, name
     for name in WINDOW_TABLES[:4]:  # what parsing the landed responses produces
         assert graph.get(dg.AssetKey(name)).code_version == PARSER_VERSION, name
+    from tiktok_pipeline.ingest.parse.ads import PARSER_VERSION as ADS_PARSER_VERSION
+
+    assert graph.get(dg.AssetKey("raw_ad_metrics")).code_version == ADS_PARSER_VERSION
+    for name in ("raw_ad_metrics", "ad_velocity"):  # the ads' window tables are as fresh as the videos'
+        assert graph.get(dg.AssetKey(name)).freshness_policy is not None, name
 
 
 def test_the_defs_folder_loader_sees_each_video_definition_once():

@@ -1,6 +1,6 @@
 """The partitions every window asset shares, from ``TIKTOK_PARTITIONS_START`` (read once, at load)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -28,6 +28,9 @@ _START = load_settings().partitions_start
 
 WINDOWS = five_minute_partitions(_START)
 """5-minute windows (keys ``YYYY-MM-DD-HH:MM``, UTC) from the configured start."""
+
+WINDOW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15), warn_window=timedelta(minutes=10))
+"""Every window table: stale in the UI (warn) 10 minutes, failing 15 minutes after its last materialisation."""
 
 DAYS = daily_partitions(_START)
 """Daily UTC partitions (keys ``YYYY-MM-DD``) from the first whole day of the windows: each maps onto 288 windows."""

@@ -32,11 +32,12 @@ from tiktok_pipeline.defs.metadata import (
     severities,
     window_check_events,
 )
-from tiktok_pipeline.defs.partitions import WINDOWS
+from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource, TrackingRegistryResource
 from tiktok_pipeline.governance.window_figures import range_totals
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows
 from tiktok_pipeline.ingest.land import WindowNotObservableError
+from tiktok_pipeline.ingest.parse.ads import PARSER_VERSION as ADS_PARSER_VERSION
 from tiktok_pipeline.ingest.parse.ads import parse_landed_ads
 from tiktok_pipeline.metrics.ad_figures import (
     ad_velocity_figures,
@@ -91,8 +92,9 @@ WINDOW_TABLE: dict[str, Any] = dict(
     pool=WRITER_POOL,
     group_name=ADS_GROUP,
     kinds=KINDS,
+    freshness_policy=WINDOW_FRESHNESS,
 )
-"""What both ads assets share: 5-minute partitions, one run per backfill, the writer pool."""
+"""What both ads assets share: 5-minute partitions, one run per backfill, the writer pool, window freshness."""
 
 
 class RawAdMetricsConfig(dg.Config):
@@ -107,6 +109,7 @@ class RawAdMetricsConfig(dg.Config):
     name=RAW_AD_METRICS.name,
     description=RAW_AD_DOC,
     metadata={**RAW_AD_METRICS.asset_metadata, "quarantine_table": AD_REPORT_QUARANTINE.name},
+    code_version=ADS_PARSER_VERSION,
     check_specs=check_specs(RAW_AD_METRICS.name, RAW_AD_CHECKS, BLOCKING),
     **WINDOW_TABLE,
 )

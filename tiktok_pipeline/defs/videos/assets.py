@@ -20,7 +20,7 @@ from tiktok_pipeline.defs.metadata import (
     severities,
     window_check_events,
 )
-from tiktok_pipeline.defs.partitions import WINDOWS
+from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
 from tiktok_pipeline.defs.resources import (
     DisplayApiResource,
     PollingResource,
@@ -57,7 +57,6 @@ from tiktok_pipeline.warehouse.tables import (
 )
 from tiktok_pipeline.windows import window_key, window_starts
 
-WINDOW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=15), warn_window=timedelta(minutes=10))
 """A window table not updated for 10 minutes warns, for 15 fails: a 5-minute pipeline 20 minutes behind is stale."""
 
 RAW_VIDEO_DOC = """One row per video and window: cumulative counts as TikTok reported them.

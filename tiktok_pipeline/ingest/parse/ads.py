@@ -25,6 +25,8 @@ from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
 
 ASSET = "raw_ad_metrics"
+PARSER_VERSION = "1"
+"""``raw_ad_metrics``' ``code_version``: bump it whenever parsing changes what a landed report yields."""
 
 
 def _reason(error: ValidationError, prefix: str) -> str:
