@@ -122,7 +122,7 @@ def test_the_defs_folder_loader_sees_each_video_definition_once():
 def test_quarantined_records_is_a_governance_view_over_each_source_quarantine():
     graph = defs.get_repository_def().asset_graph
     node = graph.get(dg.AssetKey("quarantined_records"))
-    assert node.group_name == "govern" and node.pools == {"duckdb_writer"}
+    assert node.group_name == "govern" and not node.pools  # writes take the warehouse lock, not a Dagster pool
     assert node.metadata["dagster/table_name"] == "quarantined_records"
     assert {k.to_user_string() for k in node.parent_keys} == {
         "display_api_quarantine",
@@ -135,3 +135,15 @@ def test_quarantined_records_is_a_governance_view_over_each_source_quarantine():
     for owner, table in (("raw_ad_metrics", "ad_report_quarantine"), ("conversion_outbox", "conversion_quarantine")):
         owning = graph.get(dg.AssetKey(owner))
         assert owning.metadata["quarantine_table"] == table and table in (owning.description or ""), owner
+
+
+def test_no_step_claims_a_dagster_pool():
+    """Writes take turns on the warehouse lock, never on a Dagster pool (issue 11, items 8-10): a pool's row is created
+    lazily by every process at once under a burst of CLI runs, and a run killed with SIGKILL keeps its slot for ever."""
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    pooled = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).pools}
+    assert pooled == set()
+    for job in repo.get_all_jobs():
+        for node in job.graph.iterate_op_defs():
+            assert node.pool is None, (job.name, node.name)

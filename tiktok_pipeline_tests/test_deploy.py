@@ -399,42 +399,29 @@ def test_concurrency_values_have_the_chart_shape_and_no_conflicts():
     assert errors == []
     assert chart_conflicts(values) == []
     # the same checks reject a misspelt key and limits set in both places
-    misspelt = _set(values, "concurrency/pools/defaultlimit", 1)
+    misspelt = _set(values, "concurrency/runs/maxconcurrentruns", 1)
     assert list(Draft202012Validator(CONCURRENCY_SCHEMA).iter_errors(misspelt["concurrency"]))
     doubled = _set(values, "dagsterDaemon/runCoordinator/config/queuedRunCoordinator", {"maxConcurrentRuns": 10})
     assert chart_conflicts(doubled) == ["maxConcurrentRuns"]
 
 
-def test_rendered_instance_loads_with_one_duckdb_writer(tmp_path):
-    """Dagster 1.13 loads the instance the chart renders; the writer pool and the run queue are as intended."""
-    from dagster._core.instance.config import PoolGranularity
+def test_rendered_instance_loads_with_the_run_queue_and_no_pools(tmp_path):
+    """Dagster 1.13 loads the instance the chart renders; the run queue is as intended and no pool is configured
+    (writes take the warehouse lock, which dies with the pod that held it)."""
     from dagster._core.run_coordinator import QueuedRunCoordinator
 
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(chart_instance(load_values())))
+    values = load_values()
+    assert "pools" not in values["concurrency"]
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(chart_instance(values)))
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         config = instance.get_concurrency_config()
-        assert config.pool_config.default_pool_limit == 1
-        assert config.pool_config.pool_granularity == PoolGranularity.OP
-        assert config.pool_config.op_granularity_run_buffer == 1
+        assert config.pool_config.default_pool_limit is None
         queue = config.run_queue_config
         assert queue is not None and queue.max_concurrent_runs == 4
         assert [(limit["key"], limit["limit"]) for limit in queue.tag_concurrency_limits] == [("dagster/backfill", 1)]
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
-
-
-def test_dagster_refuses_run_limits_in_the_run_coordinator_next_to_pools(tmp_path):
-    """Why the run limits live under `concurrency.runs`: with pools configured, Dagster refuses them
-    in the run coordinator, even though the chart would render them there without complaint."""
-    from dagster._core.errors import DagsterInvalidConfigError
-
-    values = _set(load_values(), "dagsterDaemon/runCoordinator/config/queuedRunCoordinator", {"maxConcurrentRuns": 4})
-    del values["concurrency"]["runs"]
-    assert chart_conflicts(values) == []
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(chart_instance(values)))
-    with pytest.raises(DagsterInvalidConfigError, match="incompatible with the `concurrency > runs` config"):
-        dg.DagsterInstance.from_config(str(tmp_path))
 
 
 def test_rendered_instance_matches_the_production_instance():

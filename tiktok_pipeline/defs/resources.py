@@ -241,7 +241,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "tracking_registry": TrackingRegistryResource(path=str(settings.registry_path)),
         "polling": PollingResource.from_settings(settings),
         "quality": QualityResource.from_settings(settings),
-        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(
+            path=str(settings.warehouse_path), lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
+        ),
         "ad_reporting": AdReportingResource.from_settings(settings),
         "conversions": ConversionsResource.from_settings(settings),
         "alerts": AlertsResource.from_settings(settings),

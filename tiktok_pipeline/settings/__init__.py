@@ -24,10 +24,11 @@ from tiktok_pipeline.settings.domains import (
     RetentionSettings,
 )
 from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
-from tiktok_pipeline.settings.root import Settings
+from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
 
 __all__ = [
     "DATA_DIR",
+    "DEFAULT_WAREHOUSE_LOCK_TIMEOUT",
     "MIN_RETENTION_DAYS",
     "PROJECT_ROOT",
     "AdsSettings",

@@ -13,6 +13,8 @@ from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.windows import on_boundary
 
 SIMULATOR_PIXEL_CODE = "CSIMULATORPIXEL00001"
+DEFAULT_WAREHOUSE_LOCK_TIMEOUT = 600.0
+"""Seconds a warehouse connection waits for the lock: a burst of window runs takes turns within it."""
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIKTOK_", extra="ignore", frozen=True)
 
     warehouse_path: Path = Field(default=DATA_DIR / "warehouse.duckdb", description="The DuckDB warehouse file.")
+    warehouse_lock_timeout_seconds: float = Field(
+        default=DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
+        gt=0,
+        le=86_400,
+        description=(
+            "How long a step waits for the warehouse while another process holds it (the writer lock, or an outside "
+            "DuckDB session) before failing with the holder's name."
+        ),
+    )
     landing_dir: Path = Field(default=DATA_DIR / "landing", description="Where raw responses are landed.")
     token_store_path: Path = Field(default=DATA_DIR / "tokens.json", description="Creators' OAuth tokens (mode 0600).")
     registry_path: Path = Field(

@@ -1,11 +1,13 @@
 """DuckDB warehouse I/O: short-lived connections, partition replacement in one transaction.
 
-DuckDB allows one read-write process per file, so every writing asset runs in the
-``duckdb_writer`` pool (limit 1, see dagster.yaml) and readers open the file read-only.
+DuckDB allows one read-write process per file, so every connection holds the warehouse lock
+(:mod:`tiktok_pipeline.warehouse.lock`, an OS lock the kernel drops with its process) while it is open, and
+steps open one only to read and write: never while they call TikTok.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,24 +19,63 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
+from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import utc_naive
 
-WRITER_POOL = "duckdb_writer"
+_RETRY_OPEN_SECONDS = 0.25
+"""How often a connection retries a file DuckDB reports locked by a process outside the pipeline."""
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse file, closed on exit; the parent folder is created on demand."""
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    lock_timeout: float = DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
+    purpose: str = "",
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, holding the warehouse lock until it is closed on exit.
+
+    Waits at most ``lock_timeout`` seconds in all: for the lock (held by another pipeline process) and then for
+    DuckDB's own file lock (held by a process outside the pipeline, e.g. an analyst's DuckDB session). The
+    parent folder is created on demand.
+    """
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path), read_only=read_only)
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        yield connection
-    finally:
-        connection.close()
+    with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait) as waited:
+        connection = _open(path, read_only=read_only, timeout=max(lock_timeout - waited, 0.0), on_wait=on_wait)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
+
+
+def _open(
+    path: Path, *, read_only: bool, timeout: float, on_wait: Callable[[str], None] | None
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retried while another process outside the pipeline holds DuckDB's lock on the file."""
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"the warehouse {path} is held open by a process outside the pipeline: {error} "
+                    f"(close that session, or raise {LOCK_TIMEOUT_SETTING})"
+                ) from error
+            if on_wait is not None and not told:
+                on_wait(f"the warehouse {path} is open in a process outside the pipeline; retrying: {error}")
+                told = True
+            time.sleep(_RETRY_OPEN_SECONDS)
 
 
 @contextmanager
@@ -112,11 +153,38 @@ def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file every asset reads and writes."""
+    """The DuckDB warehouse file every asset reads and writes, one process at a time (see ``warehouse.lock``)."""
 
     path: str
+    lock_timeout_seconds: float
+    """How long a connection waits for the warehouse (TIKTOK_WAREHOUSE_LOCK_TIMEOUT_SECONDS)."""
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(Path(self.path), read_only=read_only) as connection:
+        """A connection holding the warehouse lock; waiting for it is logged to the run, naming the holder."""
+        log = dg.get_dagster_logger()
+        with connect(
+            Path(self.path),
+            read_only=read_only,
+            lock_timeout=self.lock_timeout_seconds,
+            purpose=_purpose(),
+            on_wait=log.info,
+        ) as connection:
             yield connection
+
+    @contextmanager
+    def serialised(self, name: str) -> Iterator[None]:
+        """One process at a time in the block, by a lock of its own beside the warehouse (not the warehouse's)."""
+        log = dg.get_dagster_logger()
+        target = Path(self.path).with_name(f"{Path(self.path).name}.{name}")
+        with warehouse_lock(target, timeout=self.lock_timeout_seconds, purpose=_purpose(), on_wait=log.info):
+            yield
+
+
+def _purpose() -> str:
+    """The run and step asking for the warehouse, when known (recorded in the lock file for waiters to read)."""
+    try:
+        context = dg.OpExecutionContext.get()
+    except dg.DagsterInvariantViolationError:  # outside a step (a sensor, a test, the CLI)
+        return ""
+    return f"run {context.run_id}, step {context.op_handle}"

@@ -48,7 +48,7 @@ from tiktok_pipeline.metrics.ad_figures import (
 from tiktok_pipeline.metrics.ctr import ad_velocity_in_warehouse
 from tiktok_pipeline.quality.ad_schemas import ad_velocity_by_window, raw_ad_by_window
 from tiktok_pipeline.warehouse.ad_hours import replace_fetched_hours
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
+from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
 from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, AD_VELOCITY, RAW_AD_METRICS
 from tiktok_pipeline.windows import window_key, window_starts
 
@@ -89,12 +89,11 @@ few minutes late still gets its velocity; older windows are left to backfills.""
 WINDOW_TABLE: dict[str, Any] = dict(
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
     group_name=ADS_GROUP,
     kinds=KINDS,
     freshness_policy=WINDOW_FRESHNESS,
 )
-"""What both ads assets share: 5-minute partitions, one run per backfill, the writer pool, window freshness."""
+"""What both ads assets share: 5-minute partitions, one run per backfill, window freshness."""
 
 
 class RawAdMetricsConfig(dg.Config):

@@ -10,12 +10,12 @@ from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
 from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, AlertRequest
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, read_frame
+from tiktok_pipeline.warehouse.io import WarehouseResource, read_frame
 from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import utc_naive, window_from_key
 
 
-@dg.op(pool=WRITER_POOL, out=dg.Out(Alert | None))  # type: ignore[arg-type]  # Dagster accepts Optional types
+@dg.op(out=dg.Out(Alert | None))  # type: ignore[arg-type]  # Dagster accepts Optional types
 def compose_alert(
     context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
 ):
@@ -66,23 +66,30 @@ def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None
         return sender.send(alert)
 
 
-@dg.op(pool=WRITER_POOL, out={})
+@dg.op(out={})
 def deliver_alert(
     context: dg.OpExecutionContext, alert: Alert | None, alerts: AlertsResource, warehouse: WarehouseResource
 ):
     """Send the alert once (deduplicated on its id), record it in ``alerts``, and retry earlier undelivered ones."""
     configured = [d.kind for d in alerts.destinations()]
-    with warehouse.connection() as connection:
-        for pending, owed, delivered, attempts in undelivered_alerts(connection):
-            results = _deliver(alerts, pending, owed)
-            record_alert(connection, pending, configured, results, attempts, delivered)
+    # Delivery is serialised by its own lock (no alert goes out twice from two runs at once); the warehouse is held
+    # only to read and record, never while a webhook answers.
+    with warehouse.serialised("alert-delivery"):
+        with warehouse.connection() as connection:
+            pending = undelivered_alerts(connection)
+            seen = alert is not None and already_recorded(connection, alert.alert_id)
+        for earlier, owed, delivered, attempts in pending:
+            earlier_results = _deliver(alerts, earlier, owed)
+            with warehouse.connection() as connection:
+                record_alert(connection, earlier, configured, earlier_results, attempts, delivered)
         if alert is None:
             return
-        if already_recorded(connection, alert.alert_id):
+        if seen:
             context.log.info(f"alert {alert.alert_id} was already sent; not sending it again")
             return
         results = _deliver(alerts, alert)
-        record_alert(connection, alert, configured, results)
+        with warehouse.connection() as connection:
+            record_alert(connection, alert, configured, results)
     for result in results:
         (context.log.info if result.delivered else context.log.warning)(
             f"{result.kind}: {'delivered' if result.delivered else 'NOT delivered'} after {result.attempts} attempt(s)"

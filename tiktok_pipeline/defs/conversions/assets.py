@@ -24,7 +24,7 @@ from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.defs.metadata import metadata_values, partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
+from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
 
 OUTBOX_DOC = """Every conversion owed to TikTok's Events API, one row per (pixel, test code, event, event_id),
@@ -63,7 +63,6 @@ class ConversionOutboxConfig(dg.Config):
     metadata={**CONVERSION_OUTBOX.asset_metadata, "quarantine_table": CONVERSION_QUARANTINE.name},
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
 )
 def conversion_outbox(
     context: dg.AssetExecutionContext,
@@ -82,7 +81,9 @@ def conversion_outbox(
     quarantine = quarantined_orders(loaded, start, end)
     for reason in quarantine["reason"].head(20):
         context.log.warning(f"quarantined order: {reason}")
-    with business_api.client() as client:
+    # One relay at a time (its own lock, not the warehouse's: the warehouse is held only per transaction), so two
+    # runs never both take an event in flight for one to resend.
+    with warehouse.serialised("conversion-relay"), business_api.client() as client:
         report = relay_conversions(
             warehouse.connection,
             client,

@@ -10,7 +10,7 @@ reports the rows per source. Declarative: ``automation_condition_sensor`` runs i
 import dagster as dg
 
 from tiktok_pipeline.defs.metadata import KINDS
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
+from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.quarantine import SOURCES, publish_quarantine_view
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS
 
@@ -43,7 +43,6 @@ Unlike ``eager()`` it does not wait for every window of the partitioned sources 
         **QUARANTINED_RECORDS.asset_metadata,
         "source_tables": dg.MetadataValue.json({s.spec.name: s.writer for s in SOURCES}),
     },
-    pool=WRITER_POOL,
     automation_condition=QUARANTINE_AUTOMATION,
 )
 def quarantined_records(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -12,7 +12,7 @@ import dagster as dg
 from tiktok_pipeline.defs.retention.resources import RetentionResource
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.pruning import decisions_table, prune_windows
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
+from tiktok_pipeline.warehouse.io import WarehouseResource
 
 RETENTION_JOB_NAME = "window_retention_job"
 
@@ -39,7 +39,7 @@ def latest_by_day(instance: dg.DagsterInstance, asset: str) -> dict[str, int]:
     return by_day
 
 
-@dg.op(pool=WRITER_POOL, out=dg.Out(dg.Nothing))
+@dg.op(out=dg.Out(dg.Nothing))
 def prune_window_rows(
     context: dg.OpExecutionContext, config: RetentionConfig, warehouse: WarehouseResource, retention: RetentionResource
 ):

@@ -21,7 +21,7 @@ from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.retention import partition_budget
 from tiktok_pipeline.metrics.rollup import creator_days, roll_up_days, video_days
 from tiktok_pipeline.settings import load_settings
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource
+from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import (
     DAILY_CREATOR_METRICS,
     DAILY_VIDEO_METRICS,
@@ -69,11 +69,10 @@ DAILY_TABLE: dict[str, Any] = dict(
     automation_condition=ROLLUP_AUTOMATION,
     partitions_def=DAYS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WRITER_POOL,
     group_name=RETAIN_GROUP,
     kinds=KINDS,
 )
-"""What both rollups share: daily partitions, declarative, one run per backfill, the writer pool."""
+"""What both rollups share: daily partitions, declarative, one run per backfill."""
 
 
 def _window_dep(name: str) -> dg.AssetDep:

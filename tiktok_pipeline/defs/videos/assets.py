@@ -45,7 +45,7 @@ from tiktok_pipeline.metrics.enrichment import enrich_windows
 from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
 from tiktok_pipeline.quality.schemas import enriched_schema, velocity_schema
 from tiktok_pipeline.quality.window_checks import observation_history, raw_by_window, schema_by_window
-from tiktok_pipeline.warehouse.io import WRITER_POOL, WarehouseResource, Write, replace_windows
+from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     DISPLAY_API_QUARANTINE,
     ENRICHED_VIDEO_METRICS,
@@ -85,7 +85,7 @@ at or before 30 minutes earlier (as-of join), views per minute over the real ela
 engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
 Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
 
-COMMON: dict[str, Any] = dict(partitions_def=WINDOWS, backfill_policy=dg.BackfillPolicy.single_run(), pool=WRITER_POOL)
+COMMON: dict[str, Any] = dict(partitions_def=WINDOWS, backfill_policy=dg.BackfillPolicy.single_run())
 
 
 def _raw_spec(spec: TableSpec, description: str) -> dg.AssetSpec:
