@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.governance.workers import record_worker
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
@@ -158,6 +159,11 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     lock_timeout_seconds: float
     """How long a connection waits for the warehouse (TIKTOK_WAREHOUSE_LOCK_TIMEOUT_SECONDS)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Record which process runs this run (``tiktok/worker``), so that ``dead_run_sensor`` can tell when it died."""
+        if context.dagster_run is not None and context.instance is not None:
+            record_worker(context.instance, context.dagster_run)
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

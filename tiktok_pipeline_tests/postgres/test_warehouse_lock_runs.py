@@ -24,6 +24,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from tiktok_pipeline.defs.governance.sensors import dead_run_sensor
+from tiktok_pipeline.governance.workers import WORKER_TAG, Worker
 from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
 from tiktok_pipeline.warehouse.io import connect
 from tiktok_pipeline.warehouse.lock import lock_path, warehouse_lock
@@ -179,6 +181,16 @@ def test_a_run_killed_while_it_holds_the_warehouse_frees_it_at_once(pg_instance,
     # Nobody freed anything by hand, and no monitoring had to notice: the next connection goes through.
     with connect(warehouse, lock_timeout=10) as connection:
         assert connection.execute("SELECT 42").fetchone() == (42,)
+
+    # The run never reported its end: Dagster still shows it STARTED, until dead_run_sensor sees its process gone.
+    (record,) = pg_instance.get_run_records(dg.RunsFilter())
+    assert record.dagster_run.status == dg.DagsterRunStatus.STARTED
+    assert Worker.parse(record.dagster_run.tags.get(WORKER_TAG)).pid == process.pid  # the CLI process orchestrates it
+    dead_run_sensor(dg.build_sensor_context(instance=pg_instance))
+    run = pg_instance.get_run_by_id(record.dagster_run.run_id)
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    (failure,) = pg_instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    assert f"process {process.pid}" in failure.event_log_entry.dagster_event.message
 
 
 @pytest.mark.skipif(BURST < 2, reason="TIKTOK_TEST_BURST_RUNS < 2")
