@@ -99,7 +99,7 @@ def _settings(directory: Path, work: Path):
 
 
 def _home(work: Path) -> Path:
-    """A DAGSTER_HOME configured like the project's dagster.yaml (SQLite, consolidated events, writer pool of 1),
+    """A DAGSTER_HOME configured like the project's dagster.yaml (SQLite, consolidated events, no pools),
     except that submitted runs are launched at once (``DefaultRunCoordinator``) instead of waiting in the
     daemon's queue; the run launcher is the default one (a run worker process per run)."""
     home = work / "dagster_home"
@@ -107,7 +107,6 @@ def _home(work: Path) -> Path:
     (home / "dagster.yaml").write_text(
         "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
         f"  config:\n    base_dir: {home / 'storage' / 'events'}\ntelemetry:\n  enabled: false\n"
-        "concurrency:\n  pools:\n    default_limit: 1\n"
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
     )
     return home
