@@ -197,6 +197,15 @@ class ConversionSettings(BaseSettings):
     conversions_batch_size: int = Field(
         default=1000, ge=1, le=1000, description="Events per event/track request (TikTok allows 1000)."
     )
+    conversions_settle_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "An export modified less than this many seconds ago that cannot be read completely yet (a truncated"
+            " gzip, no newline after its last line, an I/O error) is taken as still being written: left for a later"
+            " run, never quarantined. Older, it is read as it is and what cannot be read is quarantined."
+        ),
+    )
 
     @field_validator("default_phone_region")
     @classmethod

@@ -27,6 +27,7 @@ def failed_conversions_run(settings, instance) -> dg.ExecuteInProcessResult:
         default_phone_region="US",
         resend_ambiguous_hours=47.0,
         batch_size=1000,
+        settle_seconds=settings.conversions.conversions_settle_seconds,
     )
     result = defs.resolve_job_def("conversions_job").execute_in_process(
         instance=instance,

@@ -1,5 +1,6 @@
 """The exports sensor through ``build_sensor_context``: runs for new exports, waits for open windows, retries lost answers."""
 
+import gzip
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ import pytest
 from tiktok_pipeline.activation.conversions.orders import export_windows
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.conversions.sensors import conversion_exports_sensor, exports_tick
+from tiktok_pipeline.settings import ConversionSettings
 from tiktok_pipeline.windows import WINDOW
 
 T = datetime(2026, 11, 20, 10, 41, 0, tzinfo=UTC)  # the 10:35 window has just closed
@@ -91,6 +93,49 @@ def test_orders_in_a_window_still_open_wait_for_it_to_close(sensor, instance, or
     (deferred,), cursor = tick(sensor, instance, cursor)
     assert deferred.tags["dagster/asset_partition_range_start"] == "2026-11-20-10:40"
     assert deferred.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:40"
+    assert tick(sensor, instance, cursor)[0] == []
+
+
+def touch(path, at: datetime):
+    os.utime(path, (at.timestamp(), at.timestamp()))
+
+
+def test_a_half_written_export_is_retried_once_complete(sensor, instance, orders_dir, clock):
+    """A gzip still being copied (truncated, modified seconds ago) asks for nothing and is not marked as seen, so
+    the tick after the copy completes launches the run for its windows; the good export beside it goes at once."""
+    export(orders_dir, "a.jsonl", T - timedelta(minutes=38))
+    complete = gzip.compress(export(orders_dir, "b.jsonl", T - timedelta(minutes=21)).read_bytes())
+    (orders_dir / "b.jsonl").unlink()
+    half = orders_dir / "b.jsonl.gz"
+    half.write_bytes(complete[: len(complete) // 2])
+    touch(half, T - timedelta(seconds=10))
+    (request,), cursor = tick(sensor, instance)
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:00"  # a.jsonl only
+    assert "b.jsonl.gz" not in json.loads(cursor)["files"]
+    clock.now = T + timedelta(seconds=30)
+    assert tick(sensor, instance, cursor)[0] == []  # still half written: still waiting, no run
+    half.write_bytes(complete)
+    touch(half, T + timedelta(seconds=40))
+    clock.now = T + timedelta(seconds=60)
+    (retried,), cursor = tick(sensor, instance, cursor)
+    assert retried.tags["dagster/asset_partition_range_start"] == "2026-11-20-10:20"
+    assert retried.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:20"
+    assert "b.jsonl.gz" in json.loads(cursor)["files"] and tick(sensor, instance, cursor)[0] == []
+
+
+def test_a_copy_that_never_completes_is_quarantined_once_settled(sensor, instance, orders_dir, clock):
+    """Once older than the settle time, a file that still cannot be read is final: one run over the window of its
+    modification time quarantines it, and it is not asked for again."""
+    orders_dir.mkdir()
+    half = orders_dir / "b.jsonl.gz"
+    half.write_bytes(gzip.compress(b'{"order_id": "x"}\n' * 100)[:50])
+    touch(half, T - timedelta(minutes=3))
+    requests, cursor = tick(sensor, instance)
+    assert requests == [] and json.loads(cursor)["files"] == {}
+    clock.now = T - timedelta(minutes=3) + timedelta(seconds=ConversionSettings().conversions_settle_seconds + 1)
+    (request,), cursor = tick(sensor, instance, cursor)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-11-20-10:35"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-20-10:35"
     assert tick(sensor, instance, cursor)[0] == []
 
 

@@ -97,5 +97,6 @@ def hash_external_id(raw: str) -> str:
 
 
 def redact(value: object) -> str:
-    """A stand-in for a raw personal value in quarantined payloads: its SHA-256, marked as such."""
-    return f"sha256:{sha256_hex(str(value).strip())}"
+    """A stand-in for a raw personal value in quarantined payloads: its SHA-256, marked as such. Never raises:
+    text with a lone surrogate (which UTF-8 cannot encode) is hashed with the surrogate's code point as is."""
+    return f"sha256:{hashlib.sha256(str(value).strip().encode('utf-8', 'surrogatepass')).hexdigest()}"

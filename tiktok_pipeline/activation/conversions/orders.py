@@ -31,141 +31,43 @@ naming the file, line and field. Their payload is *redacted*: only ``order_id``,
 other field's value (email, phone, ids, ip, user agent, page URL, anything unknown) is replaced by
 ``sha256:<digest>``, and a line that is not JSON is kept only as its digest and length. A quarantined
 order belongs to the window of its ``event_time``, or, when that cannot be read, of the file's
-modification time.
+modification time. A line is quarantined, never raised, whatever it holds: bytes that are not UTF-8
+(the line's digest and length are kept), JSON nested too deep or with integers too long, a text
+field with a lone UTF-16 surrogate (not encodable as UTF-8), an ``event_time`` outside
+2000-01-01 .. 2100-01-01 UTC (year 1, year 10000, milliseconds, 10^400), anything that makes
+validation, hashing or redaction fail. Quarantine rows are ASCII (lone surrogates escaped).
+
+**Files** are read by :mod:`.export_files`: one that is still being written waits for a later run;
+one that cannot be read once settled is quarantined whole; a UTF-8 byte order mark is tolerated.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
+import hashlib
 import json
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from tiktok_pipeline.activation.conversions.hashing import (
-    IdentifierError,
-    hash_email,
-    hash_external_id,
-    hash_phone,
-    redact,
-    sha256_hex,
+from tiktok_pipeline.activation.conversions.export_files import (
+    DEFAULT_SETTLE_SECONDS,
+    ExportRead,
+    order_files,
+    read_export,
 )
-from tiktok_pipeline.sources.business_api.events import Content, EventUser, TrackedEvent
+from tiktok_pipeline.activation.conversions.hashing import IdentifierError, redact
+from tiktok_pipeline.activation.conversions.order_model import Order, parse_event_time
+from tiktok_pipeline.sources.business_api.events import TrackedEvent
+from tiktok_pipeline.sources.http.decode import escaped
 from tiktok_pipeline.windows import window_containing
 
-DEFAULT_EVENT = "CompletePayment"
 ASSET = "conversion_outbox"
 SOURCE_PREFIX = "conversions"
 KEPT_FIELDS = frozenset({"order_id", "event", "event_time", "value", "currency", "skus", "pixel_event_id"})
 """Fields a quarantined payload keeps as received; every other value is redacted."""
-_OPTIONAL_TEXT = ("email", "phone", "external_id", "ttclid", "ttp", "pixel_event_id", "ip", "user_agent", "page_url")
-
-
-class OrderLine(BaseModel):
-    """One SKU of an order."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    sku: str = Field(min_length=1)
-    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    quantity: int = Field(default=1, ge=1)
-
-
-class Order(BaseModel):
-    """One order as exported by the shop (raw: may hold personal data; never stored as is)."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    order_id: str = Field(min_length=1, max_length=256)
-    event: str = Field(default=DEFAULT_EVENT, min_length=1, max_length=100)
-    event_time: datetime
-    value: float = Field(ge=0, allow_inf_nan=False)
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
-    skus: list[OrderLine] = Field(default_factory=list)
-    email: str | None = None
-    phone: str | None = None
-    external_id: str | None = Field(default=None, validation_alias=AliasChoices("external_id", "customer_id"))
-    ttclid: str | None = None
-    ttp: str | None = None
-    pixel_event_id: str | None = Field(default=None, max_length=256)
-    ip: str | None = None
-    user_agent: str | None = None
-    page_url: str | None = None
-
-    @field_validator("event_time", mode="before")
-    @classmethod
-    def _instant(cls, value: Any) -> datetime:
-        return parse_event_time(value)
-
-    @field_validator("currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
-
-    @field_validator(*_OPTIONAL_TEXT, mode="before")
-    @classmethod
-    def _blank_is_missing(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # ids and phone numbers exported as numbers
-        return value
-
-    @property
-    def event_id(self) -> str:
-        """The Pixel's event id when the shop captured it, else the order id."""
-        return self.pixel_event_id or self.order_id
-
-    def to_event(self, default_phone_region: str) -> TrackedEvent:
-        """The Events API event, identifiers hashed; :class:`IdentifierError` names a bad identifier."""
-        return TrackedEvent(
-            event=self.event,
-            event_id=self.event_id,
-            event_time=int(self.event_time.timestamp()),
-            user=EventUser(
-                ttclid=self.ttclid,
-                ttp=self.ttp,
-                email=hash_email(self.email) if self.email else None,
-                phone=hash_phone(self.phone, default_phone_region) if self.phone else None,
-                external_id=hash_external_id(self.external_id) if self.external_id else None,
-                ip=self.ip,
-                user_agent=self.user_agent,
-            ),
-            page_url=self.page_url,
-            currency=self.currency,
-            value=self.value,
-            contents=tuple(
-                Content(content_id=line.sku, price=line.price, quantity=line.quantity) for line in self.skus
-            ),
-        )
-
-
-def parse_event_time(value: Any) -> datetime:
-    """An aware UTC datetime from ISO 8601 with an offset, or from Unix seconds (number or digits)."""
-    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        value = float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value) or not 0 <= value < 1e11:
-            raise ValueError("Unix time must be positive seconds (this looks like milliseconds or is out of range)")
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError("not an ISO 8601 time or Unix seconds") from None
-    else:
-        raise ValueError("must be an ISO 8601 time or Unix seconds")
-    if moment.tzinfo is None:
-        raise ValueError("has no UTC offset (write 2026-11-20T10:02:00Z or +01:00): the time zone is ambiguous")
-    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -194,6 +96,12 @@ class LoadedOrders:
     """Orders whose (event, event_id) an earlier line or file already had."""
     files: int = 0
     lines: int = 0
+    waiting: list[str] = field(default_factory=list)
+    """Exports still being written (see :mod:`.export_files`): not read, left for a later run."""
+    waiting_reasons: list[str] = field(default_factory=list)
+    """Why each of :attr:`waiting` waits (its name and problem), for the run's log."""
+    unreadable_files: int = 0
+    """Exports quarantined whole: settled, and still not readable."""
 
     def in_windows(self, start: datetime, end: datetime) -> list[Conversion]:
         return [c for c in self.conversions if start <= c.window_start < end]
@@ -202,22 +110,9 @@ class LoadedOrders:
         return [q for q in self.quarantine if start <= q["window_start"] < end]
 
 
-def order_files(directory: Path) -> list[Path]:
-    """The export files under ``directory`` (recursively), in path order."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz")))
-
-
-def _lines(path: Path) -> Iterator[str]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        yield from handle
-
-
 def redacted_payload(record: Any) -> str:
-    """The record as JSON with every value outside :data:`KEPT_FIELDS` replaced by its SHA-256 marker."""
+    """The record as ASCII JSON with every value outside :data:`KEPT_FIELDS` replaced by its SHA-256 marker
+    (lone surrogates in kept values escaped)."""
     if not isinstance(record, dict):
         return json.dumps({"record": redact(json.dumps(record, sort_keys=True))})
     safe = {
@@ -227,6 +122,11 @@ def redacted_payload(record: Any) -> str:
     return json.dumps(safe, sort_keys=True, default=str)
 
 
+def _digest(raw: bytes) -> str:
+    """What is kept of a line that cannot be read as a record: its SHA-256 and length, nothing of its content."""
+    return json.dumps({"line_sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)})
+
+
 def _reason(exc: ValidationError) -> str:
     """Field paths and messages of a pydantic error, without the input values it carries."""
     parts = []
@@ -234,75 +134,158 @@ def _reason(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "record"
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return escaped("; ".join(parts))
 
 
-def export_windows(path: Path) -> set[datetime]:
-    """The windows an export touches: of every readable ``event_time``, plus, when some line has none,
-    of the file's modification time (where such lines are quarantined). Reads times only: no validation."""
+@dataclass(frozen=True)
+class BadLine:
+    """Why a line is quarantined, what is kept of it, and its window."""
+
+    reason: str
+    payload: str
+    window: datetime
+
+
+def _record(raw: bytes) -> Any:
+    """The line's JSON value; :class:`BadLine`-worthy errors become ``ValueError`` with the reason."""
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte order mark (at the file's start) is tolerated
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply to decode)") from None
+    except ValueError as exc:  # an integer beyond Python's digit limit
+        raise ValueError(f"not valid JSON ({escaped(str(exc))[:100]})") from None
+
+
+def _time_window(record: Any) -> datetime | None:
+    """The window of the record's ``event_time`` when it has a readable one."""
+    if not isinstance(record, dict) or "event_time" not in record:
+        return None
+    try:
+        return window_containing(parse_event_time(record["event_time"]))
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def read_line(
+    raw: bytes, file_window: datetime, default_phone_region: str
+) -> tuple[Order, TrackedEvent, datetime] | BadLine:
+    """One export line as (order, event, window), or why it is quarantined: never raises."""
+    try:
+        record = _record(raw)
+    except ValueError as exc:
+        return BadLine(str(exc), _digest(raw), file_window)
+    window = _time_window(record) or file_window
+    try:
+        order = Order.model_validate(record)
+        return order, order.to_event(default_phone_region), window
+    except ValidationError as exc:
+        reason = _reason(exc)
+    except IdentifierError as exc:
+        reason = str(exc)
+    except Exception as exc:  # whatever else a value provokes: this line is quarantined, the file goes on
+        reason = f"record: could not be processed ({type(exc).__name__})"
+    try:
+        payload = redacted_payload(record)
+    except Exception:  # too deep or too odd to re-encode: keep what is kept of unreadable lines
+        payload = _digest(raw)
+    return BadLine(reason, payload, window)
+
+
+def file_windows(read: ExportRead) -> set[datetime]:
+    """The windows an export read touches (see :func:`export_windows`)."""
+    if read.state == "waiting":
+        return set()
+    if read.state == "unreadable":
+        return {read.window}
     windows: set[datetime] = set()
-    undated = False
-    for line in _lines(Path(path)):
-        if not line.strip():
+    for raw in read.lines:
+        if not raw.strip():
             continue
         try:
-            windows.add(window_containing(parse_event_time(json.loads(line)["event_time"])))
-        except (ValueError, TypeError, KeyError, OverflowError, OSError):
-            undated = True
-    if undated:
-        windows.add(window_containing(datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC)))
+            window = _time_window(_record(raw))
+        except ValueError:
+            window = None
+        windows.add(window or read.window)
     return windows
 
 
-def load_orders(directory: Path, *, default_phone_region: str = "US") -> LoadedOrders:
-    """Read, validate and hash every order under ``directory``; nothing raw survives except in memory."""
+def export_windows(
+    path: Path, *, now: datetime | None = None, settle_seconds: float = DEFAULT_SETTLE_SECONDS
+) -> set[datetime]:
+    """The windows an export touches: of every readable ``event_time``, plus, when some line has none, of the
+    file's modification time (where such lines are quarantined, as is a file that cannot be read). None for a
+    file still being written. Reads times only: no validation; never raises."""
+    path = Path(path)
+    return file_windows(read_export(path, name=path.name, now=now or datetime.now(UTC), settle_seconds=settle_seconds))
+
+
+def load_orders(
+    directory: Path,
+    *,
+    default_phone_region: str = "US",
+    now: datetime | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+) -> LoadedOrders:
+    """Read, validate and hash every order under ``directory``; nothing raw survives except in memory. Never
+    raises for what the files hold: bad lines and unreadable files are quarantined, files still being written
+    (as of ``now``, default the current time) are left for a later run (:attr:`LoadedOrders.waiting`)."""
     directory = Path(directory)
+    now = now or datetime.now(UTC)
     loaded = LoadedOrders()
     seen: set[tuple[str, str]] = set()
     for path in order_files(directory):
+        read = read_export(path, name=path.relative_to(directory).as_posix(), now=now, settle_seconds=settle_seconds)
+        if read.state == "waiting":
+            loaded.waiting.append(read.name)
+            loaded.waiting_reasons.append(f"{read.name} ({read.problem})")
+            continue
         loaded.files += 1
-        name = path.relative_to(directory).as_posix()
-        file_window = window_containing(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
-        for number, line in enumerate(_lines(path), start=1):
-            if not line.strip():
+        if read.state == "unreadable":
+            loaded.unreadable_files += 1
+            loaded.quarantine.append(
+                _row(
+                    read.window,
+                    read.name,
+                    f"{read.name} (whole file, {read.size} bytes): {read.problem}; none of its orders were read",
+                    read.payload,
+                )
+            )
+            continue
+        for number, raw in enumerate(read.lines, start=1):
+            if not raw.strip():
                 continue
             loaded.lines += 1
-            source = f"{SOURCE_PREFIX}/{name}:{number}"
-
-            def quarantine(reason: str, payload: str, window: datetime = file_window) -> None:
+            source = f"{read.name}:{number}"
+            outcome = read_line(raw, read.window, default_phone_region)
+            if isinstance(outcome, BadLine):
                 loaded.quarantine.append(
-                    {
-                        "window_start": window,
-                        "source": source,
-                        "reason": f"{name} line {number}: {reason}",
-                        "payload": payload,
-                        "asset": ASSET,
-                    }
+                    _row(outcome.window, source, f"{read.name} line {number}: {outcome.reason}", outcome.payload)
                 )
-
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                digest = {"line_sha256": sha256_hex(line.rstrip("\n")), "bytes": len(line.rstrip("\n").encode())}
-                quarantine(f"not valid JSON ({exc.msg} at column {exc.colno})", json.dumps(digest))
                 continue
-            window = file_window
-            if isinstance(record, dict) and "event_time" in record:
-                with contextlib.suppress(ValueError, OverflowError, OSError):
-                    window = window_containing(parse_event_time(record["event_time"]))
-            try:
-                order = Order.model_validate(record)
-                event = order.to_event(default_phone_region)
-            except ValidationError as exc:
-                quarantine(_reason(exc), redacted_payload(record), window)
-                continue
-            except IdentifierError as exc:
-                quarantine(str(exc), redacted_payload(record), window)
-                continue
-            conversion = Conversion(event=event, order_id=order.order_id, source=source, window_start=window)
+            order, event, window = outcome
+            conversion = Conversion(
+                event=event, order_id=order.order_id, source=f"{SOURCE_PREFIX}/{source}", window_start=window
+            )
             if conversion.key in seen:
                 loaded.duplicate_orders += 1
                 continue
             seen.add(conversion.key)
             loaded.conversions.append(conversion)
     return loaded
+
+
+def _row(window: datetime, source: str, reason: str, payload: str) -> dict[str, Any]:
+    """A ``conversion_quarantine`` row (``source`` relative to the exports folder)."""
+    return {
+        "window_start": window,
+        "source": f"{SOURCE_PREFIX}/{source}",
+        "reason": reason,
+        "payload": payload,
+        "asset": ASSET,
+    }

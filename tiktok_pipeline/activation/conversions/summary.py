@@ -107,7 +107,8 @@ def window_figures(report: RelayReport, by_status: dict[str, dict[str, int]], qu
 
 def run_figures(report: RelayReport, loaded: LoadedOrders) -> dict[str, Any]:
     """What the run did that belongs to no single window: requests, events relayed from other windows (and
-    their outcomes), what was left alone, the exports read and TikTok's rejection reasons."""
+    their outcomes), what was left alone, the exports read (those quarantined whole, those left for a later run
+    because they are still being written) and TikTok's rejection reasons."""
     reasons = report.rejections.most_common(10)
     return {
         "requests": report.requests,
@@ -118,6 +119,8 @@ def run_figures(report: RelayReport, loaded: LoadedOrders) -> dict[str, Any]:
         "duplicates_skipped": report.already_sent + loaded.duplicate_orders,
         "duplicate_orders_in_exports": loaded.duplicate_orders,
         "export_files": loaded.files,
+        "exports_unreadable": loaded.unreadable_files,
+        "exports_still_being_written": len(loaded.waiting),
         "rejection_reasons": Markdown(
             markdown_table(
                 pl.DataFrame(

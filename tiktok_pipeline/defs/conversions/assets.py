@@ -38,9 +38,11 @@ rejected are skipped. Events whose request got no answer are resent only while T
 deduplication covers the first attempt. Only SHA-256 hashes of emails, phone numbers and customer ids
 are stored.
 
-Bad orders (a reason naming file, line and field; payload redacted) go to `conversion_quarantine`, whose only
-writer this asset is, in the same transaction that queues the window's good orders; analysts read them in
-`quarantined_records` (asset = conversion_outbox) with the other sources' records.
+Bad orders (a reason naming file, line and field; payload redacted) and export files that cannot be read (named,
+with the reason and a redacted sample) go to `conversion_quarantine`, whose only writer this asset is, in the same transaction that queues the window's good orders; analysts read them in
+`quarantined_records` (asset = conversion_outbox) with the other sources' records. An export still being
+written (modified less than TIKTOK_CONVERSIONS_SETTLE_SECONDS ago and not complete yet) is left for a later
+run, logged and counted (`exports_still_being_written`), never quarantined.
 
 Each window's materialisation describes that window's own events (the orders whose event_time falls in it):
 its outbox rows by status, what the run queued, sent, rejected or left ambiguous of them, and its quarantined
@@ -77,7 +79,13 @@ def conversion_outbox(
         raise dg.Failure(
             description="TIKTOK_PIXEL_CODE is not set: conversions need the TikTok Pixel code (Events Manager) they belong to"
         )
-    loaded = load_orders(Path(conversions.orders_dir), default_phone_region=conversions.default_phone_region)
+    loaded = load_orders(
+        Path(conversions.orders_dir),
+        default_phone_region=conversions.default_phone_region,
+        settle_seconds=conversions.settle_seconds,
+    )
+    for waiting in loaded.waiting_reasons:
+        context.log.warning(f"export {waiting}: still being written, left for a later run")
     quarantine = quarantined_orders(loaded, start, end)
     for reason in quarantine["reason"].head(20):
         context.log.warning(f"quarantined order: {reason}")

@@ -18,6 +18,9 @@ class ConversionsResource(dg.ConfigurableResource):
     default_phone_region: str = Field(description="Region of phone numbers written without a country code.")
     resend_ambiguous_hours: float = Field(description="How long unanswered events are resent (TikTok dedups 48 h).")
     batch_size: int = Field(description="Events per Events API request (at most 1,000).")
+    settle_seconds: float = Field(
+        description="An export modified more recently than this that cannot be read completely is still being written."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ConversionsResource":
@@ -29,4 +32,5 @@ class ConversionsResource(dg.ConfigurableResource):
             default_phone_region=conversions.default_phone_region,
             resend_ambiguous_hours=conversions.conversions_resend_ambiguous_hours,
             batch_size=conversions.conversions_batch_size,
+            settle_seconds=conversions.conversions_settle_seconds,
         )

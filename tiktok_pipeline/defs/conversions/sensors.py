@@ -51,7 +51,11 @@ def exports_tick(
         latest=latest,
         partitions_start=WINDOWS.start,
         newest_outbox=_newest_outbox(context.instance),
+        now=now,
+        settle_seconds=conversions.settle_seconds,
     )
+    for name in decision.waiting:
+        context.log.info(f"export {name} is still being written: looked at again next tick")
     requests: list[dg.RunRequest] = []
     if decision.run_key:
         tags = {
@@ -79,8 +83,9 @@ def exports_tick(
     description=(
         "Watches TIKTOK_CONVERSIONS_DIR. A new or changed export launches one conversions_job run over the "
         "closed windows its orders fall in (windows still open wait until they close); a conversion_outbox "
-        "materialisation that left events ambiguous (no answer from TikTok) launches one retry run. Reads "
-        "files and run metadata only, never the warehouse."
+        "materialisation that left events ambiguous (no answer from TikTok) launches one retry run. An export "
+        "still being written (modified less than TIKTOK_CONVERSIONS_SETTLE_SECONDS ago and not complete) is "
+        "looked at again next tick. Reads files and run metadata only, never the warehouse."
     ),
 )
 def conversion_exports_sensor(context: dg.SensorEvaluationContext, conversions: ConversionsResource):
