@@ -9,6 +9,7 @@ import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.ingest.collect.display import PAGINATION_STOPS
 from tiktok_pipeline.windows import WINDOW, window_key
 
 from .conftest import T0
@@ -86,6 +87,9 @@ def test_a_range_run_reports_each_windows_own_figures(settings, instance):
         figures = meta[window_key(row["window_start"])]
         assert figures["landed_seconds_after_close"] == pytest.approx(row["landed_seconds_after_close"])
         assert figures["requests"] == row["requests"]
+        stops = [f"pagination_stop_{reason}" for reason in PAGINATION_STOPS] + ["pagination_stops_abnormal"]
+        assert {c: figures[c] for c in stops} == {c: row[c] for c in stops}  # counted per window and reason
+        assert sum(row[c] for c in stops[:-1]) > 0 and figures["timeouts"] == row["timeouts"]
     assert len({f["landed_seconds_after_close"] for f in meta.values()}) > 1  # every window its own
 
     raw = read(settings, "raw_video_snapshots").group_by("window_start").len()

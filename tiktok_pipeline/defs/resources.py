@@ -62,6 +62,7 @@ class DisplayApiResource(dg.ConfigurableResource):
     max_window_age_minutes: float = Field(description="TIKTOK_MAX_WINDOW_AGE_MINUTES.")
     requests_per_minute: int = Field(description="TIKTOK_REQUESTS_PER_MINUTE.")
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+    max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     timeout_seconds: float = Field(description="TIKTOK_REQUEST_TIMEOUT_SECONDS.")
 
     @classmethod
@@ -79,6 +80,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             max_window_age_minutes=display.max_window_age_minutes,
             requests_per_minute=display.requests_per_minute,
             max_attempts=display.max_attempts,
+            max_retry_seconds=display.http_max_retry_seconds,
             timeout_seconds=display.request_timeout_seconds,
         )
 
@@ -111,7 +113,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             token_store=TokenStore(Path(self.token_store_path)),
             transport=transport,
             limiter=SlidingWindowLimiter(self.requests_per_minute),
-            retry=RetryPolicy(max_attempts=self.max_attempts),
+            retry=RetryPolicy(max_attempts=self.max_attempts, max_retry_seconds=self.max_retry_seconds),
             timeout_seconds=self.timeout_seconds,
             request_hooks=SIMULATOR_HOOKS if self.simulator else (),
             unattended_code=simulator_code if self.simulator else None,
@@ -187,6 +189,7 @@ class BusinessApiResource(dg.ConfigurableResource):
     advertiser_id: str = Field(description="The advertiser account reports are read for (TIKTOK_ADVERTISER_ID).")
     sim_seed: int = Field(description="TIKTOK_SIM_SEED.")
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+    max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     timeout_seconds: float = Field(description="TIKTOK_BUSINESS_TIMEOUT_SECONDS.")
     simulator: bool = Field(description="base_url is a served simulator: reads are answered as of the window's end.")
 
@@ -198,6 +201,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             advertiser_id=settings.ads.advertiser_id,
             sim_seed=settings.sim_seed,
             max_attempts=settings.display.max_attempts,
+            max_retry_seconds=settings.display.http_max_retry_seconds,
             timeout_seconds=settings.ads.business_timeout_seconds,
             simulator=settings.ads.uses_simulator,
         )
@@ -220,7 +224,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             self.base_url or SIMULATOR_BASE_URL,
             access_token=SecretStr(self.access_token),
             transport=transport,
-            retry=RetryPolicy(max_attempts=self.max_attempts),
+            retry=RetryPolicy(max_attempts=self.max_attempts, max_retry_seconds=self.max_retry_seconds),
             timeout_seconds=self.timeout_seconds,
             request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from tiktok_pipeline.ingest.collect.display import ABNORMAL_STOPS, PAGINATION_STOPS
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
 from tiktok_pipeline.windows import WINDOW, utc_naive
 
@@ -24,6 +26,7 @@ def window_telemetry(
     statuses = [s for r in records for s in (r.get("attempt_statuses") or [r.get("status") or "transport"])]
     latencies = pl.Series([float(r.get("latency_ms") or 0.0) for r in records], dtype=pl.Float64)
     failed_attempts = sum(1 for s in statuses if s != 200)
+    stops = Counter(str(r["pagination_stop"]) for r in records if r.get("pagination_stop"))
 
     def percentile(q: float) -> float | None:
         value = None if latencies.is_empty() else latencies.quantile(q, "linear")
@@ -44,6 +47,9 @@ def window_telemetry(
         "server_errors": sum(1 for s in statuses if isinstance(s, int) and s >= 500),
         "timeouts": statuses.count("timeout"),
         "failed_calls": sum(1 for r in records if r.get("error")),
+        "retry_budget_stops": sum(1 for r in records if r.get("gave_up") == "retry_budget"),
+        **{f"pagination_stop_{reason}": stops[reason] for reason in PAGINATION_STOPS},
+        "pagination_stops_abnormal": sum(stops[reason] for reason in ABNORMAL_STOPS),
         "error_rate": failed_attempts / len(statuses) if statuses else 0.0,
         "latency_p50_ms": percentile(0.5),
         "latency_p95_ms": percentile(0.95),

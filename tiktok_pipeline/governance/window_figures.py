@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.ingest.collect.display import PAGINATION_STOPS
 from tiktok_pipeline.ingest.snapshots import ObservedRange
 from tiktok_pipeline.metrics.velocity import top_movers
 from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
@@ -31,22 +32,29 @@ class Json:
         self.value = value
 
 
-TELEMETRY_FIGURES = (
+REQUEST_FIGURES = (
     "requests",
-    "videos_polled",
-    "deferred_videos",
     "retries",
     "throttled",
     "server_errors",
     "timeouts",
     "failed_calls",
+    "retry_budget_stops",
+    "pagination_stops_abnormal",
+    "deferred_videos",
+)
+"""Request counters of a window, shown on raw_video_snapshots' materialisation too."""
+TELEMETRY_FIGURES = (
+    *REQUEST_FIGURES,
+    "videos_polled",
+    *(f"pagination_stop_{reason}" for reason in PAGINATION_STOPS),
     "error_rate",
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
     "landed_seconds_after_close",
 )
-REQUEST_FIGURES = ("requests", "retries", "throttled", "server_errors", "timeouts", "failed_calls", "deferred_videos")
+"""poll_telemetry's figures of a window (its materialisation's metadata, plotted over time)."""
 
 
 def by_window(frame: pl.DataFrame, keys: Iterable[str], column: str = "window_start") -> dict[str, pl.DataFrame]:

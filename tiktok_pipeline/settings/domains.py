@@ -16,6 +16,8 @@ MIN_RETENTION_DAYS = 2
 """Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
 back, the quality checks and the polling state one day back."""
 DISPLAY_API_REQUESTS_PER_MINUTE = 600
+HTTP_MAX_RETRY_SECONDS = 120.0
+"""Default of TIKTOK_HTTP_MAX_RETRY_SECONDS (also the HTTP layer's ``RetryPolicy`` default)."""
 
 
 def _config(prefix: str = "TIKTOK_") -> SettingsConfigDict:
@@ -52,6 +54,15 @@ class DisplaySettings(BaseSettings):
         ),
     )
     max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
+    http_max_retry_seconds: float = Field(
+        default=HTTP_MAX_RETRY_SECONDS,
+        ge=0,
+        description=(
+            "Most seconds one outbound call (Display API, API for Business, Slack/Teams) spends in attempts and waits"
+            " between them. A wait that would pass it (a Retry-After as the server asked it, or the backoff) ends"
+            " the call at once as throttled; each single wait is also capped at 60 s."
+        ),
+    )
     request_timeout_seconds: float = Field(default=20.0, gt=0, description="Seconds before a request times out.")
 
     @property

@@ -127,7 +127,7 @@ def prepare_window_writes(
     def replace(connection: duckdb.DuckDBPyConnection) -> None:
         for write, arrow in conformed:
             name = write.spec.name
-            connection.execute(write.spec.ddl)
+            create_or_extend(connection, write.spec)
             scope_sql = "".join(f' AND "{column}" = ?' for column in write.scope)
             connection.execute(
                 f'DELETE FROM "{name}" WHERE window_start >= ? AND window_start < ?{scope_sql}',
@@ -138,6 +138,20 @@ def prepare_window_writes(
             connection.unregister("_incoming")
 
     return replace
+
+
+def create_or_extend(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Create ``spec``'s table, or add the columns it has gained since the table was created (null for old rows)."""
+    connection.execute(spec.ddl)
+    present = {
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [spec.name]
+        ).fetchall()
+    }
+    for column in spec.columns:
+        if column.name not in present:
+            connection.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{column.name}" {column.type}')
 
 
 def read_frame(

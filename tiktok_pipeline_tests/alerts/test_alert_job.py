@@ -169,3 +169,40 @@ def test_webhook_urls_never_reach_run_config_or_metadata(settings, server, secre
     [result] = run_alerts(settings, instance, [request], alerts_resource(server))
     logs = " ".join(str(e) for e in instance.all_logs(result.run_id))
     assert secret not in logs and secret not in str(request.run_config)
+
+
+def test_a_receiver_echoing_the_webhook_path_leaks_no_secret_anywhere(settings, server, instance, caplog, capfd):
+    """404 ``Cannot POST <path>?<query>`` (decoded, as Express-like receivers echo it) from Slack and Teams: the
+    secret parts are nowhere in the alerts table, the run's event log, the logs or the console output."""
+    import logging
+
+    from tiktok_pipeline_tests.alerts.test_delivery import (
+        ECHOES,
+        REAL_SLACK_PATH,
+        REAL_TEAMS_PATH,
+        REAL_TEAMS_QUERY,
+        assert_no_url_secret,
+    )
+
+    caplog.set_level(logging.DEBUG)
+    for path in (REAL_SLACK_PATH, REAL_TEAMS_PATH):
+        server.script(path, Reply(404, ECHOES["decoded"]))
+    resource = plain_alerts_resource(
+        slack_webhook_url=server.url(REAL_SLACK_PATH),
+        teams_webhook_url=server.url(REAL_TEAMS_PATH + REAL_TEAMS_QUERY),
+        max_attempts=2,
+    )
+    request = dg.RunRequest(
+        run_config={
+            "ops": {"compose_alert": {"config": {"kind": "check", "asset": "a", "check": "c", "severity": "WARN"}}}
+        }
+    )
+    [result] = run_alerts(settings, instance, [request], resource)
+    assert result.success and len(server.requests) == 2
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        [(last_error, undelivered)] = con.execute("SELECT last_error, undelivered FROM alerts").fetchall()
+    assert undelivered == "slack,teams" and last_error.startswith("HTTP 404: Cannot POST [webhook]")
+    events = " ".join(str(e) for e in instance.all_logs(result.run_id))
+    assert "NOT delivered" in events
+    console = capfd.readouterr()
+    assert_no_url_secret(last_error, events, caplog.text, console.out, console.err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -9,6 +10,7 @@ import socket
 import time
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from pydantic import ValidationError
@@ -110,10 +112,11 @@ def test_past_or_unparseable_retry_after_falls_back_to_jitter(
 
 
 def test_retry_after_as_http_date_is_honoured_and_capped(server: WebhookServer, fake_time: FakeTime) -> None:
-    """An HTTP-date counts from the server's own Date header; a wait above the cap waits the cap."""
+    """An HTTP-date counts from the server's own Date header; a wait above the cap (within the retry budget)
+    waits the cap."""
     in_four_seconds = formatdate(math.floor(time.time()) + 4, usegmt=True)
     server.script(TEAMS_PATH, Reply(503, headers={"Retry-After": in_four_seconds}), Reply(503), Reply(202))
-    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": "3600"}), Reply(200, "ok"))
+    server.script(SLACK_PATH, Reply(429, headers={"Retry-After": "45"}), Reply(200, "ok"))
     with sender(fake_time, teams(server), slack(server), retry_after_cap_seconds=30.0) as s:
         teams_result, slack_result = s.send(make_alert())
     assert teams_result == DeliveryResult("teams", True, 3, 202) and slack_result.delivered
@@ -194,3 +197,51 @@ def test_webhook_url_never_leaks(server: WebhookServer, fake_time: FakeTime, cap
 def test_invalid_max_attempts() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         AlertSender([], max_attempts=0)
+
+
+# --- Receivers that echo the request target (issue 11, item 13) -------------------------------------------
+REAL_SLACK_PATH = "/services/T0A1B2C3D/B0E4F5G6H/abcDEF123ghiJKL456mnoPQR"
+REAL_TEAMS_PATH = "/workflows/4b5e0f2a9c8d4e7f8a1b2c3d4e5f6a7b/triggers/manual/paths/invoke"
+REAL_TEAMS_QUERY = "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Zx9_aB-3cD4eF5gH6iJ7kL8mN9oP0qR1s"
+URL_SECRETS = (
+    "T0A1B2C3D",
+    "B0E4F5G6H",
+    "abcDEF123ghiJKL456mnoPQR",
+    "4b5e0f2a9c8d4e7f8a1b2c3d4e5f6a7b",
+    "Zx9_aB-3cD4eF5gH6iJ7kL8mN9oP0qR1s",
+)
+ECHOES = {
+    "as received": lambda target: f"Cannot POST {target}",
+    "decoded": lambda target: f"Cannot POST {unquote(target)}",
+    "json with escaped slashes": lambda target: json.dumps({"error": f"Cannot POST {target}"}).replace("/", "\\/"),
+    "percent-encoded": lambda target: f"no route for {quote(target, safe='')}",
+    "lower-case escapes": lambda target: f"no route for {quote(target, safe='').lower()}",
+    "html": lambda target: f"<pre>Cannot POST {target.replace('&', '&amp;')}</pre>",
+    "query reordered": lambda target: "bad query: " + "&".join(reversed(urlsplit(target).query.split("&"))),
+    "last segment only": lambda target: f"unknown token {urlsplit(target).path.rsplit('/', 1)[-1]}",
+}
+
+
+def assert_no_url_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in URL_SECRETS:
+            assert secret.lower() not in text.lower(), f"{secret} leaked in {text!r}"
+
+
+@pytest.mark.parametrize("echo", ECHOES)
+def test_a_receiver_echoing_the_url_never_leaks_its_secret_parts(
+    server: WebhookServer, fake_time: FakeTime, caplog: pytest.LogCaptureFixture, echo: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.script(REAL_SLACK_PATH, Reply(404, ECHOES[echo]))
+    server.script(REAL_TEAMS_PATH, Reply(404, ECHOES[echo]))
+    destinations = [
+        Destination(kind="slack", url=server.url(REAL_SLACK_PATH)),
+        Destination(kind="teams", url=server.url(REAL_TEAMS_PATH + REAL_TEAMS_QUERY)),
+    ]
+    with sender(fake_time, *destinations) as s:
+        results = s.send(make_alert())
+    assert [(r.delivered, r.last_status) for r in results] == [(False, 404), (False, 404)]
+    assert all(r.error and r.error.startswith("HTTP 404: ") for r in results)
+    assert echo != "as received" or all("Cannot POST [webhook]" in (r.error or "") for r in results)
+    assert_no_url_secret(caplog.text, *map(repr, results))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,10 +16,11 @@ import pytest
 
 @dataclass
 class Reply:
-    """One scripted answer; ``delay`` seconds pass before it is sent."""
+    """One scripted answer; ``delay`` seconds pass before it is sent. A callable ``body`` is given the request
+    target (path and query as received) and returns the body: a receiver that echoes what it was sent."""
 
     status: int
-    body: str = ""
+    body: str | Callable[[str], str] = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
 
@@ -75,7 +76,7 @@ def server() -> Iterator[WebhookServer]:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                data = reply.body.encode()
+                data = (reply.body(self.path) if callable(reply.body) else reply.body).encode()
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
+import struct
+import threading
+import time
 from datetime import UTC, datetime
 from email.utils import formatdate
 
@@ -111,11 +115,37 @@ def test_retry_after_is_the_wait_when_sent_else_full_jitter_backoff():
 
 
 def test_retry_after_above_the_cap_waits_the_cap():
-    script = Script(httpx.Response(429, headers={"Retry-After": "86400"}), httpx.Response(200))
+    script = Script(httpx.Response(429, headers={"Retry-After": "100"}), httpx.Response(200))
     sleeps: list[float] = []
-    with session(script, sleeps, retry_after_cap_seconds=5.0) as http:
+    with session(script, sleeps, retry_after_cap_seconds=5.0, max_retry_seconds=120.0) as http:
         assert http.request("GET", "/x").answered
     assert sleeps == [5.0]
+
+
+@pytest.mark.parametrize("retry_after", ["86400", http_date(NOW + 86400)])
+def test_retry_after_beyond_the_retry_budget_ends_the_call_at_once(retry_after):
+    script = Script(httpx.Response(429, headers={"Retry-After": retry_after}), httpx.Response(200))
+    sleeps: list[float] = []
+    with session(script, sleeps, retry_after_cap_seconds=60.0, max_retry_seconds=120.0) as http:
+        exchange = http.request("GET", "/x")
+    assert sleeps == [] and len(script.requests) == 1  # neither a day nor 4 × the 60 s cap
+    assert exchange.exhausted and exchange.stop == "retry_budget" and exchange.last.retry_after == pytest.approx(86400)
+    assert exchange.gave_up.startswith("gave up after 1 attempt: Retry-After 86400 s would pass the 120 s retry budget")
+
+
+def test_the_retry_budget_counts_waits_and_attempts_and_a_caller_may_pass_what_is_left():
+    sleeps: list[float] = []
+    with session(Script(httpx.Response(503, headers={"Retry-After": "30"})), sleeps, max_attempts=10) as http:
+        exchange = http.request("GET", "/x", retry_seconds=100.0)
+    assert sleeps == [30.0, 30.0, 30.0] and exchange.stop == "retry_budget"  # a fourth wait would reach 120 s
+    assert exchange.seconds == pytest.approx(90.0, abs=1.0) and exchange.budget_seconds == 100.0
+    with session(Script(httpx.Response(503)), sleeps := [], max_attempts=3) as http:
+        assert http.request("GET", "/x").stop == "attempts"  # attempts ran out first
+
+
+def test_invalid_retry_budget():
+    with pytest.raises(ValueError, match="max_retry_seconds"):
+        RetryPolicy(max_retry_seconds=-1)
 
 
 def test_retries_exhausted_and_what_the_caller_declares_final():
@@ -244,3 +274,64 @@ def test_secrets_never_reach_logs_or_error_text(caplog):
     for secret in ("hook-secret", "query-secret", "token-secret"):
         assert secret not in caplog.text + text
     assert not logging.getLogger("httpx").filters  # removed on close
+
+
+# --- No answer: timeouts and dropped connections ---------------------------------------------------------
+class SilentServer:
+    """A loopback TCP server that reads each request, then does ``what``: drop the connection, reset it, or
+    answer garbage. Nothing is ever answered properly."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)  # the whole (small) request was sent
+                if self.what == "reset":
+                    time.sleep(0.1)  # the client is waiting for the answer
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif self.what == "garbage":
+                    conn.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("what", "described"),
+    [
+        ("drop", "timeout (RemoteProtocolError: connection dropped without an answer)"),
+        ("reset", "timeout (ReadError: connection dropped without an answer)"),
+        ("garbage", "transport error (RemoteProtocolError)"),
+    ],
+)
+def test_a_connection_dropped_after_the_request_was_sent_is_a_timeout(what, described):
+    server = SilentServer(what)
+    try:
+        with HttpSession(server.url, retry=RetryPolicy(max_attempts=1), timeout_seconds=5.0) as http:
+            exchange = http.request("POST", "/x", json={"a": 1})
+    finally:
+        server.close()
+    assert not exchange.answered and exchange.last.timed_out is (what != "garbage")
+    assert exchange.last.describe() == described
+
+
+def test_nothing_sent_is_a_transport_error_not_a_timeout():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: connections are refused
+    with HttpSession(f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=1)) as http:
+        exchange = http.request("GET", "/x")
+    assert not exchange.last.timed_out and exchange.last.describe() == "transport error (ConnectError)"

@@ -121,3 +121,17 @@ def test_transaction_commits_together_or_rolls_back_and_reraises(tmp_path):
             connection.execute("INSERT INTO t VALUES (2)")
             raise RuntimeError("boom")
         assert connection.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_a_table_created_before_new_columns_gains_them_on_the_next_write(tmp_path):
+    """A warehouse from before poll_telemetry counted pagination stops still takes its windows' rows."""
+    from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
+
+    old = [c for c in POLL_TELEMETRY.columns if not c.name.startswith(("pagination_stop", "retry_budget"))]
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute(f"CREATE TABLE poll_telemetry ({', '.join(f'{c.name} {c.type}' for c in old)})")
+        row = pl.DataFrame({"window_start": [W.replace(tzinfo=None)], "requests": [3], "pagination_stop_horizon": [2]})
+        replace_windows(con, W, W + timedelta(minutes=5), Write(POLL_TELEMETRY, row))
+        written = read_frame(con, "SELECT * FROM poll_telemetry")
+    assert sorted(written.columns) == sorted(POLL_TELEMETRY.column_names)
+    assert written.select("requests", "pagination_stop_horizon").rows() == [(3, 2)]

@@ -27,6 +27,11 @@ from tiktok_pipeline.settings import Settings, SettingsError, environment_variab
         ("TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE", "2", "TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE='2'"),
         ("TIKTOK_RETENTION_DAYS", "1", "TIKTOK_RETENTION_DAYS='1': Input should be greater than or equal to 2"),
         (
+            "TIKTOK_HTTP_MAX_RETRY_SECONDS",
+            "-5",
+            "TIKTOK_HTTP_MAX_RETRY_SECONDS='-5': Input should be greater than or equal to 0",
+        ),
+        (
             "TIKTOK_ADVERTISER_TIMEZONE",
             "Mars/Base",
             "TIKTOK_ADVERTISER_TIMEZONE='Mars/Base': 'Mars/Base' is not an IANA time zone",
@@ -69,3 +74,17 @@ def test_settings_are_a_leaf():
     code = "import sys, tiktok_pipeline.settings as s; s.load_settings(); print(sorted(m for m in ('dagster', 'polars', 'pandera') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_retry_budget_reaches_every_sender(monkeypatch, tmp_path):
+    """TIKTOK_HTTP_MAX_RETRY_SECONDS is the per-call budget of the Display, Business and alert clients."""
+    from tiktok_pipeline.defs.alerts.resources import AlertsResource
+    from tiktok_pipeline.defs.resources import BusinessApiResource, DisplayApiResource
+
+    monkeypatch.setenv("TIKTOK_HTTP_MAX_RETRY_SECONDS", "7.5")
+    monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(tmp_path / "tokens.json"))
+    settings = load_settings()
+    for resource in (DisplayApiResource.from_settings(settings), BusinessApiResource.from_settings(settings)):
+        with resource.client() as client:
+            assert client.retry.max_retry_seconds == 7.5
+    assert AlertsResource.from_settings(settings).max_retry_seconds == 7.5

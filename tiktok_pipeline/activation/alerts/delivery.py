@@ -2,12 +2,16 @@
 
 Webhook URLs are secrets (whoever holds one can post to the channel): they are kept as
 :class:`~pydantic.SecretStr` and never written to logs, exception messages, reprs or results.
-httpx's own request log line names the URL, so while an :class:`AlertSender` is open its HTTP
-session (:mod:`tiktok_pipeline.sources.http`) replaces the URLs, their paths and queries with ``[webhook]``.
+They are registered as secret URLs with the sender's HTTP session (:mod:`tiktok_pipeline.sources.http`),
+which replaces them, their paths and queries and each secret part of them (``T…``, ``B…``, the token,
+a Teams ``sig``), in any encoding, with ``[webhook]``: in httpx's request log line and in every answer
+quoted in a result (a receiver answering ``404 Cannot POST /services/T…/B…/<secret>``).
 
 Retries are the HTTP layer's (exponential backoff with full jitter) on 429, 5xx, timeouts and
 transport errors, waiting the ``Retry-After`` (seconds or HTTP-date, capped) when the server sends
-one. Other 4xx answers are final. Posts to a Slack webhook are paced: one a second per webhook.
+one, within the per-call retry budget: a ``Retry-After`` beyond it ends the attempt at once and the
+alert stays undelivered (retried by a later alert run). Other 4xx answers are final. Posts to a Slack
+webhook are paced: one a second per webhook.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_payload
 from tiktok_pipeline.activation.alerts.models import Alert
-from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter, secret_url_forms
+from tiktok_pipeline.settings.domains import HTTP_MAX_RETRY_SECONDS
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,6 @@ class Destination(BaseModel):
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError("webhook URL must be an absolute http(s) URL")
         return url
-
-    def secret_forms(self) -> list[str]:
-        """The URL as configured, as httpx prints it (default ports dropped, characters quoted), its path and query."""
-        return secret_url_forms(self.url.get_secret_value())
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class AlertSender:
         base_seconds: float = 0.5,
         cap_seconds: float = 30.0,
         retry_after_cap_seconds: float = 60.0,
+        max_retry_seconds: float = HTTP_MAX_RETRY_SECONDS,
         timeout_seconds: float = 10.0,
         slack_min_interval_seconds: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -98,7 +100,8 @@ class AlertSender:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """Configure retries (``max_attempts`` posts at most per destination), timeouts and pacing.
+        """Configure retries (``max_attempts`` posts at most per destination, within ``max_retry_seconds``),
+        timeouts and pacing.
 
         ``sleep``, ``clock``, ``rng`` and ``transport`` are injectable for tests.
         """
@@ -107,6 +110,7 @@ class AlertSender:
             base_seconds=base_seconds,
             cap_seconds=cap_seconds,
             retry_after_cap_seconds=retry_after_cap_seconds,
+            max_retry_seconds=max_retry_seconds,
             rng=rng or random.Random(),
         )
         self._destinations = list(destinations)
@@ -116,7 +120,7 @@ class AlertSender:
             limiter=SlidingWindowLimiter(1, slack_min_interval_seconds, clock=clock, sleep=sleep),
             timeout_seconds=timeout_seconds,
             transport=transport,
-            secrets=[form for d in self._destinations for form in d.secret_forms()],
+            secret_urls=[d.url.get_secret_value() for d in self._destinations],
             redacted=REDACTED,
             sleep=sleep,
         )
@@ -169,15 +173,17 @@ class AlertSender:
         )
         attempts, last = len(exchange.attempts), exchange.last
         if last.response is None:
-            status, error = None, "timeout" if last.timed_out else last.describe()
+            status, error = None, last.describe()
         else:
             status = last.response.status_code
             if last.response.is_success:
                 log.info("alert delivered to %s (HTTP %d)", kind, status)
                 return DeliveryResult(kind, True, attempts, status)
-            error = f"HTTP {status}: {self._http.redact(last.response.text)[:ERROR_TEXT_LIMIT]}"
+            error = f"HTTP {status}: {last.quote(ERROR_TEXT_LIMIT)}"
             if not exchange.exhausted:
                 log.error("alert to %s rejected with HTTP %d, not retrying", kind, status)
                 return DeliveryResult(kind, False, attempts, status, error)
-        log.error("alert to %s undelivered after %d attempts (%s)", kind, attempts, status or error)
+        if exchange.stop == "retry_budget":
+            error += f" ({exchange.gave_up})"
+        log.error("alert to %s undelivered after %d attempts (%s)", kind, attempts, error)
         return DeliveryResult(kind, False, attempts, status, error)

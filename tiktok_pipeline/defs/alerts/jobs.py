@@ -62,7 +62,9 @@ def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None
     destinations = [d for d in alerts.destinations() if only is None or d.kind in only]
     if not destinations:
         return []
-    with AlertSender(destinations, max_attempts=alerts.max_attempts) as sender:
+    with AlertSender(
+        destinations, max_attempts=alerts.max_attempts, max_retry_seconds=alerts.max_retry_seconds
+    ) as sender:
         return sender.send(alert)
 
 

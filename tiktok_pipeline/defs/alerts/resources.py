@@ -17,6 +17,7 @@ class AlertsResource(dg.ConfigurableResource):
     dagster_ui_url: str = Field(description="TIKTOK_DAGSTER_UI_URL.")
     momentum_threshold: float = Field(description="TIKTOK_ALERT_MOMENTUM_THRESHOLD.")
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
+    max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AlertsResource":
@@ -27,6 +28,7 @@ class AlertsResource(dg.ConfigurableResource):
             dagster_ui_url=settings.alerts.dagster_ui_url,
             momentum_threshold=settings.alerts.alert_momentum_threshold,
             max_attempts=settings.display.max_attempts,
+            max_retry_seconds=settings.display.http_max_retry_seconds,
         )
 
     def destinations(self) -> list[Destination]:

@@ -67,8 +67,9 @@ records that fail validation go to `display_api_quarantine` with their raw paylo
 
 RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info`."""
 
-TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred (queue depth), retries, 429 and
-5xx counts, error rate, request latency percentiles and freshness (window close → data landed). Derived
+TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred (queue depth), retries, 429, 5xx
+and timeout counts, calls given up on the retry budget, why each discovery's pagination stopped (per reason),
+error rate, request latency percentiles and freshness (window close → data landed). Derived
 from the landed responses, so a re-parse reproduces it. Velocity's freshness is on video_velocity
 (`ready_seconds_after_close` of each window's materialisation)."""
 

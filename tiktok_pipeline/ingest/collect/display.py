@@ -47,6 +47,8 @@ PAGE_CAP = "page_cap"
 """``MAX_PAGES`` pages read with ``has_more`` still true."""
 ABNORMAL_STOPS = frozenset({NO_CURSOR, CURSOR_NOT_OLDER, EMPTY_PAGES, PAGE_CAP})
 """Stops that may have left recent videos unlisted (the rest are the list's or the horizon's end)."""
+PAGINATION_STOPS = (END_OF_LIST, HORIZON, NO_CURSOR, CURSOR_NOT_OLDER, EMPTY_PAGES, PAGE_CAP)
+"""Every reason a discovery's pagination stops; poll_telemetry counts each (``pagination_stop_<reason>``)."""
 
 
 @dataclass

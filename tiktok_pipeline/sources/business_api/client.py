@@ -93,6 +93,8 @@ class BusinessCall:
     error: str | None = None
     attempt_codes: list[int | str] = field(default_factory=list)
     """Envelope code of every attempt, ``"http <status>"`` without an envelope, or ``"timeout"``."""
+    gave_up: str | None = None
+    """Why retrying stopped while the call still failed: ``attempts`` or ``retry_budget``."""
 
     @property
     def data(self) -> Any:
@@ -114,6 +116,7 @@ class BusinessCall:
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
             "attempt_codes": self.attempt_codes,
+            "gave_up": self.gave_up,
         }
 
 
@@ -209,7 +212,9 @@ class BusinessApiClient(SessionClient):
         if exchange.answered and call.code == 0:
             return call
         if exchange.exhausted:
-            return self._fail(call, retryable=True, gave_up=True)
+            self._count_stop(exchange)
+            call.gave_up = exchange.stop
+            return self._fail(call, retryable=True, suffix=f" ({exchange.gave_up})")
         # unanswered and not resent (ambiguous): retryable; refused (a fatal code, no envelope): not
         return self._fail(call, retryable=not exchange.answered)
 
@@ -219,7 +224,7 @@ class BusinessApiClient(SessionClient):
         if lost is not None or response is None:
             call.attempt_codes.append(lost or "transport")
             call.code, call.status, call.payload = TIMEOUT_CODE, None, None
-            call.error = f"no answer ({type(attempt.error).__name__})"
+            call.error = f"no answer: {attempt.describe()}"
             return
         call.status = response.status_code
         call.payload, _ = decode_body(response)
@@ -228,9 +233,9 @@ class BusinessApiClient(SessionClient):
         if envelope is None:
             call.code = None
             call.attempt_codes.append(f"http {response.status_code}")
-            call.error = f"HTTP {response.status_code} without an API envelope: {str(call.payload)[:200]!r}"
+            call.error = f"HTTP {response.status_code} without an API envelope: {attempt.quote(200)!r}"
             if attempt.retryable:
-                self.stats["server_errors"] += 1
+                self.stats["throttled" if response.status_code == 429 else "server_errors"] += 1
             return
         call.code = envelope.code
         call.attempt_codes.append(envelope.code)
@@ -242,8 +247,7 @@ class BusinessApiClient(SessionClient):
         if attempt.retryable:
             self.stats["throttled" if envelope.code in (40100, 40133) else "server_errors"] += 1
 
-    def _fail(self, call: BusinessCall, *, retryable: bool, gave_up: bool = False) -> BusinessCall:
-        suffix = f" (gave up after {call.attempts} attempts)" if gave_up else ""
+    def _fail(self, call: BusinessCall, *, retryable: bool, suffix: str = "") -> BusinessCall:
         call.error = self._http.redact(call.error or "")
         message = f"{call.method} {call.endpoint} failed: {call.error}, request_id={call.request_id}{suffix}"
         log.warning(message)

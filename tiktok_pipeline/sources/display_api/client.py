@@ -2,7 +2,7 @@
 
 Retries, backoff, ``Retry-After`` and the per-endpoint rate limit are the HTTP layer's; this module
 decides what is retryable (429 and 5xx, timeouts, transport errors) and maps answers to TikTok's
-errors. Every call returns an :class:`ApiCall` holding the raw response body, so callers can land it
+errors. Every call returns an :class:`ApiCall` (:mod:`.calls`) holding the raw response body, so callers can land it
 durably *before* parsing it. Errors raise :class:`TikTokApiError`, which names the endpoint and
 creator and carries TikTok's ``log_id`` (and the raw call) for support tickets and landing.
 """
@@ -13,13 +13,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from tiktok_pipeline.sources.display_api.calls import ApiCall, MissingCredentialsError, TikTokApiError
 from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
@@ -34,59 +34,6 @@ SIMULATOR_CODE_PREFIX = "sim-code-"
 def simulator_code(username: str) -> str:
     """The authorization code the simulator grants ``username`` without a browser (``unattended_code``)."""
     return SIMULATOR_CODE_PREFIX + username
-
-
-@dataclass
-class ApiCall:
-    """One logical request (after retries) and TikTok's raw answer."""
-
-    endpoint: str
-    username: str
-    params: dict[str, str]
-    body: dict[str, Any] | None
-    status: int | None
-    payload: Any
-    log_id: str | None
-    attempts: int
-    latency_ms: float
-    error: str | None = None
-    attempt_statuses: list[int | str] = field(default_factory=list)
-    """HTTP status of every attempt, or "timeout" / "transport" when none came back."""
-    body_error: str | None = None
-    """Why the last answer's body could not be decoded (``payload`` then holds it as bounded escaped text)."""
-    body_bytes: int | None = None
-    """Size of the last answer's body in bytes."""
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-serialisable record for the landing zone (no tokens in it)."""
-        return {
-            "endpoint": self.endpoint,
-            "username": self.username,
-            "params": self.params,
-            "body": self.body,
-            "status": self.status,
-            "payload": self.payload,
-            "log_id": self.log_id,
-            "attempts": self.attempts,
-            "latency_ms": round(self.latency_ms, 3),
-            "error": self.error,
-            "attempt_statuses": self.attempt_statuses,
-            "body_error": self.body_error,
-            "body_bytes": self.body_bytes,
-        }
-
-
-class TikTokApiError(RuntimeError):
-    """The API refused a request, or kept failing until retries ran out."""
-
-    def __init__(self, message: str, *, call: ApiCall | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.call = call
-        self.code = code
-
-
-class MissingCredentialsError(TikTokApiError):
-    """No stored token for a creator and no way to obtain one unattended."""
 
 
 class _Bearer(httpx.Auth):
@@ -143,6 +90,7 @@ class DisplayApiClient(SessionClient):
     def _token_request(self, username: str, form: dict[str, str]) -> TokenSet:
         form = {"client_key": self.client_key, "client_secret": self._client_secret.get_secret_value(), **form}
         grant_type = form["grant_type"]
+        self._http.add_secrets(form.get("refresh_token", ""), form.get("code", ""))
 
         def count(attempt: Attempt) -> None:
             if attempt.response is None:
@@ -153,14 +101,16 @@ class DisplayApiClient(SessionClient):
         )
         last = exchange.last
         if exchange.exhausted or last.response is None:
-            reason = last.describe() if last.response is not None else f"{type(last.error).__name__}: {last.error}"
+            reason = last.describe() if last.response is not None else last.error_text()
             raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
         payload, _ = decode_body(last.response)
         if last.response.status_code == 200:
             try:
                 tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
             except ValidationError as exc:
-                raise TikTokApiError(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}") from exc
+                message = self._http.redact(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}")
+                raise TikTokApiError(message) from None
+            self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
             self.tokens.put(username, tokens)
             return tokens
         try:
@@ -169,8 +119,10 @@ class DisplayApiClient(SessionClient):
             detail = None
         code = detail.error if detail else str(last.response.status_code)
         raise TikTokApiError(
-            f"oauth/token ({grant_type}) for {username} refused: {code}"
-            f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}",
+            self._http.redact(
+                f"oauth/token ({grant_type}) for {username} refused: {code}"
+                f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}"
+            ),
             code=code,
         )
 
@@ -209,6 +161,7 @@ class DisplayApiClient(SessionClient):
             tokens = self._bootstrap(username)
         elif tokens.needs_refresh(self._now()):
             tokens = self.refresh(username)
+        self._http.add_secrets(tokens.access_token.get_secret_value())
         return tokens.access_token
 
     # --- Data endpoints --------------------------------------------------------------------
@@ -223,13 +176,14 @@ class DisplayApiClient(SessionClient):
     ) -> ApiCall:
         """Call ``/v2/<endpoint>/`` for ``username`` with retries; raises :class:`TikTokApiError`.
 
-        ``as_of``: the instant the observation stands for (a simulator answers as of it; TikTok, now).
+        ``as_of``: the instant the observation stands for (a simulator answers as of it; TikTok, now). The
+        retry budget covers the whole call, the resend after a token refresh included.
         """
         params = {"fields": ",".join(fields)}
         method = "GET" if body is None else "POST"
         call = ApiCall(endpoint, username, params, body, None, None, None, 0, 0.0)
         started = time.perf_counter()
-        attempts, code = 0, None
+        attempts, code, spent = 0, None, 0.0
         for refreshed in (False, True):
             exchange = self._http.request(
                 method,
@@ -240,10 +194,12 @@ class DisplayApiClient(SessionClient):
                 limit_key=endpoint,
                 as_of=as_of,
                 max_attempts=max(1, self.retry.max_attempts - attempts),
+                retry_seconds=self.retry.max_retry_seconds - spent,
                 name=endpoint,
                 on_attempt=lambda attempt: self._observe(call, attempt),
             )
             attempts += len(exchange.attempts)
+            spent += exchange.seconds
             self.stats["retries"] += len(exchange.attempts) - 1
             envelope = self._envelope(call.payload) if exchange.answered else None
             code = envelope.error.code if envelope else None
@@ -255,7 +211,10 @@ class DisplayApiClient(SessionClient):
             self.refresh(username)  # the token was refused before its expiry: refresh once and resend
         self._finish(call, attempts, started)
         if exchange.exhausted:
-            raise TikTokApiError(self._describe(call) + f" (gave up after {attempts} attempts)", call=call)
+            self._count_stop(exchange)
+            call.gave_up = exchange.stop
+            why = exchange.gave_up if exchange.stop == "retry_budget" else f"gave up after {attempts} attempts"
+            raise TikTokApiError(self._describe(call) + f" ({why})", call=call)
         raise TikTokApiError(self._describe(call), call=call, code=code)
 
     def _observe(self, call: ApiCall, attempt: Attempt) -> None:
@@ -263,7 +222,7 @@ class DisplayApiClient(SessionClient):
         lost, response = self._count(call.endpoint, attempt), attempt.response
         if lost is not None or response is None:
             call.attempt_statuses.append(lost or "transport")
-            call.error = f"{type(attempt.error).__name__}: {attempt.error}"
+            call.error = attempt.error_text()
             return
         call.attempt_statuses.append(response.status_code)
         call.status = response.status_code
@@ -271,7 +230,7 @@ class DisplayApiClient(SessionClient):
         call.body_bytes = len(response.content)
         envelope = self._envelope(call.payload) if call.body_error is None else None
         log_id = envelope.error.log_id if envelope else response.headers.get("x-tt-logid")
-        call.log_id = None if log_id is None else escaped(log_id)
+        call.log_id = None if log_id is None else escaped(attempt.redact(log_id))
         code = envelope.error.code if envelope else None
         if response.status_code == 200 and code == "ok":
             call.error = None
@@ -279,10 +238,8 @@ class DisplayApiClient(SessionClient):
         if call.body_error is not None:
             call.error = f"HTTP {response.status_code} undecodable body: {call.body_error}"
         else:
-            call.error = escaped(
-                f"HTTP {response.status_code} {code or 'no envelope'}: "
-                + (envelope.error.message if envelope else str(call.payload)[:200])
-            )
+            detail = envelope.error.message if envelope else attempt.redact(str(call.payload))[:200]
+            call.error = escaped(attempt.redact(f"HTTP {response.status_code} {code or 'no envelope'}: {detail}"))
         if attempt.retryable:
             self.stats["throttled" if response.status_code == 429 else "server_errors"] += 1
 

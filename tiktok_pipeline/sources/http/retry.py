@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import httpx
 import tenacity
 
+from tiktok_pipeline.settings.domains import HTTP_MAX_RETRY_SECONDS
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -22,18 +24,23 @@ def retry_on_status(statuses: Iterable[int] = RETRYABLE_STATUSES) -> Callable[[h
 class RetryPolicy:
     """At most ``max_attempts`` sends; between them ``Retry-After`` (capped), else full-jitter backoff.
 
-    The backoff after attempt *n* is uniform in [0, min(``cap_seconds``, ``base_seconds`` · 2ⁿ⁻¹)].
+    The backoff after attempt *n* is uniform in [0, min(``cap_seconds``, ``base_seconds`` · 2ⁿ⁻¹)]. Each wait
+    is at most ``retry_after_cap_seconds``; a call spends at most ``max_retry_seconds`` in attempts and waits
+    (TIKTOK_HTTP_MAX_RETRY_SECONDS): a wait that would pass it (a ``Retry-After`` as asked) ends the call.
     """
 
     max_attempts: int = 5
     base_seconds: float = 0.5
     cap_seconds: float = 30.0
     retry_after_cap_seconds: float = 60.0
+    max_retry_seconds: float = HTTP_MAX_RETRY_SECONDS
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not self.max_retry_seconds >= 0:
+            raise ValueError(f"max_retry_seconds must be at least 0, not {self.max_retry_seconds}")
 
 
 class FullJitter(tenacity.wait_exponential):

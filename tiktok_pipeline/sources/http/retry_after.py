@@ -1,4 +1,4 @@
-"""``Retry-After`` (RFC 9110 §10.2.3) in both forms, delta-seconds and HTTP-date, capped."""
+"""``Retry-After`` (RFC 9110 §10.2.3) in both forms, delta-seconds and HTTP-date, optionally capped."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def _http_date(value: str) -> float | None:
     return moment.timestamp()
 
 
-def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | None:
-    """Seconds a ``Retry-After`` value asks to wait, at most ``cap``.
+def parse_retry_after(value: str | None, *, now: float, cap: float | None) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait, at most ``cap`` (None: as asked).
 
     ``value`` is delta-seconds (``"120"``) or an HTTP-date (``"Wed, 21 Oct 2026 07:28:00 GMT"``, counted
     from ``now``, epoch seconds). None, so that the caller falls back to its backoff, when the value is
@@ -41,10 +41,10 @@ def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | N
             return None
     if not math.isfinite(seconds) or seconds < 0:
         return None
-    return min(seconds, max(0.0, cap))
+    return seconds if cap is None else min(seconds, max(0.0, cap))
 
 
-def retry_after_seconds(response: httpx.Response, *, now: float, cap: float) -> float | None:
+def retry_after_seconds(response: httpx.Response, *, now: float, cap: float | None) -> float | None:
     """:func:`parse_retry_after` of a response; an HTTP-date counts from the response's own ``Date`` when
     it has a valid one (no clock skew between server and client), else from ``now``."""
     value = response.headers.get("Retry-After")

@@ -98,6 +98,17 @@ VIDEO_VELOCITY = TableSpec(
 )
 
 
+PAGINATION_STOP_COLUMNS = {
+    "end_of_list": "Discoveries whose video/list ended with has_more false.",
+    "horizon": "Discoveries that reached videos older than the tracking horizon.",
+    "no_cursor": "Discoveries stopped: has_more true without an integer cursor (recent videos may be unlisted).",
+    "cursor_not_older": "Discoveries stopped: the next cursor was not older than the last (it could loop for ever).",
+    "empty_pages": "Discoveries stopped after consecutive empty pages while has_more stayed true.",
+    "page_cap": "Discoveries stopped at the page cap with has_more still true (recent videos may be unlisted).",
+}
+"""Why a discovery's pagination stopped (``pagination_stop`` of its last video/list record) → the description of
+its ``pagination_stop_<reason>`` column in poll_telemetry."""
+
 POLL_TELEMETRY = TableSpec(
     "poll_telemetry",
     (
@@ -115,8 +126,24 @@ POLL_TELEMETRY = TableSpec(
         Column("retries", "BIGINT", "Attempts beyond the first, over all calls."),
         Column("throttled", "BIGINT", "Attempts answered 429."),
         Column("server_errors", "BIGINT", "Attempts answered 5xx."),
-        Column("timeouts", "BIGINT", "Attempts that timed out."),
+        Column(
+            "timeouts",
+            "BIGINT",
+            "Attempts that got no answer in time: timed out, or the connection was dropped after the request was sent.",
+        ),
         Column("failed_calls", "BIGINT", "Calls that still failed after all retries."),
+        Column(
+            "retry_budget_stops",
+            "BIGINT",
+            "Failed calls that stopped retrying at once because the next wait (e.g. a long Retry-After) would pass"
+            " TIKTOK_HTTP_MAX_RETRY_SECONDS (throttled: given up at once, counted in failed_calls too).",
+        ),
+        *(Column(f"pagination_stop_{reason}", "BIGINT", why) for reason, why in PAGINATION_STOP_COLUMNS.items()),
+        Column(
+            "pagination_stops_abnormal",
+            "BIGINT",
+            "Discoveries stopped abnormally (no_cursor + cursor_not_older + empty_pages + page_cap).",
+        ),
         Column("error_rate", "DOUBLE", "Failed attempts / attempts."),
         Column("latency_p50_ms", "DOUBLE", "Median call latency, retries and waits included."),
         Column("latency_p95_ms", "DOUBLE", "95th percentile call latency."),
