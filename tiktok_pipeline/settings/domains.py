@@ -82,6 +82,15 @@ class PollingSettings(BaseSettings):
         ge=1,
         description="Requests per window, all endpoints together; default 90% of one endpoint's 600/min over 5 minutes.",
     )
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "Times the polling sensor requests a window again after its run failed (while it can still be observed);"
+            " then the window is marked as a gap."
+        ),
+    )
     max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
     recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
 

@@ -106,7 +106,9 @@ def test_polling_sensor_plans_from_postgres(settings, pg_instance, pg_database):
         "2026-11-20-10:05",
         "2026-11-20-10:35",
     )
-    assert PollCursor.parse(first.cursor) == PollCursor(last_window="2026-11-20-10:35", telemetry_storage_id=None)
+    claimed = PollCursor.parse(first.cursor)
+    assert (claimed.last_window, claimed.telemetry_storage_id) == ("2026-11-20-10:35", None)
+    assert claimed.followed[0] == "2026-11-20-10:05" and len(claimed.followed) == 7  # until their run settles them
     warm_run = materialize_range(
         settings, T0 + WINDOW, T0 + 7 * WINDOW, run_config=warm.run_config or None, instance=pg_instance
     )
