@@ -100,7 +100,11 @@ class QualitySettings(BaseSettings):
 
     model_config = _config("TIKTOK_QUALITY_")
 
-    max_engagement_rate: float = Field(default=2.0, gt=0, description="Engagement rate above this is not sane.")
+    max_engagement_rate: float = Field(
+        default=2.0,
+        gt=0,
+        description="Engagement rate above this is flagged by a WARN check (kept: TikTok's counters update separately).",
+    )
     max_view_jump_factor: float = Field(
         default=50.0, gt=1, description="Views growing more than this × between observations."
     )
