@@ -8,8 +8,10 @@ import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.tick import polling_tick
 from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, window_key
@@ -30,10 +32,16 @@ class Clock:
 class Sensor:
     """The polling sensor's tick on a fixed clock, with the settings of the repository it belongs to."""
 
-    def __init__(self, settings, clock, *, warm_up=False, policy=None, registry_path=None):
+    def __init__(self, settings, clock, *, warm_up=False, policy=None, registry_path=None, simulator=True):
         self.settings, self.clock, self.warm_up = settings, clock, warm_up
         self.policy = policy or PollingPolicy()
         self.registry_path = registry_path or settings.registry_path
+        self.following = WindowFollowing(
+            WINDOW_JOB_NAME,
+            at_window_end=simulator,
+            max_age=timedelta(minutes=settings.display.max_window_age_minutes),
+            landing_dir=settings.landing_dir,
+        )
 
 
 @dataclass
@@ -59,6 +67,7 @@ def tick(sensor: Sensor, instance, cursor) -> Tick:
         state_dir=str(sensor.settings.polling_state_dir),
         partitions_start=sensor.settings.partitions_start,
         warm_up=sensor.warm_up,
+        following=sensor.following,
     )
     if isinstance(result, dg.SkipReason):
         return Tick([], None, result.skip_message, [])

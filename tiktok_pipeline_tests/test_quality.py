@@ -23,7 +23,7 @@ def test_every_check_passes_on_clean_simulator_data(settings):
     result = materialize_range(settings, T0, T0 + 6 * WINDOW)
     assert result.success
     evaluations = checks(result)
-    assert len(evaluations) == 9
+    assert len(evaluations) == 10
     assert all(e.passed for e in evaluations.values()), {
         n: e.description for n, e in evaluations.items() if not e.passed
     }
@@ -108,3 +108,42 @@ def test_structural_failure_blocks_downstream(settings):
     assert not result.success
     materialized = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
     assert "video_velocity" not in materialized
+
+
+def test_more_interactions_than_views_warns_its_window_and_every_window_gets_velocity(settings):
+    """TikTok's counters update separately: a young video can briefly show more likes than views. One such record
+    (within the parser's bounds) flags its window with a WARN check; it blocks nothing, so no window of the
+    range loses its velocity."""
+    first, last = T0, T0 + 3 * WINDOW
+    assert materialize_range(settings, first, last).success
+    odd = T0 + WINDOW
+    injected = {}
+
+    def inject(records):
+        video = first_video_record(records)[0]
+        video.update(view_count=10, like_count=400, comment_count=30, share_count=20)  # 45× the views
+        injected.update(video)
+
+    edit_landing(settings, odd, inject)
+    result = materialize_range(settings, first, last)  # the range again, re-parsed from the landing zone
+    assert result.success
+    materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.all_events if e.is_step_materialization}
+    keys = [window_key(first + i * WINDOW) for i in range(4)]
+    assert {("video_velocity", key) for key in keys} <= materialized
+    by_window = {
+        (e.partition, e.asset_check_key.name): e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.asset_key == dg.AssetKey("enriched_video_metrics")
+    }
+    assert all(by_window[(key, "enriched_schema")].passed for key in keys)  # structure is fine
+    plausible = {key: by_window[(key, "engagement_rate_plausible")] for key in keys}
+    assert [key for key, e in plausible.items() if not e.passed] == [window_key(odd)]
+    warning = plausible[window_key(odd)]
+    assert warning.severity == dg.AssetCheckSeverity.WARN and warning.metadata["failed_rows"].value == 1
+    assert injected["id"] in warning.metadata["failing_rows_sample"].value
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rate = con.execute(
+            "SELECT engagement_rate FROM video_velocity WHERE video_id = ? AND window_start = ?",
+            [injected["id"], odd.replace(tzinfo=None)],
+        ).fetchone()
+    assert rate == (45.0,)  # kept as TikTok reported it, velocity computed

@@ -136,6 +136,23 @@ def duplicate_observations(quarantine: pl.DataFrame) -> CheckOutcome:
     )
 
 
+def engagement_rate_plausible(enriched: pl.DataFrame, max_rate: float) -> CheckOutcome:
+    """Observations whose engagement rate ((likes + comments + shares) / views) is above ``max_rate``.
+
+    A warning, not a structural fault: TikTok updates its counters separately, so a video can for a moment show
+    more interactions than views; the row is kept as TikTok reported it.
+    """
+    bad = enriched.filter(pl.col("engagement_rate") > max_rate)
+    columns = ("video_id", "observed_at", "view_count", "like_count", "comment_count", "share_count", "engagement_rate")
+    return CheckOutcome(
+        passed=bad.is_empty(),
+        failed_rows=bad.height,
+        sample=bad.select(columns).head(SAMPLE_ROWS),
+        figures={"max_engagement_rate": max_rate},
+        description=f"{bad.height} of {enriched.height} observations with an engagement rate above {max_rate:g}",
+    )
+
+
 def landed_matches_parsed(landed_records: int, parsed: int, quarantined: int) -> CheckOutcome:
     """Every video record in the landed responses is either a row or a quarantined record."""
     missing = landed_records - parsed - quarantined

@@ -65,8 +65,16 @@ def raw_video_schema(start: datetime, end: datetime, policy: QualityPolicy) -> p
     )
 
 
+def _engagement_rate() -> pa.Column:
+    """Structure only: a non-negative rate (counts are non-negative). No upper bound here: TikTok's counters update
+    separately, so a young video can briefly show more likes, comments and shares than views; such a rate is
+    true to what TikTok reported and is flagged by the non-blocking ``engagement_rate_plausible`` check instead
+    of stopping the velocity of every window in the run."""
+    return pa.Column(pl.Float64, pa.Check.ge(0.0), nullable=True)
+
+
 def enriched_schema(start: datetime, end: datetime, policy: QualityPolicy) -> pa.DataFrameSchema:
-    """The raw rules plus an engagement rate within [0, max_engagement_rate] (null only at 0 views)."""
+    """The raw rules plus a non-negative engagement rate, null only at 0 views."""
     raw = raw_video_schema(start, end, policy)
 
     def null_only_at_zero_views(data: pa.PolarsData) -> pl.LazyFrame:
@@ -74,7 +82,7 @@ def enriched_schema(start: datetime, end: datetime, policy: QualityPolicy) -> pa
 
     columns = {
         **raw.columns,
-        "engagement_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, policy.max_engagement_rate), nullable=True),
+        "engagement_rate": _engagement_rate(),
     }
     return pa.DataFrameSchema(
         columns,
@@ -99,7 +107,7 @@ def velocity_schema(start: datetime, end: datetime, policy: QualityPolicy) -> pa
             "video_id": pa.Column(pl.String),
             "view_count": _non_negative("view_count"),
             "elapsed_minutes": pa.Column(pl.Float64, pa.Check.ge(30.0), nullable=True),
-            "engagement_rate": pa.Column(pl.Float64, pa.Check.in_range(0.0, policy.max_engagement_rate), nullable=True),
+            "engagement_rate": _engagement_rate(),
             "momentum": pa.Column(pl.Float64, nullable=True),
         },
         checks=[*_in_windows(start, end, policy), pa.Check(baseline_before, name="baseline_before_observation")],

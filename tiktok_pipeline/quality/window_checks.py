@@ -15,13 +15,14 @@ from tiktok_pipeline.quality.checks import (
     bad_record_share,
     counts_never_decrease,
     duplicate_observations,
+    engagement_rate_plausible,
     landed_matches_parsed,
     landed_video_records,
     silent_creators,
     validate_schema,
     views_jump,
 )
-from tiktok_pipeline.quality.schemas import QualityPolicy, raw_video_schema
+from tiktok_pipeline.quality.schemas import QualityPolicy, enriched_schema, raw_video_schema
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
 from tiktok_pipeline.windows import WINDOW, utc_naive, window_key, window_starts
@@ -48,6 +49,17 @@ def schema_by_window(
     return {
         window_key(s): {name: validate_schema(schema(s, s + WINDOW, quality), _in_window(frame, s))} for s in starts
     }
+
+
+def enriched_by_window(enriched: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy) -> Outcomes:
+    """The checks of ``enriched_video_metrics`` for each window: its structure (blocking) and plausible engagement."""
+    outcomes = schema_by_window("enriched_schema", enriched_schema, enriched, start, end, quality)
+    for s in window_starts(start, end):
+        rows = _in_window(enriched, s)
+        outcomes[window_key(s)]["engagement_rate_plausible"] = engagement_rate_plausible(
+            rows, quality.max_engagement_rate
+        )
+    return outcomes
 
 
 def observation_history(

@@ -93,6 +93,15 @@ class PollingSettings(BaseSettings):
         ge=1,
         description="Requests per window, all endpoints together; default 90% of one endpoint's 600/min over 5 minutes.",
     )
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "Times the polling sensor requests a window again after its run failed (while it can still be observed);"
+            " then the window is marked as a gap."
+        ),
+    )
     max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
     recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
 
@@ -102,7 +111,11 @@ class QualitySettings(BaseSettings):
 
     model_config = _config("TIKTOK_QUALITY_")
 
-    max_engagement_rate: float = Field(default=2.0, gt=0, description="Engagement rate above this is not sane.")
+    max_engagement_rate: float = Field(
+        default=2.0,
+        gt=0,
+        description="Engagement rate above this is flagged by a WARN check (kept: TikTok's counters update separately).",
+    )
     max_view_jump_factor: float = Field(
         default=50.0, gt=1, description="Views growing more than this × between observations."
     )

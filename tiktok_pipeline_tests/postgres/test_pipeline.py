@@ -21,7 +21,8 @@ from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
 
-RAW_CHECKS = 7  # raw_video_snapshots' checks; enriched and velocity have one each
+RAW_CHECKS = 7  # raw_video_snapshots' checks
+DOWNSTREAM_CHECKS = 3  # enriched_video_metrics' two (structure, plausible engagement) and video_velocity's one
 COMPLETED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
 # Dagster 1.13 plans a check of a partitioned asset per partition (rows left PLANNED) but records the
 # project's unpartitioned check results on a row of their own: only the evaluated rows are compared.
@@ -82,7 +83,9 @@ def test_windows_materialised_on_postgres_are_read_back_from_it(settings, pg_ins
             WHERE run_id = ANY(%s) AND {EVALUATED}""",
         (run_ids,),
     )
-    assert len(checks) == (3 + 1) * (RAW_CHECKS + 2)  # every check once per window: 3 (ranged) + 1 (single)
+    assert len(checks) == (3 + 1) * (
+        RAW_CHECKS + DOWNSTREAM_CHECKS
+    )  # every check once per window: 3 (ranged) + 1 (single)
     assert {status for *_, status in checks} == {"SUCCEEDED"}
     assert {(asset, name) for _, asset, name, _ in checks} >= {
         (dg.AssetKey("raw_video_snapshots").to_string(), "raw_video_schema"),
@@ -106,7 +109,9 @@ def test_polling_sensor_plans_from_postgres(settings, pg_instance, pg_database):
         "2026-11-20-10:05",
         "2026-11-20-10:35",
     )
-    assert PollCursor.parse(first.cursor) == PollCursor(last_window="2026-11-20-10:35", telemetry_storage_id=None)
+    claimed = PollCursor.parse(first.cursor)
+    assert (claimed.last_window, claimed.telemetry_storage_id) == ("2026-11-20-10:35", None)
+    assert claimed.followed[0] == "2026-11-20-10:05" and len(claimed.followed) == 7  # until their run settles them
     warm_run = materialize_range(
         settings, T0 + WINDOW, T0 + 7 * WINDOW, run_config=warm.run_config or None, instance=pg_instance
     )

@@ -1,5 +1,7 @@
 """Fuzz: malformed payloads never crash the parser, every record is accounted for, and the rows it emits
-survive the warehouse's casts (TableSpec.conform, Arrow → DuckDB) and the blocking ``raw_video_schema``.
+survive the warehouse's casts (TableSpec.conform, Arrow → DuckDB) and every blocking structural check
+downstream (``raw_video_schema``, ``enriched_schema``, ``velocity_schema``): a record that passes the parser
+can never stop a window's velocity, let alone a range's.
 
 The strategies reach what crashed the parser before (issue 11): integers of any size, any timestamp,
 any Unicode including lone surrogates, booleans in number fields, nulls, missing keys and deep nesting.
@@ -12,8 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tiktok_pipeline.ingest.parse.display import parse_landed
+from tiktok_pipeline.ingest.registry import TrackingRegistry
+from tiktok_pipeline.metrics.enrichment import SNAPSHOT_COLUMNS, enrich_snapshots
+from tiktok_pipeline.metrics.velocity import compute_velocity
 from tiktok_pipeline.quality.checks import landed_video_records
-from tiktok_pipeline.quality.schemas import QualityPolicy, raw_video_schema
+from tiktok_pipeline.quality.schemas import QualityPolicy, enriched_schema, raw_video_schema, velocity_schema
 from tiktok_pipeline.sources.display_api.models import EARLIEST_CREATE_TIME
 from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
 from tiktok_pipeline_tests.unit.test_parse import store
@@ -113,6 +118,7 @@ def landed(calls):
 
 
 POLICY = QualityPolicy()
+REGISTRY = TrackingRegistry.model_validate({"creators": [{"username": "alice", "campaign_ids": ["c1"]}]}).to_frame()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -135,10 +141,13 @@ def test_parser_survives_anything_and_loses_nothing(calls):
     assert parsed.failed_calls == sum(1 for _, _, failed, _ in calls if failed)
     assert all(payload.isascii() for payload in parsed.quarantine["payload"])
     store(parsed)
-    # no row can fail the blocking structural check: whatever would is quarantined instead
-    try:
-        raw_video_schema(WINDOW_START, WINDOW_START + (OBSERVED_AT - WINDOW_START), POLICY).validate(
-            RAW_VIDEO_SNAPSHOTS.conform(parsed.videos), lazy=True
-        )
-    except pandera.errors.SchemaErrors as exc:  # pragma: no cover - the failure message is the point
-        raise AssertionError(f"a parsed row fails raw_video_schema: {exc.failure_cases}") from exc
+    # no row can fail a blocking structural check: whatever would is quarantined instead
+    end = WINDOW_START + (OBSERVED_AT - WINDOW_START)
+    raw = RAW_VIDEO_SNAPSHOTS.conform(parsed.videos)
+    enriched = enrich_snapshots(raw.select(SNAPSHOT_COLUMNS), REGISTRY)
+    velocity = compute_velocity(enriched, enriched)
+    for schema, rows in ((raw_video_schema, raw), (enriched_schema, enriched), (velocity_schema, velocity)):
+        try:
+            schema(WINDOW_START, end, POLICY).validate(rows, lazy=True)
+        except pandera.errors.SchemaErrors as exc:  # pragma: no cover - the failure message is the point
+            raise AssertionError(f"a parsed row fails {schema.__name__}: {exc.failure_cases}") from exc

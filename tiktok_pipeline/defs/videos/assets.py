@@ -43,8 +43,13 @@ from tiktok_pipeline.ingest.snapshots import (
 )
 from tiktok_pipeline.metrics.enrichment import enrich_windows
 from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
-from tiktok_pipeline.quality.schemas import enriched_schema, velocity_schema
-from tiktok_pipeline.quality.window_checks import observation_history, raw_by_window, schema_by_window
+from tiktok_pipeline.quality.schemas import velocity_schema
+from tiktok_pipeline.quality.window_checks import (
+    enriched_by_window,
+    observation_history,
+    raw_by_window,
+    schema_by_window,
+)
 from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     DISPLAY_API_QUARANTINE,
@@ -217,7 +222,7 @@ def enriched_video_metrics(
     by_window = figures.enriched_figures(enriched, _keys(start, end))
     report_windows(context, "enriched_video_metrics", by_window)
     yield dg.MaterializeResult(metadata=figures.range_totals(by_window) if len(by_window) > 1 else {})
-    outcomes = schema_by_window("enriched_schema", enriched_schema, enriched, start, end, quality.policy)
+    outcomes = enriched_by_window(enriched, start, end, quality.policy)
     yield from window_check_events(context, "enriched_video_metrics", outcomes, severities(ENRICHED_CHECKS))
 
 

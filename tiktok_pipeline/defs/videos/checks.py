@@ -31,8 +31,13 @@ RAW_CHECKS = {
 ENRICHED_CHECKS = {
     "enriched_schema": (
         ERROR,
-        "Structure (Pandera): the raw rules plus engagement rate within bounds, null only at 0 views. Blocking.",
-    )
+        "Structure (Pandera): the raw rules plus a non-negative engagement rate, null only at 0 views. Blocking.",
+    ),
+    "engagement_rate_plausible": (
+        WARN,
+        "Engagement rate at or below TIKTOK_QUALITY_MAX_ENGAGEMENT_RATE. TikTok's counters update separately, so a "
+        "young video can briefly show more interactions than views: flagged, kept, never blocking.",
+    ),
 }
 VELOCITY_CHECKS = {
     "velocity_schema": (

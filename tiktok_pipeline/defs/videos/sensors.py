@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
-from tiktok_pipeline.defs.resources import PollingResource, TrackingRegistryResource
+from tiktok_pipeline.defs.resources import DisplayApiResource, PollingResource, TrackingRegistryResource
 from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
+from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.tick import PollCursor, polling_tick
 
 __all__ = ["PollCursor", "polling_sensor"]
@@ -23,14 +25,19 @@ __all__ = ["PollCursor", "polling_sensor"]
         "minutes, cold every 15 (from momentum), discovery of new videos per creator on its own cadence, "
         "all within a request budget that shrinks after 429s/5xx. Launches one run per window "
         "(run key = window); windows missed while the daemon was down are marked as gaps, never filled "
-        "with invented observations. With an empty tracking registry it skips (naming the file) and "
-        "claims no window."
+        "with invented observations. A window whose run failed (or was canceled, or died) is requested again "
+        "(run key = window:retry-n, after the live window, one at a time, at most TIKTOK_POLL_MAX_RETRIES times) "
+        "while it can still be observed, else marked as a gap naming the failed run and why. With an empty "
+        "tracking registry it skips (naming the file) and claims no window."
     ),
 )
 def polling_sensor(
-    context: dg.SensorEvaluationContext, polling: PollingResource, tracking_registry: TrackingRegistryResource
+    context: dg.SensorEvaluationContext,
+    polling: PollingResource,
+    tracking_registry: TrackingRegistryResource,
+    display_api: DisplayApiResource,
 ) -> dg.SensorResult | dg.SkipReason:
-    """Plan and launch the run for the latest closed window."""
+    """Plan and launch the run for the latest closed window; retry or mark earlier windows whose run failed."""
     return polling_tick(
         context.instance,
         context.cursor,
@@ -41,4 +48,10 @@ def polling_sensor(
         state_dir=polling.state_dir,
         partitions_start=polling.start,
         warm_up=polling.warm_up,
+        following=WindowFollowing(
+            WINDOW_JOB_NAME,
+            at_window_end=display_api.observe_at_window_end,
+            max_age=display_api.max_window_age,
+            landing_dir=Path(display_api.landing_dir),
+        ),
     )

@@ -1,1 +1,1 @@
-"""Adaptive polling (pure): policy, window plan, polling state, the sensor's tick, when the ads run."""
+"""Adaptive polling (pure): policy, window plan, polling state, the sensor's tick, failed windows, when the ads run."""

@@ -7,7 +7,9 @@ the policy, so the sensor stays cheap and the maths is tested on its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 from polars._typing import PolarsDataType
@@ -118,6 +120,23 @@ def plan_window(
         spent += extra
     plan.planned_requests = spent
     return plan
+
+
+RAW_SNAPSHOTS_STEP = "raw_snapshots"
+"""The op (step) whose run config carries the plan."""
+
+
+def plan_run_config(plan: dict[str, Any]) -> dict[str, Any]:
+    """The run config that hands a plan (``PollPlanConfig`` fields) to the raw snapshots step."""
+    return {"ops": {RAW_SNAPSHOTS_STEP: {"config": {"plan": plan}}}}
+
+
+def plan_in_run_config(run_config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The plan a run config hands to the raw snapshots step (None without one: a warm-up range, a manual run)."""
+    config: Any = run_config or {}
+    for name in ("ops", RAW_SNAPSHOTS_STEP, "config", "plan"):
+        config = config.get(name) if isinstance(config, Mapping) else None
+    return dict(config) if isinstance(config, Mapping) else None
 
 
 def window_observe_at(window_start: datetime) -> datetime:

@@ -1,7 +1,8 @@
-"""One tick of the polling sensor as a plain function: plan the latest closed window, or say why not.
+"""One tick of the polling sensor as a plain function: plan the latest closed window, follow up the failed ones.
 
 The sensor (``tiktok_pipeline/defs/videos/sensors.py``) only calls :func:`polling_tick` with the clock, the
-instance and its resources, so every decision here is tested with a fixed clock.
+instance and its resources, so every decision here is tested with a fixed clock. Windows whose run failed are
+retried or marked as gaps by :mod:`tiktok_pipeline.ingest.polling.retry`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from datetime import datetime
 import dagster as dg
 from pydantic import BaseModel
 
-from tiktok_pipeline.ingest.polling.plan import plan_window, window_observe_at
+from tiktok_pipeline.ingest.polling.plan import plan_run_config, plan_window, window_observe_at
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
+from tiktok_pipeline.ingest.polling.retry import WindowFollowing, follow_windows
 from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.registry import TrackingRegistry
 from tiktok_pipeline.metrics.velocity import LOOKBACK
@@ -28,25 +30,22 @@ from tiktok_pipeline.windows import (
 )
 
 MAX_GAP_EVENTS = 288  # a day of windows: enough to see an outage, bounded so a tick stays cheap
-RAW_SNAPSHOTS_STEP = "raw_snapshots"
-"""The op (step) whose run config carries the plan."""
 
 
 class PollCursor(BaseModel):
-    """Sensor cursor: the last window requested (only ever moves forward) and the backoff state."""
+    """Sensor cursor: the last window requested (only ever moves forward), the backoff state, the windows
+    requested but not settled yet (``followed``) and the requests planned since ``last_window`` was requested
+    (``period_requests``: the live window's plus its retries', within one window's budget)."""
 
     last_window: str | None = None
     backoff: float = 1.0
     telemetry_storage_id: int | None = None
+    followed: list[str] = []
+    period_requests: int = 0
 
     @classmethod
     def parse(cls, raw: str | None) -> PollCursor:
         return cls.model_validate(json.loads(raw)) if raw else cls()
-
-
-def plan_run_config(plan: dict) -> dict:
-    """The run config that hands a plan (``PollPlanConfig`` fields) to the raw snapshots step."""
-    return {"ops": {RAW_SNAPSHOTS_STEP: {"config": {"plan": plan}}}}
 
 
 def _backoff(instance: dg.DagsterInstance, cursor: PollCursor, policy: PollingPolicy) -> tuple[float, int | None]:
@@ -72,8 +71,11 @@ def polling_tick(
     state_dir: str,
     partitions_start: datetime,
     warm_up: bool,
+    following: WindowFollowing,
 ) -> dg.SensorResult | dg.SkipReason:
-    """The run request for the latest closed window (one per window, run key = window), or a skip reason.
+    """The run request for the latest closed window (one per window, run key = window), then the retries and gap
+    marks of earlier windows whose run failed (:func:`tiktok_pipeline.ingest.polling.retry.follow_windows`), or a
+    skip reason.
 
     An empty registry skips without moving the cursor: nothing can be collected, so no window is
     claimed; once creators are added, the windows in between are marked as gaps like any downtime.
@@ -82,17 +84,63 @@ def polling_tick(
     latest = latest_closed_window(now)
     if latest < partitions_start:
         return dg.SkipReason(f"window {window_key(latest)} is before TIKTOK_PARTITIONS_START")
-    if cursor.last_window and window_from_key(cursor.last_window) >= latest:
-        return dg.SkipReason(
-            f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC"
-        )
     key = window_key(latest)
+    new_window = cursor.last_window is None or window_from_key(cursor.last_window) < latest
+    already = f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC"
     if not registry.usernames:
         return dg.SkipReason(
             f"not polling window {key}: the tracking registry {registry_path} lists no creators. Add creators to it "
             "(or set TIKTOK_REGISTRY_PATH to the right file); the windows until then are marked as gaps."
+            if new_window
+            else already
         )
-    backoff, telemetry_id = _backoff(instance, cursor, policy)
+    requests: list[dg.RunRequest] = []
+    events: list[dg.AssetObservation] = []
+    updated, claimed = cursor.model_copy(), list[str]()
+    if new_window:
+        backoff, telemetry_id = _backoff(instance, cursor, policy)
+        live, events, claimed, planned = _live_request(
+            cursor, latest, registry, policy, state_dir, partitions_start, warm_up, backoff
+        )
+        requests.append(live)
+        updated = PollCursor(
+            last_window=key, backoff=backoff, telemetry_storage_id=telemetry_id, period_requests=planned
+        )
+    follow = follow_windows(
+        instance,
+        cursor.followed,
+        now,
+        following=following,
+        max_retries=policy.max_retries,
+        budget_left=policy.budget(updated.backoff) - updated.period_requests,
+    )
+    if not requests and not follow.requests and not follow.gaps:
+        waiting = (
+            f"; {len(follow.followed)} earlier window(s) followed (a run on, or waiting)" if follow.followed else ""
+        )
+        return dg.SkipReason(already + waiting)
+    updated.followed = sorted({*follow.followed, *claimed})
+    updated.period_requests += follow.spent
+    return dg.SensorResult(
+        run_requests=[*requests, *follow.requests],
+        asset_events=[*events, *follow.gaps],
+        cursor=updated.model_dump_json(),
+    )
+
+
+def _live_request(
+    cursor: PollCursor,
+    latest: datetime,
+    registry: TrackingRegistry,
+    policy: PollingPolicy,
+    state_dir: str,
+    partitions_start: datetime,
+    warm_up: bool,
+    backoff: float,
+) -> tuple[dg.RunRequest, list[dg.AssetObservation], list[str], int]:
+    """The latest window's request, the gap marks of the windows missed since the cursor's, the windows it claims
+    and the requests it plans (0 for the unplanned warm-up range)."""
+    key = window_key(latest)
     gaps = list(window_starts(window_from_key(cursor.last_window) + WINDOW, latest)) if cursor.last_window else []
     gap_events = [
         dg.AssetObservation(
@@ -107,19 +155,18 @@ def polling_tick(
         request = dg.RunRequest(
             run_key=f"{window_key(start)}...{key}", tags={RANGE_START_TAG: window_key(start), RANGE_END_TAG: key}
         )
-    else:
-        state = read_polling_state(state_dir)  # type: ignore[arg-type]
-        plan = plan_window(state.videos, registry.usernames, state.creators, window_observe_at(latest), policy, backoff)
-        request = dg.RunRequest(
-            run_key=key,
-            partition_key=key,
-            run_config=plan_run_config({**plan.model_dump(), "gap_windows_before": len(gaps)}),
-            tags={
-                "tiktok/due_videos": str(plan.due_videos),
-                "tiktok/polled_videos": str(plan.polled_videos),
-                "tiktok/deferred_videos": str(plan.deferred_videos),
-                "tiktok/budget": str(plan.budget),
-            },
-        )
-    new_cursor = PollCursor(last_window=key, backoff=backoff, telemetry_storage_id=telemetry_id)
-    return dg.SensorResult(run_requests=[request], asset_events=gap_events, cursor=new_cursor.model_dump_json())
+        return request, gap_events, [window_key(s) for s in window_starts(start, latest + WINDOW)], 0
+    state = read_polling_state(state_dir)  # type: ignore[arg-type]
+    plan = plan_window(state.videos, registry.usernames, state.creators, window_observe_at(latest), policy, backoff)
+    request = dg.RunRequest(
+        run_key=key,
+        partition_key=key,
+        run_config=plan_run_config({**plan.model_dump(), "gap_windows_before": len(gaps)}),
+        tags={
+            "tiktok/due_videos": str(plan.due_videos),
+            "tiktok/polled_videos": str(plan.polled_videos),
+            "tiktok/deferred_videos": str(plan.deferred_videos),
+            "tiktok/budget": str(plan.budget),
+        },
+    )
+    return request, gap_events, [key], plan.planned_requests

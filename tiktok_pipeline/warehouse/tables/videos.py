@@ -57,7 +57,8 @@ ENRICHED_VIDEO_METRICS = TableSpec(
         Column(
             "engagement_rate",
             "DOUBLE",
-            "(likes + comments + shares) / views at observed_at; null while views are 0.",
+            "(likes + comments + shares) / views at observed_at; null while views are 0. Kept as TikTok reported it:"
+            " it can exceed 1 for a moment (TikTok updates each counter separately, views with a delay).",
         ),
         Column("video_age_minutes", "DOUBLE", "Minutes from create_time to observed_at."),
         Column("campaign_ids", "VARCHAR[]", "Campaigns the creator is tracked under (tracking registry)."),
