@@ -176,8 +176,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Record which process runs this run (``tiktok/worker``), so that ``dead_run_sensor`` can tell when it died."""
-        if context.dagster_run is not None and context.instance is not None:
-            record_worker(context.instance, context.dagster_run)
+        if context.run is not None and context.instance is not None:
+            record_worker(context.instance, context.run)
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
