@@ -191,6 +191,7 @@ class BusinessApiResource(dg.ConfigurableResource):
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     timeout_seconds: float = Field(description="TIKTOK_BUSINESS_TIMEOUT_SECONDS.")
+    requests_per_second: float = Field(description="TIKTOK_BUSINESS_REQUESTS_PER_SECOND (the app's QPS tier).")
     simulator: bool = Field(description="base_url is a served simulator: reads are answered as of the window's end.")
 
     @classmethod
@@ -203,6 +204,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             max_attempts=settings.display.max_attempts,
             max_retry_seconds=settings.display.http_max_retry_seconds,
             timeout_seconds=settings.ads.business_timeout_seconds,
+            requests_per_second=settings.ads.business_requests_per_second,
             simulator=settings.ads.uses_simulator,
         )
 
@@ -225,6 +227,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             access_token=SecretStr(self.access_token),
             transport=transport,
             retry=RetryPolicy(max_attempts=self.max_attempts, max_retry_seconds=self.max_retry_seconds),
+            requests_per_second=self.requests_per_second,
             timeout_seconds=self.timeout_seconds,
             request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:

@@ -171,6 +171,16 @@ class AdsSettings(BaseSettings):
     business_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Seconds before an API for Business request times out."
     )
+    business_requests_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        le=30,
+        description=(
+            "Requests a second the API for Business client keeps to, every endpoint and client of the process"
+            " together: the app's QPS tier (TikTok grants 10, 20 or 30; over it answers 40100), or less to leave"
+            " room for other processes using the same app."
+        ),
+    )
 
     @field_validator("advertiser_timezone")
     @classmethod

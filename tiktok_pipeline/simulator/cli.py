@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
@@ -35,7 +36,7 @@ def serve(args: argparse.Namespace) -> int:
         send_retry_after=not args.no_retry_after,
         seed=args.seed,
     )
-    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit)
+    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit, business_qps=args.business_qps)
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
@@ -82,7 +83,14 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", parents=[world], help="serve the Display API on loopback until Ctrl-C")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8787)
-    s.add_argument("--rate-limit", type=int, default=600, help="requests per minute per endpoint")
+    s.add_argument("--rate-limit", type=int, default=600, help="Display API requests per minute per endpoint")
+    s.add_argument(
+        "--business-qps",
+        type=int,
+        choices=QPS_TIERS,
+        default=DEFAULT_QPS,
+        help="API for Business requests per second of the app, all endpoints together (TikTok's tiers)",
+    )
     for name in ("429", "5xx", "timeout", "malformed"):
         s.add_argument(
             f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"

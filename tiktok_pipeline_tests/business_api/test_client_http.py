@@ -111,7 +111,7 @@ def test_timeouts_are_retried_or_reported_as_ambiguous(served):
 
 def test_rate_limit_answers_40100_with_http_200(served):
     simulator, script, base_url = served
-    simulator.business._limiter.limit = 2
+    simulator.business.qps = 2
     with client(base_url, [], attempts=1) as api:
         api.get("test/echo", {})
         api.get("test/echo", {})

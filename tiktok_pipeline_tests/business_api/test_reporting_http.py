@@ -189,7 +189,7 @@ def test_a_bad_token_fails_at_once_with_40105(served):
 
 def test_rate_limit_40100_is_retried_and_gives_up_with_the_code(fresh):
     simulator, base_url = fresh
-    simulator.business._limiter.limit = 1
+    simulator.business.qps = 1
     with client(base_url, attempts=3) as api:
         report(api)
         with pytest.raises(BusinessApiError) as caught:

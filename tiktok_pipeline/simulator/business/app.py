@@ -8,6 +8,14 @@ The request, the error and the route live in :mod:`.protocol`, which the endpoin
 module only wires the endpoints and answers.
 
 Order of checks: route, method, injected fault, rate limit, access token, as-of header, endpoint.
+
+**Rate limit**: TikTok limits an *app* to 10, 20 or 30 requests a second (its QPS tier), shared by every
+connection and endpoint of the app, and answers the excess with code 40100 (Airbyte's TikTok Marketing
+connector, ``streams.py``; airbytehq/airbyte issue 70992). The simulator serves one app (one access token), so
+one sliding 1-second window counts every request to ``/open_api/`` (``report/integrated/get``, ``ad/get``,
+``advertiser/info``, ``event/track``, ...), measured on a real clock (``rate_clock``), not the simulated one: a
+test may pin the simulated instant, but a burst is a burst in real time. The Display API's 600-a-minute limit
+is :class:`..app.Simulator`'s own and separate.
 """
 
 from __future__ import annotations
@@ -36,6 +44,11 @@ from tiktok_pipeline.simulator.world import World
 
 API_PREFIX = "/open_api/v1.3/"
 SIM_ACCESS_TOKEN = "sim-business-token"
+QPS_TIERS = (10, 20, 30)
+"""The per-app request-per-second tiers TikTok grants; ``tiktok-sim serve --business-qps`` offers these."""
+DEFAULT_QPS = 10
+APP_KEY = "app"
+"""The rate limit's one key: every request of the app counts against the same window."""
 
 
 class BusinessFaultConfig(BaseModel):
@@ -80,11 +93,15 @@ class BusinessApi:
         clock: Callable[[], float] = time.time,
         access_token: str = SIM_ACCESS_TOKEN,
         faults: BusinessFaultConfig | None = None,
-        rate_limit: int = 600,
-        rate_window_seconds: float = 60.0,
+        qps: int = DEFAULT_QPS,
+        rate_clock: Callable[[], float] = time.monotonic,
         endpoints: dict[str, Endpoint] | None = None,
     ) -> None:
-        """``endpoints`` replaces :func:`default_endpoints` (tests serve their own)."""
+        """``qps``: the app's requests-per-second tier (TikTok's are :data:`QPS_TIERS`; any positive number for
+        tests), counted over a sliding second of ``rate_clock``; ``endpoints`` replaces :func:`default_endpoints`
+        (tests serve their own)."""
+        if qps < 1:
+            raise ValueError(f"qps must be a positive number of requests a second, got {qps}")
         self.world = world
         self.clock = clock
         self.faults = faults or BusinessFaultConfig()
@@ -92,9 +109,19 @@ class BusinessApi:
         self._access_token = access_token
         self._lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
-        self._limiter = SlidingWindow(rate_limit, rate_window_seconds)
+        self._rate_clock = rate_clock
+        self._limiter = SlidingWindow(qps, 1.0)
         self._serial = itertools.count(1)
         self.endpoints = endpoints if endpoints is not None else default_endpoints(self)
+
+    @property
+    def qps(self) -> int:
+        """The app's requests-per-second tier."""
+        return self._limiter.limit
+
+    @qps.setter
+    def qps(self, value: int) -> None:
+        self._limiter.limit = value
 
     def count(self, key: str, n: int = 1) -> None:
         """Add ``n`` to the ``key`` statistic (thread-safe)."""
@@ -119,9 +146,9 @@ class BusinessApi:
             if request.method != endpoint.method:
                 raise BusinessError(40002, f"{name} expects {endpoint.method}, got {request.method}.")
             self._inject_fault()
-            if self._limiter.admit(name, self.clock()) is not None:
+            if self._limiter.admit(APP_KEY, self._rate_clock()) is not None:
                 self.count("throttled")
-                raise BusinessError(40100, "Too many requests. Please retry in some time.")
+                raise BusinessError(40100, f"Too many requests: the app's limit is {self.qps} requests per second.")
             if request.headers.get("access-token") != self._access_token:
                 raise BusinessError(40105, "The access token is invalid or has been revoked.")
             data = endpoint.handler(

@@ -5,7 +5,9 @@ The API answers errors as **HTTP 200 with a non-zero ``code``** in ``{"code", "m
 (bad token, permissions, parameters) in :data:`RETRYABLE_CODES` / :func:`is_retryable`.
 Every call returns a :class:`BusinessCall` holding the raw answer, so callers can land it before
 parsing; failures raise :class:`BusinessApiError` carrying the code and TikTok's ``request_id``.
-Retries, backoff and ``Retry-After`` are the HTTP layer's (:mod:`..http`); a request that got no
+Retries, backoff and ``Retry-After`` are the HTTP layer's (:mod:`..http`), and so is the limiter every attempt
+takes a slot of first: the app's requests-per-second tier, shared by every endpoint and every client of the
+host in the process (:mod:`.ratelimit`); a request that got no
 answer is resent only when the caller allows it (``retry_timeouts``), else it fails as ``ambiguous``.
 The access token travels only in the ``Access-Token`` header and never appears in a call record,
 an error message or a log line.
@@ -25,7 +27,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.business_api.ratelimit import (
+    APP_LIMIT_KEY,
+    DEFAULT_REQUESTS_PER_SECOND,
+    shared_app_limiter,
+)
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient
 from tiktok_pipeline.sources.http.decode import decode_body
 from tiktok_pipeline.sources.http.session import RequestHook
 
@@ -146,20 +153,21 @@ class BusinessApiClient(SessionClient):
         access_token: SecretStr,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        limiter: SlidingWindowLimiter | None = None,
+        requests_per_second: float | None = DEFAULT_REQUESTS_PER_SECOND,
         timeout_seconds: float = 30.0,
         request_hooks: Sequence[RequestHook] = (),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``request_hooks``: httpx request hooks (the simulator's as-of header); ``limiter``: an optional
-        client-side limit, one key per endpoint."""
+        """``request_hooks``: httpx request hooks (the simulator's as-of header); ``requests_per_second``: the
+        app's tier this client keeps to, with every other client of ``base_url`` in the process
+        (:func:`.ratelimit.shared_app_limiter`); None sends unpaced (only to show what the host does then)."""
         self.base_url = base_url.rstrip("/")
         self._access_token = access_token
         self.stats: Counter[str] = Counter()
         self._http = HttpSession(
             self.base_url,
             retry=retry,
-            limiter=limiter,
+            limiter=None if requests_per_second is None else shared_app_limiter(self.base_url, requests_per_second),
             timeout_seconds=timeout_seconds,
             transport=transport,
             request_hooks=request_hooks,
@@ -201,7 +209,7 @@ class BusinessApiClient(SessionClient):
             headers={"Access-Token": self._access_token.get_secret_value()},
             retryable=_retryable,
             idempotent=retry_timeouts,
-            limit_key=endpoint,
+            limit_key=APP_LIMIT_KEY,
             as_of=as_of,
             name=f"{method} {endpoint}",
             on_attempt=lambda attempt: self._observe(call, attempt),
