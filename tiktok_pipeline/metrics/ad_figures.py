@@ -88,6 +88,8 @@ def raw_ad_figures(written: HoursWritten, fetches: list[ParsedFetch], fetched: M
             "ads": mine["ad_id"].n_unique(),
             "videos": mine["video_id"].drop_nulls().n_unique(),
             "quarantined_records": fetch.quarantine.height,
+            "dst_quarantined_rows": fetch.dst_rows,
+            "advertiser_timezone": fetch.timezone_source or fetch.timezone,
             "duplicate_rows": fetch.duplicates,
             "rows_without_video": fetch.ads_without_video,
             "report_pages": fetch.pages,

@@ -18,10 +18,11 @@ def _count(name: str) -> pa.Column:
 
 def raw_ad_metrics_schema() -> pa.DataFrameSchema:
     """Types, ids of digits, non-negative counts and spend (null only for '-'), unique (ad, hour),
-    hours on the hour, and numbers fetched after their hour began."""
+    hours starting on a quarter hour (the UTC start of a local hour: every zone's offset is whole quarter hours,
+    e.g. 05:30 UTC for Asia/Kolkata), and numbers fetched after their hour began."""
 
     def on_the_hour(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("stat_time_hour").dt.truncate("1h") == pl.col("stat_time_hour"))
+        return data.lazyframe.select(pl.col("stat_time_hour").dt.truncate("15m") == pl.col("stat_time_hour"))
 
     def fetched_after_hour_began(data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("fetched_at") > pl.col("stat_time_hour"))
@@ -37,7 +38,11 @@ def raw_ad_metrics_schema() -> pa.DataFrameSchema:
             "fetched_in_window": pa.Column(pl.Datetime("us")),
         },
         checks=[
-            pa.Check(on_the_hour, name="stat_time_hour_on_the_hour", error="stat_time_hour is not on the hour"),
+            pa.Check(
+                on_the_hour,
+                name="stat_time_hour_on_the_hour",
+                error="stat_time_hour is not the start of a local hour (a quarter hour in UTC)",
+            ),
             pa.Check(
                 fetched_after_hour_began,
                 name="fetched_after_hour_began",

@@ -150,8 +150,12 @@ class AdsSettings(BaseSettings):
             " replaces them (attribution revises recent hours). At least the API's revision horizon."
         ),
     )
-    advertiser_timezone: str = Field(
-        default="UTC", description="Time zone of the advertiser account: report dates and stat_time_hour are in it."
+    advertiser_timezone: str | None = Field(
+        default=None,
+        description=(
+            "Overrides the advertiser account's time zone (an IANA name), which report dates and stat_time_hour are"
+            " in. Unset: the account's own, read from advertiser/info once per run."
+        ),
     )
     ad_report_page_size: int = Field(
         default=1000, ge=1, le=1000, description="Rows per report page (TikTok allows 1000)."
@@ -184,9 +188,11 @@ class AdsSettings(BaseSettings):
 
     @field_validator("advertiser_timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -61,9 +61,11 @@ class Simulator:
         approved_scopes: frozenset[str] = ALL_SCOPES,
         business_faults: BusinessFaultConfig | None = None,
         business_qps: int = DEFAULT_QPS,
+        advertiser_timezone: str = "UTC",
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
-        API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`)."""
+        API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
+        ``advertiser_timezone`` the simulated ad account's IANA time zone (its reports' dates and hours)."""
         self.world = World(world)
         self.faults = faults or FaultConfig()
         self.clock = clock
@@ -82,7 +84,9 @@ class Simulator:
         self._limiter = SlidingWindow(rate_limit, rate_window_seconds)
         self._injector = FaultInjector(self.faults)
         self._log_ids = responses.LogIds()
-        self.business = BusinessApi(self.world, clock=clock, faults=business_faults, qps=business_qps)
+        self.business = BusinessApi(
+            self.world, clock=clock, faults=business_faults, qps=business_qps, advertiser_timezone=advertiser_timezone
+        )
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
 
     def transport(self) -> httpx.BaseTransport:

@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS
@@ -18,6 +19,15 @@ from tiktok_pipeline.simulator.world import World, WorldConfig
 
 def _world_config(args: argparse.Namespace) -> WorldConfig:
     return WorldConfig(seed=args.seed, creators=args.creators, viral_share=args.viral_share)
+
+
+def _zone(name: str) -> str:
+    """An IANA time zone name (argparse type)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"{name!r} is not an IANA time zone (e.g. UTC, America/New_York)") from None
+    return name
 
 
 def _instant(text: str) -> datetime:
@@ -36,7 +46,14 @@ def serve(args: argparse.Namespace) -> int:
         send_retry_after=not args.no_retry_after,
         seed=args.seed,
     )
-    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit, business_qps=args.business_qps)
+    simulator = Simulator(
+        _world_config(args),
+        faults,
+        rate_limit=args.rate_limit,
+        business_qps=args.business_qps,
+        advertiser_timezone=args.advertiser_timezone,
+    )
+    simulator.business.reporting.fall_back_rows = args.fall_back_rows
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
@@ -90,6 +107,18 @@ def parser() -> argparse.ArgumentParser:
         choices=QPS_TIERS,
         default=DEFAULT_QPS,
         help="API for Business requests per second of the app, all endpoints together (TikTok's tiers)",
+    )
+    s.add_argument(
+        "--advertiser-timezone",
+        type=_zone,
+        default="UTC",
+        help="IANA time zone of the simulated ad account (advertiser/info, report dates and hours)",
+    )
+    s.add_argument(
+        "--fall-back-rows",
+        choices=("merged", "separate"),
+        default="merged",
+        help="the repeated local hour of a DST fall-back: one row summing both hours, or two rows with one label",
     )
     for name in ("429", "5xx", "timeout", "malformed"):
         s.add_argument(

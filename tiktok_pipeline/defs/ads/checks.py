@@ -20,7 +20,8 @@ RAW_AD_CHECKS = {
     "raw_ad_metrics_schema": (
         ERROR,
         "Structure (Pandera) of the window's rows: types, ids of digits, non-negative counts and spend, unique "
-        "(ad, hour), hours on the hour, fetched after the hour began. Blocking." + WINDOW_ROWS,
+        "(ad, hour), hours starting on a quarter hour (the UTC start of a local hour), fetched after the hour began. Blocking."
+        + WINDOW_ROWS,
     ),
     "campaigns_in_registry": (
         WARN,

@@ -17,7 +17,9 @@ class AdReportingResource(dg.ConfigurableResource):
 
     landing_dir: str = Field(description="Landing zone root (TIKTOK_LANDING_DIR).")
     lookback_hours: int = Field(description="Hours before the window's end re-fetched and replaced.")
-    advertiser_timezone: str = Field(description="The advertiser account's time zone (report dates, hours).")
+    advertiser_timezone: str | None = Field(
+        description="TIKTOK_ADVERTISER_TIMEZONE: overrides the account's time zone (None: read from advertiser/info)."
+    )
     page_size: int = Field(description="Rows per report page.")
     wait_for_videos_minutes: float = Field(
         description="How long after a window closed the ads sensor waits for its video metrics."

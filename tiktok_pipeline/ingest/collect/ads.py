@@ -1,7 +1,9 @@
 """Collecting one window's hourly ad report from the API for Business: which hours, which calls.
 
 A window's fetch covers the **lookback**: every hour (of the advertiser's time zone) that overlaps the
-``lookback_hours`` before the window's end, the still-filling current hour included. TikTok's hourly
+``lookback_hours`` before the window's end, the still-filling current hour included. The zone is the
+account's, read from ``advertiser/info`` once per run (:class:`ZoneLookup`; its answer is landed with every
+window that used it) unless ``TIKTOK_ADVERTISER_TIMEZONE`` overrides it. TikTok's hourly
 reports span one day, so it asks ``report/integrated/get`` once per local date the lookback touches,
 page after page, then ``ad/get`` for the ads seen (100 ids a request) to learn which video each Spark
 Ad boosts. Every answer becomes a landing record, landed through :func:`tiktok_pipeline.ingest.land.land`
@@ -10,14 +12,22 @@ before anything parses it (:mod:`tiktok_pipeline.ingest.parse.ads`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.ingest.land import Collected, LandedWindow, WindowNotObservableError, land
+from tiktok_pipeline.sources.business_api.advertiser import (
+    ADVERTISER_ENDPOINT,
+    AdvertiserZone,
+    advertiser_params,
+    overridden,
+    zone_from_answer,
+)
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError, BusinessCall
 from tiktok_pipeline.sources.business_api.reporting import (
     ADS_ENDPOINT,
@@ -33,6 +43,7 @@ from tiktok_pipeline.windows import WINDOW, window_key, window_starts
 
 LANDING_SOURCE = "business_api/report"
 HOUR = timedelta(hours=1)
+log = logging.getLogger(__name__)
 
 
 # --- what a window fetches ------------------------------------------------------------------------
@@ -45,6 +56,7 @@ class FetchPlan:
     hours: tuple[datetime, ...]
     dates: tuple[date, ...]
     timezone: str
+    timezone_source: str = ""
 
 
 def _local_hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -99,6 +111,7 @@ def fetch_window(
             "hours": [h.isoformat() for h in plan.hours],
             "dates": [d.isoformat() for d in plan.dates],
             "timezone": plan.timezone,
+            "timezone_source": plan.timezone_source,
             "advertiser_id": advertiser_id,
         }
     ]
@@ -127,13 +140,51 @@ def fetch_window(
     return records
 
 
+# --- the advertiser's time zone -------------------------------------------------------------------
+@dataclass
+class ZoneLookup:
+    """The advertiser's time zone for one run: ``override`` (TIKTOK_ADVERTISER_TIMEZONE), else ``advertiser/info``
+    asked once, at the first fetch that needs it, and kept (answer or failure) for the rest of the run."""
+
+    client: BusinessApiClient
+    advertiser_id: str
+    override: str | None = None
+    _zone: AdvertiserZone | None = None
+    _records: list[dict[str, Any]] = field(default_factory=list)
+    _asked: bool = False
+
+    def resolve(self, as_of: datetime) -> tuple[AdvertiserZone | None, list[dict[str, Any]]]:
+        """The zone (None when it cannot be known) and the records to land with the fetch that uses it."""
+        if self.override is not None:
+            if self._zone is None:
+                self._zone = overridden(self.override)
+                log.warning("advertiser time zone: %s", self._zone.describe())
+            return self._zone, []
+        if not self._asked:
+            self._asked = True
+            try:
+                call = self.client.get(ADVERTISER_ENDPOINT, advertiser_params(self.advertiser_id), as_of=as_of)
+            except BusinessApiError as error:
+                self._records = [_record("advertiser", error.call)]
+                return None, self._records
+            self._records = [_record("advertiser", call)]
+            try:
+                self._zone = zone_from_answer(call.data, self.advertiser_id)
+            except ValueError as exc:
+                self._records[0]["error"] = str(exc)
+                return None, self._records
+            log.info("advertiser time zone: %s", self._zone.describe())
+        return self._zone, self._records
+
+
 # --- landing ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AdFetchOptions:
-    """How much each window re-fetches and how: lookback, the advertiser's time zone, page size."""
+    """How much each window re-fetches and how: lookback, the time zone override (None: the account's, from
+    ``advertiser/info``), page size."""
 
     lookback_hours: int = 6
-    timezone: str = "UTC"
+    timezone: str | None = None
     page_size: int = 1000
 
 
@@ -165,10 +216,19 @@ def land_ad_windows(
     def observe(window_start: datetime) -> datetime:
         return window_start + WINDOW if observe_at_window_end else now
 
+    zones = ZoneLookup(client, advertiser_id, options.timezone)
+
     def collector(window_start: datetime):
         def collect(fetched_at: datetime) -> Collected:
-            plan = plan_fetch(window_start, fetched_at, options.lookback_hours, options.timezone)
-            return Collected(fetch_window(client, advertiser_id, plan, page_size=options.page_size))
+            zone, zone_records = zones.resolve(fetched_at)
+            if zone is None:  # the zone is unknown: nothing can be planned; the failed call is landed
+                meta = {"kind": "fetch", "window_start": window_start.isoformat(), "fetched_at": fetched_at.isoformat()}
+                return Collected([{**meta, "hours": [], "dates": [], "advertiser_id": advertiser_id}, *zone_records])
+            plan = plan_fetch(window_start, fetched_at, options.lookback_hours, zone.name)
+            records = fetch_window(
+                client, advertiser_id, replace(plan, timezone_source=zone.describe()), page_size=options.page_size
+            )
+            return Collected(records[:1] + zone_records + records[1:])
 
         return collect
 

@@ -4,13 +4,20 @@ Parsing is per row (the pydantic models of :mod:`tiktok_pipeline.sources.busines
 that fails validation is quarantined with its raw payload and a reason naming the field, and its stored
 value is kept; a fetch with a failed call is not used at all (its hours keep what they had), because
 replacing hours from an incomplete report would delete good rows.
+
+``stat_time_hour`` is a local wall time of the advertiser's zone (the plan record's ``timezone``), turned into
+UTC with the zone's rules (:func:`utc_hours`). Two wall times have no single UTC hour: one the clocks skip at
+spring-forward (no such hour exists, so a row for it is wrong) and the one they repeat at fall-back (it stands
+for two UTC hours, and nothing in TikTok's row says which, or whether it sums both). Such rows are quarantined
+with a reason naming the zone and the UTC hours, and nothing is stored for them: two hours are never merged
+into one, and no hour is invented.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +32,7 @@ from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
 
 ASSET = "raw_ad_metrics"
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 """``raw_ad_metrics``' ``code_version``: bump it whenever parsing changes what a landed report yields."""
 
 
@@ -53,6 +60,10 @@ class ParsedFetch:
     outside_lookback: int = 0
     duplicates: int = 0
     ads_without_video: int = 0
+    dst_rows: int = 0
+    """Rows quarantined because their ``stat_time_hour`` is a skipped or repeated local hour (DST)."""
+    timezone: str = "UTC"
+    timezone_source: str = ""
 
     @property
     def coverage(self) -> pl.DataFrame:
@@ -94,7 +105,9 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
         return parsed
     parsed.fetched_at = datetime.fromisoformat(meta["fetched_at"])
     parsed.hours = [datetime.fromisoformat(h) for h in meta["hours"]]
-    zone = ZoneInfo(meta.get("timezone") or "UTC")
+    parsed.timezone = meta.get("timezone") or "UTC"
+    parsed.timezone_source = meta.get("timezone_source") or ""
+    zone = ZoneInfo(parsed.timezone)
     failed = [r for r in records if r.get("error")]
     if failed:
         first = failed[0]
@@ -144,11 +157,15 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
                 row = ReportRow.model_validate(item)
             except ValidationError as exc:
                 bad(record, _reason(exc, ""), item)
-                key = _key(dims, zone)
-                if key is not None:
-                    kept.append(key)
+                kept.extend(_keys(dims, zone))
                 continue
-            hour = utc_naive(row.dimensions.stat_time_hour.replace(tzinfo=zone))
+            candidates = utc_hours(row.dimensions.stat_time_hour, zone)
+            if len(candidates) != 1:
+                bad(record, local_hour_problem(row.dimensions.stat_time_hour, zone, candidates), item)
+                kept.extend({"ad_id": row.dimensions.ad_id, "stat_time_hour": h} for h in candidates)
+                parsed.dst_rows += 1
+                continue
+            hour = candidates[0]
             if hour not in hours:
                 parsed.outside_lookback += 1
                 continue
@@ -182,13 +199,36 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
     return parsed
 
 
-def _key(dims: Any, zone: ZoneInfo) -> dict[str, Any] | None:
-    """(ad_id, UTC hour) of a rejected row whose dimensions are still readable."""
+def utc_hours(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants (naive) a local wall time of ``zone`` stands for: one; none when the clocks skip it
+    (spring-forward); two, earlier first, when they repeat it (fall-back)."""
+    found: list[datetime] = []
+    for fold in (0, 1):
+        moment = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if moment.astimezone(zone).replace(tzinfo=None) == wall and utc_naive(moment) not in found:
+            found.append(utc_naive(moment))
+    return sorted(found)
+
+
+def local_hour_problem(wall: datetime, zone: ZoneInfo, candidates: list[datetime]) -> str:
+    """The quarantine reason of a row whose ``stat_time_hour`` is not exactly one UTC hour."""
+    stamp = f"dimensions.stat_time_hour {wall:%Y-%m-%d %H:%M:%S} in {zone.key}"
+    if not candidates:
+        return f"{stamp} does not exist (the clocks skip it at the DST change): not stored, no hour is invented"
+    utc = " and ".join(f"{h:%H:%M}" for h in candidates)
+    return (
+        f"{stamp} occurs twice (DST fall-back: {utc} UTC) and the report does not say which hour, or whether it"
+        " sums both: not stored, so two hours are never merged into one"
+    )
+
+
+def _keys(dims: Any, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """(ad_id, UTC hour) of a rejected row whose dimensions are still readable (two at a fall-back)."""
     try:
         valid = ReportDimensions.model_validate(dims)
     except (ValidationError, TypeError):
-        return None
-    return {"ad_id": valid.ad_id, "stat_time_hour": utc_naive(valid.stat_time_hour.replace(tzinfo=zone))}
+        return []
+    return [{"ad_id": valid.ad_id, "stat_time_hour": h} for h in utc_hours(valid.stat_time_hour, zone)]
 
 
 def parse_landed_ads(landed: list[LandedWindow], landing_dir: Path) -> list[ParsedFetch]:

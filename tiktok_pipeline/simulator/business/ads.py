@@ -1,6 +1,6 @@
 """The simulator's ad account: campaigns, ad groups and Spark Ads promoting the world's videos.
 
-One advertiser (``7000000000000000001``, time zone UTC) runs four campaigns named after the shipped
+One advertiser (``7000000000000000001``, in a configurable time zone, UTC by default) runs four campaigns named after the shipped
 tracking registry's campaign ids (``cmp-holiday-2026``, ``cmp-creator-fund``, ``cmp-spring-launch``,
 ``cmp-always-on``). A campaign sponsors creators (by default the same creator → campaigns table as
 ``data/tracking_registry.json``, by creator index), with one ad group per (campaign, creator). Each of a
@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.curves import surge
 from tiktok_pipeline.simulator.randomness import bits, unit
@@ -131,9 +132,12 @@ class HourMetrics:
 class AdAccount:
     """The advertiser's campaigns, ad groups and ads in a :class:`World`, queried as of any instant."""
 
-    def __init__(self, world: World, advertiser_id: str = ADVERTISER_ID) -> None:
+    def __init__(self, world: World, advertiser_id: str = ADVERTISER_ID, timezone: str = "UTC") -> None:
+        """``timezone``: the account's IANA time zone; its reports' dates and hours are in it."""
         self.world = world
         self.advertiser_id = advertiser_id
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
         self.seed = world.config.seed
         self._ad = lru_cache(maxsize=65_536)(self._make_ad)
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
+from tiktok_pipeline.simulator.business.advertiser import Advertisers, advertiser_endpoints
 from tiktok_pipeline.simulator.business.events import EventsStore
 from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
 from tiktok_pipeline.simulator.business.reporting import Reporting, reporting_endpoints
@@ -69,8 +70,14 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
     api.events = EventsStore()  # the Events API's deduplication store and counters
-    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID))  # the ad account's reports
-    return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api.reporting)}
+    account = AdAccount(api.world, ADVERTISER_ID, api.advertiser_timezone)
+    api.reporting = Reporting(account)  # the ad account's reports
+    api.advertisers = Advertisers(account)  # advertiser/info: the account and its time zone
+    return {
+        "event/track": Endpoint("POST", api.events.track),
+        **reporting_endpoints(api.reporting),
+        **advertiser_endpoints(api.advertisers),
+    }
 
 
 class BusinessApi:
@@ -85,6 +92,8 @@ class BusinessApi:
     """The Events API's state (set by :func:`default_endpoints`)."""
     reporting: Reporting
     """The reporting endpoints' ad account (set by :func:`default_endpoints`)."""
+    advertisers: Advertisers
+    """``advertiser/info`` (set by :func:`default_endpoints`)."""
 
     def __init__(
         self,
@@ -95,14 +104,17 @@ class BusinessApi:
         faults: BusinessFaultConfig | None = None,
         qps: int = DEFAULT_QPS,
         rate_clock: Callable[[], float] = time.monotonic,
+        advertiser_timezone: str = "UTC",
         endpoints: dict[str, Endpoint] | None = None,
     ) -> None:
         """``qps``: the app's requests-per-second tier (TikTok's are :data:`QPS_TIERS`; any positive number for
-        tests), counted over a sliding second of ``rate_clock``; ``endpoints`` replaces :func:`default_endpoints`
+        tests), counted over a sliding second of ``rate_clock``; ``advertiser_timezone``: the ad account's IANA
+        zone (``advertiser/info``, report dates and hours); ``endpoints`` replaces :func:`default_endpoints`
         (tests serve their own)."""
         if qps < 1:
             raise ValueError(f"qps must be a positive number of requests a second, got {qps}")
         self.world = world
+        self.advertiser_timezone = advertiser_timezone
         self.clock = clock
         self.faults = faults or BusinessFaultConfig()
         self.stats: Counter[str] = Counter()

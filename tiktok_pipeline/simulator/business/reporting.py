@@ -11,16 +11,22 @@
   impressions, CPC without clicks, video-view metrics still being computed for a recent hour.
 - Reporting latency and attribution revisions as modelled by :class:`.ads.AdAccount` (answered as of
   the request's as-of instant).
+- **The account's time zone**: dates, ``stat_time_hour`` (an hour's local start) and ``stat_time_day`` are
+  local; a DST day has 23 or 25 hours. The fall-back hour's two hours share one label, and what TikTok sends
+  then is not documented: :attr:`Reporting.fall_back_rows` is ``"merged"`` (default: one row summing both)
+  or ``"separate"`` (two rows with one label, the earlier first).
 - Parameter errors are code 40002 with a message that names the parameter; an advertiser the token
   cannot see is 40001.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from tiktok_pipeline.simulator.business.advertiser import local_midnight
 from tiktok_pipeline.simulator.business.params import (
     bad_parameter,
     check_advertiser,
@@ -85,8 +91,12 @@ AD_LIST_DAYS = 14
 MAX_FILTER_IDS = 100
 
 
-def _stamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+FallBackRows = Literal["merged", "separate"]
+STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+def _stamp(epoch: float, zone: ZoneInfo | None = None) -> str:
+    return datetime.fromtimestamp(epoch, zone or UTC).strftime(STAMP)
 
 
 def _sum(values: list[int | float | None]) -> int | float | None:
@@ -103,8 +113,10 @@ def _ratio(numerator: float | None, denominator: float | None, scale: float = 1.
 class Reporting:
     """The reporting endpoints over one :class:`AdAccount` (registered as ``api.reporting``)."""
 
-    def __init__(self, account: AdAccount) -> None:
+    def __init__(self, account: AdAccount, fall_back_rows: FallBackRows = "merged") -> None:
         self.account = account
+        self.fall_back_rows: FallBackRows = fall_back_rows
+        """How the repeated local hour of a DST fall-back is answered (see the module docstring)."""
 
     # --- report/integrated/get -----------------------------------------------------------------
     def report(self, request: BusinessRequest) -> dict[str, Any]:
@@ -157,18 +169,25 @@ class Reporting:
         return page_of(formatted, params, default_size=10)
 
     def _rows(self, level: str, hourly: bool, start: date, end: date, as_of: float) -> list[dict[str, Any]]:
-        """Reported ad-hours as of ``as_of``, summed to the level's id and the time granularity."""
-        lo = datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
-        hi = datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() + 86400
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        """Reported ad-hours as of ``as_of`` (local hours of ``start`` .. ``end``, stamped with their local wall
+        time, a day with its local date), summed to the level's id and the time granularity."""
+        zone = self.account.zone
+        lo = local_midnight(start, zone)
+        hi = local_midnight(end + timedelta(days=1), zone)
+        groups: dict[tuple[object, str], dict[str, Any]] = {}
         for ad in self.account.ads_between(lo, min(hi, as_of)):
             for hour in range(int(lo), int(min(hi, as_of)), HOUR):
                 metrics = self.account.reported(ad, hour, as_of)
                 if metrics is None:
                     continue
-                time = _stamp(hour if hourly else hour - hour % 86400)
+                stamp = _stamp(hour, zone)
+                if not hourly:
+                    stamp = stamp[:10] + " 00:00:00"
+                slot = hour if hourly and self.fall_back_rows == "separate" else stamp
                 key = self._key(ad, level)
-                group = groups.setdefault((time, key), {"time": time, "id": key, "ad": ad, "level": level, "parts": []})
+                group = groups.setdefault(
+                    (slot, key), {"time": stamp, "id": key, "ad": ad, "level": level, "parts": []}
+                )
                 group["parts"].append(metrics)
         return list(groups.values())
 
