@@ -205,3 +205,17 @@ def test_an_error_answer_listing_failed_events_leaves_the_others_ambiguous():
         outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), tracked("o-2")])
     assert [o.status for o in outcome.outcomes] == ["rejected", "ambiguous"]
     assert "SHA-256" in outcome.outcomes[0].message and outcome.request_id == "r-1"
+
+
+def test_several_digests_travel_as_lists_and_are_accepted(served):
+    simulator, base_url = served
+    emails = (hash_email("a@example.com"), hash_email("b@example.com"))
+    event = TrackedEvent(
+        event="CompletePayment", event_id="o-1", event_time=int(NOW - 60), user=EventUser(email=emails)
+    )
+    with client(base_url) as api:
+        outcome = send_batch(api, SIM_PIXEL_CODE, [event])
+    assert outcome.count("sent") == 1
+    assert simulator.business.events.events[0].user["email"] == list(emails)
+    with pytest.raises(ValueError):
+        EventUser(email=(hash_email("a@example.com"), "b@example.com"))  # raw values never leave the client

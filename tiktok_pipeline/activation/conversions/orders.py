@@ -13,8 +13,8 @@ once, from the first file that has it. Fields (unknown fields are ignored, never
 | ``currency`` | yes | ISO 4217 code (``USD``) |
 | ``event`` | no | TikTok event name, default ``CompletePayment`` |
 | ``skus`` | no | ``[{"sku", "price", "quantity"}]`` → ``properties.contents`` |
-| ``email``, ``phone`` | no | the customer's; normalised and SHA-256 hashed before anything else sees them |
-| ``external_id`` (or ``customer_id``) | no | the shop's customer id; hashed |
+| ``email``, ``phone`` | no | the customer's, one or a list; each normalised and SHA-256 hashed before anything else sees it |
+| ``external_id`` (or ``customer_id``) | no | the shop's customer id, one or a list; each hashed |
 | ``ttclid``, ``ttp`` | no | TikTok click id and ``_ttp`` cookie, when the shop captured them |
 | ``pixel_event_id`` | no | the ``event_id`` the browser Pixel sent for this order |
 | ``ip``, ``user_agent``, ``page_url`` | no | sent to TikTok as they are, never stored |

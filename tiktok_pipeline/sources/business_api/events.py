@@ -93,7 +93,7 @@ class TrackedEvent(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The event as it goes into ``data[]`` (unset fields left out)."""
         body: dict[str, Any] = {"event": self.event, "event_time": self.event_time, "event_id": self.event_id}
-        user = self.user.model_dump(exclude_none=True)
+        user = self.user.model_dump(exclude_none=True, mode="json")  # several digests: a JSON list
         if user:
             body["user"] = user
         if self.page_url:
