@@ -20,7 +20,7 @@ from tiktok_pipeline.activation.conversions.orders import load_orders
 from tiktok_pipeline.activation.conversions.relay import relay_conversions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
-from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.simulator.business.events import SIM_EVENT_SETS, SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.http import RetryPolicy
@@ -164,3 +164,27 @@ def test_a_request_refused_whatever_it_holds_stops_within_the_split_budget(serve
     assert all(s in ("rejected", "pending") for s, _, _ in statuses.values())
     assert sum(s == "pending" for s, _, _ in statuses.values()) >= 64 - 10
     assert served.store.events == []
+
+
+def test_offline_and_crm_orders_go_to_their_event_sets_exactly_once(served):
+    records = orders(6)
+    for record in records[2:4]:
+        record["event_source"] = "offline"
+    records[4]["event_source"] = "crm"
+    served.write(records)
+    report = served.run(event_sets=SIM_EVENT_SETS)
+    assert report.sent == 6 and report.requests == 3  # one request per event source
+    by_set = {(e.pixel_code, e.event_id) for e in served.store.events}
+    assert by_set == {
+        (SIM_PIXEL_CODE, "o-00000"),
+        (SIM_PIXEL_CODE, "o-00001"),
+        (SIM_EVENT_SETS["offline"], "o-00002"),
+        (SIM_EVENT_SETS["offline"], "o-00003"),
+        (SIM_EVENT_SETS["crm"], "o-00004"),
+        (SIM_PIXEL_CODE, "o-00005"),
+    }
+    assert set(served.store.deliveries.values()) == {1}
+    with duckdb.connect(str(served.warehouse), read_only=True) as con:
+        ids = dict(con.execute("SELECT event_id, pixel_code FROM conversion_outbox").fetchall())
+    assert ids["o-00002"] == SIM_EVENT_SETS["offline"] and ids["o-00004"] == SIM_EVENT_SETS["crm"]
+    assert served.run(event_sets=SIM_EVENT_SETS).requests == 0  # re-running sends nothing

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_external_id, hash_phone
-from tiktok_pipeline.sources.business_api.events import Content, EventUser, TrackedEvent
+from tiktok_pipeline.sources.business_api.events import Content, EventSource, EventUser, TrackedEvent
 
 DEFAULT_EVENT = "CompletePayment"
 _OPTIONAL_TEXT = ("ttclid", "ttp", "pixel_event_id", "ip", "user_agent", "page_url")
@@ -56,6 +56,13 @@ class Order(BaseModel):
     ip: str | None = None
     user_agent: str | None = None
     page_url: str | None = None
+    event_source: EventSource = "web"
+    """``web`` (default), ``offline`` (in store) or ``crm``: which TikTok event source the order goes to."""
+
+    @field_validator("event_source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return "web" if value is None else value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("event_time", mode="before")
     @classmethod
@@ -104,6 +111,7 @@ class Order(BaseModel):
             contents=tuple(
                 Content(content_id=line.sku, price=line.price, quantity=line.quantity) for line in self.skus
             ),
+            event_source=self.event_source,
         )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from tiktok_pipeline.activation.conversions.outbox import (
     enqueue,
     outbox_rows,
     record,
+    source_ids,
 )
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, EventOutcome, send_batch
@@ -79,6 +80,8 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
+Item = tuple[dict[str, Any], Conversion]
+"""A due outbox row and the conversion it is rebuilt from."""
 MAX_SPLIT_REQUESTS = 64
 """Default cap on the requests spent isolating the bad events of one refused batch (3 bad events in 1,000)."""
 
@@ -104,11 +107,13 @@ def relay_conversions(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     quarantine: pl.DataFrame | None = None,
     max_split_requests: int = MAX_SPLIT_REQUESTS,
+    event_sets: Mapping[str, str] | None = None,
 ) -> RelayReport:
     """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox.
 
     A batch TikTok refuses whole is split to isolate its bad events (module docstring), with at most
-    ``max_split_requests`` extra requests per batch.
+    ``max_split_requests`` extra requests per batch. ``event_sets``: the event_source_id of ``offline`` and
+    ``crm`` events (``pixel_code`` is that of ``web`` ones); each request holds events of one source.
 
     ``quarantine``: the range's bad orders; they replace the range's rows of ``conversion_quarantine`` (its
     only writer) in the transaction that queues the good ones, so a window's orders are all accounted for
@@ -119,7 +124,10 @@ def relay_conversions(
     report = RelayReport()
     own = loaded.in_windows(start, end)
     report.orders_in_windows = len(own)
-    rows = outbox_rows(own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id)
+    ids = source_ids(pixel_code, event_sets)
+    rows = outbox_rows(
+        own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id, event_sets=ids
+    )
     with connect() as connection:
         also = None
         if quarantine is not None:
@@ -128,7 +136,7 @@ def relay_conversions(
         queued = enqueue(connection, rows, also)
         due, report.ambiguous_not_resent = due_rows(
             connection,
-            pixel_code=pixel_code,
+            pixel_code=sorted(set(ids.values())),
             test_event_code=test_event_code,
             start=start,
             end=end,
@@ -146,7 +154,7 @@ def relay_conversions(
         mine.update(queued=counts["queued"], already_sent=counts["already_sent"], changed_after_queue=counts["changed"])
 
     by_key = {c.key: c for c in loaded.conversions}
-    sendable: list[tuple[dict[str, Any], Conversion]] = []
+    sendable: list[Item] = []
     lo, hi = utc_naive(start), utc_naive(end)
     for row in due.iter_rows(named=True):
         conversion = by_key.get((row["event"], row["event_id"]))
@@ -156,16 +164,17 @@ def relay_conversions(
         sendable.append((row, conversion))
         report.relayed_from_other_windows += not (lo <= row["window_start"] < hi)
 
-    for chunk in _chunks(sendable, batch_size):
-        report.stopped = _relay_batch(
-            connect, client, chunk, report, pixel_code, test_event_code, run_id, clock, max_split_requests
-        )
-        if report.stopped:
-            break
+    by_source: dict[str, list[Item]] = {}
+    for row, conversion in sendable:  # one request holds events of one source (its event_source_id)
+        by_source.setdefault(row["pixel_code"], []).append((row, conversion))
+    for source_id, items in by_source.items():
+        for chunk in _chunks(items, batch_size):
+            report.stopped = _relay_batch(
+                connect, client, chunk, report, source_id, test_event_code, run_id, clock, max_split_requests
+            )
+            if report.stopped:
+                return report
     return report
-
-
-Item = tuple[dict[str, Any], Conversion]
 
 
 def _relay_batch(

@@ -34,7 +34,13 @@ from tiktok_pipeline.sources.business_api.client import BusinessApiClient, Busin
 TRACK_ENDPOINT = "event/track"
 MAX_BATCH = 1000
 """TikTok accepts at most 1,000 events per ``event/track`` request."""
-EVENT_SOURCE = "web"
+EventSource = Literal["web", "offline", "crm"]
+EVENT_SOURCES: tuple[EventSource, ...] = ("web", "offline", "crm")
+"""``event_source`` values sent: ``web`` to a Pixel (event_source_id = pixel code), ``offline`` and ``crm`` to an
+event set of that kind (event_source_id = its id; Segment's TikTok Offline Conversions destination sends
+``offline``). ``app`` needs app fields this pipeline does not have."""
+EVENT_SET_SETTINGS: dict[str, str] = {"offline": "TIKTOK_OFFLINE_EVENT_SET_ID", "crm": "TIKTOK_CRM_EVENT_SET_ID"}
+"""The setting holding the event_source_id of each non-web source."""
 STOP_CODES = frozenset({40105, 40001})
 """Codes that mean no request can succeed until someone fixes the configuration (token, permissions)."""
 
@@ -89,6 +95,7 @@ class TrackedEvent(BaseModel):
     currency: str | None = None
     value: float | None = None
     contents: tuple[Content, ...] = ()
+    event_source: EventSource = Field(default="web", description="Where it happened; sent with the request.")
 
     def to_api(self) -> dict[str, Any]:
         """The event as it goes into ``data[]`` (unset fields left out)."""
@@ -121,10 +128,14 @@ class TrackedEvent(BaseModel):
 
 
 def track_body(pixel_code: str, events: list[TrackedEvent], test_event_code: str | None = None) -> dict[str, Any]:
-    """The ``event/track`` request body for one batch."""
+    """The ``event/track`` request body for one batch, all of one ``event_source`` (``pixel_code``: its
+    event_source_id, the pixel code or the event set id)."""
     if not 0 < len(events) <= MAX_BATCH:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH} events, not {len(events)}")
-    body: dict[str, Any] = {"event_source": EVENT_SOURCE, "event_source_id": pixel_code}
+    sources = {event.event_source for event in events}
+    if len(sources) != 1:
+        raise ValueError(f"a batch holds events of one event_source, not {sorted(sources)}")
+    body: dict[str, Any] = {"event_source": sources.pop(), "event_source_id": pixel_code}
     if test_event_code:
         body["test_event_code"] = test_event_code
     body["data"] = [event.to_api() for event in events]
