@@ -188,3 +188,16 @@ def test_offline_and_crm_orders_go_to_their_event_sets_exactly_once(served):
         ids = dict(con.execute("SELECT event_id, pixel_code FROM conversion_outbox").fetchall())
     assert ids["o-00002"] == SIM_EVENT_SETS["offline"] and ids["o-00004"] == SIM_EVENT_SETS["crm"]
     assert served.run(event_sets=SIM_EVENT_SETS).requests == 0  # re-running sends nothing
+
+
+def test_a_gateway_504_after_processing_is_ambiguous_and_the_resend_is_deduplicated(served):
+    """A gateway's HTML 504 is no answer from TikTok: not resent at once, resent by the next run inside the 48 h."""
+    served.write(orders(3))
+    served.store.gateway_next(504, when="after")
+    first = served.run()
+    assert first.ambiguous == 3 and first.requests == 1 and len(served.store.events) == 3
+    assert {s for s, _, _ in served.statuses().values()} == {"ambiguous"}
+    second = served.run()
+    assert second.sent == 3 and second.requests == 1
+    assert len(served.store.events) == 3 and served.store.duplicates == 3  # TikTok dropped the copies
+    assert served.run().requests == 0
