@@ -1,8 +1,8 @@
 """Relaying one run's conversions through the outbox to the Events API (the protocol is in :mod:`.outbox`).
 
-**One bad event refuses the whole request.** TikTok answers a batch holding one invalid event with
-``code 40002`` for the request and no list of failed events (stape-io/tiktok-tag issue 10): it processed
-none of the batch and does not say which event is at fault. The relay then *isolates* the bad events: it
+**One bad event refuses the whole request.** TikTok answers an invalid event with ``code 40002`` for the
+request and no list of failed events (stape-io/tiktok-tag issue 10; partial failures are not documented):
+it processed none of the batch and does not say which event is at fault. The relay then *isolates* the bad events: it
 splits the refused batch in halves and sends each (claimed and recorded like any request), again and again
 down to single events, depth first. Events of a refused request were not processed, so resending them is
 still their first delivery (exactly once); the good ones end ``sent``, each bad one ``rejected`` with

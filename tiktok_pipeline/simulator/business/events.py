@@ -15,10 +15,11 @@ What the simulator enforces, and the assumptions it makes where TikTok's documen
   token cannot use answers ``40001``.
 - **An invalid event** (:attr:`EventsStore.invalid_events`):
 
-  - ``"request"`` (the default, what TikTok was seen doing: stape-io/tiktok-tag issue 10 got
-    ``{"code": 40002, "message": "Invalid value for event_id: not a valid string."}`` for the request):
-    the whole request is refused with ``40002`` and a message naming the field of the first invalid event
-    (not its index, never the value); **nothing** of the request is stored.
+  - ``"request"`` (the default: TikTok's observed answer, stape-io/tiktok-tag issue 10 got
+    ``{"code": 40002, "message": "Invalid value for event_id: not a valid string."}`` for a one-event request;
+    that a batch of many is refused whole is our reading of it): the whole request is refused with ``40002``
+    and a message naming the field of the first invalid event (not its index, never the value); **nothing**
+    of the request is stored.
   - ``"partial"`` (an assumption: TikTok documents no partial failures): the request succeeds (``code 0``);
     each refused event is listed in ``data.failed_events`` as ``{"index", "event_id", "code": 40002,
     "message"}`` and not stored; the others are accepted.
