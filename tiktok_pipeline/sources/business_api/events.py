@@ -17,7 +17,7 @@ into one :class:`EventOutcome` per event:
 
 Throttling (40100) and TikTok-side errors (40700, 50000, 50002) are retried by the client itself: TikTok
 answered them, so the events were not processed and a resend cannot duplicate anything (see
-:data:`..client.CODES` for the source of each code).
+:data:`..codes.CODES` for the source of each code).
 """
 
 from __future__ import annotations
