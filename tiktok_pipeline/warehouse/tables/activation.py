@@ -40,7 +40,11 @@ CONVERSION_OUTBOX = TableSpec(
             "TIMESTAMP",
             "Start (UTC) of the 5-minute window the order's event_time falls in: the partition that queued the event.",
         ),
-        Column("pixel_code", "VARCHAR", "TikTok Pixel code (event_source_id) the event goes to."),
+        Column(
+            "pixel_code",
+            "VARCHAR",
+            "event_source_id the event goes to: the TikTok Pixel code (web), or the offline / CRM event set id.",
+        ),
         Column(
             "test_event_code",
             "VARCHAR",
