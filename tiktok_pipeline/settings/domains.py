@@ -218,6 +218,20 @@ class ConversionSettings(BaseSettings):
         default=None,
         description="TikTok Pixel code (event_source_id) conversions go to. Unset: the simulator's pixel, when the API for Business is the simulator.",
     )
+    offline_event_set_id: str | None = Field(
+        default=None,
+        description=(
+            "Offline event set id (event_source_id) of orders exported with event_source offline."
+            " Unset: the simulator's, when the API for Business is the simulator; else such orders are quarantined."
+        ),
+    )
+    crm_event_set_id: str | None = Field(
+        default=None,
+        description=(
+            "CRM event set id (event_source_id) of orders exported with event_source crm."
+            " Unset: the simulator's, when the API for Business is the simulator; else such orders are quarantined."
+        ),
+    )
     test_event_code: str = Field(
         default="",
         description="Events API test_event_code (Events Manager → Test events); empty sends production events.",

@@ -13,6 +13,8 @@ from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.windows import on_boundary
 
 SIMULATOR_PIXEL_CODE = "CSIMULATORPIXEL00001"
+SIMULATOR_EVENT_SETS = {"offline": "7300000000000000001", "crm": "7300000000000000002"}
+"""The simulator's offline and CRM event sets (``simulator.business.events.SIM_EVENT_SETS``)."""
 DEFAULT_WAREHOUSE_LOCK_TIMEOUT = 600.0
 """Seconds a warehouse connection waits for the lock: a burst of window runs takes turns within it."""
 
@@ -110,3 +112,12 @@ class Settings(BaseSettings):
         if self.conversions.pixel_code:
             return self.conversions.pixel_code
         return SIMULATOR_PIXEL_CODE if self.ads.uses_simulator else ""
+
+    @property
+    def events_event_sets(self) -> dict[str, str]:
+        """event_source → event set id for offline and CRM orders: TIKTOK_OFFLINE_EVENT_SET_ID and
+        TIKTOK_CRM_EVENT_SET_ID, else the simulator's; a source without one is left out (its orders quarantined)."""
+        configured = {"offline": self.conversions.offline_event_set_id, "crm": self.conversions.crm_event_set_id}
+        simulated = SIMULATOR_EVENT_SETS if self.ads.uses_simulator else {}
+        chosen = {source: value or simulated.get(source) for source, value in configured.items()}
+        return {source: value for source, value in chosen.items() if value}

@@ -1,4 +1,10 @@
-"""``tiktok-sim``: serve the offline TikTok Display API simulator over HTTP, or print ground truth."""
+"""``tiktok-sim``: serve the offline TikTok simulator (Display API and API for Business) over HTTP, or print ground truth.
+
+``serve`` takes fault rates for both APIs: ``--fault-*`` for the Display API, ``--business-fault-*`` for the
+API for Business (envelope codes 40100, 40700, 50000, 50002; a gateway's HTTP 504 with an HTML body; timeouts
+before or after processing), and ``--events-invalid`` for what the Events API does with an invalid event
+(``request``: refuse the whole request, TikTok's observed answer; ``partial``: list it in ``failed_events``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tiktok_pipeline.simulator.app import Simulator
-from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS
+from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS, BusinessFaultConfig
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
@@ -36,8 +42,12 @@ def _instant(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C, after printing the base URL and each creator's authorization code."""
+BUSINESS_FAULTS = ("40100", "40700", "50000", "50002", "504", "timeout", "timeout_after")
+"""The ``--business-fault-<name>`` flags: fields ``rate_<name>`` of :class:`BusinessFaultConfig`."""
+
+
+def build_simulator(args: argparse.Namespace) -> Simulator:
+    """The simulator ``serve`` runs, from its arguments (faults of both APIs, Events API behaviour)."""
     faults = FaultConfig(
         rate_429=args.fault_429,
         rate_5xx=args.fault_5xx,
@@ -46,14 +56,25 @@ def serve(args: argparse.Namespace) -> int:
         send_retry_after=not args.no_retry_after,
         seed=args.seed,
     )
+    business = BusinessFaultConfig(
+        **{f"rate_{name}": getattr(args, f"business_fault_{name}") for name in BUSINESS_FAULTS}, seed=args.seed
+    )
     simulator = Simulator(
         _world_config(args),
         faults,
         rate_limit=args.rate_limit,
+        business_faults=business,
         business_qps=args.business_qps,
         advertiser_timezone=args.advertiser_timezone,
     )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
+    simulator.business.events.invalid_events = args.events_invalid
+    return simulator
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C, after printing the base URL and each creator's authorization code."""
+    simulator = build_simulator(args)
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
@@ -87,6 +108,24 @@ def truth(args: argparse.Namespace) -> int:
     }
     print(json.dumps(record))
     return 0
+
+
+BUSINESS_FAULT_HELP = {
+    "40100": "code 40100 (too many requests)",
+    "40700": "code 40700",
+    "50000": "code 50000 (system error)",
+    "50002": "code 50002 (system error)",
+    "504": "a gateway's HTTP 504 with an HTML body, after processing",
+    "timeout": "no answer, before processing",
+    "timeout_after": "no answer, after processing",
+}
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share between 0 and 1, not {text}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,6 +164,21 @@ def parser() -> argparse.ArgumentParser:
             f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"
         )
     s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
+    for name in BUSINESS_FAULTS:
+        s.add_argument(
+            f"--business-fault-{name.replace('_', '-')}",
+            dest=f"business_fault_{name}",
+            type=_share,
+            default=0.0,
+            help=f"API for Business: share of requests answered with {BUSINESS_FAULT_HELP[name]}",
+        )
+    s.add_argument(
+        "--events-invalid",
+        choices=("request", "partial"),
+        default="request",
+        help="Events API, one invalid event: refuse the whole request with 40002 (request, TikTok's observed"
+        " answer, the default) or list it in data.failed_events and keep the others (partial, undocumented)",
+    )
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")
     t.add_argument("--video-id", required=True)

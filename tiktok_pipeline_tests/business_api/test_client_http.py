@@ -7,9 +7,13 @@ from pydantic import SecretStr
 
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessError, Endpoint
+from tiktok_pipeline.simulator.business.protocol import GatewayFailure
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError
 from tiktok_pipeline.sources.http import RetryPolicy
+
+GATEWAY_504 = 504
+"""In a script: answer as a gateway that gave up (HTTP 504, an HTML page, no envelope)."""
 
 
 class Script:
@@ -23,6 +27,8 @@ class Script:
         self.seen.append({"params": request.params, "body": request.body})
         if self.codes:
             code = self.codes.pop(0)
+            if code == GATEWAY_504:
+                raise GatewayFailure(504)
             raise BusinessError(code, f"scripted {code}")
         return {"echo": request.params or request.body}
 
@@ -50,7 +56,7 @@ def client(base_url, sleeps, *, token=SIM_ACCESS_TOKEN, attempts=4, timeout=5.0)
     )
 
 
-@pytest.mark.parametrize("code", [40100, 40133, 50000, 50002])
+@pytest.mark.parametrize("code", [40100, 40700, 50000, 50002])
 def test_retryable_codes_are_retried_until_success(served, code):
     simulator, script, base_url = served
     script.codes = [code, code]
@@ -75,6 +81,39 @@ def test_fatal_codes_fail_at_once_with_code_and_request_id(served, code):
     error = caught.value
     assert error.code == code and not error.retryable and error.call.attempts == 1 and sleeps == []
     assert error.request_id and error.request_id in str(error) and f"code {code}" in str(error)
+
+
+@pytest.mark.parametrize("code", [40133, 41234, 51001])
+def test_unknown_codes_fail_at_once_naming_the_code_and_request_id(served, code, caplog):
+    """A code in no source (40133 included) is neither retried blindly nor passed off as a known one."""
+    simulator, script, base_url = served
+    script.codes = [code]
+    sleeps: list[float] = []
+    with client(base_url, sleeps) as api, pytest.raises(BusinessApiError) as caught:
+        api.get("test/echo", {})
+    error = caught.value
+    assert error.code == code and not error.retryable and error.call.attempts == 1 and sleeps == []
+    assert f"unknown code {code}" in str(error) and f"request_id={error.request_id}" in str(error)
+    assert error.request_id and f"unknown code {code}" in caplog.text
+
+
+def test_a_gateway_504_with_an_html_body_is_retried(served):
+    simulator, script, base_url = served
+    script.codes = [GATEWAY_504, GATEWAY_504]
+    with client(base_url, []) as api:
+        call = api.get("test/echo", {"advertiser_id": "7001"})
+    assert call.code == 0 and call.attempt_codes == ["http 504", "http 504", 0]
+    assert simulator.business.stats["gateway 504"] == 2
+
+
+def test_a_gateway_504_that_persists_fails_with_the_status_and_no_envelope(served):
+    simulator, script, base_url = served
+    script.codes = [GATEWAY_504] * 5
+    with client(base_url, [], attempts=2) as api, pytest.raises(BusinessApiError) as caught:
+        api.get("test/echo", {})
+    error = caught.value
+    assert error.retryable and error.code is None and "HTTP 504 without an API envelope" in str(error)
+    assert "<html" in str(error).lower() and "gave up after 2 attempts" in str(error)
 
 
 def test_giving_up_after_max_attempts_keeps_the_last_code(served):

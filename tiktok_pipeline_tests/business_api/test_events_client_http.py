@@ -89,6 +89,7 @@ def test_body_is_events_api_2_with_hashed_user_and_no_raw_email():
 
 def test_accepted_and_per_event_rejections_are_told_apart(served):
     simulator, base_url = served
+    simulator.business.events.invalid_events = "partial"
     too_old = tracked("o-old", at=NOW - 8 * 86400)
     with client(base_url) as api:
         outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), too_old, tracked("o-2")])
@@ -98,7 +99,17 @@ def test_accepted_and_per_event_rejections_are_told_apart(served):
     assert [e.event_id for e in simulator.business.events.events] == ["o-1", "o-2"]
 
 
-@pytest.mark.parametrize("code", [40100, 40133, 50000, 50002])
+def test_by_default_one_bad_event_refuses_the_whole_request(served):
+    simulator, base_url = served
+    too_old = tracked("o-old", at=NOW - 8 * 86400)
+    with client(base_url) as api:
+        outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), too_old, tracked("o-2")])
+    assert outcome.refused_whole and outcome.code == 40002 and not outcome.stop
+    assert all(o.status == "rejected" and "event_time" in o.message for o in outcome.outcomes)
+    assert simulator.business.events.events == []
+
+
+@pytest.mark.parametrize("code", [40100, 40700, 50000, 50002])
 def test_retryable_codes_are_retried_and_the_events_arrive_once(served, code):
     simulator, base_url = served
     script(simulator, code, code)
@@ -143,6 +154,30 @@ def test_a_refused_request_rejects_its_events_with_the_reason(served):
         outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), tracked("o-2")])
     assert not outcome.stop and outcome.count("rejected") == 2 and outcome.attempts == 1
     assert all(o.code == 40002 and "scripted 40002" in o.message for o in outcome.outcomes)
+    assert outcome.refused_whole
+
+
+@pytest.mark.parametrize("code", [40133, 41999])
+def test_an_unknown_code_leaves_the_events_pending_and_stops_loudly(served, code):
+    simulator, base_url = served
+    script(simulator, code)
+    with client(base_url) as api:
+        outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), tracked("o-2")])
+    assert outcome.stop and outcome.count("pending") == 2 and outcome.attempts == 1 and not outcome.refused_whole
+    assert f"unknown code {code}" in outcome.message and f"request_id={outcome.request_id}" in outcome.message
+    assert simulator.business.events.events == []
+
+
+@pytest.mark.parametrize(("when", "stored"), [("before", 0), ("after", 1)])
+def test_a_gateway_504_with_an_html_body_is_ambiguous_and_not_resent(served, when, stored):
+    """A gateway that gave up may have passed the request on: like a timeout, the client does not resend it."""
+    simulator, base_url = served
+    simulator.business.events.gateway_next(504, when=when)
+    with client(base_url) as api:
+        outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1")])
+    assert outcome.outcomes[0].status == "ambiguous" and outcome.attempts == 1 and not outcome.stop
+    assert "HTTP 504" in outcome.message and "<html" in outcome.message.lower()
+    assert simulator.business.events.requests == 1 and simulator.business.events.received("o-1") == stored
 
 
 @pytest.mark.parametrize(("when", "stored"), [("before", 0), ("after", 1)])
@@ -170,3 +205,17 @@ def test_an_error_answer_listing_failed_events_leaves_the_others_ambiguous():
         outcome = send_batch(api, SIM_PIXEL_CODE, [tracked("o-1"), tracked("o-2")])
     assert [o.status for o in outcome.outcomes] == ["rejected", "ambiguous"]
     assert "SHA-256" in outcome.outcomes[0].message and outcome.request_id == "r-1"
+
+
+def test_several_digests_travel_as_lists_and_are_accepted(served):
+    simulator, base_url = served
+    emails = (hash_email("a@example.com"), hash_email("b@example.com"))
+    event = TrackedEvent(
+        event="CompletePayment", event_id="o-1", event_time=int(NOW - 60), user=EventUser(email=emails)
+    )
+    with client(base_url) as api:
+        outcome = send_batch(api, SIM_PIXEL_CODE, [event])
+    assert outcome.count("sent") == 1
+    assert simulator.business.events.events[0].user["email"] == list(emails)
+    with pytest.raises(ValueError):
+        EventUser(email=(hash_email("a@example.com"), "b@example.com"))  # raw values never leave the client

@@ -16,7 +16,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.conversions.sensors import default_status
 from tiktok_pipeline.settings import load_settings
 from tiktok_pipeline.simulator.app import Simulator
-from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.simulator.business.events import SIM_EVENT_SETS, SIM_PIXEL_CODE
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.windows import WINDOW, window_key
@@ -159,3 +159,42 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
         .pixel_code
         == "CREALPIXEL0000000001"
     )
+
+
+def test_the_asset_isolates_a_refused_event_and_sends_offline_and_crm_orders(settings, tmp_path):
+    """Over HTTP through the asset: TikTok refuses the batch for one bad event; the others still arrive once."""
+    orders = sample_orders(T0, T0 + WINDOW, seed=5, per_hour=600)
+    for order in orders[1::3]:
+        order["event_source"] = "offline"
+    orders[2]["event_source"] = "crm"
+    bad = orders[4]["order_id"]
+    write_orders(tmp_path / "incoming" / "export-1.jsonl", orders)
+    simulator = Simulator(clock=lambda: (T0 + timedelta(hours=2)).timestamp())
+    store = simulator.business.events
+    store.invalid_event_ids = {bad}
+    with serve_in_thread(simulator, timeout_seconds=0.2) as url:
+        served = settings.replace(
+            display__api_base_url=url,
+            display__api_is_simulator=True,
+            conversions__conversions_dir=tmp_path / "incoming",
+        )
+        result = materialize(build_definitions(served), dg.DagsterInstance.ephemeral(), T0)
+    assert result.success
+    assert metadata(result)["sent"] == len(orders) - 1 and metadata(result)["rejected"] == 1
+    assert len(store.events) == len(orders) - 1 and store.duplicates == 0 and set(store.deliveries.values()) == {1}
+    assert {e.pixel_code for e in store.events} == {SIM_PIXEL_CODE, *SIM_EVENT_SETS.values()}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rejected = con.execute("SELECT order_id, response_message FROM conversion_outbox WHERE status = 'rejected'")
+        assert rejected.fetchall() == [(bad, "Invalid value for event_id: not a valid string.")]
+
+
+def test_event_sets_come_from_the_settings_or_the_simulator(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "business-token-value")
+    real = settings.replace(
+        ads__business_api_base_url="https://business-api.tiktok.invalid", conversions__pixel_code="CREALPIXEL00001"
+    )
+    assert real.events_event_sets == {}
+    assert real.replace(conversions__crm_event_set_id="7123").events_event_sets == {"crm": "7123"}
+    resource = build_definitions(real.replace(conversions__offline_event_set_id="7001")).resources["conversions"]
+    assert resource.event_sets == {"offline": "7001"}
+    assert settings.events_event_sets == SIM_EVENT_SETS  # the simulator's, against the simulator

@@ -179,3 +179,55 @@ def test_phone_region_setting_is_checked(monkeypatch):
     monkeypatch.setenv("TIKTOK_DEFAULT_PHONE_REGION", "XX")
     with pytest.raises(SettingsError, match="TIKTOK_DEFAULT_PHONE_REGION='XX': 'XX' is not a region"):
         load_settings()
+
+
+def test_several_emails_phones_and_customer_ids_are_each_hashed_and_sent_as_lists(tmp_path):
+    """Events API 2.0 takes lists (as Segment's TikTok Offline Conversions destination sends): each item hashed."""
+    write(
+        tmp_path / "a.jsonl",
+        order(
+            email=[f" {EMAIL}", "other@example.com", "", EMAIL.lower()],
+            phone=[PHONE],
+            external_id=["cust-7", 42],
+        ),
+        order("o-2", email=["", " "], phone=[]),
+        order("o-3", email=["not-an-email"]),
+    )
+    loaded = load_orders(tmp_path)
+    first, second = loaded.conversions
+    user = first.event.user
+    assert user.email == (hash_email(EMAIL), hash_email("other@example.com"))  # blanks and repeats dropped
+    assert user.phone == hash_phone("+12025550147")  # a list of one is one value
+    assert user.external_id == (hash_external_id("cust-7"), hash_external_id("42"))
+    body = first.event.to_api()["user"]
+    assert body["email"] == list(user.email) and body["phone"] == user.phone
+    assert second.event.user.email is None and second.event.user.phone is None
+    (bad,) = loaded.quarantine
+    assert "email" in bad["reason"] and "not-an-email" not in bad["reason"] + bad["payload"]
+
+
+def test_event_source_is_web_unless_the_export_says_offline_or_crm(tmp_path):
+    write(
+        tmp_path / "a.jsonl",
+        order("o-1"),
+        order("o-2", event_source="offline"),
+        order("o-3", event_source=" CRM "),
+        order("o-4", event_source="app"),
+    )
+    loaded = load_orders(tmp_path)
+    assert [(c.order_id, c.event.event_source) for c in loaded.conversions] == [
+        ("o-1", "web"),
+        ("o-2", "offline"),
+        ("o-3", "crm"),
+    ]
+    assert "event_source" not in loaded.conversions[1].event.to_api()  # it belongs to the request, not the event
+    (bad,) = loaded.quarantine
+    assert "line 4" in bad["reason"] and "event_source" in bad["reason"]
+
+
+def test_an_event_source_without_its_event_set_id_is_quarantined_naming_the_setting(tmp_path):
+    write(tmp_path / "a.jsonl", order("o-1"), order("o-2", event_source="offline"), order("o-3", event_source="crm"))
+    loaded = load_orders(tmp_path, event_sources=("web", "crm"))
+    assert [c.order_id for c in loaded.conversions] == ["o-1", "o-3"]
+    (bad,) = loaded.quarantine
+    assert "line 2" in bad["reason"] and "TIKTOK_OFFLINE_EVENT_SET_ID" in bad["reason"]

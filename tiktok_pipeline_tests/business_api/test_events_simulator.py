@@ -5,8 +5,8 @@ import pytest
 
 from tiktok_pipeline.activation.conversions.hashing import sha256_hex
 from tiktok_pipeline.simulator.app import Simulator
-from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN
-from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.simulator.business.app import SIM_ACCESS_TOKEN, BusinessFaultConfig
+from tiktok_pipeline.simulator.business.events import SIM_EVENT_SETS, SIM_PIXEL_CODE
 
 NOW = 1_795_000_000.0  # 2026-11-18, fixed
 HOUR = 3600.0
@@ -125,29 +125,42 @@ def test_empty_data_is_a_request_error(http):
     assert track(http, [])["code"] == 40002
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"event": ""}, "event"),
-        ({"event_time": "2026-11-18T10:00:00Z"}, "event_time"),
-        ({"event_time": int(NOW - 8 * 24 * HOUR)}, "7 days"),
-        ({"event_time": int(NOW + 3600)}, "future"),
-        ({"user": {"email": "a@example.com"}}, "user.email"),
-        ({"user": {"phone": "+12025550123"}}, "user.phone"),
-        ({"user": {"external_id": sha256_hex("x").upper()}}, "user.external_id"),
-        ({"properties": {"value": -1, "currency": "USD"}}, "properties.value"),
-        ({"properties": {"value": 1, "currency": "usd"}}, "properties.currency"),
-    ],
-)
+BAD_EVENTS = [
+    ({"event": ""}, "event"),
+    ({"event_time": "2026-11-18T10:00:00Z"}, "event_time"),
+    ({"event_time": int(NOW - 8 * 24 * HOUR)}, "7 days"),
+    ({"event_time": int(NOW + 3600)}, "future"),
+    ({"user": {"email": "a@example.com"}}, "user.email"),
+    ({"user": {"phone": "+12025550123"}}, "user.phone"),
+    ({"user": {"external_id": sha256_hex("x").upper()}}, "user.external_id"),
+    ({"properties": {"value": -1, "currency": "USD"}}, "properties.value"),
+    ({"properties": {"value": 1, "currency": "usd"}}, "properties.currency"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_EVENTS)
 def test_bad_events_are_refused_one_by_one_naming_the_field(http, sim, change, field):
+    """In ``partial`` mode (an assumption: TikTok documents no partial failures) the others are kept."""
+    sim.business.events.invalid_events = "partial"
     bad = {**event("bad"), **change}
     answer = track(http, [event("good-1"), bad, event("good-2")])
     assert answer["code"] == 0
     (failed,) = answer["data"]["failed_events"]
     assert failed["index"] == 1 and failed["event_id"] == "bad" and failed["code"] == 40002
-    assert field in failed["message"]
+    assert field in failed["message"] and failed["message"].startswith("Invalid value for ")
     assert "a@example.com" not in failed["message"] and "+12025550123" not in failed["message"]
     assert [e.event_id for e in sim.business.events.events] == ["good-1", "good-2"]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_EVENTS)
+def test_by_default_one_bad_event_refuses_the_whole_request(http, sim, change, field):
+    """TikTok's observed answer (stape-io/tiktok-tag issue 10): 40002 for the request, naming the field only."""
+    bad = {**event("bad"), **change}
+    answer = track(http, [event("good-1"), bad, event("good-2")])
+    assert answer["code"] == 40002 and answer["data"] == {}
+    assert field in answer["message"] and answer["message"].startswith("Invalid value for ")
+    assert "bad" not in answer["message"].split(":")[0] and "a@example.com" not in answer["message"]
+    assert sim.business.events.events == [] and sim.business.events.refused_requests == 1
 
 
 def test_timeout_before_processing_stores_nothing_after_processing_stores_all(http, sim):
@@ -162,3 +175,43 @@ def test_timeout_before_processing_stores_nothing_after_processing_stores_all(ht
     assert store.received("o-1") == 1 and store.timeouts_after == 1
     track(http, [event("o-1")])  # the resend after a lost answer: a duplicate TikTok drops
     assert store.received("o-1") == 1 and store.duplicates == 1
+
+
+def test_email_phone_and_external_id_may_be_lists_of_digests(http, sim):
+    """Segment's TikTok Offline Conversions destination sends lists; every item must be a digest."""
+    listed = {"email": [sha256_hex("a@example.com"), sha256_hex("b@example.com")], "external_id": [sha256_hex("c")]}
+    assert track(http, [event("o-1", user=listed)])["code"] == 0
+    assert sim.business.events.events[0].user["email"] == listed["email"]
+    raw = {"email": [sha256_hex("a@example.com"), "b@example.com"]}
+    answer = track(http, [event("o-2", user=raw)])
+    assert answer["code"] == 40002 and "user.email" in answer["message"] and "b@example.com" not in answer["message"]
+
+
+@pytest.mark.parametrize("source", ["offline", "crm"])
+def test_offline_and_crm_events_go_to_their_event_set_not_a_pixel(http, sim, source):
+    event_set = SIM_EVENT_SETS[source]
+    assert track(http, [event("o-1")], source=source, pixel=event_set)["code"] == 0
+    assert sim.business.events.events[0].pixel_code == event_set
+    # a pixel code where the event set id belongs: refused as users report (stape-io/tiktok-tag issue 33)
+    answer = track(http, [event("o-2")], source=source, pixel=SIM_PIXEL_CODE)
+    assert answer["code"] == 40002 and answer["message"] == "Invalid value for event_source_id: not a valid string."
+    assert track(http, [event("o-3")], source=source, pixel="7399999999999999999")["code"] == 40001
+
+
+@pytest.mark.parametrize(("fault", "stored"), [("40700", 0), ("50002", 0), ("504", 1), ("timeout_after", 1)])
+def test_injected_business_faults_answer_like_tiktok_and_its_gateway(http, sim, fault, stored):
+    """Codes come before processing; a gateway's 504 (an HTML page) and a lost answer after it."""
+    sim.business.faults = BusinessFaultConfig(**{f"rate_{fault}": 1.0})
+    body = {"event_source": "web", "event_source_id": SIM_PIXEL_CODE, "data": [event("o-1")]}
+    post = lambda: http.post("/open_api/v1.3/event/track/", json=body, headers={"Access-Token": SIM_ACCESS_TOKEN})  # noqa: E731
+    if fault == "timeout_after":
+        with pytest.raises(httpx.ReadTimeout):
+            post()
+    elif fault == "504":
+        response = post()
+        assert response.status_code == 504 and response.text.startswith("<html>")
+        assert response.headers["content-type"] == "text/html" and sim.business.stats["gateway 504"] == 1
+    else:
+        response = post()
+        assert response.status_code == 200 and response.json()["code"] == int(fault)
+    assert sim.business.events.received("o-1") == stored and sim.business.stats[f"fault {fault}"] == 1

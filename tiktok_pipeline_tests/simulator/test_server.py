@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from tiktok_pipeline.simulator.app import Simulator
-from tiktok_pipeline.simulator.cli import main
+from tiktok_pipeline.simulator.business.events import SIM_PIXEL_CODE
+from tiktok_pipeline.simulator.cli import build_simulator, main, parser
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import World
@@ -86,3 +87,43 @@ def test_cli_truth_prints_ground_truth_json(capsys):
 def test_cli_truth_unknown_video(capsys):
     assert main(["truth", "--video-id", "123", "--at", "2026-11-20T10:00:00"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_serve_takes_api_for_business_faults_and_the_events_behaviour():
+
+    args = parser().parse_args(
+        [
+            "serve",
+            "--business-fault-40700",
+            "0.1",
+            "--business-fault-504",
+            "0.2",
+            "--business-fault-timeout-after",
+            "0.05",
+            "--business-fault-40100",
+            "0.3",
+            "--events-invalid",
+            "partial",
+        ]
+    )
+    simulator = build_simulator(args)
+    faults = simulator.business.faults
+    assert (faults.rate_40700, faults.rate_504, faults.rate_timeout_after, faults.rate_40100) == (0.1, 0.2, 0.05, 0.3)
+    assert faults.rate_50000 == faults.rate_50002 == faults.rate_timeout == 0.0
+    assert simulator.business.events.invalid_events == "partial"
+    default = build_simulator(parser().parse_args(["serve"]))
+    assert default.business.events.invalid_events == "request" and default.business.faults.rate_504 == 0.0
+    with pytest.raises(SystemExit):
+        parser().parse_args(["serve", "--business-fault-504", "1.5"])
+
+
+def test_served_business_faults_reach_the_client_as_a_504_html_page():
+    """``tiktok-sim serve --business-fault-504 1``: the API for Business answers like a gateway that gave up."""
+
+    simulator = build_simulator(parser().parse_args(["serve", "--business-fault-504", "1"]))
+    event = {"event": "CompletePayment", "event_id": "o-1", "event_time": int(time.time())}
+    body = {"event_source": "web", "event_source_id": SIM_PIXEL_CODE, "data": [event]}
+    with serve_in_thread(simulator) as url, httpx.Client(base_url=url) as client:
+        response = client.post("/open_api/v1.3/event/track/", json=body, headers={"Access-Token": "sim-business-token"})
+    assert response.status_code == 504 and "<html>" in response.text and "504 Gateway Time-out" in response.text
+    assert simulator.business.events.received("o-1") == 1  # the gateway gave up after the backend processed it

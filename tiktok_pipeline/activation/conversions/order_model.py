@@ -14,10 +14,12 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from tiktok_pipeline.activation.conversions.hashing import hash_email, hash_external_id, hash_phone
-from tiktok_pipeline.sources.business_api.events import Content, EventUser, TrackedEvent
+from tiktok_pipeline.sources.business_api.events import Content, EventSource, EventUser, TrackedEvent
 
 DEFAULT_EVENT = "CompletePayment"
-_OPTIONAL_TEXT = ("email", "phone", "external_id", "ttclid", "ttp", "pixel_event_id", "ip", "user_agent", "page_url")
+_OPTIONAL_TEXT = ("ttclid", "ttp", "pixel_event_id", "ip", "user_agent", "page_url")
+_IDENTIFIERS = ("email", "phone", "external_id")
+"""One value or a list of them; each is normalised and hashed, blanks and repeats dropped."""
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 """``event_time`` must fall in [EARLIEST, LATEST): anything else is a typo, milliseconds or a placeholder."""
@@ -45,15 +47,22 @@ class Order(BaseModel):
     value: float = Field(ge=0, allow_inf_nan=False)
     currency: str = Field(pattern=r"^[A-Za-z]{3}$")
     skus: list[OrderLine] = Field(default_factory=list)
-    email: str | None = None
-    phone: str | None = None
-    external_id: str | None = Field(default=None, validation_alias=AliasChoices("external_id", "customer_id"))
+    email: list[str] = Field(default_factory=list)
+    phone: list[str] = Field(default_factory=list)
+    external_id: list[str] = Field(default_factory=list, validation_alias=AliasChoices("external_id", "customer_id"))
     ttclid: str | None = None
     ttp: str | None = None
     pixel_event_id: str | None = Field(default=None, max_length=256)
     ip: str | None = None
     user_agent: str | None = None
     page_url: str | None = None
+    event_source: EventSource = "web"
+    """``web`` (default), ``offline`` (in store) or ``crm``: which TikTok event source the order goes to."""
+
+    @field_validator("event_source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return "web" if value is None else value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("event_time", mode="before")
     @classmethod
@@ -68,11 +77,13 @@ class Order(BaseModel):
     @field_validator(*_OPTIONAL_TEXT, mode="before")
     @classmethod
     def _blank_is_missing(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # ids and phone numbers exported as numbers
-        return value
+        return _text(value)
+
+    @field_validator(*_IDENTIFIERS, mode="before")
+    @classmethod
+    def _one_or_several(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        return [text for text in map(_text, values) if text is not None]
 
     @property
     def event_id(self) -> str:
@@ -88,9 +99,9 @@ class Order(BaseModel):
             user=EventUser(
                 ttclid=self.ttclid,
                 ttp=self.ttp,
-                email=hash_email(self.email) if self.email else None,
-                phone=hash_phone(self.phone, default_phone_region) if self.phone else None,
-                external_id=hash_external_id(self.external_id) if self.external_id else None,
+                email=_one_or_tuple([hash_email(v) for v in self.email]),
+                phone=_one_or_tuple([hash_phone(v, default_phone_region) for v in self.phone]),
+                external_id=_one_or_tuple([hash_external_id(v) for v in self.external_id]),
                 ip=self.ip,
                 user_agent=self.user_agent,
             ),
@@ -100,7 +111,23 @@ class Order(BaseModel):
             contents=tuple(
                 Content(content_id=line.sku, price=line.price, quantity=line.quantity) for line in self.skus
             ),
+            event_source=self.event_source,
         )
+
+
+def _text(value: Any) -> Any:
+    """Blank text is missing; numbers (ids and phone numbers exported as numbers) become text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _one_or_tuple(digests: list[str]) -> str | tuple[str, ...] | None:
+    """No digest, one (sent as a string), or several without repeats (sent as a list)."""
+    unique = tuple(dict.fromkeys(digests))
+    return None if not unique else unique[0] if len(unique) == 1 else unique
 
 
 def parse_event_time(value: Any) -> datetime:

@@ -13,11 +13,12 @@ once, from the first file that has it. Fields (unknown fields are ignored, never
 | ``currency`` | yes | ISO 4217 code (``USD``) |
 | ``event`` | no | TikTok event name, default ``CompletePayment`` |
 | ``skus`` | no | ``[{"sku", "price", "quantity"}]`` → ``properties.contents`` |
-| ``email``, ``phone`` | no | the customer's; normalised and SHA-256 hashed before anything else sees them |
-| ``external_id`` (or ``customer_id``) | no | the shop's customer id; hashed |
+| ``email``, ``phone`` | no | the customer's, one or a list; each normalised and SHA-256 hashed before anything else sees it |
+| ``external_id`` (or ``customer_id``) | no | the shop's customer id, one or a list; each hashed |
 | ``ttclid``, ``ttp`` | no | TikTok click id and ``_ttp`` cookie, when the shop captured them |
 | ``pixel_event_id`` | no | the ``event_id`` the browser Pixel sent for this order |
 | ``ip``, ``user_agent``, ``page_url`` | no | sent to TikTok as they are, never stored |
+| ``event_source`` | no | ``web`` (default: the Pixel), ``offline`` (in store) or ``crm``: sent to that event set (``TIKTOK_OFFLINE_EVENT_SET_ID``, ``TIKTOK_CRM_EVENT_SET_ID``; an order whose set is not configured is quarantined) |
 
 **event_id.** TikTok drops a server event whose (pixel, event, event_id) it already received from the
 browser Pixel within 48 hours, so the server event must carry the Pixel's id: ``pixel_event_id`` when
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +62,7 @@ from tiktok_pipeline.activation.conversions.export_files import (
 )
 from tiktok_pipeline.activation.conversions.hashing import IdentifierError, redact
 from tiktok_pipeline.activation.conversions.order_model import Order, parse_event_time
-from tiktok_pipeline.sources.business_api.events import TrackedEvent
+from tiktok_pipeline.sources.business_api.events import EVENT_SET_SETTINGS, EVENT_SOURCES, TrackedEvent
 from tiktok_pipeline.sources.http.decode import escaped
 from tiktok_pipeline.windows import window_containing
 
@@ -173,9 +175,10 @@ def _time_window(record: Any) -> datetime | None:
 
 
 def read_line(
-    raw: bytes, file_window: datetime, default_phone_region: str
+    raw: bytes, file_window: datetime, default_phone_region: str, event_sources: Collection[str] = EVENT_SOURCES
 ) -> tuple[Order, TrackedEvent, datetime] | BadLine:
-    """One export line as (order, event, window), or why it is quarantined: never raises."""
+    """One export line as (order, event, window), or why it is quarantined: never raises. An order whose
+    ``event_source`` is not in ``event_sources`` (its event set id is not configured) is quarantined."""
     try:
         record = _record(raw)
     except ValueError as exc:
@@ -183,7 +186,12 @@ def read_line(
     window = _time_window(record) or file_window
     try:
         order = Order.model_validate(record)
-        return order, order.to_event(default_phone_region), window
+        if order.event_source in event_sources:
+            return order, order.to_event(default_phone_region), window
+        reason = (
+            f"event_source: {order.event_source} events need {EVENT_SET_SETTINGS.get(order.event_source, 'a')}"
+            f" (the {order.event_source} event set id), which is not set"
+        )
     except ValidationError as exc:
         reason = _reason(exc)
     except IdentifierError as exc:
@@ -231,10 +239,12 @@ def load_orders(
     default_phone_region: str = "US",
     now: datetime | None = None,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    event_sources: Collection[str] = EVENT_SOURCES,
 ) -> LoadedOrders:
     """Read, validate and hash every order under ``directory``; nothing raw survives except in memory. Never
     raises for what the files hold: bad lines and unreadable files are quarantined, files still being written
-    (as of ``now``, default the current time) are left for a later run (:attr:`LoadedOrders.waiting`)."""
+    (as of ``now``, default the current time) are left for a later run (:attr:`LoadedOrders.waiting`).
+    ``event_sources``: the sources that can be sent (a configured event_source_id); others are quarantined."""
     directory = Path(directory)
     now = now or datetime.now(UTC)
     loaded = LoadedOrders()
@@ -262,7 +272,7 @@ def load_orders(
                 continue
             loaded.lines += 1
             source = f"{read.name}:{number}"
-            outcome = read_line(raw, read.window, default_phone_region)
+            outcome = read_line(raw, read.window, default_phone_region, event_sources)
             if isinstance(outcome, BadLine):
                 loaded.quarantine.append(
                     _row(outcome.window, source, f"{read.name} line {number}: {outcome.reason}", outcome.payload)

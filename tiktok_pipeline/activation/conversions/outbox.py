@@ -35,7 +35,7 @@ alone and reported (``ambiguous_not_resent``) rather than risk a double count. W
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,13 +70,27 @@ def _transaction(
 
 
 def outbox_rows(
-    conversions: list[Conversion], *, pixel_code: str, test_event_code: str, now: datetime, run_id: str
+    conversions: list[Conversion],
+    *,
+    pixel_code: str,
+    test_event_code: str,
+    now: datetime,
+    run_id: str,
+    event_sets: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
-    """New ``pending`` outbox rows for ``conversions``: hashed identifiers only, no ip, user agent or ids."""
+    """New ``pending`` outbox rows for ``conversions``: hashed identifiers only, no ip, user agent or ids.
+
+    ``pixel_code`` is the event_source_id of ``web`` events; ``event_sets`` that of ``offline`` / ``crm`` ones
+    (column ``pixel_code`` holds each event's event_source_id); an event whose source has none raises.
+    """
+    ids = source_ids(pixel_code, event_sets)
+    for c in conversions:
+        if c.event.event_source not in ids:
+            raise ValueError(f"no event_source_id for {c.event.event_source} events (order {c.order_id}): set it")
     rows = [
         {
             "window_start": utc_naive(c.window_start),
-            "pixel_code": pixel_code,
+            "pixel_code": ids[c.event.event_source],
             "test_event_code": test_event_code,
             "event": c.event.event,
             "event_id": c.event.event_id,
@@ -85,9 +99,9 @@ def outbox_rows(
             "value": c.event.value,
             "currency": c.event.currency,
             "content_ids": [content.content_id for content in c.event.contents],
-            "email_sha256": c.event.user.email,
-            "phone_sha256": c.event.user.phone,
-            "external_id_sha256": c.event.user.external_id,
+            "email_sha256": c.event.user.digests("email"),
+            "phone_sha256": c.event.user.digests("phone"),
+            "external_id_sha256": c.event.user.digests("external_id"),
             "identifiers": c.event.identifiers,
             "source": c.source,
             "payload_sha256": c.event.payload_sha256(),
@@ -156,10 +170,15 @@ def enqueue(
     )
 
 
+def source_ids(pixel_code: str, event_sets: Mapping[str, str] | None) -> dict[str, str]:
+    """event_source → event_source_id: the pixel for ``web``, the configured event sets for the others."""
+    return {"web": pixel_code, **{source: id_ for source, id_ in (event_sets or {}).items() if id_}}
+
+
 def due_rows(
     connection: duckdb.DuckDBPyConnection,
     *,
-    pixel_code: str,
+    pixel_code: str | list[str],
     test_event_code: str,
     start: datetime,
     end: datetime,
@@ -168,13 +187,14 @@ def due_rows(
     resend_rejected: bool = False,
 ) -> tuple[pl.DataFrame, int]:
     """Rows to send now (pending, recent ambiguous, and optionally this range's rejected), oldest first,
-    and the number of ambiguous rows left alone because their first attempt is too old to resend safely."""
+    and the number of ambiguous rows left alone because their first attempt is too old to resend safely.
+    ``pixel_code``: one event_source_id or several (the pixel and the event sets)."""
     cutoff = utc_naive(now - resend_ambiguous_within) if resend_ambiguous_within > timedelta(0) else datetime.max
-    params = [pixel_code, test_event_code]
+    params = [[pixel_code] if isinstance(pixel_code, str) else pixel_code, test_event_code]
     due = read_frame(
         connection,
         f"""SELECT pixel_code, test_event_code, event, event_id, status, window_start FROM {CONVERSION_OUTBOX.name}
-            WHERE pixel_code = ? AND test_event_code = ? AND (
+            WHERE list_contains(?, pixel_code) AND test_event_code = ? AND (
                 status = 'pending'
                 OR (status IN ('ambiguous', 'sending') AND first_attempt_at >= ?)
                 OR (? AND status = 'rejected' AND window_start >= ? AND window_start < ?))
@@ -182,7 +202,7 @@ def due_rows(
         [*params, cutoff, resend_rejected, utc_naive(start), utc_naive(end)],
     )
     stale = connection.execute(
-        f"""SELECT count(*) FROM {CONVERSION_OUTBOX.name} WHERE pixel_code = ? AND test_event_code = ?
+        f"""SELECT count(*) FROM {CONVERSION_OUTBOX.name} WHERE list_contains(?, pixel_code) AND test_event_code = ?
             AND status IN ('ambiguous', 'sending') AND first_attempt_at < ?""",
         [*params, cutoff],
     ).fetchall()[0][0]

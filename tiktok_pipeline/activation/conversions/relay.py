@@ -1,10 +1,22 @@
-"""Relaying one run's conversions through the outbox to the Events API (the protocol is in :mod:`.outbox`)."""
+"""Relaying one run's conversions through the outbox to the Events API (the protocol is in :mod:`.outbox`).
+
+**One bad event refuses the whole request.** TikTok answers an invalid event with ``code 40002`` for the
+request and no list of failed events (stape-io/tiktok-tag issue 10; partial failures are not documented):
+it processed none of the batch and does not say which event is at fault. The relay then *isolates* the bad events: it
+splits the refused batch in halves and sends each (claimed and recorded like any request), again and again
+down to single events, depth first. Events of a refused request were not processed, so resending them is
+still their first delivery (exactly once); the good ones end ``sent``, each bad one ``rejected`` with
+TikTok's reason. One bad event in n costs at most 2·⌈log2 n⌉ more requests (20 for 1,000); k bad events at
+most 2·k·⌈log2 n⌉. A refusal that no split cures (every request refused: a wrong pixel or body, not an
+event) could cost 2n requests, so the splits of one batch are capped (``max_split_requests``): past the cap
+the undecided events go back to ``pending`` and the run stops, naming the refusal.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +33,10 @@ from tiktok_pipeline.activation.conversions.outbox import (
     enqueue,
     outbox_rows,
     record,
+    source_ids,
 )
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient
-from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, send_batch
+from tiktok_pipeline.sources.business_api.events import MAX_BATCH, BatchOutcome, EventOutcome, send_batch
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import CONVERSION_QUARANTINE
@@ -46,6 +59,8 @@ class RelayReport:
     ambiguous: int = 0
     pending: int = 0
     requests: int = 0
+    split_requests: int = 0
+    """Requests spent isolating the bad events of batches TikTok refused whole (included in ``requests``)."""
     ambiguous_not_resent: int = 0
     missing_source: int = 0
     """Due rows whose order is no longer in any export file: cannot be rebuilt, left as they are."""
@@ -63,6 +78,12 @@ class RelayReport:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+Item = tuple[dict[str, Any], Conversion]
+"""A due outbox row and the conversion it is rebuilt from."""
+MAX_SPLIT_REQUESTS = 64
+"""Default cap on the requests spent isolating the bad events of one refused batch (3 bad events in 1,000)."""
 
 
 def _status_after(prior: str, outcome: str) -> str:
@@ -85,8 +106,14 @@ def relay_conversions(
     run_id: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     quarantine: pl.DataFrame | None = None,
+    max_split_requests: int = MAX_SPLIT_REQUESTS,
+    event_sets: Mapping[str, str] | None = None,
 ) -> RelayReport:
     """Queue the orders of ``[start, end)`` and send everything due, in batches, through the outbox.
+
+    A batch TikTok refuses whole is split to isolate its bad events (module docstring), with at most
+    ``max_split_requests`` extra requests per batch. ``event_sets``: the event_source_id of ``offline`` and
+    ``crm`` events (``pixel_code`` is that of ``web`` ones); each request holds events of one source.
 
     ``quarantine``: the range's bad orders; they replace the range's rows of ``conversion_quarantine`` (its
     only writer) in the transaction that queues the good ones, so a window's orders are all accounted for
@@ -97,7 +124,10 @@ def relay_conversions(
     report = RelayReport()
     own = loaded.in_windows(start, end)
     report.orders_in_windows = len(own)
-    rows = outbox_rows(own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id)
+    ids = source_ids(pixel_code, event_sets)
+    rows = outbox_rows(
+        own, pixel_code=pixel_code, test_event_code=test_event_code, now=clock(), run_id=run_id, event_sets=ids
+    )
     with connect() as connection:
         also = None
         if quarantine is not None:
@@ -106,7 +136,7 @@ def relay_conversions(
         queued = enqueue(connection, rows, also)
         due, report.ambiguous_not_resent = due_rows(
             connection,
-            pixel_code=pixel_code,
+            pixel_code=sorted(set(ids.values())),
             test_event_code=test_event_code,
             start=start,
             end=end,
@@ -124,7 +154,7 @@ def relay_conversions(
         mine.update(queued=counts["queued"], already_sent=counts["already_sent"], changed_after_queue=counts["changed"])
 
     by_key = {c.key: c for c in loaded.conversions}
-    sendable: list[tuple[dict[str, Any], Conversion]] = []
+    sendable: list[Item] = []
     lo, hi = utc_naive(start), utc_naive(end)
     for row in due.iter_rows(named=True):
         conversion = by_key.get((row["event"], row["event_id"]))
@@ -134,44 +164,127 @@ def relay_conversions(
         sendable.append((row, conversion))
         report.relayed_from_other_windows += not (lo <= row["window_start"] < hi)
 
-    for chunk in _chunks(sendable, batch_size):
-        batch_id = uuid.uuid4().hex
-        keys = pl.DataFrame([row for row, _ in chunk]).select(*KEY)
-        with connect() as connection:
-            claim(connection, keys, batch_id=batch_id, now=clock(), run_id=run_id)
-        outcome: BatchOutcome = send_batch(client, pixel_code, [c.event for _, c in chunk], test_event_code or None)
-        results = keys.with_columns(
-            pl.Series(
-                "status",
-                [_status_after(row["status"], o.status) for (row, _), o in zip(chunk, outcome.outcomes, strict=True)],
-            ),
-            pl.Series("response_code", [o.code for o in outcome.outcomes], dtype=pl.Int64),
-            pl.Series("response_message", [o.message for o in outcome.outcomes], dtype=pl.String),
-        )
-        with connect() as connection:
-            record(connection, results, request_id=outcome.request_id, now=clock(), run_id=run_id)
-        counts = Counter(results["status"].to_list())
-        for (row, _), status in zip(chunk, results["status"].to_list(), strict=True):
-            own_window = report.by_window.get(row["window_start"])
-            (report.relayed if own_window is None else own_window)[status] += 1
-        report.requests += 1
-        report.attempted += len(chunk)
-        report.sent += counts["sent"]
-        report.rejected += counts["rejected"]
-        report.ambiguous += counts["ambiguous"]
-        report.pending += counts["pending"]
-        report.rejections.update(o.message for o in outcome.outcomes if o.status == "rejected")
-        report.batches.append(
-            {
-                "batch_id": batch_id,
-                "events": len(chunk),
-                "code": outcome.code,
-                "request_id": outcome.request_id,
-                "message": outcome.message,
-                **{status: counts[status] for status in ("sent", "rejected", "ambiguous", "pending")},
-            }
-        )
-        if outcome.stop:
-            report.stopped = outcome.message
-            break
+    by_source: dict[str, list[Item]] = {}
+    for row, conversion in sendable:  # one request holds events of one source (its event_source_id)
+        by_source.setdefault(row["pixel_code"], []).append((row, conversion))
+    for source_id, items in by_source.items():
+        for chunk in _chunks(items, batch_size):
+            report.stopped = _relay_batch(
+                connect, client, chunk, report, source_id, test_event_code, run_id, clock, max_split_requests
+            )
+            if report.stopped:
+                return report
     return report
+
+
+def _relay_batch(
+    connect: Connect,
+    client: BusinessApiClient,
+    batch: list[Item],
+    report: RelayReport,
+    pixel_code: str,
+    test_event_code: str,
+    run_id: str,
+    clock: Callable[[], datetime],
+    max_split_requests: int,
+) -> str | None:
+    """Send one batch; split what TikTok refuses whole until each bad event is alone. Returns why to stop, or None."""
+    todo, splits = [batch], 0
+    while todo:
+        chunk = todo.pop()
+        if chunk is not batch:
+            if splits >= max_split_requests:
+                undecided = [item for part in [chunk, *todo] for item in part]
+                why = (
+                    f"TikTok refused whole requests {splits + 1} times while isolating the bad events of a batch"
+                    f" (split cap {max_split_requests} reached): {report.batches[-1]['message']}"
+                )
+                pending = [EventOutcome("pending", None, f"not sent: {why}")] * len(undecided)
+                _record(connect, undecided, pending, report.batches[-1]["request_id"], clock, run_id)
+                _count(report, undecided, ["pending"] * len(undecided))
+                return why
+            splits += 1
+            report.split_requests += 1
+        outcome = _send(connect, client, chunk, report, pixel_code, test_event_code, run_id, clock)
+        if outcome.stop:
+            return outcome.message
+        if outcome.refused_whole and len(chunk) > 1:
+            half = (len(chunk) + 1) // 2
+            todo.extend([chunk[half:], chunk[:half]])  # depth first, in order
+    return None
+
+
+def _send(
+    connect: Connect,
+    client: BusinessApiClient,
+    chunk: list[Item],
+    report: RelayReport,
+    pixel_code: str,
+    test_event_code: str,
+    run_id: str,
+    clock: Callable[[], datetime],
+) -> BatchOutcome:
+    """One request through the outbox: claim, send, record; counted in ``report``."""
+    batch_id = uuid.uuid4().hex
+    keys = pl.DataFrame([row for row, _ in chunk]).select(*KEY)
+    with connect() as connection:
+        claim(connection, keys, batch_id=batch_id, now=clock(), run_id=run_id)
+    outcome: BatchOutcome = send_batch(client, pixel_code, [c.event for _, c in chunk], test_event_code or None)
+    split = outcome.refused_whole and len(chunk) > 1
+    # a whole refusal of several events is not their verdict yet: back to pending until a split decides
+    outcomes = [EventOutcome("pending", o.code, o.message) for o in outcome.outcomes] if split else outcome.outcomes
+    statuses = _record(connect, chunk, outcomes, outcome.request_id, clock, run_id)
+    report.requests += 1
+    report.rejections.update(o.message for o in outcomes if o.status == "rejected")
+    counts = Counter(statuses)
+    report.batches.append(
+        {
+            "batch_id": batch_id,
+            "events": len(chunk),
+            "code": outcome.code,
+            "request_id": outcome.request_id,
+            "message": outcome.message,
+            "split": split,
+            **{status: counts[status] for status in ("sent", "rejected", "ambiguous", "pending")},
+        }
+    )
+    if not split:
+        _count(report, chunk, statuses)
+    return outcome
+
+
+def _record(
+    connect: Connect,
+    chunk: list[Item],
+    outcomes: list[EventOutcome],
+    request_id: str | None,
+    clock: Callable[[], datetime],
+    run_id: str,
+) -> list[str]:
+    """Write the chunk's outcomes to the outbox (one transaction); returns each event's new status."""
+    statuses = [_status_after(row["status"], o.status) for (row, _), o in zip(chunk, outcomes, strict=True)]
+    results = (
+        pl.DataFrame([row for row, _ in chunk])
+        .select(*KEY)
+        .with_columns(
+            pl.Series("status", statuses),
+            pl.Series("response_code", [o.code for o in outcomes], dtype=pl.Int64),
+            pl.Series("response_message", [o.message for o in outcomes], dtype=pl.String),
+        )
+    )
+    with connect() as connection:
+        record(connection, results, request_id=request_id, now=clock(), run_id=run_id)
+    return statuses
+
+
+def _count(report: RelayReport, chunk: list[Item], statuses: list[str]) -> None:
+    """Count the final outcome of each event of ``chunk`` (once per event, whatever the splits)."""
+    counts = Counter(statuses)
+    for (row, _), status in zip(chunk, statuses, strict=True):
+        own_window = report.by_window.get(row["window_start"])
+        (report.relayed if own_window is None else own_window)[status] += 1
+    report.attempted += len(chunk)
+    report.sent += counts["sent"]
+    report.rejected += counts["rejected"]
+    report.ambiguous += counts["ambiguous"]
+    report.pending += counts["pending"]

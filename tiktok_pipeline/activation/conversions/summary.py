@@ -59,6 +59,14 @@ def relay_log(report: RelayReport) -> list[tuple[str, str]]:
         )
     ]
     lines += [("warning", f"TikTok rejected {n} events: {reason}") for reason, n in report.rejections.most_common(10)]
+    if report.split_requests:
+        lines.append(
+            (
+                "warning",
+                f"TikTok refused whole requests for bad events: {report.split_requests} more requests split them"
+                " to send the others (see rejected events)",
+            )
+        )
     if report.ambiguous:
         lines.append(
             (
@@ -112,6 +120,7 @@ def run_figures(report: RelayReport, loaded: LoadedOrders) -> dict[str, Any]:
     reasons = report.rejections.most_common(10)
     return {
         "requests": report.requests,
+        "split_requests": report.split_requests,
         "relayed_from_other_windows": report.relayed_from_other_windows,
         **{f"relayed_{outcome}": report.relayed[outcome] for outcome in OUTCOMES},
         "ambiguous_not_resent": report.ambiguous_not_resent,

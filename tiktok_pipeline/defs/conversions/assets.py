@@ -83,6 +83,7 @@ def conversion_outbox(
         Path(conversions.orders_dir),
         default_phone_region=conversions.default_phone_region,
         settle_seconds=conversions.settle_seconds,
+        event_sources=("web", *conversions.event_sets),
     )
     for waiting in loaded.waiting_reasons:
         context.log.warning(f"export {waiting}: still being written, left for a later run")
@@ -106,6 +107,7 @@ def conversion_outbox(
             run_id=context.run.run_id,
             clock=lambda: datetime.now(UTC),
             quarantine=quarantine,
+            event_sets=conversions.event_sets,
         )
     with warehouse.connection() as connection:
         by_status = outbox_by_status(connection, start, end)

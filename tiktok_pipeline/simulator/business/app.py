@@ -37,7 +37,13 @@ from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
 from tiktok_pipeline.simulator.business.advertiser import Advertisers, advertiser_endpoints
 from tiktok_pipeline.simulator.business.events import EventsStore
-from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
+from tiktok_pipeline.simulator.business.protocol import (
+    BusinessError,
+    BusinessRequest,
+    Endpoint,
+    GatewayFailure,
+    gateway_page,
+)
 from tiktok_pipeline.simulator.business.reporting import Reporting, reporting_endpoints
 from tiktok_pipeline.simulator.faults import SimulatedTimeout
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
@@ -53,13 +59,23 @@ APP_KEY = "app"
 
 
 class BusinessFaultConfig(BaseModel):
-    """Rates of injected faults on API for Business calls (all off by default), drawn from one seeded RNG."""
+    """Rates of injected faults on API for Business calls (all off by default), drawn from one seeded RNG.
+
+    Envelope codes are answered before processing (TikTok answered, so nothing was done). A timeout is either
+    before processing (``rate_timeout``) or after it (``rate_timeout_after``: the answer is lost, the endpoint
+    did its work); a gateway 504 (``rate_504``: HTTP 504 with an HTML page, no envelope) comes after processing,
+    as when a gateway gives up on a slow backend that finishes anyway: the worst case for a resend.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     rate_40100: float = Field(default=0.0, ge=0, le=1, description="Share answered 40100 (too many requests).")
+    rate_40700: float = Field(default=0.0, ge=0, le=1, description="Share answered 40700 (retried by Rudderstack).")
     rate_50000: float = Field(default=0.0, ge=0, le=1, description="Share answered 50000 (system error).")
+    rate_50002: float = Field(default=0.0, ge=0, le=1, description="Share answered 50002 (system error).")
+    rate_504: float = Field(default=0.0, ge=0, le=1, description="Share answered HTTP 504 (HTML), after processing.")
     rate_timeout: float = Field(default=0.0, ge=0, le=1, description="Share not answered, before processing.")
+    rate_timeout_after: float = Field(default=0.0, ge=0, le=1, description="Share not answered, after processing.")
     seed: int = 0
 
 
@@ -84,8 +100,10 @@ class BusinessApi:
     """An offline API for Business: same paths, envelope, codes and quirks as ``business-api.tiktok.com``.
 
     ``stats`` counts requests per path (``"requests report/integrated/get"``), ``"throttled"``
-    answers, injected faults (``"fault 40100"``, ``"fault 50000"``, ``"fault timeout"``) and whatever
-    the endpoints count (they receive the counter through :meth:`count`).
+    answers, injected faults (``"fault 40100"``, ``"fault 40700"``, ``"fault 50000"``, ``"fault 50002"``,
+    ``"fault 504"``, ``"fault timeout"``, ``"fault timeout_after"``), gateway failures answered (``"gateway 504"``,
+    injected or raised by an endpoint as :class:`GatewayFailure`) and whatever the endpoints count (they receive
+    the counter through :meth:`count`).
     """
 
     events: EventsStore
@@ -157,7 +175,7 @@ class BusinessApi:
                 raise BusinessError(40002, f"No such API: {path}")
             if request.method != endpoint.method:
                 raise BusinessError(40002, f"{name} expects {endpoint.method}, got {request.method}.")
-            self._inject_fault()
+            after = self._inject_fault()
             if self._limiter.admit(APP_KEY, self._rate_clock()) is not None:
                 self.count("throttled")
                 raise BusinessError(40100, f"Too many requests: the app's limit is {self.qps} requests per second.")
@@ -173,30 +191,54 @@ class BusinessApi:
                     now=self.clock(),
                 )
             )
+            if after is not None:
+                raise after
         except BusinessError as error:
             return envelope(error.code, error.message, request_id, {})
+        except GatewayFailure as failure:
+            self.count(f"gateway {failure.status}")
+            return httpx.Response(
+                failure.status, text=gateway_page(failure.status), headers={"content-type": "text/html"}
+            )
         return envelope(0, "OK", request_id, data)
 
-    def _inject_fault(self) -> None:
+    def _inject_fault(self) -> Exception | None:
+        """Raise the fault drawn for this request, or return the one to raise after processing it (or None)."""
         with self._lock:
             draw = self._rng.random()
-        if draw < self.faults.rate_timeout:
-            self.count("fault timeout")
-            raise SimulatedTimeout("simulated API for Business timeout")
-        draw -= self.faults.rate_timeout
-        if draw < self.faults.rate_40100:
-            self.count("fault 40100")
-            raise BusinessError(40100, "Too many requests. Please retry in some time.")
-        draw -= self.faults.rate_40100
-        if draw < self.faults.rate_50000:
-            self.count("fault 50000")
-            raise BusinessError(50000, "System error. Please retry later.")
+        for name in _FAULTS:
+            rate = getattr(self.faults, f"rate_{name}")
+            if draw < rate:
+                self.count(f"fault {name}")
+                if name in _AFTER_PROCESSING:
+                    return _fault(name)
+                raise _fault(name)
+            draw -= rate
+        return None
 
     def _as_of(self, request: httpx.Request) -> float:
         try:
             return requested_as_of(request.headers, self.clock())
         except ValueError as exc:
             raise BusinessError(40002, str(exc)) from exc
+
+
+_FAULTS = ("timeout", "timeout_after", "504", "40100", "40700", "50000", "50002")
+_AFTER_PROCESSING = frozenset({"timeout_after", "504"})
+_FAULT_MESSAGES = {
+    40100: "Too many requests. Please retry in some time.",
+    40700: "Internal error. Please retry later.",
+    50000: "System error. Please retry later.",
+    50002: "System error. Please retry later.",
+}
+
+
+def _fault(name: str) -> Exception:
+    if name.startswith("timeout"):
+        return SimulatedTimeout(f"simulated API for Business {name.replace('_', ' ')}")
+    if name == "504":
+        return GatewayFailure(504)
+    return BusinessError(int(name), _FAULT_MESSAGES[int(name)])
 
 
 def _body(request: httpx.Request) -> Any:

@@ -21,6 +21,27 @@ class BusinessError(Exception):
         self.code, self.message = code, message
 
 
+class GatewayFailure(Exception):
+    """The gateway in front of the API gave up (HTTP 502/503/504 with an HTML page, no envelope), as users see
+    TikTok's do; raised before or after the endpoint processed the request."""
+
+    def __init__(self, status: int = 504) -> None:
+        super().__init__(f"simulated gateway failure: HTTP {status}")
+        self.status = status
+
+
+GATEWAY_TITLES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+
+
+def gateway_page(status: int) -> str:
+    """The body of a gateway failure: nginx's HTML error page, not JSON."""
+    title = f"{status} {GATEWAY_TITLES.get(status, 'Gateway Error')}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
 @dataclass(frozen=True)
 class BusinessRequest:
     """What an endpoint sees: decoded query and body, and the instant it answers as of."""

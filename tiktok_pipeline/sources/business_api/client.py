@@ -1,14 +1,20 @@
 """The client of TikTok's API for Business (``/open_api/v1.3/``): envelope and error codes, over the HTTP layer.
 
 The API answers errors as **HTTP 200 with a non-zero ``code``** in ``{"code", "message",
-"request_id", "data"}``. Codes are mapped to *retry* (rate limits, system errors) or *fail*
-(bad token, permissions, parameters) in :data:`RETRYABLE_CODES` / :func:`is_retryable`.
-Every call returns a :class:`BusinessCall` holding the raw answer, so callers can land it before
-parsing; failures raise :class:`BusinessApiError` carrying the code and TikTok's ``request_id``.
-Retries, backoff and ``Retry-After`` are the HTTP layer's (:mod:`..http`), and so is the limiter every attempt
-takes a slot of first: the app's requests-per-second tier, shared by every endpoint and every client of the
-host in the process (:mod:`.ratelimit`); a request that got no
-answer is resent only when the caller allows it (``retry_timeouts``), else it fails as ``ambiguous``.
+"request_id", "data"}``. Every code the client knows is in :data:`.codes.CODES`, with what it does and the
+source it rests on; a code in no source is *unknown* and fails at once, loudly, naming the code and
+TikTok's ``request_id`` (retrying a code nobody has seen would guess; it is not lost: callers keep
+their work for a later run). Answers without an envelope (a gateway's HTML page, 429/5xx) are retried
+when the request may be resent. Every call returns a :class:`BusinessCall` holding the raw answer, so
+callers can land it before parsing; failures raise :class:`BusinessApiError` carrying the code and
+TikTok's ``request_id``. Retries, backoff and ``Retry-After`` are the HTTP layer's (:mod:`..http`), and so is
+the limiter every attempt takes a slot of first: the app's requests-per-second tier, shared by every endpoint
+and every client of the host in the process (:mod:`.ratelimit`).
+
+A request that is **not** to be resent blindly (``retry_timeouts=False``: the Events API) and got no
+answer, or got a 5xx *without* an envelope (a gateway that gave up while the backend may have processed
+it), fails at once as ``ambiguous``: whether TikTok processed it is unknown. An envelope code is always an
+answer from TikTok itself, so retrying it (``retry`` codes) never duplicates anything.
 The access token travels only in the ``Access-Token`` header and never appears in a call record,
 an error message or a log line.
 """
@@ -27,6 +33,14 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from tiktok_pipeline.sources.business_api.codes import (
+    CODES,
+    RETRYABLE_HTTP,
+    SUCCESS_CODES,
+    TIMEOUT_CODE,
+    is_known,
+    is_retryable,
+)
 from tiktok_pipeline.sources.business_api.ratelimit import (
     APP_LIMIT_KEY,
     DEFAULT_REQUESTS_PER_SECOND,
@@ -39,26 +53,6 @@ from tiktok_pipeline.sources.http.session import RequestHook
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/open_api/v1.3"
-RETRYABLE_CODES: dict[int, str] = {
-    40100: "too many requests (app rate limit)",
-    40133: "advertiser QPS limit",
-    50000: "system error",
-    50002: "system error",
-}
-"""Envelope codes worth retrying: throttling and TikTok-side errors. Every other non-zero code fails at once."""
-FATAL_HINTS: dict[int, str] = {
-    40105: "the access token is invalid or revoked: issue a new long-lived token in TikTok for Business",
-    40001: "permission denied: check the token's advertiser access and the app's scopes",
-    40002: "a parameter was refused: the request is wrong, retrying will not help",
-}
-RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
-TIMEOUT_CODE = -1
-"""``BusinessApiError.code`` when no answer came back (timeout or transport error)."""
-
-
-def is_retryable(code: int) -> bool:
-    """Whether an envelope ``code`` is worth another attempt."""
-    return code in RETRYABLE_CODES
 
 
 def _envelope(payload: Any) -> BusinessEnvelope | None:
@@ -68,10 +62,22 @@ def _envelope(payload: Any) -> BusinessEnvelope | None:
         return None
 
 
-def _retryable(response: httpx.Response) -> bool:
-    """The classifier given to the HTTP layer: retryable envelope codes, or 429/5xx without an envelope."""
-    envelope = _envelope(decode_body(response)[0])
-    return response.status_code in RETRYABLE_HTTP if envelope is None else is_retryable(envelope.code)
+def _gateway_failure(response: httpx.Response, envelope: BusinessEnvelope | None) -> bool:
+    """A 5xx without an envelope: something in front of TikTok gave up, perhaps after passing the request on."""
+    return envelope is None and response.status_code >= 500
+
+
+def _classifier(resend: bool) -> Callable[[httpx.Response], bool]:
+    """The classifier given to the HTTP layer: retryable envelope codes, or 429/5xx without an envelope; a 5xx
+    without an envelope only when the request may be resent (``resend``), else it may have been processed."""
+
+    def retryable(response: httpx.Response) -> bool:
+        envelope = _envelope(decode_body(response)[0])
+        if envelope is not None:
+            return is_retryable(envelope.code)
+        return response.status_code in RETRYABLE_HTTP and (resend or not _gateway_failure(response, None))
+
+    return retryable
 
 
 class BusinessEnvelope(BaseModel):
@@ -130,17 +136,26 @@ class BusinessCall:
 class BusinessApiError(RuntimeError):
     """TikTok refused a request (non-retryable code) or kept failing until retries ran out."""
 
-    def __init__(self, message: str, *, call: BusinessCall, code: int | None, retryable: bool) -> None:
+    def __init__(
+        self, message: str, *, call: BusinessCall, code: int | None, retryable: bool, ambiguous: bool = False
+    ) -> None:
         super().__init__(message)
         self.call = call
         self.code = code
         self.retryable = retryable
         self.request_id = call.request_id
+        self._ambiguous = ambiguous
 
     @property
     def ambiguous(self) -> bool:
-        """No answer came back for the last attempt: the request may or may not have been processed."""
-        return self.code == TIMEOUT_CODE
+        """No answer from TikTok for the last attempt (no answer at all, or a gateway's 5xx page for a request that
+        is not resent blindly): the request may or may not have been processed."""
+        return self.code == TIMEOUT_CODE or self._ambiguous
+
+    @property
+    def unknown(self) -> bool:
+        """TikTok answered with a code in no source (:data:`CODES`)."""
+        return self.code is not None and self.code != TIMEOUT_CODE and not is_known(self.code)
 
 
 class BusinessApiClient(SessionClient):
@@ -207,7 +222,7 @@ class BusinessApiClient(SessionClient):
             params=call.params or None,
             json=body,
             headers={"Access-Token": self._access_token.get_secret_value()},
-            retryable=_retryable,
+            retryable=_classifier(retry_timeouts),
             idempotent=retry_timeouts,
             limit_key=APP_LIMIT_KEY,
             as_of=as_of,
@@ -217,13 +232,16 @@ class BusinessApiClient(SessionClient):
         call.attempts = len(exchange.attempts)
         call.latency_ms = (time.perf_counter() - started) * 1000
         self.stats["retries"] += call.attempts - 1
-        if exchange.answered and call.code == 0:
+        if exchange.answered and call.code in SUCCESS_CODES:
             return call
         if exchange.exhausted:
             self._count_stop(exchange)
             call.gave_up = exchange.stop
             return self._fail(call, retryable=True, suffix=f" ({exchange.gave_up})")
-        # unanswered and not resent (ambiguous): retryable; refused (a fatal code, no envelope): not
+        response = exchange.response
+        if response is not None and not retry_timeouts and _gateway_failure(response, _envelope(call.payload)):
+            return self._fail(call, retryable=True, ambiguous=True, suffix=" (not resent: it may have been processed)")
+        # unanswered and not resent (ambiguous): retryable; refused (a fatal or unknown code, no envelope): not
         return self._fail(call, retryable=not exchange.answered)
 
     def _observe(self, call: BusinessCall, attempt: Attempt) -> None:
@@ -247,16 +265,21 @@ class BusinessApiClient(SessionClient):
             return
         call.code = envelope.code
         call.attempt_codes.append(envelope.code)
-        if envelope.code == 0:
+        if envelope.code in SUCCESS_CODES:
             call.error = None
             return
-        hint = FATAL_HINTS.get(envelope.code) or RETRYABLE_CODES.get(envelope.code, "")
-        call.error = f"code {envelope.code}: {envelope.message}" + (f" ({hint})" if hint else "")
+        rule = CODES.get(envelope.code)
+        hint = rule.meaning if rule else "unknown code: in no source the client rests on, so not retried"
+        label = "code" if rule else "unknown code"
+        call.error = f"{label} {envelope.code}: {envelope.message} ({hint})"
         if attempt.retryable:
-            self.stats["throttled" if envelope.code in (40100, 40133) else "server_errors"] += 1
+            self.stats["throttled" if envelope.code == 40100 else "server_errors"] += 1
+        elif rule is None:
+            self.stats["unknown_codes"] += 1
 
-    def _fail(self, call: BusinessCall, *, retryable: bool, suffix: str = "") -> BusinessCall:
+    def _fail(self, call: BusinessCall, *, retryable: bool, ambiguous: bool = False, suffix: str = "") -> BusinessCall:
         call.error = self._http.redact(call.error or "")
         message = f"{call.method} {call.endpoint} failed: {call.error}, request_id={call.request_id}{suffix}"
-        log.warning(message)
-        raise BusinessApiError(message, call=call, code=call.code, retryable=retryable)
+        unknown = call.code is not None and call.code != TIMEOUT_CODE and not is_known(call.code)
+        log.log(logging.ERROR if unknown else logging.WARNING, message)
+        raise BusinessApiError(message, call=call, code=call.code, retryable=retryable, ambiguous=ambiguous)

@@ -40,7 +40,11 @@ CONVERSION_OUTBOX = TableSpec(
             "TIMESTAMP",
             "Start (UTC) of the 5-minute window the order's event_time falls in: the partition that queued the event.",
         ),
-        Column("pixel_code", "VARCHAR", "TikTok Pixel code (event_source_id) the event goes to."),
+        Column(
+            "pixel_code",
+            "VARCHAR",
+            "event_source_id the event goes to: the TikTok Pixel code (web), or the offline / CRM event set id.",
+        ),
         Column(
             "test_event_code",
             "VARCHAR",
@@ -61,14 +65,18 @@ CONVERSION_OUTBOX = TableSpec(
         Column(
             "email_sha256",
             "VARCHAR",
-            "SHA-256 of the trimmed, lower-cased email, as sent. Raw emails are never stored.",
+            "SHA-256 of the trimmed, lower-cased email, as sent (several: joined by commas)."
+            " Raw emails are never stored.",
         ),
         Column(
             "phone_sha256",
             "VARCHAR",
-            "SHA-256 of the phone number in E.164 (+12025550123), as sent. Raw numbers are never stored.",
+            "SHA-256 of the phone number in E.164 (+12025550123), as sent (several: joined by commas)."
+            " Raw numbers are never stored.",
         ),
-        Column("external_id_sha256", "VARCHAR", "SHA-256 of the trimmed customer id, as sent."),
+        Column(
+            "external_id_sha256", "VARCHAR", "SHA-256 of the trimmed customer id, as sent (several: joined by commas)."
+        ),
         Column(
             "identifiers",
             "VARCHAR[]",
