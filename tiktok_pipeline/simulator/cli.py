@@ -8,7 +8,8 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.app import REFRESH_TOKEN_TTL, Simulator
+from tiktok_pipeline.simulator.authorize import DEFAULT_REDIRECT_URIS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
@@ -32,10 +33,17 @@ def serve(args: argparse.Namespace) -> int:
         rate_5xx=args.fault_5xx,
         rate_timeout=args.fault_timeout,
         rate_malformed=args.fault_malformed,
-        send_retry_after=not args.no_retry_after,
+        rate_short_page=args.short_pages,
+        send_retry_after=args.retry_after,
         seed=args.seed,
     )
-    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit)
+    simulator = Simulator(
+        _world_config(args),
+        faults,
+        rate_limit=args.rate_limit,
+        refresh_token_ttl=round(args.refresh_token_days * 86400),
+        redirect_uris=frozenset(args.redirect_uri or DEFAULT_REDIRECT_URIS),
+    )
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
@@ -87,7 +95,19 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument(
             f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"
         )
-    s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
+    s.add_argument(
+        "--retry-after", action="store_true", help="send Retry-After with 429s (TikTok's docs mention no header)"
+    )
+    s.add_argument("--short-pages", type=float, default=0.25, help="share of video/list pages cut short (has_more)")
+    s.add_argument(
+        "--refresh-token-days",
+        type=float,
+        default=REFRESH_TOKEN_TTL / 86400,
+        help="refresh token horizon from the authorization (TikTok: 180 days; older docs 365)",
+    )
+    s.add_argument(
+        "--redirect-uri", action="append", help=f"registered redirect URI (repeatable; default {DEFAULT_REDIRECT_URIS})"
+    )
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")
     t.add_argument("--video-id", required=True)
