@@ -14,13 +14,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from tiktok_pipeline.sources.display_api.calls import ApiCall, MissingCredentialsError, TikTokApiError
+from tiktok_pipeline.sources.display_api.calls import (
+    ApiCall,
+    MissingCredentialsError,
+    ReauthorizationRequired,
+    TikTokApiError,
+)
 from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
+from tiktok_pipeline.sources.display_api.refusals import REAUTHORIZE_GRANT_ERROR, refusal
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
 from tiktok_pipeline.sources.http.decode import decode_body, escaped
@@ -29,6 +35,8 @@ from tiktok_pipeline.sources.http.session import RequestHook
 log = logging.getLogger(__name__)
 
 SIMULATOR_CODE_PREFIX = "sim-code-"
+REAUTHORIZE_DATA_CODES = frozenset({"scope_not_authorized"})
+"""Data-call error codes only the creator can fix (by authorising again with the scopes the pipeline needs)."""
 
 
 def simulator_code(username: str) -> str:
@@ -104,27 +112,35 @@ class DisplayApiClient(SessionClient):
             reason = last.describe() if last.response is not None else last.error_text()
             raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
         payload, _ = decode_body(last.response)
-        if last.response.status_code == 200:
-            try:
-                tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
-            except ValidationError as exc:
-                message = self._http.redact(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}")
-                raise TikTokApiError(message) from None
-            self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
-            self.tokens.put(username, tokens)
-            return tokens
+        refused = OAuthErrorBody.of(payload)  # TikTok sends OAuth errors with HTTP 200: the body decides
+        if refused is not None:
+            self._refused(username, grant_type, refused)
+        if last.response.status_code != 200:
+            raise TikTokApiError(
+                self._http.redact(
+                    f"oauth/token ({grant_type}) for {username} failed: HTTP {last.response.status_code}"
+                    f" ({escaped(str(payload))[:200]}), log_id={last.response.headers.get('x-tt-logid')}"
+                ),
+                code=str(last.response.status_code),
+            )
         try:
-            detail: OAuthErrorBody | None = OAuthErrorBody.model_validate(payload)
-        except ValidationError:
-            detail = None
-        code = detail.error if detail else str(last.response.status_code)
-        raise TikTokApiError(
-            self._http.redact(
-                f"oauth/token ({grant_type}) for {username} refused: {code}"
-                f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}"
-            ),
-            code=code,
-        )
+            tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
+        except ValidationError as exc:
+            message = self._http.redact(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}")
+            raise TikTokApiError(message) from None
+        self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
+        self.tokens.put(username, tokens)
+        return tokens
+
+    def _refused(self, username: str, grant_type: str, refused: OAuthErrorBody) -> NoReturn:
+        """Raise TikTok's OAuth refusal; a refused refresh token is recorded so it is not tried again."""
+        error = refusal(username, grant_type, refused, self._http.redact)
+        if isinstance(error, ReauthorizationRequired):
+            self.stats["reauthorisation_required"] += 1
+            if grant_type == "refresh_token":
+                self.tokens.mark_reauthorize(username, f"{error.code}, log_id={error.log_id}")
+            log.error("%s", error)
+        raise error
 
     def exchange_code(self, username: str, code: str, redirect_uri: str = "") -> TokenSet:
         """Trade an authorization code for tokens and store them."""
@@ -134,7 +150,7 @@ class DisplayApiClient(SessionClient):
 
     def refresh(self, username: str) -> TokenSet:
         """Refresh ``username``'s access token; the rotated refresh token is persisted at once."""
-        current = self.tokens.get(username)
+        current = self._stored(username)
         if current is None:
             return self._bootstrap(username)
         self.stats["token_refreshes"] += 1
@@ -143,6 +159,14 @@ class DisplayApiClient(SessionClient):
             username,
             {"grant_type": "refresh_token", "refresh_token": current.refresh_token.get_secret_value()},
         )
+
+    def _stored(self, username: str) -> TokenSet | None:
+        """The stored tokens; :class:`ReauthorizationRequired` if TikTok already refused them (no request made)."""
+        tokens = self.tokens.get(username)
+        if tokens is not None and tokens.reauthorize:
+            self.stats["reauthorisation_required"] += 1
+            raise ReauthorizationRequired(username, REAUTHORIZE_GRANT_ERROR, f"refused earlier: {tokens.reauthorize}")
+        return tokens
 
     def _bootstrap(self, username: str) -> TokenSet:
         if self._unattended_code is not None:
@@ -155,8 +179,12 @@ class DisplayApiClient(SessionClient):
         )
 
     def access_token(self, username: str) -> SecretStr:
-        """A valid access token for ``username``, refreshed ahead of its ``expires_in``."""
-        tokens = self.tokens.get(username)
+        """A valid access token for ``username``, refreshed ahead of its ``expires_in``.
+
+        A creator whose refresh token TikTok refused raises :class:`ReauthorizationRequired` at once, without asking
+        TikTok again, until ``tokens add`` stores new tokens.
+        """
+        tokens = self._stored(username)
         if tokens is None:
             tokens = self._bootstrap(username)
         elif tokens.needs_refresh(self._now()):
@@ -206,9 +234,21 @@ class DisplayApiClient(SessionClient):
             if exchange.answered and call.status == 200 and code == "ok":
                 self._finish(call, attempts, started)
                 return call
+            if exchange.answered and code in REAUTHORIZE_DATA_CODES:
+                self._finish(call, attempts, started)
+                self.stats["reauthorisation_required"] += 1
+                message = envelope.error.message if envelope else ""
+                raise ReauthorizationRequired(
+                    username, code, f"{endpoint}: {escaped(message)[:300]}", log_id=call.log_id, call=call
+                )
             if not (exchange.answered and call.status == 401 and code == "access_token_invalid") or refreshed:
                 break
-            self.refresh(username)  # the token was refused before its expiry: refresh once and resend
+            try:
+                self.refresh(username)  # the token was refused before its expiry: refresh once and resend
+            except ReauthorizationRequired as exc:  # e.g. the creator revoked access
+                self._finish(call, attempts, started)
+                exc.call = call
+                raise
         self._finish(call, attempts, started)
         if exchange.exhausted:
             self._count_stop(exchange)

@@ -86,11 +86,22 @@ class TokenGrant(BaseModel):
 
 
 class OAuthErrorBody(BaseModel):
-    """OAuth errors are flat: ``{"error": ..., "error_description": ..., "log_id": ...}``."""
+    """OAuth errors are flat: ``{"error": ..., "error_description": ..., "log_id": ...}``, sent by TikTok with
+    HTTP 200 (or any other status): the body, not the status, says it is an error."""
 
-    error: str
-    error_description: str = ""
-    log_id: str = ""
+    error: Annotated[str, Field(strict=True, min_length=1)]
+    error_description: Annotated[str, Field(strict=True)] = ""
+    log_id: Annotated[str, Field(strict=True)] = ""
+
+    @classmethod
+    def of(cls, payload: Any) -> OAuthErrorBody | None:
+        """The OAuth error in ``payload``, or None (a token answer, the data envelope, or not JSON at all)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("error"), str):
+            return None
+        try:
+            return cls.model_validate(payload)
+        except ValueError:
+            return OAuthErrorBody(error=payload["error"] or "unknown_error")
 
 
 class Video(BaseModel):
