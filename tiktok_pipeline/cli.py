@@ -94,6 +94,23 @@ def add_token(username: str, open_id: str, refresh_expires_in: int | None) -> in
     return 0
 
 
+def revoke_token(username: str) -> int:
+    """Revoke a creator's authorisation at TikTok (``/v2/oauth/revoke/``) and remove their tokens from the store."""
+    from tiktok_pipeline.defs.resources import DisplayApiResource
+    from tiktok_pipeline.settings import load_settings
+    from tiktok_pipeline.sources.display_api.calls import TikTokApiError
+
+    resource = DisplayApiResource.from_settings(load_settings())
+    try:
+        with resource.client() as client:
+            client.revoke(username)
+    except TikTokApiError as exc:
+        print(f"tokens revoke {username}: {exc}", file=sys.stderr)
+        return 1
+    print(f"revoked {username}'s authorisation and removed their tokens from {resource.token_store_path}")
+    return 0
+
+
 def sql(query: str, *, warehouse: str | None, fmt: str, limit: int | None, wait: float) -> int:
     """Run ``query`` on a snapshot of the warehouse and print the rows. 0 ok, 1 query failed or busy, 2 no file."""
     from tiktok_pipeline.warehouse.snapshot import QueryFailed, SnapshotError, WarehouseMissing, query_snapshot
@@ -227,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="TikTok's refresh_expires_in (seconds) for a bare refresh token; not needed with the JSON answer",
     )
+    revoke = tokens_sub.add_parser("revoke", help="revoke a creator's authorisation at TikTok and forget the tokens")
+    revoke.add_argument("username")
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -237,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             return dev(extra)
         if args.command == "sql":
             return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
+        if args.tokens_command == "revoke":
+            return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)
     except SettingsError as exc:
         print(f"tiktok-pipeline {args.command}: {exc}", file=sys.stderr)

@@ -152,3 +152,50 @@ def test_short_pages_while_has_more_lose_no_video(tmp_path):
     short, short_pages = discovered(1.0)
     assert short == full and short_pages > full_pages  # every page short, nothing lost, nothing repeated
     assert len(set(short)) == len(short) and len(short) > 20
+
+
+def test_login_kit_with_pkce_then_revoke_through_the_client(tmp_path):
+    from urllib.parse import parse_qs, urlsplit
+
+    from tiktok_pipeline.simulator.authorize import s256
+
+    redirect, verifier = "https://app.example/callback", "v" * 43 + "-pkce-verifier"
+    sim = Simulator(WorldConfig(seed=7), redirect_uris=frozenset({redirect}))
+    username = sim.world.creators()[0].username
+    with serve_in_thread(sim) as url, make_client(url, tmp_path, simulator=False) as client:
+        scope = "user.info.basic,user.info.profile,video.list"
+        query = dict(client_key="sim-client", response_type="code", scope=scope, redirect_uri=redirect, state="s")
+        pkce = dict(code_challenge=s256(verifier), code_challenge_method="S256")
+        consent = httpx.get(f"{url}/v2/auth/authorize/", params={**query, **pkce, "sim_user": username})
+        code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+        with pytest.raises(ReauthorizationRequired, match="invalid_grant"):  # the verifier is required
+            client.exchange_code(username, code, redirect_uri=redirect)
+        client.exchange_code(username, code, redirect_uri=redirect, code_verifier=verifier)
+        access = client.tokens.get(username).access_token.get_secret_value()
+        assert client.call(username, "user/info", fields=("open_id", "username"), as_of=AS_OF).status == 200
+
+        client.revoke(username)
+        assert sim.stats["oauth revoke"] == 1 and client.tokens.get(username) is None
+        after = httpx.get(
+            f"{url}/v2/user/info/", params={"fields": "open_id"}, headers={"Authorization": f"Bearer {access}"}
+        )
+        assert after.status_code == 401 and after.json()["error"]["code"] == "access_token_invalid"
+        with pytest.raises(TikTokApiError, match="no OAuth tokens stored"):
+            client.revoke(username)
+
+
+def test_tokens_revoke_command_against_a_served_simulator(tmp_path, monkeypatch, capsys):
+    from tiktok_pipeline.cli import main
+
+    sim = Simulator(WorldConfig(seed=7))
+    username = sim.world.creators()[0].username
+    with serve_in_thread(sim) as url:
+        with make_client(url, tmp_path) as client:
+            client.access_token(username)  # authorised (unattended, as the simulator allows)
+        monkeypatch.setenv("TIKTOK_API_BASE_URL", url)
+        monkeypatch.setenv("TIKTOK_API_IS_SIMULATOR", "true")
+        monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(tmp_path / "tokens.json"))
+        assert main(["tokens", "revoke", username]) == 0
+        assert sim.stats["oauth revoke"] == 1
+        assert main(["tokens", "revoke", username]) == 1  # nothing stored any more
+    assert "no OAuth tokens stored" in capsys.readouterr().err

@@ -22,8 +22,6 @@ def refusal(username: str, grant_type: str, refused: OAuthErrorBody, redact: Cal
     detail = escaped(redact(refused.error_description or "no description"))[:300]
     log_id = escaped(redact(refused.log_id))[:100] or None
     code = escaped(redact(refused.error))[:100]
-    if code == REAUTHORIZE_GRANT_ERROR:
+    if code == REAUTHORIZE_GRANT_ERROR and grant_type != "revoke":
         return ReauthorizationRequired(username, code, f"oauth/token ({grant_type}): {detail}", log_id=log_id)
-    return TikTokApiError(
-        f"oauth/token ({grant_type}) for {username} refused: {code} ({detail}), log_id={log_id}", code=code
-    )
+    return TikTokApiError(f"oauth ({grant_type}) for {username} refused: {code} ({detail}), log_id={log_id}", code=code)

@@ -114,6 +114,13 @@ class TokenStore:
                 content[username] = {**content[username], "reauthorize": reason}
                 self._write(content)
 
+    def remove(self, username: str) -> None:
+        """Forget ``username``'s tokens (after a revocation)."""
+        with self._locked():
+            content = self._read()
+            if content.pop(username, None) is not None:
+                self._write(content)
+
     def all(self) -> dict[str, TokenSet]:
         """Every creator's tokens."""
         with self._locked():
