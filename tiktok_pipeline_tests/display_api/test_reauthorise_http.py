@@ -199,3 +199,49 @@ def test_tokens_revoke_command_against_a_served_simulator(tmp_path, monkeypatch,
         assert sim.stats["oauth revoke"] == 1
         assert main(["tokens", "revoke", username]) == 1  # nothing stored any more
     assert "no OAuth tokens stored" in capsys.readouterr().err
+
+
+class TokenAnswer(Simulator):
+    """The simulator, except that ``/v2/oauth/token/`` answers ``status`` and ``body``."""
+
+    def __init__(self, status: int, body: dict) -> None:
+        super().__init__(WorldConfig(seed=7))
+        self.status, self.body = status, body
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.rstrip("/") == "/v2/oauth/token":
+            return httpx.Response(self.status, json=self.body)
+        return super().handle(request)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        (200, {"error": "invalid_grant", "error_description": "Refresh token is invalid."}, "invalid_grant"),
+        (200, {"data": {}, "error": {"code": "access_token_invalid", "message": "x", "log_id": "L1"}}, None),
+        (200, {"data": {"error_code": 10010, "description": "Refresh token expired"}, "message": "error"}, None),
+        (503, {"error": "server_error", "error_description": "try later"}, None),
+    ],
+    ids=["flat", "envelope", "v1", "5xx-with-error-body"],
+)
+def test_every_shape_of_refusal_is_named_never_a_bad_answer(tmp_path, status, body, code):
+    sim = TokenAnswer(status, body)
+    with serve_in_thread(sim) as url, make_client(url, tmp_path, max_attempts=2) as client:
+        with pytest.raises(TikTokApiError) as refused:
+            client.access_token("alice")
+    text = str(refused.value)
+    assert "alice" in text and "bad answer" not in text and "validation error" not in text
+    assert isinstance(refused.value, ReauthorizationRequired) is (code == "invalid_grant")
+    expected = body.get("error") if isinstance(body.get("error"), str) else None
+    for word in filter(None, [expected, str(body.get("data", {}).get("error_code", "")) or None]):
+        assert word in text
+
+
+def test_a_malformed_token_answer_names_its_fields_and_never_its_tokens(tmp_path):
+    body = {"access_token": "act.LEAKME", "expires_in": "7200", "open_id": "o", "refresh_token": "rft.LEAKME"}
+    with serve_in_thread(TokenAnswer(200, body)) as url, make_client(url, tmp_path) as client:
+        with pytest.raises(TikTokApiError) as bad:
+            client.access_token("alice")
+    text = str(bad.value)
+    assert "expires_in" in text and "refresh_expires_in" in text and "LEAKME" not in text
+    assert bad.value.code == "bad_token_answer" and client.tokens.get("alice") is None

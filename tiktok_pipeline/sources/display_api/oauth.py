@@ -48,11 +48,16 @@ class OAuthClient(SessionClient):
             "POST", "/v2/oauth/token/", data=form, name=f"oauth/token ({grant_type})", on_attempt=count
         )
         last = exchange.last
-        if exchange.exhausted or last.response is None:
-            reason = last.describe() if last.response is not None else last.error_text()
-            raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
+        if last.response is None:
+            raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {last.error_text()}")
         payload, _ = decode_body(last.response)
         refused = OAuthErrorBody.of(payload)  # TikTok sends OAuth errors with HTTP 200: the body decides
+        if exchange.exhausted:
+            said = (
+                f": {escaped(self._http.redact(f'{refused.error}, log_id={refused.log_id}'))[:200]}" if refused else ""
+            )
+            reason = f"{last.describe()}{said}"
+            raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
         if refused is not None:
             self._refused(username, grant_type, refused)
         if last.response.status_code != 200:
@@ -65,9 +70,10 @@ class OAuthClient(SessionClient):
             )
         try:
             tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
-        except ValidationError as exc:
-            message = self._http.redact(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}")
-            raise TikTokApiError(message) from None
+        except ValidationError as exc:  # named by field only: the answer's values may be tokens
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors())
+            message = f"oauth/token ({grant_type}) for {username}: not a token answer ({escaped(fields)[:300]})"
+            raise TikTokApiError(self._http.redact(message), code="bad_token_answer") from None
         self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
         self.tokens.put(username, tokens)
         return tokens
