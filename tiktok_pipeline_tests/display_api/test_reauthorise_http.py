@@ -226,9 +226,12 @@ class TokenAnswer(Simulator):
 )
 def test_every_shape_of_refusal_is_named_never_a_bad_answer(tmp_path, status, body, code):
     sim = TokenAnswer(status, body)
-    with serve_in_thread(sim) as url, make_client(url, tmp_path, max_attempts=2) as client:
-        with pytest.raises(TikTokApiError) as refused:
-            client.access_token("alice")
+    with (
+        serve_in_thread(sim) as url,
+        make_client(url, tmp_path, max_attempts=2) as client,
+        pytest.raises(TikTokApiError) as refused,
+    ):
+        client.access_token("alice")
     text = str(refused.value)
     assert "alice" in text and "bad answer" not in text and "validation error" not in text
     assert isinstance(refused.value, ReauthorizationRequired) is (code == "invalid_grant")
@@ -239,9 +242,12 @@ def test_every_shape_of_refusal_is_named_never_a_bad_answer(tmp_path, status, bo
 
 def test_a_malformed_token_answer_names_its_fields_and_never_its_tokens(tmp_path):
     body = {"access_token": "act.LEAKME", "expires_in": "7200", "open_id": "o", "refresh_token": "rft.LEAKME"}
-    with serve_in_thread(TokenAnswer(200, body)) as url, make_client(url, tmp_path) as client:
-        with pytest.raises(TikTokApiError) as bad:
-            client.access_token("alice")
+    with (
+        serve_in_thread(TokenAnswer(200, body)) as url,
+        make_client(url, tmp_path) as client,
+        pytest.raises(TikTokApiError) as bad,
+    ):
+        client.access_token("alice")
     text = str(bad.value)
     assert "expires_in" in text and "refresh_expires_in" in text and "LEAKME" not in text
     assert bad.value.code == "bad_token_answer" and client.tokens.get("alice") is None
