@@ -42,30 +42,72 @@ def dev(extra: list[str]) -> int:
     return 0  # pragma: no cover - execvp does not return
 
 
-def add_token(username: str, open_id: str) -> int:
-    """Store a creator's refresh token read from standard input (never from argv: it would leak to ps)."""
-    from pydantic import SecretStr
+def add_token(username: str, open_id: str, refresh_expires_in: int | None) -> int:
+    """Store a creator's tokens read from standard input (never from argv: it would leak to ps).
+
+    Standard input holds TikTok's token answer (the JSON of ``/v2/oauth/token/``) or a bare refresh token. The
+    refresh token's expiry is what TikTok said: the answer's ``refresh_expires_in``, or ``--refresh-expires-in``;
+    for a bare token without it, unknown until the first refresh (made at once on first use) says it.
+    """
+    from pydantic import SecretStr, ValidationError
 
     from tiktok_pipeline.settings import load_settings
+    from tiktok_pipeline.sources.display_api.models import OAuthErrorBody, TokenGrant
     from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 
     store = TokenStore(load_settings().token_store_path)  # a bad setting fails before anything is read
-    token = sys.stdin.readline().strip()
-    if not token:
+    text = sys.stdin.read().strip()
+    if not text:
         print("no refresh token on standard input", file=sys.stderr)
         return 2
+    if refresh_expires_in is not None and refresh_expires_in <= 0:
+        print(f"--refresh-expires-in must be a positive number of seconds, not {refresh_expires_in}", file=sys.stderr)
+        return 2
     now = datetime.now(UTC)
-    store.put(
-        username,
-        TokenSet(
+    if text.startswith("{"):
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError as exc:
+            print(f"standard input starts with {{ but is not JSON: {exc.msg} (at character {exc.pos})", file=sys.stderr)
+            return 2
+        refused = OAuthErrorBody.of(answer)
+        if refused is not None:
+            print(f"that is TikTok's refusal, not tokens: {refused.error}, log_id={refused.log_id}", file=sys.stderr)
+            return 2
+        try:
+            tokens = TokenSet.from_grant(TokenGrant.model_validate(answer), now)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            print(f"not TikTok's token answer (bad or missing: {fields})", file=sys.stderr)
+            return 2
+    else:
+        tokens = TokenSet(
             open_id=open_id,
             access_token=SecretStr(""),
             access_expires_at=now - timedelta(seconds=1),  # forces a refresh on first use
-            refresh_token=SecretStr(token),
-            refresh_expires_at=now + timedelta(days=180),
-        ),
-    )
-    print(f"stored a refresh token for {username} in {store.path}")
+            refresh_token=SecretStr(text.splitlines()[0].strip()),
+            refresh_expires_at=None if refresh_expires_in is None else now + timedelta(seconds=refresh_expires_in),
+        )
+    store.put(username, tokens)
+    expiry = tokens.refresh_expires_at.isoformat() if tokens.refresh_expires_at else "unknown until the first refresh"
+    print(f"stored tokens for {username} in {store.path} (refresh token expires: {expiry})")
+    return 0
+
+
+def revoke_token(username: str) -> int:
+    """Revoke a creator's authorisation at TikTok (``/v2/oauth/revoke/``) and remove their tokens from the store."""
+    from tiktok_pipeline.defs.resources import DisplayApiResource
+    from tiktok_pipeline.settings import load_settings
+    from tiktok_pipeline.sources.display_api.calls import TikTokApiError
+
+    resource = DisplayApiResource.from_settings(load_settings())
+    try:
+        with resource.client() as client:
+            client.revoke(username)
+    except TikTokApiError as exc:
+        print(f"tokens revoke {username}: {exc}", file=sys.stderr)
+        return 1
+    print(f"revoked {username}'s authorisation and removed their tokens from {resource.token_store_path}")
     return 0
 
 
@@ -197,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     add = tokens_sub.add_parser("add", help="store a refresh token read from standard input")
     add.add_argument("username")
     add.add_argument("--open-id", default="", help="the creator's open_id, if known")
+    add.add_argument(
+        "--refresh-expires-in",
+        type=int,
+        help="TikTok's refresh_expires_in (seconds) for a bare refresh token; not needed with the JSON answer",
+    )
+    revoke = tokens_sub.add_parser("revoke", help="revoke a creator's authorisation at TikTok and forget the tokens")
+    revoke.add_argument("username")
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -207,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             return dev(extra)
         if args.command == "sql":
             return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
-        return add_token(args.username, args.open_id)
+        if args.tokens_command == "revoke":
+            return revoke_token(args.username)
+        return add_token(args.username, args.open_id, args.refresh_expires_in)
     except SettingsError as exc:
         print(f"tiktok-pipeline {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -72,6 +72,7 @@ def raw_video_figures(observed: ObservedRange) -> Figures:
             "videos": videos["video_id"].n_unique(),
             "quarantined_records": w.parsed.quarantine.height,
             "creator_failures": len(w.failures),
+            "creators_to_reauthorise": len(w.landed.reauthorise),
             "collected": w.landed.collected,
             "landing_file": observed.landing_file(w),
             **{k: int(telemetry[k] or 0) for k in REQUEST_FIGURES},
@@ -92,6 +93,7 @@ def raw_video_range_figures(observed: ObservedRange) -> dict[str, Any]:
         "range_quarantined_records": observed.quarantine.height,
         "range_requests": int(telemetry["requests"].sum() or 0),
         "range_creator_failures": sum(len(w.failures) for w in observed.windows),
+        "range_creators_to_reauthorise": sum(len(w.landed.reauthorise) for w in observed.windows),
     }
 
 

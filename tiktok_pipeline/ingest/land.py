@@ -62,6 +62,8 @@ class LandedWindow:
     collected: bool
     failures: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
+    reauthorise: dict[str, str] = field(default_factory=dict)
+    """Creators who must authorise the app again (TikTok's code), among ``failures``."""
 
     @property
     def landed_at(self) -> datetime:
@@ -76,6 +78,7 @@ class Collected:
     records: list[dict[str, Any]]
     failures: dict[str, str] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
+    reauthorise: dict[str, str] = field(default_factory=dict)
 
 
 def land(
@@ -121,6 +124,7 @@ def land(
         collected=True,
         failures=collection.failures,
         deferred=collection.deferred,
+        reauthorise=collection.reauthorise,
     )
 
 
@@ -155,7 +159,7 @@ def land_window(how: DisplayCollection, window_start: datetime, *, now: datetime
 
     def collect(observed_at: datetime) -> Collected:
         collection = collect_window(how.client, how.usernames, window_start, observed_at, how.horizon, how.plan)
-        return Collected(collection.records(), collection.failures, collection.deferred)
+        return Collected(collection.records(), collection.failures, collection.deferred, collection.reauthorise)
 
     return land(
         how.landing_dir, LANDING_SOURCE, window_start, observe=observe, collect=collect, recollect=how.recollect

@@ -278,6 +278,15 @@ class AlertSettings(BaseSettings):
 
     dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
     alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")
+    refresh_token_warn_days: float = Field(
+        default=14.0,
+        ge=0,
+        le=365,
+        description=(
+            "Days before a creator's refresh token ends (TikTok's fixed horizon from the authorization) at which an"
+            " alert names the creator, so they can authorise again in time; 0 warns only once it has ended."
+        ),
+    )
 
 
 class RetentionSettings(BaseSettings):

@@ -23,6 +23,7 @@ import httpx
 
 from tiktok_pipeline.simulator import responses
 from tiktok_pipeline.simulator.asof import requested_as_of
+from tiktok_pipeline.simulator.authorize import DEFAULT_REDIRECT_URIS, AuthorizationError, Authorizer
 from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, BusinessApi, BusinessFaultConfig
 from tiktok_pipeline.simulator.endpoints import ROUTES, DataRequest, Route, parse_body
 from tiktok_pipeline.simulator.faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
@@ -34,6 +35,10 @@ from tiktok_pipeline.simulator.tokens import TokenSigner
 from tiktok_pipeline.simulator.world import Creator, World, WorldConfig
 
 OAUTH_PATH = "/v2/oauth/token/"
+REVOKE_PATH = "/v2/oauth/revoke/"
+AUTHORIZE_PATH = "/v2/auth/authorize/"
+REFRESH_TOKEN_TTL = 180 * 86400
+"""The refresh token's horizon from the authorization: 180 days (TikTok's 2026 docs; older docs said 365)."""
 INJECTED_RETRY_AFTER_SECONDS = 1
 
 
@@ -44,7 +49,8 @@ class Simulator:
     granted tokens (``"oauth authorization_code"``, ``"oauth refresh_token"``), ``"throttled"`` answers
     and injected faults (``"fault 429"``, ``"fault 5xx"``, ``"fault timeout"``, ``"fault malformed"``).
     ``approved_scopes`` are the scopes the app itself was approved for (others give
-    ``scope_permission_missed``).
+    ``scope_permission_missed``). ``redirect_uris`` are the app's registered redirect URIs (checked at the
+    authorization step, :mod:`.authorize`).
     """
 
     def __init__(
@@ -54,7 +60,7 @@ class Simulator:
         *,
         clock: Callable[[], float] = time.time,
         access_token_ttl: int = 7200,
-        refresh_token_ttl: int = 180 * 86400,
+        refresh_token_ttl: int = REFRESH_TOKEN_TTL,
         rate_limit: int = 600,
         rate_window_seconds: float = 60.0,
         client_secret: str = "sim-secret",
@@ -62,6 +68,7 @@ class Simulator:
         business_faults: BusinessFaultConfig | None = None,
         business_qps: int = DEFAULT_QPS,
         advertiser_timezone: str = "UTC",
+        redirect_uris: frozenset[str] = DEFAULT_REDIRECT_URIS,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
@@ -80,6 +87,7 @@ class Simulator:
             client_secret=client_secret,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
+            authorizer=Authorizer(self.world, clock, redirect_uris),
         )
         self._limiter = SlidingWindow(rate_limit, rate_window_seconds)
         self._injector = FaultInjector(self.faults)
@@ -111,11 +119,13 @@ class Simulator:
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")
-        if path == OAUTH_PATH:
+        if path in (OAUTH_PATH, REVOKE_PATH):
             return self._token(request, log_id)
+        if path == AUTHORIZE_PATH:
+            return self._authorize(request, log_id)
         route = ROUTES.get(path)
-        if route is None:
-            return responses.api_error(ApiError("not_found", f"No such endpoint: {request.url.path}"), log_id)
+        if route is None:  # TikTok's error list has no not_found; the answer to an unknown path is assumed
+            return responses.api_error(ApiError("invalid_params", f"No such endpoint: {request.url.path}"), log_id)
         try:
             return self._data(route, request, log_id)
         except ApiError as error:
@@ -127,11 +137,23 @@ class Simulator:
             return responses.oauth_error("invalid_request", "Use POST with a form-encoded body.", log_id)
         form = dict(parse_qsl(request.content.decode(errors="replace")))
         try:
+            if request.url.path.rstrip("/") + "/" == REVOKE_PATH:
+                self._oauth.revoke(form)
+                self._count("oauth revoke")
+                return responses.json_response(200, {}, log_id)
             grant = self._oauth.grant(form)
         except OAuthError as error:
             return responses.oauth_error(error.code, error.message, log_id)
         self._count(f"oauth {form['grant_type']}")
         return responses.json_response(200, grant, log_id)
+
+    def _authorize(self, request: httpx.Request, log_id: str) -> httpx.Response:
+        """The consent page's answer: a 302 back to the redirect_uri, or an error page for an unregistered one."""
+        try:
+            location = self._oauth.authorizer.authorize(dict(request.url.params))
+        except AuthorizationError as error:
+            return responses.json_response(400, {"error": error.code, "error_description": error.message}, log_id)
+        return httpx.Response(302, headers={"location": location, responses.LOG_ID_HEADER: log_id})
 
     # --- data endpoints ----------------------------------------------------------------------
     def _data(self, route: Route, request: httpx.Request, log_id: str) -> httpx.Response:
@@ -150,6 +172,7 @@ class Simulator:
             as_of=self._as_of(request),
             granted=granted,
             approved=self.approved_scopes,
+            page_size=self._injector.page_size,
         )
         data = route.handler(data_request)
         if "videos" in data:
@@ -185,7 +208,7 @@ class Simulator:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         claims = self._signer.read(token.strip(), "act") if scheme.lower() == "bearer" else None
         creator = self.world.creator_by_open_id(claims.open_id) if claims else None
-        if claims is None or creator is None or claims.expires_at <= self.clock():
+        if claims is None or creator is None or claims.expires_at <= self.clock() or self._oauth.is_revoked(claims):
             raise ApiError("access_token_invalid", "The access token is invalid or not found in the request.")
         return creator, claims.scopes
 

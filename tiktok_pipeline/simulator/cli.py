@@ -15,7 +15,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.app import REFRESH_TOKEN_TTL, Simulator
+from tiktok_pipeline.simulator.authorize import DEFAULT_REDIRECT_URIS
 from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS, BusinessFaultConfig
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
@@ -53,7 +54,8 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         rate_5xx=args.fault_5xx,
         rate_timeout=args.fault_timeout,
         rate_malformed=args.fault_malformed,
-        send_retry_after=not args.no_retry_after,
+        rate_short_page=args.short_pages,
+        send_retry_after=args.retry_after,
         seed=args.seed,
     )
     business = BusinessFaultConfig(
@@ -66,6 +68,8 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         business_faults=business,
         business_qps=args.business_qps,
         advertiser_timezone=args.advertiser_timezone,
+        refresh_token_ttl=round(args.refresh_token_days * 86400),
+        redirect_uris=frozenset(args.redirect_uri or DEFAULT_REDIRECT_URIS),
     )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
     simulator.business.events.invalid_events = args.events_invalid
@@ -163,7 +167,19 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument(
             f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"
         )
-    s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
+    s.add_argument(
+        "--retry-after", action="store_true", help="send Retry-After with 429s (TikTok's docs mention no header)"
+    )
+    s.add_argument("--short-pages", type=float, default=0.25, help="share of video/list pages cut short (has_more)")
+    s.add_argument(
+        "--refresh-token-days",
+        type=float,
+        default=REFRESH_TOKEN_TTL / 86400,
+        help="refresh token horizon from the authorization (TikTok: 180 days; older docs 365)",
+    )
+    s.add_argument(
+        "--redirect-uri", action="append", help=f"registered redirect URI (repeatable; default {DEFAULT_REDIRECT_URIS})"
+    )
     for name in BUSINESS_FAULTS:
         s.add_argument(
             f"--business-fault-{name.replace('_', '-')}",

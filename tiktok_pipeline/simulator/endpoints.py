@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tiktok_pipeline.simulator.fields import (
@@ -33,6 +33,8 @@ class DataRequest:
     as_of: float
     granted: frozenset[str]
     approved: frozenset[str]
+    page_size: Callable[[int], int] = field(default=lambda full: full)
+    """How many of a full ``video/list`` page to send (fewer: a short page while ``has_more``)."""
 
     def fields(self, known: dict[str, str]) -> list[str]:
         """The validated ``fields`` query parameter."""
@@ -74,6 +76,8 @@ def video_list(request: DataRequest) -> dict[str, Any]:
     world = request.world
     older = [v for v in world.videos_as_of(request.creator.username, request.as_of) if v.create_time * 1000 < cursor]
     page = older[:max_count]
+    if len(older) > max_count:  # more follow: TikTok may send a short page (the cursor then resumes after it)
+        page = page[: request.page_size(len(page))]
     return {
         "videos": [video_record(v, world.counts(v.id, request.as_of), fields) for v in page],
         "cursor": page[-1].create_time * 1000 if page else cursor,

@@ -17,7 +17,7 @@ GATEWAY_SHARE = 0.3  # share of injected 5xx answered by the "gateway" (502/503,
 
 
 class FaultConfig(BaseModel):
-    """Rates of injected faults (all off by default) and whether 429s carry ``Retry-After``."""
+    """Rates of injected faults (off by default, but for TikTok's short pages) and whether 429s carry ``Retry-After``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -25,9 +25,18 @@ class FaultConfig(BaseModel):
     rate_5xx: float = Field(default=0.0, ge=0, le=1)
     rate_timeout: float = Field(default=0.0, ge=0, le=1)
     rate_malformed: float = Field(default=0.0, ge=0, le=1, description="Share of video records corrupted.")
+    rate_short_page: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description=(
+            "Share of video/list pages cut short while has_more stays true (TikTok does this; the share is assumed)."
+        ),
+    )
     seed: int = 0
     send_retry_after: bool = Field(
-        default=True, description="TikTok's behaviour is unconfirmed: simulate both with and without."
+        default=False,
+        description="TikTok's docs mention no rate-limit headers: off by default; on to simulate a host that sends it.",
     )
 
 
@@ -89,6 +98,13 @@ class FaultInjector:
         if roll < c.rate_429 + c.rate_5xx + c.rate_timeout:
             return Fault.TIMEOUT
         return None
+
+    def page_size(self, full: int) -> int:
+        """How many of a full page's ``full`` videos to send: fewer (at least one) with ``rate_short_page``."""
+        with self._lock:
+            if full < 2 or self._rng.random() >= self.config.rate_short_page:
+                return full
+            return self._rng.randrange(1, full)
 
     def maybe_corrupt(self, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """``record`` corrupted with probability ``rate_malformed``, and whether it was."""

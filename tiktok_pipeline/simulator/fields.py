@@ -67,7 +67,7 @@ def select_fields(
         raise ApiError("scope_permission_missed", f"The app lacks the scope: {','.join(sorted(needed - approved))}")
     if needed - granted:
         raise ApiError(
-            "scope_not_authorized", f"The user did not authorize the scope: {','.join(sorted(needed - granted))}"
+            "scope_not_authorized", "The user did not authorize the scope required for completing this request."
         )
     return fields
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,6 @@ STATUS = {
     "scope_not_authorized": 401,
     "invalid_params": 400,
     "scope_permission_missed": 400,
-    "not_found": 404,
     "rate_limit_exceeded": 429,
     "internal_error": 500,
 }
@@ -35,7 +34,8 @@ class ApiError(Exception):
 
 
 class LogIds:
-    """Unique, all-digit log ids like TikTok's: UTC timestamp, serial, random suffix."""
+    """Unique log ids shaped like TikTok's (``202206221854370101130062072500FFA2``): the UTC time as
+    ``YYYYMMDDHHMMSS`` then 20 upper-case hex digits (here a serial and random bits)."""
 
     def __init__(self) -> None:
         self._serial = itertools.count(1)
@@ -46,7 +46,7 @@ class LogIds:
         with self._lock:
             serial = next(self._serial)
         stamp = datetime.fromtimestamp(now, UTC)
-        return f"{stamp:%Y%m%d%H%M%S}{serial % 10**6:06d}{uuid.uuid4().int % 10**6:06d}"
+        return f"{stamp:%Y%m%d%H%M%S}{serial % 16**8:08X}{secrets.randbits(48):012X}"
 
 
 def json_response(status: int, body: Any, log_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -66,8 +66,8 @@ def api_error(error: ApiError, log_id: str) -> httpx.Response:
 
 
 def oauth_error(error: str, description: str, log_id: str) -> httpx.Response:
-    """OAuth's flat error body, HTTP 400."""
-    return json_response(400, {"error": error, "error_description": description, "log_id": log_id}, log_id)
+    """OAuth's flat error body, with HTTP 200 as TikTok answers it (HohnerJulian/ResearchTikPy PR 28)."""
+    return json_response(200, {"error": error, "error_description": description, "log_id": log_id}, log_id)
 
 
 def gateway_error(status: int, log_id: str) -> httpx.Response:

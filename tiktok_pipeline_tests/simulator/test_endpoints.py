@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
 from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.fields import VIDEO_FIELD_SCOPES
 
 from .conftest import AS_OF, bearer
@@ -27,7 +30,8 @@ def test_user_info_success_envelope(client, auth, sim: Simulator, username):
     body = response.json()
     assert response.status_code == 200 and set(body) == {"data", "error"}
     assert body["error"]["code"] == "ok" and body["error"]["message"] == ""
-    assert body["error"]["log_id"].isdigit() and body["error"]["log_id"] == response.headers["x-tt-logid"]
+    assert re.fullmatch(r"20\d{12}[0-9A-F]{20}", body["error"]["log_id"])  # TikTok's: YYYYMMDDHHMMSS + hex
+    assert body["error"]["log_id"] == response.headers["x-tt-logid"]
     creator = sim.world.creator(username)
     stats = sim.world.user_stats(username, AS_OF)
     assert body["data"]["user"] == {
@@ -64,7 +68,28 @@ def test_video_list_paginates_newest_first_like_the_world(client, auth, sim: Sim
     assert [v["view_count"] for v in seen] == [sim.world.counts(v.id, AS_OF).view_count for v in truth]
 
 
-def test_video_list_default_and_maximum_page_size(client, auth):
+def test_short_pages_while_has_more_lose_nothing(clock, make_client):
+    sim = Simulator(clock=clock)  # short pages are TikTok's default behaviour
+    client = make_client(sim)
+    sizes = []
+    for creator in sim.world.creators():
+        auth = bearer(client, creator.username)
+        seen, cursor = [], None
+        while True:
+            body = {"max_count": 3} | ({"cursor": cursor} if cursor is not None else {})
+            data = client.post("/v2/video/list/", params=LIST_FIELDS, json=body, headers=auth).json()["data"]
+            seen += data["videos"]
+            if not data["has_more"]:
+                break
+            sizes.append(len(data["videos"]))
+            cursor = data["cursor"]
+        assert [v["id"] for v in seen] == [v.id for v in sim.world.videos_as_of(creator.username, AS_OF)]
+    assert any(0 < size < 3 for size in sizes), f"no short page while has_more: {sizes}"
+
+
+def test_video_list_default_and_maximum_page_size(clock, make_client, username):
+    client = make_client(Simulator(clock=clock, faults=FaultConfig(rate_short_page=0.0)))
+    auth = bearer(client, username)
     default = client.post("/v2/video/list/", params=LIST_FIELDS, json={}, headers=auth).json()["data"]
     assert len(default["videos"]) == 10
     largest = client.post("/v2/video/list/", params=LIST_FIELDS, json={"max_count": 20}, headers=auth)
@@ -167,6 +192,9 @@ def test_scope_not_granted_fails_the_whole_call(client, username):
         401,
         "scope_not_authorized",
     )
+    refused = client.get("/v2/user/info/", params={"fields": "open_id,follower_count"}, headers=basic).json()
+    # what users report TikTok answering
+    assert refused["error"]["message"] == "The user did not authorize the scope required for completing this request."
     assert_error(
         client.post("/v2/video/list/", params={"fields": "id"}, json={}, headers=basic), 401, "scope_not_authorized"
     )
@@ -182,7 +210,8 @@ def test_scope_not_approved_for_the_app(clock, make_client, username):
 
 
 def test_unknown_path_and_wrong_method(client, auth):
-    assert_error(client.get("/v2/video/search/", headers=auth), 404, "not_found")
+    # TikTok's error list has no not_found: an unknown endpoint is invalid_params
+    assert_error(client.get("/v2/video/search/", headers=auth), 400, "invalid_params")
     assert_error(client.get("/v2/video/list/", params=LIST_FIELDS, headers=auth), 400, "invalid_params")
 
 

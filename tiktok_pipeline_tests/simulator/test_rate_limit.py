@@ -41,3 +41,13 @@ def test_sliding_window_throttles_and_recovers(clock, make_client, username, ret
     clock.now += 10
     assert user_info().status_code == 200
     assert sim.stats["throttled"] == 4 and sim.stats["requests /v2/user/info/"] == 11
+
+
+def test_429_carries_no_retry_after_by_default(clock, make_client, username):
+    """TikTok's docs mention no rate-limit headers: by default the simulator sends none."""
+    sim = Simulator(clock=clock, rate_limit=1, rate_window_seconds=60)
+    client = make_client(sim)
+    headers = bearer(client, username)
+    assert client.get("/v2/user/info/", params=FIELDS, headers=headers).status_code == 200
+    throttled = client.get("/v2/user/info/", params=FIELDS, headers=headers)
+    assert throttled.status_code == 429 and "Retry-After" not in throttled.headers

@@ -31,3 +31,46 @@ def test_a_bad_setting_stops_every_command_with_the_variable_named(monkeypatch, 
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "TIKTOK_PARTITIONS_START='yesterday'" in err and "Traceback" not in err
+
+
+def test_tokens_add_stores_the_refresh_expiry_tiktok_gave_never_an_assumed_one(tmp_path, monkeypatch, capsys):
+    import json
+    from datetime import datetime, timedelta
+
+    store_path = tmp_path / "tokens.json"
+    monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(store_path))
+    store = TokenStore(store_path)
+
+    def add(stdin: str, *argv: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return main(["tokens", "add", *argv])
+
+    answer = {
+        "access_token": "act.from-login-kit",
+        "expires_in": 86400,
+        "open_id": "o-2",
+        "refresh_token": "rft.from-login-kit",
+        "refresh_expires_in": 10 * 86400,
+        "scope": "user.info.basic,video.list",
+        "token_type": "Bearer",
+    }
+    now = datetime.now(UTC)
+    assert add(json.dumps(answer), "alice") == 0  # TikTok's token answer, as the callback received it
+    stored = store.get("alice")
+    assert abs(stored.refresh_expires_at - (now + timedelta(days=10))) < timedelta(seconds=5)
+    assert stored.open_id == "o-2" and stored.access_token.get_secret_value() == "act.from-login-kit"
+    assert not stored.needs_refresh(now) and stored.scope == "user.info.basic,video.list"
+
+    assert add("rft.bare\n", "bob", "--refresh-expires-in", "3600") == 0
+    assert abs(store.get("bob").refresh_expires_at - (now + timedelta(hours=1))) < timedelta(seconds=5)
+    assert add("rft.bare\n", "carol") == 0  # unknown until TikTok says so at the first refresh: not 180 days
+    assert store.get("carol").refresh_expires_at is None
+    assert "rft." not in capsys.readouterr().out
+
+    store.mark_reauthorize("alice", "invalid_grant, log_id=x")
+    assert add(json.dumps(answer), "alice") == 0 and store.get("alice").reauthorize is None  # new tokens: reset
+
+    refused = {"error": "invalid_grant", "error_description": "Authorization code is expired.", "log_id": "2026"}
+    assert add(json.dumps(refused), "dave") == 2 and store.get("dave") is None
+    assert "invalid_grant" in capsys.readouterr().err
+    assert add("rft.bare\n", "erin", "--refresh-expires-in", "-5") == 2

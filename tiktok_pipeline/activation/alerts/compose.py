@@ -79,6 +79,44 @@ def run_failure_alert(
     )
 
 
+def token_alert(
+    *, creator: str, expires_at: datetime | None, refused: str, severity: Severity, ui_url: str, now: datetime
+) -> Alert:
+    """An alert naming a creator who must authorise the app again: their refresh token ends at ``expires_at``
+    (TikTok's fixed horizon, not extended by refreshing), or TikTok already refused it (``refused``: its code and
+    log_id). The fix is the creator's: sign in again (Login Kit), then ``tiktok-pipeline tokens add``."""
+    fix = (
+        f"Ask {creator} to authorise the app again (Login Kit), then store the new tokens with "
+        f"`tiktok-pipeline tokens add {creator}`."
+    )
+    if expires_at is None:
+        title = f"{severity}: creator {creator} must re-authorise the app"
+        summary = f"TikTok refused {creator}'s refresh token ({refused}): their videos are no longer polled. {fix}"
+        facts = [("Creator", creator), ("TikTok's answer", refused)]
+        alert_id = f"token:{creator}:refused:{refused}"
+    else:
+        days = (expires_at - now).total_seconds() / 86400
+        when = f"ended on {expires_at:%Y-%m-%d %H:%M} UTC" if days <= 0 else f"ends in {days:.1f} days"
+        title = f"{severity}: {creator}'s TikTok authorisation {when}"
+        summary = (
+            f"{creator}'s refresh token {when} ({expires_at.isoformat()}); refreshing does not extend it, and after "
+            f"it their videos are no longer polled. {fix}"
+        )
+        facts = [("Creator", creator), ("Refresh token ends", f"{expires_at:%Y-%m-%d %H:%M} UTC")]
+        alert_id = f"token:{creator}:expires:{expires_at:%Y-%m-%d}"
+    return Alert(
+        alert_id=alert_id[:240],
+        kind="token",
+        severity=severity,
+        title=title,
+        summary=summary,
+        facts=facts,
+        link_url=ui_url.rstrip("/"),
+        link_text="Open Dagster",
+        created_at=now,
+    )
+
+
 def movers_digest(window_key: str, movers: pl.DataFrame, threshold: float, ui_url: str, now: datetime) -> Alert | None:
     """One digest of the videos whose momentum reached ``threshold`` in a window; None when there are none.
 

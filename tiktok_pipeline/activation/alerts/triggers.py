@@ -1,21 +1,26 @@
-"""What calls for an alert: failed check evaluations, failed runs, and fresh windows whose momentum crossed the threshold.
+"""What calls for an alert: failed check evaluations, failed runs, fresh windows whose momentum crossed the threshold,
+and creators whose TikTok authorisation ends soon or was refused.
 
 Three event streams, each followed with a storage-id cursor (monotonic, so nothing is seen twice and
 nothing is skipped): asset-check evaluations (a WARN failure does not fail its run, so only the events
 show it), run failures (a run can fail before any check ran: a step error, a lost API token, a killed
 worker), and ``video_velocity`` materialisations. Each becomes one :class:`AlertRequest` for
-``alert_job``, with a run key that deduplicates it.
+``alert_job``, with a run key that deduplicates it. The token store is read whole on each tick (it is small): a
+creator whose refresh token ends within the warning horizon, or whose refresh TikTok refused, gets one request per
+expiry (or refusal), deduplicated by its run key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel
 
+from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.warehouse.tables import VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW, window_from_key
 
@@ -35,7 +40,7 @@ class AlertRequest(dg.Config):
     Never secrets: no webhook URL ever travels in run config (they come from the ``alerts`` resource).
     """
 
-    kind: str  # "check" | "run" | "business"
+    kind: str  # "check" | "run" | "business" | "token"
     window_key: str | None = None
     asset: str = ""
     check: str = ""
@@ -45,6 +50,9 @@ class AlertRequest(dg.Config):
     run_id: str | None = None
     job_name: str = ""
     step: str = ""
+    creator: str = ""
+    expires_at: str | None = None
+    """ISO 8601 end of the creator's refresh token (``token`` alerts; None when TikTok refused it)."""
 
 
 class AlertCursor(BaseModel):
@@ -203,12 +211,47 @@ def momentum_requests(instance: dg.DagsterInstance, tick: AlertTick, now: dateti
         tick.requests.append(_request(f"business:{partition}", request, "business"))
 
 
+@dataclass(frozen=True)
+class TokenWatch:
+    """The token store to watch, and how long before a refresh token ends to warn."""
+
+    store_path: Path
+    warn_before: timedelta
+
+
+def token_requests(watch: TokenWatch, tick: AlertTick, now: datetime) -> None:
+    """One request per creator whose refresh token ends within ``watch.warn_before`` (or has ended), keyed by the
+    creator and the expiry day, and one per refusal TikTok gave (re-authorisation needed), keyed by its reason."""
+    for username, tokens in TokenStore(watch.store_path).all().items():
+        if tokens.reauthorize:
+            request = AlertRequest(kind="token", creator=username, severity="ERROR", description=tokens.reauthorize)
+            tick.requests.append(_request(f"token:{username}:refused:{tokens.reauthorize}"[:240], request, "token"))
+        elif tokens.refresh_expires_at is not None and tokens.refresh_expires_at - now <= watch.warn_before:
+            ended = tokens.refresh_expires_at <= now
+            request = AlertRequest(
+                kind="token",
+                creator=username,
+                severity="ERROR" if ended else "WARN",
+                expires_at=tokens.refresh_expires_at.isoformat(),
+            )
+            key = f"token:{username}:expires:{tokens.refresh_expires_at:%Y-%m-%d}"
+            tick.requests.append(_request(key, request, "token"))
+
+
 def alert_tick(
-    instance: dg.DagsterInstance, cursor: str | None, *, now: datetime, momentum_threshold: float
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    *,
+    now: datetime,
+    momentum_threshold: float,
+    tokens: TokenWatch | None = None,
 ) -> AlertTick:
-    """Every alert request since ``cursor`` (the sensor's JSON cursor), and the new cursor."""
+    """Every alert request since ``cursor`` (the sensor's JSON cursor), and the new cursor (``tokens``: also the
+    creators whose refresh tokens end soon or were refused)."""
     tick = AlertTick(AlertCursor.model_validate_json(cursor) if cursor else AlertCursor())
     check_failure_requests(instance, tick)
     run_failure_requests(instance, tick, now)
     momentum_requests(instance, tick, now, momentum_threshold)
+    if tokens is not None:
+        token_requests(tokens, tick, now)
     return tick

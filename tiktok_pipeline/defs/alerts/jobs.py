@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from tiktok_pipeline.activation.alerts.compose import check_alert, movers_digest, run_failure_alert
+from tiktok_pipeline.activation.alerts.compose import check_alert, movers_digest, run_failure_alert, token_alert
 from tiktok_pipeline.activation.alerts.delivery import AlertSender
 from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
@@ -19,7 +19,7 @@ from tiktok_pipeline.windows import utc_naive, window_from_key
 def compose_alert(
     context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
 ):
-    """Build the alert: from the check evaluation, from the failed run, or from the window's top movers."""
+    """Build the alert: from the check evaluation, the failed run, the creator's ending token, or the top movers."""
     now = datetime.now(UTC)
     if config.kind == "check":
         return check_alert(
@@ -40,6 +40,15 @@ def compose_alert(
             window_key=config.window_key,
             step=config.step or None,
             reason=config.description,
+            ui_url=alerts.dagster_ui_url,
+            now=now,
+        )
+    if config.kind == "token":
+        return token_alert(
+            creator=config.creator,
+            expires_at=datetime.fromisoformat(config.expires_at) if config.expires_at else None,
+            refused=config.description,
+            severity=config.severity,  # type: ignore[arg-type]
             ui_url=alerts.dagster_ui_url,
             now=now,
         )

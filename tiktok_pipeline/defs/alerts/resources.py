@@ -1,11 +1,14 @@
 """Where alerts go, instantiated in ``definitions.py`` from ``settings.alerts`` and the webhook variables."""
 
 import os
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, SecretStr
 
 from tiktok_pipeline.activation.alerts.delivery import Destination
+from tiktok_pipeline.activation.alerts.triggers import TokenWatch
 from tiktok_pipeline.settings import Settings
 
 
@@ -18,6 +21,8 @@ class AlertsResource(dg.ConfigurableResource):
     momentum_threshold: float = Field(description="TIKTOK_ALERT_MOMENTUM_THRESHOLD.")
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
+    token_store_path: str = Field(description="TIKTOK_TOKEN_STORE_PATH: whose refresh tokens end soon.")
+    refresh_token_warn_days: float = Field(description="TIKTOK_REFRESH_TOKEN_WARN_DAYS.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AlertsResource":
@@ -29,9 +34,16 @@ class AlertsResource(dg.ConfigurableResource):
             momentum_threshold=settings.alerts.alert_momentum_threshold,
             max_attempts=settings.display.max_attempts,
             max_retry_seconds=settings.display.http_max_retry_seconds,
+            token_store_path=str(settings.token_store_path),
+            refresh_token_warn_days=settings.alerts.refresh_token_warn_days,
         )
 
+    def token_watch(self) -> TokenWatch:
+        """Which token store the alert sensor reads, and how long before a refresh token ends it warns."""
+        return TokenWatch(Path(self.token_store_path), timedelta(days=self.refresh_token_warn_days))
+
     def destinations(self) -> list[Destination]:
+        """The configured Slack and Teams webhooks."""
         pairs = (("slack", self.slack_webhook_url), ("teams", self.teams_webhook_url))
         return [Destination(kind=kind, url=SecretStr(url)) for kind, url in pairs if url]
 

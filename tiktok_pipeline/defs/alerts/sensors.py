@@ -20,13 +20,18 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
     description=(
         "Watches asset-check evaluations (storage-id cursor, so WARN failures are seen too), run failures of "
         "every pipeline job (a run that failed before its checks ran) and video_velocity materialisations; "
-        "launches alert_job once per failed check, window and severity, once per failed run, and once per "
-        "fresh window whose momentum crossed the alert threshold."
+        "launches alert_job once per failed check, window and severity, once per failed run, once per "
+        "fresh window whose momentum crossed the alert threshold, and once per creator and expiry when a creator's "
+        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed)."
     ),
 )
 def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
-    """Launch alert runs for new check failures, run failures and momentum crossings."""
+    """Launch alert runs for new check failures, run failures, momentum crossings and creators' ending tokens."""
     tick = alert_tick(
-        context.instance, context.cursor, now=datetime.now(UTC), momentum_threshold=alerts.momentum_threshold
+        context.instance,
+        context.cursor,
+        now=datetime.now(UTC),
+        momentum_threshold=alerts.momentum_threshold,
+        tokens=alerts.token_watch(),
     )
     return dg.SensorResult(run_requests=tick.requests, cursor=tick.cursor.model_dump_json())

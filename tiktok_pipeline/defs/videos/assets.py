@@ -167,7 +167,10 @@ def _observe(context, config, display_api, tracking_registry, start, end) -> tup
         raise dg.Failure(description=str(exc)) from exc
     for window in observed.windows:
         for user, why in window.landed.failures.items():
-            context.log.warning("collection failed for %s %s: %s", window.key, user, why)
+            if user in window.landed.reauthorise:
+                context.log.error("creator %s must re-authorise (%s): %s", user, window.key, why)
+            else:
+                context.log.warning("collection failed for %s %s: %s", window.key, user, why)
         for user, why in window.landed.deferred.items():
             context.log.info("%s %s: %s", window.key, user, why)
     return observed, usernames

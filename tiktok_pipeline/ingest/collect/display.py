@@ -22,6 +22,7 @@ from typing import Any
 
 from tiktok_pipeline.ingest.parse.display import video_entries
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.sources.display_api.calls import ReauthorizationRequired
 from tiktok_pipeline.sources.display_api.client import ApiCall, DisplayApiClient, TikTokApiError
 from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
 
@@ -65,6 +66,8 @@ class Collection:
     """Index in ``calls`` of each discovery's last ``video/list`` call → why its pagination stopped."""
     truncated: dict[str, str] = field(default_factory=dict)
     """Creators whose discovery stopped abnormally (:data:`ABNORMAL_STOPS`), with the reason."""
+    reauthorise: dict[str, str] = field(default_factory=dict)
+    """Creators who must authorise the app again (also in ``failures``), with TikTok's code: only they can fix it."""
 
     def records(self) -> list[dict[str, Any]]:
         """Landing records: each call plus the window and the observation instant (and ``pagination_stop``
@@ -226,6 +229,11 @@ def collect_window(
                 refresh_videos(client, username, video_ids, observed_at, collection.calls, allowance)
         except BudgetExhaustedError as exc:
             collection.deferred[username] = str(exc)
+        except ReauthorizationRequired as exc:
+            if exc.call is not None:
+                collection.calls.append(exc.call)
+            collection.failures[username] = str(exc)
+            collection.reauthorise[username] = exc.code or "reauthorise"
         except TikTokApiError as exc:
             if exc.call is not None:
                 collection.calls.append(exc.call)

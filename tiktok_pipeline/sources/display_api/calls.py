@@ -61,3 +61,21 @@ class TikTokApiError(RuntimeError):
 
 class MissingCredentialsError(TikTokApiError):
     """No stored token for a creator and no way to obtain one unattended."""
+
+
+class ReauthorizationRequired(TikTokApiError):
+    """TikTok no longer accepts this creator's grant (refresh token expired, revoked or rotated out, or a scope not
+    granted): only the creator can fix it, by authorising the app again. Not retried until new tokens are stored."""
+
+    def __init__(
+        self, username: str, code: str, detail: str, *, log_id: str | None = None, call: ApiCall | None = None
+    ) -> None:
+        super().__init__(
+            f"creator {username!r} must re-authorise the app: TikTok answered {code} ({detail}), log_id={log_id}."
+            " Re-authorise: the creator signs in again with Login Kit, then store the new token with"
+            f" `tiktok-pipeline tokens add {username}` (it reads TikTok's token answer or the refresh token from"
+            " standard input)",
+            call=call,
+            code=code,
+        )
+        self.username, self.log_id = username, log_id

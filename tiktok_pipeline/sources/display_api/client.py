@@ -9,7 +9,6 @@ creator and carries TikTok's ``log_id`` (and the raw call) for support tickets a
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
@@ -19,16 +18,31 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from tiktok_pipeline.sources.display_api.calls import ApiCall, MissingCredentialsError, TikTokApiError
-from tiktok_pipeline.sources.display_api.models import Envelope, OAuthErrorBody, TokenGrant
-from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore, utcnow
-from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SessionClient, SlidingWindowLimiter
+from tiktok_pipeline.sources.display_api.calls import (
+    ApiCall,
+    MissingCredentialsError,
+    ReauthorizationRequired,
+    TikTokApiError,
+)
+from tiktok_pipeline.sources.display_api.models import Envelope
+from tiktok_pipeline.sources.display_api.oauth import OAuthClient
+from tiktok_pipeline.sources.display_api.tokens import TokenStore, utcnow
+from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
 from tiktok_pipeline.sources.http.decode import decode_body, escaped
 from tiktok_pipeline.sources.http.session import RequestHook
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ApiCall",
+    "DisplayApiClient",
+    "MissingCredentialsError",
+    "ReauthorizationRequired",
+    "TikTokApiError",
+    "simulator_code",
+]  # the errors are re-exported: callers import them from here
 
 SIMULATOR_CODE_PREFIX = "sim-code-"
+REAUTHORIZE_DATA_CODES = frozenset({"scope_not_authorized"})
+"""Data-call error codes only the creator can fix (by authorising again with the scopes the pipeline needs)."""
 
 
 def simulator_code(username: str) -> str:
@@ -47,7 +61,7 @@ class _Bearer(httpx.Auth):
         yield request
 
 
-class DisplayApiClient(SessionClient):
+class DisplayApiClient(OAuthClient):
     """A Display API v2 client bound to one host (the real one or the simulator)."""
 
     def __init__(
@@ -85,84 +99,6 @@ class DisplayApiClient(SessionClient):
             secrets=[client_secret.get_secret_value()],
             sleep=sleep,
         )
-
-    # --- OAuth -----------------------------------------------------------------------------
-    def _token_request(self, username: str, form: dict[str, str]) -> TokenSet:
-        form = {"client_key": self.client_key, "client_secret": self._client_secret.get_secret_value(), **form}
-        grant_type = form["grant_type"]
-        self._http.add_secrets(form.get("refresh_token", ""), form.get("code", ""))
-
-        def count(attempt: Attempt) -> None:
-            if attempt.response is None:
-                self.stats["oauth_transport_errors"] += 1
-
-        exchange = self._http.request(
-            "POST", "/v2/oauth/token/", data=form, name=f"oauth/token ({grant_type})", on_attempt=count
-        )
-        last = exchange.last
-        if exchange.exhausted or last.response is None:
-            reason = last.describe() if last.response is not None else last.error_text()
-            raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {reason}")
-        payload, _ = decode_body(last.response)
-        if last.response.status_code == 200:
-            try:
-                tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
-            except ValidationError as exc:
-                message = self._http.redact(f"oauth/token ({grant_type}) for {username}: bad answer: {exc}")
-                raise TikTokApiError(message) from None
-            self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
-            self.tokens.put(username, tokens)
-            return tokens
-        try:
-            detail: OAuthErrorBody | None = OAuthErrorBody.model_validate(payload)
-        except ValidationError:
-            detail = None
-        code = detail.error if detail else str(last.response.status_code)
-        raise TikTokApiError(
-            self._http.redact(
-                f"oauth/token ({grant_type}) for {username} refused: {code}"
-                f" ({detail.error_description if detail else payload!r}), log_id={detail.log_id if detail else None}"
-            ),
-            code=code,
-        )
-
-    def exchange_code(self, username: str, code: str, redirect_uri: str = "") -> TokenSet:
-        """Trade an authorization code for tokens and store them."""
-        return self._token_request(
-            username, {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        )
-
-    def refresh(self, username: str) -> TokenSet:
-        """Refresh ``username``'s access token; the rotated refresh token is persisted at once."""
-        current = self.tokens.get(username)
-        if current is None:
-            return self._bootstrap(username)
-        self.stats["token_refreshes"] += 1
-        log.info("refreshing access token of %s", username)
-        return self._token_request(
-            username,
-            {"grant_type": "refresh_token", "refresh_token": current.refresh_token.get_secret_value()},
-        )
-
-    def _bootstrap(self, username: str) -> TokenSet:
-        if self._unattended_code is not None:
-            return self.exchange_code(username, self._unattended_code(username))
-        raise MissingCredentialsError(
-            f"no OAuth tokens stored for creator {username!r} in {self.tokens.path}. The creator must authorise "
-            "the app (Login Kit); then store the refresh token with "
-            f"`tiktok-pipeline tokens add {username}` (it reads the token from standard input).",
-            code="missing_credentials",
-        )
-
-    def access_token(self, username: str) -> SecretStr:
-        """A valid access token for ``username``, refreshed ahead of its ``expires_in``."""
-        tokens = self.tokens.get(username)
-        if tokens is None:
-            tokens = self._bootstrap(username)
-        elif tokens.needs_refresh(self._now()):
-            tokens = self.refresh(username)
-        self._http.add_secrets(tokens.access_token.get_secret_value())
-        return tokens.access_token
 
     # --- Data endpoints --------------------------------------------------------------------
     def call(
@@ -206,9 +142,21 @@ class DisplayApiClient(SessionClient):
             if exchange.answered and call.status == 200 and code == "ok":
                 self._finish(call, attempts, started)
                 return call
+            if exchange.answered and code in REAUTHORIZE_DATA_CODES:
+                self._finish(call, attempts, started)
+                self.stats["reauthorisation_required"] += 1
+                message = envelope.error.message if envelope else ""
+                raise ReauthorizationRequired(
+                    username, code, f"{endpoint}: {escaped(message)[:300]}", log_id=call.log_id, call=call
+                )
             if not (exchange.answered and call.status == 401 and code == "access_token_invalid") or refreshed:
                 break
-            self.refresh(username)  # the token was refused before its expiry: refresh once and resend
+            try:
+                self.refresh(username)  # the token was refused before its expiry: refresh once and resend
+            except ReauthorizationRequired as exc:  # e.g. the creator revoked access
+                self._finish(call, attempts, started)
+                exc.call = call
+                raise
         self._finish(call, attempts, started)
         if exchange.exhausted:
             self._count_stop(exchange)

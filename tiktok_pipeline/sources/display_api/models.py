@@ -73,24 +73,56 @@ class Envelope(BaseModel):
     error: ApiErrorBody
 
 
+Seconds = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+"""A lifetime in seconds as TikTok sends it: a JSON integer (``"7200"`` and ``7200.0`` are refused)."""
+
+
 class TokenGrant(BaseModel):
-    """Answer of ``POST /v2/oauth/token/``."""
+    """Answer of ``POST /v2/oauth/token/``. ``refresh_expires_in`` is the refresh token's *remaining* lifetime."""
 
     access_token: SecretStr
-    expires_in: int
-    open_id: str
+    expires_in: Seconds
+    open_id: Annotated[str, Field(strict=True)]
     refresh_token: SecretStr
-    refresh_expires_in: int
-    scope: str = ""
+    refresh_expires_in: Seconds
+    scope: Annotated[str, Field(strict=True)] = ""
     token_type: str = "Bearer"
 
 
 class OAuthErrorBody(BaseModel):
-    """OAuth errors are flat: ``{"error": ..., "error_description": ..., "log_id": ...}``."""
+    """OAuth errors are flat: ``{"error": ..., "error_description": ..., "log_id": ...}``, sent by TikTok with
+    HTTP 200 (or any other status): the body, not the status, says it is an error."""
 
-    error: str
-    error_description: str = ""
-    log_id: str = ""
+    error: Annotated[str, Field(strict=True, min_length=1)]
+    error_description: Annotated[str, Field(strict=True)] = ""
+    log_id: Annotated[str, Field(strict=True)] = ""
+
+    @classmethod
+    def of(cls, payload: Any) -> OAuthErrorBody | None:
+        """The refusal in ``payload``, or None (a token answer, or not JSON at all). Besides the flat OAuth body, a
+        host may refuse with the data envelope (``{"error": {"code", "message", "log_id"}}``, code not ``ok``) or
+        with v1's ``{"message": "error", "data": {"error_code", "description"}}``: both are refusals too."""
+        if not isinstance(payload, dict):
+            return None
+        error, data = payload.get("error"), payload.get("data")
+        if isinstance(error, str):
+            try:
+                return cls.model_validate(payload)
+            except ValueError:
+                return OAuthErrorBody(error=error or "unknown_error")
+        if isinstance(error, dict) and error.get("code") not in (None, "ok"):
+            return OAuthErrorBody(
+                error=str(error.get("code")),
+                error_description=str(error.get("message", "")),
+                log_id=str(error.get("log_id", "")),
+            )
+        if payload.get("message") == "error" and isinstance(data, dict) and "error_code" in data:
+            return OAuthErrorBody(
+                error=str(data["error_code"]),
+                error_description=str(data.get("description", "")),
+                log_id=str(data.get("log_id", "")),
+            )
+        return None
 
 
 class Video(BaseModel):

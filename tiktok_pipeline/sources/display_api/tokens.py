@@ -3,6 +3,10 @@
 The store is a JSON file readable only by its owner. Writes are atomic (temp file + rename)
 under an exclusive file lock, so two runs refreshing at once cannot lose a rotation.
 Token values are ``SecretStr`` everywhere in memory: printing a ``TokenSet`` shows ``**********``.
+
+``refresh_expires_at`` is what TikTok says: the moment of each grant plus its ``refresh_expires_in``, the *remaining*
+lifetime of the refresh token chain (a fixed horizon from the first authorization; refreshing does not extend it).
+It is None until TikTok has said (a bare refresh token stored with ``tokens add``, before its first refresh).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ class TokenSet(BaseModel):
     access_token: SecretStr
     access_expires_at: datetime
     refresh_token: SecretStr
-    refresh_expires_at: datetime
+    refresh_expires_at: datetime | None = None
     scope: str = ""
+    reauthorize: str | None = None
+    """Why the creator must authorise the app again (TikTok's error code and log_id, never a token), set when TikTok
+    refused the refresh token: no refresh is attempted until ``tokens add`` stores new tokens."""
 
     @classmethod
     def from_grant(cls, grant: TokenGrant, now: datetime) -> TokenSet:
@@ -48,14 +55,16 @@ class TokenSet(BaseModel):
         """True once the access token is within ``REFRESH_MARGIN`` of expiring."""
         return now >= self.access_expires_at - REFRESH_MARGIN
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
+        """The stored form (token values in clear: the file is owner-only)."""
         return {
             "open_id": self.open_id,
             "access_token": self.access_token.get_secret_value(),
             "access_expires_at": self.access_expires_at.isoformat(),
             "refresh_token": self.refresh_token.get_secret_value(),
-            "refresh_expires_at": self.refresh_expires_at.isoformat(),
+            "refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else None,
             "scope": self.scope,
+            "reauthorize": self.reauthorize,
         }
 
 
@@ -76,7 +85,7 @@ class TokenStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _read(self) -> dict[str, dict[str, str]]:
+    def _read(self) -> dict[str, dict[str, str | None]]:
         if not self.path.exists():
             return {}
         try:
@@ -95,13 +104,37 @@ class TokenStore:
         with self._locked():
             content = self._read()
             content[username] = tokens.to_json()
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(content, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            self._write(content)
+
+    def mark_reauthorize(self, username: str, reason: str) -> None:
+        """Record that ``username`` must authorise again (see :attr:`TokenSet.reauthorize`); tokens stay as they are."""
+        with self._locked():
+            content = self._read()
+            if username in content:
+                content[username] = {**content[username], "reauthorize": reason}
+                self._write(content)
+
+    def remove(self, username: str) -> None:
+        """Forget ``username``'s tokens (after a revocation)."""
+        with self._locked():
+            content = self._read()
+            if content.pop(username, None) is not None:
+                self._write(content)
+
+    def all(self) -> dict[str, TokenSet]:
+        """Every creator's tokens."""
+        with self._locked():
+            return {username: TokenSet.model_validate(raw) for username, raw in sorted(self._read().items())}
+
+    def _write(self, content: dict[str, dict[str, str | None]]) -> None:
+        """Replace the file with ``content`` (temp file, fsync, rename); the caller holds the lock."""
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(content, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
 
     def usernames(self) -> list[str]:
         """Creators that have tokens."""
@@ -110,4 +143,5 @@ class TokenStore:
 
 
 def utcnow() -> datetime:
+    """Now, in UTC."""
     return datetime.now(UTC)

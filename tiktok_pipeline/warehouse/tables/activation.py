@@ -11,7 +11,8 @@ ALERTS = TableSpec(
         Column(
             "kind",
             "VARCHAR",
-            "'check' (an asset check failed), 'business' (momentum digest) or 'run' (a pipeline run failed).",
+            "'check' (an asset check failed), 'business' (momentum digest), 'run' (a pipeline run failed) or 'token'"
+            " (a creator's TikTok authorisation ends soon or was refused).",
         ),
         Column("severity", "VARCHAR", "ERROR, WARN or INFO."),
         Column("window_key", "VARCHAR", "The 5-minute window (partition key) the alert is about."),
