@@ -24,6 +24,7 @@ import httpx
 from tiktok_pipeline.simulator import responses
 from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.business.app import BusinessApi, BusinessFaultConfig
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.endpoints import ROUTES, DataRequest, Route, parse_body
 from tiktok_pipeline.simulator.faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
 from tiktok_pipeline.simulator.fields import ALL_SCOPES
@@ -60,6 +61,7 @@ class Simulator:
         client_secret: str = "sim-secret",
         approved_scopes: frozenset[str] = ALL_SCOPES,
         business_faults: BusinessFaultConfig | None = None,
+        attribution_days: float = ATTRIBUTION_DAYS,
     ) -> None:
         self.world = World(world)
         self.faults = faults or FaultConfig()
@@ -79,7 +81,7 @@ class Simulator:
         self._limiter = SlidingWindow(rate_limit, rate_window_seconds)
         self._injector = FaultInjector(self.faults)
         self._log_ids = responses.LogIds()
-        self.business = BusinessApi(self.world, clock=clock, faults=business_faults)
+        self.business = BusinessApi(self.world, clock=clock, faults=business_faults, attribution_days=attribution_days)
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
 
     def transport(self) -> httpx.BaseTransport:

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
@@ -35,7 +36,9 @@ def serve(args: argparse.Namespace) -> int:
         send_retry_after=not args.no_retry_after,
         seed=args.seed,
     )
-    simulator = Simulator(_world_config(args), faults, rate_limit=args.rate_limit)
+    simulator = Simulator(
+        _world_config(args), faults, rate_limit=args.rate_limit, attribution_days=args.attribution_days
+    )
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
     for creator in simulator.world.creators():
@@ -88,6 +91,12 @@ def parser() -> argparse.ArgumentParser:
             f"--fault-{name}", type=float, default=0.0, help=f"share of requests (records) with {name} faults"
         )
     s.add_argument("--no-retry-after", action="store_true", help="send 429s without Retry-After")
+    s.add_argument(
+        "--attribution-days",
+        type=float,
+        default=ATTRIBUTION_DAYS,
+        help="days after an hour during which ad reports keep revising its conversions (at most 28)",
+    )
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")
     t.add_argument("--video-id", required=True)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.business.events import EventsStore
 from tiktok_pipeline.simulator.business.protocol import BusinessError, BusinessRequest, Endpoint
 from tiktok_pipeline.simulator.business.reporting import Reporting, reporting_endpoints
@@ -56,7 +57,7 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
     api.events = EventsStore()  # the Events API's deduplication store and counters
-    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID))  # the ad account's reports
+    api.reporting = Reporting(AdAccount(api.world, ADVERTISER_ID, attribution_days=api.attribution_days))
     return {"event/track": Endpoint("POST", api.events.track), **reporting_endpoints(api.reporting)}
 
 
@@ -83,9 +84,12 @@ class BusinessApi:
         rate_limit: int = 600,
         rate_window_seconds: float = 60.0,
         endpoints: dict[str, Endpoint] | None = None,
+        attribution_days: float = ATTRIBUTION_DAYS,
     ) -> None:
-        """``endpoints`` replaces :func:`default_endpoints` (tests serve their own)."""
+        """``endpoints`` replaces :func:`default_endpoints` (tests serve their own); ``attribution_days``: how
+        long the ad account's reports keep revising an hour (:mod:`.attribution`)."""
         self.world = world
+        self.attribution_days = attribution_days
         self.clock = clock
         self.faults = faults or BusinessFaultConfig()
         self.stats: Counter[str] = Counter()

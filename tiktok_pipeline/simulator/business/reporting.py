@@ -11,6 +11,9 @@
   impressions, CPC without clicks, video-view metrics still being computed for a recent hour.
 - Reporting latency and attribution revisions as modelled by :class:`.ads.AdAccount` (answered as of
   the request's as-of instant).
+- ``ad/get`` lists the account's ads of the last ``AD_LIST_DAYS`` (60) days, long enough for a 28-day
+  re-read; deleted ads only when ``filtering`` asks ``{"secondary_status": "AD_STATUS_ALL"}`` (or
+  ``AD_STATUS_DELETE``), as TikTok does: by default it answers every status but deleted.
 - Parameter errors are code 40002 with a message that names the parameter; an advertiser the token
   cannot see is 40001.
 """
@@ -80,8 +83,11 @@ AD_FIELDS = (
     "create_time",
     "modify_time",
 )
-AD_LIST_DAYS = 14
-"""``ad/get`` lists ads created within this many days before the as-of instant."""
+AD_LIST_DAYS = 60
+"""``ad/get`` lists ads created within this many days before the as-of instant (the account's history)."""
+AD_STATUSES = ("AD_STATUS_NOT_START", "AD_STATUS_DELIVERY_OK", "AD_STATUS_DONE", "AD_STATUS_DELETE")
+SECONDARY_STATUS_FILTERS = ("AD_STATUS_ALL", "AD_STATUS_NOT_DELETE", *AD_STATUSES)
+"""``filtering.secondary_status`` values: every status, every status but deleted (the default), or one status."""
 MAX_FILTER_IDS = 100
 
 
@@ -221,10 +227,15 @@ class Reporting:
         params = request.params
         check_advertiser(params, self.account)
         filtering = json_parameter(params, "filtering", dict) or {}
+        status = filtering.pop("secondary_status", "AD_STATUS_NOT_DELETE")
+        if status not in SECONDARY_STATUS_FILTERS:
+            raise bad_parameter("filtering.secondary_status", f"must be one of {', '.join(SECONDARY_STATUS_FILTERS)}.")
         wanted: dict[str, set[str]] = {}
         for name, value in filtering.items():
             if name not in ("ad_ids", "adgroup_ids", "campaign_ids"):
-                raise bad_parameter(f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids or campaign_ids.")
+                raise bad_parameter(
+                    f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids, campaign_ids or secondary_status."
+                )
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise bad_parameter(f"filtering.{name}", "must be a JSON array of id strings.")
             if len(value) > MAX_FILTER_IDS:
@@ -243,11 +254,16 @@ class Reporting:
             if "campaign_ids" in wanted and ad.campaign.id not in wanted["campaign_ids"]:
                 continue
             record = self._ad_record(ad, request.as_of)
+            if not _status_matches(record["secondary_status"], status):
+                continue
             listed.append({field: record[field] for field in fields})
         return page_of(listed, params, default_size=10)
 
     def _ad_record(self, ad: Ad, as_of: float) -> dict[str, Any]:
-        if as_of < ad.start:
+        deleted = ad.deleted is not None and ad.deleted <= as_of
+        if deleted:
+            status = "AD_STATUS_DELETE"
+        elif as_of < ad.start:
             status = "AD_STATUS_NOT_START"
         elif as_of < ad.end:
             status = "AD_STATUS_DELIVERY_OK"
@@ -265,11 +281,19 @@ class Reporting:
             "identity_type": "AUTH_CODE",
             "identity_id": ad.identity_id,
             "tiktok_item_id": ad.video.id,
-            "operation_status": "ENABLE",
+            "operation_status": "DISABLE" if deleted else "ENABLE",
             "secondary_status": status,
             "create_time": _stamp(ad.create_time),
-            "modify_time": _stamp(min(max(as_of, ad.create_time), ad.end)),
+            "modify_time": _stamp(ad.deleted if deleted and ad.deleted else min(max(as_of, ad.create_time), ad.end)),
         }
+
+
+def _status_matches(status: str, wanted: str) -> bool:
+    if wanted == "AD_STATUS_ALL":
+        return True
+    if wanted == "AD_STATUS_NOT_DELETE":
+        return status != "AD_STATUS_DELETE"
+    return status == wanted
 
 
 def reporting_endpoints(reporting: Reporting) -> dict[str, Endpoint]:
