@@ -150,6 +150,16 @@ class AdsSettings(BaseSettings):
             " replaces them (attribution revises recent hours). At least the API's revision horizon."
         ),
     )
+    ad_attribution_days: int = Field(
+        default=7,
+        ge=1,
+        le=28,
+        description=(
+            "Once a day the ads run also re-fetches every hour of this many days before the lookback (whole days of"
+            " the advertiser's time zone) and replaces them: TikTok keeps attributing conversions to an hour for up to"
+            " 7 days after a view and 28 after a click."
+        ),
+    )
     advertiser_timezone: str = Field(
         default="UTC", description="Time zone of the advertiser account: report dates and stat_time_hour are in it."
     )

@@ -38,7 +38,7 @@ from tiktok_pipeline.governance.window_figures import range_totals
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows
 from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.ingest.parse.ads import PARSER_VERSION as ADS_PARSER_VERSION
-from tiktok_pipeline.ingest.parse.ads import parse_landed_ads
+from tiktok_pipeline.ingest.parse.ads import parse_landed_ads, per_window
 from tiktok_pipeline.metrics.ad_figures import (
     ad_velocity_figures,
     raw_ad_figures,
@@ -102,6 +102,9 @@ class RawAdMetricsConfig(dg.Config):
     refetch: bool = False
     """Call the API again even when a window's report is already landed (the new fetch replaces hours only
     where it is at least as recent as what is stored)."""
+    attribution_days: bool = False
+    """Also re-fetch the TIKTOK_AD_ATTRIBUTION_DAYS days before the lookback (for the run's last window) and
+    replace those hours: attribution keeps revising them. ad_metrics_sensor sets it once a day."""
 
 
 @dg.asset(
@@ -135,13 +138,14 @@ def raw_ad_metrics(
                 options=ad_reporting.options,
                 observe_at_window_end=business_api.observe_at_window_end,
                 refetch=config.refetch,
+                attribution_days=config.attribution_days,
             )
         except WindowNotObservableError as exc:
             raise dg.Failure(description=str(exc)) from exc
         stats = dict(client.stats)
     fetches = parse_landed_ads(landed, root)
     usable = [f for f in fetches if f.error is None]
-    failed = {window_key(f.window_start): f.error for f in fetches if f.error is not None}
+    failed = {f"{window_key(f.window_start)} ({f.landing_file})": f.error for f in fetches if f.error is not None}
     for key, error in failed.items():
         context.log.error(f"ads of window {key} not used: {error}")
     written = None
@@ -150,13 +154,16 @@ def raw_ad_metrics(
             written = replace_fetched_hours(connection, usable, (start, end))
     if failed:
         raise dg.Failure(
-            description=f"{len(failed)} of {len(fetches)} windows could not be fetched; "
+            description=f"{len(failed)} of {len(fetches)} fetches (lookbacks and attribution days) could not be used; "
             f"{'the others were written' if usable else 'nothing was written'}. First: {next(iter(failed.values()))}",
             metadata={"failures": dg.MetadataValue.json(failed)},
         )
     assert written is not None  # every fetch is usable when none failed
     registry_campaigns = {c for creator in tracking_registry.load().creators for c in creator.campaign_ids}
-    by_window = raw_ad_figures(written, fetches, {window_key(w.window_start): w.collected for w in landed})
+    fetched: dict[str, bool] = {}
+    for window in landed:  # a window's lookback says whether it was fetched (its attribution days come after it)
+        fetched.setdefault(window_key(window.window_start), window.collected)
+    by_window = raw_ad_figures(written, per_window(fetches), fetched)
     if len(by_window) == 1:  # the run is the window's: its request counters are the window's
         for figures in by_window.values():
             figures.update(request_figures(stats))

@@ -9,7 +9,7 @@ replacing hours from an incomplete report would delete good rows.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class ParsedFetch:
     outside_lookback: int = 0
     duplicates: int = 0
     ads_without_video: int = 0
+    attribution_hours: int = 0
+    """Hours of the window's re-fetch of the attribution days among ``hours`` (0: its lookback only)."""
 
     @property
     def coverage(self) -> pl.DataFrame:
@@ -94,6 +96,7 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
         return parsed
     parsed.fetched_at = datetime.fromisoformat(meta["fetched_at"])
     parsed.hours = [datetime.fromisoformat(h) for h in meta["hours"]]
+    parsed.attribution_hours = len(parsed.hours) if meta.get("attribution_days") else 0
     zone = ZoneInfo(meta.get("timezone") or "UTC")
     failed = [r for r in records if r.get("error")]
     if failed:
@@ -189,6 +192,33 @@ def _key(dims: Any, zone: ZoneInfo) -> dict[str, Any] | None:
     except (ValidationError, TypeError):
         return None
     return {"ad_id": valid.ad_id, "stat_time_hour": utc_naive(valid.stat_time_hour.replace(tzinfo=zone))}
+
+
+def per_window(fetches: list[ParsedFetch]) -> list[ParsedFetch]:
+    """One fetch per window, for its figures: a window's lookback and its attribution days (the fetch after it,
+    :func:`tiktok_pipeline.ingest.collect.ads.land_ad_windows`) added together; hours, rows and counts summed."""
+    merged: list[ParsedFetch] = []
+    for fetch in fetches:
+        if not merged or merged[-1].window_start != fetch.window_start:
+            merged.append(fetch)
+            continue
+        first = merged[-1]
+        merged[-1] = replace(
+            first,
+            hours=[*first.hours, *fetch.hours],
+            landing_file=f"{first.landing_file}, {fetch.landing_file}",
+            rows=pl.concat([first.rows, fetch.rows]),
+            quarantine=pl.concat([first.quarantine, fetch.quarantine]),
+            kept_keys=pl.concat([first.kept_keys, fetch.kept_keys]),
+            error=first.error or fetch.error,
+            request_ids=[*first.request_ids, *fetch.request_ids],
+            pages=first.pages + fetch.pages,
+            outside_lookback=first.outside_lookback + fetch.outside_lookback,
+            duplicates=first.duplicates + fetch.duplicates,
+            ads_without_video=first.ads_without_video + fetch.ads_without_video,
+            attribution_hours=first.attribution_hours + fetch.attribution_hours,
+        )
+    return merged
 
 
 def parse_landed_ads(landed: list[LandedWindow], landing_dir: Path) -> list[ParsedFetch]:
