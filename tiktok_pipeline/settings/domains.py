@@ -147,7 +147,8 @@ class AdsSettings(BaseSettings):
         le=48,
         description=(
             "Every window re-fetches the hourly ad report for the current hour and this many hours before it and"
-            " replaces them (attribution revises recent hours). At least the API's revision horizon."
+            " replaces them: the fresh hours, which move most. Older revisions come with the daily re-fetch of"
+            " TIKTOK_AD_ATTRIBUTION_DAYS."
         ),
     )
     ad_attribution_days: int = Field(

@@ -5,7 +5,9 @@
   raw answers under ``data/landing/business_api/report/`` (the landing path every source uses), and
   replaces those hours in the table (one row per ad and hour): revised hours are corrected, never
   double-counted, and never overwritten by an older fetch (``tiktok_pipeline/warehouse/ad_hours.py``).
-  Launched by ``ad_metrics_sensor`` (``ad_metrics_job``), once per closed window.
+  Launched by ``ad_metrics_sensor`` (``ad_metrics_job``), once per closed window; the first window of each
+  day also re-fetches the attribution days (run config ``attribution_days``, landed under
+  ``data/landing/business_api/report_days/``), since TikTok keeps revising conversions for days.
 - ``ad_velocity``: per window and video, the ads' CTR over the trailing hour, its 30-minute change,
   the 2-second-view and profile-visit ratios, beside organic proxies for every observed video
   (``tiktok_pipeline/metrics/ctr.py``). Declarative: materialised by ``automation_condition_sensor`` as
@@ -61,6 +63,10 @@ Each window re-fetches the current hour and the `TIKTOK_AD_LOOKBACK_HOURS` befor
 AUCTION_AD, all pages, then `ad/get` for the boosted video of each Spark Ad) and **replaces** those hours in one
 transaction: attribution revisions correct them instead of adding to them, and an hour is only replaced by a
 fetch at least as recent as the stored one, so re-running an old window never brings back staler numbers.
+Attribution keeps revising conversions for days, so once a day (the first window `ad_metrics_sensor` launches on
+a UTC day, run config `attribution_days`) the run also re-fetches every hour of the `TIKTOK_AD_ATTRIBUTION_DAYS`
+before its lookback, landed under `data/landing/business_api/report_days/`, and replaces them the same way
+(`attribution_hours` in its metadata). `ad/get` is asked for every status, so deleted ads keep their video.
 Raw answers are landed under `data/landing/business_api/report/` first; rows that fail validation go to
 `ad_report_quarantine` (written only by this asset, in the same transaction as the hours) and keep their last
 good value here; analysts read them in `quarantined_records` (asset = raw_ad_metrics) with the other sources'.
