@@ -15,12 +15,9 @@ are a pure function of (seed, ad, hour). What the API **reports** as of an insta
 - **Latency**: data of the last ``REPORTING_LATENCY_SECONDS`` (10 minutes) is not reported yet; the
   current hour's row holds the share of the hour delivered before that, and an hour with nothing
   reportable has no row.
-- **Attribution revisions** (:mod:`.attribution`): conversions (50% of them) keep arriving over the
-  account's attribution window after the hour ends (``attribution_days``, default 7: TikTok attributes
-  up to 7 days after a view and 28 after a click), most in the first hours and a tail over days; late
-  clicks (10%) arrive within the first day. So a fetch days later still answers higher numbers for an
-  old hour. Reported values never go down as the as-of instant moves forward; :meth:`AdAccount.settled`
-  is what every hour ends at once its window has passed.
+- **Attribution revisions** (:mod:`.attribution`): late conversions keep arriving for the account's
+  ``attribution_days`` (default 7) after the hour, late clicks within a day; reported values never go
+  down, and :meth:`AdAccount.settled` is what every hour ends at (from :meth:`AdAccount.final_at`).
 - **Deleted ads**: a seeded share of ads is deleted after it stopped delivering (``Ad.deleted``); its
   hours stay in the reports, and ``ad/get`` lists it only when asked for every status.
 
@@ -36,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 
-from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution, HourMetrics
 from tiktok_pipeline.simulator.curves import surge
 from tiktok_pipeline.simulator.randomness import bits, unit
 from tiktok_pipeline.simulator.world import VideoTruth, World
@@ -118,24 +115,6 @@ class Ad:
     def active_seconds(self, lo: float, hi: float) -> float:
         """Seconds of ``[lo, hi)`` during which the ad delivered."""
         return max(0.0, min(hi, self.end) - max(lo, self.start))
-
-
-@dataclass(frozen=True)
-class HourMetrics:
-    """An ad's numbers for one hour; ``None`` means the metric does not apply (TikTok's ``"-"``)."""
-
-    impressions: int
-    clicks: int
-    spend: float
-    conversion: int | None
-    video_play_actions: int
-    video_watched_2s: int | None
-    video_watched_6s: int | None
-    likes: int
-    comments: int
-    shares: int
-    follows: int
-    profile_visits: int
 
 
 class AdAccount:
@@ -295,27 +274,7 @@ class AdAccount:
         final = self.settled(ad, hour)
         holes = elapsed < VIDEO_METRICS_SECONDS and self._u("hole", ad.id, hour) < 0.05  # still being computed
 
-        def part(value: int) -> int:
-            return int(value * share)
-
         def late(metric: str) -> Callable[[int], float]:
             return lambda k: self._u("late", metric, ad.id, hour, k)
 
-        return HourMetrics(
-            impressions=part(final.impressions),
-            clicks=self.attribution.clicks(final.clicks * share, elapsed, scale, late("clicks")),
-            spend=math.floor(final.spend * share * 100) / 100,
-            conversion=(
-                None
-                if final.conversion is None
-                else self.attribution.conversions(final.conversion * share, elapsed, scale, late("conversion"))
-            ),
-            video_play_actions=part(final.video_play_actions),
-            video_watched_2s=None if holes else part(final.video_watched_2s or 0),
-            video_watched_6s=None if holes else part(final.video_watched_6s or 0),
-            likes=part(final.likes),
-            comments=part(final.comments),
-            shares=part(final.shares),
-            follows=part(final.follows),
-            profile_visits=part(final.profile_visits),
-        )
+        return self.attribution.report(final, share, elapsed, scale, late, holes)

@@ -1,4 +1,5 @@
-"""When an ad-hour's late clicks and conversions arrive: TikTok keeps revising an hour for days.
+"""An ad-hour's numbers (:class:`HourMetrics`), and when its late clicks and conversions arrive: TikTok keeps
+revising an hour for days.
 
 TikTok attributes a conversion to an ad up to 7 days after a view and up to 28 days after a click, and
 its reports move with every attribution (airbytehq/airbyte issue 23756: connectors re-read a window of
@@ -14,6 +15,7 @@ days, not hours). The simulator models this for each (ad, hour) deterministicall
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +37,24 @@ def arrival(quantile: float, horizon: float, scale: float) -> float:
     fast at first and with a long tail.
     """
     return scale * ((1 + horizon / scale) ** quantile - 1)
+
+
+@dataclass(frozen=True)
+class HourMetrics:
+    """An ad's numbers for one hour; ``None`` means the metric does not apply (TikTok's ``"-"``)."""
+
+    impressions: int
+    clicks: int
+    spend: float
+    conversion: int | None
+    video_play_actions: int
+    video_watched_2s: int | None
+    video_watched_6s: int | None
+    likes: int
+    comments: int
+    shares: int
+    follows: int
+    profile_visits: int
 
 
 @dataclass(frozen=True)
@@ -76,3 +96,38 @@ class Attribution:
         if elapsed <= 0 or late == 0:
             return total - late
         return total - late + sum(1 for k in range(late) if arrival(draw(k), horizon, scale) <= elapsed)
+
+    def report(
+        self,
+        final: HourMetrics,
+        share: float,
+        elapsed: float,
+        scale: float,
+        late: Callable[[str], Callable[[int], float]],
+        holes: bool,
+    ) -> HourMetrics:
+        """What is reported of an hour's ``final`` numbers: the ``share`` of its delivery made so far, the clicks
+        and conversions arrived ``elapsed`` seconds after the hour (``late(metric)`` draws their quantiles), and
+        no 2s/6s views while ``holes`` (still being computed)."""
+
+        def part(value: int) -> int:
+            return int(value * share)
+
+        return HourMetrics(
+            impressions=part(final.impressions),
+            clicks=self.clicks(final.clicks * share, elapsed, scale, late("clicks")),
+            spend=math.floor(final.spend * share * 100) / 100,
+            conversion=(
+                None
+                if final.conversion is None
+                else self.conversions(final.conversion * share, elapsed, scale, late("conversion"))
+            ),
+            video_play_actions=part(final.video_play_actions),
+            video_watched_2s=None if holes else part(final.video_watched_2s or 0),
+            video_watched_6s=None if holes else part(final.video_watched_6s or 0),
+            likes=part(final.likes),
+            comments=part(final.comments),
+            shares=part(final.shares),
+            follows=part(final.follows),
+            profile_visits=part(final.profile_visits),
+        )

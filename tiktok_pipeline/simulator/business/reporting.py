@@ -23,7 +23,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount
+from tiktok_pipeline.simulator.business.attribution import HourMetrics
 from tiktok_pipeline.simulator.business.params import (
     bad_parameter,
     check_advertiser,
