@@ -212,7 +212,7 @@ def test_quarantine_is_replaced_for_its_windows_in_its_own_table_only(db):
     assert reasons == ["ad", "video"]
 
 
-def test_an_ad_ad_get_no_longer_lists_keeps_the_video_it_was_stored_with(db):
+def test_an_ad_that_ad_get_no_longer_lists_keeps_the_video_it_was_stored_with(db):
     """A Spark Ad boosts one video for life: a later fetch whose ad/get left the ad out (deleted, or a host that
     hides it) replaces the hour's numbers but never loses the link that was known."""
     write(db, fetch(W1, [H9], [{"ad_id": "1", "stat_time_hour": H9, "clicks": 5, "identity_id": "69"}]))
