@@ -108,3 +108,13 @@ def test_the_module_level_sensor_evaluates_with_its_resource(settings, instance)
     )
     result = ad_metrics_sensor.evaluate_tick(context)
     assert len(result.run_requests or []) == 1 or "waiting for enriched_video_metrics" in (result.skip_message or "")
+
+
+def test_the_first_window_of_each_day_also_refetches_the_attribution_days(sensor, instance):
+    instance.report_runless_asset_event(dg.AssetMaterialization("enriched_video_metrics", partition=KEY))
+    config = {"ops": {"raw_ad_metrics": {"config": {"attribution_days": True}}}}
+    cases = [(None, True), ("2026-11-19-23:55", True), ("2026-11-20-10:30", False), ("2026-11-20-00:00", False)]
+    for cursor, refetch in cases:
+        [request] = tick(sensor, instance, cursor).run_requests
+        assert request.partition_key == KEY and request.tags["tiktok/attribution_days"] == str(refetch).lower()
+        assert request.run_config == (config if refetch else {}), cursor

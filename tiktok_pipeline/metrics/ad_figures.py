@@ -73,6 +73,7 @@ def raw_ad_figures(written: HoursWritten, fetches: list[ParsedFetch], fetched: M
             "fetched": fetched[key],
             "landing_file": fetch.landing_file,
             "hours_covered": len(fetch.hours),
+            "attribution_hours": fetch.attribution_hours,
             "hours_replaced": replaced.height,
             "hours_kept_newer": won.height - replaced.height,
             "hours_taken_by_newer_window": len(fetch.hours) - won.height,

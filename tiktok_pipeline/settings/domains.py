@@ -147,7 +147,18 @@ class AdsSettings(BaseSettings):
         le=48,
         description=(
             "Every window re-fetches the hourly ad report for the current hour and this many hours before it and"
-            " replaces them (attribution revises recent hours). At least the API's revision horizon."
+            " replaces them: the fresh hours, which move most. Older revisions come with the daily re-fetch of"
+            " TIKTOK_AD_ATTRIBUTION_DAYS."
+        ),
+    )
+    ad_attribution_days: int = Field(
+        default=7,
+        ge=1,
+        le=28,
+        description=(
+            "Once a day the ads run also re-fetches every hour of this many days before the lookback (whole days of"
+            " the advertiser's time zone) and replaces them: TikTok keeps attributing conversions to an hour for up to"
+            " 7 days after a view and 28 after a click."
         ),
     )
     advertiser_timezone: str | None = Field(

@@ -25,6 +25,7 @@ from tiktok_pipeline.simulator import responses
 from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.authorize import DEFAULT_REDIRECT_URIS, AuthorizationError, Authorizer
 from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, BusinessApi, BusinessFaultConfig
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.endpoints import ROUTES, DataRequest, Route, parse_body
 from tiktok_pipeline.simulator.faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
 from tiktok_pipeline.simulator.fields import ALL_SCOPES
@@ -69,6 +70,7 @@ class Simulator:
         business_qps: int = DEFAULT_QPS,
         advertiser_timezone: str = "UTC",
         redirect_uris: frozenset[str] = DEFAULT_REDIRECT_URIS,
+        attribution_days: float = ATTRIBUTION_DAYS,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
@@ -93,7 +95,12 @@ class Simulator:
         self._injector = FaultInjector(self.faults)
         self._log_ids = responses.LogIds()
         self.business = BusinessApi(
-            self.world, clock=clock, faults=business_faults, qps=business_qps, advertiser_timezone=advertiser_timezone
+            self.world,
+            clock=clock,
+            faults=business_faults,
+            qps=business_qps,
+            advertiser_timezone=advertiser_timezone,
+            attribution_days=attribution_days,
         )
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tiktok_pipeline.simulator.app import REFRESH_TOKEN_TTL, Simulator
 from tiktok_pipeline.simulator.authorize import DEFAULT_REDIRECT_URIS
 from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS, BusinessFaultConfig
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
@@ -70,6 +71,7 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         advertiser_timezone=args.advertiser_timezone,
         refresh_token_ttl=round(args.refresh_token_days * 86400),
         redirect_uris=frozenset(args.redirect_uri or DEFAULT_REDIRECT_URIS),
+        attribution_days=args.attribution_days,
     )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
     simulator.business.events.invalid_events = args.events_invalid
@@ -194,6 +196,12 @@ def parser() -> argparse.ArgumentParser:
         default="request",
         help="Events API, one invalid event: refuse the whole request with 40002 (request, TikTok's observed"
         " answer, the default) or list it in data.failed_events and keep the others (partial, undocumented)",
+    )
+    s.add_argument(
+        "--attribution-days",
+        type=float,
+        default=ATTRIBUTION_DAYS,
+        help="days after an hour during which ad reports keep revising its conversions (at most 28)",
     )
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")

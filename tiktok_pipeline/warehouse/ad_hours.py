@@ -11,6 +11,8 @@ double-counted. Rules:
   re-running an old partition never overwrites newer revisions with staler numbers.
 - **A bad record loses nothing.** A row quarantined by the fetch keeps its previously stored value
   (older ``fetched_at``) instead of being deleted.
+- **A known link stays.** A row whose fetch did not say which video its ad boosts (``ad/get`` left the ad
+  out) takes the video and identity stored for that ad before.
 - The quarantined records of the run's windows are replaced in ``ad_report_quarantine`` (this is its only
   writer) in the same transaction; they appear in the ``quarantined_records`` view with the other sources'.
 """
@@ -112,7 +114,9 @@ def replace_ad_hours(
             .select("ad_id", "stat_time_hour")
             .unique()
         )
-        incoming = RAW_AD_METRICS.conform(incoming.join(kept, on=["ad_id", "stat_time_hour"], how="anti"))
+        incoming = _with_known_links(
+            connection, RAW_AD_METRICS.conform(incoming.join(kept, on=["ad_id", "stat_time_hour"], how="anti"))
+        )
         connection.register("_hours", writable.select("stat_time_hour").to_arrow())
         connection.register("_kept", kept.to_arrow())
         [(deleted,)] = connection.execute(
@@ -134,6 +138,33 @@ def replace_ad_hours(
         for name in ("_hours", "_kept", "_incoming", "_quarantine"):
             connection.unregister(name)
     return _summary(winners, writable, before, after, deleted, incoming, kept_rows)
+
+
+_KNOWN_LINKS = """SELECT ad_id, any_value(video_id) AS known_video_id, any_value(identity_id) AS known_identity_id
+                  FROM raw_ad_metrics WHERE video_id IS NOT NULL AND ad_id IN (SELECT ad_id FROM _unlinked)
+                  GROUP BY ad_id"""
+
+
+def _with_known_links(connection: duckdb.DuckDBPyConnection, incoming: pl.DataFrame) -> pl.DataFrame:
+    """``incoming`` with the stored video and identity of each ad whose fetch did not say them (``ad/get`` left it
+    out): a Spark Ad boosts one video for life, so a link once known is never replaced by null."""
+    unlinked = incoming.filter(pl.col("video_id").is_null()).select("ad_id").unique()
+    if unlinked.is_empty():
+        return incoming
+    connection.register("_unlinked", unlinked.to_arrow())
+    known = read_frame(connection, _KNOWN_LINKS)
+    connection.unregister("_unlinked")
+    return RAW_AD_METRICS.conform(
+        incoming.join(known, on="ad_id", how="left")
+        .with_columns(
+            pl.coalesce("video_id", "known_video_id").alias("video_id"),
+            pl.when(pl.col("video_id").is_null() & pl.col("known_video_id").is_not_null())
+            .then(pl.col("known_identity_id"))
+            .otherwise(pl.col("identity_id"))
+            .alias("identity_id"),
+        )
+        .drop("known_video_id", "known_identity_id")
+    )
 
 
 def _summary(

@@ -119,14 +119,61 @@ def test_latency_hides_the_last_ten_minutes_and_attribution_revises_recent_hours
         at_1005 = report(api, as_of=datetime(2026, 11, 20, 10, 5, tzinfo=UTC)).data["list"]
         at_1015 = report(api, as_of=datetime(2026, 11, 20, 10, 15, tzinfo=UTC)).data["list"]
         at_1315 = report(api, as_of=datetime(2026, 11, 20, 13, 15, tzinfo=UTC)).data["list"]
-        at_1400 = report(api, as_of=datetime(2026, 11, 20, 14, 0, tzinfo=UTC)).data["list"]
     assert REPORTING_LATENCY_SECONDS == 600
     assert totals(at_1005, "2026-11-20 10:00:00")["impressions"] == 0  # nothing reportable yet: no rows
     assert totals(at_1015, "2026-11-20 10:00:00")["impressions"] > 0  # 5 minutes of the hour
-    early, late, settled = (totals(rows, "2026-11-20 09:00:00") for rows in (at_1015, at_1315, at_1400))
+    early, late = (totals(rows, "2026-11-20 09:00:00") for rows in (at_1015, at_1315))
     assert early["impressions"] == late["impressions"] > 0  # the hour's delivery was complete at 10:15
     assert late["clicks"] > early["clicks"] and late["conversion"] > early["conversion"]  # revised upwards
-    assert settled == late  # three hours (plus latency) after the hour, nothing changes any more
+
+
+def settled_totals(simulator, day: str, hour: datetime) -> dict[str, int]:
+    """The simulator's ground truth: the hour's final impressions, clicks and conversions over all its ads."""
+    account = simulator.business.reporting.account
+    start = int(hour.timestamp())
+    final = [account.settled(ad, start) for ad in account.ads_between(start, start + 3600)]
+    return {
+        "impressions": sum(m.impressions for m in final),
+        "clicks": sum(m.clicks for m in final),
+        "conversion": sum(m.conversion or 0 for m in final),
+    }
+
+
+def test_attribution_keeps_revising_an_hour_for_days_then_settles_at_the_ground_truth(served):
+    """TikTok attributes conversions up to 7 days after a view (28 after a click): an hour keeps moving for days."""
+    simulator, base_url = served
+    hour = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    account = simulator.business.reporting.account
+    assert account.attribution.days == 7  # the default window
+    final_at = datetime.fromtimestamp(account.final_at(int(hour.timestamp())), UTC)
+    assert final_at == hour + timedelta(hours=1, days=7, seconds=REPORTING_LATENCY_SECONDS)
+    instants = [hour + timedelta(hours=h) for h in (4, 7, 24, 3 * 24, 6 * 24)] + [
+        final_at,
+        final_at + timedelta(days=2),
+    ]
+    with client(base_url) as api:
+        seen = [totals(report(api, as_of=at).data["list"], "2026-11-20 09:00:00") for at in instants]
+    after_4h, after_7h, after_1d, after_3d, after_6d, final, later = seen
+    assert after_4h["impressions"] == final["impressions"] > 0  # delivery is complete; attribution is not
+    conversions = [s["conversion"] for s in seen]
+    assert conversions == sorted(conversions) and after_3d["conversion"] > after_7h["conversion"]
+    assert final["conversion"] > after_3d["conversion"]  # still moving 3 days later
+    assert after_1d["clicks"] > after_4h["clicks"] and after_3d["clicks"] == final["clicks"]  # clicks settle in a day
+    assert final == later == settled_totals(simulator, "2026-11-20", hour)  # then it never changes again
+
+
+def test_the_attribution_window_is_configurable(fresh):
+    simulator, base_url = fresh
+    short = Simulator(clock=lambda: AS_OF.timestamp(), attribution_days=1)
+    hour = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    with serve_in_thread(short, timeout_seconds=0.5) as short_url, client(short_url) as api:
+        after_2d = totals(report(api, as_of=hour + timedelta(days=2)).data["list"], "2026-11-20 09:00:00")
+    with client(base_url) as api:
+        default_2d = totals(report(api, as_of=hour + timedelta(days=2)).data["list"], "2026-11-20 09:00:00")
+    assert after_2d == settled_totals(short, "2026-11-20", hour)  # settled after one day
+    assert default_2d["conversion"] < after_2d["conversion"]  # the default 7 days are still attributing
+    with pytest.raises(ValueError, match="attribution_days"):
+        Simulator(attribution_days=29)
 
 
 @pytest.mark.parametrize(
@@ -253,3 +300,47 @@ def test_as_of_reaches_only_a_simulator(served):
         clock_hours = {r["dimensions"]["stat_time_hour"] for r in report(real_client, as_of=early).data["list"]}
     assert "2026-11-20 10:00:00" not in as_of_hours  # answered as of 09:30
     assert "2026-11-20 10:00:00" in clock_hours  # no header: answered as of the server's clock (10:40)
+
+
+def list_ads(api, **filtering):
+    params = {"advertiser_id": ADVERTISER_ID, "page_size": "1000"}
+    if filtering:
+        params["filtering"] = filtering
+    return api.get("ad/get", params, as_of=AS_OF).data["list"]
+
+
+def test_ad_get_lists_old_ads_and_deleted_ones_only_when_asked_for_every_status(served):
+    simulator, base_url = served
+    with client(base_url) as api:
+        default = list_ads(api)
+        everything = list_ads(api, secondary_status="AD_STATUS_ALL")
+        deleted = list_ads(api, secondary_status="AD_STATUS_DELETE")
+        with pytest.raises(BusinessApiError) as caught:
+            list_ads(api, secondary_status="AD_STATUS_GONE")
+    assert caught.value.code == 40002 and "filtering.secondary_status" in str(caught.value)
+    created = [datetime.strptime(ad["create_time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) for ad in default]
+    assert min(created) < AS_OF - timedelta(days=30)  # ads created long ago are listed
+    assert deleted and all(ad["secondary_status"] == "AD_STATUS_DELETE" for ad in deleted)
+    assert not {ad["ad_id"] for ad in deleted} & {ad["ad_id"] for ad in default}  # hidden unless asked
+    assert {ad["ad_id"] for ad in everything} == {ad["ad_id"] for ad in default} | {ad["ad_id"] for ad in deleted}
+    assert all(ad["tiktok_item_id"] and ad["operation_status"] == "DISABLE" for ad in deleted)
+
+
+def test_a_deleted_spark_ad_keeps_the_link_to_its_video(served):
+    """Reports keep a deleted ad's hours; the client asks ad/get for every status, so their rows keep video_id."""
+    simulator, base_url = served
+    window = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+    plan = plan_fetch(window, window + timedelta(minutes=5), 5 * 24)  # a re-read of five days
+    with client(base_url) as api:
+        records = fetch_window(api, ADVERTISER_ID, plan)
+    asked = [json.loads(r["params"]["filtering"]) for r in records if r["kind"] == "ads"]
+    assert asked and all(f["secondary_status"] == "AD_STATUS_ALL" for f in asked)
+    parsed = parse_fetch(records, "f", window)
+    assert parsed.error is None and parsed.ads_without_video == 0
+    account = simulator.business.reporting.account
+    as_of = plan.fetched_at.timestamp()
+    ads = {ad.id: ad for ad in account.ads_between(plan.hours[0].timestamp(), as_of)}
+    deleted = {a for a, ad in ads.items() if ad.deleted is not None and ad.deleted <= as_of}
+    rows = parsed.rows.to_dicts()
+    assert {r["ad_id"] for r in rows} & deleted  # deleted ads still have hours in the report
+    assert all(r["video_id"] == ads[r["ad_id"]].video.id for r in rows)

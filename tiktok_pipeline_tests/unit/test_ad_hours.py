@@ -210,3 +210,17 @@ def test_quarantine_is_replaced_for_its_windows_in_its_own_table_only(db):
         reasons = read_frame(connection, "SELECT reason FROM quarantined_records ORDER BY reason")["reason"].to_list()
         assert read_frame(connection, "SELECT reason FROM ad_report_quarantine")["reason"].to_list() == ["ad"]
     assert reasons == ["ad", "video"]
+
+
+def test_an_ad_that_ad_get_no_longer_lists_keeps_the_video_it_was_stored_with(db):
+    """A Spark Ad boosts one video for life: a later fetch whose ad/get left the ad out (deleted, or a host that
+    hides it) replaces the hour's numbers but never loses the link that was known."""
+    write(db, fetch(W1, [H9], [{"ad_id": "1", "stat_time_hour": H9, "clicks": 5, "identity_id": "69"}]))
+    later = [
+        {"ad_id": "1", "stat_time_hour": H9, "clicks": 7, "video_id": None, "identity_id": None},
+        {"ad_id": "2", "stat_time_hour": H9, "clicks": 1, "video_id": None, "identity_id": None},  # never known
+    ]
+    write(db, fetch(W2, [H9], later))
+    rows = {r["ad_id"]: r for r in stored(db).iter_rows(named=True)}
+    assert (rows["1"]["clicks"], rows["1"]["video_id"], rows["1"]["identity_id"]) == (7, "77", "69")
+    assert rows["2"]["video_id"] is None

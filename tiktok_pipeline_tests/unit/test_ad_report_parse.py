@@ -1,12 +1,13 @@
 """Ad report parsing: strings, integers and "-" become numbers and nulls; bad rows are quarantined naming the field;
-the lookback plan in UTC and other time zones."""
+the lookback plan and the attribution days in UTC and other time zones."""
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tiktok_pipeline.ingest.collect.ads import plan_fetch
+from tiktok_pipeline.ingest.collect.ads import plan_days, plan_fetch
 from tiktok_pipeline.ingest.parse.ads import parse_fetch
 
 W = datetime(2026, 11, 20, 10, 35, tzinfo=UTC)  # window 10:35-10:40
@@ -221,3 +222,20 @@ def test_fuzzed_rows_are_parsed_or_quarantined_never_lost(rows):
     accounted = parsed.rows.height + parsed.duplicates + parsed.outside_lookback + parsed.quarantine.height
     assert accounted == len(rows)
     assert (parsed.rows["impressions"].drop_nulls() >= 0).all() and (parsed.rows["spend"].drop_nulls() >= 0).all()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Europe/Berlin"])
+@pytest.mark.parametrize("days", [1, 7, 28])
+def test_the_attribution_days_are_whole_local_days_up_to_the_lookback_never_overlapping_it(zone, days):
+    window = datetime(2026, 11, 2, 10, 35, tzinfo=UTC)  # America/New_York fell back on 2026-11-01
+    lookback = plan_fetch(window, window + timedelta(minutes=5), 6, zone)
+    plan = plan_days(window, window + timedelta(minutes=5), 6, days, zone)
+    tz = ZoneInfo(zone)
+    first = plan.hours[0].astimezone(tz)
+    assert (first.hour, first.minute) == (0, 0)  # local midnight
+    assert first.date() == lookback.hours[0].astimezone(tz).date() - timedelta(days=days)
+    assert plan.hours[-1] + timedelta(hours=1) == lookback.hours[0]  # contiguous with the lookback
+    assert all(b - a == timedelta(hours=1) for a, b in zip(plan.hours, plan.hours[1:], strict=False))
+    assert len(set(plan.hours)) == len(plan.hours) and not set(plan.hours) & set(lookback.hours)
+    assert plan.dates == tuple(sorted({h.astimezone(tz).date() for h in plan.hours}))
+    assert plan.attribution_days == days and lookback.attribution_days == 0

@@ -5,7 +5,9 @@
   raw answers under ``data/landing/business_api/report/`` (the landing path every source uses), and
   replaces those hours in the table (one row per ad and hour): revised hours are corrected, never
   double-counted, and never overwritten by an older fetch (``tiktok_pipeline/warehouse/ad_hours.py``).
-  Launched by ``ad_metrics_sensor`` (``ad_metrics_job``), once per closed window.
+  Launched by ``ad_metrics_sensor`` (``ad_metrics_job``), once per closed window; the first window of each
+  day also re-fetches the attribution days (run config ``attribution_days``, landed under
+  ``data/landing/business_api/report_days/``), since TikTok keeps revising conversions for days.
 - ``ad_velocity``: per window and video, the ads' CTR over the trailing hour, its 30-minute change,
   the 2-second-view and profile-visit ratios, beside organic proxies for every observed video
   (``tiktok_pipeline/metrics/ctr.py``). Declarative: materialised by ``automation_condition_sensor`` as
@@ -38,7 +40,7 @@ from tiktok_pipeline.governance.window_figures import range_totals
 from tiktok_pipeline.ingest.collect.ads import land_ad_windows
 from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.ingest.parse.ads import PARSER_VERSION as ADS_PARSER_VERSION
-from tiktok_pipeline.ingest.parse.ads import parse_landed_ads
+from tiktok_pipeline.ingest.parse.ads import parse_landed_ads, per_window
 from tiktok_pipeline.metrics.ad_figures import (
     ad_velocity_figures,
     raw_ad_figures,
@@ -61,6 +63,10 @@ Each window re-fetches the current hour and the `TIKTOK_AD_LOOKBACK_HOURS` befor
 AUCTION_AD, all pages, then `ad/get` for the boosted video of each Spark Ad) and **replaces** those hours in one
 transaction: attribution revisions correct them instead of adding to them, and an hour is only replaced by a
 fetch at least as recent as the stored one, so re-running an old window never brings back staler numbers.
+Attribution keeps revising conversions for days, so once a day (the first window `ad_metrics_sensor` launches on
+a UTC day, run config `attribution_days`) the run also re-fetches every hour of the `TIKTOK_AD_ATTRIBUTION_DAYS`
+before its lookback, landed under `data/landing/business_api/report_days/`, and replaces them the same way
+(`attribution_hours` in its metadata). `ad/get` is asked for every status, so deleted ads keep their video.
 Raw answers are landed under `data/landing/business_api/report/` first; rows that fail validation go to
 `ad_report_quarantine` (written only by this asset, in the same transaction as the hours) and keep their last
 good value here; analysts read them in `quarantined_records` (asset = raw_ad_metrics) with the other sources'.
@@ -102,6 +108,9 @@ class RawAdMetricsConfig(dg.Config):
     refetch: bool = False
     """Call the API again even when a window's report is already landed (the new fetch replaces hours only
     where it is at least as recent as what is stored)."""
+    attribution_days: bool = False
+    """Also re-fetch the TIKTOK_AD_ATTRIBUTION_DAYS days before the lookback (for the run's last window) and
+    replace those hours: attribution keeps revising them. ad_metrics_sensor sets it once a day."""
 
 
 @dg.asset(
@@ -135,13 +144,14 @@ def raw_ad_metrics(
                 options=ad_reporting.options,
                 observe_at_window_end=business_api.observe_at_window_end,
                 refetch=config.refetch,
+                attribution_days=config.attribution_days,
             )
         except WindowNotObservableError as exc:
             raise dg.Failure(description=str(exc)) from exc
         stats = dict(client.stats)
     fetches = parse_landed_ads(landed, root)
     usable = [f for f in fetches if f.error is None]
-    failed = {window_key(f.window_start): f.error for f in fetches if f.error is not None}
+    failed = {f"{window_key(f.window_start)} ({f.landing_file})": f.error for f in fetches if f.error is not None}
     for key, error in failed.items():
         context.log.error(f"ads of window {key} not used: {error}")
     written = None
@@ -150,13 +160,16 @@ def raw_ad_metrics(
             written = replace_fetched_hours(connection, usable, (start, end))
     if failed:
         raise dg.Failure(
-            description=f"{len(failed)} of {len(fetches)} windows could not be fetched; "
+            description=f"{len(failed)} of {len(fetches)} fetches (lookbacks and attribution days) could not be used; "
             f"{'the others were written' if usable else 'nothing was written'}. First: {next(iter(failed.values()))}",
             metadata={"failures": dg.MetadataValue.json(failed)},
         )
     assert written is not None  # every fetch is usable when none failed
     registry_campaigns = {c for creator in tracking_registry.load().creators for c in creator.campaign_ids}
-    by_window = raw_ad_figures(written, fetches, {window_key(w.window_start): w.collected for w in landed})
+    fetched: dict[str, bool] = {}
+    for window in landed:  # a window's lookback says whether it was fetched (its attribution days come after it)
+        fetched.setdefault(window_key(window.window_start), window.collected)
+    by_window = raw_ad_figures(written, per_window(fetches), fetched)
     if len(by_window) == 1:  # the run is the window's: its request counters are the window's
         for figures in by_window.values():
             figures.update(request_figures(stats))

@@ -17,6 +17,7 @@ class AdReportingResource(dg.ConfigurableResource):
 
     landing_dir: str = Field(description="Landing zone root (TIKTOK_LANDING_DIR).")
     lookback_hours: int = Field(description="Hours before the window's end re-fetched and replaced.")
+    attribution_days: int = Field(description="Days before the lookback the daily re-fetch replaces.")
     advertiser_timezone: str | None = Field(
         description="TIKTOK_ADVERTISER_TIMEZONE: overrides the account's time zone (None: read from advertiser/info)."
     )
@@ -30,6 +31,7 @@ class AdReportingResource(dg.ConfigurableResource):
         return cls(
             landing_dir=str(settings.landing_dir),
             lookback_hours=settings.ads.ad_lookback_hours,
+            attribution_days=settings.ads.ad_attribution_days,
             advertiser_timezone=settings.ads.advertiser_timezone,
             page_size=settings.ads.ad_report_page_size,
             wait_for_videos_minutes=settings.ads.ad_wait_for_videos_minutes,
@@ -37,7 +39,7 @@ class AdReportingResource(dg.ConfigurableResource):
 
     @property
     def options(self) -> AdFetchOptions:
-        return AdFetchOptions(self.lookback_hours, self.advertiser_timezone, self.page_size)
+        return AdFetchOptions(self.lookback_hours, self.advertiser_timezone, self.page_size, self.attribution_days)
 
     @property
     def wait_for_videos(self) -> timedelta:

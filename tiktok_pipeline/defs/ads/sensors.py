@@ -41,7 +41,13 @@ def ad_metrics_tick(
     request = dg.RunRequest(
         run_key=decision.key,
         partition_key=decision.key,
-        tags={"tiktok/videos_ready": str(decision.videos_ready).lower()},
+        tags={
+            "tiktok/videos_ready": str(decision.videos_ready).lower(),
+            "tiktok/attribution_days": str(decision.attribution_days).lower(),
+        },
+        run_config=(
+            {"ops": {"raw_ad_metrics": {"config": {"attribution_days": True}}}} if decision.attribution_days else None
+        ),
     )
     return dg.SensorResult(run_requests=[request], cursor=decision.key)
 
@@ -55,7 +61,8 @@ def ad_metrics_tick(
         "Launches ad_metrics_job once per closed 5-minute window (run key = window), as soon as "
         "enriched_video_metrics holds that window, or after TIKTOK_AD_WAIT_FOR_VIDEOS_MINUTES without it. "
         "Only the latest closed window is launched: the lookback of each run re-fetches the hours of any "
-        "window skipped while the daemon was down."
+        "window skipped while the daemon was down. The first window launched on a UTC day also re-fetches the "
+        "TIKTOK_AD_ATTRIBUTION_DAYS days before its lookback (run config attribution_days, tag tiktok/attribution_days)."
     ),
 )
 def ad_metrics_sensor(context: dg.SensorEvaluationContext, ad_reporting: AdReportingResource):

@@ -8,6 +8,11 @@ reports span one day, so it asks ``report/integrated/get`` once per local date t
 page after page, then ``ad/get`` for the ads seen (100 ids a request) to learn which video each Spark
 Ad boosts. Every answer becomes a landing record, landed through :func:`tiktok_pipeline.ingest.land.land`
 before anything parses it (:mod:`tiktok_pipeline.ingest.parse.ads`).
+
+Attribution keeps revising an hour for days (TikTok attributes up to 7 days after a view, 28 after a
+click), so once a day a window's run also re-fetches the **attribution days** (:func:`plan_days`): every
+hour from local midnight ``attribution_days`` days back up to its lookback, landed on their own under
+``business_api/report_days/`` (one file per window, like the lookback's) and replaced like the lookback.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.ingest.land import Collected, LandedWindow, WindowNotObservableError, land
+from tiktok_pipeline.ingest.landing import landing_path
 from tiktok_pipeline.sources.business_api.advertiser import (
     ADVERTISER_ENDPOINT,
     AdvertiserZone,
@@ -42,6 +48,8 @@ from tiktok_pipeline.sources.business_api.reporting import (
 from tiktok_pipeline.windows import WINDOW, window_key, window_starts
 
 LANDING_SOURCE = "business_api/report"
+DAYS_LANDING_SOURCE = "business_api/report_days"
+"""Where a window's re-fetch of the attribution days lands (beside its lookback, under ``LANDING_SOURCE``)."""
 HOUR = timedelta(hours=1)
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,8 @@ log = logging.getLogger(__name__)
 # --- what a window fetches ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FetchPlan:
-    """One window's fetch: the hours it replaces (UTC starts of local hours) and the dates it asks for."""
+    """One window's fetch: the hours it replaces (UTC starts of local hours) and the dates it asks for;
+    ``attribution_days`` > 0 for a re-fetch of the attribution days (:func:`plan_days`)."""
 
     window_start: datetime
     fetched_at: datetime
@@ -57,6 +66,7 @@ class FetchPlan:
     dates: tuple[date, ...]
     timezone: str
     timezone_source: str = ""
+    attribution_days: int = 0
 
 
 def _local_hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -77,6 +87,23 @@ def plan_fetch(window_start: datetime, fetched_at: datetime, lookback_hours: int
     hours.reverse()
     dates = sorted({h.astimezone(tz).date() for h in hours})
     return FetchPlan(window_start, fetched_at, tuple(hours), tuple(dates), zone)
+
+
+def plan_days(
+    window_start: datetime, fetched_at: datetime, lookback_hours: int, days: int, zone: str = "UTC"
+) -> FetchPlan:
+    """The attribution days of a window: every hour from local midnight ``days`` days before the date of its
+    lookback's first hour, up to that hour (the lookback itself is :func:`plan_fetch`'s, never both)."""
+    tz = ZoneInfo(zone)
+    until = plan_fetch(window_start, fetched_at, lookback_hours, zone).hours[0]
+    first_day = until.astimezone(tz).date() - timedelta(days=days)
+    hour = _local_hour_start(datetime.combine(first_day, time(), tzinfo=tz), tz)
+    hours: list[datetime] = []
+    while hour < until:
+        hours.append(hour)
+        hour = _local_hour_start(hour + HOUR, tz)
+    dates = sorted({h.astimezone(tz).date() for h in hours})
+    return FetchPlan(window_start, fetched_at, tuple(hours), tuple(dates), zone, attribution_days=days)
 
 
 # --- fetching ---------------------------------------------------------------------------------------
@@ -112,6 +139,7 @@ def fetch_window(
             "dates": [d.isoformat() for d in plan.dates],
             "timezone": plan.timezone,
             "timezone_source": plan.timezone_source,
+            "attribution_days": plan.attribution_days,
             "advertiser_id": advertiser_id,
         }
     ]
@@ -181,11 +209,12 @@ class ZoneLookup:
 @dataclass(frozen=True)
 class AdFetchOptions:
     """How much each window re-fetches and how: lookback, the time zone override (None: the account's, from
-    ``advertiser/info``), page size."""
+    ``advertiser/info``), page size, and the days a daily re-fetch re-reads."""
 
     lookback_hours: int = 6
     timezone: str | None = None
     page_size: int = 1000
+    attribution_days: int = 7
 
 
 def land_ad_windows(
@@ -199,12 +228,16 @@ def land_ad_windows(
     options: AdFetchOptions,
     observe_at_window_end: bool,
     refetch: bool = False,
+    attribution_days: bool = False,
 ) -> list[LandedWindow]:
     """Each window of ``[start, end)`` landed: re-read when landed and complete, else fetched and landed.
 
     A fetch is made as of the window's end when ``observe_at_window_end`` (a simulator), else as of now
     (TikTok: revised hours are replaced only by fetches at least as recent, so a late fetch is safe).
     A window that has not closed yet cannot be fetched (:class:`WindowNotObservableError`).
+    With ``attribution_days`` the last window also re-fetches its attribution days (:func:`plan_days`);
+    a window whose attribution days were landed before has them re-read too. Each window's lookback
+    comes first in the list, its attribution days (when any) right after it.
     """
     starts = list(window_starts(start, end))
     for window_start in starts:
@@ -218,13 +251,16 @@ def land_ad_windows(
 
     zones = ZoneLookup(client, advertiser_id, options.timezone)
 
-    def collector(window_start: datetime):
+    def collector(window_start: datetime, days: bool):
         def collect(fetched_at: datetime) -> Collected:
             zone, zone_records = zones.resolve(fetched_at)
             if zone is None:  # the zone is unknown: nothing can be planned; the failed call is landed
                 meta = {"kind": "fetch", "window_start": window_start.isoformat(), "fetched_at": fetched_at.isoformat()}
                 return Collected([{**meta, "hours": [], "dates": [], "advertiser_id": advertiser_id}, *zone_records])
-            plan = plan_fetch(window_start, fetched_at, options.lookback_hours, zone.name)
+            if days:
+                plan = plan_days(window_start, fetched_at, options.lookback_hours, options.attribution_days, zone.name)
+            else:
+                plan = plan_fetch(window_start, fetched_at, options.lookback_hours, zone.name)
             records = fetch_window(
                 client, advertiser_id, replace(plan, timezone_source=zone.describe()), page_size=options.page_size
             )
@@ -232,6 +268,20 @@ def land_ad_windows(
 
         return collect
 
-    return [
-        land(landing_dir, LANDING_SOURCE, w, observe=observe, collect=collector(w), recollect=refetch) for w in starts
-    ]
+    landed = []
+    for w in starts:
+        landed.append(
+            land(landing_dir, LANDING_SOURCE, w, observe=observe, collect=collector(w, False), recollect=refetch)
+        )
+        asked = attribution_days and w == starts[-1]
+        if asked or landing_path(landing_dir, DAYS_LANDING_SOURCE, w).exists():
+            days = land(
+                landing_dir,
+                DAYS_LANDING_SOURCE,
+                w,
+                observe=observe,
+                collect=collector(w, True),
+                recollect=refetch and asked,
+            )
+            landed.append(days)
+    return landed

@@ -16,7 +16,7 @@ into one, and no hour is invented.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class ParsedFetch:
     """Rows quarantined because their ``stat_time_hour`` is a skipped or repeated local hour (DST)."""
     timezone: str = "UTC"
     timezone_source: str = ""
+    attribution_hours: int = 0
+    """Hours of the window's re-fetch of the attribution days among ``hours`` (0: its lookback only)."""
 
     @property
     def coverage(self) -> pl.DataFrame:
@@ -108,6 +110,7 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
     parsed.timezone = meta.get("timezone") or "UTC"
     parsed.timezone_source = meta.get("timezone_source") or ""
     zone = ZoneInfo(parsed.timezone)
+    parsed.attribution_hours = len(parsed.hours) if meta.get("attribution_days") else 0
     failed = [r for r in records if r.get("error")]
     if failed:
         first = failed[0]
@@ -229,6 +232,34 @@ def _keys(dims: Any, zone: ZoneInfo) -> list[dict[str, Any]]:
     except (ValidationError, TypeError):
         return []
     return [{"ad_id": valid.ad_id, "stat_time_hour": h} for h in utc_hours(valid.stat_time_hour, zone)]
+
+
+def per_window(fetches: list[ParsedFetch]) -> list[ParsedFetch]:
+    """One fetch per window, for its figures: a window's lookback and its attribution days (the fetch after it,
+    :func:`tiktok_pipeline.ingest.collect.ads.land_ad_windows`) added together; hours, rows and counts summed."""
+    merged: list[ParsedFetch] = []
+    for fetch in fetches:
+        if not merged or merged[-1].window_start != fetch.window_start:
+            merged.append(fetch)
+            continue
+        first = merged[-1]
+        merged[-1] = replace(
+            first,
+            hours=[*first.hours, *fetch.hours],
+            landing_file=f"{first.landing_file}, {fetch.landing_file}",
+            rows=pl.concat([first.rows, fetch.rows]),
+            quarantine=pl.concat([first.quarantine, fetch.quarantine]),
+            kept_keys=pl.concat([first.kept_keys, fetch.kept_keys]),
+            error=first.error or fetch.error,
+            request_ids=[*first.request_ids, *fetch.request_ids],
+            pages=first.pages + fetch.pages,
+            outside_lookback=first.outside_lookback + fetch.outside_lookback,
+            duplicates=first.duplicates + fetch.duplicates,
+            ads_without_video=first.ads_without_video + fetch.ads_without_video,
+            dst_rows=first.dst_rows + fetch.dst_rows,
+            attribution_hours=first.attribution_hours + fetch.attribution_hours,
+        )
+    return merged
 
 
 def parse_landed_ads(landed: list[LandedWindow], landing_dir: Path) -> list[ParsedFetch]:

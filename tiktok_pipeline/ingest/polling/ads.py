@@ -16,6 +16,8 @@ class AdWindowDecision:
     key: str | None
     reason: str = ""
     videos_ready: bool = False
+    attribution_days: bool = False
+    """The run also re-fetches the attribution days: the first window requested on its (UTC) day."""
 
 
 def decide_ad_window(
@@ -31,7 +33,9 @@ def decide_ad_window(
     ``videos_ready(key)`` or once ``wait_for_videos`` has passed since it closed.
 
     Only the latest window is ever fetched: each fetch's lookback re-fetches the hours of windows
-    skipped while nobody was asking (daemon down).
+    skipped while nobody was asking (daemon down). The first window requested on a UTC day (or the first
+    ever) also re-fetches the attribution days, so they are re-read once a day even when the daemon was
+    down over midnight.
     """
     if latest < partitions_start:
         return AdWindowDecision(None, f"window {window_key(latest)} is before TIKTOK_PARTITIONS_START")
@@ -44,4 +48,5 @@ def decide_ad_window(
         return AdWindowDecision(
             None, f"waiting for enriched_video_metrics of {key} ({waited.total_seconds():.0f}s so far)"
         )
-    return AdWindowDecision(key, videos_ready=ready)
+    first_of_day = not last_requested or window_from_key(last_requested).date() != latest.date()
+    return AdWindowDecision(key, videos_ready=ready, attribution_days=first_of_day)

@@ -15,9 +15,11 @@ are a pure function of (seed, ad, hour). What the API **reports** as of an insta
 - **Latency**: data of the last ``REPORTING_LATENCY_SECONDS`` (10 minutes) is not reported yet; the
   current hour's row holds the share of the hour delivered before that, and an hour with nothing
   reportable has no row.
-- **Attribution revisions**: clicks (10%) and conversions (50%) keep arriving over the
-  ``ATTRIBUTION_SECONDS`` (3 hours) after the hour ends, so a later fetch answers higher numbers for the
-  last hours. Reported values never go down as the as-of instant moves forward.
+- **Attribution revisions** (:mod:`.attribution`): late conversions keep arriving for the account's
+  ``attribution_days`` (default 7) after the hour, late clicks within a day; reported values never go
+  down, and :meth:`AdAccount.settled` is what every hour ends at (from :meth:`AdAccount.final_at`).
+- **Deleted ads**: a seeded share of ads is deleted after it stopped delivering (``Ad.deleted``); its
+  hours stay in the reports, and ``ad/get`` lists it only when asked for every status.
 
 Paid engagement follows the video's organic curve: CTR scales with the video's share rate and jumps
 with its viral surge; likes, comments and shares use the video's own rates.
@@ -26,11 +28,13 @@ with its viral surge; likes, comments and shares use the video's own rates.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution, HourMetrics
 from tiktok_pipeline.simulator.curves import surge
 from tiktok_pipeline.simulator.randomness import bits, unit
 from tiktok_pipeline.simulator.world import VideoTruth, World
@@ -40,16 +44,17 @@ CURRENCY = "USD"
 HOUR = 3600
 REPORTING_LATENCY_SECONDS = 600
 """Basic reports trail real time by about 10 minutes."""
-ATTRIBUTION_SECONDS = 3 * HOUR
-"""After an hour ends, late clicks and attributed conversions keep arriving for this long."""
-LATE_CLICK_SHARE = 0.10
-LATE_CONVERSION_SHARE = 0.50
+VIDEO_METRICS_SECONDS = 3 * HOUR
+"""After an hour ends, its 2s/6s view metrics may still be missing (``"-"``) for this long."""
 MAX_START_DELAY = 6 * HOUR
 MAX_RUN = 72 * HOUR
 MAX_AD_LIFETIME = MAX_START_DELAY + MAX_RUN
 """An ad ends at most this long after its video was published."""
 SPARK_SHARE = 0.6
 """Chance that a sponsoring campaign boosts a given video of the creator."""
+DELETED_SHARE = 0.3
+"""Chance that an ad is deleted after it stopped delivering (within ``MAX_DELETE_DELAY`` of its end)."""
+MAX_DELETE_DELAY = 48 * HOUR
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class Ad:
     watched_6s_rate: float
     conversion_rate: float
     profile_visit_rate: float
+    deleted: int | None = None
+    """When the advertiser deleted the ad (epoch seconds), or None."""
 
     @property
     def campaign(self) -> Campaign:
@@ -111,35 +118,27 @@ class Ad:
         return max(0.0, min(hi, self.end) - max(lo, self.start))
 
 
-@dataclass(frozen=True)
-class HourMetrics:
-    """An ad's numbers for one hour; ``None`` means the metric does not apply (TikTok's ``"-"``)."""
-
-    impressions: int
-    clicks: int
-    spend: float
-    conversion: int | None
-    video_play_actions: int
-    video_watched_2s: int | None
-    video_watched_6s: int | None
-    likes: int
-    comments: int
-    shares: int
-    follows: int
-    profile_visits: int
-
-
 class AdAccount:
     """The advertiser's campaigns, ad groups and ads in a :class:`World`, queried as of any instant."""
 
-    def __init__(self, world: World, advertiser_id: str = ADVERTISER_ID, timezone: str = "UTC") -> None:
-        """``timezone``: the account's IANA time zone; its reports' dates and hours are in it."""
+    def __init__(
+        self,
+        world: World,
+        advertiser_id: str = ADVERTISER_ID,
+        timezone: str = "UTC",
+        *,
+        attribution_days: float = ATTRIBUTION_DAYS,
+    ) -> None:
+        """``timezone``: the account's IANA time zone, its reports' dates and hours are in it; ``attribution_days``:
+        how long after an hour its conversions keep being revised (0 < days <= 28)."""
         self.world = world
         self.advertiser_id = advertiser_id
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
         self.seed = world.config.seed
+        self.attribution = Attribution(attribution_days)
         self._ad = lru_cache(maxsize=65_536)(self._make_ad)
+        self._created_on = lru_cache(maxsize=512)(self._ads_created_on)
 
     def _u(self, *parts: object) -> float:
         return unit(self.seed, "ads", *parts)
@@ -174,6 +173,7 @@ class AdAccount:
         if u("spark") >= SPARK_SHARE:
             return None
         start = video.create_time + int(HOUR + (MAX_START_DELAY - HOUR) * u("start"))
+        end = start + int(24 * HOUR + (MAX_RUN - 24 * HOUR) * u("run"))
         return Ad(
             id=self._id(17, "ad", campaign.name, video.id),
             name=f"spark {video.creator_username} {video.id[-6:]}",
@@ -182,7 +182,7 @@ class AdAccount:
             identity_id=self._id(69, "identity", video.creator_username),
             create_time=start - 1800,
             start=start,
-            end=start + int(24 * HOUR + (MAX_RUN - 24 * HOUR) * u("run")),
+            end=end,
             daily_budget=50 + 450 * u("budget"),
             cpm=4 + 8 * u("cpm"),
             base_ctr=0.005 + 0.02 * u("ctr"),
@@ -191,6 +191,7 @@ class AdAccount:
             watched_6s_rate=0.30 + 0.30 * u("6s"),
             conversion_rate=0.05 + 0.15 * u("conversion"),
             profile_visit_rate=0.15 + 0.30 * u("profile"),
+            deleted=end + int(MAX_DELETE_DELAY * u("delete_at")) if u("deleted") < DELETED_SHARE else None,
         )
 
     def ads_between(self, lo: float, hi: float) -> list[Ad]:
@@ -214,8 +215,19 @@ class AdAccount:
         return [found[k] for k in sorted(found)]
 
     def ads_created(self, as_of: float, since: float) -> list[Ad]:
-        """Ads created in ``[since, as_of]`` (what ``ad/get`` lists as of ``as_of``)."""
-        return [ad for ad in self.ads_between(since, as_of + MAX_RUN) if since <= ad.create_time <= as_of]
+        """Ads created in ``[since, as_of]`` (what ``ad/get`` lists as of ``as_of``), ordered by id."""
+        found = [
+            ad
+            for day in range(int(since // 86400), int(as_of // 86400) + 1)
+            for ad in self._created_on(day)
+            if since <= ad.create_time <= as_of
+        ]
+        return sorted(found, key=lambda ad: ad.id)
+
+    def _ads_created_on(self, day: int) -> tuple[Ad, ...]:
+        """Ads created on UTC day ``day`` (days since the epoch); cached, ads never change."""
+        lo = day * 86400
+        return tuple(ad for ad in self.ads_between(lo, lo + 86400 + MAX_RUN) if lo <= ad.create_time < lo + 86400)
 
     # --- metrics -----------------------------------------------------------------------------
     def settled(self, ad: Ad, hour: int) -> HourMetrics:
@@ -248,11 +260,15 @@ class AdAccount:
             profile_visits=int(clicks * ad.profile_visit_rate),
         )
 
+    def final_at(self, hour: int) -> float:
+        """The as-of instant from which the hour's reported numbers are its settled ones (attribution passed)."""
+        return hour + HOUR + self.attribution.seconds + REPORTING_LATENCY_SECONDS
+
     def reported(self, ad: Ad, hour: int, as_of: float) -> HourMetrics | None:
         """What the API reports for (ad, hour) as of ``as_of``; None when it has no row yet.
 
         The share of the hour's delivery made before ``as_of - latency`` is reported; late clicks and
-        conversions arrive over the attribution period after the hour. Non-decreasing in ``as_of``.
+        conversions arrive after the hour as :mod:`.attribution` says. Non-decreasing in ``as_of``.
         """
         visible_until = as_of - REPORTING_LATENCY_SECONDS
         total = ad.active_seconds(hour, hour + HOUR)
@@ -262,28 +278,12 @@ class AdAccount:
         if shown <= 0:
             return None
         share = shown / total
-        attributed = min(max((visible_until - hour - HOUR) / ATTRIBUTION_SECONDS, 0.0), 1.0)
+        elapsed = visible_until - hour - HOUR
+        scale = HOUR * (0.5 + self._u("attribution_lag", ad.id, hour))
         final = self.settled(ad, hour)
-        holes = attributed < 1 and self._u("hole", ad.id, hour) < 0.05  # video metrics still being computed
+        holes = elapsed < VIDEO_METRICS_SECONDS and self._u("hole", ad.id, hour) < 0.05  # still being computed
 
-        def part(value: int) -> int:
-            return int(value * share)
+        def late(metric: str) -> Callable[[int], float]:
+            return lambda k: self._u("late", metric, ad.id, hour, k)
 
-        return HourMetrics(
-            impressions=part(final.impressions),
-            clicks=int(final.clicks * share * (1 - LATE_CLICK_SHARE + LATE_CLICK_SHARE * attributed)),
-            spend=math.floor(final.spend * share * 100) / 100,
-            conversion=(
-                None
-                if final.conversion is None
-                else int(final.conversion * share * (1 - LATE_CONVERSION_SHARE + LATE_CONVERSION_SHARE * attributed))
-            ),
-            video_play_actions=part(final.video_play_actions),
-            video_watched_2s=None if holes else part(final.video_watched_2s or 0),
-            video_watched_6s=None if holes else part(final.video_watched_6s or 0),
-            likes=part(final.likes),
-            comments=part(final.comments),
-            shares=part(final.shares),
-            follows=part(final.follows),
-            profile_visits=part(final.profile_visits),
-        )
+        return self.attribution.report(final, share, elapsed, scale, late, holes)

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tiktok_pipeline.simulator.asof import requested_as_of
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
 from tiktok_pipeline.simulator.business.advertiser import Advertisers, advertiser_endpoints
+from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.business.events import EventsStore
 from tiktok_pipeline.simulator.business.protocol import (
     BusinessError,
@@ -86,7 +87,7 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
     api.events = EventsStore()  # the Events API's deduplication store and counters
-    account = AdAccount(api.world, ADVERTISER_ID, api.advertiser_timezone)
+    account = AdAccount(api.world, ADVERTISER_ID, api.advertiser_timezone, attribution_days=api.attribution_days)
     api.reporting = Reporting(account)  # the ad account's reports
     api.advertisers = Advertisers(account)  # advertiser/info: the account and its time zone
     return {
@@ -124,15 +125,18 @@ class BusinessApi:
         rate_clock: Callable[[], float] = time.monotonic,
         advertiser_timezone: str = "UTC",
         endpoints: dict[str, Endpoint] | None = None,
+        attribution_days: float = ATTRIBUTION_DAYS,
     ) -> None:
         """``qps``: the app's requests-per-second tier (TikTok's are :data:`QPS_TIERS`; any positive number for
         tests), counted over a sliding second of ``rate_clock``; ``advertiser_timezone``: the ad account's IANA
         zone (``advertiser/info``, report dates and hours); ``endpoints`` replaces :func:`default_endpoints`
-        (tests serve their own)."""
+        (tests serve their own); ``attribution_days``: how long the ad
+        account's reports keep revising an hour (:mod:`.attribution`)."""
         if qps < 1:
             raise ValueError(f"qps must be a positive number of requests a second, got {qps}")
         self.world = world
         self.advertiser_timezone = advertiser_timezone
+        self.attribution_days = attribution_days
         self.clock = clock
         self.faults = faults or BusinessFaultConfig()
         self.stats: Counter[str] = Counter()

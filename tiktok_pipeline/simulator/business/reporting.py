@@ -15,6 +15,9 @@
   local; a DST day has 23 or 25 hours. The fall-back hour's two hours share one label, and what TikTok sends
   then is not documented: :attr:`Reporting.fall_back_rows` is ``"merged"`` (default: one row summing both)
   or ``"separate"`` (two rows with one label, the earlier first).
+- ``ad/get`` lists the account's ads of the last ``AD_LIST_DAYS`` (60) days, long enough for a 28-day
+  re-read; deleted ads only when ``filtering`` asks ``{"secondary_status": "AD_STATUS_ALL"}`` (or
+  ``AD_STATUS_DELETE``), as TikTok does: by default it answers every status but deleted.
 - Parameter errors are code 40002 with a message that names the parameter; an advertiser the token
   cannot see is 40001.
 """
@@ -25,8 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount, HourMetrics
+from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount
 from tiktok_pipeline.simulator.business.advertiser import local_midnight
+from tiktok_pipeline.simulator.business.attribution import HourMetrics
 from tiktok_pipeline.simulator.business.params import (
     bad_parameter,
     check_advertiser,
@@ -86,8 +90,11 @@ AD_FIELDS = (
     "create_time",
     "modify_time",
 )
-AD_LIST_DAYS = 14
-"""``ad/get`` lists ads created within this many days before the as-of instant."""
+AD_LIST_DAYS = 60
+"""``ad/get`` lists ads created within this many days before the as-of instant (the account's history)."""
+AD_STATUSES = ("AD_STATUS_NOT_START", "AD_STATUS_DELIVERY_OK", "AD_STATUS_DONE", "AD_STATUS_DELETE")
+SECONDARY_STATUS_FILTERS = ("AD_STATUS_ALL", "AD_STATUS_NOT_DELETE", *AD_STATUSES)
+"""``filtering.secondary_status`` values: every status, every status but deleted (the default), or one status."""
 MAX_FILTER_IDS = 100
 
 
@@ -240,10 +247,15 @@ class Reporting:
         params = request.params
         check_advertiser(params, self.account)
         filtering = json_parameter(params, "filtering", dict) or {}
+        status = filtering.pop("secondary_status", "AD_STATUS_NOT_DELETE")
+        if status not in SECONDARY_STATUS_FILTERS:
+            raise bad_parameter("filtering.secondary_status", f"must be one of {', '.join(SECONDARY_STATUS_FILTERS)}.")
         wanted: dict[str, set[str]] = {}
         for name, value in filtering.items():
             if name not in ("ad_ids", "adgroup_ids", "campaign_ids"):
-                raise bad_parameter(f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids or campaign_ids.")
+                raise bad_parameter(
+                    f"filtering.{name}", "unknown filter; use ad_ids, adgroup_ids, campaign_ids or secondary_status."
+                )
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise bad_parameter(f"filtering.{name}", "must be a JSON array of id strings.")
             if len(value) > MAX_FILTER_IDS:
@@ -262,11 +274,16 @@ class Reporting:
             if "campaign_ids" in wanted and ad.campaign.id not in wanted["campaign_ids"]:
                 continue
             record = self._ad_record(ad, request.as_of)
+            if not _status_matches(record["secondary_status"], status):
+                continue
             listed.append({field: record[field] for field in fields})
         return page_of(listed, params, default_size=10)
 
     def _ad_record(self, ad: Ad, as_of: float) -> dict[str, Any]:
-        if as_of < ad.start:
+        deleted = ad.deleted is not None and ad.deleted <= as_of
+        if deleted:
+            status = "AD_STATUS_DELETE"
+        elif as_of < ad.start:
             status = "AD_STATUS_NOT_START"
         elif as_of < ad.end:
             status = "AD_STATUS_DELIVERY_OK"
@@ -284,11 +301,19 @@ class Reporting:
             "identity_type": "AUTH_CODE",
             "identity_id": ad.identity_id,
             "tiktok_item_id": ad.video.id,
-            "operation_status": "ENABLE",
+            "operation_status": "DISABLE" if deleted else "ENABLE",
             "secondary_status": status,
             "create_time": _stamp(ad.create_time),
-            "modify_time": _stamp(min(max(as_of, ad.create_time), ad.end)),
+            "modify_time": _stamp(ad.deleted if deleted and ad.deleted else min(max(as_of, ad.create_time), ad.end)),
         }
+
+
+def _status_matches(status: str, wanted: str) -> bool:
+    if wanted == "AD_STATUS_ALL":
+        return True
+    if wanted == "AD_STATUS_NOT_DELETE":
+        return status != "AD_STATUS_DELETE"
+    return status == wanted
 
 
 def reporting_endpoints(reporting: Reporting) -> dict[str, Endpoint]:

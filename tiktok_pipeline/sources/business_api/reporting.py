@@ -2,8 +2,8 @@
 
 ``report/integrated/get`` (BASIC, ``AUCTION_AD``, dimensions ``["ad_id", "stat_time_hour"]``) answers
 hourly rows, one local date per request, page after page (``page_info.total_page``); ``ad/get`` tells
-which video each Spark Ad boosts (``tiktok_item_id``) and as which creator identity (``identity_id``).
-Metrics arrive as strings or integers; ``"-"`` means empty (null). The models below validate one row
+which video each Spark Ad boosts (``tiktok_item_id``) and as which creator identity (``identity_id``),
+deleted ads included (``secondary_status`` ``AD_STATUS_ALL``). Metrics arrive as strings or integers; ``"-"`` means empty (null). The models below validate one row
 each (pydantic); what a window asks for is planned and fetched in :mod:`tiktok_pipeline.ingest.collect.ads`,
 and the landed answers are parsed in :mod:`tiktok_pipeline.ingest.parse.ads`.
 """
@@ -34,6 +34,8 @@ COUNTS = (
 REPORT_METRICS = (*ATTRIBUTES, "spend", *COUNTS)
 """What each report asks for: attribute metrics (names, ids) and the numbers stored in raw_ad_metrics."""
 AD_FIELDS = ("ad_id", "tiktok_item_id", "identity_id", "identity_type")
+AD_STATUS_ALL = "AD_STATUS_ALL"
+"""``ad/get``'s ``secondary_status`` that lists deleted ads too."""
 MAX_AD_IDS = 100
 """Ad ids per ``ad/get`` request."""
 MAX_PAGES = 1000
@@ -58,10 +60,15 @@ def report_params(advertiser_id: str, day: str, page: int, page_size: int) -> di
 
 
 def ads_params(advertiser_id: str, ad_ids: list[str]) -> dict[str, Any]:
-    """Query of one ``ad/get`` request for up to :data:`MAX_AD_IDS` ads."""
+    """Query of one ``ad/get`` request for up to :data:`MAX_AD_IDS` ads, of every status.
+
+    TikTok's ``ad/get`` leaves deleted ads out unless ``secondary_status`` is ``AD_STATUS_ALL`` (Airbyte's
+    manifest; singer-io/tap-tiktok-ads issue 18), while reports keep their hours: without it a deleted Spark
+    Ad's hours would lose the video they boosted.
+    """
     return {
         "advertiser_id": advertiser_id,
-        "filtering": {"ad_ids": ad_ids},
+        "filtering": {"ad_ids": ad_ids, "secondary_status": AD_STATUS_ALL},
         "fields": list(AD_FIELDS),
         "page": "1",
         "page_size": str(MAX_AD_IDS),
