@@ -108,8 +108,9 @@ def fixed_day(
     for w in range(windows):
         at = start + (w + 1) * WINDOW
         polls = discover(world, run, creators, at, world_horizon(world)) if w % every == 0 else {}
+        discovered = set(polls)  # their videos came with the discovery (not every creator with a poll)
         for video_id, (creator, _) in run.known.items():
-            if creator in polls or int(video_id) % 3 != w % 3:
+            if creator in discovered or int(video_id) % 3 != w % 3:
                 continue
             polls.setdefault(creator, []).append(video_id)
         run.requests += sum(
