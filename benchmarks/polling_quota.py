@@ -118,6 +118,8 @@ class Day:
     u: Universe
     discovered: dict[int, int] = field(default_factory=dict)  # creator -> window
     requests: int = 0
+    queries: int = 0  # video/query requests
+    queried: int = 0  # video ids they carried
 
     def __post_init__(self) -> None:
         n = self.u.size
@@ -156,7 +158,8 @@ def discover(day: Day, creators: list[int], w: int, t: float) -> pl.Series:
 
 def refresh(day: Day, index: pl.Series) -> None:
     """Count the video/query requests for ``index`` (20 ids a request, per creator)."""
-    day.requests += sum(requests_for(n) for n in per_creator(day, index))
+    queries = sum(requests_for(n) for n in per_creator(day, index))
+    day.requests, day.queries, day.queried = day.requests + queries, day.queries + queries, day.queried + index.len()
 
 
 def observe(day: Day, index: pl.Series, w: int, t: float, detect: float) -> None:
@@ -277,7 +280,8 @@ def adaptive_day(name: str, u: Universe, start: datetime, policy: PollingPolicy,
             {"video_id": [v for batch in plan.videos.values() for v in batch]}, schema={"video_id": pl.String}
         )
         refreshed = ids.join(rows, on="video_id")["i"]
-        day.requests += sum(requests_for(len(batch)) for batch in plan.videos.values())
+        queries = sum(requests_for(len(batch)) for batch in plan.videos.values())
+        day.requests, day.queries, day.queried = day.requests + queries, day.queries + queries, day.queried + ids.height
         observe(day, pl.concat([found.cast(pl.UInt32), refreshed]), w, t, detect)
     return day, plan_seconds
 
@@ -292,6 +296,7 @@ def line(day: Day, onsets: pl.Series, reference: int) -> str:
     return (
         f"  {day.name:<24} detected {lag.len():>4}/{onsets.len():<4} median lag {median:5.1f} min  p95 {p95:5.1f} min"
         f"  requests {day.requests:>9,} ({day.requests / WINDOWS:7.1f}/window, {day.requests / reference:4.0%})"
+        f"  {day.queried / max(day.queries, 1):4.1f} ids/video/query"
     )
 
 

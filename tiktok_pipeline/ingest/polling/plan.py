@@ -152,7 +152,7 @@ def plan_window(
 
     Discovery first (a discovered creator's videos all come back with counts from ``video/list``), stalest creator
     first. Then ``video/query``: when the budget covers every remaining tracked video, every one is refreshed, due
-    or not (cadence tiers never make polling slower than the quota allows). Otherwise due videos by expected change
+    or not (cadence tiers only decide who waits when demand exceeds the budget). Otherwise due videos by expected change
     (views per minute × minutes since the last poll; new videos first) are packed into 20-id requests per creator
     until the budget is spent, and each creator's last, part-empty request is filled with its stalest videos not
     due yet, at no extra request. Vectorised in Polars: cheap at 100,000 tracked videos.
