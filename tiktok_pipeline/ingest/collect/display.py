@@ -2,7 +2,7 @@
 
 A creator is either *discovered* (``user/info``, then ``video/list`` pages, newest first, with
 counts, down to the tracking horizon: every recent video observed, new ones found) or
-*refreshed* (``video/query`` in batches of 20 for the videos a polling plan says are due).
+*refreshed* (``video/query`` in batches of 20 for the videos a polling plan lists).
 Without a plan every creator is discovered. Every answer, error answers included, becomes a
 landing record; one creator failing never loses the others.
 
