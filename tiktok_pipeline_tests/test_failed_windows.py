@@ -220,6 +220,10 @@ def test_a_retry_waits_for_budget_left_by_the_live_window(settings, instance, tm
     clock.now = T + timedelta(minutes=1)
     waiting = tick(make_sensor(settings, clock, policy=tight), instance, first.cursor)
     assert not waiting.run_requests
+    listed = plan_of(live)["endpoint_requests"]["video/list"]
+    assert listed > 0
+    list_spent = PollingPolicy(budget_video_list=listed)  # plenty overall, but video/list is spent for the period
+    assert not tick(make_sensor(settings, clock, policy=list_spent), instance, first.cursor).run_requests
     roomy = PollingPolicy(budget_requests=2 * spent)
     assert [
         r.run_key for r in tick(make_sensor(settings, clock, policy=roomy), instance, first.cursor).run_requests

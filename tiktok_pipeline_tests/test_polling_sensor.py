@@ -12,6 +12,7 @@ from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.polling.retry import WindowFollowing
+from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.polling.tick import polling_tick
 from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, window_key
@@ -19,6 +20,7 @@ from tiktok_pipeline.windows import WINDOW, window_key
 from .test_assets import materialize_range
 
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
+KEY = "2026-11-20-10:35"
 
 
 class Clock:
@@ -125,6 +127,22 @@ def test_one_run_per_window_with_a_monotonic_cursor(settings):
                 "SELECT mode, videos_polled, deferred_videos FROM poll_telemetry WHERE window_start = '2026-11-20 10:40:00'"
             ).fetchone()
         assert mode == "planned" and polled == sum(len(v) for v in plan["videos"].values()) and deferred == 0
+
+
+def test_with_the_defaults_every_tracked_video_is_planned_every_window(settings):
+    """The shipped registry costs a few requests a window against thousands of each endpoint: no video waits."""
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        run(settings, instance, tick(make_sensor(settings, clock, warm_up=True), instance, None).run_requests[0])
+        tracked = read_polling_state(settings.polling_state_dir).videos
+        clock.now = T + WINDOW  # every video was observed 5 minutes before: only the hot ones are due
+        [request] = tick(
+            make_sensor(settings, clock), instance, PollCursor(last_window=KEY).model_dump_json()
+        ).run_requests
+        plan = plan_of(request)
+        assert plan["discover"] == [] and tracked.height > 50 and 0 < plan["due_videos"] < tracked.height
+        assert sorted(v for ids in plan["videos"].values() for v in ids) == sorted(tracked["video_id"])
+        assert plan["deferred_videos"] == 0 and request.tags["tiktok/polled_videos"] == str(tracked.height)
 
 
 def test_budget_is_respected_and_deferrals_counted(settings):

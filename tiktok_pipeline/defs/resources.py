@@ -130,6 +130,14 @@ class TrackingRegistryResource(dg.ConfigurableResource):
         return load_registry(Path(self.path))
 
 
+def resolved_policy_settings(settings: Settings) -> dict[str, float]:
+    """The ``TIKTOK_POLL_*`` values with each endpoint's budget resolved from TIKTOK_REQUESTS_PER_MINUTE when unset
+    (and no overall cap when ``TIKTOK_POLL_BUDGET_REQUESTS`` is unset)."""
+    budgets = settings.polling.endpoint_budgets(settings.display.requests_per_minute)
+    resolved = {f"budget_{endpoint.replace('/', '_')}": budget for endpoint, budget in budgets.items()}
+    return {**settings.polling.model_dump(exclude_none=True), **resolved}
+
+
 class PollingResource(dg.ConfigurableResource):
     """The polling sensor's configuration: where the polling state lives, the policy, and when windows start.
 
@@ -149,7 +157,7 @@ class PollingResource(dg.ConfigurableResource):
             tracking_horizon_days=settings.display.tracking_horizon_days,
             partitions_start=settings.partitions_start.isoformat(),
             warm_up=settings.uses_simulator,
-            policy_settings=settings.polling.model_dump(),
+            policy_settings=resolved_policy_settings(settings),
         )
 
     @property

@@ -16,6 +16,13 @@ MIN_RETENTION_DAYS = 2
 """Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
 back, the quality checks and the polling state one day back."""
 DISPLAY_API_REQUESTS_PER_MINUTE = 600
+REQUESTS_PER_MINUTE = 590
+"""Default of TIKTOK_REQUESTS_PER_MINUTE (the client-side limit per endpoint)."""
+POLL_BUDGET_SHARE = 0.9
+"""Share of an endpoint's rate limit over a window that its default polling budget plans: the rest is headroom for
+retried requests (429s, 5xx, timeouts) and retries of failed windows."""
+POLLED_ENDPOINTS = ("user/info", "video/list", "video/query")
+"""The Display API endpoints the polling plan budgets, each against its own rate limit."""
 HTTP_MAX_RETRY_SECONDS = 120.0
 """Default of TIKTOK_HTTP_MAX_RETRY_SECONDS (also the HTTP layer's ``RetryPolicy`` default)."""
 
@@ -45,7 +52,7 @@ class DisplaySettings(BaseSettings):
         description="Against a real host, a window may be observed at most this long after it closed.",
     )
     requests_per_minute: int = Field(
-        default=590,
+        default=REQUESTS_PER_MINUTE,
         gt=0,
         le=DISPLAY_API_REQUESTS_PER_MINUTE,
         description=(
@@ -88,10 +95,28 @@ class PollingSettings(BaseSettings):
     discovery_every_minutes: int = Field(
         default=60, ge=5, description="video/list cadence per creator (finds new videos, observes all recent ones)."
     )
-    budget_requests: int = Field(
-        default=int(DISPLAY_API_REQUESTS_PER_MINUTE * WINDOW_MINUTES * 0.9),
+    budget_user_info: int | None = Field(
+        default=None,
         ge=1,
-        description="Requests per window, all endpoints together; default 90% of one endpoint's 600/min over 5 minutes.",
+        description="user/info requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+    )
+    budget_video_list: int | None = Field(
+        default=None,
+        ge=1,
+        description="video/list requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+    )
+    budget_video_query: int | None = Field(
+        default=None,
+        ge=1,
+        description="video/query requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+    )
+    budget_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Optional overall cap: requests per window, all endpoints together, on top of the per-endpoint budgets."
+            " Unset: no overall cap."
+        ),
     )
     max_retries: int = Field(
         default=3,
@@ -104,6 +129,13 @@ class PollingSettings(BaseSettings):
     )
     max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
     recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
+
+    def endpoint_budgets(self, requests_per_minute: int = REQUESTS_PER_MINUTE) -> dict[str, int]:
+        """Requests per window of each polled endpoint: its ``TIKTOK_POLL_BUDGET_*`` setting, else
+        :data:`POLL_BUDGET_SHARE` of ``requests_per_minute`` (TIKTOK_REQUESTS_PER_MINUTE) over one window."""
+        derived = int(requests_per_minute * WINDOW_MINUTES * POLL_BUDGET_SHARE)
+        configured = (self.budget_user_info, self.budget_video_list, self.budget_video_query)
+        return {e: derived if b is None else b for e, b in zip(POLLED_ENDPOINTS, configured, strict=True)}
 
 
 class QualitySettings(BaseSettings):

@@ -1,6 +1,6 @@
 """Window planning: tiers from momentum, due rules, budget packing, deferral and backoff."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -45,7 +45,7 @@ def test_tiers_from_momentum_and_new_videos_are_hot():
     assert policy.tier(None, has_history=True) is Tier.HOT
 
 
-def test_cadence_per_tier():
+def test_cadence_per_tier_decides_who_waits_when_demand_exceeds_the_budget():
     state = videos(
         [
             ("hot", "a", 5, 50.0, 2.0, True),
@@ -55,12 +55,96 @@ def test_cadence_per_tier():
             ("cold-early", "a", 10, 1.0, 0.1, True),
             ("new", "a", None, None, None, False),
         ]
+        + [(f"b{i:02d}", "b", 15, 0.5, 0.1, True) for i in range(40)]  # demand: 3 requests
     )
-    plan = plan_window(state, ["a"], discovered("a"), NOW, PollingPolicy())
+    plan = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=1))
     assert plan.discover == []
-    assert plan.videos == {"a": ["new", "hot", "warm-due", "cold-due"]}  # new first, then expected change
-    assert plan.due_videos == 4 and plan.deferred_videos == 0 and plan.planned_requests == 1
-    assert plan.tiers == {"hot": 2, "warm": 1, "cold": 1}
+    assert plan.videos["a"][:4] == ["new", "hot", "warm-due", "cold-due"]  # new first, then expected change
+    assert plan.due_videos == 44 and plan.deferred_videos == 40 and plan.planned_requests == 1
+    assert plan.tiers == {"hot": 2, "warm": 1, "cold": 41}
+
+
+def test_budget_at_least_demand_plans_every_tracked_video_every_window():
+    state = videos(
+        [
+            ("hot", "a", 5, 50.0, 2.0, True),
+            ("warm-early", "a", 5, 5.0, 0.7, True),
+            ("cold-early", "a", 10, 1.0, 0.1, True),
+            ("cold-just-polled", "b", 5, 1.0, 0.1, True),
+        ]
+    )
+    plan = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy())
+    assert plan.videos == {"a": ["hot", "cold-early", "warm-early"], "b": ["cold-just-polled"]}
+    assert plan.due_videos == 1 and plan.tiers == {"hot": 1} and plan.deferred_videos == 0
+    assert plan.planned_requests == plan.endpoint_requests["video/query"] == 2
+
+
+def shipped_registry_state(minutes_since_poll: dict[str, int]) -> tuple[list[str], pl.DataFrame]:
+    """The shipped registry's creators and their recent videos in the simulator's world (seed 7, the default),
+    as the polling state holds them: momentum spread over the tiers, each tier last polled as given."""
+    from tiktok_pipeline.ingest.registry import load_registry
+    from tiktok_pipeline.settings import DATA_DIR, DisplaySettings
+    from tiktok_pipeline.simulator.world import World, WorldConfig
+
+    creators = load_registry(DATA_DIR / "tracking_registry.json").usernames
+    world = World(WorldConfig(seed=7, creators=len(creators)))
+    horizon = DisplaySettings().tracking_horizon_days * 86400
+    t = NOW.replace(tzinfo=UTC).timestamp()
+    momentum = {"hot": 2.0, "warm": 0.7, "cold": 0.1}
+    rows = []
+    for creator in creators:
+        for i, video in enumerate(world.videos_as_of(creator, t)):
+            if video.create_time >= t - horizon:
+                tier = ("hot", "warm", "cold", "cold")[i % 4]
+                rows.append((video.id, creator, minutes_since_poll[tier], 1.0 + i, momentum[tier], True))
+    return creators, videos(rows)
+
+
+def test_with_the_defaults_the_shipped_registry_is_refreshed_whole_every_window():
+    creators, state = shipped_registry_state({"hot": 5, "warm": 5, "cold": 5})
+    assert state.height > 50
+    plan = plan_window(state, creators, discovered(*creators), NOW, PollingPolicy())
+    assert sorted(v for ids in plan.videos.values() for v in ids) == sorted(state["video_id"])
+    assert plan.deferred_videos == 0 and plan.endpoint_requests["video/query"] == len(creators)
+
+
+def test_the_last_request_of_a_creator_is_filled_with_its_stalest_videos_not_due():
+    rows = (
+        [(f"a-due{i:02d}", "a", 15, 100.0 + i, 0.1, True) for i in range(25)]  # 2 requests: 20 + 5 ids
+        + [(f"a-early{i:02d}", "a", 10 - i % 10, 1.0, 0.1, True) for i in range(30)]
+        + [(f"b-due{i:02d}", "b", 15, 1.0, 0.1, True) for i in range(10)]  # less valuable: waits
+    )
+    plan = plan_window(videos(rows), ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=2))
+    assert plan.planned_requests == 2 and list(plan.videos) == ["a"]
+    ids = plan.videos["a"]
+    assert len(ids) == 40 and plan.ids_per_request == 20.0 and plan.filled_videos == 15
+    assert ids[:25] == [f"a-due{i:02d}" for i in reversed(range(25))]
+    # the 15 stalest of the videos not due: polled 10, 9 and 8 minutes ago (and 7 minutes ago for the last 3)
+    fill = ids[25:]
+    assert [int(v[-2:]) % 10 for v in fill] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert plan.deferred_videos == 10 and plan.due_videos == 35
+
+
+def test_each_endpoint_has_its_own_budget_from_the_rate_limit():
+    policy = PollingPolicy()
+    assert policy.endpoint_budget() == {"user/info": 2655, "video/list": 2655, "video/query": 2655}
+    assert policy.budget() == 3 * 2655  # no overall cap by default: the capacity of the three endpoints
+    assert PollingPolicy().endpoint_budgets(requests_per_minute=300)["video/query"] == 1350
+    own = PollingPolicy(budget_video_list=5, budget_video_query=7)
+    assert own.endpoint_budget() == {"user/info": 2655, "video/list": 5, "video/query": 7}
+    assert own.endpoint_budget(backoff=2.0) == {"user/info": 1327, "video/list": 2, "video/query": 3}
+    assert PollingPolicy(budget_requests=100).budget() == 100
+
+
+def test_discovery_within_video_list_budget_and_refresh_within_video_query_budget():
+    rows = [(f"{c}{i:02d}", c, 15, 1.0, 0.1, True) for c in "abc" for i in range(30)]  # 2 list pages + 1 each
+    creators = pl.concat([discovered("a", ago=70), discovered("b", ago=65), discovered("c", ago=60)])
+    policy = PollingPolicy(budget_video_list=3, budget_video_query=3)
+    plan = plan_window(videos(rows), ["a", "b", "c"], creators, NOW, policy)
+    assert plan.discover == ["a"] and plan.deferred_creators == 2  # b and c do not fit video/list
+    assert plan.endpoint_requests == {"user/info": 1, "video/list": 3, "video/query": 3}
+    assert plan.polled_videos == 50 and plan.deferred_videos == 10  # b's and c's videos: 3 of their 4 requests
+    assert plan.endpoint_budget == {"user/info": 2655, "video/list": 3, "video/query": 3}
 
 
 def test_budget_is_never_exceeded_and_the_most_valuable_polls_win():
@@ -95,19 +179,16 @@ def test_backoff_widens_cadence_shrinks_budget_and_recovers_gradually():
     assert policy.next_backoff(4.0, 0, 0) == 3.0 and policy.next_backoff(1.1, 0, 0) == 1.0
 
 
-def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path):
+def simulator_client(tmp_path):
+    """A Display API client of the in-process simulator, and its creators."""
     from pydantic import SecretStr
 
-    from tiktok_pipeline.ingest.collect.display import collect_window
-    from tiktok_pipeline.ingest.polling.plan import WindowPlan
     from tiktok_pipeline.simulator.app import Simulator
     from tiktok_pipeline.sources.display_api.client import DisplayApiClient, simulator_code
     from tiktok_pipeline.sources.display_api.tokens import TokenStore
     from tiktok_pipeline.sources.http import SIMULATOR_HOOKS
 
     sim = Simulator()
-    creators = [c.username for c in sim.world.creators()]
-    plan = WindowPlan(discover=creators, budget=4)
     client = DisplayApiClient(
         "http://sim",
         client_key="k",
@@ -117,7 +198,37 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
         request_hooks=SIMULATOR_HOOKS,
         unattended_code=simulator_code,
     )
+    return client, [c.username for c in sim.world.creators()]
+
+
+def test_collection_keeps_each_endpoint_within_its_budget(tmp_path):
+    from tiktok_pipeline.ingest.collect.display import collect_window
+    from tiktok_pipeline.ingest.polling.plan import WindowPlan
+
+    client, creators = simulator_client(tmp_path)
+    budgets = {"user/info": 100, "video/list": 2, "video/query": 100}
     with client:
-        collection = collect_window(client, creators, NOW, NOW, timedelta(days=7), plan)
+        discover = collect_window(
+            client,
+            creators,
+            NOW,
+            NOW,
+            timedelta(days=7),
+            WindowPlan(discover=creators, budget=300, endpoint_budget=budgets),
+        )
+    endpoints = [c.endpoint for c in discover.calls]
+    assert endpoints.count("video/list") == 2 and endpoints.count("user/info") <= 2  # none for a discovery that waits
+    assert any("video/list request budget" in why for why in discover.deferred.values()) and not discover.failures
+
+
+def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path):
+    from tiktok_pipeline.ingest.collect.display import collect_window
+    from tiktok_pipeline.ingest.polling.plan import WindowPlan
+
+    client, creators = simulator_client(tmp_path)
+    with client:
+        collection = collect_window(
+            client, creators, NOW, NOW, timedelta(days=7), WindowPlan(discover=creators, budget=4)
+        )
     assert sum(len(c.attempt_statuses) for c in collection.calls) == 4
     assert any("request budget" in why for why in collection.deferred.values()) and not collection.failures

@@ -24,6 +24,11 @@ from tiktok_pipeline.settings import Settings, SettingsError, environment_variab
             "900",
             "TIKTOK_REQUESTS_PER_MINUTE='900': Input should be less than or equal to 600 (allowed: int > 0 and <= 600",
         ),
+        (
+            "TIKTOK_POLL_BUDGET_VIDEO_QUERY",
+            "0",
+            "TIKTOK_POLL_BUDGET_VIDEO_QUERY='0': Input should be greater than or equal to 1",
+        ),
         ("TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE", "2", "TIKTOK_QUALITY_MAX_BAD_RECORD_SHARE='2'"),
         ("TIKTOK_RETENTION_DAYS", "1", "TIKTOK_RETENTION_DAYS='1': Input should be greater than or equal to 2"),
         (
@@ -66,7 +71,20 @@ def test_every_variable_is_listed_once():
     names = environment_variables()
     assert {"TIKTOK_WAREHOUSE_PATH", "TIKTOK_POLL_HOT_MOMENTUM", "TIKTOK_QUALITY_MAX_VIEW_JUMP_FACTOR"} <= names
     assert "TIKTOK_POLLING" not in names and "TIKTOK_DISPLAY" not in names
-    assert Settings().polling.budget_requests == 2700
+    assert Settings().polling.budget_requests is None  # no overall cap: each endpoint has its own budget
+    assert {"TIKTOK_POLL_BUDGET_USER_INFO", "TIKTOK_POLL_BUDGET_VIDEO_LIST", "TIKTOK_POLL_BUDGET_VIDEO_QUERY"} <= names
+
+
+def test_endpoint_budgets_derive_from_the_rate_limit_unless_set(monkeypatch):
+    from tiktok_pipeline.defs.resources import PollingResource
+
+    monkeypatch.setenv("TIKTOK_REQUESTS_PER_MINUTE", "300")
+    monkeypatch.setenv("TIKTOK_POLL_BUDGET_VIDEO_LIST", "40")
+    policy = PollingResource.from_settings(load_settings()).policy
+    assert policy.endpoint_budget() == {"user/info": 1350, "video/list": 40, "video/query": 1350}
+    assert policy.budget_requests is None and policy.budget() == 2740
+    monkeypatch.setenv("TIKTOK_POLL_BUDGET_REQUESTS", "500")
+    assert PollingResource.from_settings(load_settings()).policy.budget() == 500
 
 
 def test_settings_are_a_leaf():

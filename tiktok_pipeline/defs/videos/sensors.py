@@ -21,9 +21,11 @@ __all__ = ["PollCursor", "polling_sensor"]
     minimum_interval_seconds=20,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Once per closed 5-minute window, plans what to poll: hot videos every window, warm every 10 "
-        "minutes, cold every 15 (from momentum), discovery of new videos per creator on its own cadence, "
-        "all within a request budget that shrinks after 429s/5xx. Launches one run per window "
+        "Once per closed 5-minute window, plans what to poll: every tracked video while the request budgets "
+        "(one per endpoint: user/info, video/list, video/query) cover it; when they do not, hot videos every "
+        "window, warm every 10 minutes, cold every 15 (from momentum), each creator's last video/query request "
+        "filled to 20 ids with its stalest videos. Discovery of new videos per creator on its own cadence; the "
+        "budgets shrink after 429s/5xx. Launches one run per window "
         "(run key = window); windows missed while the daemon was down are marked as gaps, never filled "
         "with invented observations. A window whose run failed (or was canceled, or died) is requested again "
         "(run key = window:retry-n, after the live window, one at a time, at most TIKTOK_POLL_MAX_RETRIES times) "

@@ -2,7 +2,7 @@
 
 A creator is either *discovered* (``user/info``, then ``video/list`` pages, newest first, with
 counts, down to the tracking horizon: every recent video observed, new ones found) or
-*refreshed* (``video/query`` in batches of 20 for the videos a polling plan says are due).
+*refreshed* (``video/query`` in batches of 20 for the videos a polling plan lists).
 Without a plan every creator is discovered. Every answer, error answers included, becomes a
 landing record; one creator failing never loses the others.
 
@@ -16,6 +16,7 @@ after :data:`MAX_EMPTY_PAGES` consecutive pages without videos while ``has_more`
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,17 +89,29 @@ class BudgetExhaustedError(TikTokApiError):
 
 
 class Allowance:
-    """Requests left in this window (None: unlimited). Every call takes one before it is made."""
+    """Requests left in this window, overall and per endpoint (None: unlimited). Every call takes one before it is
+    made."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, per_endpoint: Mapping[str, int] | None = None) -> None:
         self.remaining = limit
+        self.per_endpoint = dict(per_endpoint or {})
 
-    def take(self, what: str) -> None:
-        if self.remaining is None:
-            return
-        if self.remaining <= 0:
+    def check(self, what: str, endpoint: str | None = None) -> None:
+        """Raise :class:`BudgetExhaustedError` if no request of ``endpoint`` is left for ``what``."""
+        left = self.per_endpoint.get(endpoint) if endpoint else None
+        if left is not None and left <= 0:
+            raise BudgetExhaustedError(f"{endpoint} request budget of the window spent before {what}; deferred")
+        if self.remaining is not None and self.remaining <= 0:
             raise BudgetExhaustedError(f"request budget of the window spent before {what}; deferred")
-        self.remaining -= 1
+
+    def take(self, what: str, endpoint: str | None = None) -> None:
+        """Take one request of ``endpoint`` for ``what``, or raise :class:`BudgetExhaustedError`."""
+        self.check(what, endpoint)
+        left = self.per_endpoint.get(endpoint) if endpoint else None
+        if left is not None and endpoint:
+            self.per_endpoint[endpoint] = left - 1
+        if self.remaining is not None:
+            self.remaining -= 1
 
 
 def _is_int(value: Any) -> bool:
@@ -133,7 +146,8 @@ def discover_creator(
     ``max_empty_pages`` consecutive empty pages, or after ``max_pages`` pages, whatever ``has_more`` says.
     """
     allowance = allowance or Allowance(None)
-    allowance.take(f"user/info of {username}")
+    allowance.check(f"video/list of {username}", "video/list")  # no user/info spent on a discovery that cannot list
+    allowance.take(f"user/info of {username}", "user/info")
     calls.append(client.call(username, "user/info", fields=USER_FIELDS, as_of=as_of))
     oldest = (as_of - horizon).timestamp()
     cursor: int | None = None
@@ -142,7 +156,7 @@ def discover_creator(
         body: dict[str, Any] = {"max_count": MAX_VIDEOS_PER_REQUEST}
         if cursor is not None:
             body["cursor"] = cursor
-        allowance.take(f"video/list of {username}")
+        allowance.take(f"video/list of {username}", "video/list")
         call = client.call(username, "video/list", fields=VIDEO_FIELDS, body=body, as_of=as_of)
         calls.append(call)
         pages += 1
@@ -179,7 +193,7 @@ def refresh_videos(
     allowance = allowance or Allowance(None)
     for offset in range(0, len(video_ids), MAX_VIDEOS_PER_REQUEST):
         batch = video_ids[offset : offset + MAX_VIDEOS_PER_REQUEST]
-        allowance.take(f"video/query of {len(video_ids) - offset} videos of {username}")
+        allowance.take(f"video/query of {len(video_ids) - offset} videos of {username}", "video/query")
         calls.append(
             client.call(
                 username, "video/query", fields=VIDEO_FIELDS, body={"filters": {"video_ids": batch}}, as_of=as_of
@@ -200,7 +214,8 @@ def collect_window(
 ) -> Collection:
     """Observe the window as of ``observed_at``: everything, or what ``plan`` says is due.
 
-    With a plan, no more than ``plan.budget`` requests are made (retries of a request are not
+    With a plan, no more than ``plan.budget`` requests are made, nor more than ``plan.endpoint_budget`` of an
+    endpoint (retries of a request are not
     counted: throttling shrinks the next windows' budgets through backoff instead). Each discovery reads at
     most ``max_pages`` ``video/list`` pages and stops after ``max_empty_pages`` consecutive empty ones.
     """
@@ -208,7 +223,7 @@ def collect_window(
     discover = usernames if plan is None else [u for u in usernames if u in plan.discover]
     refresh = {} if plan is None else {u: ids for u, ids in plan.videos.items() if u in usernames}
     work = [(u, None) for u in discover] + list(refresh.items())
-    allowance = Allowance(None if plan is None else plan.budget)
+    allowance = Allowance(None, None) if plan is None else Allowance(plan.budget, plan.endpoint_budget)
     for username, video_ids in work:
         try:
             if video_ids is None:

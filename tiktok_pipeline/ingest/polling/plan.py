@@ -16,6 +16,8 @@ from polars._typing import PolarsDataType
 from pydantic import BaseModel, Field
 
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier, requests_for
+from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
+from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST
 from tiktok_pipeline.windows import window_end
 
 VIDEO_STATE_SCHEMA: dict[str, PolarsDataType] = {
@@ -32,16 +34,27 @@ CREATOR_STATE_SCHEMA: dict[str, PolarsDataType] = {
 }
 
 
+USER_INFO, VIDEO_LIST, VIDEO_QUERY = POLLED_ENDPOINTS
+TOTAL = "total"
+"""Key of the overall budget beside the endpoints' in the planner's budgets left."""
+
+
 class WindowPlan(BaseModel):
     """What one window polls: creators to discover (``video/list``) and videos to refresh (``video/query``)."""
 
     discover: list[str] = Field(default_factory=list, description="Creators whose video/list is due.")
-    videos: dict[str, list[str]] = Field(default_factory=dict, description="creator → due video ids.")
+    videos: dict[str, list[str]] = Field(default_factory=dict, description="creator → video ids to refresh.")
     due_videos: int = 0
     deferred_videos: int = 0
     deferred_creators: int = 0
+    filled_videos: int = Field(default=0, description="Videos not due yet that filled a request's free ids.")
     planned_requests: int = 0
+    endpoint_requests: dict[str, int] = Field(default_factory=dict, description="Planned requests per endpoint.")
     budget: int = 0
+    endpoint_budget: dict[str, int] = Field(
+        default_factory=dict, description="Requests allowed per endpoint (none: only ``budget``)."
+    )
+    ids_per_request: float = Field(default=0.0, description="Video ids per planned video/query request.")
     backoff: float = 1.0
     tiers: dict[str, int] = Field(default_factory=dict, description="Due videos per cadence tier.")
 
@@ -54,6 +67,78 @@ def _minutes(later: datetime, earlier: datetime | None) -> float:
     return math.inf if earlier is None else (later - earlier).total_seconds() / 60
 
 
+SLACK_MINUTES = 0.5
+"""Polls land on window ends, so a video polled 10 minutes earlier is due for a 10-minute cadence even if a second short."""
+
+
+def _discover(
+    plan: WindowPlan,
+    creators: list[str],
+    creator_state: pl.DataFrame,
+    tracked: dict[str, int],
+    observe_at: datetime,
+    policy: PollingPolicy,
+    backoff: float,
+    left: dict[str, int],
+) -> None:
+    """Due discoveries, stalest creator first, each within the ``user/info`` and ``video/list`` budgets left
+    (and the overall one, ``TOTAL``); ``left`` is spent in place."""
+    last_discovered = dict(zip(creator_state["creator_username"], creator_state["last_discovered_at"], strict=True))
+    due_every = policy.discovery_every_minutes * backoff - SLACK_MINUTES
+    due = [c for c in creators if _minutes(observe_at, last_discovered.get(c)) >= due_every]
+    for creator in sorted(due, key=lambda c: -_minutes(observe_at, last_discovered.get(c))):
+        # user/info + list pages, with a page to spare for videos posted since the last discovery
+        pages = requests_for(tracked.get(creator, 0) + 1) + 1
+        if left[USER_INFO] < 1 or left[VIDEO_LIST] < pages or left[TOTAL] < 1 + pages:
+            plan.deferred_creators += 1
+            continue
+        plan.discover.append(creator)
+        left[USER_INFO] -= 1
+        left[VIDEO_LIST] -= pages
+        left[TOTAL] -= 1 + pages
+
+
+def _refresh_candidates(
+    videos: pl.DataFrame,
+    creators: set[str],
+    discovered: set[str],
+    observe_at: datetime,
+    policy: PollingPolicy,
+    backoff: float,
+) -> pl.DataFrame:
+    """The videos ``video/query`` may refresh (tracked creators not discovered this window), with their tier, whether
+    they are due, and ``priority``: expected change (views per minute × minutes since the last poll; new videos
+    first) for due videos, minutes since the last poll (the stalest first) for the others. One Polars pass."""
+    momentum, history = pl.col("momentum"), pl.col("has_history")
+    tier = (
+        pl.when(~history | momentum.is_null() | (momentum >= policy.hot_momentum))
+        .then(pl.lit(Tier.HOT.value))
+        .when(momentum >= policy.warm_momentum)
+        .then(pl.lit(Tier.WARM.value))
+        .otherwise(pl.lit(Tier.COLD.value))
+    )
+    every = {t.value: policy.every_minutes(t, backoff) - SLACK_MINUTES for t in Tier}
+    since = ((pl.lit(observe_at) - pl.col("last_polled_at")).dt.total_microseconds() / 60e6).fill_null(math.inf)
+    expected = (
+        pl.when(~history)
+        .then(math.inf)
+        .otherwise(pl.col("views_per_minute").fill_null(0.0) * pl.col("since"))
+        .fill_nan(math.inf)
+    )
+    return (
+        videos.lazy()
+        .filter(
+            pl.col("creator_username").is_in(sorted(creators)) & ~pl.col("creator_username").is_in(sorted(discovered))
+        )
+        .with_columns(tier=tier, since=since)
+        .with_columns(due=pl.col("since") >= pl.col("tier").replace_strict(every, return_dtype=pl.Float64))
+        .with_columns(priority=pl.when(pl.col("due")).then(expected).otherwise(pl.col("since")))
+        .sort(["due", "priority", "video_id"], descending=[True, True, False])
+        .with_columns(rank=pl.int_range(pl.len()).over("creator_username"))
+        .collect()
+    )
+
+
 def plan_window(
     videos: pl.DataFrame,
     creators: list[str],
@@ -62,64 +147,68 @@ def plan_window(
     policy: PollingPolicy,
     backoff: float = 1.0,
 ) -> WindowPlan:
-    """The polls for the window observed at ``observe_at`` (naive UTC), within ``policy.budget(backoff)``.
+    """The polls for the window observed at ``observe_at`` (naive UTC), within the window's budgets: each endpoint's
+    (``policy.endpoint_budget(backoff)``) and the overall one (``policy.budget(backoff)``).
 
-    Discovery first (a discovered creator's videos all come back with counts from ``video/list``),
-    stalest creator first; then due videos by expected change (views per minute × minutes since the
-    last poll; new videos first), packed into 20-id requests per creator until the budget is spent.
+    Discovery first (a discovered creator's videos all come back with counts from ``video/list``), stalest creator
+    first. Then ``video/query``: when the budget covers every remaining tracked video, every one is refreshed, due
+    or not (cadence tiers only decide who waits when demand exceeds the budget). Otherwise due videos by expected change
+    (views per minute × minutes since the last poll; new videos first) are packed into 20-id requests per creator
+    until the budget is spent, and each creator's last, part-empty request is filled with its stalest videos not
+    due yet, at no extra request. Vectorised in Polars: cheap at 100,000 tracked videos.
     """
-    budget = policy.budget(backoff)
-    slack = 0.5  # minutes: polls land on window ends, so 10 minutes later is "due" even if a second short
-    plan = WindowPlan(budget=budget, backoff=backoff)
-    last_discovered = dict(zip(creator_state["creator_username"], creator_state["last_discovered_at"], strict=True))
-    tracked_per_creator = dict(videos.group_by("creator_username").len().iter_rows())
+    endpoint_budget = policy.endpoint_budget(backoff)
+    plan = WindowPlan(budget=policy.budget(backoff), endpoint_budget=endpoint_budget, backoff=backoff)
+    left = {**endpoint_budget, TOTAL: plan.budget}
+    tracked = dict(videos.group_by("creator_username").len().iter_rows())
+    _discover(plan, creators, creator_state, tracked, observe_at, policy, backoff, left)
 
-    due_creators = sorted(
-        (
-            c
-            for c in creators
-            if _minutes(observe_at, last_discovered.get(c)) >= policy.discovery_every_minutes * backoff - slack
-        ),
-        key=lambda c: -_minutes(observe_at, last_discovered.get(c)),
-    )
-    spent = 0
-    for creator in due_creators:
-        # user/info + list pages, with a page to spare for videos posted since the last discovery
-        cost = 1 + requests_for(tracked_per_creator.get(creator, 0) + 1) + 1
-        if spent + cost > budget:
-            plan.deferred_creators += 1
-            continue
-        plan.discover.append(creator)
-        spent += cost
-    discovered = set(plan.discover)
-
-    candidates = []
-    for row in videos.iter_rows(named=True):
-        if row["creator_username"] in discovered or row["creator_username"] not in creators:
-            continue
-        tier = policy.tier(row["momentum"], row["has_history"])
-        since = _minutes(observe_at, row["last_polled_at"])
-        if since < policy.every_minutes(tier, backoff) - slack:
-            continue
-        plan.tiers[tier.value] = plan.tiers.get(tier.value, 0) + 1
-        rate = row["views_per_minute"]
-        expected = math.inf if tier is Tier.HOT and not row["has_history"] else (rate or 0.0) * since
-        candidates.append((expected, row["video_id"], row["creator_username"]))
-    candidates.sort(key=lambda c: (-c[0], c[1]))
-    plan.due_videos = len(candidates)
-
-    for _, video_id, creator in candidates:
-        batch = plan.videos.setdefault(creator, [])
-        extra = 1 if len(batch) % 20 == 0 else 0
-        if spent + extra > budget:
-            plan.deferred_videos += 1
-            if not batch:
-                plan.videos.pop(creator)
-            continue
-        batch.append(video_id)
-        spent += extra
-    plan.planned_requests = spent
+    frame = _refresh_candidates(videos, set(creators), set(plan.discover), observe_at, policy, backoff)
+    plan.due_videos = int(frame["due"].sum())
+    due = frame.filter(pl.col("due"))
+    plan.tiers = {str(t): int(n) for t, n in due.group_by("tier").len().iter_rows()}
+    affordable = min(left[VIDEO_QUERY], left[TOTAL])
+    demand = sum(requests_for(n) for n in frame.group_by("creator_username").len()["len"])
+    if demand <= affordable:
+        chosen = frame
+    else:
+        # a batch is opened by a due video; it is planned if its request is within the budget, in priority order
+        opener = pl.col("due") & (pl.col("rank") % MAX_VIDEOS_PER_REQUEST == 0)
+        batch = pl.col("rank") // MAX_VIDEOS_PER_REQUEST
+        chosen = (
+            frame.with_columns(request=opener.cast(pl.Int64).cum_sum())
+            .with_columns(planned=(pl.when(opener).then(pl.col("request") <= affordable).otherwise(None)))
+            .with_columns(planned=pl.col("planned").forward_fill().over(pl.col("creator_username"), batch))
+            .with_columns(pl.col("planned").fill_null(False))
+            .filter(pl.col("planned"))
+        )
+    plan.deferred_videos = plan.due_videos - int(chosen["due"].sum())
+    plan.filled_videos = 0 if chosen is frame else int((~chosen["due"]).sum())
+    per_creator = chosen.group_by("creator_username", maintain_order=True).agg("video_id")
+    plan.videos = dict(zip(per_creator["creator_username"].to_list(), per_creator["video_id"].to_list(), strict=True))
+    queries = sum(requests_for(len(ids)) for ids in plan.videos.values())
+    plan.endpoint_requests = {
+        USER_INFO: endpoint_budget[USER_INFO] - left[USER_INFO],
+        VIDEO_LIST: endpoint_budget[VIDEO_LIST] - left[VIDEO_LIST],
+        VIDEO_QUERY: queries,
+    }
+    plan.planned_requests = sum(plan.endpoint_requests.values())
+    plan.ids_per_request = round(plan.polled_videos / queries, 2) if queries else 0.0
     return plan
+
+
+def plan_costs(plan: Mapping[str, Any] | None) -> dict[str, int]:
+    """Requests a plan (``WindowPlan`` fields) spends: overall (``TOTAL``) and per endpoint (a plan made before
+    per-endpoint budgets has only its total)."""
+    if not plan:
+        return {}
+    return {TOTAL: int(plan.get("planned_requests", 0)), **dict(plan.get("endpoint_requests") or {})}
+
+
+def budget_left(policy: PollingPolicy, backoff: float, spent: Mapping[str, int]) -> dict[str, int]:
+    """Requests left in a 5-minute period overall (``TOTAL``) and per endpoint, after ``spent``."""
+    budgets = {**policy.endpoint_budget(backoff), TOTAL: policy.budget(backoff)}
+    return {key: budget - spent.get(key, 0) for key, budget in budgets.items()}
 
 
 RAW_SNAPSHOTS_STEP = "raw_snapshots"

@@ -1,4 +1,4 @@
-"""Polling policy: cadence tiers from momentum, the per-window request budget, and backoff."""
+"""Polling policy: cadence tiers from momentum, the per-window request budgets, and backoff."""
 
 from __future__ import annotations
 
@@ -36,9 +36,16 @@ class PollingPolicy(PollingSettings):
         }
         return base[tier] * backoff
 
+    def endpoint_budget(self, backoff: float = 1.0) -> dict[str, int]:
+        """Requests allowed this window per endpoint (``user/info``, ``video/list``, ``video/query``): each one's
+        budget (:meth:`endpoint_budgets`) shrunk by the backoff factor."""
+        return {endpoint: max(1, int(b / backoff)) for endpoint, b in self.endpoint_budgets().items()}
+
     def budget(self, backoff: float = 1.0) -> int:
-        """Requests allowed this window: the configured budget shrunk by the backoff factor."""
-        return max(1, int(self.budget_requests / backoff))
+        """Requests allowed this window, all endpoints together: the per-endpoint budgets' sum, or the overall
+        cap (``TIKTOK_POLL_BUDGET_REQUESTS``) when it is smaller, shrunk by the backoff factor."""
+        total = sum(self.endpoint_budget(backoff).values())
+        return total if self.budget_requests is None else min(total, max(1, int(self.budget_requests / backoff)))
 
     def next_backoff(self, backoff: float, throttled: int, server_errors: int) -> float:
         """Double after a window with 429s or 5xx (up to ``max_backoff``); recover gradually otherwise."""

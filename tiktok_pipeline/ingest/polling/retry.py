@@ -22,7 +22,7 @@ materialisation is looked up only for a window whose latest run failed, so the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ import dagster as dg
 from tiktok_pipeline.activation.alerts.triggers import failure_reason
 from tiktok_pipeline.ingest.land import LANDING_SOURCE, WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path
-from tiktok_pipeline.ingest.polling.plan import plan_in_run_config, plan_run_config
+from tiktok_pipeline.ingest.polling.plan import plan_costs, plan_in_run_config, plan_run_config
 from tiktok_pipeline.windows import RANGE_END_TAG, RANGE_START_TAG, WINDOW, window_from_key, window_key, window_starts
 
 PARTITION_TAG = "dagster/partition"
@@ -99,8 +99,9 @@ class FollowUp:
     gaps: list[dg.AssetObservation] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)
     """The windows still followed after this tick."""
-    spent: int = 0
-    """Requests planned by this tick's retries (counted against the period's budget)."""
+    spent: dict[str, int] = field(default_factory=dict)
+    """Requests planned by this tick's retries, overall (``total``) and per endpoint (counted against the period's
+    budgets)."""
 
 
 def _windows_of(run: dg.DagsterRun) -> list[str]:
@@ -171,10 +172,11 @@ def follow_windows(
     *,
     following: WindowFollowing,
     max_retries: int,
-    budget_left: int,
+    budget_left: Mapping[str, int],
 ) -> FollowUp:
     """Retries and gap marks for the ``followed`` windows (see the module's docstring); ``budget_left``: requests
-    the live window (and earlier retries) left in this 5-minute period."""
+    the live window (and earlier retries) left in this 5-minute period, overall (``total``) and per endpoint
+    (:func:`tiktok_pipeline.ingest.polling.plan.budget_left`)."""
     keys = sorted(set(followed))
     overflow, keys = keys[:-MAX_FOLLOWED_WINDOWS], keys[-MAX_FOLLOWED_WINDOWS:]
     result = FollowUp()
@@ -210,11 +212,12 @@ def follow_windows(
         result.followed.append(key)
         assert latest is not None  # no run and observable was kept above
         plan = plan_in_run_config(latest.run_config)
-        cost = int(plan.get("planned_requests", 0)) if plan else 0
-        if retry_on or cost > budget_left - result.spent:
+        costs = plan_costs(plan)
+        if retry_on or any(n > budget_left.get(k, 0) - result.spent.get(k, 0) for k, n in costs.items()):
             continue  # one retry at a time, and the live window's budget comes first: wait
         result.requests.append(_retry_request(key, latest, len(window_runs), plan))
-        result.spent += cost
+        for k, n in costs.items():
+            result.spent[k] = result.spent.get(k, 0) + n
         retry_on = True
     return result
 

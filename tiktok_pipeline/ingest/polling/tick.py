@@ -13,7 +13,14 @@ from datetime import datetime
 import dagster as dg
 from pydantic import BaseModel
 
-from tiktok_pipeline.ingest.polling.plan import plan_run_config, plan_window, window_observe_at
+from tiktok_pipeline.ingest.polling.plan import (
+    TOTAL,
+    budget_left,
+    plan_costs,
+    plan_run_config,
+    plan_window,
+    window_observe_at,
+)
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.polling.retry import WindowFollowing, follow_windows
 from tiktok_pipeline.ingest.polling.state import read_polling_state
@@ -35,13 +42,19 @@ MAX_GAP_EVENTS = 288  # a day of windows: enough to see an outage, bounded so a 
 class PollCursor(BaseModel):
     """Sensor cursor: the last window requested (only ever moves forward), the backoff state, the windows
     requested but not settled yet (``followed``) and the requests planned since ``last_window`` was requested
-    (``period_requests``: the live window's plus its retries', within one window's budget)."""
+    (``period_requests``: the live window's plus its retries', within one window's budget; per endpoint in
+    ``period_endpoint_requests``, within each endpoint's)."""
 
     last_window: str | None = None
     backoff: float = 1.0
     telemetry_storage_id: int | None = None
     followed: list[str] = []
     period_requests: int = 0
+    period_endpoint_requests: dict[str, int] = {}
+
+    def spent(self) -> dict[str, int]:
+        """Requests planned in the period, overall (``total``) and per endpoint."""
+        return {**self.period_endpoint_requests, TOTAL: self.period_requests}
 
     @classmethod
     def parse(cls, raw: str | None) -> PollCursor:
@@ -104,7 +117,11 @@ def polling_tick(
         )
         requests.append(live)
         updated = PollCursor(
-            last_window=key, backoff=backoff, telemetry_storage_id=telemetry_id, period_requests=planned
+            last_window=key,
+            backoff=backoff,
+            telemetry_storage_id=telemetry_id,
+            period_requests=planned.pop(TOTAL, 0),
+            period_endpoint_requests=planned,
         )
     follow = follow_windows(
         instance,
@@ -112,7 +129,7 @@ def polling_tick(
         now,
         following=following,
         max_retries=policy.max_retries,
-        budget_left=policy.budget(updated.backoff) - updated.period_requests,
+        budget_left=budget_left(policy, updated.backoff, updated.spent()),
     )
     if not requests and not follow.requests and not follow.gaps:
         waiting = (
@@ -120,7 +137,10 @@ def polling_tick(
         )
         return dg.SkipReason(already + waiting)
     updated.followed = sorted({*follow.followed, *claimed})
-    updated.period_requests += follow.spent
+    updated.period_requests += follow.spent.get(TOTAL, 0)
+    for endpoint, spent in follow.spent.items():
+        if endpoint != TOTAL:
+            updated.period_endpoint_requests[endpoint] = updated.period_endpoint_requests.get(endpoint, 0) + spent
     return dg.SensorResult(
         run_requests=[*requests, *follow.requests],
         asset_events=[*events, *follow.gaps],
@@ -137,9 +157,9 @@ def _live_request(
     partitions_start: datetime,
     warm_up: bool,
     backoff: float,
-) -> tuple[dg.RunRequest, list[dg.AssetObservation], list[str], int]:
+) -> tuple[dg.RunRequest, list[dg.AssetObservation], list[str], dict[str, int]]:
     """The latest window's request, the gap marks of the windows missed since the cursor's, the windows it claims
-    and the requests it plans (0 for the unplanned warm-up range)."""
+    and the requests it plans (overall and per endpoint; none for the unplanned warm-up range)."""
     key = window_key(latest)
     gaps = list(window_starts(window_from_key(cursor.last_window) + WINDOW, latest)) if cursor.last_window else []
     gap_events = [
@@ -155,18 +175,21 @@ def _live_request(
         request = dg.RunRequest(
             run_key=f"{window_key(start)}...{key}", tags={RANGE_START_TAG: window_key(start), RANGE_END_TAG: key}
         )
-        return request, gap_events, [window_key(s) for s in window_starts(start, latest + WINDOW)], 0
+        return request, gap_events, [window_key(s) for s in window_starts(start, latest + WINDOW)], {}
     state = read_polling_state(state_dir)  # type: ignore[arg-type]
     plan = plan_window(state.videos, registry.usernames, state.creators, window_observe_at(latest), policy, backoff)
+    plan_fields = plan.model_dump()
     request = dg.RunRequest(
         run_key=key,
         partition_key=key,
-        run_config=plan_run_config({**plan.model_dump(), "gap_windows_before": len(gaps)}),
+        run_config=plan_run_config({**plan_fields, "gap_windows_before": len(gaps)}),
         tags={
             "tiktok/due_videos": str(plan.due_videos),
             "tiktok/polled_videos": str(plan.polled_videos),
             "tiktok/deferred_videos": str(plan.deferred_videos),
+            "tiktok/filled_videos": str(plan.filled_videos),
+            "tiktok/ids_per_request": f"{plan.ids_per_request:g}",
             "tiktok/budget": str(plan.budget),
         },
     )
-    return request, gap_events, [key], plan.planned_requests
+    return request, gap_events, [key], plan_costs(plan_fields)
