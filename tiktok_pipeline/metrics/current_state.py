@@ -47,11 +47,16 @@ def latest_observations(connection: duckdb.DuckDBPyConnection, windows: list[dat
         return VIDEO_CURRENT_STATE.empty()
     where = "" if windows is None else "WHERE window_start IN (SELECT unnest($windows::TIMESTAMP[]))"
     select = ", ".join([*(f"v.{c}" for c in _FROM_VELOCITY), *(f"e.{c}" for c in _FROM_ENRICHED)])
+    # each video's latest (observed_at, window_start) first: a hash aggregate, then the joins touch those rows only
     sql = f"""
+        WITH latest AS (
+            SELECT video_id, arg_max(window_start, (observed_at, window_start)) AS window_start
+            FROM "{VIDEO_VELOCITY.name}" {where} GROUP BY video_id
+        )
         SELECT {select}
-        FROM (SELECT * FROM "{VIDEO_VELOCITY.name}" {where}) v
-        JOIN (SELECT * FROM "{ENRICHED_VIDEO_METRICS.name}" {where}) e USING (window_start, video_id)
-        QUALIFY row_number() OVER (PARTITION BY v.video_id ORDER BY v.observed_at DESC, v.window_start DESC) = 1
+        FROM latest
+        JOIN "{VIDEO_VELOCITY.name}" v USING (video_id, window_start)
+        JOIN "{ENRICHED_VIDEO_METRICS.name}" e USING (video_id, window_start)
     """
     params = None if windows is None else {"windows": [utc_naive(w) for w in windows]}
     return VIDEO_CURRENT_STATE.conform(read_frame(connection, sql, params))
