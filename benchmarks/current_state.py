@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tiktok_pipeline.metrics.current_state import current_state_figures, latest_observations, merge_current_state
+from tiktok_pipeline.metrics.current_state import current_state_figures, refresh_current_state
 from tiktok_pipeline.warehouse.io import connect, create_or_extend
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW
@@ -43,12 +43,11 @@ def build(path: Path, videos: int, windows: int) -> None:
             FROM ({rows})""")
 
 
-def timed(path: Path, windows: list[datetime] | None, rebuild: bool) -> tuple[float, int, int]:
+def timed(path: Path, windows: list[datetime] | None) -> tuple[float, int, int]:
     """Seconds for one refresh (read, merge, view), rows read, rows applied."""
     began = time.perf_counter()
     with connect(path) as con:
-        latest = latest_observations(con, windows)
-        merged = merge_current_state(con, latest, datetime.now(UTC), rebuild=rebuild)
+        merged = refresh_current_state(con, windows, datetime.now(UTC))
         current_state_figures(con)
     return time.perf_counter() - began, merged.read, merged.applied
 
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             began = time.perf_counter()
             build(path, videos, windows - 1)
             built = time.perf_counter() - began
-            first = timed(path, None, rebuild=True)
+            first = timed(path, None)
             with connect(path) as con:  # one more window lands
                 con.execute(
                     "INSERT INTO video_velocity SELECT * REPLACE (window_start + INTERVAL 5 MINUTE AS "
@@ -80,8 +79,8 @@ def main(argv: list[str] | None = None) -> None:
                     "enriched_video_metrics)"
                 )
             newest = START + (windows - 1) * WINDOW
-            new = timed(path, [newest], rebuild=False)
-            old = timed(path, [START + timedelta(hours=1)], rebuild=False)
+            new = timed(path, [newest])
+            old = timed(path, [START + timedelta(hours=1)])
             with connect(path, read_only=True) as con:
                 rows, fresh = con.execute(
                     "SELECT count(*), count(*) FILTER (WHERE window_start = ?) FROM video_current_state",

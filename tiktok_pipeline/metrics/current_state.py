@@ -12,6 +12,7 @@ refresh, or when the table is missing). Staleness (seconds since observed) is as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,14 +39,59 @@ _FROM_ENRICHED = tuple(c for c in VIDEO_CURRENT_STATE.column_names if c not in (
 """The counts, creator and registry enrichment come from the same window's ``enriched_video_metrics`` row."""
 
 
-def latest_observations(connection: duckdb.DuckDBPyConnection, windows: list[datetime] | None) -> pl.DataFrame:
-    """Each video's latest velocity row among ``windows`` (every window when None), with the same window's
-    enriched counts and registry enrichment; in ``video_current_state``'s columns (refresh columns null)."""
+@dataclass(frozen=True)
+class Merged:
+    """What a refresh did: rows read, rows that replaced or added a video's row, the table's size after, whether it
+    rebuilt the table, and how many videos' rows had vanished from their window (re-read from every window)."""
+
+    read: int
+    applied: int
+    rows: int
+    rebuilt: bool
+    vanished: int
+
+
+def refresh_current_state(
+    connection: duckdb.DuckDBPyConnection, windows: list[datetime] | None, refreshed_at: datetime
+) -> Merged:
+    """Bring ``video_current_state`` up to date after ``windows`` of ``video_velocity`` changed (None: rebuild from
+    every window; also when the table is missing). A video whose row came from a changed window that no longer
+    holds it gets its latest row from any window (or leaves the table when it has none left)."""
+    rebuild = windows is None or not table_exists(connection, VIDEO_CURRENT_STATE.name)
+    changed = None if rebuild else windows
+    vanished = [] if changed is None else vanished_videos(connection, changed)
+    latest = latest_observations(connection, changed, videos=vanished)
+    return merge_current_state(connection, latest, refreshed_at, rebuild=rebuild, vanished=vanished)
+
+
+def vanished_videos(connection: duckdb.DuckDBPyConnection, windows: list[datetime]) -> list[str]:
+    """Videos of ``video_current_state`` whose row came from one of ``windows`` that no longer has the video."""
+    if not windows or not table_exists(connection, VIDEO_VELOCITY.name):
+        return []
+    within = "window_start IN (SELECT unnest($windows::TIMESTAMP[]))"  # both sides read the changed windows only
+    sql = f"""SELECT s.video_id FROM (SELECT * FROM "{VIDEO_CURRENT_STATE.name}" WHERE {within}) s
+        ANTI JOIN (SELECT video_id, window_start FROM "{VIDEO_VELOCITY.name}" WHERE {within}) v
+        USING (video_id, window_start)"""
+    rows = connection.execute(sql, {"windows": [utc_naive(w) for w in windows]}).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def latest_observations(
+    connection: duckdb.DuckDBPyConnection,
+    windows: list[datetime] | None,
+    *,
+    videos: list[str] = (),  # type: ignore[assignment]
+) -> pl.DataFrame:
+    """Each video's latest velocity row among ``windows`` (every window when None) and, for ``videos``, among
+    every window, with the same window's enriched counts and registry enrichment; in ``video_current_state``'s
+    columns (refresh columns null)."""
     if not (table_exists(connection, VIDEO_VELOCITY.name) and table_exists(connection, ENRICHED_VIDEO_METRICS.name)):
         return VIDEO_CURRENT_STATE.empty()
-    if windows is not None and not windows:
+    if windows is not None and not windows and not videos:
         return VIDEO_CURRENT_STATE.empty()
     where = "" if windows is None else "WHERE window_start IN (SELECT unnest($windows::TIMESTAMP[]))"
+    if windows is not None and videos:  # (the OR reads every window: only when a video vanished from its window)
+        where += " OR video_id IN (SELECT unnest($videos))"
     select = ", ".join([*(f"v.{c}" for c in _FROM_VELOCITY), *(f"e.{c}" for c in _FROM_ENRICHED)])
     # each video's latest (observed_at, window_start) first: a hash aggregate, then the joins touch those rows only
     sql = f"""
@@ -58,24 +104,22 @@ def latest_observations(connection: duckdb.DuckDBPyConnection, windows: list[dat
         JOIN "{VIDEO_VELOCITY.name}" v USING (video_id, window_start)
         JOIN "{ENRICHED_VIDEO_METRICS.name}" e USING (video_id, window_start)
     """
-    params = None if windows is None else {"windows": [utc_naive(w) for w in windows]}
+    params: dict[str, object] | None = None if windows is None else {"windows": [utc_naive(w) for w in windows]}
+    if params is not None and videos:
+        params["videos"] = list(videos)
     return VIDEO_CURRENT_STATE.conform(read_frame(connection, sql, params))
 
 
-@dataclass(frozen=True)
-class Merged:
-    """What a refresh did: rows read, rows that replaced or added a video's row, and the table's size after."""
-
-    read: int
-    applied: int
-    rows: int
-
-
 def merge_current_state(
-    connection: duckdb.DuckDBPyConnection, latest: pl.DataFrame, refreshed_at: datetime, *, rebuild: bool = False
+    connection: duckdb.DuckDBPyConnection,
+    latest: pl.DataFrame,
+    refreshed_at: datetime,
+    *,
+    rebuild: bool = False,
+    vanished: Sequence[str] = (),
 ) -> Merged:
     """Merge ``latest`` (one row per video) into ``video_current_state`` in ONE transaction; ``rebuild`` replaces
-    the whole table instead. A row replaces a video's row only when it is at least as recent (``observed_at``,
+    the whole table instead; the rows of ``vanished`` videos go first (``latest`` holds their replacements). A row replaces a video's row only when it is at least as recent (``observed_at``,
     then ``window_start``). Every row's ``refreshed_at`` and ``staleness_seconds`` are set as of ``refreshed_at``;
     the view ``top_movers_last_hour`` is (re)created in the same transaction."""
     name = VIDEO_CURRENT_STATE.name
@@ -87,6 +131,10 @@ def merge_current_state(
         try:
             if rebuild:
                 connection.execute(f'DELETE FROM "{name}"').fetchall()
+            if vanished:
+                connection.execute(
+                    f'DELETE FROM "{name}" WHERE video_id IN (SELECT unnest($videos))', {"videos": list(vanished)}
+                ).fetchall()
             connection.execute(
                 f"""DELETE FROM "{name}" s USING _latest i WHERE s.video_id = i.video_id
                     AND (i.observed_at, i.window_start) >= (s.observed_at, s.window_start)"""
@@ -103,7 +151,7 @@ def merge_current_state(
         ).fetchall()
         connection.execute(top_movers_view_sql()).fetchall()
         rows = connection.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-    return Merged(read=latest.height, applied=int(applied), rows=int(rows))
+    return Merged(read=latest.height, applied=int(applied), rows=int(rows), rebuilt=rebuild, vanished=len(vanished))
 
 
 def top_movers_view_sql(limit: int = TOP_MOVERS, hour: timedelta = MOVER_HOUR) -> str:

@@ -4,7 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.metrics.current_state import latest_observations, merge_current_state, top_movers
+from tiktok_pipeline.metrics.current_state import (
+    latest_observations,
+    merge_current_state,
+    refresh_current_state,
+    top_movers,
+)
 from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 
@@ -89,3 +94,24 @@ def test_latest_observations_of_given_windows_and_top_movers_of_the_hour(tmp_pat
         merge_current_state(con, latest, datetime.now(UTC))
         # c's latest observation (10:05) is more than an hour before the newest (11:10): not a mover now
         assert top_movers(con).select("mover_rank", "video_id").rows() == [(1, "b"), (2, "a")]
+
+
+def test_a_video_gone_from_its_re_materialised_window_falls_back_to_its_latest_remaining_row(tmp_path):
+    w1, w2 = W0 + timedelta(minutes=5), W0 + timedelta(minutes=10)
+    frame = pl.concat(
+        [
+            rows("a", w1, w1 + timedelta(minutes=5), 1.0),
+            rows("a", w2, w2 + timedelta(minutes=5), 2.0),
+            rows("b", w2, w2 + timedelta(minutes=5), 3.0),
+        ]
+    )
+    with connect(tmp_path / "w.duckdb") as con:
+        replace_windows(con, W0, W0 + timedelta(minutes=15), Write(VIDEO_VELOCITY, frame))
+        replace_windows(con, W0, W0 + timedelta(minutes=15), Write(ENRICHED_VIDEO_METRICS, frame.drop("momentum")))
+        first = refresh_current_state(con, None, datetime.now(UTC))
+        assert first.rebuilt and state(con) == {"a": (w2, 2.0), "b": (w2, 3.0)}
+        # the 10:10 window re-materialised without a and b (quarantined now, say)
+        replace_windows(con, w2, w2 + timedelta(minutes=5), Write(VIDEO_VELOCITY, frame.clear()))
+        again = refresh_current_state(con, [w2], datetime.now(UTC))
+        assert not again.rebuilt and again.vanished == 2
+        assert state(con) == {"a": (w1, 1.0)}  # a's latest remaining row; b has none left

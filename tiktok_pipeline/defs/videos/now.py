@@ -19,11 +19,10 @@ from tiktok_pipeline.metrics.current_state import (
     MOVER_HOUR,
     TOP_MOVERS,
     current_state_figures,
-    latest_observations,
-    merge_current_state,
+    refresh_current_state,
     top_movers,
 )
-from tiktok_pipeline.warehouse.io import WarehouseResource, table_exists
+from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     TOP_MOVERS_VIEW,
@@ -76,9 +75,7 @@ def video_current_state(context: dg.AssetExecutionContext, warehouse: WarehouseR
     windows, cursor = _changed_windows(context.instance, previous)
     refreshed_at = datetime.now(UTC)
     with warehouse.connection() as connection:
-        rebuild = windows is None or not table_exists(connection, VIDEO_CURRENT_STATE.name)
-        latest = latest_observations(connection, None if rebuild else windows)
-        merged = merge_current_state(connection, latest, refreshed_at, rebuild=rebuild)
+        merged = refresh_current_state(connection, windows, refreshed_at)
         movers = top_movers(connection)
         figures = current_state_figures(connection)
     shown = [
@@ -91,8 +88,9 @@ def video_current_state(context: dg.AssetExecutionContext, warehouse: WarehouseR
         metadata={
             "dagster/row_count": merged.rows,
             **figures,
-            "rebuilt": rebuild,
-            "windows_read": len(windows) if windows is not None and not rebuild else -1,
+            "rebuilt": merged.rebuilt,
+            "windows_read": -1 if merged.rebuilt or windows is None else len(windows),  # -1: every window
+            "vanished_videos": merged.vanished,
             "rows_read": merged.read,
             "rows_applied": merged.applied,
             "top_mover_momentum": float(movers["momentum"][0]) if movers.height else 0.0,
