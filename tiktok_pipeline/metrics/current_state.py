@@ -1,14 +1,15 @@
 """The "now" view: one row per tracked video with its latest observation and velocity, and the top movers.
 
-``video_current_state`` is refreshed incrementally: :func:`latest_observations` reads only the windows of
-``video_velocity`` that changed since the last refresh (joined with ``enriched_video_metrics`` of the same
-windows for the other counts and the registry enrichment), keeps each video's latest observation among them,
-and :func:`merge_current_state` merges those rows in one transaction, where a row replaces a video's row only
-if it is at least as recent (``observed_at``, then ``window_start``): re-materialising or backfilling an old
-window never puts an older observation over a newer one, and re-materialising the window a row came from
-replaces it with the window's new figures. ``windows=None`` rebuilds the table from every window (the first
-refresh, or when the table is missing). Staleness (seconds since observed) is as of the refresh.
-"""
+``video_current_state`` is refreshed incrementally (:func:`refresh_current_state`): :func:`latest_observations`
+reads only the windows of ``video_velocity`` that changed since the last refresh (joined with
+``enriched_video_metrics`` of the same windows for the other counts and the registry enrichment), keeps each
+video's latest observation among them, and :func:`merge_current_state` merges those rows in one transaction,
+where a row replaces a video's row only if it is at least as recent (``observed_at``, then ``window_start``):
+re-materialising or backfilling an old window never puts an older observation over a newer one, and
+re-materialising the window a row came from replaces it with the window's new figures (a video that window no
+longer holds falls back to its latest row in any window: :func:`vanished_videos`). ``windows=None`` rebuilds the
+table from every window (the first refresh, or when the table is missing). Staleness (seconds since observed)
+is as of the refresh."""
 
 from __future__ import annotations
 

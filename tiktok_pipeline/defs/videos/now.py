@@ -73,9 +73,8 @@ def video_current_state(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """Merge the latest observation of each video from the windows changed since the last refresh; top movers."""
     previous = _previous_cursor(context.instance)
     windows, cursor = _changed_windows(context.instance, previous)
-    refreshed_at = datetime.now(UTC)
-    with warehouse.connection() as connection:
-        merged = refresh_current_state(connection, windows, refreshed_at)
+    with warehouse.connection() as connection:  # the refresh instant once no writer can add rows: staleness >= 0
+        merged = refresh_current_state(connection, windows, datetime.now(UTC))
         movers = top_movers(connection)
         figures = current_state_figures(connection)
     shown = [
