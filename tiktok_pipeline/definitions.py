@@ -18,6 +18,7 @@ from tiktok_pipeline.settings import Settings, load_settings
 OWNERS = {
     "collect": ["team:data-platform"],
     "process": ["team:data-platform"],
+    "now": ["team:data-platform"],
     "govern": ["team:data-platform"],
     "retain": ["team:data-platform"],
     "ads": ["team:growth"],

@@ -11,6 +11,7 @@ from tiktok_pipeline.definitions import build_definitions
 AD_VELOCITY = dg.AssetKey("ad_velocity")
 ROLLUPS = (dg.AssetKey("daily_video_metrics"), dg.AssetKey("daily_creator_metrics"))
 QUARANTINED = dg.AssetKey("quarantined_records")
+CURRENT_STATE = dg.AssetKey("video_current_state")
 
 
 class Ticks:
@@ -33,6 +34,24 @@ class Ticks:
             for key in self.selection.resolve(self.defs.get_repository_def().asset_graph)
             if result.get_requested_partitions(key)
         }
+
+
+class Requests:
+    """Successive evaluations of an unpartitioned asset's automation condition: how many runs each requests."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
+        self.ticks, self.key = Ticks(defs, instance, dg.AssetSelection.assets(key)), key
+
+    def __call__(self, at: datetime) -> int:
+        result = dg.evaluate_automation_conditions(
+            defs=self.ticks.defs,
+            instance=self.ticks.instance,
+            asset_selection=self.ticks.selection,
+            evaluation_time=at,
+            cursor=self.ticks.cursor,
+        )
+        self.ticks.cursor = result.cursor
+        return result.get_num_requested(self.key)
 
 
 def land(instance: dg.DagsterInstance, asset: str, *partitions: str) -> None:
@@ -102,27 +121,14 @@ def test_the_automation_sensor_targets_the_declarative_assets_and_is_on(defs):
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def("automation_condition_sensor")
     assert sensor.description and sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.asset_selection.resolve(repo.asset_graph) == {AD_VELOCITY, QUARANTINED, *ROLLUPS}
-    for key in (AD_VELOCITY, QUARANTINED, *ROLLUPS):
+    assert sensor.asset_selection.resolve(repo.asset_graph) == {AD_VELOCITY, QUARANTINED, CURRENT_STATE, *ROLLUPS}
+    for key in (AD_VELOCITY, QUARANTINED, CURRENT_STATE, *ROLLUPS):
         assert repo.asset_graph.get(key).automation_condition is not None
     assert not [s for s in repo.schedule_defs if s.name == "daily_rollup_schedule"]  # automation replaced it
 
 
 def test_quarantined_records_is_recreated_after_any_source_writes(defs, instance):
-    view = QUARANTINED
-    cursor = None
-
-    def requested(at: datetime) -> int:
-        nonlocal cursor
-        result = dg.evaluate_automation_conditions(
-            defs=defs,
-            instance=instance,
-            asset_selection=dg.AssetSelection.assets(view),
-            evaluation_time=at,
-            cursor=cursor,
-        )
-        cursor = result.cursor
-        return result.get_num_requested(view)
+    requested = Requests(defs, instance, QUARANTINED)
 
     now = datetime(2026, 11, 20, 10, 40, 30, tzinfo=UTC)
     assert requested(now) == 0  # nothing written yet (the first writer creates the view itself)
@@ -131,3 +137,19 @@ def test_quarantined_records_is_recreated_after_any_source_writes(defs, instance
         assert requested(now) == 1, source  # a window of any one source is enough: no waiting for the others
         instance.report_runless_asset_event(dg.AssetMaterialization("quarantined_records"))
         assert requested(now) == 0, source
+
+
+def test_video_current_state_is_refreshed_after_each_windows_velocity_lands(defs, instance):
+    requested = Requests(defs, instance, CURRENT_STATE)
+
+    now = datetime(2026, 11, 20, 10, 40, 30, tzinfo=UTC)
+    assert requested(now) == 0  # nothing landed
+    land(instance, "enriched_video_metrics", "2026-11-20-10:35")
+    assert requested(now) == 0  # its velocity is not in yet: no refresh without new figures
+    land(instance, "video_velocity", "2026-11-20-10:35")
+    assert requested(now) == 1
+    assert requested(now) == 0  # requested once
+    land(instance, "video_velocity", "2026-11-20-09:00", "2026-11-20-09:05", "2026-11-20-09:10")  # a backfill
+    assert requested(now) == 1  # one request for many windows, however old
+    instance.report_runless_asset_event(dg.AssetMaterialization(CURRENT_STATE))
+    assert requested(now) == 0

@@ -11,8 +11,9 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions, defs
 from tiktok_pipeline.settings import DisplaySettings, Settings, SettingsError
 
-UNPARTITIONED = {"alerts", "quarantined_records"}
-"""The govern group's tables: one row per alert, and the view over every source's quarantine table."""
+UNPARTITIONED = {"alerts", "quarantined_records", "video_current_state"}
+"""The govern group's tables (one row per alert, the view over every source's quarantine table) and the now group's
+(one row per tracked video)."""
 
 
 def test_defs_load_and_are_documented():
@@ -147,3 +148,13 @@ def test_no_step_claims_a_dagster_pool():
     for job in repo.get_all_jobs():
         for node in job.graph.iterate_op_defs():
             assert node.pool is None, (job.name, node.name)
+
+
+def test_video_current_state_is_the_now_group_beside_the_window_tables():
+    graph = defs.get_repository_def().asset_graph
+    node = graph.get(dg.AssetKey("video_current_state"))
+    assert node.group_name == "now" and node.automation_condition is not None and node.owners
+    assert {dg.AssetKey("video_velocity"), dg.AssetKey("enriched_video_metrics")} <= set(node.parent_keys)
+    names = {c.name for c in node.metadata["dagster/column_schema"].columns}
+    assert {"window_start", "observed_at", "staleness_seconds", "momentum", "campaign_ids", "product_skus"} <= names
+    assert "as of the refresh" in node.description and "top_movers_last_hour" in node.description

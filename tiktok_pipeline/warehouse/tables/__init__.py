@@ -2,6 +2,7 @@
 
 from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -35,5 +36,7 @@ __all__ = [
     "RAW_CREATOR_SNAPSHOTS",
     "RAW_VIDEO_SNAPSHOTS",
     "TableSpec",
+    "TOP_MOVERS_VIEW",
+    "VIDEO_CURRENT_STATE",
     "VIDEO_VELOCITY",
 ]
