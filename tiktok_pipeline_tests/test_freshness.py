@@ -82,3 +82,17 @@ def test_the_sensor_ticks_as_often_as_the_daemon_loops():
     from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
 
     assert polling_sensor.minimum_interval_seconds == TICK_SECONDS <= MIN_INTERVAL_LOOP_TIME
+
+
+def test_the_embedded_instance_keeps_the_frequent_skipped_ticks_one_day(tmp_path):
+    """Ticking every 5 s writes 17,280 skipped ticks a day: dagster.yaml purges them after a day (Dagster: 7)."""
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.scheduler.instigation import TickStatus
+
+    from tiktok_pipeline.settings import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "dagster.yaml").read_text().replace("base_dir: data/dagster", f"base_dir: {tmp_path}")
+    (tmp_path / "dagster.yaml").write_text(text)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as embedded:
+        retention = embedded.get_tick_retention_settings(InstigatorType.SENSOR)
+    assert retention[TickStatus.SKIPPED] == 1
