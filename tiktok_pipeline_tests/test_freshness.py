@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.test_utils import create_run_for_test
 
 from tiktok_pipeline.defs.videos.sensors import TICK_SECONDS, polling_sensor
@@ -96,3 +97,15 @@ def test_the_embedded_instance_keeps_the_frequent_skipped_ticks_one_day(tmp_path
     with dg.DagsterInstance.from_config(str(tmp_path)) as embedded:
         retention = embedded.get_tick_retention_settings(InstigatorType.SENSOR)
     assert retention[TickStatus.SKIPPED] == 1
+
+
+def test_both_instances_pick_queued_runs_up_every_second(tmp_path, monkeypatch):
+    """The daemon's run queue loop: 1 s, not Dagster's 5 s, on the embedded and the production instance."""
+    from tiktok_pipeline.settings import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "dagster.yaml").read_text().replace("base_dir: data/dagster", f"base_dir: {tmp_path}")
+    (tmp_path / "dagster.yaml").write_text(text)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as embedded:
+        assert embedded.run_coordinator.dequeue_interval_seconds == 1  # type: ignore[attr-defined]
+    production = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
+    assert production["run_coordinator"]["config"] == {"dequeue_interval_seconds": 1}
