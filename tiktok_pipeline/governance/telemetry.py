@@ -1,16 +1,52 @@
-"""Per-window polling telemetry, derived from the landed records alone (so a re-parse reproduces it)."""
+"""Per-window polling telemetry, derived from the landed records (so a re-parse reproduces it), and the freshness
+breakdown of the run that collected the window (close → requested → started → landed, from Dagster's run record)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import dagster as dg
 import polars as pl
 
 from tiktok_pipeline.ingest.collect.display import ABNORMAL_STOPS, PAGINATION_STOPS
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
 from tiktok_pipeline.windows import WINDOW, utc_naive
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """When a run was requested (its run record created: by the sensor's tick, a backfill, the UI or a shell) and
+    when it started (its process began executing it; None while not started)."""
+
+    requested_at: datetime
+    started_at: datetime | None
+
+    @classmethod
+    def of_run(cls, instance: dg.DagsterInstance, run_id: str) -> RunTiming | None:
+        """The timing of ``run_id`` from Dagster's run record (None without a record)."""
+        record = instance.get_run_record_by_id(run_id)
+        if record is None:
+            return None
+        started = datetime.fromtimestamp(record.start_time, UTC) if record.start_time else None
+        return cls(requested_at=record.create_timestamp.astimezone(UTC), started_at=started)
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    return None if later is None or earlier is None else (later - earlier).total_seconds()
+
+
+def freshness_breakdown(window_end: datetime, landed_at: datetime, run: RunTiming | None) -> dict[str, float | None]:
+    """Close → run requested, requested → started (the queue and the run's process starting), started → landed
+    (collection); all None without the timing of the run that collected the window (a re-parse has none)."""
+    started = run.started_at if run else None
+    return {
+        "requested_seconds_after_close": _seconds(run.requested_at if run else None, window_end),
+        "queue_seconds": _seconds(started, run.requested_at if run else None),
+        "collect_seconds": _seconds(landed_at, started),
+    }
 
 
 def window_telemetry(
@@ -21,8 +57,11 @@ def window_telemetry(
     videos_polled: int,
     plan: WindowPlan | None,
     gap_windows_before: int = 0,
+    run: RunTiming | None = None,
+    collected: bool = False,
 ) -> dict[str, Any]:
-    """One ``poll_telemetry`` row for a window."""
+    """One ``poll_telemetry`` row for a window; ``run``: the timing of the run parsing it, which says how fresh the
+    window was only if that run ``collected`` it (not for a window re-parsed from an earlier run's landing file)."""
     statuses = [s for r in records for s in (r.get("attempt_statuses") or [r.get("status") or "transport"])]
     latencies = pl.Series([float(r.get("latency_ms") or 0.0) for r in records], dtype=pl.Float64)
     failed_attempts = sum(1 for s in statuses if s != 200)
@@ -55,5 +94,6 @@ def window_telemetry(
         "latency_p95_ms": percentile(0.95),
         "latency_p99_ms": percentile(0.99),
         "landed_seconds_after_close": (landed_at - (window_start + WINDOW)).total_seconds(),
+        **freshness_breakdown(window_start + WINDOW, landed_at, run if collected else None),
         "gap_windows_before": gap_windows_before,
     }

@@ -44,6 +44,8 @@ REQUEST_FIGURES = (
     "deferred_videos",
 )
 """Request counters of a window, shown on raw_video_snapshots' materialisation too."""
+FRESHNESS_FIGURES = ("requested_seconds_after_close", "queue_seconds", "collect_seconds")
+"""Window close → run requested, → run started, → raw landed (:func:`tiktok_pipeline.governance.telemetry.freshness_breakdown`)."""
 TELEMETRY_FIGURES = (
     *REQUEST_FIGURES,
     "videos_polled",
@@ -53,8 +55,10 @@ TELEMETRY_FIGURES = (
     "latency_p95_ms",
     "latency_p99_ms",
     "landed_seconds_after_close",
+    *FRESHNESS_FIGURES,
 )
-"""poll_telemetry's figures of a window (its materialisation's metadata, plotted over time)."""
+"""poll_telemetry's figures of a window (its materialisation's metadata, plotted over time); the freshness
+breakdown only where the run collected the window (a re-parse does not know it)."""
 
 
 def by_window(frame: pl.DataFrame, keys: Iterable[str], column: str = "window_start") -> dict[str, pl.DataFrame]:
@@ -110,7 +114,14 @@ def quarantine_figures(quarantine: pl.DataFrame, keys: list[str]) -> Figures:
 
 
 def telemetry_figures(observed: ObservedRange) -> Figures:
-    return {w.key: {k: float(w.telemetry[k] or 0.0) for k in TELEMETRY_FIGURES} for w in observed.windows}
+    return {
+        w.key: {
+            k: float(w.telemetry[k] or 0.0)
+            for k in TELEMETRY_FIGURES
+            if k not in FRESHNESS_FIGURES or w.telemetry[k] is not None
+        }
+        for w in observed.windows
+    }
 
 
 def enriched_figures(enriched: pl.DataFrame, keys: list[str]) -> Figures:

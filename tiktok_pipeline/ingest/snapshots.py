@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.governance.telemetry import window_telemetry
+from tiktok_pipeline.governance.telemetry import RunTiming, window_telemetry
 from tiktok_pipeline.ingest.land import DisplayCollection, LandedWindow, land_window
 from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
 from tiktok_pipeline.warehouse.io import Write, replace_windows
@@ -121,8 +121,10 @@ def observe_windows(
     *,
     now: datetime,
     gap_windows_before: int = 0,
+    run: RunTiming | None = None,
 ) -> ObservedRange:
-    """Land (or re-read) and parse every window in ``[start, end)``; each window exactly once."""
+    """Land (or re-read) and parse every window in ``[start, end)``; each window exactly once. ``run``: when the run
+    doing it was requested and started, for the freshness breakdown of the windows it collects."""
     windows = []
     for window_start in window_starts(start, end):
         landed = land_window(how, window_start, now=now)
@@ -136,6 +138,8 @@ def observe_windows(
             videos_polled=parsed.videos.height,
             plan=how.plan,
             gap_windows_before=gap_windows_before,
+            run=run,
+            collected=landed.collected,
         )
         windows.append(ObservedWindow(landed, parsed, telemetry))
     return ObservedRange(windows, how.landing_dir)

@@ -4,7 +4,7 @@ The daemon's own sensor iteration (see test_daemon_tick.py) against deploy/dagst
 database: the first tick queues the window run (the QueuedRunCoordinator keeps it QUEUED); while it is queued the
 next tick requests nothing more; once it is reported failed (what run monitoring does with a run whose worker
 died) the next tick queues a retry, with its own run key, linked to the failed run. Dagster's clock is moved on
-between ticks (the sensor's minimum interval is 20 s); the sensor itself reads the wall clock.
+between ticks (the sensor's minimum interval is 5 s); the sensor itself reads the wall clock.
 """
 
 import logging

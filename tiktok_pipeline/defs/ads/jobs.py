@@ -12,6 +12,8 @@ ad_metrics_job = dg.define_asset_job(
         "and replaces those hours in raw_ad_metrics (a range of windows runs as one run); with run config "
         "attribution_days (set by ad_metrics_sensor once a day) also the TIKTOK_AD_ATTRIBUTION_DAYS before the "
         "lookback, which attribution keeps revising; ad_velocity follows by "
-        "declarative automation. Separate from window_pipeline_job so ad failures never fail or delay the video runs."
+        "declarative automation. Separate from window_pipeline_job so ad failures never fail or delay the video runs. "
+        "Its step runs in the run's own process (in-process executor), no step process to start."
     ),
+    executor_def=dg.in_process_executor,
 )

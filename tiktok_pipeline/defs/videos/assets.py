@@ -30,6 +30,7 @@ from tiktok_pipeline.defs.resources import (
 from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, RAW_CHECKS, VELOCITY_CHECKS
 from tiktok_pipeline.defs.videos.config import RawSnapshotsConfig
 from tiktok_pipeline.governance import window_figures as figures
+from tiktok_pipeline.governance.telemetry import RunTiming
 from tiktok_pipeline.ingest.land import DisplayCollection, WindowNotObservableError
 from tiktok_pipeline.ingest.parse.display import PARSER_VERSION
 from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
@@ -74,8 +75,9 @@ RAW_CREATOR_DOC = """One row per creator and window: follower, like and video to
 
 TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred (queue depth), retries, 429, 5xx
 and timeout counts, calls given up on the retry budget, why each discovery's pagination stopped (per reason),
-error rate, request latency percentiles and freshness (window close → data landed). Derived
-from the landed responses, so a re-parse reproduces it. Velocity's freshness is on video_velocity
+error rate, request latency percentiles and freshness (window close → data landed), broken down for the run that
+collected the window: close → run requested (the sensor's tick), → run started (queue), → landed. Derived
+from the landed responses (the breakdown from the collecting run's record), so a re-parse reproduces the rest. Velocity's freshness is on video_velocity
 (`ready_seconds_after_close` of each window's materialisation)."""
 
 QUARANTINE_DOC = """Display API records that failed validation, kept with their raw payload, source (endpoint and
@@ -162,7 +164,8 @@ def _observe(context, config, display_api, tracking_registry, start, end) -> tup
                 plan=config.plan.to_plan() if config.plan else None,
             )
             gaps = config.plan.gap_windows_before if config.plan else 0
-            observed = observe_windows(how, start, end, now=datetime.now(UTC), gap_windows_before=gaps)
+            run = RunTiming.of_run(context.instance, context.run_id)
+            observed = observe_windows(how, start, end, now=datetime.now(UTC), gap_windows_before=gaps, run=run)
     except (NothingTrackedError, WindowNotObservableError) as exc:
         raise dg.Failure(description=str(exc)) from exc
     for window in observed.windows:

@@ -12,21 +12,26 @@ from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.tick import PollCursor, polling_tick
 
-__all__ = ["PollCursor", "polling_sensor"]
+__all__ = ["TICK_SECONDS", "PollCursor", "polling_sensor"]
+
+TICK_SECONDS = 5
+"""How often the daemon evaluates the sensor: its own loop's floor (5 s), so a closed window waits at most that long
+for its run request. A tick that finds its window already requested costs ~25 ms, one that plans a window ~50 ms
+(the shipped registry, README → "Freshness"); the cursor makes every tick after the first of a window a skip."""
 
 
 @dg.sensor(
     name="polling_sensor",
     job_name=WINDOW_JOB_NAME,
-    minimum_interval_seconds=20,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Once per closed 5-minute window, plans what to poll: every tracked video while the request budgets "
         "(one per endpoint: user/info, video/list, video/query) cover it; when they do not, hot videos every "
         "window, warm every 10 minutes, cold every 15 (from momentum), each creator's last video/query request "
         "filled to 20 ids with its stalest videos. Discovery of new videos per creator on its own cadence; the "
-        "budgets shrink after 429s/5xx. Launches one run per window "
-        "(run key = window); windows missed while the daemon was down are marked as gaps, never filled "
+        "budgets shrink after 429s/5xx. Ticks every 5 s and launches one run per window "
+        "(run key = window), first in the run queue (dagster/priority 10; retries 5, other runs 0); windows missed while the daemon was down are marked as gaps, never filled "
         "with invented observations. A window whose run failed (or was canceled, or died) is requested again "
         "(run key = window:retry-n, after the live window, one at a time, at most TIKTOK_POLL_MAX_RETRIES times) "
         "while it can still be observed, else marked as a gap naming the failed run and why. With an empty "

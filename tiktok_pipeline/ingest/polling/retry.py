@@ -34,6 +34,7 @@ from tiktok_pipeline.activation.alerts.triggers import failure_reason
 from tiktok_pipeline.ingest.land import LANDING_SOURCE, WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path
 from tiktok_pipeline.ingest.polling.plan import plan_costs, plan_in_run_config, plan_run_config
+from tiktok_pipeline.runs import PRIORITY_TAG, RETRY_PRIORITY
 from tiktok_pipeline.windows import RANGE_END_TAG, RANGE_START_TAG, WINDOW, window_from_key, window_key, window_starts
 
 PARTITION_TAG = "dagster/partition"
@@ -234,11 +235,17 @@ def _gap(
 
 
 def _retry_request(key: str, failed: dg.DagsterRun, attempts_failed: int, plan: dict[str, Any] | None) -> dg.RunRequest:
-    """The same request again (the failed run's plan, or none), under a run key of its own."""
+    """The same request again (the failed run's plan, or none), under a run key of its own; queued after the live
+    window's run and before the rest (:data:`tiktok_pipeline.runs.RETRY_PRIORITY`)."""
     tags = {name: value for name, value in failed.tags.items() if name.startswith("tiktok/") and name != ATTEMPT_TAG}
     return dg.RunRequest(
         run_key=f"{key}:retry-{attempts_failed}",
         partition_key=key,
         run_config=plan_run_config(plan) if plan else {},
-        tags={**tags, RETRY_OF_TAG: failed.run_id, ATTEMPT_TAG: str(attempts_failed + 1)},
+        tags={
+            **tags,
+            RETRY_OF_TAG: failed.run_id,
+            ATTEMPT_TAG: str(attempts_failed + 1),
+            PRIORITY_TAG: str(RETRY_PRIORITY),
+        },
     )

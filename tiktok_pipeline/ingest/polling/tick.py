@@ -26,6 +26,7 @@ from tiktok_pipeline.ingest.polling.retry import WindowFollowing, follow_windows
 from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.registry import TrackingRegistry
 from tiktok_pipeline.metrics.velocity import LOOKBACK
+from tiktok_pipeline.runs import LIVE_WINDOW_PRIORITY, PRIORITY_TAG
 from tiktok_pipeline.windows import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -159,7 +160,9 @@ def _live_request(
     backoff: float,
 ) -> tuple[dg.RunRequest, list[dg.AssetObservation], list[str], dict[str, int]]:
     """The latest window's request, the gap marks of the windows missed since the cursor's, the windows it claims
-    and the requests it plans (overall and per endpoint; none for the unplanned warm-up range)."""
+    and the requests it plans (overall and per endpoint; none for the unplanned warm-up range). The live window's
+    run has the highest priority in the queue; the warm-up range, a backfill of the last hour, has none
+    (:mod:`tiktok_pipeline.runs`)."""
     key = window_key(latest)
     gaps = list(window_starts(window_from_key(cursor.last_window) + WINDOW, latest)) if cursor.last_window else []
     gap_events = [
@@ -190,6 +193,7 @@ def _live_request(
             "tiktok/filled_videos": str(plan.filled_videos),
             "tiktok/ids_per_request": f"{plan.ids_per_request:g}",
             "tiktok/budget": str(plan.budget),
+            PRIORITY_TAG: str(LIVE_WINDOW_PRIORITY),  # started before any other queued run
         },
     )
     return request, gap_events, [key], plan_costs(plan_fields)

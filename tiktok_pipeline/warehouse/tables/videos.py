@@ -151,6 +151,24 @@ POLL_TELEMETRY = TableSpec(
         Column("latency_p99_ms", "DOUBLE", "99th percentile call latency."),
         Column("landed_seconds_after_close", "DOUBLE", "Freshness: window close → raw responses landed."),
         Column(
+            "requested_seconds_after_close",
+            "DOUBLE",
+            "Freshness breakdown: window close → the run collecting it was requested (its run record created: the"
+            " polling sensor's tick). Null for a window re-parsed from an earlier run's landing file.",
+        ),
+        Column(
+            "queue_seconds",
+            "DOUBLE",
+            "Freshness breakdown: run requested → run started (the run queue, and the run's process starting). Null"
+            " when re-parsed.",
+        ),
+        Column(
+            "collect_seconds",
+            "DOUBLE",
+            "Freshness breakdown: run started → raw responses landed (the step's start and the API calls);"
+            " requested + queue + collect = landed_seconds_after_close. Null when re-parsed.",
+        ),
+        Column(
             "gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."
         ),
     ),
