@@ -207,4 +207,4 @@ def _purpose() -> str:
         context = dg.OpExecutionContext.get()
     except dg.DagsterInvariantViolationError:  # outside a step (a sensor, a test, the CLI)
         return ""
-    return f"run {context.run_id}, step {context.op_handle}"
+    return f"run {context.run.run_id}, step {context.op_handle}"

@@ -164,7 +164,7 @@ def _observe(context, config, display_api, tracking_registry, start, end) -> tup
                 plan=config.plan.to_plan() if config.plan else None,
             )
             gaps = config.plan.gap_windows_before if config.plan else 0
-            run = RunTiming.of_run(context.instance, context.run_id)
+            run = RunTiming.of_run(context.instance, context.run.run_id)
             observed = observe_windows(how, start, end, now=datetime.now(UTC), gap_windows_before=gaps, run=run)
     except (NothingTrackedError, WindowNotObservableError) as exc:
         raise dg.Failure(description=str(exc)) from exc
