@@ -1,4 +1,5 @@
-"""Which process runs a run, and whether it is still alive: a run whose process died is failed, not left STARTED.
+"""Which process runs a run, whether it is still alive, and why a run failed (:func:`failure_reason`, read by the
+alerts and by the polling sensor's gap marks): a run whose process died is failed, not left STARTED.
 
 A run killed with SIGKILL (or OOM-killed, or lost in a reboot) never reports its end, and the default run launcher
 cannot probe a run's process, so Dagster shows it STARTED for ever: it keeps a place among the queue's
@@ -19,6 +20,8 @@ from pathlib import Path
 import dagster as dg
 
 WORKER_TAG = "tiktok/worker"
+MAX_REASON_CHARS = 1000
+"""How much of a failure's text a reason keeps (alerts, gap marks)."""
 SCAN_LIMIT = 200
 """STARTED runs looked at per tick (newest first): a tick stays cheap however many runs there are."""
 
@@ -132,3 +135,21 @@ def fail_dead_runs(instance: dg.DagsterInstance, host: str) -> list[tuple[str, s
         instance.report_run_failed(fresh, f"The run's process died without reporting its end: {why}.")
         failed.append((run.run_id, why))
     return failed
+
+
+def failure_reason(event: dg.DagsterEvent) -> tuple[str | None, str]:
+    """(failed step, reason) of a RUN_FAILURE event: the first step failure's description or error, else the run's."""
+    data = event.event_specific_data
+    step_event = getattr(data, "first_step_failure_event", None)
+    if step_event is not None:
+        step_data = step_event.event_specific_data
+        user = getattr(step_data, "user_failure_data", None)
+        error = getattr(step_data, "error", None)
+        text = (user.description if user and user.description else None) or (error.message if error else "")
+        return step_event.step_key, text.strip()[:MAX_REASON_CHARS]
+    error = getattr(data, "error", None)
+    reason = getattr(data, "failure_reason", None)
+    text = error.message if error else (event.message or "")
+    if reason is not None:
+        text = f"{reason.value}: {text}" if text else reason.value
+    return None, text.strip()[:MAX_REASON_CHARS]

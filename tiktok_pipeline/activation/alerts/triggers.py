@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel
 
+from tiktok_pipeline.governance.workers import failure_reason
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.warehouse.tables import VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW, window_from_key
@@ -31,7 +32,6 @@ RUN_FAILURE_FRESHNESS = timedelta(hours=24)
 """Run failures older than this when first seen (a new instance, a sensor long off) are not alerted."""
 MAX_EVENTS = 200
 """Events read per stream and tick: a tick stays cheap; the cursor picks up the rest next tick."""
-MAX_REASON_CHARS = 1000
 
 
 class AlertRequest(dg.Config):
@@ -128,24 +128,6 @@ def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> Non
         )
         run_key = f"check:{request.asset}:{request.check}:{partition or '-'}:{request.severity}"
         tick.requests.append(_request(run_key, request, "check"))
-
-
-def failure_reason(event: dg.DagsterEvent) -> tuple[str | None, str]:
-    """(failed step, reason) of a RUN_FAILURE event: the first step failure's description or error, else the run's."""
-    data = event.event_specific_data
-    step_event = getattr(data, "first_step_failure_event", None)
-    if step_event is not None:
-        step_data = step_event.event_specific_data
-        user = getattr(step_data, "user_failure_data", None)
-        error = getattr(step_data, "error", None)
-        text = (user.description if user and user.description else None) or (error.message if error else "")
-        return step_event.step_key, text.strip()[:MAX_REASON_CHARS]
-    error = getattr(data, "error", None)
-    reason = getattr(data, "failure_reason", None)
-    text = error.message if error else (event.message or "")
-    if reason is not None:
-        text = f"{reason.value}: {text}" if text else reason.value
-    return None, text.strip()[:MAX_REASON_CHARS]
 
 
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"

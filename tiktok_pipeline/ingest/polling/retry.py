@@ -30,7 +30,7 @@ from typing import Any
 
 import dagster as dg
 
-from tiktok_pipeline.activation.alerts.triggers import failure_reason
+from tiktok_pipeline.governance.workers import failure_reason
 from tiktok_pipeline.ingest.land import LANDING_SOURCE, WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path
 from tiktok_pipeline.ingest.polling.plan import plan_costs, plan_in_run_config, plan_run_config
