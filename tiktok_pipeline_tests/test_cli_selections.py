@@ -18,7 +18,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
+from tiktok_pipeline.settings import PROJECT_ROOT
+from tiktok_pipeline_tests.pipeline_env import pipeline_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 WINDOW = "2026-11-20-10:00"
@@ -47,16 +48,10 @@ def run_cli(argv: list[str], home: Path) -> subprocess.CompletedProcess:
         name, _, value = argv.pop(0).partition("=")
         assignments[name] = value.replace("$PWD", str(home))
     assert Path(argv[0]).name == "dagster", argv
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKTOK_")}
+    env = pipeline_env(home)
     env.update(
         DAGSTER_HOME=str(home),
         PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        TIKTOK_WAREHOUSE_PATH=str(home / "warehouse.duckdb"),
-        TIKTOK_LANDING_DIR=str(home / "landing"),
-        TIKTOK_TOKEN_STORE_PATH=str(home / "tokens.json"),
-        TIKTOK_POLLING_STATE_DIR=str(home / "polling_state"),
-        TIKTOK_REGISTRY_PATH=str(DATA_DIR / "tracking_registry.json"),
-        TIKTOK_PARTITIONS_START="2026-11-20T00:00:00Z",
     )
     env.update(assignments)
     assert env["DAGSTER_HOME"] == str(home)

@@ -26,9 +26,10 @@ import pytest
 
 from tiktok_pipeline.defs.governance.sensors import dead_run_sensor
 from tiktok_pipeline.governance.workers import WORKER_TAG, Worker
-from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
+from tiktok_pipeline.settings import PROJECT_ROOT
 from tiktok_pipeline.warehouse.io import connect
 from tiktok_pipeline.warehouse.lock import lock_path, warehouse_lock
+from tiktok_pipeline_tests.pipeline_env import pipeline_env
 
 WINDOWS = ("2026-11-20-10:00", "2026-11-20-10:05")
 WINDOW_ASSETS = "raw_video_snapshots,raw_creator_snapshots,display_api_quarantine,poll_telemetry,enriched_video_metrics,video_velocity"
@@ -39,20 +40,6 @@ BURST = int(os.environ.get("TIKTOK_TEST_BURST_RUNS", "20"))
 STATE_DEADLINE_SECONDS = 180  # interpreters importing Dagster on a loaded 2-core machine
 RUN_DEADLINE_SECONDS = 300
 BURST_DEADLINE_SECONDS = 900  # issue 11: "none of the other 18 finish in 15 minutes"
-
-
-def pipeline_env(tmp_path: Path) -> dict[str, str]:
-    """The test's environment (DAGSTER_HOME and DAGSTER_PG_* of the Postgres instance) with every runtime file in tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKTOK_")}  # the embedded simulator, no real host
-    env.update(
-        TIKTOK_WAREHOUSE_PATH=str(tmp_path / "warehouse.duckdb"),
-        TIKTOK_LANDING_DIR=str(tmp_path / "landing"),
-        TIKTOK_TOKEN_STORE_PATH=str(tmp_path / "tokens.json"),
-        TIKTOK_POLLING_STATE_DIR=str(tmp_path / "polling_state"),
-        TIKTOK_REGISTRY_PATH=str(DATA_DIR / "tracking_registry.json"),
-        TIKTOK_PARTITIONS_START="2026-11-20T00:00:00Z",
-    )
-    return env
 
 
 IN_PROCESS = ("--config-json", json.dumps({"execution": {"config": {"in_process": {}}}}))

@@ -1,0 +1,21 @@
+"""The environment of a pipeline process a test starts: the embedded simulator, every runtime file under one folder."""
+
+import os
+from pathlib import Path
+
+from tiktok_pipeline.settings import DATA_DIR
+
+
+def pipeline_env(folder: Path) -> dict[str, str]:
+    """This process's environment without any ``TIKTOK_*`` (no real host), with the warehouse, landing zone, token
+    store and polling state under ``folder``, the shipped registry and a fixed partitions start."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIKTOK_")}
+    env.update(
+        TIKTOK_WAREHOUSE_PATH=str(folder / "warehouse.duckdb"),
+        TIKTOK_LANDING_DIR=str(folder / "landing"),
+        TIKTOK_TOKEN_STORE_PATH=str(folder / "tokens.json"),
+        TIKTOK_POLLING_STATE_DIR=str(folder / "polling_state"),
+        TIKTOK_REGISTRY_PATH=str(DATA_DIR / "tracking_registry.json"),
+        TIKTOK_PARTITIONS_START="2026-11-20T00:00:00Z",
+    )
+    return env
