@@ -113,18 +113,30 @@ def revoke_token(username: str) -> int:
 
 def sql(query: str, *, warehouse: str | None, fmt: str, limit: int | None, wait: float) -> int:
     """Run ``query`` on a snapshot of the warehouse and print the rows. 0 ok, 1 query failed or busy, 2 no file."""
-    from tiktok_pipeline.warehouse.snapshot import QueryFailed, SnapshotError, WarehouseMissing, query_snapshot
+    from tiktok_pipeline.warehouse.snapshot import (
+        QueryFailed,
+        SnapshotError,
+        WarehouseMissing,
+        query_lake,
+        query_snapshot,
+    )
 
     if query == "-":
         query = sys.stdin.read()
+    lake = None
     if warehouse is not None:
         path, source = Path(warehouse), "--warehouse"
     else:
         from tiktok_pipeline.settings import load_settings  # only when needed: the path may be given
 
-        path, source = load_settings().warehouse_path, "TIKTOK_WAREHOUSE_PATH"
+        target = load_settings().warehouse
+        lake = target if target.is_lake else None
+        path, source = target.path or Path(), "TIKTOK_WAREHOUSE_URL / TIKTOK_WAREHOUSE_PATH"
     try:
-        result = query_snapshot(path, query, limit=limit, wait_seconds=wait)
+        if lake is not None:  # a DuckLake: queried in place, read-only (its writers are never blocked)
+            result = query_lake(lake, query, limit=limit)
+        else:
+            result = query_snapshot(path, query, limit=limit, wait_seconds=wait)
     except WarehouseMissing:
         print(
             f"no warehouse at {path} (from {source}). Materialise a window first (`make dev` does within"

@@ -1,11 +1,16 @@
 """Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tiktok_pipeline.settings import DATA_DIR, Settings
+from tiktok_pipeline_tests.pg import TEST_WAREHOUSE_ENV, Lake, fresh_lake, server_or_skip
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 # A fixed past window, so runs are deterministic whatever the wall clock says.
@@ -13,8 +18,12 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for the embedded simulator with every runtime file under ``tmp_path``."""
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings for the embedded simulator with every runtime file under ``tmp_path``; the warehouse a DuckDB file
+    there, or with TIKTOK_TEST_WAREHOUSE=ducklake a fresh DuckLake (see the ``lake`` fixture)."""
+    if os.environ.get(TEST_WAREHOUSE_ENV, "duckdb") == "ducklake":
+        lake: Lake = request.getfixturevalue("lake")
+        return lake_settings(tmp_path, lake)
     return Settings(
         warehouse_path=tmp_path / "warehouse.duckdb",
         landing_dir=tmp_path / "landing",
@@ -22,6 +31,36 @@ def settings(tmp_path: Path) -> Settings:
         registry_path=SHIPPED_REGISTRY,
         polling_state_dir=tmp_path / "polling_state",
     )
+
+
+def lake_settings(tmp_path: Path, lake: Lake) -> Settings:
+    """The ``settings`` fixture's, with ``lake`` as the warehouse."""
+    return Settings(
+        warehouse_url=lake.url,
+        lake_data_path=str(lake.data_path),
+        landing_dir=tmp_path / "landing",
+        token_store_path=tmp_path / "tokens.json",
+        registry_path=SHIPPED_REGISTRY,
+        polling_state_dir=tmp_path / "polling_state",
+    )
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[Lake]:
+    """A fresh DuckLake: its catalog a new PostgreSQL database (dropped after the test), its data under ``tmp_path``.
+    Needs the PostgreSQL server of :mod:`tiktok_pipeline_tests.pg` (skipped without it, failed with
+    TIKTOK_REQUIRE_POSTGRES=1)."""
+    with fresh_lake(server_or_skip(), tmp_path / "lake") as fresh:
+        yield fresh
+
+
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``settings``' warehouse, whichever the backend (for tests that read what a run wrote)."""
+    from tiktok_pipeline.warehouse.io import connect
+
+    with connect(settings.warehouse, read_only=True, lock_timeout=60) as connection:
+        yield connection
 
 
 CONSOLIDATED_EVENTS = {

@@ -45,6 +45,17 @@ def _business_access_token(settings: Settings) -> str | dg.EnvVar:
     )
 
 
+def _warehouse_url(settings: Settings) -> str | dg.EnvVar:
+    """A lake's URL (its conninfo may hold a password) as ``EnvVar`` when the environment sets it; else as resolved."""
+    target = settings.warehouse
+    if target.is_lake and os.environ.get("TIKTOK_WAREHOUSE_URL"):
+        return dg.EnvVar("TIKTOK_WAREHOUSE_URL")
+    if target.is_lake:
+        assert settings.warehouse_url is not None
+        return settings.warehouse_url.get_secret_value()
+    return f"duckdb:{target.path}"
+
+
 class DisplayApiResource(dg.ConfigurableResource):
     """TikTok Display API v2: ``base_url`` (real or served simulator), or the in-process simulator when unset."""
 
@@ -257,7 +268,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "polling": PollingResource.from_settings(settings),
         "quality": QualityResource.from_settings(settings),
         "warehouse": WarehouseResource(
-            path=str(settings.warehouse_path), lock_timeout_seconds=settings.warehouse_lock_timeout_seconds
+            url=_warehouse_url(settings),
+            lake_data_path=settings.warehouse.data_path,
+            lock_timeout_seconds=settings.warehouse_lock_timeout_seconds,
         ),
         "ad_reporting": AdReportingResource.from_settings(settings),
         "conversions": ConversionsResource.from_settings(settings),

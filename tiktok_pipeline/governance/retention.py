@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from tiktok_pipeline.warehouse.io import table_exists, transaction
+from tiktok_pipeline.warehouse.io import table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     DAILY_CREATOR_METRICS,
     DAILY_VIDEO_METRICS,
@@ -206,8 +206,9 @@ def prune_day(connection: duckdb.DuckDBPyConnection, day: datetime, expected: Ma
     """
     lo = utc_naive(day_start(day))
     hi = lo + DAY
-    deleted: dict[str, int] = {}
-    with transaction(connection):
+
+    def prune(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        deleted: dict[str, int] = {}
         for table in PRUNED_TABLES:
             if not table_exists(connection, table):
                 continue
@@ -219,7 +220,9 @@ def prune_day(connection: duckdb.DuckDBPyConnection, day: datetime, expected: Ma
                 )
             connection.execute(f'DELETE FROM "{table}" WHERE {where}', [lo, hi]).fetchall()
             deleted[table] = int(count)
-    return deleted
+        return deleted
+
+    return write_transaction(connection, prune)  # re-run whole when a window writer's commit conflicts
 
 
 def landing_footprint(landing_dir: Path, day: datetime) -> tuple[int, int]:

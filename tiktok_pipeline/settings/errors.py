@@ -50,10 +50,20 @@ def describe(error: ValidationError) -> str:
     model = next((m for m in SETTINGS_CLASSES if m.__name__ == error.title), Settings)
     lines = []
     for problem in error.errors():
-        field = str(problem["loc"][0]) if problem["loc"] else ""
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{variable(model, field)}={problem.get('input')!r}: {message}{_allowed(model, field)}")
+        if not problem["loc"]:  # a check across variables: its message names them (and never quotes a secret)
+            lines.append(message)
+            continue
+        field = str(problem["loc"][0])
+        shown = "'[redacted]'" if _secret(model, field) else repr(problem.get("input"))
+        lines.append(f"{variable(model, field)}={shown}: {message}{_allowed(model, field)}")
     return "\n".join(lines)
+
+
+def _secret(model: type[BaseSettings], field: str) -> bool:
+    """Whether ``field`` holds a secret (a ``SecretStr``): its value is never quoted in an error."""
+    info = model.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)
 
 
 def load_settings(**overrides: object) -> Settings:

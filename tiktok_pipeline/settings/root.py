@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tiktok_pipeline.settings import domains
 from tiktok_pipeline.settings.domains import DATA_DIR
+from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
 SIMULATOR_PIXEL_CODE = "CSIMULATORPIXEL00001"
@@ -25,6 +26,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIKTOK_", extra="ignore", frozen=True)
 
     warehouse_path: Path = Field(default=DATA_DIR / "warehouse.duckdb", description="The DuckDB warehouse file.")
+    warehouse_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The warehouse: duckdb:<file> (default: duckdb:TIKTOK_WAREHOUSE_PATH) or ducklake:postgres:<libpq "
+            "conninfo> (a secret when it holds a password)."
+        ),
+    )
+    lake_data_path: str | None = Field(
+        default=None, description="DuckLake only: where its Parquet files go (a folder, or s3://bucket/prefix/)."
+    )
     warehouse_lock_timeout_seconds: float = Field(
         default=DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
         gt=0,
@@ -58,6 +69,28 @@ class Settings(BaseSettings):
     conversions: domains.ConversionSettings = Field(default_factory=domains.ConversionSettings)
     alerts: domains.AlertSettings = Field(default_factory=domains.AlertSettings)
     retention: domains.RetentionSettings = Field(default_factory=domains.RetentionSettings)
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_url(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _one_warehouse(self) -> Settings:
+        self.warehouse  # noqa: B018 (raises ValueError, naming the variables, when they disagree)
+        return self
+
+    @property
+    def warehouse(self) -> WarehouseTarget:
+        """Where the warehouse is (a DuckDB file or a DuckLake), from TIKTOK_WAREHOUSE_URL / _PATH / TIKTOK_LAKE_DATA_PATH."""
+        return parse_target(
+            self.warehouse_url.get_secret_value() if self.warehouse_url is not None else None,
+            path=self.warehouse_path,
+            path_given="warehouse_path" in self.model_fields_set and self.warehouse_url is not None,
+            data_path=self.lake_data_path,
+        )
 
     @field_validator("partitions_start")
     @classmethod

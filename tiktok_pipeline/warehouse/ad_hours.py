@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.warehouse.io import read_frame, transaction
+from tiktok_pipeline.warehouse.io import read_frame, write_transaction
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
@@ -96,7 +96,8 @@ def replace_ad_hours(
     winners = newest_per_hour(coverage)
     lo, hi = (utc_naive(moment) for moment in window_range)
     adopt_legacy_rows(connection, AD_REPORT_QUARANTINE, ASSET)
-    with transaction(connection):
+
+    def write(connection: duckdb.DuckDBPyConnection) -> HoursWritten:
         connection.execute(RAW_AD_METRICS.ddl)
         connection.register("_hours", winners.to_arrow())
         before = read_frame(connection, _TOTALS)
@@ -137,7 +138,9 @@ def replace_ad_hours(
         connection.execute(f"INSERT INTO {AD_REPORT_QUARANTINE.name} BY NAME SELECT * FROM _quarantine").fetchall()
         for name in ("_hours", "_kept", "_incoming", "_quarantine"):
             connection.unregister(name)
-    return _summary(winners, writable, before, after, deleted, incoming, kept_rows)
+        return _summary(winners, writable, before, after, deleted, incoming, kept_rows)
+
+    return write_transaction(connection, write)  # re-run whole when another writer's commit conflicts
 
 
 _KNOWN_LINKS = """SELECT ad_id, any_value(video_id) AS known_video_id, any_value(identity_id) AS known_identity_id

@@ -1,8 +1,12 @@
-"""DuckDB warehouse I/O: short-lived connections, partition replacement in one transaction.
+"""Warehouse I/O on either backend: short-lived connections, partition replacement in one transaction.
 
-DuckDB allows one read-write process per file, so every connection holds the warehouse lock
+A connection is a DuckDB connection whose default catalog is the warehouse, whichever the backend
+(``TIKTOK_WAREHOUSE_URL``, :mod:`tiktok_pipeline.warehouse.backends`), so the same SQL reads and writes both.
+On the DuckDB file, which allows one read-write process, every connection holds the warehouse lock
 (:mod:`tiktok_pipeline.warehouse.lock`, an OS lock the kernel drops with its process) while it is open, and
-steps open one only to read and write: never while they call TikTok.
+steps open one only to read and write: never while they call TikTok. On DuckLake there is no such lock: writers
+of different windows commit at once, and a commit that loses to another writer is retried
+(:func:`write_transaction`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
@@ -21,30 +25,53 @@ import polars as pl
 
 from tiktok_pipeline.governance.workers import record_worker
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
+from tiktok_pipeline.settings.warehouse import WarehouseTarget, parse_target
+from tiktok_pipeline.warehouse import backends
 from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import utc_naive
 
 _RETRY_OPEN_SECONDS = 0.25
 """How often a connection retries a file DuckDB reports locked by a process outside the pipeline."""
+COMMIT_ATTEMPTS = 12
+"""Attempts of one write transaction whose commit conflicts with other writers' (DuckLake), before it fails."""
+T = TypeVar("T")
+
+
+def as_target(warehouse: WarehouseTarget | Path | str) -> WarehouseTarget:
+    """``warehouse`` as a target: a target as is, a path as its DuckDB file."""
+    if isinstance(warehouse, WarehouseTarget):
+        return warehouse
+    return WarehouseTarget(backend="duckdb", path=Path(warehouse))
 
 
 @contextmanager
 def connect(
-    path: Path,
+    warehouse: WarehouseTarget | Path | str,
     *,
     read_only: bool = False,
     lock_timeout: float = DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
     purpose: str = "",
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse file, holding the warehouse lock until it is closed on exit.
+    """A connection to the warehouse (a target, or a DuckDB file's path), closed on exit.
 
-    Waits at most ``lock_timeout`` seconds in all: for the lock (held by another pipeline process) and then for
-    DuckDB's own file lock (held by a process outside the pipeline, e.g. an analyst's DuckDB session). The
-    parent folder is created on demand.
+    On a DuckLake: a connection of its own (no lock; ``read_only`` is not enforced). On a DuckDB file: holds the
+    warehouse lock until closed, waiting at most ``lock_timeout`` seconds in all, for the lock (held by another
+    pipeline process) and then for DuckDB's own file lock (held by a process outside the pipeline, e.g. an
+    analyst's DuckDB session); the parent folder is created on demand.
     """
-    path = Path(path)
+    target = as_target(warehouse)
+    if target.is_lake:
+        connection = backends.lake_connection(target)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            yield connection
+        finally:
+            connection.close()
+        return
+    assert target.path is not None
+    path = target.path
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait) as waited:
@@ -87,8 +114,49 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
         yield connection
         connection.execute("COMMIT")
     except Exception:
-        connection.execute("ROLLBACK")
+        _rollback(connection)
         raise
+
+
+def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK, unless the failed statement (a conflicting COMMIT) already ended the transaction."""
+    try:
+        connection.execute("ROLLBACK")
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error).lower():
+            raise
+
+
+def write_transaction(
+    connection: duckdb.DuckDBPyConnection,
+    body: Callable[[duckdb.DuckDBPyConnection], T],
+    *,
+    attempts: int = COMMIT_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``body`` in one transaction; when the commit conflicts with another writer's, run it all again.
+
+    Only DuckLake reports conflicts (writers of different windows deleting from the same table): the whole body
+    is re-run in a new transaction (it reads the other writer's rows then), after a jittered backoff, logged, up
+    to ``attempts`` times; the last conflict is raised. Any other error rolls back and is raised at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(connection):
+                return body(connection)
+        except duckdb.Error as error:
+            if not backends.is_conflict(error) or attempt == attempts:
+                raise
+            wait = backends.backoff(attempt)
+            dg.get_dagster_logger().warning(
+                "write transaction conflicted with another writer (attempt %d of %d); retrying in %.2f s: %s",
+                attempt,
+                attempts,
+                wait,
+                str(error).splitlines()[-1],
+            )
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -107,8 +175,7 @@ def replace_windows(connection: duckdb.DuckDBPyConnection, start: datetime, end:
     partition therefore leaves exactly one copy of its rows: it can never double-count.
     """
     replace = prepare_window_writes(start, end, *writes)
-    with transaction(connection):
-        replace(connection)
+    write_transaction(connection, replace)
 
 
 def prepare_window_writes(
@@ -168,11 +235,22 @@ def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file every asset reads and writes, one process at a time (see ``warehouse.lock``)."""
+    """The warehouse every asset reads and writes: a DuckDB file (one process at a time, see ``warehouse.lock``)
+    or a DuckLake (many at once)."""
 
-    path: str
+    url: str
+    """TIKTOK_WAREHOUSE_URL as resolved by the settings (from the environment as ``dagster.EnvVar`` when set
+    there: a lake's conninfo may hold a password, so it never reaches run config or logs)."""
+    lake_data_path: str | None = None
+    """TIKTOK_LAKE_DATA_PATH (DuckLake only)."""
     lock_timeout_seconds: float
     """How long a connection waits for the warehouse (TIKTOK_WAREHOUSE_LOCK_TIMEOUT_SECONDS)."""
+
+    @property
+    def target(self) -> WarehouseTarget:
+        """Where the warehouse is (parsed from ``url``)."""
+        path = Path(self.url.removeprefix("duckdb:")) if self.url.startswith("duckdb:") else Path()
+        return parse_target(self.url, path=path, path_given=False, data_path=self.lake_data_path)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Record which process runs this run (``tiktok/worker``), so that ``dead_run_sensor`` can tell when it died."""
@@ -181,10 +259,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection holding the warehouse lock; waiting for it is logged to the run, naming the holder."""
+        """A connection to the warehouse; on the file, waiting for its lock is logged to the run, naming the holder."""
         log = dg.get_dagster_logger()
         with connect(
-            Path(self.path),
+            self.target,
             read_only=read_only,
             lock_timeout=self.lock_timeout_seconds,
             purpose=_purpose(),
@@ -194,10 +272,17 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def serialised(self, name: str) -> Iterator[None]:
-        """One process at a time in the block, by a lock of its own beside the warehouse (not the warehouse's)."""
+        """One process at a time in the block, by a lock of its own (not the warehouse's): beside the DuckDB file,
+        or a PostgreSQL advisory lock on a lake's catalog (held by the session, so shared by every host)."""
         log = dg.get_dagster_logger()
-        target = Path(self.path).with_name(f"{Path(self.path).name}.{name}")
-        with warehouse_lock(target, timeout=self.lock_timeout_seconds, purpose=_purpose(), on_wait=log.info):
+        target = self.target
+        if target.is_lake:
+            with backends.advisory_lock(target, name, timeout=self.lock_timeout_seconds, on_wait=log.info):
+                yield
+            return
+        assert target.path is not None
+        beside = target.path.with_name(f"{target.path.name}.{name}")
+        with warehouse_lock(beside, timeout=self.lock_timeout_seconds, purpose=_purpose(), on_wait=log.info):
             yield
 
 

@@ -8,6 +8,9 @@ views it reads, such as ``quarantined_records``, re-created over the copies) int
 runs the query on the copy. While a writer holds the file it retries with backoff for up to
 ``wait_seconds``, then raises :class:`WarehouseBusy`.
 
+On a DuckLake none of this is needed: :func:`query_lake` runs the query on the lake itself, attached read-only,
+in one transaction (one snapshot); readers never block its writers.
+
 Pure DuckDB and Arrow (no Dagster), so the ``tiktok-pipeline sql`` command stays light.
 """
 
@@ -20,6 +23,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from tiktok_pipeline.settings.warehouse import WarehouseTarget
+from tiktok_pipeline.warehouse.backends import LAKE_ALIAS, LakeError, lake_reader, redact
 
 ALIAS = "warehouse"
 """Name under which the file is attached while it is copied (detached before the query runs)."""
@@ -207,21 +213,48 @@ def query_snapshot(
         finally:
             connection.execute(f"DETACH {ALIAS}")  # the file is closed here: writers may go on
         lock_seconds = clock() - opened
-        try:
-            relation = _arrow_friendly(connection.sql(sql))
-            if relation is None:  # a statement without rows (CREATE, INSERT ...), run on the copy only
-                table, truncated = pa.table({}), False
-            elif limit is None:
-                table, truncated = relation.to_arrow_table(), False
-            else:
-                table = relation.limit(limit + 1).to_arrow_table()
-                truncated = table.num_rows > limit
-                table = table.slice(0, limit)
-        except duckdb.CatalogException as error:
-            tables = ", ".join(table for _, table in catalog) or "none"
-            raise QueryFailed(f"{error}\n(the warehouse's tables: {tables})") from error
-        except duckdb.Error as error:
-            raise QueryFailed(str(error)) from error
+        table, truncated = _run(connection, sql, limit, [table for _, table in catalog])
         return SnapshotResult(table=table, truncated=truncated, copied_tables=copied, lock_seconds=lock_seconds)
     finally:
         connection.close()
+
+
+def _run(
+    connection: duckdb.DuckDBPyConnection, sql: str, limit: int | None, tables: list[str]
+) -> tuple[pa.Table, bool]:
+    """``sql``'s rows (the first ``limit``) and whether more matched; DuckDB's errors as :class:`QueryFailed`."""
+    try:
+        relation = _arrow_friendly(connection.sql(sql))
+        if relation is None:  # a statement without rows (CREATE, INSERT ...): on a copy, or refused by a read-only lake
+            return pa.table({}), False
+        if limit is None:
+            return relation.to_arrow_table(), False
+        table = relation.limit(limit + 1).to_arrow_table()
+        return table.slice(0, limit), table.num_rows > limit
+    except duckdb.CatalogException as error:
+        raise QueryFailed(f"{error}\n(the warehouse's tables: {', '.join(tables) or 'none'})") from error
+    except duckdb.Error as error:
+        raise QueryFailed(str(error)) from error
+
+
+def query_lake(target: WarehouseTarget, sql: str, *, limit: int | None = None) -> SnapshotResult:
+    """Run ``sql`` on a DuckLake, attached read-only: one transaction, so one snapshot of the lake; writers are not
+    blocked (nothing to copy) and nothing can be written. Errors as :class:`QueryFailed` (never quoting the
+    catalog's conninfo)."""
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+    try:
+        with lake_reader(target) as connection:
+            connection.execute("SET TimeZone = 'UTC'")
+            connection.execute("BEGIN TRANSACTION")
+            tables = [name for (name,) in connection.execute(_LAKE_TABLES).fetchall()]
+            table, truncated = _run(connection, sql, limit, tables)
+            connection.execute("ROLLBACK")
+    except LakeError as error:
+        raise QueryFailed(str(error)) from None
+    except QueryFailed as error:
+        raise QueryFailed(redact(str(error), target)) from None
+    return SnapshotResult(table=table, truncated=truncated, copied_tables=(), lock_seconds=0.0)
+
+
+_LAKE_TABLES = f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{LAKE_ALIAS}' ORDER BY 1"
