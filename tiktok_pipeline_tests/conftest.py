@@ -55,11 +55,12 @@ def lake(tmp_path: Path) -> Iterator[Lake]:
 
 
 @contextmanager
-def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to ``settings``' warehouse, whichever the backend (for tests that read what a run wrote)."""
+def open_warehouse(settings: Settings, *, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``settings``' warehouse, whichever the backend (for tests that read what a run wrote, or
+    plant a writer's bug)."""
     from tiktok_pipeline.warehouse.io import connect
 
-    with connect(settings.warehouse, read_only=True, lock_timeout=60) as connection:
+    with connect(settings.warehouse, read_only=read_only, lock_timeout=60) as connection:
         yield connection
 
 

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -11,6 +10,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.world import World, WorldConfig
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 
@@ -35,7 +35,7 @@ def materialize_range(settings: Settings, first, last, run_config=None, instance
 
 
 def read(settings: Settings, table: str) -> pl.DataFrame:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
 
 

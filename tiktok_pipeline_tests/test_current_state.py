@@ -4,7 +4,6 @@ whatever order windows are materialised in), staleness as of the refresh, and th
 from datetime import UTC, datetime
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -12,6 +11,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.metrics.current_state import MOVER_HOUR, TOP_MOVERS
 from tiktok_pipeline.simulator.world import World, WorldConfig
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 from .test_assets import materialize_range, read
@@ -79,7 +79,7 @@ def test_top_movers_of_the_last_hour(settings, instance):
         .sort(["momentum", "views_per_minute", "video_id"], descending=[True, True, False])
         .head(TOP_MOVERS)
     )
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         movers = pl.from_arrow(con.sql("SELECT * FROM top_movers_last_hour").to_arrow_table())
     assert movers["video_id"].to_list() == expected["video_id"].to_list()
     assert movers["mover_rank"].to_list() == list(range(1, expected.height + 1))
@@ -121,7 +121,7 @@ def test_a_newer_window_or_a_corrected_latest_window_replaces_the_row(settings, 
     # the 10:30 window's velocity corrected in place (as a re-materialisation would): the state follows
     latest = (T0 + 6 * WINDOW).replace(tzinfo=None)
     video = state["video_id"][0]
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings, read_only=False) as con:
         con.execute(
             "UPDATE video_velocity SET momentum = 99.5 WHERE window_start = ? AND video_id = ?", [latest, video]
         )
@@ -135,7 +135,7 @@ def test_a_newer_window_or_a_corrected_latest_window_replaces_the_row(settings, 
 def test_a_missing_table_is_rebuilt_from_every_window(settings, instance):
     assert materialize_range(settings, T0, T0 + 2 * WINDOW, instance=instance).success
     refresh(settings, instance)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings, read_only=False) as con:
         con.execute("DROP VIEW top_movers_last_hour")
         con.execute("DROP TABLE video_current_state")
     meta = refresh(settings, instance).metadata

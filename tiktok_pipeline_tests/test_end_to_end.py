@@ -1,11 +1,10 @@
 """End to end over real HTTP: a served simulator, the window job, and the warehouse it fills."""
 
-import duckdb
-
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
 from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 from .test_assets import materialize_range
@@ -18,7 +17,7 @@ def test_window_job_over_real_http(settings):
         result = materialize_range(served, T0, T0 + 6 * WINDOW)
     assert result.success
     assert sim.stats["requests /v2/video/list/"] > 0 and sim.stats["oauth authorization_code"] == 6
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         windows, rows, with_delta = con.execute(
             "SELECT count(DISTINCT window_start), count(*), count(view_delta_30m) FROM video_velocity"
         ).fetchone()
@@ -44,7 +43,7 @@ def test_faulty_api_loses_nothing(settings):
         for record in read_landing(path)
         if record["endpoint"] in ("video/list", "video/query") and not record["error"]
     )
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         parsed = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
         quarantined = con.execute("SELECT count(*), count(DISTINCT reason) FROM display_api_quarantine").fetchone()
     assert quarantined[0] > 0 and parsed + quarantined[0] == received

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
@@ -16,6 +15,7 @@ from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.polling.tick import polling_tick
 from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .test_assets import materialize_range
 
@@ -122,7 +122,7 @@ def test_one_run_per_window_with_a_monotonic_cursor(settings):
         plan = plan_of(request)
         assert plan["discover"] == [] and plan["due_videos"] > 0
         run(settings, instance, request)
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with open_warehouse(settings) as con:
             mode, polled, deferred = con.execute(
                 "SELECT mode, videos_polled, deferred_videos FROM poll_telemetry WHERE window_start = '2026-11-20 10:40:00'"
             ).fetchone()
@@ -157,7 +157,7 @@ def test_budget_is_respected_and_deferrals_counted(settings):
         assert plan["due_videos"] > 40 and plan["planned_requests"] <= 2 and plan["deferred_videos"] > 0
         assert request.tags["tiktok/deferred_videos"] == str(plan["deferred_videos"])
         run(settings, instance, request)
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with open_warehouse(settings) as con:
             requests, deferred = con.execute(
                 "SELECT requests, deferred_videos FROM poll_telemetry WHERE window_start = '2026-11-20 10:50:00'"
             ).fetchone()

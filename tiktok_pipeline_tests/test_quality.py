@@ -1,7 +1,6 @@
 """Quality checks end to end through ``materialize``: clean data passes, injected faults fail."""
 
 import dagster as dg
-import duckdb
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
@@ -10,6 +9,7 @@ from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 from .test_assets import materialize_range
@@ -67,7 +67,7 @@ def test_duplicates_malformed_and_decreasing_views_are_caught(settings):
     assert evaluations["landed_matches_parsed"].passed  # nothing vanished: rows + quarantine = landed
     assert evaluations["raw_video_schema"].passed  # bad records never reach the table
     assert result.success  # WARN failures do not fail the run
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         reasons = [r[0] for r in con.execute("SELECT reason FROM display_api_quarantine").fetchall()]
     assert len(reasons) == 3
     assert any("like_count" in r for r in reasons) and any("duplicate" in r for r in reasons)
@@ -87,7 +87,7 @@ def test_bad_record_share_over_the_threshold_fails_its_check(settings):
 
 def test_structural_failure_blocks_downstream(settings):
     assert materialize_range(settings, T0, T0).success
-    with duckdb.connect(str(settings.warehouse_path)) as con:  # a writer bug: negative views, a duplicate row
+    with open_warehouse(settings, read_only=False) as con:  # a writer bug: negative views, a duplicate row
         con.execute(
             "UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)"
         )
@@ -141,7 +141,7 @@ def test_more_interactions_than_views_warns_its_window_and_every_window_gets_vel
     warning = plausible[window_key(odd)]
     assert warning.severity == dg.AssetCheckSeverity.WARN and warning.metadata["failed_rows"].value == 1
     assert injected["id"] in warning.metadata["failing_rows_sample"].value
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rate = con.execute(
             "SELECT engagement_rate FROM video_velocity WHERE video_id = ? AND window_start = ?",
             [injected["id"], odd.replace(tzinfo=None)],

@@ -3,12 +3,12 @@
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 from .test_assets import materialize_range
@@ -24,7 +24,7 @@ def seed_shared_table(settings) -> int:
             "asset": ["raw_video_snapshots", "raw_ad_metrics", "raw_ad_metrics", "conversion_outbox"],
         }
     )
-    with connect(settings.warehouse_path) as con:
+    with connect(settings.warehouse) as con:
         replace_windows(con, OLD, OLD + timedelta(minutes=5), Write(QUARANTINED_RECORDS, legacy))
     return legacy.height
 
@@ -32,7 +32,7 @@ def seed_shared_table(settings) -> int:
 def test_the_governance_asset_finishes_the_migration_and_reports_rows_per_source(settings, instance):
     legacy = seed_shared_table(settings)
     assert materialize_range(settings, T0, T0, instance=instance).success  # the video side adopts its row
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         assert con.execute("SELECT count(*) FROM display_api_quarantine WHERE reason = 'video'").fetchone() == (1,)
         video_rows = con.execute("SELECT count(*) FROM display_api_quarantine").fetchone()[0]
 
@@ -50,7 +50,7 @@ def test_the_governance_asset_finishes_the_migration_and_reports_rows_per_source
     assert meta["rows_ad_report_quarantine"] == 2 and meta["rows_conversion_quarantine"] == 1
     assert meta["legacy_rows_adopted"] == legacy - 1 and meta["dagster/row_count"] == video_rows + 3
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'quarantined_records'")
         assert kind.fetchall() == [("VIEW",)]
         old = con.execute(

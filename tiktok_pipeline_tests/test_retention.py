@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -16,6 +15,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.partitions import daily_partitions
 from tiktok_pipeline.simulator.world import World, WorldConfig
 from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .test_assets import materialize_range, read
 
@@ -61,7 +61,7 @@ def prune(settings, instance, dry_run: bool = False) -> dict:
 
 
 def rows_by_day(settings, table: str) -> dict[str, int]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rows = con.execute(f"SELECT strftime(window_start, '%Y-%m-%d'), count(*) FROM {table} GROUP BY 1").fetchall()
     return dict(rows)
 

@@ -3,7 +3,6 @@ a range run's per-window figures are each window's own, and an empty registry or
 is a failure with the reason, never a green run with 0 rows."""
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -11,6 +10,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.collect.display import PAGINATION_STOPS
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
 from .test_assets import materialize_range, read
@@ -127,7 +127,7 @@ def test_an_empty_registry_fails_the_run_naming_the_file(settings, tmp_path):
 
 
 def _tables(settings) -> set[str]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 

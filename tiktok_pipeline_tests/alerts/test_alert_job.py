@@ -4,7 +4,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import dagster as dg
-import duckdb
 import pytest
 
 from tiktok_pipeline.activation.alerts.triggers import alert_tick
@@ -12,7 +11,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.webhook_server import Reply, WebhookServer
-from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import T0, open_warehouse
 from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
@@ -50,7 +49,7 @@ def run_alerts(settings, instance, requests, resource: AlertsResource):
 
 
 def alert_rows(settings):
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         return con.execute("SELECT alert_id, delivered, undelivered, attempts FROM alerts ORDER BY alert_id").fetchall()
 
 
@@ -199,7 +198,7 @@ def test_a_receiver_echoing_the_webhook_path_leaks_no_secret_anywhere(settings, 
     )
     [result] = run_alerts(settings, instance, [request], resource)
     assert result.success and len(server.requests) == 2
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         [(last_error, undelivered)] = con.execute("SELECT last_error, undelivered FROM alerts").fetchall()
     assert undelivered == "slack,teams" and last_error.startswith("HTTP 404: Cannot POST [webhook]")
     events = " ".join(str(e) for e in instance.all_logs(result.run_id))

@@ -3,14 +3,13 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 
 from tiktok_pipeline.activation.alerts.triggers import alert_tick
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.alerts.sensors import alert_sensor
 from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.windows import window_key
-from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import T0, open_warehouse
 from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 
@@ -65,7 +64,7 @@ def test_a_failed_run_is_alerted_once_with_its_reason_and_a_link(settings, insta
 
     assert run_alert_job(settings, instance, request).success
     assert run_alert_job(settings, instance, request).success  # the same request twice: recorded once
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rows = con.execute("SELECT alert_id, kind, severity, title FROM alerts").fetchall()
     assert rows == [(f"run:{failed.run_id}", "run", "ERROR", f"ERROR: run of conversions_job failed ({WINDOW_KEY})")]
     [record] = instance.fetch_materializations(dg.AssetKey("alerts"), limit=5).records
@@ -101,7 +100,7 @@ def test_the_alert_sensor_launches_the_run_alert(settings, instance):
 
 def test_a_run_stopped_by_a_blocking_check_gets_the_check_alert_only(settings, instance):
     assert materialize_range(settings, T0, T0, instance=instance).success
-    with duckdb.connect(str(settings.warehouse_path)) as con:  # a writer bug: negative views
+    with open_warehouse(settings, read_only=False) as con:  # a writer bug: negative views
         con.execute(
             "UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)"
         )

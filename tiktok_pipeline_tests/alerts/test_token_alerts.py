@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 from pydantic import SecretStr
 
@@ -13,6 +12,7 @@ from tiktok_pipeline.defs.alerts.sensors import alert_sensor
 from tiktok_pipeline.settings import SettingsError, load_settings
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 from tiktok_pipeline_tests.alerts.test_run_failure_alert import run_alert_job
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_the_sensor_and_alert_job_name_the_creator_once_per_expiry(settings, ins
     assert [r.run_key for r in tick()] == [request.run_key]  # the same key every tick: Dagster launches it once
     assert run_alert_job(settings, instance, request).success
     assert run_alert_job(settings, instance, request).success  # launched twice anyway: recorded and sent once
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rows = con.execute("SELECT alert_id, kind, severity, title, summary FROM alerts").fetchall()
     [(alert_id, kind, severity, title, summary)] = rows
     assert alert_id == request.run_key and kind == "token" and severity == "WARN"

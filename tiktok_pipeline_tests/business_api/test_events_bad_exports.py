@@ -11,13 +11,13 @@ import os
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from ..conftest import T0
 from .test_events_end_to_end import materialize
@@ -73,7 +73,7 @@ def test_good_orders_are_sent_while_bad_exports_are_quarantined_and_a_copy_in_pr
     logs = " ".join(entry.message or "" for entry in instance.all_logs(first.run_id))
     assert "copying.jsonl.gz" in logs and "still being written" in logs
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rows = con.execute(
             "SELECT window_start, source, reason, payload FROM conversion_quarantine ORDER BY source"
         ).fetchall()

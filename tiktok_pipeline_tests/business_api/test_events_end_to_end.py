@@ -20,6 +20,7 @@ from tiktok_pipeline.simulator.business.events import SIM_EVENT_SETS, SIM_PIXEL_
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from ..conftest import T0
 
@@ -112,7 +113,7 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     ]
     assert sorted(per_window) == [0, 0, 0, 1]  # each window its own count, not the range's
 
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         statuses = con.execute(
             "SELECT status, count(*), min(attempts), max(attempts) FROM conversion_outbox GROUP BY 1"
         ).fetchall()
@@ -183,7 +184,7 @@ def test_the_asset_isolates_a_refused_event_and_sends_offline_and_crm_orders(set
     assert metadata(result)["sent"] == len(orders) - 1 and metadata(result)["rejected"] == 1
     assert len(store.events) == len(orders) - 1 and store.duplicates == 0 and set(store.deliveries.values()) == {1}
     assert {e.pixel_code for e in store.events} == {SIM_PIXEL_CODE, *SIM_EVENT_SETS.values()}
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rejected = con.execute("SELECT order_id, response_message FROM conversion_outbox WHERE status = 'rejected'")
         assert rejected.fetchall() == [(bad, "Invalid value for event_id: not a valid string.")]
 

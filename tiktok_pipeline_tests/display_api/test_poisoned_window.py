@@ -5,11 +5,9 @@ re-parsing the same landed file failed again for ever; ``like_count`` 2^63 − 1
 window failed a blocking check, so the window got no velocity.
 """
 
-import duckdb
-
 from tiktok_pipeline.ingest.landing import read_landing, write_landing
 from tiktok_pipeline.windows import WINDOW
-from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import T0, open_warehouse
 from tiktok_pipeline_tests.test_assets import materialize_range
 
 POISON = {
@@ -35,7 +33,7 @@ def test_out_of_range_values_in_a_landed_file_are_quarantined_and_the_window_goe
     user = next(r for r in records if r["endpoint"] == "user/info")
     user["payload"]["data"]["user"]["display_name"] = "\udfff"
     write_landing(path, records)
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         before = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
 
     result = materialize_range(settings, T0, T0)  # re-parses the landed file
@@ -49,7 +47,7 @@ def test_out_of_range_values_in_a_landed_file_are_quarantined_and_the_window_goe
     assert evaluations["landed_matches_parsed"].passed
     materialized = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
     assert {"raw_video_snapshots", "enriched_video_metrics", "video_velocity"} <= materialized
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         rows = con.execute("SELECT count(*) FROM raw_video_snapshots").fetchone()[0]
         reasons = [r[0] for r in con.execute("SELECT reason FROM display_api_quarantine ORDER BY reason").fetchall()]
         creators = con.execute("SELECT count(*) FROM raw_creator_snapshots").fetchone()[0]

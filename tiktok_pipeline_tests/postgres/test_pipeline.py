@@ -7,7 +7,6 @@ and with plain SQL on the database, proving that the rows really are in PostgreS
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from tiktok_pipeline.activation.alerts.triggers import AlertCursor
@@ -15,7 +14,7 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.videos.sensors import PollCursor
 from tiktok_pipeline.windows import WINDOW
 from tiktok_pipeline_tests.alerts.test_alert_job import AlertSensorAt
-from tiktok_pipeline_tests.conftest import T0
+from tiktok_pipeline_tests.conftest import T0, open_warehouse
 from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resource
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick
@@ -96,7 +95,7 @@ def test_windows_materialised_on_postgres_are_read_back_from_it(settings, pg_ins
     )
     assert partition_tag == "2026-11-20-10:15"
     # and the data itself is in the warehouse, not in PostgreSQL
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         assert con.execute("SELECT count(DISTINCT window_start) FROM video_velocity").fetchone() == (4,)
 
 
