@@ -6,7 +6,9 @@ loadable on its own. Nothing here imports Dagster, Polars or Pandera, so ``tikto
 and ``tiktok-pipeline sql`` stay light.
 
 Secrets (the TikTok client secret, access tokens, webhook URLs) are not settings: they reach the
-resources only as ``dagster.EnvVar``, so they never appear in run config, metadata or logs.
+resources only as ``dagster.EnvVar``, so they never appear in run config, metadata or logs. The one
+exception is ``TIKTOK_WAREHOUSE_URL``, whose DuckLake conninfo may hold a password: it is a ``SecretStr``
+(never quoted in errors), parsed here into a ``WarehouseTarget``, and reaches the resource as an EnvVar too.
 Use :func:`load_settings` to read the environment: a bad value raises :class:`SettingsError`
 naming the variable, the value and what is allowed.
 """
