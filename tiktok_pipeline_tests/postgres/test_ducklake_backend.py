@@ -285,3 +285,33 @@ def test_a_grown_table_spec_adds_its_columns_on_the_lake(tmp_path: Path, lake: L
         create_or_extend(connection, grown)
     rows = _table(target, grown.name)
     assert rows.columns[-1] == "extra" and rows["extra"].null_count() == rows.height == 3
+
+
+def test_the_sql_command_reads_the_lake_in_place(
+    tmp_path: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tiktok-pipeline sql`` on a lake: the rows, as CSV; a statement that writes is refused (exit 1), not run."""
+    from tiktok_pipeline.cli import main
+
+    target = lake_settings(tmp_path, lake).warehouse
+    _replace(target, W0, "cli")
+    monkeypatch.setenv("TIKTOK_WAREHOUSE_URL", lake.url)
+    monkeypatch.setenv("TIKTOK_LAKE_DATA_PATH", str(lake.data_path))
+    assert main(["sql", "--format", "csv", "SELECT reason, count(*) AS n FROM display_api_quarantine GROUP BY 1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["reason,n", "cli,3"]
+    assert main(["sql", "DELETE FROM display_api_quarantine"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("query failed:") and "read-only" in error.lower().replace("read only", "read-only")
+    assert _table(target, DISPLAY_API_QUARANTINE.name).height == 3
+
+
+def test_the_warehouse_resource_takes_a_lakes_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conninfo (with its password) reaches the resource as ``EnvVar``: never in run config or its repr."""
+    import dagster as dg
+
+    from tiktok_pipeline.defs.resources import build_resources
+
+    monkeypatch.setenv("TIKTOK_WAREHOUSE_URL", "ducklake:postgres:host=db dbname=lake password=hunter22")
+    monkeypatch.setenv("TIKTOK_LAKE_DATA_PATH", "s3://bucket/lake/")
+    resource = build_resources(load_settings())["warehouse"]
+    assert isinstance(resource.url, dg.EnvVar) and "hunter22" not in repr(resource)
