@@ -9,7 +9,6 @@ import logging
 from datetime import timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
@@ -51,8 +50,8 @@ def metadata(result) -> dict:
     return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
 
 
-def warehouse_text(path) -> str:
-    with duckdb.connect(str(path), read_only=True) as con:
+def warehouse_text(settings) -> str:
+    with open_warehouse(settings) as con:
         tables = [row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
         return json.dumps({t: con.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}, default=str)
 
@@ -124,7 +123,7 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
 
     logs = caplog.text + " ".join(entry.message or "" for r in results for entry in instance.all_logs(r.run_id))
-    stored = warehouse_text(settings.warehouse_path)
+    stored = warehouse_text(settings)
     for o in shop:
         raw = [o["email"], o["email"].strip(), o["email"].strip().lower(), o["ip"], o["user_agent"], o["phone"]]
         digits = "".join(c for c in o["phone"] if c.isdigit())
