@@ -232,3 +232,63 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
         )
     assert sum(len(c.attempt_statuses) for c in collection.calls) == 4
     assert any("request budget" in why for why in collection.deferred.values()) and not collection.failures
+
+
+def aged(rows: list[tuple]) -> pl.DataFrame:
+    """rows of (video_id, creator, minutes since last poll, views_per_minute, momentum, hours since publication)."""
+    state = videos([(v, c, ago, vpm, m, True) for v, c, ago, vpm, m, _ in rows])
+    return state.with_columns(create_time=pl.Series([NOW - timedelta(hours=h) for *_, h in rows]))
+
+
+def test_young_videos_are_due_every_window_and_win_a_short_budget_over_older_faster_ones():
+    state = aged(
+        [
+            ("young", "a", 5, 1.0, 0.2, 3),  # cold by momentum, polled a window ago, 3 hours old
+            ("old", "b", 15, 100.0, 0.1, 120),  # due on the cold cadence, far more views a minute, 5 days old
+        ]
+    )
+    plan = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=1))
+    assert plan.videos == {"a": ["young"]} and plan.tiers == {"hot": 1, "cold": 1} and plan.deferred_videos == 1
+    # with the age signal off, the cold cadence and expected change decide, as before
+    off = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=1, young_hours=0))
+    assert off.videos == {"b": ["old"]} and off.tiers == {"cold": 1}
+
+
+def test_a_videos_claim_on_a_short_budget_halves_with_each_young_hours_of_age():
+    # all due (hot by age or cold and 15 minutes stale): 10 minutes stale at 1 hour beats 15 at 30 hours
+    rows = [(f"a{i:02d}", "a", 10, 1.0, 0.2, 1) for i in range(20)]
+    rows += [(f"b{i:02d}", "b", 15, 50.0, 0.2, 30) for i in range(20)]
+    rows += [(f"c{i:02d}", "c", 15, 50.0, 0.2, 72) for i in range(20)]
+    plan = plan_window(aged(rows), ["a", "b", "c"], discovered("a", "b", "c"), NOW, PollingPolicy(budget_requests=2))
+    assert list(plan.videos) == ["a", "b"] and plan.deferred_videos == 20
+
+
+def test_what_due_videos_leave_of_a_short_budget_goes_to_the_stalest_videos_not_due():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(20)]  # due: one request
+    rows += [(f"{c}{i:02d}", c, ago, 1.0, 0.1, True) for c, ago in (("b", 10), ("c", 12), ("d", 6)) for i in range(20)]
+    plan = plan_window(videos(rows), list("abcd"), discovered(*"abcd"), NOW, PollingPolicy(budget_requests=3))
+    assert plan.planned_requests == 3 and list(plan.videos) == ["a", "c", "b"]
+    assert plan.due_videos == 20 and plan.deferred_videos == 0 and plan.filled_videos == 40
+
+
+def test_discoveries_spread_over_their_cadence_when_the_budget_is_short():
+    creators = [f"c{i:02d}" for i in range(24)]
+    rows = [(f"{c}-{i}", c, 15, 1.0, 0.1, True) for c in creators for i in range(10)]
+    stale = discovered(*creators, ago=61)
+    # 24 discoveries of 3 requests and 24 refreshes against 30: 2 creators a window (24 over 12 windows)
+    plan = plan_window(videos(rows), creators, stale, NOW, PollingPolicy(budget_requests=30))
+    assert len(plan.discover) == 2 and plan.deferred_creators == 22
+    assert plan.endpoint_requests == {"user/info": 2, "video/list": 4, "video/query": 22}
+    # when the budget covers them all, every due creator is discovered at once
+    assert len(plan_window(videos(rows), creators, stale, NOW, PollingPolicy()).discover) == 24
+
+
+def test_a_polling_state_written_before_create_time_reads_with_it_empty(tmp_path):
+    from tiktok_pipeline.ingest.polling.state import read_polling_state
+
+    old = videos([("v", "a", 15, 1.0, 0.1, True)]).drop("create_time")
+    old.write_parquet(tmp_path / "videos.parquet")
+    discovered("a").write_parquet(tmp_path / "creators.parquet")
+    state = read_polling_state(tmp_path)
+    assert state.videos.columns == list(VIDEO_STATE_SCHEMA) and state.videos["create_time"].null_count() == 1
+    assert plan_window(state.videos, ["a"], state.creators, NOW, PollingPolicy()).videos == {"a": ["v"]}

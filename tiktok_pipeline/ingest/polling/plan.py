@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier, requests_for
 from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
 from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST
-from tiktok_pipeline.windows import window_end
+from tiktok_pipeline.windows import WINDOW_MINUTES, window_end
 
 VIDEO_STATE_SCHEMA: dict[str, PolarsDataType] = {
     "video_id": pl.String,
@@ -27,6 +27,7 @@ VIDEO_STATE_SCHEMA: dict[str, PolarsDataType] = {
     "views_per_minute": pl.Float64,
     "momentum": pl.Float64,
     "has_history": pl.Boolean,
+    "create_time": pl.Datetime("us"),
 }
 CREATOR_STATE_SCHEMA: dict[str, PolarsDataType] = {
     "creator_username": pl.String,
@@ -47,7 +48,9 @@ class WindowPlan(BaseModel):
     due_videos: int = 0
     deferred_videos: int = 0
     deferred_creators: int = 0
-    filled_videos: int = Field(default=0, description="Videos not due yet that filled a request's free ids.")
+    filled_videos: int = Field(
+        default=0, description="Videos not due yet polled: in a request's free ids or the budget due ones left."
+    )
     planned_requests: int = 0
     endpoint_requests: dict[str, int] = Field(default_factory=dict, description="Planned requests per endpoint.")
     budget: int = 0
@@ -82,13 +85,22 @@ def _discover(
     left: dict[str, int],
 ) -> None:
     """Due discoveries, stalest creator first, each within the ``user/info`` and ``video/list`` budgets left
-    (and the overall one, ``TOTAL``); ``left`` is spent in place."""
+    (and the overall one, ``TOTAL``); ``left`` is spent in place. When the overall budget cannot cover the due
+    discoveries and every refresh, a window discovers at most its share of the creators (all of them over one
+    discovery cadence), so discoveries spread over the cadence instead of taking whole windows from the refreshes."""
     last_discovered = dict(zip(creator_state["creator_username"], creator_state["last_discovered_at"], strict=True))
     due_every = policy.discovery_every_minutes * backoff - SLACK_MINUTES
     due = [c for c in creators if _minutes(observe_at, last_discovered.get(c)) >= due_every]
+    # user/info + list pages, with a page to spare for videos posted since the last discovery
+    cost = {c: 2 + requests_for(tracked.get(c, 0) + 1) for c in due}
+    refreshes = sum(requests_for(tracked.get(c, 0)) for c in creators)
+    share = math.ceil(len(creators) * WINDOW_MINUTES / (policy.discovery_every_minutes * backoff))
+    spread = left[TOTAL] < sum(cost.values()) + refreshes
     for creator in sorted(due, key=lambda c: -_minutes(observe_at, last_discovered.get(c))):
-        # user/info + list pages, with a page to spare for videos posted since the last discovery
-        pages = requests_for(tracked.get(creator, 0) + 1) + 1
+        pages = cost[creator] - 1
+        if spread and len(plan.discover) >= share:
+            plan.deferred_creators += 1
+            continue
         if left[USER_INFO] < 1 or left[VIDEO_LIST] < pages or left[TOTAL] < 1 + pages:
             plan.deferred_creators += 1
             continue
@@ -107,11 +119,24 @@ def _refresh_candidates(
     backoff: float,
 ) -> pl.DataFrame:
     """The videos ``video/query`` may refresh (tracked creators not discovered this window), with their tier, whether
-    they are due, and ``priority``: expected change (views per minute × minutes since the last poll; new videos
-    first) for due videos, minutes since the last poll (the stalest first) for the others. One Polars pass."""
+    they are due, and their order when the budget is short (``claim``, then ``priority``, highest first):
+
+    - claim 0, new videos (no velocity yet), then hot ones (momentum >= hot) by expected change (views per minute
+      × minutes since the last poll);
+    - claim 1, the others of known age by minutes since the last poll × ``2 ** (-age / young_hours)``: the chance a
+      breakout began since, which is highest in a video's first day (young videos are due every window too);
+    - claim 2, the others of unknown age (a state written before ``create_time`` was kept; ``young_hours`` 0) by
+      expected change.
+
+    Videos not due follow the due ones in the same order, with minutes since the last poll × that age weight (1
+    when unknown) as their priority. One Polars pass."""
     momentum, history = pl.col("momentum"), pl.col("has_history")
+    age_hours = (pl.lit(observe_at) - pl.col("create_time")).dt.total_microseconds() / 3.6e9
+    young = policy.young_hours > 0
+    weight = (2.0 ** (-age_hours.clip(lower_bound=0) / policy.young_hours)) if young else pl.lit(None, pl.Float64)
+    accelerating = ~history | momentum.is_null() | (momentum >= policy.hot_momentum)
     tier = (
-        pl.when(~history | momentum.is_null() | (momentum >= policy.hot_momentum))
+        pl.when(accelerating | (age_hours < policy.young_hours if young else pl.lit(False)))
         .then(pl.lit(Tier.HOT.value))
         .when(momentum >= policy.warm_momentum)
         .then(pl.lit(Tier.WARM.value))
@@ -125,15 +150,22 @@ def _refresh_candidates(
         .otherwise(pl.col("views_per_minute").fill_null(0.0) * pl.col("since"))
         .fill_nan(math.inf)
     )
+    claim = pl.when(accelerating).then(0).when(pl.col("weight").is_not_null()).then(1).otherwise(2)
+    due_priority = pl.when(pl.col("claim") == 1).then(pl.col("since") * pl.col("weight")).otherwise(expected)
     return (
         videos.lazy()
         .filter(
             pl.col("creator_username").is_in(sorted(creators)) & ~pl.col("creator_username").is_in(sorted(discovered))
         )
-        .with_columns(tier=tier, since=since)
-        .with_columns(due=pl.col("since") >= pl.col("tier").replace_strict(every, return_dtype=pl.Float64))
-        .with_columns(priority=pl.when(pl.col("due")).then(expected).otherwise(pl.col("since")))
-        .sort(["due", "priority", "video_id"], descending=[True, True, False])
+        .with_columns(tier=tier, since=since, weight=weight)
+        .with_columns(due=pl.col("since") >= pl.col("tier").replace_strict(every, return_dtype=pl.Float64), claim=claim)
+        .with_columns(
+            priority=pl.when(pl.col("due"))
+            .then(due_priority)
+            .otherwise(pl.col("since") * pl.col("weight").fill_null(1.0))
+            .fill_nan(math.inf)
+        )
+        .sort(["due", "claim", "priority", "video_id"], descending=[True, False, True, False])
         .with_columns(rank=pl.int_range(pl.len()).over("creator_username"))
         .collect()
     )
@@ -152,10 +184,11 @@ def plan_window(
 
     Discovery first (a discovered creator's videos all come back with counts from ``video/list``), stalest creator
     first. Then ``video/query``: when the budget covers every remaining tracked video, every one is refreshed, due
-    or not (cadence tiers only decide who waits when demand exceeds the budget). Otherwise due videos by expected change
-    (views per minute × minutes since the last poll; new videos first) are packed into 20-id requests per creator
-    until the budget is spent, and each creator's last, part-empty request is filled with its stalest videos not
-    due yet, at no extra request. Vectorised in Polars: cheap at 100,000 tracked videos.
+    or not (cadence tiers only decide who waits when demand exceeds the budget). Otherwise the videos are packed into
+    20-id requests per creator, due ones first, in the order of :func:`_refresh_candidates` (new and accelerating
+    videos, then the youngest and stalest), until the budget is spent: a creator's last, part-empty request is
+    filled with its next videos, due or not, and what the due videos leave of the budget goes to videos not due
+    yet. Vectorised in Polars: cheap at 100,000 tracked videos.
     """
     endpoint_budget = policy.endpoint_budget(backoff)
     plan = WindowPlan(budget=policy.budget(backoff), endpoint_budget=endpoint_budget, backoff=backoff)
@@ -172,8 +205,9 @@ def plan_window(
     if demand <= affordable:
         chosen = frame
     else:
-        # a batch is opened by a due video; it is planned if its request is within the budget, in priority order
-        opener = pl.col("due") & (pl.col("rank") % MAX_VIDEOS_PER_REQUEST == 0)
+        # every 20th video of a creator opens a batch; in that order (due videos first) each batch is planned while
+        # its request is within the budget, so the whole budget is spent, not only on due videos
+        opener = pl.col("rank") % MAX_VIDEOS_PER_REQUEST == 0
         batch = pl.col("rank") // MAX_VIDEOS_PER_REQUEST
         chosen = (
             frame.with_columns(request=opener.cast(pl.Int64).cum_sum())
