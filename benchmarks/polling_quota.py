@@ -7,8 +7,10 @@ window whose momentum >= 2 after it) and the requests spent by:
     polling every tracked video every window (a reference; beyond ~60,000 videos it needs more requests than
     TikTok's 600 a minute per endpoint allow);
 (b) a budget of a third of demand: fixed 15-minute cadence (every video every third window), and the planner with
-    the fixed strategy's average requests a window as its overall cap (TIKTOK_POLL_BUDGET_REQUESTS), so both
-    spend the same.
+    the fixed strategy's average requests a window as its overall cap (TIKTOK_POLL_BUDGET_REQUESTS), once per
+    ``--young-hours`` value (TIKTOK_POLL_YOUNG_HOURS), and once ("sent") with the cap raised by the spare
+    video/list pages the planner reserves but does not send, so both send the same; each with its lags' ratio to
+    the fixed cadence's, and poll-everything's ratio (the ceiling).
 
 Then the cost of one polling sensor tick at the largest scale: ``polling_tick`` on an ephemeral Dagster instance,
 reading the day's final polling state (Parquet) and planning it.
