@@ -281,6 +281,14 @@ def test_discoveries_spread_over_their_cadence_when_the_budget_is_short():
     assert plan.endpoint_requests == {"user/info": 2, "video/list": 4, "video/query": 22}
     # when the budget covers them all, every due creator is discovered at once
     assert len(plan_window(videos(rows), creators, stale, NOW, PollingPolicy()).discover) == 24
+    # separate endpoint budgets: discoveries spend user/info and video/list, not what video/query needs
+    own = PollingPolicy(budget_user_info=30, budget_video_list=30, budget_video_query=22)
+    apart = plan_window(videos(rows), creators, stale, NOW, own)
+    assert len(apart.discover) == 15 and apart.endpoint_requests == {
+        "user/info": 15,
+        "video/list": 30,
+        "video/query": 9,
+    }
 
 
 def test_a_polling_state_written_before_create_time_reads_with_it_empty(tmp_path):

@@ -74,6 +74,20 @@ SLACK_MINUTES = 0.5
 """Polls land on window ends, so a video polled 10 minutes earlier is due for a 10-minute cadence even if a second short."""
 
 
+def _take(order: list[str], cost: dict[str, int], left: dict[str, int], limit: float) -> list[str]:
+    """The creators of ``order`` discovered within the budgets ``left`` (spent in place), at most ``limit``."""
+    chosen: list[str] = []
+    for creator in order:
+        pages = cost[creator] - 1
+        if len(chosen) >= limit or left[USER_INFO] < 1 or left[VIDEO_LIST] < pages or left[TOTAL] < 1 + pages:
+            continue
+        chosen.append(creator)
+        left[USER_INFO] -= 1
+        left[VIDEO_LIST] -= pages
+        left[TOTAL] -= 1 + pages
+    return chosen
+
+
 def _discover(
     plan: WindowPlan,
     creators: list[str],
@@ -85,29 +99,25 @@ def _discover(
     left: dict[str, int],
 ) -> None:
     """Due discoveries, stalest creator first, each within the ``user/info`` and ``video/list`` budgets left
-    (and the overall one, ``TOTAL``); ``left`` is spent in place. When the overall budget cannot cover the due
-    discoveries and every refresh, a window discovers at most its share of the creators (all of them over one
-    discovery cadence), so discoveries spread over the cadence instead of taking whole windows from the refreshes."""
+    (and the overall one, ``TOTAL``); ``left`` is spent in place. When they would leave the overall budget short
+    of the refreshes ``video/query`` could send, a window discovers at most its share of the creators (all of
+    them over one discovery cadence), so discoveries spread over the cadence instead of taking whole windows
+    from the refreshes."""
     last_discovered = dict(zip(creator_state["creator_username"], creator_state["last_discovered_at"], strict=True))
     due_every = policy.discovery_every_minutes * backoff - SLACK_MINUTES
     due = [c for c in creators if _minutes(observe_at, last_discovered.get(c)) >= due_every]
+    order = sorted(due, key=lambda c: -_minutes(observe_at, last_discovered.get(c)))
     # user/info + list pages, with a page to spare for videos posted since the last discovery
     cost = {c: 2 + requests_for(tracked.get(c, 0) + 1) for c in due}
     refreshes = sum(requests_for(tracked.get(c, 0)) for c in creators)
-    share = math.ceil(len(creators) * WINDOW_MINUTES / (policy.discovery_every_minutes * backoff))
-    spread = left[TOTAL] < sum(cost.values()) + refreshes
-    for creator in sorted(due, key=lambda c: -_minutes(observe_at, last_discovered.get(c))):
-        pages = cost[creator] - 1
-        if spread and len(plan.discover) >= share:
-            plan.deferred_creators += 1
-            continue
-        if left[USER_INFO] < 1 or left[VIDEO_LIST] < pages or left[TOTAL] < 1 + pages:
-            plan.deferred_creators += 1
-            continue
-        plan.discover.append(creator)
-        left[USER_INFO] -= 1
-        left[VIDEO_LIST] -= pages
-        left[TOTAL] -= 1 + pages
+    trial = dict(left)
+    plan.discover = _take(order, cost, trial, math.inf)
+    if trial[TOTAL] < min(trial[VIDEO_QUERY], refreshes):
+        share = math.ceil(len(creators) * WINDOW_MINUTES / (policy.discovery_every_minutes * backoff))
+        trial = dict(left)
+        plan.discover = _take(order, cost, trial, share)
+    left.update(trial)
+    plan.deferred_creators = len(due) - len(plan.discover)
 
 
 def _refresh_candidates(
