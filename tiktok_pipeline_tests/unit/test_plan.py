@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
+from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_costs, plan_window
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier
+from tiktok_pipeline.ingest.polling.retry import due_part
 
 NOW = datetime(2026, 11, 20, 12, 0)
 
@@ -269,6 +270,41 @@ def test_what_due_videos_leave_of_a_short_budget_goes_to_the_stalest_videos_not_
     plan = plan_window(videos(rows), list("abcd"), discovered(*"abcd"), NOW, PollingPolicy(budget_requests=3))
     assert plan.planned_requests == 3 and list(plan.videos) == ["a", "c", "b"]
     assert plan.due_videos == 20 and plan.deferred_videos == 0 and plan.filled_videos == 40
+
+
+def test_a_pending_retrys_requests_are_held_back_from_polls_of_videos_not_due_only():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(20)]  # due: one request
+    rows += [(f"{c}{i:02d}", c, ago, 1.0, 0.1, True) for c, ago in (("b", 10), ("c", 12), ("d", 6)) for i in range(20)]
+    state, creators, policy = videos(rows), list("abcd"), PollingPolicy(budget_requests=3)
+    retry = {"total": 1, "user/info": 0, "video/list": 0, "video/query": 1}
+    plan = plan_window(state, creators, discovered(*creators), NOW, policy, reserve=retry)
+    assert list(plan.videos) == ["a", "c"] and plan.planned_requests == 2 and plan.reserved == retry
+    assert plan.deferred_videos == 0 and plan.due_per_creator == {"a": 20}
+    # the due videos still come first: a reserve they leave no room for holds nothing back (the retry waits anyway)
+    whole = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 3, "video/query": 3})
+    assert list(whole.videos) == ["a", "c", "b"] and whole.planned_requests == 3 and whole.reserved == {}
+    # a reserve of user/info (a retry's discoveries) counts against the overall budget too
+    info = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 2, "user/info": 2})
+    assert list(info.videos) == ["a"] and info.planned_requests == 1
+    # no retry pending: the whole budget is spent; with budget to spare, every video as before
+    assert plan_window(state, creators, discovered(*creators), NOW, policy).planned_requests == 3
+    roomy = plan_window(state, creators, discovered(*creators), NOW, PollingPolicy(), reserve=retry)
+    assert roomy.polled_videos == 80 and roomy.reserved == {}
+
+
+def test_a_plans_due_part_drops_the_requests_opened_by_videos_not_due():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(25)]  # 25 due: two requests
+    rows += [(f"a-fill{i:02d}", "a", 6, 1.0, 0.1, True) for i in range(30)]  # 15 fill the second request
+    rows += [(f"b{i:02d}", "b", 12, 1.0, 0.1, True) for i in range(20)]  # not due: its own request
+    plan = plan_window(
+        videos(rows), ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=4)
+    ).model_dump()
+    assert plan["planned_requests"] == 4 and plan["due_per_creator"] == {"a": 25}
+    due = due_part(plan)
+    assert due["videos"] == {"a": plan["videos"]["a"][:40]} and due["filled_videos"] == 15
+    assert plan_costs(due) == {"total": 2, "user/info": 0, "video/list": 0, "video/query": 2}
+    old = {k: v for k, v in plan.items() if k != "due_per_creator"}  # a plan made before due_per_creator: whole
+    assert due_part(old) == old
 
 
 def test_discoveries_spread_over_their_cadence_when_the_budget_is_short():

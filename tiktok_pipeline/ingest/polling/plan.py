@@ -60,6 +60,12 @@ class WindowPlan(BaseModel):
     ids_per_request: float = Field(default=0.0, description="Video ids per planned video/query request.")
     backoff: float = 1.0
     tiers: dict[str, int] = Field(default_factory=dict, description="Due videos per cadence tier.")
+    due_per_creator: dict[str, int] = Field(
+        default_factory=dict, description="creator → how many of its planned videos (the first ones) are due."
+    )
+    reserved: dict[str, int] = Field(
+        default_factory=dict, description="A pending retry's requests, held back from polls of videos not due."
+    )
 
     @property
     def polled_videos(self) -> int:
@@ -188,6 +194,7 @@ def plan_window(
     observe_at: datetime,
     policy: PollingPolicy,
     backoff: float = 1.0,
+    reserve: Mapping[str, int] | None = None,
 ) -> WindowPlan:
     """The polls for the window observed at ``observe_at`` (naive UTC), within the window's budgets: each endpoint's
     (``policy.endpoint_budget(backoff)``) and the overall one (``policy.budget(backoff)``).
@@ -198,7 +205,9 @@ def plan_window(
     20-id requests per creator, due ones first, in the order of :func:`_refresh_candidates` (new and accelerating
     videos, then the youngest and stalest), until the budget is spent: a creator's last, part-empty request is
     filled with its next videos, due or not, and what the due videos leave of the budget goes to videos not due
-    yet. Vectorised in Polars: cheap at 100,000 tracked videos.
+    yet, less ``reserve`` (requests overall, ``TOTAL``, and per endpoint: a pending retry's) when what the due polls
+    leave covers it (else the retry could not fit anyway, and nothing is held back). Vectorised in Polars: cheap at
+    100,000 tracked videos.
     """
     endpoint_budget = policy.endpoint_budget(backoff)
     plan = WindowPlan(budget=policy.budget(backoff), endpoint_budget=endpoint_budget, backoff=backoff)
@@ -212,24 +221,30 @@ def plan_window(
     plan.tiers = {str(t): int(n) for t, n in due.group_by("tier").len().iter_rows()}
     affordable = min(left[VIDEO_QUERY], left[TOTAL])
     demand = sum(requests_for(n) for n in frame.group_by("creator_username").len()["len"])
-    if demand <= affordable:
+    due_requests = min(affordable, sum(requests_for(n) for n in due.group_by("creator_username").len()["len"]))
+    spare = not_due_budget(left, due_requests, reserve or {})
+    plan.reserved = dict(reserve or {}) if spare < min(affordable, demand) else {}
+    if demand <= spare:
         chosen = frame
     else:
         # every 20th video of a creator opens a batch; in that order (due videos first) each batch is planned while
-        # its request is within the budget, so the whole budget is spent, not only on due videos
+        # its request is within the budget (a batch opened by a video not due: within what the reserve leaves), so
+        # the whole budget is spent, not only on due videos
         opener = pl.col("rank") % MAX_VIDEOS_PER_REQUEST == 0
         batch = pl.col("rank") // MAX_VIDEOS_PER_REQUEST
+        within = pl.col("request") <= pl.when(pl.col("due")).then(affordable).otherwise(spare)
         chosen = (
             frame.with_columns(request=opener.cast(pl.Int64).cum_sum())
-            .with_columns(planned=(pl.when(opener).then(pl.col("request") <= affordable).otherwise(None)))
+            .with_columns(planned=(pl.when(opener).then(within).otherwise(None)))
             .with_columns(planned=pl.col("planned").forward_fill().over(pl.col("creator_username"), batch))
             .with_columns(pl.col("planned").fill_null(False))
             .filter(pl.col("planned"))
         )
     plan.deferred_videos = plan.due_videos - int(chosen["due"].sum())
     plan.filled_videos = 0 if chosen is frame else int((~chosen["due"]).sum())
-    per_creator = chosen.group_by("creator_username", maintain_order=True).agg("video_id")
+    per_creator = chosen.group_by("creator_username", maintain_order=True).agg("video_id", pl.col("due").sum())
     plan.videos = dict(zip(per_creator["creator_username"].to_list(), per_creator["video_id"].to_list(), strict=True))
+    plan.due_per_creator = {c: int(n) for c, n in per_creator.select("creator_username", "due").iter_rows() if n}
     queries = sum(requests_for(len(ids)) for ids in plan.videos.values())
     plan.endpoint_requests = {
         USER_INFO: endpoint_budget[USER_INFO] - left[USER_INFO],
@@ -239,6 +254,16 @@ def plan_window(
     plan.planned_requests = sum(plan.endpoint_requests.values())
     plan.ids_per_request = round(plan.polled_videos / queries, 2) if queries else 0.0
     return plan
+
+
+def not_due_budget(left: Mapping[str, int], due_requests: int, reserve: Mapping[str, int]) -> int:
+    """How far (``video/query`` requests, due ones included) polls of videos not due may go: the budgets ``left``
+    after discovery, less ``reserve`` when ``due_requests`` leave every endpoint enough for it, else all of it."""
+    affordable = min(left[VIDEO_QUERY], left[TOTAL])
+    after_due = {**left, VIDEO_QUERY: left[VIDEO_QUERY] - due_requests, TOTAL: left[TOTAL] - due_requests}
+    if not reserve or any(n > after_due.get(key, 0) for key, n in reserve.items() if n):
+        return affordable
+    return min(left[VIDEO_QUERY] - reserve.get(VIDEO_QUERY, 0), left[TOTAL] - reserve.get(TOTAL, 0))
 
 
 def plan_costs(plan: Mapping[str, Any] | None) -> dict[str, int]:
