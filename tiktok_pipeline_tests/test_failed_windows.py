@@ -19,7 +19,7 @@ from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
 from tiktok_pipeline.ingest.landing import landing_path
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
-from tiktok_pipeline.ingest.polling.retry import ATTEMPT_TAG, RETRY_OF_TAG
+from tiktok_pipeline.ingest.polling.retry import ATTEMPT_TAG, RETRY_OF_TAG, FollowUp, Retry, fit_retry
 from tiktok_pipeline.ingest.polling.state import PollingState, write_polling_state
 from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, latest_closed_window, window_key
@@ -271,6 +271,24 @@ def test_with_demand_above_the_budget_a_retry_takes_what_videos_not_due_would_ha
     assert retry["videos"] == {first_creator: failed_plan["videos"][first_creator]} and retry["planned_requests"] == 1
     assert live["planned_requests"] + retry["planned_requests"] <= tight.budget()
     assert not gap_marks(nxt)
+
+
+def test_a_retry_is_cut_to_fit_only_on_the_tick_that_held_budget_back_for_it():
+    """Within the period, a retry that does not fit waits for the next window's tick (which holds its due part back
+    from the live window's polls of videos not due); on that tick, what the due videos leave is all it gets."""
+    ids = {c: [f"{c}{i:02d}" for i in range(20)] for c in "ab"}
+    plan = {"videos": ids, "due_per_creator": {"a": 20, "b": 20}, "deferred_videos": 0, "planned_requests": 2}
+    plan |= {"endpoint_requests": {"user/info": 0, "video/list": 0, "video/query": 2}, "discover": []}
+    failed = dg.DagsterRun(job_name=WINDOW_JOB_NAME, run_id="failed-run", tags={"dagster/partition": KEY})
+    left = {"total": 1, "user/info": 9, "video/list": 9, "video/query": 9}
+    waiting = FollowUp(retries=[Retry(KEY, failed, 1, plan)])
+    fit_retry(waiting, left, cut=False)
+    assert not waiting.requests
+    held = FollowUp(retries=[Retry(KEY, failed, 1, plan)])
+    fit_retry(held, left, cut=True)
+    [retry] = held.requests
+    assert plan_of(retry)["videos"] == {"a": ids["a"]} and plan_of(retry)["deferred_videos"] == 20
+    assert held.spent == {"total": 1, "user/info": 0, "video/list": 0, "video/query": 1}
 
 
 def test_one_retry_at_a_time(settings, instance, tmp_path):

@@ -6,7 +6,7 @@ import polars as pl
 
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_costs, plan_window
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier
-from tiktok_pipeline.ingest.polling.retry import due_part
+from tiktok_pipeline.ingest.polling.retry_plan import cut_to, due_part
 
 NOW = datetime(2026, 11, 20, 12, 0)
 
@@ -280,9 +280,13 @@ def test_a_pending_retrys_requests_are_held_back_from_polls_of_videos_not_due_on
     plan = plan_window(state, creators, discovered(*creators), NOW, policy, reserve=retry)
     assert list(plan.videos) == ["a", "c"] and plan.planned_requests == 2 and plan.reserved == retry
     assert plan.deferred_videos == 0 and plan.due_per_creator == {"a": 20}
-    # the due videos still come first: a reserve they leave no room for holds nothing back (the retry waits anyway)
-    whole = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 3, "video/query": 3})
-    assert list(whole.videos) == ["a", "c", "b"] and whole.planned_requests == 3 and whole.reserved == {}
+    # the due videos still come first: a reserve larger than what they leave takes all of that, never theirs
+    big = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 3, "video/query": 3})
+    assert list(big.videos) == ["a"] and big.planned_requests == 1 and big.deferred_videos == 0
+    # a retry whose discoveries cannot be sent (user/info spent) holds nothing back
+    spent = PollingPolicy(budget_requests=3, budget_user_info=1)
+    futile = plan_window(state, creators, discovered(*creators), NOW, spent, reserve={"total": 3, "user/info": 2})
+    assert futile.planned_requests == 3 and futile.reserved == {}
     # a reserve of user/info (a retry's discoveries) counts against the overall budget too
     info = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 2, "user/info": 2})
     assert list(info.videos) == ["a"] and info.planned_requests == 1
@@ -305,6 +309,27 @@ def test_a_plans_due_part_drops_the_requests_opened_by_videos_not_due():
     assert plan_costs(due) == {"total": 2, "user/info": 0, "video/list": 0, "video/query": 2}
     old = {k: v for k, v in plan.items() if k != "due_per_creator"}  # a plan made before due_per_creator: whole
     assert due_part(old) == old
+
+
+def test_a_due_part_is_cut_to_the_budget_left_its_most_valuable_creators_first():
+    rows = [(f"a{i:02d}", "a", None, None, None, False) for i in range(30)]  # new: first, two requests
+    rows += [(f"{c}{i:02d}", c, 15, 1.0, 0.1, True) for c in "bc" for i in range(20)]  # due: one request each
+    plan = plan_window(videos(rows), list("abc"), discovered(*"abc"), NOW, PollingPolicy()).model_dump()
+    assert list(plan["videos"]) == ["a", "b", "c"] and plan["planned_requests"] == 4
+    left = {"total": 3, "user/info": 5, "video/list": 5, "video/query": 10}
+    cut = cut_to(due_part(plan), left)
+    assert cut is not None and cut["videos"] == {"a": plan["videos"]["a"], "b": plan["videos"]["b"]}
+    assert (
+        plan_costs(cut)["total"] == 3 and cut["deferred_videos"] == 20 and cut["due_per_creator"] == {"a": 30, "b": 20}
+    )
+    assert cut_to(plan, {**left, "total": 1})["videos"] == {"b": plan["videos"]["b"]}  # a's two do not fit, b's one
+    assert cut_to(plan, {**left, "total": 0}) is None  # nothing would be sent: the retry waits
+    listed = {"discover": ["a"], "endpoint_requests": {"user/info": 1, "video/list": 2, "video/query": 4}}
+    assert cut_to(plan | listed | {"planned_requests": 7}, {**left, "total": 2}) is None  # its discoveries do not fit
+    assert cut_to(plan, left | {"total": 9}) == plan | {
+        "deferred_videos": 0,
+        "due_per_creator": plan["due_per_creator"],
+    }
 
 
 def test_discoveries_spread_over_their_cadence_when_the_budget_is_short():

@@ -205,9 +205,8 @@ def plan_window(
     20-id requests per creator, due ones first, in the order of :func:`_refresh_candidates` (new and accelerating
     videos, then the youngest and stalest), until the budget is spent: a creator's last, part-empty request is
     filled with its next videos, due or not, and what the due videos leave of the budget goes to videos not due
-    yet, less ``reserve`` (requests overall, ``TOTAL``, and per endpoint: a pending retry's) when what the due polls
-    leave covers it (else the retry could not fit anyway, and nothing is held back). Vectorised in Polars: cheap at
-    100,000 tracked videos.
+    yet, less ``reserve`` (requests overall, ``TOTAL``, and per endpoint: a pending retry's need, see
+    :func:`not_due_budget`). Vectorised in Polars: cheap at 100,000 tracked videos.
     """
     endpoint_budget = policy.endpoint_budget(backoff)
     plan = WindowPlan(budget=policy.budget(backoff), endpoint_budget=endpoint_budget, backoff=backoff)
@@ -221,8 +220,7 @@ def plan_window(
     plan.tiers = {str(t): int(n) for t, n in due.group_by("tier").len().iter_rows()}
     affordable = min(left[VIDEO_QUERY], left[TOTAL])
     demand = sum(requests_for(n) for n in frame.group_by("creator_username").len()["len"])
-    due_requests = min(affordable, sum(requests_for(n) for n in due.group_by("creator_username").len()["len"]))
-    spare = not_due_budget(left, due_requests, reserve or {})
+    spare = not_due_budget(left, reserve or {})
     plan.reserved = dict(reserve or {}) if spare < min(affordable, demand) else {}
     if demand <= spare:
         chosen = frame
@@ -256,12 +254,12 @@ def plan_window(
     return plan
 
 
-def not_due_budget(left: Mapping[str, int], due_requests: int, reserve: Mapping[str, int]) -> int:
+def not_due_budget(left: Mapping[str, int], reserve: Mapping[str, int]) -> int:
     """How far (``video/query`` requests, due ones included) polls of videos not due may go: the budgets ``left``
-    after discovery, less ``reserve`` when ``due_requests`` leave every endpoint enough for it, else all of it."""
+    after discovery less ``reserve``, a pending retry's need, which so takes what the due polls leave before them
+    (all of it unless its ``user/info`` and ``video/list`` requests fit what is left: it could not be sent)."""
     affordable = min(left[VIDEO_QUERY], left[TOTAL])
-    after_due = {**left, VIDEO_QUERY: left[VIDEO_QUERY] - due_requests, TOTAL: left[TOTAL] - due_requests}
-    if not reserve or any(n > after_due.get(key, 0) for key, n in reserve.items() if n):
+    if not reserve or any(reserve.get(endpoint, 0) > left[endpoint] for endpoint in (USER_INFO, VIDEO_LIST)):
         return affordable
     return min(left[VIDEO_QUERY] - reserve.get(VIDEO_QUERY, 0), left[TOTAL] - reserve.get(TOTAL, 0))
 

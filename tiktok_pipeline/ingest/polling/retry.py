@@ -16,9 +16,10 @@ is judged like any other. Each tick, for each followed window, oldest first:
 
 Retries come after the live window's request, one at a time (none while another retry runs) and only within the
 request budget the live window left in its 5-minute period: the failed run's whole plan when it fits, else its due
-part (:func:`due_part`: its polls of videos not due dropped); one that does not fit waits. So that one fits even
-when demand exceeds the budget (spent whole), the live window is planned with the oldest pending retry's due part
-held back from its own polls of videos not due (:func:`retry_reserve`); its due videos still come first. Only
+part (:func:`due_part`: its polls of videos not due dropped); one that does not fit waits. So that a retry is sent
+even when demand exceeds the budget (spent whole), the next live window is planned with the oldest pending retry's
+due part held back from its own polls of videos not due (:func:`retry_reserve`); its due videos still come first,
+and when they leave less than that due part, it is cut to what they leave (:func:`cut_to`). Only
 single-window runs and ranges ending in a followed window are read (two run queries with tag filters and a limit),
 and a materialisation is looked up only for a window whose latest run failed, so the tick stays cheap.
 """
@@ -36,10 +37,9 @@ import dagster as dg
 from tiktok_pipeline.governance.workers import failure_reason
 from tiktok_pipeline.ingest.land import LANDING_SOURCE, WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path
-from tiktok_pipeline.ingest.polling.plan import VIDEO_QUERY, plan_costs, plan_in_run_config, plan_run_config
-from tiktok_pipeline.ingest.polling.policy import requests_for
+from tiktok_pipeline.ingest.polling.plan import plan_costs, plan_in_run_config, plan_run_config
+from tiktok_pipeline.ingest.polling.retry_plan import cut_to, due_part
 from tiktok_pipeline.runs import PRIORITY_TAG, RETRY_PRIORITY
-from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST
 from tiktok_pipeline.windows import RANGE_END_TAG, RANGE_START_TAG, WINDOW, window_from_key, window_key, window_starts
 
 PARTITION_TAG = "dagster/partition"
@@ -232,46 +232,30 @@ def follow_windows(
     return result
 
 
-def due_part(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """A plan cut to what its due polls need: its discoveries and each creator's ``video/query`` requests opened by
-    due videos (with the ids they carry); a plan without ``due_per_creator`` (made before it was kept) as it is."""
-    due = plan.get("due_per_creator")
-    if due is None:
-        return dict(plan)
-    videos = {
-        c: list(ids[: requests_for(due[c]) * MAX_VIDEOS_PER_REQUEST]) for c, ids in plan["videos"].items() if due.get(c)
-    }
-    queries = sum(requests_for(len(ids)) for ids in videos.values())
-    endpoints = {**plan.get("endpoint_requests", {}), VIDEO_QUERY: queries}
-    polled = sum(len(ids) for ids in videos.values())
-    return {
-        **plan,
-        "videos": videos,
-        "filled_videos": polled - sum(due.values()),
-        "endpoint_requests": endpoints,
-        "planned_requests": sum(endpoints.values()),
-        "ids_per_request": round(polled / queries, 2) if queries else 0.0,
-    }
-
-
 def retry_reserve(follow: FollowUp) -> dict[str, int]:
-    """Requests (overall, ``total``, and per endpoint) the oldest pending retry needs at least, its plan's due part:
-    what the live window's polls of videos not due leave it."""
+    """Requests (overall, ``total``, and per endpoint) the oldest pending retry needs, its plan's due part: the live
+    window's polls of videos not due leave it what the due ones do not take."""
     plan = follow.retries[0].plan if follow.retries else None
     return plan_costs(due_part(plan)) if plan else {}
 
 
-def fit_retry(follow: FollowUp, budget_left: Mapping[str, int]) -> None:
+def fit_retry(follow: FollowUp, budget_left: Mapping[str, int], *, cut: bool) -> None:
     """Requests the first pending retry that fits ``budget_left`` (requests the live window left in its 5-minute
-    period, overall and per endpoint: :func:`tiktok_pipeline.ingest.polling.plan.budget_left`), with its failed
-    run's whole plan, else that plan's due part; the others wait."""
+    period, overall and per endpoint: :func:`tiktok_pipeline.ingest.polling.plan.budget_left`): with its failed
+    run's whole plan, else that plan's due part, else (``cut``: on the tick that planned the live window with the
+    retry's due part held back) that due part cut to fit (:func:`cut_to`); the others wait."""
     for retry in follow.retries:
-        for plan in [retry.plan, due_part(retry.plan)] if retry.plan else [None]:
-            costs = plan_costs(plan)
-            if all(n <= budget_left.get(k, 0) for k, n in costs.items()):
-                follow.requests.append(_retry_request(retry.key, retry.failed, retry.attempts, plan))
-                follow.spent = costs
-                return
+        plan = retry.plan  # none (a warm-up range): costs nothing
+        if plan is not None:
+            fitting = [
+                p for p in (plan, due_part(plan)) if all(n <= budget_left.get(k, 0) for k, n in plan_costs(p).items())
+            ]
+            plan = fitting[0] if fitting else cut_to(due_part(plan), budget_left) if cut else None
+            if plan is None:
+                continue
+        follow.requests.append(_retry_request(retry.key, retry.failed, retry.attempts, plan))
+        follow.spent = plan_costs(plan)
+        return
 
 
 def _gap(

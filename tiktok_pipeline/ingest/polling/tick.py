@@ -126,7 +126,7 @@ def polling_tick(
             period_requests=planned.pop(TOTAL, 0),
             period_endpoint_requests=planned,
         )
-    fit_retry(follow, budget_left(policy, updated.backoff, updated.spent()))
+    fit_retry(follow, budget_left(policy, updated.backoff, updated.spent()), cut=new_window)
     if not requests and not follow.requests and not follow.gaps:
         waiting = (
             f"; {len(follow.followed)} earlier window(s) followed (a run on, or waiting)" if follow.followed else ""
