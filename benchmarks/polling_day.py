@@ -139,6 +139,7 @@ def adaptive_day(
                     "last_polled_at": run.last_polled.get(v),
                     **{k: run.last_velocity.get(v, {}).get(k) for k in ("views_per_minute", "momentum")},
                     "has_history": run.last_velocity.get(v, {}).get("has_history", False),
+                    "create_time": datetime.fromtimestamp(created, UTC).replace(tzinfo=None),
                 }
                 for v, (creator, created) in run.known.items()
                 if created >= horizon_start

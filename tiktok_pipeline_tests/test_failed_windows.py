@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 import pytest
 from dagster._core.test_utils import create_run_for_test
 
@@ -16,8 +17,11 @@ from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
 from tiktok_pipeline.ingest.landing import landing_path
+from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
-from tiktok_pipeline.ingest.polling.retry import ATTEMPT_TAG, RETRY_OF_TAG
+from tiktok_pipeline.ingest.polling.retry import ATTEMPT_TAG, RETRY_OF_TAG, FollowUp, Retry, fit_retry
+from tiktok_pipeline.ingest.polling.state import PollingState, write_polling_state
+from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.windows import WINDOW, latest_closed_window, window_key
 
 from .test_polling_sensor import Clock, make_sensor, plan_of, tick
@@ -228,6 +232,63 @@ def test_a_retry_waits_for_budget_left_by_the_live_window(settings, instance, tm
     assert [
         r.run_key for r in tick(make_sensor(settings, clock, policy=roomy), instance, first.cursor).run_requests
     ] == [f"{KEY}:retry-1"]
+
+
+def test_with_demand_above_the_budget_a_retry_takes_what_videos_not_due_would_have(settings, instance, tmp_path):
+    """The budget below demand is spent whole, yet a failed window's retry is not starved until it is a gap: the next
+    live window holds back, from its polls of videos not due, what the retry's due polls need, and the retry sends
+    those (its failed run's polls of videos not due are dropped); the live window still polls every due video."""
+    first_creator, *others = load_registry(settings.registry_path).usernames
+    polled = datetime(2026, 11, 20, 10, 39)  # a minute before the 10:35 window's end: cold videos not due for 15
+    rows = [(f"new-{i:02d}", first_creator, None, None, None, False) for i in range(20)]  # new: due every window
+    rows += [(f"{c}-{i:02d}", c, polled, 0.5, 0.1, True) for c in others for i in range(20)]
+    videos = pl.DataFrame(
+        [
+            {"video_id": v, "creator_username": c, "last_polled_at": at, "views_per_minute": vpm, "momentum": m}
+            | {"has_history": h, "create_time": datetime(2026, 11, 10)}
+            for v, c, at, vpm, m, h in rows
+        ],
+        schema=VIDEO_STATE_SCHEMA,
+    )
+    creators = pl.DataFrame(
+        {"creator_username": [first_creator, *others], "last_discovered_at": [polled] * (1 + len(others))},
+        schema=CREATOR_STATE_SCHEMA,
+    )
+    write_polling_state(PollingState(videos=videos, creators=creators), settings.polling_state_dir)
+    tight = PollingPolicy(budget_requests=3)  # demand: one request a creator, 5 or more
+    assert len(others) >= 4
+    clock, sensor = Clock(T), dict(simulator=False, policy=tight)  # against TikTok: a gap 15 minutes after close
+    first, failed_live, _ = first_window(settings, instance, clock, tmp_path, **sensor)
+    failed_plan = plan_of(failed_live)
+    assert failed_plan["planned_requests"] == 3 and failed_plan["filled_videos"] == 40  # the whole budget spent
+
+    clock.now = T + WINDOW
+    nxt = tick(make_sensor(settings, clock, **sensor), instance, first.cursor)
+    assert [r.run_key for r in nxt.run_requests] == ["2026-11-20-10:40", f"{KEY}:retry-1"]
+    live, retry = (plan_of(r) for r in nxt.run_requests)
+    assert live["due_videos"] == 20 and live["deferred_videos"] == 0 and len(live["videos"][first_creator]) == 20
+    assert live["planned_requests"] == 2 and live["reserved"]["video/query"] == 1  # one request not due held back
+    assert retry["videos"] == {first_creator: failed_plan["videos"][first_creator]} and retry["planned_requests"] == 1
+    assert live["planned_requests"] + retry["planned_requests"] <= tight.budget()
+    assert not gap_marks(nxt)
+
+
+def test_a_retry_is_cut_to_fit_only_on_the_tick_that_held_budget_back_for_it():
+    """Within the period, a retry that does not fit waits for the next window's tick (which holds its due part back
+    from the live window's polls of videos not due); on that tick, what the due videos leave is all it gets."""
+    ids = {c: [f"{c}{i:02d}" for i in range(20)] for c in "ab"}
+    plan = {"videos": ids, "due_per_creator": {"a": 20, "b": 20}, "deferred_videos": 0, "planned_requests": 2}
+    plan |= {"endpoint_requests": {"user/info": 0, "video/list": 0, "video/query": 2}, "discover": []}
+    failed = dg.DagsterRun(job_name=WINDOW_JOB_NAME, run_id="failed-run", tags={"dagster/partition": KEY})
+    left = {"total": 1, "user/info": 9, "video/list": 9, "video/query": 9}
+    waiting = FollowUp(retries=[Retry(KEY, failed, 1, plan)])
+    fit_retry(waiting, left, cut=False)
+    assert not waiting.requests
+    held = FollowUp(retries=[Retry(KEY, failed, 1, plan)])
+    fit_retry(held, left, cut=True)
+    [retry] = held.requests
+    assert plan_of(retry)["videos"] == {"a": ids["a"]} and plan_of(retry)["deferred_videos"] == 20
+    assert held.spent == {"total": 1, "user/info": 0, "video/list": 0, "video/query": 1}
 
 
 def test_one_retry_at_a_time(settings, instance, tmp_path):

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from tiktok_pipeline.definitions import build_definitions
@@ -231,3 +232,23 @@ def test_an_empty_registry_skips_naming_the_file_and_claims_no_window(settings, 
         later = tick(make_sensor(settings, Clock(T + 2 * WINDOW)), instance, cursor)
         assert [r.partition_key for r in later.run_requests] == ["2026-11-20-10:45"]
         assert [e.partition for e in later.asset_events] == ["2026-11-20-10:35", "2026-11-20-10:40"]
+
+
+def test_videos_published_in_the_last_day_are_due_every_window(settings):
+    """The velocity run leaves each video's publication time in the polling state, and the sensor's plan holds the
+    videos younger than TIKTOK_POLL_YOUNG_HOURS due every window (hot), as it does the accelerating ones."""
+    clock = Clock(T)
+    with dg.instance_for_test() as instance:
+        run(settings, instance, tick(make_sensor(settings, clock, warm_up=True), instance, None).run_requests[0])
+        tracked = read_polling_state(settings.polling_state_dir).videos
+        assert tracked.height > 50 and tracked["create_time"].null_count() == 0
+        clock.now = T + WINDOW  # every video was observed 5 minutes before: only the hot ones are due
+        day_old = (clock.now - timedelta(days=1)).replace(tzinfo=None)
+        young = tracked.filter(pl.col("create_time") > day_old).height
+        plans = {}
+        for hours in (24.0, 0.0):  # the default, and the age signal off
+            sensor = make_sensor(settings, clock, policy=PollingPolicy(young_hours=hours))
+            [request] = tick(sensor, instance, PollCursor(last_window=KEY).model_dump_json()).run_requests
+            plans[hours] = plan_of(request)
+        assert young > 2 and plans[24.0]["tiers"]["hot"] >= young
+        assert plans[24.0]["due_videos"] > plans[0.0]["due_videos"], (young, plans[0.0]["tiers"])

@@ -92,6 +92,14 @@ class PollingSettings(BaseSettings):
     hot_every_minutes: int = Field(default=5, ge=5, description="Polling interval of hot videos.")
     warm_every_minutes: int = Field(default=10, ge=5, description="Polling interval of warm videos.")
     cold_every_minutes: int = Field(default=15, ge=5, description="Polling interval of cold videos.")
+    young_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description=(
+            "Videos younger than this are polled every window like hot ones (breakouts come in a video's first"
+            " day or so), and a video's claim on a short budget halves with every such span of age. 0: off."
+        ),
+    )
     discovery_every_minutes: int = Field(
         default=60, ge=5, description="video/list cadence per creator (finds new videos, observes all recent ones)."
     )

@@ -4,8 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_window
+from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA, plan_costs, plan_window
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy, Tier
+from tiktok_pipeline.ingest.polling.retry_plan import cut_to, due_part
 
 NOW = datetime(2026, 11, 20, 12, 0)
 
@@ -232,3 +233,131 @@ def test_collection_stops_at_the_budget_even_if_the_plan_underestimated(tmp_path
         )
     assert sum(len(c.attempt_statuses) for c in collection.calls) == 4
     assert any("request budget" in why for why in collection.deferred.values()) and not collection.failures
+
+
+def aged(rows: list[tuple]) -> pl.DataFrame:
+    """rows of (video_id, creator, minutes since last poll, views_per_minute, momentum, hours since publication)."""
+    state = videos([(v, c, ago, vpm, m, True) for v, c, ago, vpm, m, _ in rows])
+    return state.with_columns(create_time=pl.Series([NOW - timedelta(hours=h) for *_, h in rows]))
+
+
+def test_young_videos_are_due_every_window_and_win_a_short_budget_over_older_faster_ones():
+    state = aged(
+        [
+            ("young", "a", 5, 1.0, 0.2, 3),  # cold by momentum, polled a window ago, 3 hours old
+            ("old", "b", 15, 100.0, 0.1, 120),  # due on the cold cadence, far more views a minute, 5 days old
+        ]
+    )
+    plan = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=1))
+    assert plan.videos == {"a": ["young"]} and plan.tiers == {"hot": 1, "cold": 1} and plan.deferred_videos == 1
+    # with the age signal off, the cold cadence and expected change decide, as before
+    off = plan_window(state, ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=1, young_hours=0))
+    assert off.videos == {"b": ["old"]} and off.tiers == {"cold": 1}
+
+
+def test_a_videos_claim_on_a_short_budget_halves_with_each_young_hours_of_age():
+    # all due (hot by age or cold and 15 minutes stale): 10 minutes stale at 1 hour beats 15 at 30 hours
+    rows = [(f"a{i:02d}", "a", 10, 1.0, 0.2, 1) for i in range(20)]
+    rows += [(f"b{i:02d}", "b", 15, 50.0, 0.2, 30) for i in range(20)]
+    rows += [(f"c{i:02d}", "c", 15, 50.0, 0.2, 72) for i in range(20)]
+    plan = plan_window(aged(rows), ["a", "b", "c"], discovered("a", "b", "c"), NOW, PollingPolicy(budget_requests=2))
+    assert list(plan.videos) == ["a", "b"] and plan.deferred_videos == 20
+
+
+def test_what_due_videos_leave_of_a_short_budget_goes_to_the_stalest_videos_not_due():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(20)]  # due: one request
+    rows += [(f"{c}{i:02d}", c, ago, 1.0, 0.1, True) for c, ago in (("b", 10), ("c", 12), ("d", 6)) for i in range(20)]
+    plan = plan_window(videos(rows), list("abcd"), discovered(*"abcd"), NOW, PollingPolicy(budget_requests=3))
+    assert plan.planned_requests == 3 and list(plan.videos) == ["a", "c", "b"]
+    assert plan.due_videos == 20 and plan.deferred_videos == 0 and plan.filled_videos == 40
+
+
+def test_a_pending_retrys_requests_are_held_back_from_polls_of_videos_not_due_only():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(20)]  # due: one request
+    rows += [(f"{c}{i:02d}", c, ago, 1.0, 0.1, True) for c, ago in (("b", 10), ("c", 12), ("d", 6)) for i in range(20)]
+    state, creators, policy = videos(rows), list("abcd"), PollingPolicy(budget_requests=3)
+    retry = {"total": 1, "user/info": 0, "video/list": 0, "video/query": 1}
+    plan = plan_window(state, creators, discovered(*creators), NOW, policy, reserve=retry)
+    assert list(plan.videos) == ["a", "c"] and plan.planned_requests == 2 and plan.reserved == retry
+    assert plan.deferred_videos == 0 and plan.due_per_creator == {"a": 20}
+    # the due videos still come first: a reserve larger than what they leave takes all of that, never theirs
+    big = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 3, "video/query": 3})
+    assert list(big.videos) == ["a"] and big.planned_requests == 1 and big.deferred_videos == 0
+    # a retry whose discoveries cannot be sent (user/info spent) holds nothing back
+    spent = PollingPolicy(budget_requests=3, budget_user_info=1)
+    futile = plan_window(state, creators, discovered(*creators), NOW, spent, reserve={"total": 3, "user/info": 2})
+    assert futile.planned_requests == 3 and futile.reserved == {}
+    # a reserve of user/info (a retry's discoveries) counts against the overall budget too
+    info = plan_window(state, creators, discovered(*creators), NOW, policy, reserve={"total": 2, "user/info": 2})
+    assert list(info.videos) == ["a"] and info.planned_requests == 1
+    # no retry pending: the whole budget is spent; with budget to spare, every video as before
+    assert plan_window(state, creators, discovered(*creators), NOW, policy).planned_requests == 3
+    roomy = plan_window(state, creators, discovered(*creators), NOW, PollingPolicy(), reserve=retry)
+    assert roomy.polled_videos == 80 and roomy.reserved == {}
+
+
+def test_a_plans_due_part_drops_the_requests_opened_by_videos_not_due():
+    rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(25)]  # 25 due: two requests
+    rows += [(f"a-fill{i:02d}", "a", 6, 1.0, 0.1, True) for i in range(30)]  # 15 fill the second request
+    rows += [(f"b{i:02d}", "b", 12, 1.0, 0.1, True) for i in range(20)]  # not due: its own request
+    plan = plan_window(
+        videos(rows), ["a", "b"], discovered("a", "b"), NOW, PollingPolicy(budget_requests=4)
+    ).model_dump()
+    assert plan["planned_requests"] == 4 and plan["due_per_creator"] == {"a": 25}
+    due = due_part(plan)
+    assert due["videos"] == {"a": plan["videos"]["a"][:40]} and due["filled_videos"] == 15
+    assert plan_costs(due) == {"total": 2, "user/info": 0, "video/list": 0, "video/query": 2}
+    old = {k: v for k, v in plan.items() if k != "due_per_creator"}  # a plan made before due_per_creator: whole
+    assert due_part(old) == old
+
+
+def test_a_due_part_is_cut_to_the_budget_left_its_most_valuable_creators_first():
+    rows = [(f"a{i:02d}", "a", None, None, None, False) for i in range(30)]  # new: first, two requests
+    rows += [(f"{c}{i:02d}", c, 15, 1.0, 0.1, True) for c in "bc" for i in range(20)]  # due: one request each
+    plan = plan_window(videos(rows), list("abc"), discovered(*"abc"), NOW, PollingPolicy()).model_dump()
+    assert list(plan["videos"]) == ["a", "b", "c"] and plan["planned_requests"] == 4
+    left = {"total": 3, "user/info": 5, "video/list": 5, "video/query": 10}
+    cut = cut_to(due_part(plan), left)
+    assert cut is not None and cut["videos"] == {"a": plan["videos"]["a"], "b": plan["videos"]["b"]}
+    assert (
+        plan_costs(cut)["total"] == 3 and cut["deferred_videos"] == 20 and cut["due_per_creator"] == {"a": 30, "b": 20}
+    )
+    assert cut_to(plan, {**left, "total": 1})["videos"] == {"b": plan["videos"]["b"]}  # a's two do not fit, b's one
+    assert cut_to(plan, {**left, "total": 0}) is None  # nothing would be sent: the retry waits
+    listed = {"discover": ["a"], "endpoint_requests": {"user/info": 1, "video/list": 2, "video/query": 4}}
+    assert cut_to(plan | listed | {"planned_requests": 7}, {**left, "total": 2}) is None  # its discoveries do not fit
+    assert cut_to(plan, left | {"total": 9}) == plan | {
+        "deferred_videos": 0,
+        "due_per_creator": plan["due_per_creator"],
+    }
+
+
+def test_discoveries_spread_over_their_cadence_when_the_budget_is_short():
+    creators = [f"c{i:02d}" for i in range(24)]
+    rows = [(f"{c}-{i}", c, 15, 1.0, 0.1, True) for c in creators for i in range(10)]
+    stale = discovered(*creators, ago=61)
+    # 24 discoveries of 3 requests and 24 refreshes against 30: 2 creators a window (24 over 12 windows)
+    plan = plan_window(videos(rows), creators, stale, NOW, PollingPolicy(budget_requests=30))
+    assert len(plan.discover) == 2 and plan.deferred_creators == 22
+    assert plan.endpoint_requests == {"user/info": 2, "video/list": 4, "video/query": 22}
+    # when the budget covers them all, every due creator is discovered at once
+    assert len(plan_window(videos(rows), creators, stale, NOW, PollingPolicy()).discover) == 24
+    # separate endpoint budgets: discoveries spend user/info and video/list, not what video/query needs
+    own = PollingPolicy(budget_user_info=30, budget_video_list=30, budget_video_query=22)
+    apart = plan_window(videos(rows), creators, stale, NOW, own)
+    assert len(apart.discover) == 15 and apart.endpoint_requests == {
+        "user/info": 15,
+        "video/list": 30,
+        "video/query": 9,
+    }
+
+
+def test_a_polling_state_written_before_create_time_reads_with_it_empty(tmp_path):
+    from tiktok_pipeline.ingest.polling.state import read_polling_state
+
+    old = videos([("v", "a", 15, 1.0, 0.1, True)]).drop("create_time")
+    old.write_parquet(tmp_path / "videos.parquet")
+    discovered("a").write_parquet(tmp_path / "creators.parquet")
+    state = read_polling_state(tmp_path)
+    assert state.videos.columns == list(VIDEO_STATE_SCHEMA) and state.videos["create_time"].null_count() == 1
+    assert plan_window(state.videos, ["a"], state.creators, NOW, PollingPolicy()).videos == {"a": ["v"]}

@@ -15,9 +15,13 @@ is judged like any other. Each tick, for each followed window, oldest first:
   mark settles it), with the failed run, Dagster's failure description and why it is not retried.
 
 Retries come after the live window's request, one at a time (none while another retry runs) and only within the
-request budget the live window left in its 5-minute period; a retry that does not fit waits. Only single-window
-runs and ranges ending in a followed window are read (two run queries with tag filters and a limit), and a
-materialisation is looked up only for a window whose latest run failed, so the tick stays cheap.
+request budget the live window left in its 5-minute period: the failed run's whole plan when it fits, else its due
+part (:func:`due_part`: its polls of videos not due dropped); one that does not fit waits. So that a retry is sent
+even when demand exceeds the budget (spent whole), the next live window is planned with the oldest pending retry's
+due part held back from its own polls of videos not due (:func:`retry_reserve`); its due videos still come first,
+and when they leave less than that due part, it is cut to what they leave (:func:`cut_to`). Only
+single-window runs and ranges ending in a followed window are read (two run queries with tag filters and a limit),
+and a materialisation is looked up only for a window whose latest run failed, so the tick stays cheap.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from tiktok_pipeline.governance.workers import failure_reason
 from tiktok_pipeline.ingest.land import LANDING_SOURCE, WindowNotObservableError, observation_instant
 from tiktok_pipeline.ingest.landing import landing_path
 from tiktok_pipeline.ingest.polling.plan import plan_costs, plan_in_run_config, plan_run_config
+from tiktok_pipeline.ingest.polling.retry_plan import cut_to, due_part
 from tiktok_pipeline.runs import PRIORITY_TAG, RETRY_PRIORITY
 from tiktok_pipeline.windows import RANGE_END_TAG, RANGE_START_TAG, WINDOW, window_from_key, window_key, window_starts
 
@@ -92,10 +97,22 @@ class WindowFollowing:
         return run.job_name.startswith("__") and (not selection or RAW_ASSET in selection)
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A failed window that may be requested again: its latest (failed) run, its runs so far and that run's plan."""
+
+    key: str
+    failed: dg.DagsterRun
+    attempts: int
+    plan: dict[str, Any] | None
+
+
 @dataclass
 class FollowUp:
     """What one tick decided for the followed windows."""
 
+    retries: list[Retry] = field(default_factory=list)
+    """The windows that may be retried now, oldest first (none while a retry runs): :func:`fit_retry` picks one."""
     requests: list[dg.RunRequest] = field(default_factory=list)
     gaps: list[dg.AssetObservation] = field(default_factory=list)
     followed: list[str] = field(default_factory=list)
@@ -173,11 +190,9 @@ def follow_windows(
     *,
     following: WindowFollowing,
     max_retries: int,
-    budget_left: Mapping[str, int],
 ) -> FollowUp:
-    """Retries and gap marks for the ``followed`` windows (see the module's docstring); ``budget_left``: requests
-    the live window (and earlier retries) left in this 5-minute period, overall (``total``) and per endpoint
-    (:func:`tiktok_pipeline.ingest.polling.plan.budget_left`)."""
+    """Gap marks and the windows that may be retried among the ``followed`` ones (see the module's docstring); which
+    retry is requested depends on the budget the live window leaves (:func:`fit_retry`)."""
     keys = sorted(set(followed))
     overflow, keys = keys[:-MAX_FOLLOWED_WINDOWS], keys[-MAX_FOLLOWED_WINDOWS:]
     result = FollowUp()
@@ -212,15 +227,35 @@ def follow_windows(
             continue
         result.followed.append(key)
         assert latest is not None  # no run and observable was kept above
-        plan = plan_in_run_config(latest.run_config)
-        costs = plan_costs(plan)
-        if retry_on or any(n > budget_left.get(k, 0) - result.spent.get(k, 0) for k, n in costs.items()):
-            continue  # one retry at a time, and the live window's budget comes first: wait
-        result.requests.append(_retry_request(key, latest, len(window_runs), plan))
-        for k, n in costs.items():
-            result.spent[k] = result.spent.get(k, 0) + n
-        retry_on = True
+        if not retry_on:  # one retry at a time
+            result.retries.append(Retry(key, latest, len(window_runs), plan_in_run_config(latest.run_config)))
     return result
+
+
+def retry_reserve(follow: FollowUp) -> dict[str, int]:
+    """Requests (overall, ``total``, and per endpoint) the oldest pending retry needs, its plan's due part: the live
+    window's polls of videos not due leave it what the due ones do not take."""
+    plan = follow.retries[0].plan if follow.retries else None
+    return plan_costs(due_part(plan)) if plan else {}
+
+
+def fit_retry(follow: FollowUp, budget_left: Mapping[str, int], *, cut: bool) -> None:
+    """Requests the first pending retry that fits ``budget_left`` (requests the live window left in its 5-minute
+    period, overall and per endpoint: :func:`tiktok_pipeline.ingest.polling.plan.budget_left`): with its failed
+    run's whole plan, else that plan's due part, else (``cut``: on the tick that planned the live window with the
+    retry's due part held back) that due part cut to fit (:func:`cut_to`); the others wait."""
+    for retry in follow.retries:
+        plan = retry.plan  # none (a warm-up range): costs nothing
+        if plan is not None:
+            fitting = [
+                p for p in (plan, due_part(plan)) if all(n <= budget_left.get(k, 0) for k, n in plan_costs(p).items())
+            ]
+            plan = fitting[0] if fitting else cut_to(due_part(plan), budget_left) if cut else None
+            if plan is None:
+                continue
+        follow.requests.append(_retry_request(retry.key, retry.failed, retry.attempts, plan))
+        follow.spent = plan_costs(plan)
+        return
 
 
 def _gap(

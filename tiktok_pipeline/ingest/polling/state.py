@@ -53,7 +53,7 @@ def compute_polling_state(connection: duckdb.DuckDBPyConnection, horizon: timede
                       FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE observed_at >= (SELECT since FROM bounds) GROUP BY video_id),
              velocity AS ({velocity})
         SELECT last.video_id, creator_username, last_polled_at, views_per_minute, momentum,
-               coalesce(has_history, false) AS has_history
+               coalesce(has_history, false) AS has_history, create_time
         FROM last LEFT JOIN velocity USING (video_id)
         WHERE create_time >= (SELECT newest FROM bounds) - ?::INTERVAL
         ORDER BY video_id""",
@@ -89,7 +89,10 @@ def read_polling_state(directory: Path) -> PollingState:
     directory = Path(directory)
     if not (directory / "videos.parquet").exists() or not (directory / "creators.parquet").exists():
         return PollingState.empty()
+    videos = pl.read_parquet(directory / "videos.parquet")
+    # a state written before a column was added (create_time) gets it empty until the next velocity run
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in VIDEO_STATE_SCHEMA.items() if name not in videos]
     return PollingState(
-        pl.read_parquet(directory / "videos.parquet").cast(pl.Schema(VIDEO_STATE_SCHEMA)),
+        videos.with_columns(missing).select(list(VIDEO_STATE_SCHEMA)).cast(pl.Schema(VIDEO_STATE_SCHEMA)),
         pl.read_parquet(directory / "creators.parquet").cast(pl.Schema(CREATOR_STATE_SCHEMA)),
     )

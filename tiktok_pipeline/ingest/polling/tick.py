@@ -2,7 +2,8 @@
 
 The sensor (``tiktok_pipeline/defs/videos/sensors.py``) only calls :func:`polling_tick` with the clock, the
 instance and its resources, so every decision here is tested with a fixed clock. Windows whose run failed are
-retried or marked as gaps by :mod:`tiktok_pipeline.ingest.polling.retry`.
+retried or marked as gaps by :mod:`tiktok_pipeline.ingest.polling.retry`; the live window's plan holds back, from its
+polls of videos not due, what the oldest pending retry needs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tiktok_pipeline.ingest.polling.plan import (
     window_observe_at,
 )
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
-from tiktok_pipeline.ingest.polling.retry import WindowFollowing, follow_windows
+from tiktok_pipeline.ingest.polling.retry import WindowFollowing, fit_retry, follow_windows, retry_reserve
 from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.registry import TrackingRegistry
 from tiktok_pipeline.metrics.velocity import LOOKBACK
@@ -111,10 +112,11 @@ def polling_tick(
     requests: list[dg.RunRequest] = []
     events: list[dg.AssetObservation] = []
     updated, claimed = cursor.model_copy(), list[str]()
+    follow = follow_windows(instance, cursor.followed, now, following=following, max_retries=policy.max_retries)
     if new_window:
         backoff, telemetry_id = _backoff(instance, cursor, policy)
         live, events, claimed, planned = _live_request(
-            cursor, latest, registry, policy, state_dir, partitions_start, warm_up, backoff
+            cursor, latest, registry, policy, state_dir, partitions_start, warm_up, backoff, retry_reserve(follow)
         )
         requests.append(live)
         updated = PollCursor(
@@ -124,14 +126,7 @@ def polling_tick(
             period_requests=planned.pop(TOTAL, 0),
             period_endpoint_requests=planned,
         )
-    follow = follow_windows(
-        instance,
-        cursor.followed,
-        now,
-        following=following,
-        max_retries=policy.max_retries,
-        budget_left=budget_left(policy, updated.backoff, updated.spent()),
-    )
+    fit_retry(follow, budget_left(policy, updated.backoff, updated.spent()), cut=new_window)
     if not requests and not follow.requests and not follow.gaps:
         waiting = (
             f"; {len(follow.followed)} earlier window(s) followed (a run on, or waiting)" if follow.followed else ""
@@ -158,9 +153,11 @@ def _live_request(
     partitions_start: datetime,
     warm_up: bool,
     backoff: float,
+    reserve: dict[str, int],
 ) -> tuple[dg.RunRequest, list[dg.AssetObservation], list[str], dict[str, int]]:
     """The latest window's request, the gap marks of the windows missed since the cursor's, the windows it claims
-    and the requests it plans (overall and per endpoint; none for the unplanned warm-up range). The live window's
+    and the requests it plans (overall and per endpoint; none for the unplanned warm-up range), ``reserve`` held
+    back from its polls of videos not due for a pending retry (:func:`plan_window`). The live window's
     run has the highest priority in the queue; the warm-up range, a backfill of the last hour, has none
     (:mod:`tiktok_pipeline.runs`)."""
     key = window_key(latest)
@@ -180,7 +177,8 @@ def _live_request(
         )
         return request, gap_events, [window_key(s) for s in window_starts(start, latest + WINDOW)], {}
     state = read_polling_state(state_dir)  # type: ignore[arg-type]
-    plan = plan_window(state.videos, registry.usernames, state.creators, window_observe_at(latest), policy, backoff)
+    observe_at = window_observe_at(latest)
+    plan = plan_window(state.videos, registry.usernames, state.creators, observe_at, policy, backoff, reserve)
     plan_fields = plan.model_dump()
     request = dg.RunRequest(
         run_key=key,
