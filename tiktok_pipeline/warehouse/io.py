@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.governance.workers import record_worker
+from tiktok_pipeline.runs import priority_of
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
@@ -37,8 +38,10 @@ def connect(
     lock_timeout: float = DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
     purpose: str = "",
     on_wait: Callable[[str], None] | None = None,
+    urgent: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse file, holding the warehouse lock until it is closed on exit.
+    """A connection to the warehouse file, holding the warehouse lock until it is closed on exit (``urgent``: a
+    live window's, which waits before any other waiter).
 
     Waits at most ``lock_timeout`` seconds in all: for the lock (held by another pipeline process) and then for
     DuckDB's own file lock (held by a process outside the pipeline, e.g. an analyst's DuckDB session). The
@@ -47,7 +50,7 @@ def connect(
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait) as waited:
+    with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait, urgent=urgent) as waited:
         connection = _open(path, read_only=read_only, timeout=max(lock_timeout - waited, 0.0), on_wait=on_wait)
         try:
             connection.execute("SET TimeZone = 'UTC'")
@@ -181,7 +184,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection holding the warehouse lock; waiting for it is logged to the run, naming the holder."""
+        """A connection holding the warehouse lock; waiting for it is logged to the run, naming the holder. A run
+        the queue ranks above others (``dagster/priority`` > 0: a live window, a retry) waits urgently."""
         log = dg.get_dagster_logger()
         with connect(
             Path(self.path),
@@ -189,6 +193,7 @@ class WarehouseResource(dg.ConfigurableResource):
             lock_timeout=self.lock_timeout_seconds,
             purpose=_purpose(),
             on_wait=log.info,
+            urgent=_urgent(),
         ) as connection:
             yield connection
 
@@ -199,6 +204,15 @@ class WarehouseResource(dg.ConfigurableResource):
         target = Path(self.path).with_name(f"{Path(self.path).name}.{name}")
         with warehouse_lock(target, timeout=self.lock_timeout_seconds, purpose=_purpose(), on_wait=log.info):
             yield
+
+
+def _urgent() -> bool:
+    """Whether the step asking for the warehouse belongs to a run ranked above the rest (see ``runs.py``)."""
+    try:
+        context = dg.OpExecutionContext.get()
+    except dg.DagsterInvariantViolationError:
+        return False
+    return priority_of(context.run.tags) > 0
 
 
 def _purpose() -> str:
