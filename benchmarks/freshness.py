@@ -175,7 +175,8 @@ def run_daemon(work: Path, windows: int, deadline: float, with_load: bool = Fals
                 done = set(_live_windows(instance)) & set(_ready(instance))
                 loaded = [k for k in done if load_from is not None and _closes(k) > load_from]
                 print(
-                    f"{datetime.now(UTC):%H:%M:%S} live windows with velocity: {len(done)} ({len(loaded)} under load)"
+                    f"{datetime.now(UTC):%H:%M:%S} live windows with velocity: {len(done)} ({len(loaded)} under load)",
+                    flush=True,
                 )
                 if len(done) >= windows and (not with_load or len(loaded) >= windows):
                     break
