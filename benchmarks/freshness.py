@@ -10,8 +10,16 @@ with ``dagster/priority`` 10; the warm-up range is left out):
   and the run's process starting), started → raw landed (collection), landed → velocity ready (the two steps
   after it), each p50 and max.
 
-Usage: ``PYTHONPATH=$PWD .venv/bin/python benchmarks/freshness.py --windows 6`` (about 5 minutes a window: the
-windows are real 5-minute windows of the wall clock). Figures depend on the machine and its load; say which.
+``--with-load`` (issue 13: "live windows need priority over warm-up, backfill and ad runs"): after those windows,
+the same daemon keeps competing runs queued or running, through the instance's run queue (``dagster job launch``):
+a one-day backfill of ``window_pipeline_job`` (one run over 288 windows, each time an earlier day: collection, then
+three steps on the warehouse) and a one-day range of ``ad_metrics_job``, for ``--windows`` more live windows. The
+figures are printed for both phases side by side, and so is the wait of a probe that takes the warehouse lock as a
+live window does (urgently) every 2 s: how long a live window's step would wait for the warehouse in each phase.
+
+Usage: ``PYTHONPATH=$PWD .venv/bin/python benchmarks/freshness.py --windows 6 [--with-load]`` (about 5 minutes a
+window: the windows are real 5-minute windows of the wall clock). Figures depend on the machine and its load; say
+which.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.production import machine  # noqa: E402
 
 LIVE_PRIORITY = "10"
+LOAD_TAG = "tiktok/benchmark_load"
+LOAD_JOBS = {"backfill": "window_pipeline_job", "ads": "ad_metrics_job"}
 
 
 def _home(work: Path) -> Path:
@@ -81,8 +92,63 @@ def _ready(instance: Any) -> dict[str, float]:
     return ready
 
 
-def run_daemon(work: Path, windows: int, deadline: float) -> None:
-    """Run the daemon until ``windows`` live windows have velocity, or ``deadline`` (monotonic) passes."""
+class Load:
+    """Keeps one run of each of :data:`LOAD_JOBS` queued or running, each over a whole day (an earlier day each time)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.launching: dict[str, subprocess.Popen] = {}
+        self.launched: list[str] = []
+        self.day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def keep(self, instance: Any) -> None:
+        """Queue another run of each kind whose previous one has ended (``dagster job launch``: the run queue)."""
+        import dagster as dg
+
+        busy = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+        busy.append(dg.DagsterRunStatus.STARTED)
+        for kind, job in LOAD_JOBS.items():
+            launching = self.launching.get(kind)
+            if launching is not None and launching.poll() is None:
+                continue
+            if instance.get_runs(dg.RunsFilter(tags={LOAD_TAG: kind}, statuses=busy), limit=1):
+                continue
+            self.day -= timedelta(days=1)
+            day = f"{self.day:%Y-%m-%d}"
+            tags = {
+                LOAD_TAG: kind,
+                "dagster/asset_partition_range_start": f"{day}-00:00",
+                "dagster/asset_partition_range_end": f"{day}-23:55",
+            }
+            dagster = Path(sys.executable).with_name("dagster")
+            args = [str(dagster), "job", "launch", "-w", str(ROOT / "workspace.yaml"), "-j", job]
+            with self.log.open("ab") as out:
+                self.launching[kind] = subprocess.Popen(
+                    [*args, "--tags", json.dumps(tags)], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                )
+            self.launched.append(f"{datetime.now(UTC):%H:%M:%S} {kind} {day}")
+
+
+class Probe(threading.Thread):
+    """Takes the warehouse lock urgently, as a live window's step does, every 2 s; records how long it waited."""
+
+    def __init__(self, warehouse: Path) -> None:
+        super().__init__(daemon=True)
+        self.warehouse, self.waits, self.phase = warehouse, {"without_load": [], "with_load": []}, "without_load"
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from tiktok_pipeline.warehouse.lock import warehouse_lock
+
+        while not self.stopped.wait(2):
+            phase = self.phase
+            with warehouse_lock(self.warehouse, timeout=900, purpose="freshness probe", urgent=True) as waited:
+                self.waits[phase].append(waited)
+
+
+def run_daemon(work: Path, windows: int, deadline: float, with_load: bool = False) -> dict[str, Any]:
+    """Run the daemon until ``windows`` live windows have velocity (then, ``with_load``, ``windows`` more under load),
+    or ``deadline`` (monotonic) passes; returns when the load started and what it launched."""
     import dagster as dg
 
     home = _home(work)
@@ -100,22 +166,44 @@ def run_daemon(work: Path, windows: int, deadline: float) -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    load, load_from = Load(env, work / "load.log"), None
+    probe = Probe(work / "warehouse.duckdb")
+    probe.start()
     try:
         with dg.DagsterInstance.get() as instance:
             while time.monotonic() < deadline and process.poll() is None:
                 done = set(_live_windows(instance)) & set(_ready(instance))
-                print(f"{datetime.now(UTC):%H:%M:%S} live windows with velocity: {len(done)}/{windows}", flush=True)
-                if len(done) >= windows:
+                loaded = [k for k in done if load_from is not None and _closes(k) > load_from]
+                print(
+                    f"{datetime.now(UTC):%H:%M:%S} live windows with velocity: {len(done)} ({len(loaded)} under load)",
+                    flush=True,
+                )
+                if len(done) >= windows and (not with_load or len(loaded) >= windows):
                     break
-                time.sleep(20)
+                if with_load and len(done) >= windows:
+                    if load_from is None:
+                        load_from = datetime.now(UTC)
+                        probe.phase = "with_load"
+                    load.keep(instance)
+                time.sleep(5)
             time.sleep(5)  # runs in flight finish writing their events
     finally:
+        probe.stopped.set()
+        for launching in load.launching.values():
+            launching.wait(120)
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
+        probe.join(60)
+    return {"load_from": load_from, "launched": load.launched, "probe_waits": probe.waits}
+
+
+def _closes(key: str) -> datetime:
+    """When the window ``key`` (``YYYY-MM-DD-HH:MM``, its start) closes."""
+    return datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC) + timedelta(minutes=5)
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -126,8 +214,8 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 2), "p95": round(p95, 2), "max": round(values[-1], 2)}
 
 
-def figures(work: Path) -> dict[str, Any]:
-    """p50/p95/max of close → velocity ready over the live windows, and of each part of it."""
+def figures(work: Path, keys_filter: Any = None) -> dict[str, Any]:
+    """p50/p95/max of close → velocity ready over the live windows (those ``keys_filter`` keeps), and of each part."""
     import dagster as dg
     import duckdb
 
@@ -141,6 +229,7 @@ def figures(work: Path) -> dict[str, Any]:
         ).fetchall()
     telemetry = {row[0]: row[1:] for row in rows}
     keys = sorted(k for k in live if k in ready and k in telemetry and telemetry[k][0] is not None)
+    keys = [k for k in keys if keys_filter is None or keys_filter(k)]
     parts: dict[str, list[float]] = {"requested": [], "queue": [], "collect": [], "steps_after_landing": []}
     for key in keys:
         requested, queue, collect, landed = telemetry[key]
@@ -156,14 +245,34 @@ def figures(work: Path) -> dict[str, Any]:
         "per_window": {
             k: {"ready": round(ready[k], 2), **dict(zip(parts, telemetry[k][:3], strict=False))} for k in keys
         },
-        "machine": machine(),
     }
+
+
+def load_runs(work: Path) -> list[dict[str, Any]]:
+    """The load's runs: kind, status, start and end (UTC), so a reader sees what competed when."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(dg.RunsFilter(tags={LOAD_TAG: list(LOAD_JOBS)}))
+    stamp = lambda t: f"{datetime.fromtimestamp(t, UTC):%H:%M:%S}" if t else None  # noqa: E731
+    return [
+        {
+            "kind": r.dagster_run.tags[LOAD_TAG],
+            "range": r.dagster_run.tags.get("dagster/asset_partition_range_start"),
+            "status": r.dagster_run.status.value,
+            "start": stamp(r.start_time),
+            "end": stamp(r.end_time),
+        }
+        for r in sorted(records, key=lambda r: r.create_timestamp)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the daemon for a bounded number of windows and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=6, help="live windows to measure (about 5 minutes each)")
+    parser.add_argument("--with-load", action="store_true", help="then as many windows with a backfill and ads runs")
     parser.add_argument(
         "--work", type=Path, default=None, help="folder for the instance and data (default: a temp dir)"
     )
@@ -171,8 +280,21 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="freshness-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}", flush=True)
-    run_daemon(work, args.windows, time.monotonic() + (args.windows + 2) * 300 + 120)
-    print(json.dumps(figures(work), indent=2))
+    phases = 2 if args.with_load else 1
+    loads = [os.getloadavg()]
+    run = run_daemon(work, args.windows, time.monotonic() + phases * (args.windows + 2) * 300 + 120, args.with_load)
+    loads.append(os.getloadavg())
+    result: dict[str, Any] = {"machine": machine(), "load_average_start_end": loads}
+    if not args.with_load:
+        result.update(figures(work))
+    else:
+        load_from = run["load_from"]
+        result["load_from"] = f"{load_from:%H:%M:%S}" if load_from else None
+        result["without_load"] = figures(work, lambda k: load_from is None or _closes(k) <= load_from)
+        result["with_load"] = figures(work, lambda k: load_from is not None and _closes(k) > load_from)
+        result["load_runs"] = load_runs(work)
+        result["probe_lock_wait_seconds"] = {phase: _stats(w) for phase, w in run["probe_waits"].items()}
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

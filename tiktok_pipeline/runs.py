@@ -6,6 +6,9 @@ highest ``dagster/priority`` tag first; a run without the tag has priority 0. On
 - the live window's run: :data:`LIVE_WINDOW_PRIORITY`, so it never waits in the queue behind other runs;
 - a retry of a failed window: :data:`RETRY_PRIORITY`, after the live window, before the rest;
 - everything else (the warm-up range, backfills, ads, conversions, alerts, runs from the UI or a shell): 0.
+
+The queue orders runs only until they start; a started run's steps then take turns on the warehouse lock. There, a
+run with priority above 0 waits urgently (``WarehouseResource.connection``): before every other waiter.
 """
 
 from __future__ import annotations

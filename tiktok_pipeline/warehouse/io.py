@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.governance.workers import record_worker
+from tiktok_pipeline.runs import priority_of
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, parse_target
 from tiktok_pipeline.warehouse import backends
@@ -53,8 +54,10 @@ def connect(
     lock_timeout: float = DEFAULT_WAREHOUSE_LOCK_TIMEOUT,
     purpose: str = "",
     on_wait: Callable[[str], None] | None = None,
+    urgent: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse (a target, or a DuckDB file's path), closed on exit.
+    """A connection to the warehouse (a target, or a DuckDB file's path), closed on exit (``urgent``: a live
+    window's, which on a DuckDB file waits for the lock before any other waiter).
 
     On a DuckLake: a connection of its own (no lock; ``read_only`` is not enforced). On a DuckDB file: holds the
     warehouse lock until closed, waiting at most ``lock_timeout`` seconds in all, for the lock (held by another
@@ -74,7 +77,7 @@ def connect(
     path = target.path
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait) as waited:
+    with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait, urgent=urgent) as waited:
         connection = _open(path, read_only=read_only, timeout=max(lock_timeout - waited, 0.0), on_wait=on_wait)
         try:
             connection.execute("SET TimeZone = 'UTC'")
@@ -259,7 +262,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the warehouse; on the file, waiting for its lock is logged to the run, naming the holder."""
+        """A connection to the warehouse; on the file, waiting for its lock is logged to the run, naming the holder.
+        A run the queue ranks above others (``dagster/priority`` > 0: a live window, a retry) waits urgently."""
         log = dg.get_dagster_logger()
         with connect(
             self.target,
@@ -267,6 +271,7 @@ class WarehouseResource(dg.ConfigurableResource):
             lock_timeout=self.lock_timeout_seconds,
             purpose=_purpose(),
             on_wait=log.info,
+            urgent=_urgent(),
         ) as connection:
             yield connection
 
@@ -284,6 +289,15 @@ class WarehouseResource(dg.ConfigurableResource):
         beside = target.path.with_name(f"{target.path.name}.{name}")
         with warehouse_lock(beside, timeout=self.lock_timeout_seconds, purpose=_purpose(), on_wait=log.info):
             yield
+
+
+def _urgent() -> bool:
+    """Whether the step asking for the warehouse belongs to a run ranked above the rest (see ``runs.py``)."""
+    try:
+        context = dg.OpExecutionContext.get()
+    except dg.DagsterInvariantViolationError:
+        return False
+    return priority_of(context.run.tags) > 0
 
 
 def _purpose() -> str:

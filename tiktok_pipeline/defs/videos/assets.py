@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from tiktok_pipeline.defs.metadata import (
     KINDS,
@@ -61,6 +62,7 @@ from tiktok_pipeline.warehouse.tables import (
     VIDEO_VELOCITY,
     TableSpec,
 )
+from tiktok_pipeline.warehouse.turns import turns
 from tiktok_pipeline.windows import window_key, window_starts
 
 """A window table not updated for 10 minutes warns, for 15 fails: a 5-minute pipeline 20 minutes behind is stale."""
@@ -222,9 +224,12 @@ def enriched_video_metrics(
 ):
     """Snapshots with campaign IDs, SKUs, audience tags and engagement rate."""
     start, end = partition_range(context)
-    with warehouse.connection() as connection:
-        enriched = enrich_windows(connection, tracking_registry.load().to_frame(), start, end)
-        replace_windows(connection, start, end, Write(ENRICHED_VIDEO_METRICS, enriched))
+    registry, parts = tracking_registry.load().to_frame(), []
+    for lo, hi in turns(start, end):  # the lock is let go between turns: a live window waits for one at most
+        with warehouse.connection() as connection:
+            parts.append(enrich_windows(connection, registry, lo, hi))
+            replace_windows(connection, lo, hi, Write(ENRICHED_VIDEO_METRICS, parts[-1]))
+    enriched = pl.concat(parts, how="vertical_relaxed")
     by_window = figures.enriched_figures(enriched, _keys(start, end))
     report_windows(context, "enriched_video_metrics", by_window)
     yield dg.MaterializeResult(metadata=figures.range_totals(by_window) if len(by_window) > 1 else {})
@@ -248,12 +253,16 @@ def video_velocity(
 ):
     """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
     start, end = partition_range(context)
+    parts = []
+    for lo, hi in turns(start, end):  # in order: each turn's history is the enriched rows before it
+        with warehouse.connection() as connection:
+            parts.append(
+                velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, lo, hi, history_limit=HISTORY_LIMIT)
+            )
+            replace_windows(connection, lo, hi, Write(VIDEO_VELOCITY, parts[-1]))
     with warehouse.connection() as connection:
-        velocity = velocity_in_warehouse(
-            connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT
-        )
-        replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
         state = compute_polling_state(connection, polling.horizon)
+    velocity = pl.concat(parts, how="vertical_relaxed")
     write_polling_state(state, Path(polling.state_dir))
     by_window = figures.velocity_figures(velocity, _keys(start, end), datetime.now(UTC))
     report_windows(context, "video_velocity", by_window)
