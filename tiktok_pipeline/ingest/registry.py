@@ -6,14 +6,17 @@ edit it to add creators, campaigns, SKUs and audience tags.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 
 class TrackedCreator(BaseModel):
     """One authorised creator and the business context of their videos."""
+
+    model_config = ConfigDict(frozen=True)
 
     username: str = Field(min_length=1)
     campaign_ids: list[str] = Field(default_factory=list)
@@ -22,9 +25,12 @@ class TrackedCreator(BaseModel):
 
 
 class TrackingRegistry(BaseModel):
-    """All tracked creators; usernames are unique."""
+    """All tracked creators; usernames are unique (frozen: one validated registry is shared within a process)."""
+
+    model_config = ConfigDict(frozen=True)
 
     creators: list[TrackedCreator]
+    _frame: pl.DataFrame | None = PrivateAttr(default=None)
 
     @field_validator("creators")
     @classmethod
@@ -41,7 +47,12 @@ class TrackingRegistry(BaseModel):
         return [c.username for c in self.creators]
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per creator: ``creator_username`` and the three list columns."""
+        """One row per creator: ``creator_username`` and the three list columns (built once per registry)."""
+        if self._frame is None:
+            self._frame = self._build_frame()
+        return self._frame
+
+    def _build_frame(self) -> pl.DataFrame:
         return pl.DataFrame(
             {
                 "creator_username": [c.username for c in self.creators],
@@ -59,10 +70,21 @@ class TrackingRegistry(BaseModel):
 
 
 def load_registry(path: Path) -> TrackingRegistry:
-    """Read and validate the registry, with an error that names the file and the field."""
+    """Read and validate the registry, with an error that names the file and the field.
+
+    Validated once per process and file version: a file with the same modification time and size is the
+    registry already validated (the same frozen object); an edit is read again.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tracking registry {path} does not exist (set TIKTOK_REGISTRY_PATH)")
+    stat = path.stat()
+    return _validated(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _validated(path: Path, mtime_ns: int, size: int) -> TrackingRegistry:
+    """The registry at ``path`` as of that modification time and size (the cache key)."""
     try:
         return TrackingRegistry.model_validate_json(path.read_text())
     except ValidationError as exc:

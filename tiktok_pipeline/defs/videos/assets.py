@@ -33,7 +33,7 @@ from tiktok_pipeline.governance import window_figures as figures
 from tiktok_pipeline.governance.telemetry import RunTiming
 from tiktok_pipeline.ingest.land import DisplayCollection, WindowNotObservableError
 from tiktok_pipeline.ingest.parse.display import PARSER_VERSION
-from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
+from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
 from tiktok_pipeline.ingest.snapshots import (
     NothingObservedError,
     NothingTrackedError,
@@ -248,12 +248,13 @@ def video_velocity(
 ):
     """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
     start, end = partition_range(context)
+    previous = read_fold(Path(polling.state_dir))
     with warehouse.connection() as connection:
         velocity = velocity_in_warehouse(
             connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT
         )
         replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
-        state = compute_polling_state(connection, polling.horizon)
+        state = compute_polling_state(connection, polling.horizon, previous=previous, window_start=start)
     write_polling_state(state, Path(polling.state_dir))
     by_window = figures.velocity_figures(velocity, _keys(start, end), datetime.now(UTC))
     report_windows(context, "video_velocity", by_window)
