@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from polars._typing import PolarsDataType
+from polars._typing import ParquetCompression, PolarsDataType
 
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
@@ -83,10 +83,10 @@ moving AS (SELECT video_id,
                   max(momentum_at) AS momentum_at,
                   max(history_at) AS history_at
            FROM velocity GROUP BY video_id)
-SELECT last.video_id, creator_username, last_polled_at, create_time, views_per_minute, views_per_minute_at,
+SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute, views_per_minute_at,
        momentum, momentum_at, history_at
-FROM last LEFT JOIN moving USING (video_id)
-WHERE last_polled_at >= $since
+FROM last {join} JOIN moving USING (video_id)
+WHERE {where}
 """
 _RAW_ROWS = f"SELECT video_id, creator_username, observed_at, create_time FROM {RAW_VIDEO_SNAPSHOTS.name}"
 _VELOCITY_ROWS = f"""SELECT video_id,
@@ -97,7 +97,6 @@ _VELOCITY_ROWS = f"""SELECT video_id,
 _NO_VELOCITY = """SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute,
     NULL::TIMESTAMP AS views_per_minute_at, NULL::DOUBLE AS momentum, NULL::TIMESTAMP AS momentum_at,
     NULL::TIMESTAMP AS history_at WHERE false"""
-_FOLDED = "_polling_fold"
 
 
 def _bounds(connection: duckdb.DuckDBPyConnection, table: str, column: str, after: datetime | None) -> tuple:
@@ -125,32 +124,56 @@ def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None) ->
     )
     newest = _latest(previous.newest if previous else None, raw_newest)
     since = newest - STATE_LOOKBACK if newest is not None else datetime.min
+    velocity_rows = _VELOCITY_ROWS if has_velocity else _NO_VELOCITY
     if previous is None:
-        raw, velocity = f"{_RAW_ROWS} WHERE observed_at >= $since", f"{_VELOCITY_ROWS} WHERE observed_at >= $since"
-        params: dict = {"since": since}
-    else:
-        raw = f"""SELECT video_id, creator_username, last_polled_at AS observed_at, create_time FROM {_FOLDED}
-                  UNION ALL {_RAW_ROWS} WHERE window_start > $raw_after"""
-        velocity = f"""SELECT video_id, views_per_minute, views_per_minute_at, momentum, momentum_at, history_at
-                       FROM {_FOLDED} UNION ALL {_VELOCITY_ROWS} WHERE window_start > $velocity_after"""
-        params = {
-            "since": since,
-            "raw_after": raw_after or datetime.min,
-            "velocity_after": velocity_after or datetime.min,
-        }
-        connection.register(_FOLDED, previous.videos.to_arrow())
-    try:
-        videos = read_frame(
-            connection, _AGGREGATE.format(raw=raw, velocity=velocity if has_velocity else _NO_VELOCITY), params
+        sql = _AGGREGATE.format(
+            raw=f"{_RAW_ROWS} WHERE observed_at >= $since",
+            velocity=f"{velocity_rows} WHERE observed_at >= $since",
+            join="LEFT",
+            where="last_polled_at >= $since",
         )
-    finally:
-        if previous is not None:
-            connection.unregister(_FOLDED)
+        videos = read_frame(connection, sql, {"since": since})
+    else:  # only the rows written since, aggregated per video, then merged into the previous aggregates
+        sql = _AGGREGATE.format(
+            raw=f"{_RAW_ROWS} WHERE window_start > $raw_after",
+            velocity=f"{velocity_rows} WHERE window_start > $velocity_after",
+            join="FULL",
+            where="true",
+        )
+        params = {"raw_after": raw_after or datetime.min, "velocity_after": velocity_after or datetime.min}
+        videos = _merge(previous.videos, read_frame(connection, sql, params).cast(pl.Schema(FOLD_SCHEMA)), since)
     return Fold(
         videos.cast(pl.Schema(FOLD_SCHEMA)),
         newest,
         _latest(raw_after, raw_through),
         _latest(velocity_after, velocity_through),
+    )
+
+
+def _merge(previous: pl.DataFrame, new: pl.DataFrame, since: datetime) -> pl.DataFrame:
+    """Per video, the later of each aggregate (the new one on a tie); videos never observed, or not since ``since``, go."""
+
+    def later(value: str, at: str) -> pl.Expr:
+        newer = pl.col(f"{at}_new").is_not_null() & (pl.col(at).is_null() | (pl.col(f"{at}_new") >= pl.col(at)))
+        return pl.when(newer).then(pl.col(f"{value}_new")).otherwise(pl.col(value)).alias(value)
+
+    def latest(at: str) -> pl.Expr:
+        return pl.max_horizontal(at, f"{at}_new").alias(at)
+
+    return (
+        previous.join(new, on="video_id", how="full", coalesce=True, suffix="_new")
+        .select(
+            "video_id",
+            later("creator_username", "last_polled_at"),
+            latest("last_polled_at"),
+            latest("create_time"),
+            later("views_per_minute", "views_per_minute_at"),
+            latest("views_per_minute_at"),
+            later("momentum", "momentum_at"),
+            latest("momentum_at"),
+            latest("history_at"),
+        )
+        .filter(pl.col("last_polled_at") >= since)
     )
 
 
@@ -206,10 +229,10 @@ def compute_polling_state(
     return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "zstd") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    frame.write_parquet(tmp)
+    frame.write_parquet(tmp, compression=compression)
     os.replace(tmp, path)
 
 
@@ -232,7 +255,7 @@ def write_polling_state(state: PollingState, directory: Path) -> None:
     _atomic_parquet(state.creators, directory / "creators.parquet")
     if state.fold is None:
         return
-    _atomic_parquet(state.fold.videos, directory / "fold.parquet")
+    _atomic_parquet(state.fold.videos, directory / "fold.parquet", "uncompressed")  # working data: speed over size
     bounds = {
         "newest": _stamp(state.fold.newest),
         "raw_through": _stamp(state.fold.raw_through),
