@@ -180,9 +180,10 @@ def plain_sql(directory: Path) -> Parts:
 
     t = Parts()
     params: dict[str, Any] = {"start": utc_naive(START), "end": utc_naive(END)}
-    with t("plain DuckDB"):
+    with t("open"):
         connection = duckdb.connect(str(directory / "warehouse.duckdb"))
-        try:
+    try:
+        with t("statements"):
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute("BEGIN TRANSACTION")
             for table in ("enriched_video_metrics", "video_velocity"):
@@ -196,8 +197,10 @@ def plain_sql(directory: Path) -> Parts:
                     "history_start": utc_naive(START - timedelta(hours=24.5)),
                 },
             )
+        with t("commit"):
             connection.execute("COMMIT")
-        finally:
+    finally:
+        with t("close"):
             connection.close()
     return t
 
@@ -310,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
             say(f"[{videos:,}] same rows in both: {r['same']} {r['checksums']}")
             say(f"[{videos:,}] breakdown of (a), best run:")
             for name, seconds in sorted(r["a"].seconds.items(), key=lambda kv: -kv[1]):
+                say(f"    {name:<30} {seconds * 1000:8.1f} ms")
+            say(f"[{videos:,}] breakdown of (b), best run:")
+            for name, seconds in r["b"].seconds.items():
                 say(f"    {name:<30} {seconds * 1000:8.1f} ms")
     say(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     say("")

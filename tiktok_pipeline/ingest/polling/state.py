@@ -9,7 +9,9 @@ observation, create time, latest non-null velocity and momentum and latest basel
 time, and how far into the tables the fold has read. A velocity run for windows after everything
 folded reads only the rows written since and folds them in (max and arg-max are decomposable); any
 other run (a backfill of earlier windows, a first run, a missing or unreadable fold) rebuilds from the
-day. Both give the same state (``tiktok_pipeline_tests/unit/test_polling_state_fold.py``).
+day. Both give the same state (``tiktok_pipeline_tests/unit/test_polling_state_fold.py``). The fold
+cannot see a raw window re-collected after a later window's velocity ran (nothing marks it changed):
+the next rebuild does. Retention never deletes inside the day (it keeps at least two).
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ def compute_polling_state(
     return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "zstd") -> None:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "lz4") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     frame.write_parquet(tmp, compression=compression)
