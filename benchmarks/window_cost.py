@@ -126,6 +126,7 @@ class Parts:
 def steps(directory: Path) -> Parts:
     """(a): what the two assets' bodies do for the window, part by part (figures apart)."""
     from tiktok_pipeline.governance import window_figures as figures
+    from tiktok_pipeline.ingest import registry as registry_module
     from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
     from tiktok_pipeline.ingest.registry import load_registry
     from tiktok_pipeline.metrics.enrichment import enrich_windows
@@ -136,7 +137,7 @@ def steps(directory: Path) -> Parts:
     from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
     from tiktok_pipeline.windows import window_key
 
-    load_registry.__globals__["_validated"].cache_clear()  # each run's step is a fresh process: nothing cached
+    registry_module._validated.cache_clear()  # each run's step is a fresh process: nothing cached
     policy = QualityPolicy()
     keys = [window_key(START)]
     warehouse = directory / "warehouse.duckdb"

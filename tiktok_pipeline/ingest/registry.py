@@ -75,20 +75,20 @@ _LISTS = ("campaign_ids", "product_skus", "audience_tags")
 def load_registry(path: Path) -> TrackingRegistry:
     """Read and validate the registry, with an error that names the file and the field.
 
-    Validated once per process and file version: a file with the same modification time and size is the
-    registry already validated (the same frozen object); an edit is read again.
+    Validated once per process and content: the file is read every time (a fraction of a millisecond), but the
+    same bytes give the registry already validated (the same frozen object, its frame built once). Keyed by the
+    content, not the modification time, which can stay the same across two quick edits of the same size.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tracking registry {path} does not exist (set TIKTOK_REGISTRY_PATH)")
-    stat = path.stat()
-    return _validated(path, stat.st_mtime_ns, stat.st_size)
+    return _validated(path, path.read_bytes())
 
 
 @lru_cache(maxsize=8)
-def _validated(path: Path, mtime_ns: int, size: int) -> TrackingRegistry:
-    """The registry at ``path`` as of that modification time and size (the cache key)."""
+def _validated(path: Path, content: bytes) -> TrackingRegistry:
+    """The registry ``content`` read from ``path`` (both the cache key: the error names the file)."""
     try:
-        return TrackingRegistry.model_validate_json(path.read_text())
+        return TrackingRegistry.model_validate_json(content)
     except ValidationError as exc:
         raise ValueError(f"tracking registry {path} is invalid: {exc}") from exc

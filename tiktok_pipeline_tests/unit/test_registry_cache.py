@@ -1,4 +1,5 @@
-"""The tracking registry is validated once per process and file version: an edit is read again, and still validated."""
+"""The tracking registry is validated once per process and content: an edit is read again (even with the same
+modification time and size), and still validated."""
 
 import json
 import os
@@ -31,3 +32,7 @@ def test_an_unchanged_file_is_not_validated_again_and_an_edit_is(tmp_path: Path)
     _write(path, [{"username": "alice"}, {"username": "alice"}], 1_000_000_000_000_000_002)
     with pytest.raises(ValueError, match="listed twice"):
         load_registry(path)
+
+    # the same size and modification time as the first version, another creator: still read again
+    _write(path, [{"username": "carol", "campaign_ids": ["c1"]}], 1_000_000_000_000_000_000)
+    assert load_registry(path).usernames == ["carol"]
