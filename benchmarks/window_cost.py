@@ -157,8 +157,6 @@ def steps(directory: Path) -> Parts:
     with t("figures"):
         figures.enriched_figures(enriched, keys)
     # video_velocity
-    with t("polling state"):
-        previous = read_fold(directory / "polling_state")
     with t.connection(), connect(warehouse) as connection:
         with t("velocity_in_warehouse"):
             velocity = velocity_in_warehouse(
@@ -167,9 +165,9 @@ def steps(directory: Path) -> Parts:
         with t("replace_windows (velocity)"):
             replace_windows(connection, START, END, Write(VIDEO_VELOCITY, velocity))
         with t("polling state"):
+            previous = read_fold(directory / "polling_state")
             state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
-    with t("polling state"):
-        write_polling_state(state, directory / "polling_state")
+            write_polling_state(state, directory / "polling_state")
     with t("figures"):
         figures.velocity_figures(velocity, keys, AFTER + WINDOW)
     with t("checks (velocity)"):

@@ -248,14 +248,16 @@ def video_velocity(
 ):
     """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
     start, end = partition_range(context)
-    previous = read_fold(Path(polling.state_dir))
+    state_dir = Path(polling.state_dir)
     with warehouse.connection() as connection:
         velocity = velocity_in_warehouse(
             connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT
         )
         replace_windows(connection, start, end, Write(VIDEO_VELOCITY, velocity))
-        state = compute_polling_state(connection, polling.horizon, previous=previous, window_start=start)
-    write_polling_state(state, Path(polling.state_dir))
+        # The fold is read and written under the warehouse lock, so it always matches the tables it has read
+        # (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
+        state = compute_polling_state(connection, polling.horizon, previous=read_fold(state_dir), window_start=start)
+        write_polling_state(state, state_dir)
     by_window = figures.velocity_figures(velocity, _keys(start, end), datetime.now(UTC))
     report_windows(context, "video_velocity", by_window)
     totals = figures.range_totals(by_window) if len(by_window) > 1 else {}
