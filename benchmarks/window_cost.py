@@ -4,9 +4,10 @@ Prints (it asserts nothing on time), for one 5-minute window in which every trac
 observed, on a warehouse already holding a day of history (``production_data.build_warehouse``: about a million
 snapshot rows, enriched metrics and velocity included):
 
-(a) the steps: the functions ``enriched_video_metrics`` and ``video_velocity`` call, in their order: the registry
-    load, ``enrich_windows``, ``replace_windows``, the checks' work, ``velocity_in_warehouse``, the polling state
-    (computed and written), each on its own connection as the assets open them, timed part by part; the per-window
+(a) the step: the functions the ``enriched_and_velocity`` multi-asset (``enriched_video_metrics`` and
+    ``video_velocity``) calls, in its order, on one connection: the registry load, ``enrich_windows``, the enriched
+    checks, ``write_enriched_and_velocity`` (both tables' windows replaced in one transaction, velocity computed
+    inside it), the polling state (computed and written), the velocity check, timed part by part; the per-window
     figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
 (b) plain DuckDB: the same two tables' rows computed by SQL straight into the tables (the registry read by
     ``read_json``), in one transaction on one connection;
@@ -126,17 +127,16 @@ class Parts:
 
 
 def steps(directory: Path) -> Parts:
-    """(a): what the two assets' bodies do for the window, part by part (figures apart)."""
+    """(a): what the ``enriched_and_velocity`` step does for the window, part by part (figures apart)."""
     from tiktok_pipeline.governance import window_figures as figures
     from tiktok_pipeline.ingest import registry as registry_module
     from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
     from tiktok_pipeline.ingest.registry import load_registry
     from tiktok_pipeline.metrics.enrichment import enrich_windows
-    from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
+    from tiktok_pipeline.metrics.process import write_enriched_and_velocity
     from tiktok_pipeline.quality.schemas import QualityPolicy, velocity_schema
     from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
-    from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
-    from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+    from tiktok_pipeline.warehouse.io import connect
     from tiktok_pipeline.windows import window_key
 
     registry_module._validated.cache_clear()  # each run's step is a fresh process: nothing cached
@@ -144,31 +144,23 @@ def steps(directory: Path) -> Parts:
     keys = [window_key(START)]
     warehouse = directory / "warehouse.duckdb"
     t = Parts()
-    # enriched_video_metrics
+    # enriched_and_velocity: one connection, both tables in one transaction, then the polling state
     with t.connection(), connect(warehouse) as connection:
         with t("registry load"):
             registry = load_registry(directory / "tracking_registry.json").to_frame()
         with t("enrich_windows"):
             enriched = enrich_windows(connection, registry, START, END)
-        with t("replace_windows (enriched)"):
-            replace_windows(connection, START, END, Write(ENRICHED_VIDEO_METRICS, enriched))
-    with t("checks (enriched)"):
-        enriched_by_window(enriched, START, END, policy)
-    with t("figures"):
-        figures.enriched_figures(enriched, keys)
-    # video_velocity
-    with t.connection(), connect(warehouse) as connection:
-        with t("velocity_in_warehouse"):
-            velocity = velocity_in_warehouse(
-                connection, ENRICHED_VIDEO_METRICS.name, START, END, history_limit=HISTORY_LIMIT
-            )
-        with t("replace_windows (velocity)"):
-            replace_windows(connection, START, END, Write(VIDEO_VELOCITY, velocity))
+        with t("checks (enriched)"):
+            enriched_by_window(enriched, START, END, policy)
+        with t("write both (velocity_in_warehouse inside)"):
+            velocity = write_enriched_and_velocity(connection, START, END, enriched, velocity=True)
+        assert velocity is not None
         with t("polling state"):
             previous = read_fold(directory / "polling_state")
             state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
             write_polling_state(state, directory / "polling_state")
     with t("figures"):
+        figures.enriched_figures(enriched, keys)
         figures.velocity_figures(velocity, keys, AFTER + WINDOW)
     with t("checks (velocity)"):
         schema_by_window("velocity_schema", velocity_schema, velocity, START, END, policy)
