@@ -211,14 +211,19 @@ def prepare_window_writes(
 
 
 def create_or_extend(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """Create ``spec``'s table, or add the columns it has gained since the table was created (null for old rows)."""
-    connection.execute(spec.ddl)
+    """Create ``spec``'s table, or add the columns it has gained since the table was created (null for old rows).
+
+    One catalog lookup (``duckdb_columns()``, not the heavier ``information_schema`` view) when the table is
+    already as specified, which is every write but the first."""
     present = {
         row[0]
         for row in connection.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [spec.name]
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [spec.name]
         ).fetchall()
     }
+    if not present:
+        connection.execute(spec.ddl)
+        return
     for column in spec.columns:
         if column.name not in present:
             connection.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{column.name}" {column.type}')

@@ -1,4 +1,5 @@
-"""The window tables: raw snapshots, enriched metrics and velocity, all on 5-minute partitions.
+"""The raw window tables (snapshots, creators, quarantine, telemetry), on 5-minute partitions; enriched metrics
+and velocity are in ``process.py``.
 
 Each asset is thin: it reads its inputs from the warehouse, calls plain functions, replaces its windows
 in one transaction and describes what it wrote, window by window. Backfills of many windows run as one
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 
 from tiktok_pipeline.defs.metadata import (
     KINDS,
@@ -24,17 +24,15 @@ from tiktok_pipeline.defs.metadata import (
 from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
 from tiktok_pipeline.defs.resources import (
     DisplayApiResource,
-    PollingResource,
     QualityResource,
     TrackingRegistryResource,
 )
-from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, RAW_CHECKS, VELOCITY_CHECKS
+from tiktok_pipeline.defs.videos.checks import BLOCKING, RAW_CHECKS
 from tiktok_pipeline.defs.videos.config import RawSnapshotsConfig
 from tiktok_pipeline.governance import window_figures as figures
 from tiktok_pipeline.governance.telemetry import RunTiming
 from tiktok_pipeline.ingest.land import DisplayCollection, WindowNotObservableError
 from tiktok_pipeline.ingest.parse.display import PARSER_VERSION
-from tiktok_pipeline.ingest.polling.state import compute_polling_state, write_polling_state
 from tiktok_pipeline.ingest.snapshots import (
     NothingObservedError,
     NothingTrackedError,
@@ -43,27 +41,18 @@ from tiktok_pipeline.ingest.snapshots import (
     require_tracked,
     write_raw_snapshots,
 )
-from tiktok_pipeline.metrics.enrichment import enrich_windows
-from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
-from tiktok_pipeline.quality.schemas import velocity_schema
 from tiktok_pipeline.quality.window_checks import (
-    enriched_by_window,
     observation_history,
     raw_by_window,
-    schema_by_window,
 )
-from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
+from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import (
     DISPLAY_API_QUARANTINE,
-    ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
-    VIDEO_VELOCITY,
     TableSpec,
 )
-from tiktok_pipeline.warehouse.turns import turns
-from tiktok_pipeline.windows import window_key, window_starts
 
 """A window table not updated for 10 minutes warns, for 15 fails: a 5-minute pipeline 20 minutes behind is stale."""
 
@@ -86,14 +75,6 @@ QUARANTINE_DOC = """Display API records that failed validation, kept with their 
 landing file), window and a reason naming the field. Nothing is dropped silently: each row is one record
 missing from raw_video_snapshots or raw_creator_snapshots. Written only by the raw snapshots step;
 `quarantined_records` is the view over every source's quarantine table (this one included)."""
-
-ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
-audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
-
-VELOCITY_DOC = """How fast each video moves now: the 30-minute view delta against the latest observation
-at or before 30 minutes earlier (as-of join), views per minute over the real elapsed time, the
-engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
-Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
 
 COMMON: dict[str, Any] = dict(partitions_def=WINDOWS, backfill_policy=dg.BackfillPolicy.single_run())
 
@@ -199,74 +180,3 @@ def _raw_results(context: dg.AssetExecutionContext, observed: ObservedRange, sel
         yield dg.MaterializeResult(
             asset_key=asset, metadata=(totals or figures.range_totals(by_window)) if len(keys) > 1 else {}
         )
-
-
-def _keys(start: datetime, end: datetime) -> list[str]:
-    return [window_key(s) for s in window_starts(start, end)]
-
-
-@dg.asset(
-    name="enriched_video_metrics",
-    deps=["raw_video_snapshots"],
-    group_name="process",
-    kinds=KINDS,
-    description=ENRICHED_DOC,
-    metadata=ENRICHED_VIDEO_METRICS.asset_metadata,
-    check_specs=check_specs("enriched_video_metrics", ENRICHED_CHECKS, BLOCKING),
-    freshness_policy=WINDOW_FRESHNESS,
-    **COMMON,
-)
-def enriched_video_metrics(
-    context: dg.AssetExecutionContext,
-    tracking_registry: TrackingRegistryResource,
-    warehouse: WarehouseResource,
-    quality: QualityResource,
-):
-    """Snapshots with campaign IDs, SKUs, audience tags and engagement rate."""
-    start, end = partition_range(context)
-    registry, parts = tracking_registry.load().to_frame(), []
-    for lo, hi in turns(start, end):  # the lock is let go between turns: a live window waits for one at most
-        with warehouse.connection() as connection:
-            parts.append(enrich_windows(connection, registry, lo, hi))
-            replace_windows(connection, lo, hi, Write(ENRICHED_VIDEO_METRICS, parts[-1]))
-    enriched = pl.concat(parts, how="vertical_relaxed")
-    by_window = figures.enriched_figures(enriched, _keys(start, end))
-    report_windows(context, "enriched_video_metrics", by_window)
-    yield dg.MaterializeResult(metadata=figures.range_totals(by_window) if len(by_window) > 1 else {})
-    outcomes = enriched_by_window(enriched, start, end, quality.policy)
-    yield from window_check_events(context, "enriched_video_metrics", outcomes, severities(ENRICHED_CHECKS))
-
-
-@dg.asset(
-    name="video_velocity",
-    deps=["enriched_video_metrics"],
-    group_name="process",
-    kinds=KINDS,
-    description=VELOCITY_DOC,
-    metadata=VIDEO_VELOCITY.asset_metadata,
-    check_specs=check_specs("video_velocity", VELOCITY_CHECKS, BLOCKING),
-    freshness_policy=WINDOW_FRESHNESS,
-    **COMMON,
-)
-def video_velocity(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, polling: PollingResource, quality: QualityResource
-):
-    """30-minute view delta, views per minute, engagement-rate change and momentum per video and window."""
-    start, end = partition_range(context)
-    parts = []
-    for lo, hi in turns(start, end):  # in order: each turn's history is the enriched rows before it
-        with warehouse.connection() as connection:
-            parts.append(
-                velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, lo, hi, history_limit=HISTORY_LIMIT)
-            )
-            replace_windows(connection, lo, hi, Write(VIDEO_VELOCITY, parts[-1]))
-    with warehouse.connection() as connection:
-        state = compute_polling_state(connection, polling.horizon)
-    velocity = pl.concat(parts, how="vertical_relaxed")
-    write_polling_state(state, Path(polling.state_dir))
-    by_window = figures.velocity_figures(velocity, _keys(start, end), datetime.now(UTC))
-    report_windows(context, "video_velocity", by_window)
-    totals = figures.range_totals(by_window) if len(by_window) > 1 else {}
-    yield dg.MaterializeResult(metadata={**totals, "tracked_videos_after_run": state.videos.height})
-    outcomes = schema_by_window("velocity_schema", velocity_schema, velocity, start, end, quality.policy)
-    yield from window_check_events(context, "video_velocity", outcomes, severities(VELOCITY_CHECKS))

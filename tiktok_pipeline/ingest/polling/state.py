@@ -1,64 +1,225 @@
 """The polling state: per tracked video, when it was last polled and how fast it moves; per creator,
 when it was last discovered. Written as Parquet beside the warehouse after each velocity run, so
 the sensor reads it without opening DuckDB (one writer process at a time may hold the file).
+
+The video state is a day's aggregates (latest observation, latest velocity). Rebuilding them from a
+day of observations costs a scan of a million rows per window, so each velocity run keeps them
+*folded* (:class:`Fold`, ``fold.parquet`` + ``fold.json`` beside the state): per video the latest
+observation, create time, latest non-null velocity and momentum and latest baseline, each with its
+time, and how far into the tables the fold has read. A velocity run for windows after everything
+folded reads only the rows written since and folds them in (max and arg-max are decomposable); any
+other run (a backfill of earlier windows, a first run, a missing or unreadable fold) rebuilds from the
+day. Both give the same state (``tiktok_pipeline_tests/unit/test_polling_state_fold.py``). The fold
+cannot see a raw window re-collected after a later window's velocity ran (nothing marks it changed):
+the next rebuild does. Retention never deletes inside the day (it keeps at least two).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
+from polars._typing import ParquetCompression, PolarsDataType
 
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
+from tiktok_pipeline.windows import utc_naive
 
 STATE_LOOKBACK = timedelta(days=1)
+
+FOLD_SCHEMA: dict[str, PolarsDataType] = {
+    "video_id": pl.String,
+    "creator_username": pl.String,
+    "last_polled_at": pl.Datetime("us"),
+    "create_time": pl.Datetime("us"),
+    "views_per_minute": pl.Float64,
+    "views_per_minute_at": pl.Datetime("us"),
+    "momentum": pl.Float64,
+    "momentum_at": pl.Datetime("us"),
+    "history_at": pl.Datetime("us"),
+}
+"""Per video: the aggregates the video state is derived from, each non-null velocity figure with its observation time."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """The video aggregates and how far they have read: ``newest`` observation, last raw and velocity window folded."""
+
+    videos: pl.DataFrame
+    newest: datetime | None
+    raw_through: datetime | None
+    velocity_through: datetime | None
+
+    def covers_before(self, window_start: datetime) -> bool:
+        """Whether velocity of windows from ``window_start`` on can be folded in (nothing at or after it folded yet)."""
+        return self.velocity_through is not None and self.velocity_through < utc_naive(window_start)
 
 
 @dataclass
 class PollingState:
     videos: pl.DataFrame
     creators: pl.DataFrame
+    fold: Fold | None = None
 
     @classmethod
     def empty(cls) -> PollingState:
         return cls(pl.DataFrame(schema=VIDEO_STATE_SCHEMA), pl.DataFrame(schema=CREATOR_STATE_SCHEMA))
 
 
-def compute_polling_state(connection: duckdb.DuckDBPyConnection, horizon: timedelta) -> PollingState:
-    """Polling state as of the newest observation in the warehouse (backfilling old windows never rewinds it)."""
+_AGGREGATE = """
+WITH raw AS ({raw}), velocity AS ({velocity}),
+last AS (SELECT video_id, arg_max(creator_username, observed_at) AS creator_username,
+                max(observed_at) AS last_polled_at, max(create_time) AS create_time
+         FROM raw GROUP BY video_id),
+moving AS (SELECT video_id,
+                  arg_max(views_per_minute, views_per_minute_at) FILTER (WHERE views_per_minute_at IS NOT NULL)
+                      AS views_per_minute,
+                  max(views_per_minute_at) AS views_per_minute_at,
+                  arg_max(momentum, momentum_at) FILTER (WHERE momentum_at IS NOT NULL) AS momentum,
+                  max(momentum_at) AS momentum_at,
+                  max(history_at) AS history_at
+           FROM velocity GROUP BY video_id)
+SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute, views_per_minute_at,
+       momentum, momentum_at, history_at
+FROM last {join} JOIN moving USING (video_id)
+WHERE {where}
+"""
+_RAW_ROWS = f"SELECT video_id, creator_username, observed_at, create_time FROM {RAW_VIDEO_SNAPSHOTS.name}"
+_VELOCITY_ROWS = f"""SELECT video_id,
+    views_per_minute, CASE WHEN views_per_minute IS NOT NULL THEN observed_at END AS views_per_minute_at,
+    momentum, CASE WHEN momentum IS NOT NULL THEN observed_at END AS momentum_at,
+    CASE WHEN baseline_observed_at IS NOT NULL THEN observed_at END AS history_at
+    FROM {VIDEO_VELOCITY.name}"""
+_NO_VELOCITY = """SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute,
+    NULL::TIMESTAMP AS views_per_minute_at, NULL::DOUBLE AS momentum, NULL::TIMESTAMP AS momentum_at,
+    NULL::TIMESTAMP AS history_at WHERE false"""
+
+
+def _bounds(connection: duckdb.DuckDBPyConnection, table: str, column: str, after: datetime | None) -> tuple:
+    """``max(window_start)`` and ``max(column)`` of ``table``'s rows in windows after ``after`` (all when None)."""
+    where = "" if after is None else " WHERE window_start > ?"
+    rows = connection.execute(
+        f"SELECT max(window_start), max({column}) FROM {table}{where}", [] if after is None else [after]
+    ).fetchall()
+    return rows[0][0], rows[0][1]
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return max(present) if present else None
+
+
+def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None) -> Fold:
+    """The video aggregates: ``previous`` with the rows written since folded in, or (``None``) rebuilt from the day."""
+    has_velocity = table_exists(connection, VIDEO_VELOCITY.name)
+    raw_after = previous.raw_through if previous else None
+    velocity_after = previous.velocity_through if previous else None
+    raw_through, raw_newest = _bounds(connection, RAW_VIDEO_SNAPSHOTS.name, "observed_at", raw_after)
+    velocity_through = (
+        _bounds(connection, VIDEO_VELOCITY.name, "window_start", velocity_after)[0] if has_velocity else None
+    )
+    newest = _latest(previous.newest if previous else None, raw_newest)
+    since = newest - STATE_LOOKBACK if newest is not None else datetime.min
+    velocity_rows = _VELOCITY_ROWS if has_velocity else _NO_VELOCITY
+    if previous is None:
+        sql = _AGGREGATE.format(
+            raw=f"{_RAW_ROWS} WHERE observed_at >= $since",
+            velocity=f"{velocity_rows} WHERE observed_at >= $since",
+            join="LEFT",
+            where="last_polled_at >= $since",
+        )
+        videos = read_frame(connection, sql, {"since": since})
+    else:  # only the rows written since, aggregated per video, then merged into the previous aggregates
+        sql = _AGGREGATE.format(
+            raw=f"{_RAW_ROWS} WHERE window_start > $raw_after",
+            velocity=f"{velocity_rows} WHERE window_start > $velocity_after",
+            join="FULL",
+            where="true",
+        )
+        params = {"raw_after": raw_after or datetime.min, "velocity_after": velocity_after or datetime.min}
+        videos = _merge(previous.videos, read_frame(connection, sql, params).cast(pl.Schema(FOLD_SCHEMA)), since)
+    return Fold(
+        videos.cast(pl.Schema(FOLD_SCHEMA)),
+        newest,
+        _latest(raw_after, raw_through),
+        _latest(velocity_after, velocity_through),
+    )
+
+
+def _merge(previous: pl.DataFrame, new: pl.DataFrame, since: datetime) -> pl.DataFrame:
+    """Per video, the later of each aggregate (the new one on a tie); videos never observed, or not since ``since``, go."""
+
+    def later(value: str, at: str) -> pl.Expr:
+        newer = pl.col(f"{at}_new").is_not_null() & (pl.col(at).is_null() | (pl.col(f"{at}_new") >= pl.col(at)))
+        return pl.when(newer).then(pl.col(f"{value}_new")).otherwise(pl.col(value)).alias(value)
+
+    def latest(at: str) -> pl.Expr:
+        return pl.max_horizontal(at, f"{at}_new").alias(at)
+
+    return (
+        previous.join(new, on="video_id", how="full", coalesce=True, suffix="_new")
+        .select(
+            "video_id",
+            later("creator_username", "last_polled_at"),
+            latest("last_polled_at"),
+            latest("create_time"),
+            later("views_per_minute", "views_per_minute_at"),
+            latest("views_per_minute_at"),
+            later("momentum", "momentum_at"),
+            latest("momentum_at"),
+            latest("history_at"),
+        )
+        .filter(pl.col("last_polled_at") >= since)
+    )
+
+
+def state_of(fold: Fold, horizon: timedelta) -> pl.DataFrame:
+    """The video state from the aggregates: the day's figures, videos published within ``horizon`` of the newest."""
+    if fold.newest is None:
+        return pl.DataFrame(schema=VIDEO_STATE_SCHEMA)
+    since = fold.newest - STATE_LOOKBACK
+
+    def recent(value: str, at: str) -> pl.Expr:
+        return pl.when(pl.col(at) >= since).then(pl.col(value)).alias(value)
+
+    return (
+        fold.videos.filter(pl.col("last_polled_at") >= since, pl.col("create_time") >= fold.newest - horizon)
+        .select(
+            "video_id",
+            "creator_username",
+            "last_polled_at",
+            recent("views_per_minute", "views_per_minute_at"),
+            recent("momentum", "momentum_at"),
+            (pl.col("history_at") >= since).fill_null(False).alias("has_history"),
+            "create_time",
+        )
+        .sort("video_id")
+        .cast(pl.Schema(VIDEO_STATE_SCHEMA))
+    )
+
+
+def compute_polling_state(
+    connection: duckdb.DuckDBPyConnection,
+    horizon: timedelta,
+    *,
+    previous: Fold | None = None,
+    window_start: datetime | None = None,
+) -> PollingState:
+    """Polling state as of the newest observation in the warehouse (backfilling old windows never rewinds it).
+
+    With the ``previous`` fold and the first window just written (``window_start``) after everything it folded,
+    only the rows written since are read; otherwise the state is rebuilt from the day.
+    """
     if not table_exists(connection, RAW_VIDEO_SNAPSHOTS.name):
         return PollingState.empty()
-    has_velocity = table_exists(connection, VIDEO_VELOCITY.name)
-    velocity = (
-        f"""SELECT video_id,
-                   arg_max(views_per_minute, observed_at) FILTER (WHERE views_per_minute IS NOT NULL) AS views_per_minute,
-                   arg_max(momentum, observed_at) FILTER (WHERE momentum IS NOT NULL) AS momentum,
-                   bool_or(baseline_observed_at IS NOT NULL) AS has_history
-            FROM {VIDEO_VELOCITY.name} WHERE observed_at >= (SELECT since FROM bounds) GROUP BY video_id"""
-        if has_velocity
-        else "SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute, NULL::DOUBLE AS momentum, NULL::BOOLEAN AS has_history WHERE false"
-    )
-    videos = read_frame(
-        connection,
-        f"""WITH bounds AS (SELECT max(observed_at) AS newest, max(observed_at) - ?::INTERVAL AS since
-                            FROM {RAW_VIDEO_SNAPSHOTS.name}),
-             last AS (SELECT video_id, arg_max(creator_username, observed_at) AS creator_username,
-                             max(observed_at) AS last_polled_at, max(create_time) AS create_time
-                      FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE observed_at >= (SELECT since FROM bounds) GROUP BY video_id),
-             velocity AS ({velocity})
-        SELECT last.video_id, creator_username, last_polled_at, views_per_minute, momentum,
-               coalesce(has_history, false) AS has_history, create_time
-        FROM last LEFT JOIN velocity USING (video_id)
-        WHERE create_time >= (SELECT newest FROM bounds) - ?::INTERVAL
-        ORDER BY video_id""",
-        [STATE_LOOKBACK, horizon],
-    )
+    usable = previous if previous and window_start and previous.covers_before(window_start) else None
+    fold = fold_videos(connection, usable)
     creators = (
         read_frame(
             connection,
@@ -68,20 +229,60 @@ def compute_polling_state(connection: duckdb.DuckDBPyConnection, horizon: timede
         if table_exists(connection, RAW_CREATOR_SNAPSHOTS.name)
         else PollingState.empty().creators
     )
-    return PollingState(videos.cast(pl.Schema(VIDEO_STATE_SCHEMA)), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)))
+    return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
+def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "lz4") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    frame.write_parquet(tmp)
+    frame.write_parquet(tmp, compression=compression)
     os.replace(tmp, path)
 
 
+def _stamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
 def write_polling_state(state: PollingState, directory: Path) -> None:
-    """Write both frames atomically (each file is replaced whole)."""
-    _atomic_parquet(state.videos, Path(directory) / "videos.parquet")
-    _atomic_parquet(state.creators, Path(directory) / "creators.parquet")
+    """Write both frames atomically (each file is replaced whole), then the fold: its rows, and last what it read.
+
+    A crash between the fold's two files leaves rows that already include some windows beside bounds that do not:
+    folding those windows again changes nothing (max and arg-max).
+    """
+    directory = Path(directory)
+    _atomic_parquet(state.videos, directory / "videos.parquet")
+    _atomic_parquet(state.creators, directory / "creators.parquet")
+    if state.fold is None:
+        return
+    _atomic_parquet(state.fold.videos, directory / "fold.parquet", "uncompressed")  # working data: speed over size
+    bounds = {
+        "newest": _stamp(state.fold.newest),
+        "raw_through": _stamp(state.fold.raw_through),
+        "velocity_through": _stamp(state.fold.velocity_through),
+    }
+    tmp = directory / "fold.json.partial"
+    tmp.write_text(json.dumps(bounds))
+    os.replace(tmp, directory / "fold.json")
+
+
+def read_fold(directory: Path) -> Fold | None:
+    """The fold the last velocity run wrote, or None (none yet, or unreadable: the next run rebuilds)."""
+    directory = Path(directory)
+    try:
+        bounds = json.loads((directory / "fold.json").read_text())
+        videos = pl.read_parquet(directory / "fold.parquet").cast(pl.Schema(FOLD_SCHEMA))
+        return Fold(
+            videos.select(list(FOLD_SCHEMA)),
+            _moment(bounds["newest"]),
+            _moment(bounds["raw_through"]),
+            _moment(bounds["velocity_through"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+        return None
 
 
 def read_polling_state(directory: Path) -> PollingState:

@@ -1,0 +1,148 @@
+"""Enriched metrics and velocity: one step writing both tables' windows in one transaction (issue 13).
+
+``enriched_video_metrics`` and ``video_velocity`` stay two assets (own keys, checks, per-window figures), made by
+one subsettable ``multi_asset``: selected together they share one connection and one commit (a commit per table
+cost a second WAL checkpoint); selected alone, each writes only its own table. A failed blocking check of the
+enriched rows keeps velocity from being computed or written, as when they were two steps.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from tiktok_pipeline.defs.metadata import (
+    KINDS,
+    check_specs,
+    partition_range,
+    report_windows,
+    severities,
+    window_check_events,
+)
+from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
+from tiktok_pipeline.defs.resources import PollingResource, QualityResource, TrackingRegistryResource
+from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, VELOCITY_CHECKS
+from tiktok_pipeline.governance import window_figures as figures
+from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
+from tiktok_pipeline.metrics.enrichment import enrich_windows
+from tiktok_pipeline.metrics.process import write_enriched_and_velocity
+from tiktok_pipeline.quality.schemas import velocity_schema
+from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
+from tiktok_pipeline.warehouse.io import WarehouseResource
+from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.turns import turns
+from tiktok_pipeline.windows import window_key, window_starts
+
+ENRICHED = "enriched_video_metrics"
+VELOCITY = "video_velocity"
+
+ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
+audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
+
+VELOCITY_DOC = """How fast each video moves now: the 30-minute view delta against the latest observation
+at or before 30 minutes earlier (as-of join), views per minute over the real elapsed time, the
+engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
+Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
+
+
+def _spec(name: str, upstream: str, description: str, metadata: dict) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        name,
+        deps=[upstream],
+        group_name="process",
+        kinds=KINDS,
+        description=description,
+        metadata=metadata,
+        freshness_policy=WINDOW_FRESHNESS,
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(ENRICHED, "raw_video_snapshots", ENRICHED_DOC, ENRICHED_VIDEO_METRICS.asset_metadata),
+        _spec(VELOCITY, ENRICHED, VELOCITY_DOC, VIDEO_VELOCITY.asset_metadata),
+    ],
+    check_specs=[
+        *check_specs(ENRICHED, ENRICHED_CHECKS, BLOCKING),
+        *check_specs(VELOCITY, VELOCITY_CHECKS, BLOCKING),
+    ],
+    name="enriched_and_velocity",
+    can_subset=True,
+    partitions_def=WINDOWS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def enriched_and_velocity(
+    context: dg.AssetExecutionContext,
+    tracking_registry: TrackingRegistryResource,
+    warehouse: WarehouseResource,
+    polling: PollingResource,
+    quality: QualityResource,
+):
+    """Snapshots with campaign IDs, SKUs, audience tags and engagement rate, then the 30-minute view delta, views
+    per minute, engagement-rate change and momentum per video and window: the selected tables, one transaction."""
+    start, end = partition_range(context)
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    keys = [window_key(s) for s in window_starts(start, end)]
+    spans = turns(start, end)  # a range takes the warehouse an hour at a time: a live window waits for one turn at most
+    enriched = outcomes = state = None
+    parts: list[pl.DataFrame | None] = [None] * len(spans)
+    if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
+        registry = tracking_registry.load().to_frame()
+        for i, (lo, hi) in enumerate(spans):
+            with warehouse.connection() as connection:
+                parts[i] = enrich_windows(connection, registry, lo, hi)
+        enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
+        outcomes = enriched_by_window(enriched, start, end, quality.policy)
+    blocked = _blocking_failures(outcomes)
+    written = []
+    for i, (lo, hi) in enumerate(spans):
+        with warehouse.connection() as connection:
+            if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
+                enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
+                outcomes = enriched_by_window(enriched, start, end, quality.policy)
+                blocked = _blocking_failures(outcomes)
+            rows = write_enriched_and_velocity(
+                connection, lo, hi, parts[i], velocity=VELOCITY in selected and not blocked
+            )
+            if rows is not None:
+                written.append(rows)
+            if i == len(spans) - 1 and written:
+                # The fold is read and written under the warehouse lock, so it always matches the tables it has
+                # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
+                state_dir = Path(polling.state_dir)
+                state = compute_polling_state(
+                    connection, polling.horizon, previous=read_fold(state_dir), window_start=start
+                )
+                write_polling_state(state, state_dir)
+    velocity = pl.concat(written, how="vertical_relaxed") if written else None
+    if enriched is not None and outcomes is not None:
+        by_window = figures.enriched_figures(enriched, keys)
+        report_windows(context, ENRICHED, by_window)
+        yield dg.MaterializeResult(
+            asset_key=ENRICHED, metadata=figures.range_totals(by_window) if len(by_window) > 1 else {}
+        )
+        yield from window_check_events(context, ENRICHED, outcomes, severities(ENRICHED_CHECKS))
+    if VELOCITY in selected and blocked:
+        raise dg.Failure(description=f"video_velocity not computed: blocking checks of {ENRICHED} failed ({blocked})")
+    if velocity is not None:
+        by_window = figures.velocity_figures(velocity, keys, datetime.now(UTC))
+        report_windows(context, VELOCITY, by_window)
+        totals = figures.range_totals(by_window) if len(by_window) > 1 else {}
+        yield dg.MaterializeResult(
+            asset_key=VELOCITY,
+            metadata={**totals, "tracked_videos_after_run": state.videos.height if state else 0},
+        )
+        checked = schema_by_window("velocity_schema", velocity_schema, velocity, start, end, quality.policy)
+        yield from window_check_events(context, VELOCITY, checked, severities(VELOCITY_CHECKS))
+
+
+def _blocking_failures(outcomes) -> str:
+    """The blocking checks that failed, with their windows ("" when none did or nothing was checked)."""
+    failed = sorted(
+        f"{name} {window}"
+        for window, by_check in (outcomes or {}).items()
+        for name, outcome in by_check.items()
+        if name in BLOCKING and not outcome.passed
+    )
+    return ", ".join(failed)

@@ -1,0 +1,45 @@
+"""Enriched metrics and velocity written together: one transaction for both tables' windows (issue 13).
+
+Velocity reads the enriched rows from the warehouse, so inside one transaction it sees the rows just written
+(not yet committed): one commit, and one WAL checkpoint, for both tables instead of one per table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
+from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
+from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+
+
+def write_enriched_and_velocity(
+    connection: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    enriched: pl.DataFrame | None,
+    *,
+    velocity: bool,
+) -> pl.DataFrame | None:
+    """Replace the windows ``[start, end)`` of ``enriched_video_metrics`` by ``enriched`` (None: left as it is) and,
+    when ``velocity``, of ``video_velocity`` by the rows computed from the enriched table as it then stands, all in
+    ONE transaction (re-run whole on a DuckLake commit conflict). Returns the velocity rows written (None when not
+    asked)."""
+    write_enriched = (
+        prepare_window_writes(start, end, Write(ENRICHED_VIDEO_METRICS, enriched)) if enriched is not None else None
+    )
+
+    def body(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+        if write_enriched is not None:
+            write_enriched(connection)
+        if not velocity:
+            return None
+        rows = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)
+        prepare_window_writes(start, end, Write(VIDEO_VELOCITY, rows))(connection)
+        return rows
+
+    # a commit that conflicts with another writer (a DuckLake) re-runs it all: velocity then reads their rows too
+    return write_transaction(connection, body)
