@@ -175,6 +175,6 @@ def publish_quarantine_view(connection: duckdb.DuckDBPyConnection) -> Published:
     """
     legacy = set(_legacy_writers(connection))
     adopted = {s.spec.name: adopt_legacy_rows(connection, s.spec, s.asset) for s in SOURCES if s.asset in legacy}
-    tables = create_quarantine_view(connection)
+    tables = write_transaction(connection, create_quarantine_view)  # one transaction, re-run on a lake conflict
     rows = {name: int(connection.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]) for name in tables}
     return Published(adopted, rows)
