@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 dev: $(STAMP)
 	$(VENV)/bin/tiktok-pipeline dev
 
-## test: run the whole test suite
+## test: run the whole test suite, then its warehouse-touching tests (marked both_backends) again on a DuckLake
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@echo "== the warehouse-touching tests again, on DuckLake (TIKTOK_TEST_WAREHOUSE=ducklake; names end [ducklake]) =="
+	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest -m both_backends $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format) and the type checker, as CI runs them
 lint: $(STAMP)

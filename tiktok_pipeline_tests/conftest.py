@@ -13,6 +13,8 @@ from tiktok_pipeline.settings import DATA_DIR, Settings
 from tiktok_pipeline_tests.pg import TEST_WAREHOUSE_ENV, Lake, fresh_lake, server_or_skip
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
+BOTH_BACKENDS = "both_backends"
+"""Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 # A fixed past window, so runs are deterministic whatever the wall clock says.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -93,6 +95,32 @@ def pytest_configure(config: pytest.Config) -> None:
     from tiktok_pipeline import DAGSTER_LABEL_WARNINGS
 
     config.addinivalue_line("filterwarnings", f"ignore:{DAGSTER_LABEL_WARNINGS}")
+    config.addinivalue_line(
+        "markers",
+        f"{BOTH_BACKENDS}: also run on a DuckLake by `make test` (its second pass: {TEST_WAREHOUSE_ENV}=ducklake "
+        f"pytest -m {BOTH_BACKENDS})",
+    )
+
+
+def _on_lake() -> bool:
+    return os.environ.get(TEST_WAREHOUSE_ENV, "duckdb") == "ducklake"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """On a lake (TIKTOK_TEST_WAREHOUSE=ducklake) a test using ``settings`` is named for it: ``test_x[ducklake]``,
+    so a failure says which backend failed."""
+    if _on_lake() and "settings" in metafunc.fixturenames:
+        metafunc.parametrize("settings", ["ducklake"], indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a lake, a test that never uses ``settings`` (so never the lake) is deselected: it ran in the file pass."""
+    if not _on_lake():
+        return
+    keep = [item for item in items if "settings" in getattr(item, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
 
 
 def alerts_resource(**overrides):

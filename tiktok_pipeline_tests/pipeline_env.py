@@ -19,3 +19,11 @@ def pipeline_env(folder: Path) -> dict[str, str]:
         TIKTOK_PARTITIONS_START="2026-11-20T00:00:00Z",
     )
     return env
+
+
+def lake_env(folder: Path, url: str, data_path: Path) -> dict[str, str]:
+    """:func:`pipeline_env` with the DuckLake ``url`` (``ducklake:postgres:...``) and ``data_path`` as the warehouse."""
+    env = pipeline_env(folder)
+    del env["TIKTOK_WAREHOUSE_PATH"]
+    env.update(TIKTOK_WAREHOUSE_URL=url, TIKTOK_LAKE_DATA_PATH=str(data_path))
+    return env

@@ -75,6 +75,7 @@ def hours(first: datetime, last: datetime) -> list[datetime]:
     return [first + i * HOUR for i in range(int((last - first) / HOUR) + 1)]
 
 
+@pytest.mark.both_backends
 def test_lookback_replaces_revised_hours_instead_of_adding_them(settings):
     h = lambda hour: datetime(2026, 11, 20, hour, tzinfo=UTC)  # noqa: E731
     first = materialize_ads(settings, W)
@@ -129,6 +130,7 @@ def test_a_backfill_takes_each_hour_from_its_newest_window(settings):
     assert stored(settings) == expected
 
 
+@pytest.mark.both_backends
 def test_a_failed_fetch_writes_nothing_and_is_fetched_again_next_time(settings, monkeypatch):
     monkeypatch.setenv("TIKTOK_BUSINESS_ACCESS_TOKEN", "revoked-token")
     failed = materialize_ads(settings, W)

@@ -39,6 +39,7 @@ def read(settings: Settings, table: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
 
 
+@pytest.mark.both_backends
 def test_consecutive_windows_match_ground_truth(settings):
     last = T0 + 7 * WINDOW  # 8 windows: 10:00 .. 10:35
     result = materialize_range(settings, T0, last)
@@ -83,6 +84,7 @@ def test_consecutive_windows_match_ground_truth(settings):
     assert velocity.filter(pl.col("window_start") == T0.replace(tzinfo=None))["baseline_observed_at"].null_count() > 0
 
 
+@pytest.mark.both_backends
 def test_materialising_a_window_twice_leaves_identical_tables(settings):
     assert materialize_range(settings, T0, T0 + 6 * WINDOW).success
     before = {t: read(settings, t).sort(pl.all()) for t in TABLES}

@@ -92,6 +92,7 @@ def test_top_movers_of_the_last_hour(settings, instance):
     assert meta["max_momentum_last_hour"].value == pytest.approx(hour["momentum"].max())
 
 
+@pytest.mark.both_backends
 def test_re_materialising_or_backfilling_an_old_window_never_regresses_a_video(settings, instance):
     assert materialize_range(settings, T0 + 3 * WINDOW, T0 + 7 * WINDOW, instance=instance).success
     refresh(settings, instance)
@@ -132,6 +133,7 @@ def test_a_newer_window_or_a_corrected_latest_window_replaces_the_row(settings, 
     assert meta["top_mover_momentum"].value == 99.5
 
 
+@pytest.mark.both_backends
 def test_a_missing_table_is_rebuilt_from_every_window(settings, instance):
     assert materialize_range(settings, T0, T0 + 2 * WINDOW, instance=instance).success
     refresh(settings, instance)

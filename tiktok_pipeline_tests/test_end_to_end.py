@@ -1,5 +1,7 @@
 """End to end over real HTTP: a served simulator, the window job, and the warehouse it fills."""
 
+import pytest
+
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.server import serve_in_thread
 from tiktok_pipeline.simulator.world import WorldConfig
@@ -10,6 +12,7 @@ from .conftest import T0
 from .test_assets import materialize_range
 
 
+@pytest.mark.both_backends
 def test_window_job_over_real_http(settings):
     sim = Simulator(WorldConfig(seed=settings.sim_seed))
     with serve_in_thread(sim) as url:
@@ -25,6 +28,7 @@ def test_window_job_over_real_http(settings):
     assert settings.token_store_path.exists()
 
 
+@pytest.mark.both_backends
 def test_faulty_api_loses_nothing(settings):
     """Throttling, server errors and malformed records: retried, quarantined, every record accounted for."""
     from tiktok_pipeline.ingest.landing import read_landing

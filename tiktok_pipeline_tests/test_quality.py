@@ -1,6 +1,7 @@
 """Quality checks end to end through ``materialize``: clean data passes, injected faults fail."""
 
 import dagster as dg
+import pytest
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.landing import landing_path, read_landing, write_landing
@@ -44,6 +45,7 @@ def first_video_record(records):
     raise AssertionError("no video records landed")
 
 
+@pytest.mark.both_backends
 def test_duplicates_malformed_and_decreasing_views_are_caught(settings):
     assert materialize_range(settings, T0, T0 + WINDOW).success
     previous_views = {}
@@ -85,6 +87,7 @@ def test_bad_record_share_over_the_threshold_fails_its_check(settings):
     assert evaluations["landed_matches_parsed"].passed
 
 
+@pytest.mark.both_backends
 def test_structural_failure_blocks_downstream(settings):
     assert materialize_range(settings, T0, T0).success
     with open_warehouse(settings, read_only=False) as con:  # a writer bug: negative views, a duplicate row

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
@@ -29,6 +30,7 @@ def seed_shared_table(settings) -> int:
     return legacy.height
 
 
+@pytest.mark.both_backends
 def test_the_governance_asset_finishes_the_migration_and_reports_rows_per_source(settings, instance):
     legacy = seed_shared_table(settings)
     assert materialize_range(settings, T0, T0, instance=instance).success  # the video side adopts its row

@@ -66,6 +66,7 @@ def rows_by_day(settings, table: str) -> dict[str, int]:
     return dict(rows)
 
 
+@pytest.mark.both_backends
 def test_daily_rollup_matches_the_windows_and_ground_truth(settings, instance):
     assert materialize_range(settings, EVENING, EVENING + 3 * WINDOW, instance=instance).success
     assert roll_up(settings, instance, "2026-11-19", "2026-11-20").success  # two days, one run
@@ -102,6 +103,7 @@ def test_daily_rollup_matches_the_windows_and_ground_truth(settings, instance):
     assert creators["observations"].sum() == raw_creators.height
 
 
+@pytest.mark.both_backends
 def test_retention_prunes_only_rolled_up_days_and_is_idempotent(short_retention, instance):
     settings = short_retention
     assert materialize_range(settings, EVENING, EVENING + 3 * WINDOW, instance=instance).success

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, table_exists, transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     TOP_MOVERS_VIEW,
@@ -122,11 +122,13 @@ def merge_current_state(
     """Merge ``latest`` (one row per video) into ``video_current_state`` in ONE transaction; ``rebuild`` replaces
     the whole table instead; the rows of ``vanished`` videos go first (``latest`` holds their replacements). A row replaces a video's row only when it is at least as recent (``observed_at``,
     then ``window_start``). Every row's ``refreshed_at`` and ``staleness_seconds`` are set as of ``refreshed_at``;
-    the view ``top_movers_last_hour`` is (re)created in the same transaction."""
+    the view ``top_movers_last_hour`` is (re)created in the same transaction. A commit that conflicts with another
+    writer's (DuckLake) re-runs the whole merge against the rows that writer committed."""
     name = VIDEO_CURRENT_STATE.name
     arrow = VIDEO_CURRENT_STATE.conform(latest).to_arrow()
     at = utc_naive(refreshed_at)
-    with transaction(connection):
+
+    def merge(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         create_or_extend(connection, VIDEO_CURRENT_STATE)
         connection.register("_latest", arrow)
         try:
@@ -152,7 +154,10 @@ def merge_current_state(
         ).fetchall()
         connection.execute(top_movers_view_sql()).fetchall()
         rows = connection.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
-    return Merged(read=latest.height, applied=int(applied), rows=int(rows), rebuilt=rebuild, vanished=len(vanished))
+        return int(applied), int(rows)
+
+    applied, rows = write_transaction(connection, merge)
+    return Merged(read=latest.height, applied=applied, rows=rows, rebuilt=rebuild, vanished=len(vanished))
 
 
 def top_movers_view_sql(limit: int = TOP_MOVERS, hour: timedelta = MOVER_HOUR) -> str:

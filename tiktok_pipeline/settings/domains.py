@@ -341,7 +341,7 @@ class AlertSettings(BaseSettings):
 
 
 class RetentionSettings(BaseSettings):
-    """How long window rows are kept (``TIKTOK_*``)."""
+    """How long window rows (and a DuckLake's snapshots) are kept (``TIKTOK_*``)."""
 
     model_config = _config()
 
@@ -352,5 +352,13 @@ class RetentionSettings(BaseSettings):
             "Window rows are kept for today and this many whole days before it (UTC); older days are deleted"
             " once their daily rollups hold them (landing files are kept). At least 2: velocity and the"
             " quality checks read the previous 24 h."
+        ),
+    )
+    lake_snapshot_days: int = Field(
+        default=7,
+        ge=1,
+        description=(
+            "DuckLake only: snapshots (time travel, AT (VERSION => n)) are kept this many days; the retention job"
+            " expires older ones and deletes the Parquet files only they read, after merging small files."
         ),
     )

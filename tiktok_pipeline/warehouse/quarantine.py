@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tiktok_pipeline.warehouse.io import table_exists, transaction
+from tiktok_pipeline.warehouse.io import table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -75,23 +75,27 @@ def adopt_legacy_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, as
 
     Rows are moved (inserted here, deleted there, one transaction), so a second call moves none. Also makes
     sure ``quarantined_records`` covers the table (:func:`ensure_quarantine_view`), in the same transaction.
-    Call it before the write transaction (DuckDB does not nest them).
+    Call it before the write transaction (DuckDB does not nest them). A commit that conflicts with another writer's
+    (DuckLake: two sources adopting, or a window writer, at once) re-runs the whole move.
     """
-    legacy = _is_base_table(connection, VIEW)
-    if table_exists(connection, spec.name) and not legacy:
-        ensure_quarantine_view(connection)
+    if table_exists(connection, spec.name) and not _is_base_table(connection, VIEW):
+        if not _view_covers(connection, quarantine_tables(connection)):
+            write_transaction(connection, ensure_quarantine_view)  # checked again inside, re-run on a conflict
         return 0
-    moved = 0
-    with transaction(connection):
+
+    def move(connection: duckdb.DuckDBPyConnection) -> int:
         connection.execute(spec.ddl)
-        if legacy:
+        moved = 0
+        if _is_base_table(connection, VIEW):  # read again in the transaction: a re-run sees the other's move
             columns = ", ".join(f'"{c}"' for c in spec.column_names)
             moved = connection.execute(
                 f'INSERT INTO "{spec.name}" ({columns}) SELECT {columns} FROM "{VIEW}" WHERE asset = ?', [asset]
             ).fetchall()[0][0]
             connection.execute(f'DELETE FROM "{VIEW}" WHERE asset = ?', [asset]).fetchall()
         ensure_quarantine_view(connection)
-    return int(moved)
+        return int(moved)
+
+    return write_transaction(connection, move)
 
 
 def quarantine_tables(connection: duckdb.DuckDBPyConnection) -> list[str]:
@@ -171,6 +175,6 @@ def publish_quarantine_view(connection: duckdb.DuckDBPyConnection) -> Published:
     """
     legacy = set(_legacy_writers(connection))
     adopted = {s.spec.name: adopt_legacy_rows(connection, s.spec, s.asset) for s in SOURCES if s.asset in legacy}
-    tables = create_quarantine_view(connection)
+    tables = write_transaction(connection, create_quarantine_view)  # one transaction, re-run on a lake conflict
     rows = {name: int(connection.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]) for name in tables}
     return Published(adopted, rows)

@@ -83,6 +83,7 @@ def test_a_warn_check_failure_is_alerted_once_to_slack_and_teams(settings, serve
     assert delivered == "slack,teams" and undelivered == "" and attempts == 2
 
 
+@pytest.mark.both_backends
 def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, instance):
     request = dg.RunRequest(
         run_config={
@@ -115,6 +116,7 @@ def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, ins
     assert server.paths().count(TEAMS) == 2 and server.paths().count(SLACK) == 3
 
 
+@pytest.mark.both_backends
 def test_without_webhooks_alerts_are_still_recorded(settings, instance):
     request = dg.RunRequest(
         run_config={

@@ -67,6 +67,7 @@ def shop(settings, tmp_path):
     return orders + [bad]
 
 
+@pytest.mark.both_backends
 def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_path, shop, caplog):
     caplog.set_level(logging.DEBUG)
     simulator = Simulator(clock=lambda: (T0 + timedelta(hours=2)).timestamp())
@@ -161,6 +162,7 @@ def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp
     )
 
 
+@pytest.mark.both_backends
 def test_the_asset_isolates_a_refused_event_and_sends_offline_and_crm_orders(settings, tmp_path):
     """Over HTTP through the asset: TikTok refuses the batch for one bad event; the others still arrive once."""
     orders = sample_orders(T0, T0 + WINDOW, seed=5, per_hour=600)

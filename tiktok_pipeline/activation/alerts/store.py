@@ -9,7 +9,7 @@ import polars as pl
 
 from tiktok_pipeline.activation.alerts.delivery import DeliveryResult
 from tiktok_pipeline.activation.alerts.models import Alert
-from tiktok_pipeline.warehouse.io import read_frame, table_exists, transaction
+from tiktok_pipeline.warehouse.io import read_frame, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import ALERTS
 
 
@@ -28,7 +28,8 @@ def record_alert(
     previous_attempts: int = 0,
     already_delivered: tuple[str, ...] = (),
 ) -> None:
-    """Insert or replace the alert's row in one transaction (from Arrow, like every warehouse write)."""
+    """Insert or replace the alert's row in one transaction (from Arrow, like every warehouse write), re-run whole
+    if its commit conflicts with another writer's (DuckLake)."""
     errors = [r.error for r in results if r.error]
     frame = ALERTS.conform(
         pl.DataFrame(
@@ -51,12 +52,17 @@ def record_alert(
         )
     )
     arrow = frame.to_arrow()
-    with transaction(connection):
+
+    def replace(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(ALERTS.ddl)
         connection.execute(f"DELETE FROM {ALERTS.name} WHERE alert_id = ?", [alert.alert_id]).fetchall()
         connection.register("_alert", arrow)
-        connection.execute(f"INSERT INTO {ALERTS.name} BY NAME SELECT * FROM _alert").fetchall()
-        connection.unregister("_alert")
+        try:
+            connection.execute(f"INSERT INTO {ALERTS.name} BY NAME SELECT * FROM _alert").fetchall()
+        finally:
+            connection.unregister("_alert")
+
+    write_transaction(connection, replace)
 
 
 def undelivered_alerts(

@@ -45,7 +45,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.activation.conversions.orders import Conversion
-from tiktok_pipeline.warehouse.io import read_frame, transaction
+from tiktok_pipeline.warehouse.io import read_frame, write_transaction
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
 from tiktok_pipeline.windows import utc_naive
 
@@ -58,15 +58,19 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 def _transaction(
     connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *statements: tuple[str, list[Any]]
 ) -> list[Any]:
-    """Run ``statements`` against ``frame`` (registered as ``name``) in one transaction; returns their results."""
-    results = []
-    with transaction(connection):
+    """Run ``statements`` against ``frame`` (registered as ``name``) in one transaction, re-run whole if its commit
+    conflicts with another writer's (DuckLake); returns their results."""
+    arrow = frame.to_arrow()
+
+    def run(connection: duckdb.DuckDBPyConnection) -> list[Any]:
         connection.execute(CONVERSION_OUTBOX.ddl)
-        connection.register(name, frame.to_arrow())
-        for sql, params in statements:
-            results.append(connection.execute(sql, params).fetchall())
-        connection.unregister(name)
-    return results
+        connection.register(name, arrow)
+        try:
+            return [connection.execute(sql, params).fetchall() for sql, params in statements]
+        finally:
+            connection.unregister(name)
+
+    return write_transaction(connection, run)
 
 
 def outbox_rows(
@@ -138,22 +142,31 @@ def enqueue(
 ) -> Queued:
     """Insert the rows whose key is not in the outbox yet, in one transaction; report the others.
 
-    ``also`` runs in the same transaction (the run's quarantined orders: see :func:`relay_conversions`).
+    ``also`` runs in the same transaction (the run's quarantined orders: see :func:`relay_conversions`). A commit
+    that conflicts with another writer's (DuckLake) re-runs the whole transaction, ``also`` included, so the rows
+    already queued are read again.
     """
-    with transaction(connection):
+    arrow = rows.to_arrow()
+
+    def insert(connection: duckdb.DuckDBPyConnection) -> list[Any]:
         connection.execute(CONVERSION_OUTBOX.ddl)
-        connection.register("_queue", rows.to_arrow())
-        existing = connection.execute(
-            f"""SELECT o.status, o.payload_sha256 <> u.payload_sha256, u.window_start
-                FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"""
-        ).fetchall()
-        connection.execute(
-            f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
-                WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})"""
-        ).fetchall()
-        connection.unregister("_queue")
+        connection.register("_queue", arrow)
+        try:
+            existing = connection.execute(
+                f"""SELECT o.status, o.payload_sha256 <> u.payload_sha256, u.window_start
+                    FROM {CONVERSION_OUTBOX.name} o JOIN _queue u ON {_MATCH}"""
+            ).fetchall()
+            connection.execute(
+                f"""INSERT INTO {CONVERSION_OUTBOX.name} BY NAME SELECT * FROM _queue u
+                    WHERE NOT EXISTS (SELECT 1 FROM {CONVERSION_OUTBOX.name} o WHERE {_MATCH})"""
+            ).fetchall()
+        finally:
+            connection.unregister("_queue")
         if also is not None:
             also(connection)
+        return existing
+
+    existing = write_transaction(connection, insert)
     by_window: dict[datetime, Counter[str]] = {}
     for window in rows["window_start"].to_list():
         by_window.setdefault(window, Counter())["queued"] += 1

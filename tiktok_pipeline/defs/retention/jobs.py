@@ -4,7 +4,7 @@ The rules are plain functions in ``tiktok_pipeline/governance/retention.py``; on
 ``tiktok_pipeline/governance/pruning.py``.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +13,7 @@ from tiktok_pipeline.defs.retention.resources import RetentionResource
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.pruning import decisions_table, prune_windows
 from tiktok_pipeline.warehouse.io import WarehouseResource
+from tiktok_pipeline.warehouse.maintenance import tidy_lake
 
 RETENTION_JOB_NAME = "window_retention_job"
 
@@ -52,7 +53,9 @@ def prune_window_rows(
     was materialised after every window of the day. Otherwise the day is kept, and the reason logged and
     reported. The quarantine tables (and their view quarantined_records), poll_telemetry, alerts, the
     rollups and the landing files are never deleted. Reports per day what was deleted or kept as output metadata (and, with dry_run, deletes
-    nothing).
+    nothing). On a DuckLake it then merges small Parquet files, expires snapshots older than
+    TIKTOK_LAKE_SNAPSHOT_DAYS and deletes the files nothing reads any more (``warehouse/maintenance.py``),
+    reported as ``lake_*`` metadata.
     """
     # the warehouse connection is held throughout: no other process can write between decision and delete
     with warehouse.connection() as connection:
@@ -65,6 +68,12 @@ def prune_window_rows(
             dry_run=config.dry_run,
             log=lambda level, message: getattr(context.log, level)(message),
         )
+        upkeep = None
+        if warehouse.target.is_lake and not config.dry_run:
+            upkeep = tidy_lake(
+                connection, now=datetime.now(UTC), keep_snapshots=timedelta(days=retention.lake_snapshot_days)
+            )
+            context.log.info(f"lake upkeep: {upkeep}")
     if run.budget.near_limit:
         context.log.warning(run.budget.message())
     for table, count in run.per_table.items():
@@ -93,6 +102,7 @@ def prune_window_rows(
             "days": dg.MetadataValue.md(markdown_table(decisions_table(run, Path(retention.landing_dir)))),
             "window_partitions_now": run.budget.partitions_now,
             "window_partition_limit_reached_on": f"{run.budget.limit_reached_on:%Y-%m-%d}",
+            **({f"lake_{name}": value for name, value in vars(upkeep).items()} if upkeep is not None else {}),
         },
     )
 
@@ -102,7 +112,8 @@ def prune_window_rows(
     description=(
         "Deletes the 5-minute window rows of days older than TIKTOK_RETENTION_DAYS, one transaction per day, "
         "only for days the daily rollups hold (days without an up-to-date rollup are kept and reported). "
-        "Run config `dry_run: true` reports without deleting. Landing files are never deleted."
+        "Run config `dry_run: true` reports without deleting. Landing files are never deleted. On a DuckLake it "
+        "also merges small Parquet files and expires snapshots older than TIKTOK_LAKE_SNAPSHOT_DAYS."
     ),
 )
 def window_retention_job() -> None:

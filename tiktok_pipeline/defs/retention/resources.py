@@ -14,6 +14,9 @@ class RetentionResource(dg.ConfigurableResource):
     retention_days: int = Field(description="Days of window rows kept (TIKTOK_RETENTION_DAYS).")
     landing_dir: str = Field(description="Landing zone root, reported (never pruned).")
     partitions_start: str = Field(description="ISO instant of TIKTOK_PARTITIONS_START, for the partition budget.")
+    lake_snapshot_days: int = Field(
+        default=7, description="Days of a DuckLake's snapshots kept (TIKTOK_LAKE_SNAPSHOT_DAYS)."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetentionResource":
@@ -21,6 +24,7 @@ class RetentionResource(dg.ConfigurableResource):
             retention_days=settings.retention.retention_days,
             landing_dir=str(settings.landing_dir),
             partitions_start=settings.partitions_start.isoformat(),
+            lake_snapshot_days=settings.retention.lake_snapshot_days,
         )
 
     @property
