@@ -1,4 +1,5 @@
-"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse, manage creator tokens.
+"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
+manage creator tokens.
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
