@@ -102,7 +102,10 @@ def run(
     print(f"{what} the DuckDB file {file} with the {lake.describe()} ({how})", file=out, flush=True)
     print(f"{'table':<32} {'rows':>12} {'seconds':>8}  verified", file=out, flush=True)
 
+    done: list[str] = []
+
     def line(table: TableCopy) -> None:
+        done.append(table.name)
         verdict = "ok" if table.ok else f"MISMATCH: {table.problem()}"
         print(f"{table.name:<32} {table.rows:>12,} {table.seconds:>8.2f}  {verdict}", file=out, flush=True)
 
@@ -115,14 +118,20 @@ def run(
         return 1
     except (CopyError, LakeError, WarehouseBusyError) as error:
         print(f"tiktok-pipeline warehouse copy: {error}", file=err)
+        if done and not check_only:
+            print(
+                f"{', '.join(done)} were copied (each in its own transaction), the failed table is as it was: "
+                "fix the cause, then run again with --replace",
+                file=err,
+            )
         return 1
     rows = sum(table.rows for table in report.tables)
     if report.views:
         print(f"views re-created: {', '.join(report.views)}", file=out)
     differ = [table.name for table in report.tables if not table.ok]
-    done = "compared" if check_only else "copied"
+    verb = "compared" if check_only else "copied"
     print(
-        f"{done} {len(report.tables)} tables ({rows:,} rows) and {len(report.views)} views in {report.seconds:.1f} s; "
+        f"{verb} {len(report.tables)} tables ({rows:,} rows) and {len(report.views)} views in {report.seconds:.1f} s; "
         + (f"{len(differ)} differ: {', '.join(differ)}" if differ else "every table verified equal"),
         file=out,
     )

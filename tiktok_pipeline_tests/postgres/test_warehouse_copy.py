@@ -116,6 +116,33 @@ def test_a_non_empty_lake_table_is_refused_and_nothing_is_copied(
     assert _rows(on_lake, DISPLAY_API_QUARANTINE.name).equals(before)
 
 
+def test_a_failed_table_leaves_the_tables_before_it_copied_and_itself_as_it_was(
+    tmp_path: Path, lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One transaction per table: a table that cannot be copied (its lake column has another type) is rolled back
+    whole, the tables copied before it stay copied, and once the cause is removed a re-run with --replace
+    finishes the copy."""
+    file = _file_warehouse(tmp_path).warehouse
+    on_lake = lake_settings(tmp_path / "lake_run", lake).warehouse
+    with connect(on_lake) as connection:  # the last table in the copy's order, empty, with a column of another type
+        connection.execute("CREATE TABLE video_velocity (window_start TIMESTAMP, view_count VARCHAR)")
+    args = ["--from", f"duckdb:{file.path}", *_lake_args(lake)]
+    code, out, err = _copy(capsys, *args)
+    assert code == 1
+    assert "video_velocity.view_count is BIGINT in the file but VARCHAR in the lake" in err and "--replace" in err
+    tables = _relations(file, "table")
+    assert tables[-1] == "video_velocity"
+    for table in tables[:-1]:
+        assert _rows(on_lake, table).equals(_rows(file, table)), table
+    assert _rows(on_lake, "video_velocity").height == 0
+    with connect(on_lake) as connection:
+        connection.execute("DROP TABLE video_velocity")
+    code, out, err = _copy(capsys, *args, "--replace")
+    assert code == 0, err
+    for table in tables:
+        assert _rows(on_lake, table).equals(_rows(file, table)), table
+
+
 def test_check_finds_a_table_that_differs(tmp_path: Path, lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     """--check compares without copying: a row deleted, or a value changed (same row count), makes it exit 1 naming
     the table; the checksum is what tells the second case."""
