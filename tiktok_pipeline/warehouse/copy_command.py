@@ -97,9 +97,9 @@ def run(
     except OptionError as error:
         print(f"tiktok-pipeline warehouse copy: {error}", file=err)
         return 2
-    what = "comparing" if check_only else "copying"
+    what = "comparing the DuckDB file {} with the {}" if check_only else "copying the DuckDB file {} into the {}"
     how = "rows and checksums" if check_only else "one transaction per table, rows and checksums verified after each"
-    print(f"{what} the DuckDB file {file} with the {lake.describe()} ({how})", file=out, flush=True)
+    print(f"{what.format(file, lake.describe())} ({how})", file=out, flush=True)
     print(f"{'table':<32} {'rows':>12} {'seconds':>8}  verified", file=out, flush=True)
 
     done: list[str] = []
@@ -131,7 +131,8 @@ def run(
     differ = [table.name for table in report.tables if not table.ok]
     verb = "compared" if check_only else "copied"
     print(
-        f"{verb} {len(report.tables)} tables ({rows:,} rows) and {len(report.views)} views in {report.seconds:.1f} s; "
+        f"{verb} {_count(len(report.tables), 'table')} ({rows:,} rows) and {_count(len(report.views), 'view')} "
+        f"in {report.seconds:.1f} s; "
         + (f"{len(differ)} differ: {', '.join(differ)}" if differ else "every table verified equal"),
         file=out,
     )
@@ -139,3 +140,7 @@ def run(
         print(f"the lake differs from the file in {', '.join(differ)}", file=err)
         return 1
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
