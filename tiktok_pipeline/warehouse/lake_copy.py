@@ -135,6 +135,8 @@ def copy_warehouse(
                     on_table(copies[-1])
             if not check_only and views:
                 write_transaction(lake, lambda connection: _create_views(connection, views))
+        except duckdb.Error as error:  # reading the catalogs, comparing, the views: never quoting the conninfo
+            raise CopyError(redact(str(error), target)) from None
         finally:
             lake.execute(f"DETACH {SOURCE_ALIAS}")
     names = tuple(name for name, _ in views) if not check_only else ()
