@@ -1,4 +1,5 @@
-"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse, manage creator tokens.
+"""``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
+manage creator tokens.
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -246,6 +247,26 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     query.add_argument("--limit", type=_non_negative_int, help="print at most this many rows (default: all)")
     query.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a writer to finish (default 15)")
+    warehouse = sub.add_parser("warehouse", help="move the warehouse between backends")
+    warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
+    copy = warehouse_sub.add_parser(
+        "copy",
+        help="copy a DuckDB warehouse file into a DuckLake (every table and view), verifying every table",
+        description=(
+            "Copies every table of the DuckDB file into the lake, one transaction per table, then compares each"
+            " table's row count and checksum with the file's, and re-creates the file's views. A lake table that"
+            " already holds rows is refused unless --replace (checked before anything is copied). Prints a line"
+            " per table; exits 1 when a table differs. Keep the password out of --to (ps shows arguments):"
+            " PGPASSWORD, ~/.pgpass, or leave --to out and set TIKTOK_WAREHOUSE_URL."
+        ),
+    )
+    copy.add_argument("--from", dest="source", help="duckdb:<file> (default: TIKTOK_WAREHOUSE_PATH's file)")
+    copy.add_argument("--to", dest="target", help="ducklake:postgres:<libpq conninfo> (default: TIKTOK_WAREHOUSE_URL)")
+    copy.add_argument(
+        "--data-path", help="the lake's data folder or s3://bucket/prefix/ (default: TIKTOK_LAKE_DATA_PATH)"
+    )
+    copy.add_argument("--replace", action="store_true", help="replace the rows of lake tables that are not empty")
+    copy.add_argument("--check", action="store_true", help="copy nothing: compare the lake's tables with the file's")
     tokens = sub.add_parser("tokens", help="manage creators' OAuth tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     add = tokens_sub.add_parser("add", help="store a refresh token read from standard input")
@@ -268,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             return dev(extra)
         if args.command == "sql":
             return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
+        if args.command == "warehouse":
+            from tiktok_pipeline.warehouse.copy_command import run
+
+            return run(args.source, args.target, args.data_path, replace=args.replace, check_only=args.check)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

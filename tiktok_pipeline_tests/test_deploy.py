@@ -9,6 +9,8 @@ what is not"). What these tests establish, each with a check that the rule can f
   intended limits, the same as deploy/dagster.yaml's;
 - no secret is written in the values; every TIKTOK_* variable set anywhere in the deployment is a
   setting the code reads (a renamed setting breaks the test);
+- the warehouse is a DuckLake: its URL (a conninfo with a password) comes from a Secret the README
+  creates, its data path is on object storage, and the pods' environment parses into that lake;
 - the image installs the hash-locked dependencies and runs as a numeric non-root user, and the
   build context keeps runtime state out.
 """
@@ -48,6 +50,12 @@ SECRET_ENV_VARS = frozenset(
     {"TIKTOK_CLIENT_SECRET", "TIKTOK_BUSINESS_ACCESS_TOKEN", "TIKTOK_SLACK_WEBHOOK_URL", "TIKTOK_TEAMS_WEBHOOK_URL"}
 )
 SETTINGS_ENV_VARS = environment_variables()
+# Settings whose value is a secret (a lake's conninfo holds a password): only ever from a Secret.
+SECRET_SETTINGS = frozenset({"TIKTOK_WAREHOUSE_URL"})
+# DuckDB's S3 client reads these from the environment: the bucket's keys, only ever from a Secret.
+OBJECT_STORE_SECRETS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+# What test environments set for the pods' Secrets (never real values).
+TEST_LAKE_URL = "ducklake:postgres:host=db dbname=tiktok_lake user=tiktok_lake password=test-only-not-a-secret"
 
 
 def load_values() -> dict[str, Any]:
@@ -443,8 +451,12 @@ def test_rendered_instance_matches_the_production_instance():
 # --------------------------------------------------------------------------------------------------
 
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|webhook|api[_-]?key|private[_-]?key|credential", re.IGNORECASE)
-SECRET_ENV_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|WEBHOOK_URL|API_KEY|ACCESS_TOKEN|REFRESH_TOKEN)$")
+SECRET_ENV_NAME = re.compile(
+    r"(SECRET|PASSWORD|PASSWD|WEBHOOK_URL|API_KEY|ACCESS_TOKEN|REFRESH_TOKEN|SECRET_ACCESS_KEY|ACCESS_KEY_ID|"
+    r"SESSION_TOKEN)$"
+)
 SECRET_VALUE = (
+    re.compile(r"\bpassword\s*=", re.IGNORECASE),  # a libpq conninfo's password (a lake's URL)
     re.compile(r"hooks\.slack\.com/"),
     re.compile(r"webhook\.office\.com|logic\.azure\.com|powerautomate"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -474,7 +486,7 @@ def literal_secrets(values: dict[str, Any]) -> list[str]:
         key = path[-1]
         where = ".".join(path)
         in_env_map = len(path) >= 2 and path[-2] == "env"
-        if in_env_map and (key in SECRET_ENV_VARS or SECRET_ENV_NAME.search(key)):
+        if in_env_map and (key in SECRET_ENV_VARS | SECRET_SETTINGS or SECRET_ENV_NAME.search(key)):
             found.append(f"{where}: secret variable set in clear (use envSecrets)")
         elif not in_env_map and SECRET_KEY.search(key) and key not in SECRET_REFERENCE_KEYS:
             found.append(f"{where}: looks like a secret")
@@ -492,7 +504,10 @@ def test_values_hold_no_literal_secret():
     assert values["global"]["postgresqlSecretName"]
     location = code_location(values)
     assert not SECRET_ENV_VARS & set(location["env"]), "secret variables must come from envSecrets"
-    assert [secret["name"] for secret in location["envSecrets"]] == ["tiktok-pipeline-secrets"]
+    assert [secret["name"] for secret in location["envSecrets"]] == [
+        "tiktok-pipeline-secrets",
+        "tiktok-pipeline-warehouse",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -506,6 +521,10 @@ def test_values_hold_no_literal_secret():
             "https://hooks.slack.com/services/T0/B0/x",
         ),
         ("dagster-user-deployments/deployments/0/env/TIKTOK_API_BASE_URL", "https://user:pw@open.tiktokapis.com"),
+        ("dagster-user-deployments/deployments/0/env/TIKTOK_WAREHOUSE_URL", "ducklake:postgres:host=db dbname=lake"),
+        ("dagster-user-deployments/deployments/0/env/TIKTOK_LAKE_DATA_PATH", "host=db password=hunter2"),
+        ("dagster-user-deployments/deployments/0/env/AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+        ("dagster-user-deployments/deployments/0/env/AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
         (
             "dagster-user-deployments/deployments/0/env/ALERT_HOOK",
             "https://prod-01.westeurope.logic.azure.com/workflows/x",
@@ -554,22 +573,67 @@ def test_every_tiktok_variable_is_a_setting():
     assert unknown_tiktok_variables({"TIKTOK_WAREHOUSE_FILE", "TIKTOK_WAREHOUSE_PATH"}) == {"TIKTOK_WAREHOUSE_FILE"}
 
 
+def deploy_environment(monkeypatch: pytest.MonkeyPatch, *, lake_url: str = TEST_LAKE_URL) -> dict[str, str]:
+    """A pod's TIKTOK_* and AWS_* environment, in Kubernetes' order: the image's ENV, replaced by the values' env,
+    replaced by the Secrets' keys (test values); the process's own such variables removed first."""
+    for name in list(os.environ):
+        if name.startswith(("TIKTOK_", "AWS_", "DUCKDB_")):
+            monkeypatch.delenv(name)
+    env = {**dockerfile_env(DOCKERFILE_PATH.read_text()), **code_location(load_values())["env"]}
+    env |= dict.fromkeys(SECRET_ENV_VARS | OBJECT_STORE_SECRETS - {"AWS_SESSION_TOKEN"}, "test-only-not-a-secret")
+    env["TIKTOK_WAREHOUSE_URL"] = lake_url
+    env = {name: value for name, value in env.items() if name.startswith(("TIKTOK_", "AWS_"))}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
 def test_settings_and_definitions_load_with_the_deployed_environment(monkeypatch):
-    """The code server's environment (values env + the secret) parses and the code location loads."""
+    """The pods' environment (image, values, Secrets) parses and the code location loads."""
     from tiktok_pipeline.definitions import build_definitions
 
-    for name in list(os.environ):
-        if name.startswith("TIKTOK_"):
-            monkeypatch.delenv(name)
-    for name, value in code_location(load_values())["env"].items():
-        monkeypatch.setenv(name, value)
-    for name in SECRET_ENV_VARS:
-        monkeypatch.setenv(name, "test-only-not-a-secret")
+    deploy_environment(monkeypatch)
     settings = Settings()
     assert not settings.uses_simulator and not settings.ads.uses_simulator
-    assert str(settings.warehouse_path) == "/var/lib/tiktok-pipeline/warehouse.duckdb"
+    assert settings.warehouse.is_lake
     definitions = build_definitions(settings)
     assert definitions.get_repository_def().has_job("window_pipeline_job")
+
+
+def readme_secret_keys(readme: str) -> dict[str, set[str]]:
+    """Secret name → the keys README's ``kubectl create secret generic`` gives it."""
+    joined = re.sub(r"\\\n\s*", " ", readme)  # continuation lines joined
+    found: dict[str, set[str]] = {}
+    for line in joined.splitlines():
+        created = re.search(r"create secret generic (\S+)", line)
+        if created:
+            found[created.group(1)] = set(re.findall(r"--from-literal=([A-Za-z_-]+)=", line))
+    return found
+
+
+def test_the_warehouse_is_a_lake_whose_url_comes_from_a_secret(monkeypatch):
+    """TIKTOK_WAREHOUSE_URL (its conninfo holds a password) reaches the pods from the Secret the README creates,
+    with the bucket's keys, never from the values; the data is on object storage; the pods' environment parses
+    into that lake (the image's file default does not get in the way)."""
+    values = load_values()
+    location = code_location(values)
+    env = location["env"]
+    assert not ({"TIKTOK_WAREHOUSE_URL", "TIKTOK_WAREHOUSE_PATH"} | OBJECT_STORE_SECRETS) & set(env)
+    assert env["TIKTOK_LAKE_DATA_PATH"].startswith("s3://") and env["AWS_REGION"]
+    readme = README_PATH.read_text()
+    keys = readme_secret_keys(readme)
+    holders = [s["name"] for s in location["envSecrets"] if "TIKTOK_WAREHOUSE_URL" in keys.get(s["name"], set())]
+    assert holders == ["tiktok-pipeline-warehouse"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= keys["tiktok-pipeline-warehouse"]
+    created = re.search(r'--from-literal=TIKTOK_WAREHOUSE_URL="(ducklake:postgres:[^"]*)"', readme)
+    assert created and re.search(r"\bpassword=\$[A-Z_]+\b", created.group(1)), "the password comes from a variable"
+    deploy_environment(monkeypatch, lake_url=created.group(1))
+    target = Settings().warehouse
+    assert target.is_lake and target.data_path == env["TIKTOK_LAKE_DATA_PATH"]
+    assert target.catalog is not None and "dbname=tiktok_lake" in target.catalog.get_secret_value()
+    # written in the values instead, it is caught as a literal secret
+    written = _set(values, "dagster-user-deployments/deployments/0/env/TIKTOK_WAREHOUSE_URL", created.group(1))
+    assert literal_secrets(written)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -595,7 +659,7 @@ def test_state_is_on_the_shared_volume_and_reaches_run_pods():
         for name, v in volumes.items()
         if v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
     ]
-    for name in ("TIKTOK_WAREHOUSE_PATH", "TIKTOK_LANDING_DIR", "TIKTOK_TOKEN_STORE_PATH", "TIKTOK_POLLING_STATE_DIR"):
+    for name in ("TIKTOK_LANDING_DIR", "TIKTOK_TOKEN_STORE_PATH", "TIKTOK_POLLING_STATE_DIR", "TIKTOK_CONVERSIONS_DIR"):
         assert _under(env[name], mounts[data]["mountPath"]), f"{name}={env[name]} is not on the shared volume"
     (registry,) = [name for name, v in volumes.items() if "configMap" in v]
     assert _under(env["TIKTOK_REGISTRY_PATH"], mounts[registry]["mountPath"])
@@ -791,7 +855,7 @@ def test_readme_creates_what_the_values_reference():
         assert re.search(rf"create secret generic {re.escape(name)}\b", readme), f"README does not create Secret {name}"
     assert "--from-literal=postgresql-password=" in readme  # the key the chart reads
     for name in re.findall(r"--from-literal=(TIKTOK_[A-Z_]+)=", readme):
-        assert name in SECRET_ENV_VARS
+        assert name in SECRET_ENV_VARS | SECRET_SETTINGS
     configmaps = [v["configMap"]["name"] for v in location["volumes"] if "configMap" in v]
     registry_file = PurePosixPath(location["env"]["TIKTOK_REGISTRY_PATH"]).name
     for name in configmaps:

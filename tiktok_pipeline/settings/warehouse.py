@@ -49,23 +49,24 @@ class WarehouseTarget(BaseModel):
         return f"DuckDB file {self.path}" if self.path is not None else f"DuckLake with data at {self.data_path}"
 
 
-def check_url(url: str) -> None:
-    """Raise ``ValueError`` (never quoting ``url``: it may hold a password) unless ``url`` has a known scheme."""
+def check_url(url: str, *, name: str = URL_SETTING) -> None:
+    """Raise ``ValueError`` (never quoting ``url``: it may hold a password) unless ``url`` has a known scheme.
+
+    ``name`` is what the message calls the URL: the variable, or a command's option (``--to``).
+    """
     if url.startswith(DUCKDB_SCHEME):
         if not url[len(DUCKDB_SCHEME) :].strip():
-            raise ValueError(f"{URL_SETTING} 'duckdb:' needs a file path after the scheme, e.g. duckdb:data/w.duckdb")
+            raise ValueError(f"{name} 'duckdb:' needs a file path after the scheme, e.g. duckdb:data/w.duckdb")
         return
     if url.startswith(DUCKLAKE_SCHEME):
         if not url[len(DUCKLAKE_SCHEME) :].strip():
             raise ValueError(
-                f"{URL_SETTING} 'ducklake:postgres:' needs a libpq conninfo after the scheme, "
+                f"{name} 'ducklake:postgres:' needs a libpq conninfo after the scheme, "
                 "e.g. ducklake:postgres:host=db dbname=lake user=pipeline"
             )
         return
     scheme = url.split(":", 1)[0] if ":" in url else "(none)"
-    raise ValueError(
-        f"{URL_SETTING} has the scheme {scheme!r}: use duckdb:<file path> or ducklake:postgres:<libpq conninfo>"
-    )
+    raise ValueError(f"{name} has the scheme {scheme!r}: use duckdb:<file path> or ducklake:postgres:<libpq conninfo>")
 
 
 def parse_target(url: str | None, *, path: Path, path_given: bool, data_path: str | None) -> WarehouseTarget:

@@ -32,6 +32,10 @@ LAKE_ALIAS = "lake"
 """The catalog name a lake is attached under (every connection ``USE``s it)."""
 EXTENSIONS = {"postgres_scanner": "duckdb_extension_postgres_scanner", "ducklake": "duckdb_extension_ducklake"}
 """Extension → the Python package whose wheel ships its signed binary."""
+OBJECT_STORE_EXTENSIONS = {"httpfs": "duckdb_extension_httpfs"}
+"""Loaded as well when the data path is an object store (``s3://``, ``gs://``, ``r2://``...): DuckDB's S3 client,
+which reads its credentials from the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN``, ``AWS_REGION``; ``DUCKDB_S3_ENDPOINT``, ``DUCKDB_S3_USE_SSL`` for other S3 services)."""
 REDACTED = "[redacted]"
 _LOCK_POLL_SECONDS = 0.25
 
@@ -45,7 +49,7 @@ class LakeError(RuntimeError):
 
 def extension_file(name: str) -> Path:
     """The signed binary of extension ``name`` inside its wheel, for this DuckDB version."""
-    package = EXTENSIONS[name]
+    package = {**EXTENSIONS, **OBJECT_STORE_EXTENSIONS}[name]
     try:
         root = Path(str(importlib.resources.files(package)))
     except ModuleNotFoundError as exc:
@@ -55,9 +59,10 @@ def extension_file(name: str) -> Path:
     return root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
 
 
-def load_extensions(connection: duckdb.DuckDBPyConnection) -> None:
-    """LOAD the lake's extensions from their wheels, signatures checked (never INSTALL, never unsigned)."""
-    for name in EXTENSIONS:
+def load_extensions(connection: duckdb.DuckDBPyConnection, *, object_store: bool = False) -> None:
+    """LOAD the lake's extensions from their wheels, signatures checked (never INSTALL, never unsigned); with
+    ``object_store``, httpfs too."""
+    for name in [*EXTENSIONS, *(OBJECT_STORE_EXTENSIONS if object_store else ())]:
         file = extension_file(name)
         if not file.is_file():
             raise LakeError(f"no {name} extension for DuckDB {duckdb.__version__} at {file}")
@@ -97,7 +102,7 @@ def _open_lake(target: WarehouseTarget, *, read_only: bool = False) -> duckdb.Du
         data_path = str(Path(data_path).absolute())
     instance = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
     try:
-        load_extensions(instance)
+        load_extensions(instance, object_store="://" in data_path)
         options = f"DATA_PATH '{_quote(data_path)}'" + (", READ_ONLY" if read_only else "")
         instance.execute(
             f"ATTACH '{_quote('ducklake:postgres:' + target.catalog.get_secret_value())}' AS {LAKE_ALIAS} ({options})"
