@@ -27,6 +27,9 @@ reported with it:
 Run: .venv/bin/python benchmarks/production.py            (about 9 minutes on 2 cores)
      .venv/bin/python benchmarks/production.py --quick    (about 4 minutes: fewer repeats and samples, 1-minute polling at the default 590/min)
      .venv/bin/python benchmarks/production.py --full     (launches all 288 per-window runs instead of 12: +25 minutes)
+     .venv/bin/python benchmarks/production.py --only one-run-backfill --event-log sqlite,postgres --before DIR
+         (the one-run backfill alone, on SQLite and PostgreSQL event logs, this code and an older checkout at DIR
+         measured alternately: about 2 minutes a round on a quiet machine)
 Timings move with the machine's load: the script prints the load average; run it on a quiet machine.
 """
 
@@ -98,15 +101,41 @@ def _settings(directory: Path, work: Path):
     )
 
 
+PG_DB: str | None = None
+"""The PostgreSQL database of this measurement's instance (``--event-log postgres``), else SQLite."""
+
+
+def _pg_server() -> dict[str, Any]:
+    """The PostgreSQL server for ``--event-log postgres`` (the tests' TIKTOK_TEST_PG_* variables, same defaults)."""
+    return {
+        "host": os.environ.get("TIKTOK_TEST_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("TIKTOK_TEST_PG_PORT", "5432")),
+        "user": os.environ.get("TIKTOK_TEST_PG_USER", "postgres"),
+        "password": os.environ.get("TIKTOK_TEST_PG_PASSWORD", ""),
+    }
+
+
 def _home(work: Path) -> Path:
-    """A DAGSTER_HOME configured like the project's dagster.yaml (SQLite, consolidated events, no pools),
-    except that submitted runs are launched at once (``DefaultRunCoordinator``) instead of waiting in the
-    daemon's queue; the run launcher is the default one (a run worker process per run)."""
+    """A DAGSTER_HOME configured like the project's dagster.yaml (SQLite, consolidated events, no pools), or with
+    deploy/dagster.yaml's PostgreSQL storage when :data:`PG_DB` is set, except that submitted runs are launched at
+    once (``DefaultRunCoordinator``) instead of waiting in the daemon's queue; the run launcher is the default one
+    (a run worker process per run)."""
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
+    if PG_DB:
+        pg = _pg_server()
+        storage = (
+            "storage:\n  postgres:\n    postgres_db:\n"
+            f"      hostname: {pg['host']}\n      port: {pg['port']}\n      username: {pg['user']}\n"
+            f"      password: '{pg['password']}'\n      db_name: {PG_DB}\n      scheme: postgresql+psycopg2\n"
+        )
+    else:
+        storage = (
+            "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
+            f"  config:\n    base_dir: {home / 'storage' / 'events'}\n"
+        )
     (home / "dagster.yaml").write_text(
-        "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
-        f"  config:\n    base_dir: {home / 'storage' / 'events'}\ntelemetry:\n  enabled: false\n"
+        storage + "telemetry:\n  enabled: false\n"
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
     )
     return home
@@ -313,7 +342,7 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
 
     os.environ.update(_env(directory, work))  # the code server and run workers inherit it
     walls, largest = [], 0.0
-    opts = WorkspaceOpts(module_name=("tiktok_pipeline.definitions",), working_directory=str(ROOT))
+    opts = WorkspaceOpts(module_name=("tiktok_pipeline.definitions",), working_directory=os.getcwd())
     with dg.DagsterInstance.get() as instance, get_workspace_from_cli_opts(instance, __version__, opts) as workspace:
         location = get_code_location_from_workspace(workspace, None)
         repository = get_remote_repository_from_code_location(location, None)
@@ -344,10 +373,18 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
     return walls, largest
 
 
+def _stored_by_kind(instance, run_id: str) -> dict[str, int]:
+    """How many events of each type the event log holds for the run (planned events included)."""
+    records = instance.get_records_for_run(run_id=run_id, limit=100_000).records
+    return dict(Counter(r.event_log_entry.dagster_event_type.value for r in records if r.event_log_entry.dagster_event))
+
+
 def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
     """One of: the day as one run or as one run per window, launched (a process per run) or in-process."""
     from tiktok_pipeline.definitions import build_definitions
 
+    global PG_DB
+    PG_DB = p.get("pg")
     directory, work = _copy(Path(p["dir"]), Path(p["work"])), Path(p["work"])
     keys = _keys(p["windows"])
     out: dict[str, Any] = {"dir": str(directory), "windows": len(keys)}
@@ -357,6 +394,8 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
             work,
             [{"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}],
         )
+        with _instance(work) as instance:
+            out["stored"] = _stored_by_kind(instance, instance.get_runs(limit=1)[0].run_id)
         return out
     if p["how"] == "per-window-launched":
         out["walls"], out["largest_process_mb"] = _launched(
@@ -371,8 +410,10 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
             # what the run stored per window: materialisations, check evaluations (one per window since the
             # checks are partitioned) and the planned events Dagster writes before the run starts
             events = Counter(e.event_type_value for e in result.all_events)
-            stored = instance.get_records_for_run(run_id=result.run_id, limit=100_000).records
-            out.update(walls=[wall], steps=steps, events=dict(events), stored_events=len(stored))
+            stored = _stored_by_kind(instance, result.run_id)
+            out.update(
+                walls=[wall], steps=steps, events=dict(events), stored_events=sum(stored.values()), stored=stored
+            )
         else:  # per-window, in-process
             walls = []
             for key in keys:
@@ -547,13 +588,17 @@ CHILDREN = {
 
 
 # --- parent --------------------------------------------------------------------------------------
-def run_child(name: str, **params: Any) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; its RESULT line (with peak RSS) as a dict."""
+def run_child(name: str, code: Path = ROOT, **params: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter on the project at ``code`` (default: this checkout); its RESULT
+    line (with peak RSS) as a dict."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    env.pop("DAGSTER_EVENT_BATCH_SIZE", None)  # only what the measured code itself sets
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(params)],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=code,
+        env=env,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -599,6 +644,63 @@ def compare_backfills(single: Path, per_window: Path) -> str:
     return "identical" if same else "DIFFERENT"
 
 
+def _pg_database(name: str, create: bool) -> None:
+    import psycopg2
+
+    pg = _pg_server()
+    connection = psycopg2.connect(
+        host=pg["host"], port=pg["port"], user=pg["user"], password=pg["password"], dbname="postgres"
+    )
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    connection.close()
+
+
+def one_run_backfills(args: argparse.Namespace) -> None:
+    """``--only one-run-backfill``: the day as one run, in-process and launched, per event log and code, alternating."""
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tiktok-bench-"))
+    print(f"machine: {machine()}\nwork files: {work}; load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    built = run_child(
+        "prepare", dir=str(work / "data"), videos=10_000, history_rows=args.history_rows, derived=False, current=False
+    )
+    print(f"[prepare backfill] {built['history_rows']:,} raw rows over 288 windows", flush=True)
+    codes = {"after": ROOT, **({"before": Path(args.before).resolve()} if args.before else {})}
+    try:
+        for round_ in range(args.rounds):
+            for event_log in args.event_log.split(","):
+                for label, code in codes.items():
+                    for how in ("single", "single-launched"):
+                        pg = f"tiktok_bench_{os.getpid()}_{round_}_{label}_{how}".replace("-", "_")
+                        if event_log == "postgres":
+                            _pg_database(pg, create=True)
+                        try:
+                            load = os.getloadavg()[0]
+                            got = run_child(
+                                "backfill",
+                                code=code,
+                                dir=str(work / "data"),
+                                work=str(work / f"{round_}-{label}-{event_log}-{how}"),
+                                how=how,
+                                windows=288,
+                                pg=pg if event_log == "postgres" else None,
+                            )
+                        finally:
+                            if event_log == "postgres":
+                                _pg_database(pg, create=False)
+                        steps = ", ".join(f"{k} {v:.1f} s" for k, v in got.get("steps", {}).items())
+                        print(
+                            f"[round {round_ + 1}] {label:6} {event_log:8} {how:15} {got['walls'][0]:6.1f} s"
+                            f" (load {load:.1f}){'; steps ' + steps if steps else ''}; stored "
+                            + ", ".join(f"{n} {k}" for k, n in got["stored"].items() if n > 10),
+                            flush=True,
+                        )
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at end {os.getloadavg()[0]:.2f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -615,6 +717,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--skip", default="", help="comma-separated: processing,backfill,polling")
     parser.add_argument("--workdir", help="keep the warehouses here instead of a temporary folder")
+    parser.add_argument(
+        "--only",
+        choices=["one-run-backfill"],
+        help="only the one-day backfill as one run (in-process and launched), for each --event-log and --before",
+    )
+    parser.add_argument(
+        "--event-log", default="sqlite", help="with --only: sqlite, postgres or sqlite,postgres (a fresh database)"
+    )
+    parser.add_argument(
+        "--before", help="with --only: a checkout of older code, measured alternately with this one (side by side)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --only: rounds of the alternation")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("params", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -622,6 +736,9 @@ def main(argv: list[str] | None = None) -> None:
         _emit(CHILDREN[args.child](json.loads(args.params)))
         return
 
+    if args.only:
+        one_run_backfills(args)
+        return
     skip = set(filter(None, args.skip.split(",")))
     repeats = 2 if args.quick else 3
     sample = 3 if args.quick else 12

@@ -3,7 +3,8 @@
 Every Dagster definition lives at module level in ``tiktok_pipeline/defs/<domain>/`` (Dagster's ``dg``
 layout, loaded with ``dg.load_from_defs_folder``); the resources come from
 :class:`tiktok_pipeline.settings.Settings` (``TIKTOK_*`` variables, secrets only as ``dagster.EnvVar``).
-This module only binds them and applies what holds for every asset: owners, links to the source code.
+This module only binds them and applies what holds for every asset: owners, links to the source code, and
+Dagster's event batching in every process that loads it (:mod:`tiktok_pipeline.governance.event_batching`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_pipeline.defs.resources import build_resources
+from tiktok_pipeline.governance.event_batching import enable_event_batching
 from tiktok_pipeline.settings import Settings, load_settings
 
 OWNERS = {
@@ -62,4 +64,5 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return apply_policies(loaded)
 
 
+enable_event_batching()
 defs = build_definitions()

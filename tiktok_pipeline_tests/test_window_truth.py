@@ -9,7 +9,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.ingest.collect.display import PAGINATION_STOPS
-from tiktok_pipeline.windows import WINDOW, window_key
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .conftest import T0
@@ -80,6 +80,33 @@ def test_a_range_run_reports_each_windows_own_figures(settings, instance):
         assert figures["dagster/row_count"] == row["rows"] and figures["rows_with_baseline"] == row["with_baseline"]
         assert figures["range_row_count"] == velocity.height and figures["range_windows"] == 7
     assert {f["rows_with_baseline"] for f in meta.values()} != {velocity["baseline_observed_at"].is_not_null().sum()}
+    with_baseline = pl.col("baseline_observed_at").is_not_null()
+    numbers = velocity.group_by("window_start").agg(
+        pl.col("momentum").max().alias("max"), pl.col("views_per_minute").filter(with_baseline).median().alias("median")
+    )
+    for row in numbers.iter_rows(named=True):
+        figures = meta[window_key(row["window_start"])]
+        assert figures["max_momentum"] == pytest.approx(row["max"] or 0.0)
+        assert figures["median_views_per_minute"] == pytest.approx(row["median"] or 0.0)
+    # the top-movers table only on the newest window of the range, listing that window's own movers
+    newest = window_key(last)
+    assert [key for key, f in meta.items() if "top_movers" in f] == [newest]
+    window = velocity.filter(pl.col("window_start") == utc_naive(last))
+    top = window.filter(pl.col("momentum") >= window["momentum"].sort(descending=True, nulls_last=True)[9])
+    table = meta[newest]["top_movers"]
+    assert len(table.splitlines()) == 2 + 10 and sum(video in table for video in top["video_id"]) == 10
+
+    enriched = read(settings, "enriched_video_metrics")
+    meta = per_window_metadata(instance, "enriched_video_metrics")
+    own = enriched.group_by("window_start").agg(
+        pl.len().alias("rows"),
+        pl.col("creator_username").n_unique().alias("creators"),
+        pl.col("engagement_rate").mean().alias("mean"),
+    )
+    for row in own.iter_rows(named=True):
+        figures = meta[window_key(row["window_start"])]
+        assert (figures["dagster/row_count"], figures["creators"]) == (row["rows"], row["creators"])
+        assert figures["mean_engagement_rate"] == pytest.approx(row["mean"])
 
     telemetry = read(settings, "poll_telemetry")
     meta = per_window_metadata(instance, "poll_telemetry")

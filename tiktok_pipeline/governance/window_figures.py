@@ -7,7 +7,7 @@ over many windows reports every window's own numbers. Range totals are separate 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -16,7 +16,7 @@ from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.ingest.collect.display import PAGINATION_STOPS
 from tiktok_pipeline.ingest.snapshots import ObservedRange
 from tiktok_pipeline.metrics.velocity import top_movers
-from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_from_key, window_key
 
 Figures = dict[str, dict[str, Any]]
 
@@ -124,35 +124,68 @@ def telemetry_figures(observed: ObservedRange) -> Figures:
     }
 
 
+def _per_window(frame: pl.DataFrame, keys: list[str], figures: list[pl.Expr]) -> dict[str, dict[str, Any]]:
+    """``figures`` aggregated per window of ``frame`` in one ``group_by`` (windows without rows: the empty frame's)."""
+    grouped = frame.group_by("window_start").agg(figures)
+    rows = {window_key(row.pop("window_start").replace(tzinfo=UTC)): row for row in grouped.iter_rows(named=True)}
+    empty = frame.clear().select(figures).row(0, named=True) if keys and len(rows) < len(keys) else {}
+    return {key: rows.get(key, empty) for key in keys}
+
+
 def enriched_figures(enriched: pl.DataFrame, keys: list[str]) -> Figures:
+    per_window = _per_window(
+        enriched,
+        keys,
+        [
+            pl.len().alias("rows"),
+            pl.col("creator_username").n_unique().alias("creators"),
+            (pl.col("campaign_ids").list.len() == 0).sum().alias("without_campaign"),
+            pl.col("engagement_rate").mean().alias("mean_engagement_rate"),
+        ],
+    )
     return {
         key: {
-            "dagster/row_count": part.height,
-            "creators": part["creator_username"].n_unique(),
-            "rows_without_campaign": part.filter(pl.col("campaign_ids").list.len() == 0).height,
-            "mean_engagement_rate": float(part["engagement_rate"].mean() or 0.0),  # type: ignore[arg-type]
+            "dagster/row_count": int(row["rows"]),
+            "creators": int(row["creators"]),
+            "rows_without_campaign": int(row["without_campaign"] or 0),
+            "mean_engagement_rate": float(row["mean_engagement_rate"] or 0.0),
         }
-        for key, part in by_window(enriched, keys).items()
+        for key, row in per_window.items()
     }
 
 
+MOVER_COLUMNS = ("video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum")
+"""The columns of the top-movers table."""
+
+
 def velocity_figures(velocity: pl.DataFrame, keys: list[str], computed_at: datetime) -> Figures:
-    """Row counts, baselines, momentum, top movers and how long after the window's close velocity was ready."""
+    """Row counts, baselines, momentum and how long after the window's close velocity was ready, per window; the
+    top-movers table only on the newest window of the range (a backfill's older windows are history, and a table
+    copied into every window's materialisation made a day's backfill store 288 of them)."""
+    with_baseline = pl.col("baseline_observed_at").is_not_null()
+    per_window = _per_window(
+        velocity,
+        keys,
+        [
+            pl.len().alias("rows"),
+            with_baseline.sum().alias("with_baseline"),
+            pl.col("momentum").max().alias("max_momentum"),
+            pl.col("views_per_minute").filter(with_baseline).median().alias("median_views_per_minute"),
+        ],
+    )
     figures: Figures = {}
-    for key, part in by_window(velocity, keys).items():
-        with_baseline = part.filter(pl.col("baseline_observed_at").is_not_null())
-        movers = top_movers(part).select(
-            "video_id", "creator_username", "view_count", "view_delta_30m", "views_per_minute", "momentum"
-        )
-        window_end = utc_naive(datetime.strptime(key, "%Y-%m-%d-%H:%M")) + WINDOW
+    for key, row in per_window.items():
+        window_end = utc_naive(window_from_key(key)) + WINDOW
         figures[key] = {
-            "dagster/row_count": part.height,
-            "rows_with_baseline": with_baseline.height,
-            "max_momentum": float(part["momentum"].max() or 0.0),  # type: ignore[arg-type]
-            "median_views_per_minute": float(with_baseline["views_per_minute"].median() or 0.0),  # type: ignore[arg-type]
-            "top_movers": Markdown(markdown_table(movers)),
+            "dagster/row_count": int(row["rows"]),
+            "rows_with_baseline": int(row["with_baseline"] or 0),
+            "max_momentum": float(row["max_momentum"] or 0.0),
+            "median_views_per_minute": float(row["median_views_per_minute"] or 0.0),
             "ready_seconds_after_close": (utc_naive(computed_at) - window_end).total_seconds(),
         }
+    if keys:
+        newest = velocity.filter(pl.col("window_start") == utc_naive(window_from_key(keys[-1])))
+        figures[keys[-1]]["top_movers"] = Markdown(markdown_table(top_movers(newest).select(*MOVER_COLUMNS)))
     return figures
 
 

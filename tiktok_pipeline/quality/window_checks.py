@@ -32,30 +32,29 @@ Outcomes = dict[str, dict[str, CheckOutcome]]
 """Window key → check name → outcome."""
 
 
-def _in_window(frame: pl.DataFrame, window_start: datetime) -> pl.DataFrame:
-    return frame.filter(pl.col("window_start") == utc_naive(window_start))
+def _by_window(frame: pl.DataFrame, starts: list[datetime]) -> dict[datetime, pl.DataFrame]:
+    """``frame``'s rows of each window in ``starts`` (one pass over the frame; empty for windows without rows)."""
+    parts = {key[0]: part for key, part in frame.partition_by("window_start", as_dict=True).items()}
+    return {s: parts.get(utc_naive(s), frame.clear()) for s in starts}
 
 
 def schema_by_window(
     name: str, schema: SchemaFactory, frame: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy
 ) -> Outcomes:
     """A Pandera schema per window: validated once over the range, window by window only when that fails."""
-    starts = list(window_starts(start, end))
+    windows = _by_window(frame, list(window_starts(start, end)))
     if validate_schema(schema(start, end, quality), frame).passed:
         return {
-            window_key(s): {name: CheckOutcome(passed=True, description=f"{_in_window(frame, s).height} rows conform")}
-            for s in starts
+            window_key(s): {name: CheckOutcome(passed=True, description=f"{rows.height} rows conform")}
+            for s, rows in windows.items()
         }
-    return {
-        window_key(s): {name: validate_schema(schema(s, s + WINDOW, quality), _in_window(frame, s))} for s in starts
-    }
+    return {window_key(s): {name: validate_schema(schema(s, s + WINDOW, quality), rows)} for s, rows in windows.items()}
 
 
 def enriched_by_window(enriched: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy) -> Outcomes:
     """The checks of ``enriched_video_metrics`` for each window: its structure (blocking) and plausible engagement."""
     outcomes = schema_by_window("enriched_schema", enriched_schema, enriched, start, end, quality)
-    for s in window_starts(start, end):
-        rows = _in_window(enriched, s)
+    for s, rows in _by_window(enriched, list(window_starts(start, end))).items():
         outcomes[window_key(s)]["engagement_rate_plausible"] = engagement_rate_plausible(
             rows, quality.max_engagement_rate
         )
