@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from dagster._core.errors import DagsterAssetCheckFailedError
 
 from tiktok_pipeline.defs.metadata import (
     KINDS,
@@ -124,7 +125,12 @@ def enriched_and_velocity(
         )
         yield from window_check_events(context, ENRICHED, outcomes, severities(ENRICHED_CHECKS))
     if VELOCITY in selected and blocked:
-        raise dg.Failure(description=f"video_velocity not computed: blocking checks of {ENRICHED} failed ({blocked})")
+        # The error Dagster itself raises for a step stopped by a failed blocking check (it would only raise it after
+        # recording a velocity materialisation that was never written): the check's alert says what failed, and
+        # the run-failure alert leaves such runs to it (activation/alerts/triggers.py).
+        raise DagsterAssetCheckFailedError(
+            f"video_velocity not computed: blocking checks of {ENRICHED} failed with ERROR severity ({blocked})"
+        )
     if velocity is not None:
         by_window = figures.velocity_figures(velocity, keys, datetime.now(UTC))
         report_windows(context, VELOCITY, by_window)
