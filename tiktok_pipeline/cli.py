@@ -1,5 +1,5 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
-manage creator tokens.
+manage creator tokens, generate the docs.
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -279,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     revoke = tokens_sub.add_parser("revoke", help="revoke a creator's authorisation at TikTok and forget the tokens")
     revoke.add_argument("username")
+    docs = sub.add_parser("docs", help="generate the documents derived from the code")
+    docs_sub = docs.add_subparsers(dest="docs_command", required=True)
+    dictionary = docs_sub.add_parser(
+        "dictionary", help="write docs/data-dictionary.md from the table declarations (--check: exit 1 if stale)"
+    )
+    dictionary.add_argument("--check", action="store_true", help="write nothing: exit 1 when the file is out of date")
+    dictionary.add_argument("--output", type=Path, help="the file (default: docs/data-dictionary.md)")
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -293,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             from tiktok_pipeline.warehouse.copy_command import run
 
             return run(args.source, args.target, args.data_path, replace=args.replace, check_only=args.check)
+        if args.command == "docs":
+            from tiktok_pipeline.governance.dictionary import run as write_dictionary
+
+            return write_dictionary(check=args.check, path=args.output)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

@@ -15,19 +15,8 @@ import dagster as dg
 
 from tiktok_pipeline.defs.resources import build_resources
 from tiktok_pipeline.governance.event_batching import enable_event_batching
+from tiktok_pipeline.governance.owners import DEFAULT_OWNERS, OWNERS
 from tiktok_pipeline.settings import Settings, load_settings
-
-OWNERS = {
-    "collect": ["team:data-platform"],
-    "process": ["team:data-platform"],
-    "now": ["team:data-platform"],
-    "govern": ["team:data-platform"],
-    "retain": ["team:data-platform"],
-    "ads": ["team:growth"],
-    "conversions": ["team:growth"],
-}
-"""Who answers for each group's assets (the UI's Owner column and filters)."""
-DEFAULT_OWNERS = ["team:data-platform"]
 
 
 def load_defs_folder() -> dg.Definitions:

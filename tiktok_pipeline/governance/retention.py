@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from tiktok_pipeline.settings import RetentionSettings
 from tiktok_pipeline.warehouse.io import table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     DAILY_CREATOR_METRICS,
@@ -34,6 +35,8 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
     VIDEO_VELOCITY,
+    Retention,
+    TableSpec,
 )
 from tiktok_pipeline.windows import DAY, WINDOW, utc_naive
 
@@ -45,6 +48,48 @@ COVERED_BY: dict[str, tuple[str, ...]] = {
 
 PRUNED_TABLES: tuple[str, ...] = tuple(table for tables in COVERED_BY.values() for table in tables)
 """The window tables retention deletes from."""
+
+RETENTION_DAYS_DEFAULT: int = RetentionSettings.model_fields["retention_days"].default
+"""TIKTOK_RETENTION_DAYS when unset (the setting's own default)."""
+LAKE_SNAPSHOT_DAYS_DEFAULT: int = RetentionSettings.model_fields["lake_snapshot_days"].default
+"""TIKTOK_LAKE_SNAPSHOT_DAYS when unset (the setting's own default)."""
+
+
+class RetentionDeclarationError(ValueError):
+    """A table's declared retention contradicts the rules of this module."""
+
+
+def retention_rule(spec: TableSpec) -> str:
+    """What retention does to ``spec``'s rows, from this module's rules and the settings' defaults (for the data
+    dictionary); raises RetentionDeclarationError when the table's declared ``retention`` says otherwise."""
+    rollup = next((r for r, tables in COVERED_BY.items() if spec.name in tables), None)
+    if (spec.retention is Retention.WINDOW_ROWS) != (spec.name in PRUNED_TABLES):
+        listed = "is" if spec.name in PRUNED_TABLES else "is not"
+        raise RetentionDeclarationError(
+            f"{spec.name} declares retention {spec.retention.value} but {listed} in PRUNED_TABLES"
+            " (tiktok_pipeline/governance/retention.py)"
+        )
+    if (spec.retention is Retention.ROLLUP) != (spec.name in COVERED_BY):
+        raise RetentionDeclarationError(
+            f"{spec.name} declares retention {spec.retention.value} but COVERED_BY"
+            f" {'names' if spec.name in COVERED_BY else 'does not name'} it as a rollup"
+        )
+    if spec.view != (spec.retention is Retention.VIEW):
+        raise RetentionDeclarationError(f"{spec.name}: a view, and only a view, declares retention view")
+    if spec.retention is Retention.WINDOW_ROWS:
+        return (
+            f"Deleted a whole UTC day at a time once the day ended more than TIKTOK_RETENTION_DAYS"
+            f" (default {RETENTION_DAYS_DEFAULT}) whole days ago, and only when {rollup} holds the day's rows;"
+            " the landing files are kept, so a pruned window can be re-parsed."
+        )
+    if spec.retention is Retention.ROLLUP:
+        return f"Kept (never deleted): holds the days retention deletes from {', '.join(COVERED_BY[spec.name])}."
+    if spec.retention is Retention.LATEST:
+        return "Latest state only: each refresh replaces the rows it changes; retention deletes nothing."
+    if spec.retention is Retention.VIEW:
+        return "A view: stores nothing; shows what the tables it reads hold."
+    return "Kept: never deleted by retention."
+
 
 PARTITION_LIMIT = 100_000
 """Partitions per asset the Dagster UI is tuned for."""

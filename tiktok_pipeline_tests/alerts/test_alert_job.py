@@ -48,6 +48,24 @@ def run_alerts(settings, instance, requests, resource: AlertsResource):
     return [job.execute_in_process(run_config=r.run_config, instance=instance, resources=resources) for r in requests]
 
 
+CHECK_ALERT = dg.RunRequest(
+    run_config={
+        "ops": {
+            "compose_alert": {
+                "config": {
+                    "kind": "check",
+                    "window_key": "2026-11-20-10:00",
+                    "asset": "raw_video_snapshots",
+                    "check": "bad_record_share",
+                    "severity": "ERROR",
+                }
+            }
+        }
+    }
+)
+"""alert_job's request for an ERROR of the check bad_record_share on window 10:00 (as alert_sensor would send)."""
+
+
 def alert_rows(settings):
     with open_warehouse(settings) as con:
         return con.execute("SELECT alert_id, delivered, undelivered, attempts FROM alerts ORDER BY alert_id").fetchall()
@@ -118,22 +136,7 @@ def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, ins
 
 @pytest.mark.both_backends
 def test_without_webhooks_alerts_are_still_recorded(settings, instance):
-    request = dg.RunRequest(
-        run_config={
-            "ops": {
-                "compose_alert": {
-                    "config": {
-                        "kind": "check",
-                        "window_key": "2026-11-20-10:00",
-                        "asset": "raw_video_snapshots",
-                        "check": "bad_record_share",
-                        "severity": "ERROR",
-                    }
-                }
-            }
-        }
-    )
-    [result] = run_alerts(settings, instance, [request], plain_alerts_resource())
+    [result] = run_alerts(settings, instance, [CHECK_ALERT], plain_alerts_resource())
     assert result.success
     [(_, delivered, undelivered, _)] = alert_rows(settings)
     assert delivered == "" and undelivered == ""

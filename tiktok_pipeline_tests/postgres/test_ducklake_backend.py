@@ -275,11 +275,13 @@ def test_extensions_load_from_the_wheels_with_signatures_checked(tmp_path: Path,
 def test_a_grown_table_spec_adds_its_columns_on_the_lake(tmp_path: Path, lake: Lake) -> None:
     """The tables' DDL (no keys, indexes or sequences) is valid DuckLake: a first write creates the table, a spec
     with a new column adds it (null for the old rows)."""
+    from dataclasses import replace
+
     from tiktok_pipeline.warehouse.io import create_or_extend
-    from tiktok_pipeline.warehouse.tables import Column, TableSpec
+    from tiktok_pipeline.warehouse.tables import Column
 
     target = lake_settings(tmp_path, lake).warehouse
-    grown = TableSpec(DISPLAY_API_QUARANTINE.name, (*DISPLAY_API_QUARANTINE.columns, Column("extra", "BIGINT", "x")))
+    grown = replace(DISPLAY_API_QUARANTINE, columns=(*DISPLAY_API_QUARANTINE.columns, Column("extra", "BIGINT", "x")))
     _replace(target, W0, "one")
     with connect(target) as connection:
         create_or_extend(connection, grown)

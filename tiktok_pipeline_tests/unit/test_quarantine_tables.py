@@ -4,6 +4,7 @@ A source adopts its rows from the old shared table on first use; the view exists
 re-run replaces only its source's rows; the governance step finishes a migration no source completed.
 """
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -24,10 +25,10 @@ from tiktok_pipeline.warehouse.quarantine import (
     publish_quarantine_view,
 )
 from tiktok_pipeline.warehouse.tables import (
+    AD_REPORT_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
     RAW_AD_METRICS,
-    TableSpec,
 )
 
 W = datetime(2026, 11, 20, 10, 0)
@@ -117,7 +118,7 @@ def test_sources_adopt_their_rows_and_the_view_unites_them(tmp_path):
         with pytest.raises(RuntimeError, match="raw_ad_metrics"):  # a source still writes the shared table
             create_quarantine_view(con)
 
-        ads = TableSpec("ad_report_quarantine", QUARANTINED_RECORDS.columns)
+        ads = replace(AD_REPORT_QUARANTINE, columns=QUARANTINED_RECORDS.columns)
         assert adopt_legacy_rows(con, ads, "raw_ad_metrics") == 1
         assert is_view(con)  # the last source to move creates the view
         assert create_quarantine_view(con) == ["ad_report_quarantine", "display_api_quarantine"]

@@ -2,7 +2,7 @@
 
 from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
-from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
+from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -10,7 +10,7 @@ from tiktok_pipeline.warehouse.tables.quarantine import (
     QUARANTINED_RECORDS,
 )
 from tiktok_pipeline.warehouse.tables.rollups import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS
-from tiktok_pipeline.warehouse.tables.spec import Column, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
 from tiktok_pipeline.warehouse.tables.videos import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
@@ -19,7 +19,29 @@ from tiktok_pipeline.warehouse.tables.videos import (
     VIDEO_VELOCITY,
 )
 
+ALL_TABLES: tuple[TableSpec, ...] = (
+    RAW_VIDEO_SNAPSHOTS,
+    RAW_CREATOR_SNAPSHOTS,
+    DISPLAY_API_QUARANTINE,
+    POLL_TELEMETRY,
+    ENRICHED_VIDEO_METRICS,
+    VIDEO_VELOCITY,
+    VIDEO_CURRENT_STATE,
+    TOP_MOVERS_LAST_HOUR,
+    DAILY_VIDEO_METRICS,
+    DAILY_CREATOR_METRICS,
+    RAW_AD_METRICS,
+    AD_REPORT_QUARANTINE,
+    AD_VELOCITY,
+    CONVERSION_OUTBOX,
+    CONVERSION_QUARANTINE,
+    QUARANTINED_RECORDS,
+    ALERTS,
+)
+"""Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
+
 __all__ = [
+    "ALL_TABLES",
     "AD_REPORT_QUARANTINE",
     "AD_VELOCITY",
     "ALERTS",
@@ -35,7 +57,9 @@ __all__ = [
     "RAW_AD_METRICS",
     "RAW_CREATOR_SNAPSHOTS",
     "RAW_VIDEO_SNAPSHOTS",
+    "Retention",
     "TableSpec",
+    "TOP_MOVERS_LAST_HOUR",
     "TOP_MOVERS_VIEW",
     "VIDEO_CURRENT_STATE",
     "VIDEO_VELOCITY",

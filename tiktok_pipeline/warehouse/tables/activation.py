@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tiktok_pipeline.warehouse.tables.spec import Column, TableSpec
+from tiktok_pipeline.governance.owners import DATA_PLATFORM, GROWTH
+from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
 
 ALERTS = TableSpec(
     "alerts",
@@ -31,6 +32,10 @@ ALERTS = TableSpec(
         Column("last_error", "VARCHAR", "Last delivery error (never the webhook URL)."),
         Column("payload", "VARCHAR", "The alert as JSON."),
     ),
+    description="Every alert composed (failed checks, momentum digests, failed runs, creator tokens) and where it was delivered.",
+    owner=DATA_PLATFORM,
+    sources=("display_api", "business_api"),
+    retention=Retention.KEPT,
 )
 
 CONVERSION_OUTBOX = TableSpec(
@@ -117,4 +122,8 @@ CONVERSION_OUTBOX = TableSpec(
         Column("sent_at", "TIMESTAMP", "When TikTok acknowledged it (UTC)."),
         Column("run_id", "VARCHAR", "Dagster run that last changed the row."),
     ),
+    description="One row per order event to send to the Events API (identifiers hashed), with its delivery status.",
+    owner=GROWTH,
+    sources=("order_exports", "events_api"),
+    retention=Retention.KEPT,
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tiktok_pipeline.warehouse.tables.spec import VIDEO_COLUMN, WINDOW_COLUMN, Column, TableSpec
+from tiktok_pipeline.governance.owners import GROWTH
+from tiktok_pipeline.warehouse.tables.spec import VIDEO_COLUMN, WINDOW_COLUMN, Column, Retention, TableSpec
 
 _AD_COUNT_NOTE = " Null where TikTok answered '-' (empty)."
 
@@ -73,6 +74,10 @@ RAW_AD_METRICS = TableSpec(
         Column("landing_file", "VARCHAR", "Landed raw report file the row was parsed from (relative path)."),
         Column("request_id", "VARCHAR", "TikTok's request_id of the report page that carried the row."),
     ),
+    description="One row per ad and hour of the API for Business integrated report (with ad/get's Spark Ad links), replaced while the hour is inside a fetch's lookback.",
+    owner=GROWTH,
+    sources=("business_api",),
+    retention=Retention.KEPT,
 )
 
 AD_VELOCITY = TableSpec(
@@ -161,4 +166,8 @@ AD_VELOCITY = TableSpec(
             "The latest observation at or before observed_at - 30 min that share_rate_30m compares with.",
         ),
     ),
+    description="Per video and window: the trailing hour's CTR, spend and view rates of the Spark Ads boosting it, beside organic proxies.",
+    owner=GROWTH,
+    sources=("business_api", "display_api", "tracking_registry"),
+    retention=Retention.KEPT,
 )

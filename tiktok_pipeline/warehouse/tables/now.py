@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tiktok_pipeline.governance.owners import DATA_PLATFORM
 from tiktok_pipeline.warehouse.tables.spec import (
     COUNT_COLUMNS,
     CREATED_COLUMN,
@@ -9,6 +10,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     OBSERVED_COLUMN,
     VIDEO_COLUMN,
     Column,
+    Retention,
     TableSpec,
 )
 from tiktok_pipeline.warehouse.tables.videos import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
@@ -55,6 +57,10 @@ VIDEO_CURRENT_STATE = TableSpec(
             " (as of the refresh, not of the query; add now() - refreshed_at for the age at query time).",
         ),
     ),
+    description="One row per tracked video: its latest observation, that observation's velocity, and how stale it is.",
+    owner=DATA_PLATFORM,
+    sources=("display_api", "tracking_registry"),
+    retention=Retention.LATEST,
 )
 """One row per tracked video: its latest observation (counts), the velocity figures of that observation, the window
 it came from, how stale it is as of the refresh, and its registry enrichment. Written only by the asset
@@ -62,3 +68,25 @@ it came from, how stale it is as of the refresh, and its registry enrichment. Wr
 
 TOP_MOVERS_VIEW = "top_movers_last_hour"
 """The view over ``video_current_state``: the top movers by momentum among the videos observed in the last hour."""
+
+TOP_MOVERS_LAST_HOUR = TableSpec(
+    TOP_MOVERS_VIEW,
+    (
+        Column(
+            "mover_rank",
+            "BIGINT",
+            "1 for the highest momentum (ties: views per minute, then video id) among the videos observed within the"
+            " hour before the newest observation.",
+        ),
+        *VIDEO_CURRENT_STATE.columns,
+    ),
+    description="The view over video_current_state: the top movers by momentum among the videos observed in the"
+    " last hour, ranked.",
+    owner=DATA_PLATFORM,
+    sources=VIDEO_CURRENT_STATE.sources,
+    retention=Retention.VIEW,
+    view=True,
+)
+"""``top_movers_last_hour`` declared for the data dictionary (created by
+:func:`tiktok_pipeline.metrics.current_state.top_movers_view_sql`): ``mover_rank`` then every column of
+``video_current_state``."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, TableSpec
+from tiktok_pipeline.governance.owners import DATA_PLATFORM, GROWTH
+from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, Retention, TableSpec
 
 QUARANTINED_RECORDS = TableSpec(
     "quarantined_records",
@@ -19,14 +20,20 @@ QUARANTINED_RECORDS = TableSpec(
             " (API for Business reports) or conversion_outbox (order exports).",
         ),
     ),
+    description="The view over every source's quarantine table: each record rejected by validation, with its reason.",
+    owner=DATA_PLATFORM,
+    sources=("display_api", "business_api", "order_exports"),
+    retention=Retention.VIEW,
+    view=True,
 )
 """The columns every quarantine table shares, and the view ``quarantined_records``: the union of every source's
 ``<source>_quarantine`` table (:mod:`tiktok_pipeline.warehouse.quarantine`). Each source table has one writer, the
 asset that parses the source; the view's owner is the governance asset ``quarantined_records``."""
 
 
-def _quarantine_spec(name: str, source: str, asset: str) -> TableSpec:
-    """A source's quarantine table: the shared columns, with what ``source`` and ``asset`` hold for that source."""
+def _quarantine_spec(name: str, source: str, asset: str, *, owner: str, sources: tuple[str, ...]) -> TableSpec:
+    """A source's quarantine table: the shared columns, with what ``source`` and ``asset`` hold for that source;
+    owned by the owner of ``asset``, its only writer."""
     described = {
         "source": source,
         "asset": f"Always {asset}: the table the record is missing from (the same value in quarantined_records).",
@@ -36,6 +43,10 @@ def _quarantine_spec(name: str, source: str, asset: str) -> TableSpec:
         tuple(
             Column(c.name, c.type, described[c.name]) if c.name in described else c for c in QUARANTINED_RECORDS.columns
         ),
+        description=f"Records of {', '.join(sources)} that failed validation, written only by {asset}.",
+        owner=owner,
+        sources=sources,
+        retention=Retention.KEPT,
     )
 
 
@@ -43,6 +54,8 @@ DISPLAY_API_QUARANTINE = _quarantine_spec(
     "display_api_quarantine",
     "Endpoint (user/info, video/list, video/query) and landing file the record came from.",
     "raw_video_snapshots",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
 )
 """Display API records that failed validation, written only by the raw snapshots step (asset display_api_quarantine)."""
 
@@ -50,6 +63,8 @@ AD_REPORT_QUARANTINE = _quarantine_spec(
     "ad_report_quarantine",
     "Endpoint (report/integrated/get, ad/get) and landing file the row came from.",
     "raw_ad_metrics",
+    owner=GROWTH,
+    sources=("business_api",),
 )
 """Ad report rows that failed validation, written only by raw_ad_metrics (in the transaction that replaces its hours)."""
 
@@ -57,6 +72,8 @@ CONVERSION_QUARANTINE = _quarantine_spec(
     "conversion_quarantine",
     "Export file and line the order came from: conversions/<file>:<line>.",
     "conversion_outbox",
+    owner=GROWTH,
+    sources=("order_exports",),
 )
 """Orders of the shop's exports that failed validation (payloads redacted), written only by conversion_outbox (in
 the transaction that queues its orders)."""

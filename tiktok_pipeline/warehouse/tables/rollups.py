@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tiktok_pipeline.warehouse.tables.spec import CREATED_COLUMN, CREATOR_COLUMN, VIDEO_COLUMN, Column, TableSpec
+from tiktok_pipeline.governance.owners import DATA_PLATFORM
+from tiktok_pipeline.warehouse.tables.spec import (
+    CREATED_COLUMN,
+    CREATOR_COLUMN,
+    VIDEO_COLUMN,
+    Column,
+    Retention,
+    TableSpec,
+)
 
 _DAY_START = Column(
     "window_start",
@@ -59,6 +67,10 @@ DAILY_VIDEO_METRICS = TableSpec(
             "Observations of the day that had a 30-minute baseline (so a speed).",
         ),
     ),
+    description="One row per video and UTC day: the day's window rows of enriched_video_metrics and video_velocity rolled up.",
+    owner=DATA_PLATFORM,
+    sources=("display_api", "tracking_registry"),
+    retention=Retention.ROLLUP,
 )
 
 DAILY_CREATOR_METRICS = TableSpec(
@@ -82,4 +94,8 @@ DAILY_CREATOR_METRICS = TableSpec(
         Column("likes_count", "BIGINT", "Total likes across the creator's videos at the day's last observation."),
         Column("video_count", "BIGINT", "Public videos at the day's last observation."),
     ),
+    description="One row per creator and UTC day: the day's rows of raw_creator_snapshots rolled up.",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
+    retention=Retention.ROLLUP,
 )

@@ -1,8 +1,10 @@
-"""How a warehouse table is described once (DDL, Polars casts, the UI's column descriptions), and the columns tables share."""
+"""How a warehouse table is described once (DDL, Polars casts, the UI's column descriptions, the data dictionary's
+owner, sources and retention), and the columns tables share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import dagster as dg
@@ -26,12 +28,35 @@ class Column:
     description: str
 
 
+class Retention(StrEnum):
+    """Which retention rule a table falls under; the rules themselves (and their settings) are in
+    :mod:`tiktok_pipeline.governance.retention`, which checks every declaration against them."""
+
+    WINDOW_ROWS = "window_rows"
+    """Pruned a whole day at a time once rolled up (one of ``PRUNED_TABLES``)."""
+    ROLLUP = "rollup"
+    """A daily rollup: kept, it holds what retention deletes from its window tables."""
+    KEPT = "kept"
+    """Never deleted by retention."""
+    LATEST = "latest"
+    """Only the latest state: rows are replaced at each refresh, retention deletes nothing."""
+    VIEW = "view"
+    """A view: stores no rows, shows what the tables it reads still hold."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
-    """A warehouse table; every table is keyed by ``window_start`` for delete-then-insert."""
+    """A warehouse table (or view) declared once: its columns, and for the data dictionary what it is, who answers
+    for it (``owner``: the owner of the asset that writes it), the ``sources`` its rows come from (names of declared
+    sources or local inputs) and the ``retention`` rule it falls under."""
 
     name: str
     columns: tuple[Column, ...]
+    description: str
+    owner: str
+    sources: tuple[str, ...]
+    retention: Retention
+    view: bool = False
 
     @property
     def ddl(self) -> str:

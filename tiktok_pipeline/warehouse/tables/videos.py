@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tiktok_pipeline.governance.owners import DATA_PLATFORM
 from tiktok_pipeline.warehouse.tables.spec import (
     COUNT_COLUMNS,
     CREATED_COLUMN,
@@ -10,6 +11,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     VIDEO_COLUMN,
     WINDOW_COLUMN,
     Column,
+    Retention,
     TableSpec,
 )
 
@@ -27,6 +29,10 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
         Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
         Column("log_id", "VARCHAR", "TikTok's log_id of the response that carried the observation."),
     ),
+    description="One row per tracked video and 5-minute window: its counts as the Display API returned them.",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
+    retention=Retention.WINDOW_ROWS,
 )
 
 RAW_CREATOR_SNAPSHOTS = TableSpec(
@@ -43,6 +49,10 @@ RAW_CREATOR_SNAPSHOTS = TableSpec(
         Column("video_count", "BIGINT", "Public videos at observed_at."),
         Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
     ),
+    description="One row per creator and window: follower, like and video totals from user/info.",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
+    retention=Retention.WINDOW_ROWS,
 )
 
 ENRICHED_VIDEO_METRICS = TableSpec(
@@ -65,6 +75,10 @@ ENRICHED_VIDEO_METRICS = TableSpec(
         Column("product_skus", "VARCHAR[]", "Product SKUs the creator promotes (tracking registry)."),
         Column("audience_tags", "VARCHAR[]", "Audience segments of the creator (tracking registry)."),
     ),
+    description="raw_video_snapshots with engagement rate, age and the tracking registry's campaigns, products and audiences.",
+    owner=DATA_PLATFORM,
+    sources=("display_api", "tracking_registry"),
+    retention=Retention.WINDOW_ROWS,
 )
 
 VIDEO_VELOCITY = TableSpec(
@@ -96,6 +110,10 @@ VIDEO_VELOCITY = TableSpec(
             " than over its life so far (a surge); below 1 it is cooling.",
         ),
     ),
+    description="Per video and window: views per minute, engagement change and momentum against the observation 30 minutes earlier.",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
+    retention=Retention.WINDOW_ROWS,
 )
 
 
@@ -172,4 +190,8 @@ POLL_TELEMETRY = TableSpec(
             "gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."
         ),
     ),
+    description="One row per window: requests, retries, throttling, errors, latency, pagination stops and freshness of the Display API collection.",
+    owner=DATA_PLATFORM,
+    sources=("display_api",),
+    retention=Retention.KEPT,
 )
