@@ -13,7 +13,7 @@ from tiktok_pipeline.governance.rate_limits import (
 )
 from tiktok_pipeline.governance.source_models import RateLimit, Terms
 from tiktok_pipeline.governance.sources import DISPLAY_API, SOURCES, check_pools
-from tiktok_pipeline.settings import ConversionSettings, SettingsError, load_settings
+from tiktok_pipeline.settings import ConversionSettings, RetentionSettings, SettingsError, load_settings
 from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
 from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, VIDEO_FIELD_SCOPES
 from tiktok_pipeline.sources.business_api.advertiser import ADVERTISER_ENDPOINT
@@ -36,6 +36,8 @@ def test_the_three_sources_are_declared_with_what_the_code_uses():
     assert set(reporting.endpoints) == {REPORT_ENDPOINT, ADS_ENDPOINT, ADVERTISER_ENDPOINT}
     events = SOURCES["events_api"].rate_limit(TRACK_ENDPOINT)
     assert events.max_items == MAX_BATCH == ConversionSettings.model_fields["conversions_batch_size"].metadata[1].le
+    window_rows = next(r for r in display.retention if r.setting == "TIKTOK_RETENTION_DAYS")
+    assert window_rows.days == RetentionSettings.model_fields["retention_days"].default
     for declared in (reporting, events):
         assert (declared.requests, declared.window_seconds, declared.client_default) == (30, 1, 10)
         assert declared.pool == "tiktok_business_app"
