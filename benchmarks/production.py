@@ -65,10 +65,11 @@ SELECT = ["enriched_video_metrics", "video_velocity"]
 
 
 def default_limit() -> int:
-    """The client limiter's default (TIKTOK_REQUESTS_PER_MINUTE); imported late to keep child processes lean."""
-    from tiktok_pipeline.settings import DisplaySettings
+    """The client limiter's default (TIKTOK_REQUESTS_PER_MINUTE unset: the declared source's); imported late to keep
+    child processes lean."""
+    from tiktok_pipeline.governance.rate_limits import display_requests_per_minute
 
-    return DisplaySettings.model_fields["requests_per_minute"].default
+    return display_requests_per_minute(None)
 
 
 CEILING_REQUESTS_PER_MINUTE = 600

@@ -1,5 +1,6 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
-manage creator tokens, generate the docs.
+manage creator tokens, regenerate the documents generated from declarations (``docs rate-limits``,
+``docs dictionary``).
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -267,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     copy.add_argument("--replace", action="store_true", help="replace the rows of lake tables that are not empty")
     copy.add_argument("--check", action="store_true", help="copy nothing: compare the lake's tables with the file's")
+    docs = sub.add_parser("docs", help="regenerate the documents generated from declarations")
+    docs_sub = docs.add_subparsers(dest="docs_command", required=True)
+    rate_limits = docs_sub.add_parser(
+        "rate-limits", help="write docs/rate-limit-policy.md from the source declarations"
+    )
+    rate_limits.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file is out of date")
     tokens = sub.add_parser("tokens", help="manage creators' OAuth tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     add = tokens_sub.add_parser("add", help="store a refresh token read from standard input")
@@ -279,8 +286,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     revoke = tokens_sub.add_parser("revoke", help="revoke a creator's authorisation at TikTok and forget the tokens")
     revoke.add_argument("username")
-    docs = sub.add_parser("docs", help="generate the documents derived from the code")
-    docs_sub = docs.add_subparsers(dest="docs_command", required=True)
     dictionary = docs_sub.add_parser(
         "dictionary", help="write docs/data-dictionary.md from the table declarations (--check: exit 1 if stale)"
     )
@@ -301,9 +306,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(args.source, args.target, args.data_path, replace=args.replace, check_only=args.check)
         if args.command == "docs":
-            from tiktok_pipeline.governance.dictionary import run as write_dictionary
+            if args.docs_command == "dictionary":
+                from tiktok_pipeline.governance.dictionary import run as write_dictionary
 
-            return write_dictionary(check=args.check, path=args.output)
+                return write_dictionary(check=args.check, path=args.output)
+            from tiktok_pipeline.governance.rate_limits import write_rate_limit_policy
+
+            return write_rate_limit_policy(check=args.check)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

@@ -3,12 +3,15 @@
 Every Dagster definition lives at module level in ``tiktok_pipeline/defs/<domain>/`` (Dagster's ``dg``
 layout, loaded with ``dg.load_from_defs_folder``); the resources come from
 :class:`tiktok_pipeline.settings.Settings` (``TIKTOK_*`` variables, secrets only as ``dagster.EnvVar``).
-This module only binds them and applies what holds for every asset: owners, links to the source code, and
-Dagster's event batching in every process that loads it (:mod:`tiktok_pipeline.governance.event_batching`).
+This module only binds them and applies what holds for every asset: owners, links to the source code,
+Dagster's event batching in every process that loads it (:mod:`tiktok_pipeline.governance.event_batching`), and
+the admission of the declared sources: an unofficial one without a current risk acceptance refuses the load
+(:mod:`tiktok_pipeline.governance.risk`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +19,9 @@ import dagster as dg
 from tiktok_pipeline.defs.resources import build_resources
 from tiktok_pipeline.governance.event_batching import enable_event_batching
 from tiktok_pipeline.governance.owners import DEFAULT_OWNERS, OWNERS
+from tiktok_pipeline.governance.risk import admit_sources
+from tiktok_pipeline.governance.source_models import SourceDeclaration
+from tiktok_pipeline.governance.sources import SOURCES
 from tiktok_pipeline.settings import Settings, load_settings
 
 
@@ -46,9 +52,13 @@ def apply_policies(loaded: dg.Definitions) -> dg.Definitions:
     )
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """All definitions with their resources for ``settings`` (default: from the environment)."""
+def build_definitions(
+    settings: Settings | None = None, *, sources: Mapping[str, SourceDeclaration] = SOURCES
+) -> dg.Definitions:
+    """All definitions with their resources for ``settings`` (default: from the environment), once every declared
+    source is admitted (``sources``: the declarations, :data:`~tiktok_pipeline.governance.sources.SOURCES`)."""
     settings = settings or load_settings()
+    admit_sources(sources, settings.risk_acceptances_path)
     loaded = dg.Definitions.merge(load_defs_folder(), dg.Definitions(resources=build_resources(settings)))
     return apply_policies(loaded)
 

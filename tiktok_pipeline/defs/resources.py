@@ -11,6 +11,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.governance.rate_limits import (
+    business_requests_per_second,
+    display_limit,
+    display_requests_per_minute,
+)
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.registry import TrackingRegistry, load_registry
 from tiktok_pipeline.quality.schemas import QualityPolicy
@@ -71,7 +76,9 @@ class DisplayApiResource(dg.ConfigurableResource):
     sim_seed: int = Field(description="TIKTOK_SIM_SEED.")
     tracking_horizon_days: float = Field(description="TIKTOK_TRACKING_HORIZON_DAYS.")
     max_window_age_minutes: float = Field(description="TIKTOK_MAX_WINDOW_AGE_MINUTES.")
-    requests_per_minute: int = Field(description="TIKTOK_REQUESTS_PER_MINUTE.")
+    requests_per_minute: int = Field(
+        description="TIKTOK_REQUESTS_PER_MINUTE, else the declared source's; never above its declared limit."
+    )
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     timeout_seconds: float = Field(description="TIKTOK_REQUEST_TIMEOUT_SECONDS.")
@@ -89,7 +96,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             sim_seed=settings.sim_seed,
             tracking_horizon_days=display.tracking_horizon_days,
             max_window_age_minutes=display.max_window_age_minutes,
-            requests_per_minute=display.requests_per_minute,
+            requests_per_minute=display_requests_per_minute(display.requests_per_minute),
             max_attempts=display.max_attempts,
             max_retry_seconds=display.http_max_retry_seconds,
             timeout_seconds=display.request_timeout_seconds,
@@ -123,7 +130,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             client_secret=SecretStr(self.client_secret),
             token_store=TokenStore(Path(self.token_store_path)),
             transport=transport,
-            limiter=SlidingWindowLimiter(self.requests_per_minute),
+            limiter=SlidingWindowLimiter(self.requests_per_minute, display_limit().window_seconds),
             retry=RetryPolicy(max_attempts=self.max_attempts, max_retry_seconds=self.max_retry_seconds),
             timeout_seconds=self.timeout_seconds,
             request_hooks=SIMULATOR_HOOKS if self.simulator else (),
@@ -144,7 +151,7 @@ class TrackingRegistryResource(dg.ConfigurableResource):
 def resolved_policy_settings(settings: Settings) -> dict[str, float]:
     """The ``TIKTOK_POLL_*`` values with each endpoint's budget resolved from TIKTOK_REQUESTS_PER_MINUTE when unset
     (and no overall cap when ``TIKTOK_POLL_BUDGET_REQUESTS`` is unset)."""
-    budgets = settings.polling.endpoint_budgets(settings.display.requests_per_minute)
+    budgets = settings.polling.endpoint_budgets(display_requests_per_minute(settings.display.requests_per_minute))
     resolved = {f"budget_{endpoint.replace('/', '_')}": budget for endpoint, budget in budgets.items()}
     return {**settings.polling.model_dump(exclude_none=True), **resolved}
 
@@ -210,7 +217,9 @@ class BusinessApiResource(dg.ConfigurableResource):
     max_attempts: int = Field(description="TIKTOK_MAX_ATTEMPTS.")
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     timeout_seconds: float = Field(description="TIKTOK_BUSINESS_TIMEOUT_SECONDS.")
-    requests_per_second: float = Field(description="TIKTOK_BUSINESS_REQUESTS_PER_SECOND (the app's QPS tier).")
+    requests_per_second: float = Field(
+        description="TIKTOK_BUSINESS_REQUESTS_PER_SECOND (the app's QPS tier), else the declared sources'."
+    )
     simulator: bool = Field(description="base_url is a served simulator: reads are answered as of the window's end.")
 
     @classmethod
@@ -223,7 +232,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             max_attempts=settings.display.max_attempts,
             max_retry_seconds=settings.display.http_max_retry_seconds,
             timeout_seconds=settings.ads.business_timeout_seconds,
-            requests_per_second=settings.ads.business_requests_per_second,
+            requests_per_second=business_requests_per_second(settings.ads.business_requests_per_second),
             simulator=settings.ads.uses_simulator,
         )
 

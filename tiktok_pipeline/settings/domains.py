@@ -15,9 +15,6 @@ DATA_DIR = PROJECT_ROOT / "data"
 MIN_RETENTION_DAYS = 2
 """Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
 back, the quality checks and the polling state one day back."""
-DISPLAY_API_REQUESTS_PER_MINUTE = 600
-REQUESTS_PER_MINUTE = 590
-"""Default of TIKTOK_REQUESTS_PER_MINUTE (the client-side limit per endpoint)."""
 POLL_BUDGET_SHARE = 0.9
 """Share of an endpoint's rate limit over a window that its default polling budget plans: the rest is headroom for
 retried requests (429s, 5xx, timeouts) and retries of failed windows."""
@@ -51,13 +48,13 @@ class DisplaySettings(BaseSettings):
         gt=0,
         description="Against a real host, a window may be observed at most this long after it closed.",
     )
-    requests_per_minute: int = Field(
-        default=REQUESTS_PER_MINUTE,
+    requests_per_minute: int | None = Field(
+        default=None,
         gt=0,
-        le=DISPLAY_API_REQUESTS_PER_MINUTE,
         description=(
-            "Client-side limit per endpoint (the API allows 600 in any 60 s). The limiter's window slides like "
-            "TikTok's, so 590 leaves a margin for clock drift; a rare 429 is retried."
+            "Client-side limit per Display API endpoint and minute. Unset: the declared source's (590; TikTok allows"
+            " 600 in any 60 s, tiktok_pipeline/governance/sources.py). May lower it; above the declared limit is"
+            " refused when the resources are built."
         ),
     )
     max_attempts: int = Field(default=5, ge=1, description="Attempts per request on 429/5xx/timeouts.")
@@ -106,17 +103,17 @@ class PollingSettings(BaseSettings):
     budget_user_info: int | None = Field(
         default=None,
         ge=1,
-        description="user/info requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+        description="user/info requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655 by default).",
     )
     budget_video_list: int | None = Field(
         default=None,
         ge=1,
-        description="video/list requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+        description="video/list requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655 by default).",
     )
     budget_video_query: int | None = Field(
         default=None,
         ge=1,
-        description="video/query requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655).",
+        description="video/query requests per window. Unset: 90% of TIKTOK_REQUESTS_PER_MINUTE over 5 minutes (2,655 by default).",
     )
     budget_requests: int | None = Field(
         default=None,
@@ -138,9 +135,10 @@ class PollingSettings(BaseSettings):
     max_backoff: float = Field(default=4.0, ge=1, description="Largest backoff factor after throttling.")
     recovery: float = Field(default=0.75, gt=0, lt=1, description="Backoff multiplier per clean window.")
 
-    def endpoint_budgets(self, requests_per_minute: int = REQUESTS_PER_MINUTE) -> dict[str, int]:
+    def endpoint_budgets(self, requests_per_minute: int) -> dict[str, int]:
         """Requests per window of each polled endpoint: its ``TIKTOK_POLL_BUDGET_*`` setting, else
-        :data:`POLL_BUDGET_SHARE` of ``requests_per_minute`` (TIKTOK_REQUESTS_PER_MINUTE) over one window."""
+        :data:`POLL_BUDGET_SHARE` of ``requests_per_minute`` (TIKTOK_REQUESTS_PER_MINUTE as resolved against the
+        declared source, ``governance.rate_limits.display_requests_per_minute``) over one window."""
         derived = int(requests_per_minute * WINDOW_MINUTES * POLL_BUDGET_SHARE)
         configured = (self.budget_user_info, self.budget_video_list, self.budget_video_query)
         return {e: derived if b is None else b for e, b in zip(POLLED_ENDPOINTS, configured, strict=True)}
@@ -226,14 +224,14 @@ class AdsSettings(BaseSettings):
     business_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Seconds before an API for Business request times out."
     )
-    business_requests_per_second: float = Field(
-        default=10.0,
+    business_requests_per_second: float | None = Field(
+        default=None,
         gt=0,
-        le=30,
         description=(
             "Requests a second the API for Business client keeps to, every endpoint and client of the process"
-            " together: the app's QPS tier (TikTok grants 10, 20 or 30; over it answers 40100), or less to leave"
-            " room for other processes using the same app."
+            " together (reporting and the Events API): the app's QPS tier (TikTok grants 10, 20 or 30; over it"
+            " answers 40100), or less to leave room for other processes using the same app. Unset: the declared"
+            " sources' (10, the lowest tier); above their declared limit (30) is refused when the resources are built."
         ),
     )
 

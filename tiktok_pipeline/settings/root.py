@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         ),
     )
     sim_seed: int = Field(default=7, description="Seed of the embedded simulator's world.")
+    risk_acceptances_path: Path = Field(
+        default=DATA_DIR / "risk_acceptances.json",
+        description=(
+            "Recorded risk acceptances of unofficial sources (JSON; README → Sources). A missing file records none:"
+            " every unofficial source is then refused when the definitions load."
+        ),
+    )
 
     display: domains.DisplaySettings = Field(default_factory=domains.DisplaySettings)
     polling: domains.PollingSettings = Field(default_factory=domains.PollingSettings)

@@ -69,3 +69,15 @@ def test_retention_comes_from_the_rules_and_a_contradicting_declaration_is_refus
         retention_rule(replace(ALERTS, retention=Retention.WINDOW_ROWS))
     with pytest.raises(RetentionDeclarationError, match="only a view"):
         retention_rule(replace(ALERTS, view=True))
+
+
+def test_every_tables_sources_are_declared_sources_or_local_inputs():
+    """A table's sources name the declared outside sources (governance/sources.py) or the pipeline's own inputs."""
+    from tiktok_pipeline.governance.sources import SOURCES
+    from tiktok_pipeline.warehouse.tables import ALL_TABLES
+
+    local_inputs = {"tracking_registry", "order_exports"}
+    unknown = {(spec.name, source) for spec in ALL_TABLES for source in spec.sources} - {
+        (spec.name, source) for spec in ALL_TABLES for source in spec.sources if source in {*SOURCES, *local_inputs}
+    }
+    assert not unknown, f"sources neither declared in SOURCES nor local inputs: {sorted(unknown)}"

@@ -21,9 +21,9 @@ from tiktok_pipeline.settings import Settings, SettingsError, environment_variab
         ("TIKTOK_POLL_HOT_MOMENTUM", "fast", "TIKTOK_POLL_HOT_MOMENTUM='fast': Input should be a valid number"),
         (
             "TIKTOK_REQUESTS_PER_MINUTE",
-            "900",
-            "TIKTOK_REQUESTS_PER_MINUTE='900': Input should be less than or equal to 600 (allowed: int > 0 and <= 600",
-        ),
+            "0",
+            "TIKTOK_REQUESTS_PER_MINUTE='0': Input should be greater than 0",
+        ),  # above the declared limit (600): refused by the declaration (unit/test_sources.py)
         (
             "TIKTOK_POLL_BUDGET_VIDEO_QUERY",
             "0",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from tiktok_pipeline.governance.rate_limits import display_requests_per_minute
 from tiktok_pipeline.settings import PollingSettings
 from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST
 
@@ -38,8 +39,9 @@ class PollingPolicy(PollingSettings):
 
     def endpoint_budget(self, backoff: float = 1.0) -> dict[str, int]:
         """Requests allowed this window per endpoint (``user/info``, ``video/list``, ``video/query``): each one's
-        budget (:meth:`endpoint_budgets`) shrunk by the backoff factor."""
-        return {endpoint: max(1, int(b / backoff)) for endpoint, b in self.endpoint_budgets().items()}
+        budget (:meth:`endpoint_budgets`; unset: from the declared rate limit) shrunk by the backoff factor."""
+        budgets = self.endpoint_budgets(display_requests_per_minute(None))
+        return {endpoint: max(1, int(b / backoff)) for endpoint, b in budgets.items()}
 
     def budget(self, backoff: float = 1.0) -> int:
         """Requests allowed this window, all endpoints together: the per-endpoint budgets' sum, or the overall

@@ -7,7 +7,8 @@ airbytehq/airbyte issue 70992). So the client takes a slot of **one** limiter (t
 whatever the endpoint, and every client of the same host in this process shares it
 (:func:`shared_app_limiter`): the reporting run and the Events API relay do not add up past the tier. Runs in
 other processes have limiters of their own: give each a share of the tier
-(``TIKTOK_BUSINESS_REQUESTS_PER_SECOND``), or let the rare 40100 be retried with backoff.
+(``TIKTOK_BUSINESS_REQUESTS_PER_SECOND``), or let the rare 40100 be retried with backoff. The figures (the
+default and the ceiling the setting may not pass) are the declared sources' (:mod:`tiktok_pipeline.governance.sources`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import math
 import threading
 
+from tiktok_pipeline.governance.rate_limits import business_requests_per_second
 from tiktok_pipeline.sources.http import SlidingWindowLimiter
 
-DEFAULT_REQUESTS_PER_SECOND = 10.0
-"""TikTok's lowest tier (the default of ``TIKTOK_BUSINESS_REQUESTS_PER_SECOND``)."""
-MAX_REQUESTS_PER_SECOND = 30.0
-"""TikTok's highest tier."""
+DEFAULT_REQUESTS_PER_SECOND = business_requests_per_second(None)
+"""The declared sources' client default, TikTok's lowest tier (``TIKTOK_BUSINESS_REQUESTS_PER_SECOND`` unset;
+``tiktok_pipeline/governance/sources.py``)."""
 ARRIVAL_MARGIN_SECONDS = 0.1
 """Added to the limiter's window: TikTok counts a second as requests *arrive*, and they arrive later than they
 leave by a varying delay (connection set-up, scheduling), so two requests sent exactly 1 s apart can arrive

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from tiktok_pipeline.governance.rate_limits import display_limit, display_requests_per_minute
 from tiktok_pipeline.sources.display_api.calls import (
     ApiCall,
     MissingCredentialsError,
@@ -92,7 +93,7 @@ class DisplayApiClient(OAuthClient):
         self._http = HttpSession(
             self.base_url,
             retry=retry,
-            limiter=limiter or SlidingWindowLimiter(590),
+            limiter=limiter or SlidingWindowLimiter(display_requests_per_minute(None), display_limit().window_seconds),
             timeout_seconds=timeout_seconds,
             transport=transport,
             request_hooks=request_hooks,

@@ -34,7 +34,7 @@ ALERTS = TableSpec(
     ),
     description="Every alert composed (failed checks, momentum digests, failed runs, creator tokens) and where it was delivered.",
     owner=DATA_PLATFORM,
-    sources=("display_api", "business_api"),
+    sources=("display_api", "business_reporting"),
     retention=Retention.KEPT,
 )
 

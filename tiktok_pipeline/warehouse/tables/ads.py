@@ -76,7 +76,7 @@ RAW_AD_METRICS = TableSpec(
     ),
     description="One row per ad and hour of the API for Business integrated report (with ad/get's Spark Ad links), replaced while the hour is inside a fetch's lookback.",
     owner=GROWTH,
-    sources=("business_api",),
+    sources=("business_reporting",),
     retention=Retention.KEPT,
 )
 
@@ -168,6 +168,6 @@ AD_VELOCITY = TableSpec(
     ),
     description="Per video and window: the trailing hour's CTR, spend and view rates of the Spark Ads boosting it, beside organic proxies.",
     owner=GROWTH,
-    sources=("business_api", "display_api", "tracking_registry"),
+    sources=("business_reporting", "display_api", "tracking_registry"),
     retention=Retention.KEPT,
 )

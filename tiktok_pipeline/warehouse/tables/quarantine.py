@@ -22,7 +22,7 @@ QUARANTINED_RECORDS = TableSpec(
     ),
     description="The view over every source's quarantine table: each record rejected by validation, with its reason.",
     owner=DATA_PLATFORM,
-    sources=("display_api", "business_api", "order_exports"),
+    sources=("display_api", "business_reporting", "order_exports"),
     retention=Retention.VIEW,
     view=True,
 )
@@ -64,7 +64,7 @@ AD_REPORT_QUARANTINE = _quarantine_spec(
     "Endpoint (report/integrated/get, ad/get) and landing file the row came from.",
     "raw_ad_metrics",
     owner=GROWTH,
-    sources=("business_api",),
+    sources=("business_reporting",),
 )
 """Ad report rows that failed validation, written only by raw_ad_metrics (in the transaction that replaces its hours)."""
 

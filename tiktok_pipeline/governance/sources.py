@@ -1,0 +1,229 @@
+"""Every source the pipeline uses, declared once: :data:`SOURCES` (name → :class:`SourceDeclaration`).
+
+The declarations are Python constants validated by pydantic when this module is imported, not a YAML or JSON
+file: they are reviewed in the same diff as the code that uses them, mypy and the models check them before
+anything runs, and nothing outside the locked dependencies is needed to read them (PyYAML is only a dev
+dependency). Figures come from ``/work/shared/reference/tiktok-apis.md`` (§1, §3, §4, §7) and match what the
+code does; the limiters read their limits from here (:mod:`tiktok_pipeline.governance.rate_limits`), and
+``docs/rate-limit-policy.md`` is rendered from here (``tiktok-pipeline docs rate-limits``).
+
+To declare a new source, add a :class:`SourceDeclaration` below and to :data:`SOURCES` (README → Sources).
+An ``unofficial`` one is refused when the definitions load unless a risk acceptance is recorded
+(:mod:`tiktok_pipeline.governance.risk`).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from tiktok_pipeline.governance.source_models import (
+    PersonalData,
+    RateLimit,
+    Retention,
+    Scope,
+    SourceDeclaration,
+    Terms,
+)
+
+BUSINESS_APP_POOL = "tiktok_business_app"
+"""The API for Business app's requests-per-second tier: reporting and the Events API count against it together."""
+
+_BUSINESS_APP_BASIS = (
+    "TikTok limits an app to 10, 20 or 30 requests a second (its QPS tier), every endpoint and connection together,"
+    " and answers the excess with code 40100 (tiktok-apis.md §7: Airbyte streams.py, airbytehq/airbyte issue 70992)."
+    " The declared limit is the highest tier; the client keeps to the lowest unless the setting names the app's tier."
+)
+
+
+def _business_app_limit(
+    endpoints: tuple[str, ...], basis: str, *, max_items: int | None = None, items: str | None = None
+) -> RateLimit:
+    """A limit counted against the API for Business app's tier (:data:`BUSINESS_APP_POOL`)."""
+    return RateLimit(
+        endpoints=endpoints,
+        counted="per_app",
+        requests=30,
+        window_seconds=1,
+        client_default=10,
+        setting="TIKTOK_BUSINESS_REQUESTS_PER_SECOND",
+        pool=BUSINESS_APP_POOL,
+        basis=basis,
+        max_items=max_items,
+        items=items,
+    )
+
+
+DISPLAY_API = SourceDeclaration(
+    name="display_api",
+    title="TikTok Display API v2 (Login Kit)",
+    owner="team:data-platform",
+    terms=Terms(status="official", name="TikTok for Developers terms of service (Login Kit, Display API)"),
+    base_url="https://open.tiktokapis.com",
+    setting="TIKTOK_API_BASE_URL",
+    scopes=(
+        Scope(name="user.info.basic", needed_for="user/info: open_id, display_name"),
+        Scope(name="user.info.profile", needed_for="user/info: username"),
+        Scope(
+            name="user.info.stats", needed_for="user/info: follower_count, following_count, likes_count, video_count"
+        ),
+        Scope(name="video.list", needed_for="video/list and video/query: every video field, counts included"),
+    ),
+    rate_limits=(
+        RateLimit(
+            endpoints=("user/info", "video/list", "video/query"),
+            counted="per_endpoint",
+            requests=600,
+            window_seconds=60,
+            client_default=590,
+            setting="TIKTOK_REQUESTS_PER_MINUTE",
+            max_items=20,
+            items="videos per request (video/list max_count, video/query video_ids)",
+            basis=(
+                "600 requests per 1-minute sliding window, separately for each endpoint; over it HTTP 429"
+                " rate_limit_exceeded (tiktok-apis.md §1). The client's window slides like TikTok's; 590 leaves a"
+                " margin for clock drift, and a rare 429 is retried."
+            ),
+        ),
+        RateLimit(
+            endpoints=("oauth/token", "oauth/revoke"),
+            counted="per_endpoint",
+            requests=None,
+            window_seconds=60,
+            basis="No published limit (tiktok-apis.md §1, §7); one refresh per creator per access-token lifetime.",
+        ),
+    ),
+    personal_data=(
+        PersonalData(
+            data="open_id, username, display_name, follower/following/likes/video counts",
+            subject="authorised creators",
+            handling="stored as received in raw_creator_snapshots and the landing files; used only for their metrics",
+        ),
+        PersonalData(
+            data="video ids, titles and counts of the creator's videos",
+            subject="authorised creators",
+            handling="stored as received (raw_video_snapshots and downstream tables, landing files)",
+        ),
+        PersonalData(
+            data="OAuth access and refresh tokens, granted scopes",
+            subject="authorised creators",
+            handling="secrets: token store file (mode 0600) only, never logged, in run config, metadata or tables",
+        ),
+    ),
+    retention=(
+        Retention(
+            what="window rows: raw_video_snapshots, raw_creator_snapshots, enriched_video_metrics, video_velocity",
+            days=35,
+            setting="TIKTOK_RETENTION_DAYS",
+            enforced_by="window_retention_job (daily, 01:00 UTC), once the day is rolled up",
+        ),
+        Retention(
+            what="daily rollups, video_current_state, poll_telemetry, display_api_quarantine",
+            enforced_by="nothing: kept",
+        ),
+        Retention(what="landing files (raw answers, TIKTOK_LANDING_DIR)", enforced_by="nothing: kept"),
+        Retention(
+            what="creators' tokens (TIKTOK_TOKEN_STORE_PATH)",
+            enforced_by="tiktok-pipeline tokens revoke <username> (revokes at TikTok and deletes them)",
+        ),
+    ),
+    purpose=(
+        "Near-real-time performance of the videos of creators who authorised the app: views, likes, comments and"
+        " shares every 5 minutes, turned into velocity and momentum for the growth team."
+    ),
+)
+
+BUSINESS_REPORTING = SourceDeclaration(
+    name="business_reporting",
+    title="TikTok API for Business v1.3: reporting",
+    owner="team:growth",
+    terms=Terms(status="official", name="TikTok for Business Marketing API terms"),
+    base_url="https://business-api.tiktok.com",
+    setting="TIKTOK_BUSINESS_API_BASE_URL",
+    scopes=(
+        Scope(name="Reporting", needed_for="report/integrated/get: hourly ad metrics"),
+        Scope(name="Ads Management", needed_for="ad/get: each ad's video (tiktok_item_id), deleted ads included"),
+        Scope(name="Ad Account Management", needed_for="advertiser/info: the account's time zone"),
+    ),
+    rate_limits=(
+        _business_app_limit(
+            ("report/integrated/get", "ad/get", "advertiser/info"),
+            _BUSINESS_APP_BASIS + " report/integrated/get: at most 1,000 rows a page (TIKTOK_AD_REPORT_PAGE_SIZE).",
+        ),
+    ),
+    personal_data=(),
+    retention=(
+        Retention(what="raw_ad_metrics, ad_velocity, ad_report_quarantine", enforced_by="nothing: kept"),
+        Retention(what="landing files (raw answers, TIKTOK_LANDING_DIR)", enforced_by="nothing: kept"),
+    ),
+    purpose="Paid reach of the tracked videos: hourly impressions, clicks, spend and CTR of their ads, joined to them.",
+)
+
+EVENTS_API = SourceDeclaration(
+    name="events_api",
+    title="TikTok Events API 2.0 (server-side conversions)",
+    owner="team:growth",
+    terms=Terms(status="official", name="TikTok for Business terms (Events API)"),
+    base_url="https://business-api.tiktok.com",
+    setting="TIKTOK_BUSINESS_API_BASE_URL",
+    scopes=(
+        Scope(
+            name="Events API access to the pixel and event sets",
+            needed_for="event/track to TIKTOK_PIXEL_CODE, TIKTOK_OFFLINE_EVENT_SET_ID, TIKTOK_CRM_EVENT_SET_ID",
+        ),
+    ),
+    rate_limits=(
+        _business_app_limit(
+            ("event/track",),
+            "No Events API-specific limit in the sources checked: the client counts event/track against the app's"
+            " tier with the reporting endpoints (one limiter per app). " + _BUSINESS_APP_BASIS,
+            max_items=1000,
+            items="events per request (TIKTOK_CONVERSIONS_BATCH_SIZE)",
+        ),
+    ),
+    personal_data=(
+        PersonalData(
+            data="customers' email, phone, external id",
+            subject="the shop's customers",
+            handling="normalised and SHA-256 hashed before anything else sees them; only the digests are sent and stored",
+        ),
+        PersonalData(
+            data="ttclid, _ttp cookie, IP address, user agent, page URL",
+            subject="the shop's customers",
+            handling="sent to TikTok as exported; their values are never stored (quarantine keeps digests only)",
+        ),
+    ),
+    retention=(
+        Retention(
+            what="conversion_outbox (hashed identifiers), conversion_quarantine (redacted)", enforced_by="nothing: kept"
+        ),
+        Retention(what="the shop's exports (TIKTOK_CONVERSIONS_DIR)", enforced_by="nothing: kept"),
+    ),
+    purpose=(
+        "Send the shop's orders to TikTok as conversions (deduplicated with the browser Pixel) so the ads that drove"
+        " them are credited."
+    ),
+)
+
+SOURCES: MappingProxyType[str, SourceDeclaration] = MappingProxyType(
+    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API)}
+)
+"""Every declared source by name (read-only)."""
+
+
+def check_pools(sources: MappingProxyType[str, SourceDeclaration] | dict[str, SourceDeclaration]) -> None:
+    """Raise ValueError when limits of one pool disagree (they share one limiter, so one figure and setting)."""
+    figures: dict[str, tuple[tuple[object, ...], str]] = {}
+    for source in sources.values():
+        for limit in source.rate_limits:
+            if limit.pool is None:
+                continue
+            figure = (limit.requests, limit.window_seconds, limit.client_default, limit.setting)
+            first = figures.setdefault(limit.pool, (figure, source.name))
+            if first[0] != figure:
+                raise ValueError(
+                    f"pool {limit.pool!r}: {source.name} declares {figure}, {first[1]} declares {first[0]}"
+                    " (requests, window_seconds, client_default, setting); limits of one pool must agree"
+                )
+
+
+check_pools(SOURCES)
