@@ -1,7 +1,6 @@
 """Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -9,11 +8,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from tiktok_pipeline.settings import DATA_DIR, Settings
 from tiktok_pipeline_tests.pg import TEST_WAREHOUSE_ENV, Lake, fresh_lake, server_or_skip
+from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_without_fsync
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 BOTH_BACKENDS = "both_backends"
@@ -22,14 +20,7 @@ BOTH_BACKENDS = "both_backends"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_without_fsync(dbapi_connection, _record) -> None:
-    """Dagster's SQLite storages in this process (temporary instances) commit without fsync: NullPool opens a
-    connection per call, and each commit and WAL checkpoint waited on the disk (test_polling_sensor.py and
-    test_retention.py took 84-125 s with it, 31-45 s without, side by side on the loaded 2-core machine). A crash of the process still loses nothing committed; only an OS crash could, and no
-    test survives one. Subprocesses (the CLI tests) keep SQLite's defaults."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.execute("PRAGMA synchronous=OFF")
+install_sqlite_without_fsync()  # see tiktok_pipeline_tests/sqlite_no_fsync.py
 
 
 @pytest.fixture
