@@ -11,12 +11,16 @@ import pytest
 
 from tiktok_pipeline.settings import DATA_DIR, Settings
 from tiktok_pipeline_tests.pg import TEST_WAREHOUSE_ENV, Lake, fresh_lake, server_or_skip
+from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_without_fsync
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 BOTH_BACKENDS = "both_backends"
 """Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 # A fixed past window, so runs are deterministic whatever the wall clock says.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+install_sqlite_without_fsync()  # see tiktok_pipeline_tests/sqlite_no_fsync.py
 
 
 @pytest.fixture

@@ -3,12 +3,17 @@
 import os
 from pathlib import Path
 
-from tiktok_pipeline.settings import DATA_DIR
+from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT
+from tiktok_pipeline_tests.sqlite_no_fsync import NO_FSYNC_ENV
+
+HOOKS = Path(__file__).parent / "hooks"
+"""Test-only start-up hooks (``sitecustomize``) of the processes a test starts."""
 
 
 def pipeline_env(folder: Path) -> dict[str, str]:
     """This process's environment without any ``TIKTOK_*`` (no real host), with the warehouse, landing zone, token
-    store and polling state under ``folder``, the shipped registry and a fixed partitions start."""
+    store and polling state under ``folder``, the shipped registry and a fixed partitions start; Dagster's SQLite
+    storages without fsync (``hooks/sitecustomize.py``, first on ``PYTHONPATH``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIKTOK_")}
     env.update(
         TIKTOK_WAREHOUSE_PATH=str(folder / "warehouse.duckdb"),
@@ -17,7 +22,9 @@ def pipeline_env(folder: Path) -> dict[str, str]:
         TIKTOK_POLLING_STATE_DIR=str(folder / "polling_state"),
         TIKTOK_REGISTRY_PATH=str(DATA_DIR / "tracking_registry.json"),
         TIKTOK_PARTITIONS_START="2026-11-20T00:00:00Z",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HOOKS), str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     )
+    env[NO_FSYNC_ENV] = "1"
     return env
 
 

@@ -6,7 +6,6 @@ Each command runs in a subprocess with a temporary DAGSTER_HOME (holding the shi
 """
 
 import contextlib
-import os
 import re
 import shlex
 import shutil
@@ -49,10 +48,7 @@ def run_cli(argv: list[str], home: Path) -> subprocess.CompletedProcess:
         assignments[name] = value.replace("$PWD", str(home))
     assert Path(argv[0]).name == "dagster", argv
     env = pipeline_env(home)
-    env.update(
-        DAGSTER_HOME=str(home),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    )
+    env.update(DAGSTER_HOME=str(home))  # pipeline_env's PYTHONPATH: this project first (after the test hooks)
     env.update(assignments)
     assert env["DAGSTER_HOME"] == str(home)
     return subprocess.run([DAGSTER, *argv[1:]], cwd=home, env=env, capture_output=True, text=True, timeout=600)

@@ -5,6 +5,9 @@ With ``PIPELINE_TEST_PAUSE_IN_WRITE`` set to a file path, the process's first pa
 then writes that file (its process id) and sleeps instead of committing: the test kills it there, mid-transaction.
 Python imports ``sitecustomize`` at start-up from the first folder of ``sys.path`` that has one; nothing in the
 pipeline imports this module, and without the variable it changes nothing.
+
+With ``PIPELINE_TEST_SQLITE_NO_FSYNC`` set (by :func:`tiktok_pipeline_tests.pipeline_env.pipeline_env`), Dagster's
+SQLite storages in the process commit without fsync (:mod:`tiktok_pipeline_tests.sqlite_no_fsync`).
 """
 
 import os
@@ -12,6 +15,11 @@ import time
 from pathlib import Path
 
 PAUSE_ENV = "PIPELINE_TEST_PAUSE_IN_WRITE"
+
+if os.environ.get("PIPELINE_TEST_SQLITE_NO_FSYNC"):
+    from tiktok_pipeline_tests.sqlite_no_fsync import install
+
+    install()
 
 if os.environ.get(PAUSE_ENV):
     from tiktok_pipeline.warehouse import io

@@ -15,7 +15,6 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from tiktok_pipeline.activation.conversions.orders import export_windows, load_o
 from tiktok_pipeline.activation.conversions.outbox import outbox_rows
 from tiktok_pipeline.activation.conversions.summary import quarantined_orders
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
+from tiktok_pipeline_tests.unit.test_parse import store_frames
 from tiktok_pipeline_tests.unit.test_parse_fuzz import any_int, any_text
 from tiktok_pipeline_tests.unit.test_parse_fuzz import json_values as anything
 
@@ -88,14 +88,6 @@ def export_file(draw):
     return ".jsonl.gz", draw(st.binary(max_size=200))
 
 
-def store(spec, frame):
-    with duckdb.connect(":memory:") as con:
-        con.execute(spec.ddl)
-        arrow = spec.conform(frame).to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
-        con.execute(f'INSERT INTO "{spec.name}" SELECT * FROM arrow')
-        assert con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0] == frame.height
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(st.tuples(export_file(), st.integers(-100, 10_000)), max_size=4))
 def test_order_files_never_raise_and_every_line_is_accounted_for(files):
@@ -113,9 +105,12 @@ def test_order_files_never_raise_and_every_line_is_accounted_for(files):
         for row in loaded.quarantine:
             assert row["payload"].isascii() and row["reason"].isascii() and row["source"].isascii()
             assert "Jane.Doe" not in row["payload"] and "555-0147" not in row["payload"]
-        store(CONVERSION_QUARANTINE, quarantined_orders(loaded, *EVER))
-        store(
-            CONVERSION_OUTBOX, outbox_rows(loaded.conversions, pixel_code="P", test_event_code="", now=NOW, run_id="r")
+        store_frames(
+            (CONVERSION_QUARANTINE, quarantined_orders(loaded, *EVER)),
+            (
+                CONVERSION_OUTBOX,
+                outbox_rows(loaded.conversions, pixel_code="P", test_event_code="", now=NOW, run_id="r"),
+            ),
         )
         for path in root.iterdir():
             export_windows(path, now=NOW, settle_seconds=SETTLE)

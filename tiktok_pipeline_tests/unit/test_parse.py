@@ -62,18 +62,31 @@ def test_good_and_bad_records_are_all_accounted_for():
 OBSERVED_EPOCH = 1795521900  # BASE["observed_at"], 2026-11-24T12:05:00Z
 
 
-def store(parsed):
-    """Write every frame through TableSpec.conform and Arrow into an in-memory DuckDB: the casts must hold."""
-    with duckdb.connect(":memory:") as con:
-        for spec, frame in (
-            (RAW_VIDEO_SNAPSHOTS, parsed.videos),
-            (RAW_CREATOR_SNAPSHOTS, parsed.creators),
-            (QUARANTINED_RECORDS, parsed.quarantine),
-        ):
-            con.execute(spec.ddl)
+SCRATCH = duckdb.connect(":memory:")
+"""One in-memory DuckDB for every ``store_frames`` call (the fuzz tests call it hundreds of times; a connection each
+cost about as much as the writes): each call's tables live in a transaction it rolls back."""
+
+
+def store_frames(*frames) -> None:
+    """Write each ``(spec, frame)`` through TableSpec.conform and Arrow into an in-memory DuckDB: the casts must hold."""
+    SCRATCH.begin()
+    try:
+        for spec, frame in frames:
+            SCRATCH.execute(spec.ddl)
             arrow = spec.conform(frame).to_arrow()  # noqa: F841 (read by DuckDB's replacement scan)
-            con.execute(f'INSERT INTO "{spec.name}" SELECT * FROM arrow')
-            assert con.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0] == frame.height
+            SCRATCH.execute(f'INSERT INTO "{spec.name}" SELECT * FROM arrow')
+            assert SCRATCH.execute(f'SELECT count(*) FROM "{spec.name}"').fetchone()[0] == frame.height
+    finally:
+        SCRATCH.rollback()
+
+
+def store(parsed):
+    """A parse's videos, creators and quarantine through ``store_frames``."""
+    store_frames(
+        (RAW_VIDEO_SNAPSHOTS, parsed.videos),
+        (RAW_CREATOR_SNAPSHOTS, parsed.creators),
+        (QUARANTINED_RECORDS, parsed.quarantine),
+    )
 
 
 @pytest.mark.parametrize(
