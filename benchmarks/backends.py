@@ -117,8 +117,30 @@ def child_prepare(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - began, **built.__dict__}
 
 
+def _read_frame_by_execute(connection: Any, sql: str, params: Any = None) -> Any:
+    """``io.read_frame`` with the query run by ``execute()`` when it has parameters (see :func:`_execute_reads`)."""
+    import polars as pl
+
+    if params:
+        return pl.from_arrow(connection.execute(sql, params).to_arrow_table())
+    return pl.from_arrow(connection.sql(sql).to_arrow_table())
+
+
+def _execute_reads(p: dict[str, Any]) -> None:
+    """With ``execute_reads``: every ``io.read_frame`` in this process runs a query that has parameters through
+    ``connection.execute(sql, params)`` instead of ``connection.sql(sql, params=...)``. Benchmark-only, to measure
+    what that change would give: DuckDB 1.5.5 turns a parametrised ``sql()`` relation into Arrow about 40 times
+    slower than ``execute()`` (2.0.1 does not). The function's code is swapped, so the modules that imported
+    ``read_frame`` by name get it too."""
+    if p.get("execute_reads"):
+        from tiktok_pipeline.warehouse import io
+
+        io.read_frame.__code__ = _read_frame_by_execute.__code__
+
+
 def child_p1(p: dict[str, Any]) -> dict[str, Any]:
     """P1 (production.py's processing child) on one backend, then the digest of the window it wrote."""
+    _execute_reads(p)
     out = child_processing(p)
     out["peak_mb"] = _peak_kb(os.getpid()) / 1024  # before reading the rows back
     out["digest"] = _digest(_where(p), AFTER, AFTER + WINDOW)
@@ -127,6 +149,7 @@ def child_p1(p: dict[str, Any]) -> dict[str, Any]:
 
 def child_p2(p: dict[str, Any]) -> dict[str, Any]:
     """P2 (production.py's one-run in-process backfill of the day) on one backend, then the day's digest."""
+    _execute_reads(p)
     out = child_backfill({**p, "how": "single", "windows": 288})
     out["peak_mb"] = _peak_kb(os.getpid()) / 1024
     out["digest"] = _digest(_where({**p, "dir": out["dir"]}), DAY, AFTER)
@@ -190,10 +213,11 @@ def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def _variants(duckdb2: str | None) -> list[tuple[str, str | None, bool]]:
-    """(label, python, on a lake)."""
-    variants = [("file 1.5.5", None, False), ("lake 1.5.5", None, True)]
-    return variants + ([("file 2.0.1", duckdb2, False)] if duckdb2 else [])
+def _variants(duckdb2: str | None, execute_reads: bool) -> list[tuple[str, str | None, bool, bool]]:
+    """(label, python, on a lake, reads by execute())."""
+    variants = [("file 1.5.5", None, False, False), ("lake 1.5.5", None, True, False)]
+    variants += [("file 2.0.1", duckdb2, False, False)] if duckdb2 else []
+    return variants + ([("file 1.5.5, reads by execute()", None, False, True)] if execute_reads else [])
 
 
 def measure(
@@ -202,15 +226,15 @@ def measure(
     base_lake: dict[str, str],
     work: Path,
     lakes: Lakes,
-    variants: list[tuple[str, str | None, bool]],
+    variants: list[tuple[str, str | None, bool, bool]],
     rounds: int,
     repeats: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """``kind`` (p1 or p2) for every variant, ``rounds`` times, the order reversed every other round."""
-    results: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in variants}
+    results: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in variants}
     for r in range(rounds):
-        for label, python, on_lake in variants if r % 2 == 0 else variants[::-1]:
-            run = work / f"{kind}-{label.replace(' ', '-')}-{r}"
+        for i, (label, python, on_lake, execute_reads) in enumerate(variants if r % 2 == 0 else variants[::-1]):
+            run = work / f"{kind}-{i}-{r}"
             lake = lakes.clone(base_lake) if on_lake else None
             try:
                 directory = _copy(base_dir, run / "warehouse") if kind == "p1" else base_dir
@@ -223,6 +247,7 @@ def measure(
                     work=str(run / "work"),
                     repeats=repeats,
                     lake=lake,
+                    execute_reads=execute_reads,
                 )
             finally:
                 if lake is not None:
@@ -255,17 +280,26 @@ def _cli_env(home: Path, pg: dict[str, str], warehouse: dict[str, str], director
     return env
 
 
-def window_runs(keys: list[str], env: dict[str, str], logs: Path, *, together: bool) -> dict[str, Any]:
-    """``dagster asset materialize`` of the two assets for each window (at once, or one after another)."""
+def window_runs(
+    keys: list[str], env: dict[str, str], logs: Path, *, together: bool, state_per_run: bool = False
+) -> dict[str, Any]:
+    """``dagster asset materialize`` of the two assets for each window (at once, or one after another); with
+    ``state_per_run`` each run writes the polling state into a folder of its own."""
     dagster = Path(sys.executable).with_name("dagster")
     logs.mkdir(parents=True, exist_ok=True)
+    # The instance's tables are created by the first process that opens it: done here, before the runs, or runs
+    # started together race to create them (psycopg2 DuplicateObject "alembic_version"), which is not what is measured.
+    subprocess.run(
+        [sys.executable, "-c", "import dagster; dagster.DagsterInstance.get().dispose()"], env=env, check=True
+    )
     began = time.monotonic()
     processes, outcomes = [], []
     for i, key in enumerate(keys):
         with (logs / f"run_{i}.log").open("wb") as log:
             args = [str(dagster), "asset", "materialize", "-m", "tiktok_pipeline.definitions"]
             args += ["--select", ",".join(SELECT), "--partition", key, "--config-json", IN_PROCESS]
-            processes.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            own = {"TIKTOK_POLLING_STATE_DIR": f"{env['TIKTOK_POLLING_STATE_DIR']}-{i}"} if state_per_run else {}
+            processes.append(subprocess.Popen(args, cwd=ROOT, env={**env, **own}, stdout=log, stderr=subprocess.STDOUT))
         if not together:
             outcomes.append(os.wait4(processes[-1].pid, 0))
     if together:
@@ -278,23 +312,28 @@ def window_runs(keys: list[str], env: dict[str, str], logs: Path, *, together: b
         "conflicts": sum(len(CONFLICTED.findall(text)) for text in texts),
         "largest_mb": max(usage.ru_maxrss for _, _, usage in outcomes) / 1024,
         "lock_errors": sum("Could not set lock" in text for text in texts),
+        "failures": sorted({line.strip()[:160] for text in texts for line in text.splitlines() if "Error:" in line}),
     }
 
 
-def throughput(n: int, base_dir: Path, base_lake: dict[str, str], work: Path, lakes: Lakes) -> dict[str, Any]:
-    """The last ``n`` windows of the day: at once on a lake (a clone), one after another on a copy of the file."""
+def throughput(
+    n: int, base_dir: Path, base_lake: dict[str, str], work: Path, lakes: Lakes, states: list[str]
+) -> dict[str, Any]:
+    """The last ``n`` windows of the day: at once on a lake (a clone; per ``states``, the polling state shared by
+    the runs or one folder per run), one after another on a copy of the file."""
     from tiktok_pipeline.windows import window_key
 
     first = AFTER - n * WINDOW
     keys = [window_key(first + i * WINDOW) for i in range(n)]
     out: dict[str, Any] = {"windows": keys}
-    for label, together in (("lake", True), ("file", False)):
-        run = work / f"n{n}-{label}"
+    modes = [("lake" if state == "shared" else f"lake, state {state}", True, state != "shared") for state in states]
+    for label, together, state_per_run in [*modes, ("file", False, False)]:
+        run = work / f"n{n}-{label.replace(' ', '').replace(',', '-')}"
         home = run / "dagster_home"
         home.mkdir(parents=True)
         shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
         pg, instance_db = _database()
-        lake = lakes.clone(base_lake) if label == "lake" else None
+        lake = lakes.clone(base_lake) if label.startswith("lake") else None
         directory = base_dir if lake else _copy(base_dir, run / "warehouse")
         warehouse = (
             {"TIKTOK_WAREHOUSE_URL": lake["url"], "TIKTOK_LAKE_DATA_PATH": lake["data_path"]}
@@ -303,7 +342,8 @@ def throughput(n: int, base_dir: Path, base_lake: dict[str, str], work: Path, la
         )
         try:
             load = _load()
-            result = window_runs(keys, _cli_env(home, pg, warehouse, directory, run), run / "logs", together=together)
+            env = _cli_env(home, pg, warehouse, directory, run)
+            result = window_runs(keys, env, run / "logs", together=together, state_per_run=state_per_run)
             result["load"] = load
             result["digest"] = run_child(
                 "digest",
@@ -322,11 +362,10 @@ def throughput(n: int, base_dir: Path, base_lake: dict[str, str], work: Path, la
             f"[throughput N={n} {label}{' at once' if together else ' in series'}] load {load};"
             f" {result['succeeded']}/{n} succeeded in {result['seconds']:.1f} s"
             f" = {n / result['seconds'] * 60:.1f} windows/min; {result['conflicts']} commits re-run after a conflict;"
-            f" largest process {result['largest_mb']:.0f} MB; rows {result['digest']}",
+            f" largest process {result['largest_mb']:.0f} MB; rows {result['digest']}; errors {result['failures']}",
             flush=True,
         )
-        if label == "file":
-            shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
     return out
 
 
@@ -360,6 +399,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duckdb2-python", help="a python whose environment has duckdb==2.0.1 (the pin's 'before')")
     parser.add_argument("--quick", action="store_true", help="one round, 2 repeats")
+    parser.add_argument(
+        "--execute-reads", action="store_true", help="also the file on 1.5.5 with read_frame's queries run by execute()"
+    )
+    parser.add_argument(
+        "--state",
+        default="shared",
+        help="throughput on the lake with the polling state folder shared by the runs (as deployed), per run, or"
+        " both: shared,per-run",
+    )
     parser.add_argument("--rounds", type=int, help="alternated rounds of P1 and P2 (default 2; 1 with --quick)")
     parser.add_argument("--concurrency", default="2,4,8", help="N window runs at once (comma-separated)")
     parser.add_argument("--history-rows", type=int, default=1_000_000)
@@ -376,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     skip = set(filter(None, args.skip.split(",")))
     rounds = args.rounds or (1 if args.quick else 2)
     repeats = 2 if args.quick else 3
-    variants = _variants(args.duckdb2_python)
+    variants = _variants(args.duckdb2_python, args.execute_reads)
     began, load_before = time.perf_counter(), _load()
     print(f"machine: {machine()}", flush=True)
     if args.duckdb2_python:
@@ -416,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(f"| | rows compared | {_same(p1)} | | | | |")
         if "throughput" not in skip:
             for n in [int(x) for x in args.concurrency.split(",")]:
-                throughputs.append(throughput(n, p1_dir, p1_lake, work, lakes))
+                throughputs.append(throughput(n, p1_dir, p1_lake, work, lakes, args.state.split(",")))
         if "p2" not in skip:
             p2_dir, p2_lake = work / "p2", lakes.new(work / "p2-lake-data")
             built = run_child(
@@ -453,15 +501,19 @@ def main(argv: list[str] | None = None) -> None:
         print("| N windows | DuckLake, at once | DuckDB file, in series | lake / file | rows |")
         print("|---|---|---|---|---|")
         for t in throughputs:
-            n, lake, file = len(t["windows"]), t["lake"], t["file"]
-            rate = {k: n / t[k]["seconds"] * 60 for k in ("lake", "file")}
-            print(
-                f"| {n} | {lake['succeeded']}/{n} ok, {lake['seconds']:.1f} s = {rate['lake']:.1f} windows/min,"
-                f" {lake['conflicts']} commits re-run, {lake['lock_errors']} lock errors, largest {lake['largest_mb']:.0f} MB,"
-                f" load {lake['load']} | {file['succeeded']}/{n} ok, {file['seconds']:.1f} s = {rate['file']:.1f} windows/min,"
-                f" largest {file['largest_mb']:.0f} MB, load {file['load']} | {rate['lake'] / rate['file']:.2f}× |"
-                f" {'identical' if lake['digest'] == file['digest'] else 'DIFFERENT'} |"
-            )
+            n, file = len(t["windows"]), t["file"]
+            file_rate = n / file["seconds"] * 60
+            for label in [k for k in t if k.startswith("lake")]:
+                lake = t[label]
+                rate = n / lake["seconds"] * 60
+                print(
+                    f"| {n} | {label}: {lake['succeeded']}/{n} ok, {lake['seconds']:.1f} s = {rate:.1f} windows/min,"
+                    f" {lake['conflicts']} commits re-run, {lake['lock_errors']} lock errors,"
+                    f" largest {lake['largest_mb']:.0f} MB, load {lake['load']} | {file['succeeded']}/{n} ok,"
+                    f" {file['seconds']:.1f} s = {file_rate:.1f} windows/min, largest {file['largest_mb']:.0f} MB,"
+                    f" load {file['load']} | {rate / file_rate:.2f}× |"
+                    f" {'identical' if lake['digest'] == file['digest'] else 'DIFFERENT'} |"
+                )
 
 
 if __name__ == "__main__":
