@@ -11,18 +11,22 @@ alternated round by round so that the machine's load falls on all of them alike:
      from one built beforehand with ``CREATE DATABASE ... TEMPLATE``; the Parquet files in a temporary folder),
    - the DuckDB file with DuckDB 2.0.1 (``--duckdb2-python``: a second virtualenv with the same lock but
      ``duckdb==2.0.1``, i.e. before the pin; the same code, which runs on it except for the lake);
-   the rows each run wrote are compared (row count and a checksum of every column) across the three;
+   - with ``--execute-reads``, the file on 1.5.5 with ``io.read_frame``'s parametrised queries run through
+     ``execute()`` (swapped in the measuring process only: what that change to the code would give);
+   the rows each run wrote are compared (row count and a checksum of every column) across all of them;
 2. throughput: N window runs (``dagster asset materialize`` of the two assets, one window each, the in-process
    executor as the window job uses, a Dagster instance on PostgreSQL as in deploy/) started at once on a DuckLake,
    against the same N windows one after another on the DuckDB file: windows per minute, commits re-run after a
-   conflict, the rows compared;
+   conflict, the rows compared; ``--state shared,per-run`` also runs the lake with a polling-state folder per run;
 3. the load average, the machine and the versions.
 
 The data are production.py's (production_data.build_warehouse: real simulator videos), written into the file and
 the lake by the pipeline's own ``replace_windows``.
 
-Run: .venv/bin/python benchmarks/backends.py --duckdb2-python /tmp/venv-duckdb2/bin/python           (about 30 min)
-     .venv/bin/python benchmarks/backends.py --duckdb2-python ... --quick    (one round, 2 repeats, N = 2, 4, 8)
+Run: .venv/bin/python benchmarks/backends.py --duckdb2-python /tmp/venv-duckdb2/bin/python    (about 13 min on 2 cores)
+     .venv/bin/python benchmarks/backends.py --duckdb2-python ... --quick    (one round, 2 repeats: about 7 min)
+The second virtualenv: python3 -m venv /tmp/venv-duckdb2 && /tmp/venv-duckdb2/bin/pip install --require-hashes
+--no-deps -r requirements.lock && /tmp/venv-duckdb2/bin/pip install --no-deps duckdb==2.0.1 (run with PYTHONPATH=.).
 PostgreSQL at TIKTOK_TEST_PG_HOST/_PORT/_USER/_PASSWORD (default postgres@127.0.0.1:5432, CREATE DATABASE allowed).
 """
 
@@ -395,6 +399,21 @@ def report(kind: str, label: str, results: dict[str, list[dict[str, Any]]]) -> l
     return lines
 
 
+def _prepare(directory: Path, lake: dict[str, str], videos: int, history_rows: int, *, derived: bool) -> dict[str, Any]:
+    """Build the same warehouse into the DuckDB file in ``directory`` and into ``lake`` (with the derived day and
+    the next window for P1, raw only for P2)."""
+    return run_child(
+        "prepare",
+        script=Path(__file__).resolve(),
+        dir=str(directory),
+        videos=videos,
+        history_rows=history_rows,
+        derived=derived,
+        current=derived,
+        lake=lake,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duckdb2-python", help="a python whose environment has duckdb==2.0.1 (the pin's 'before')")
@@ -443,16 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         p1_dir, p1_lake = work / "p1", lakes.new(work / "p1-lake-data")
         if "p1" not in skip or "throughput" not in skip:
-            built = run_child(
-                "prepare",
-                script=Path(__file__).resolve(),
-                dir=str(p1_dir),
-                videos=args.p1_videos,
-                history_rows=args.history_rows,
-                derived=True,
-                current=True,
-                lake=p1_lake,
-            )
+            built = _prepare(p1_dir, p1_lake, args.p1_videos, args.history_rows, derived=True)
             print(
                 f"[prepare P1] {built['history_rows']:,} rows of history + {built['window_rows']:,} in the window,"
                 f" file and lake, {built['seconds']:.0f} s",
@@ -467,16 +477,7 @@ def main(argv: list[str] | None = None) -> None:
                 throughputs.append(throughput(n, p1_dir, p1_lake, work, lakes, args.state.split(",")))
         if "p2" not in skip:
             p2_dir, p2_lake = work / "p2", lakes.new(work / "p2-lake-data")
-            built = run_child(
-                "prepare",
-                script=Path(__file__).resolve(),
-                dir=str(p2_dir),
-                videos=args.p2_videos,
-                history_rows=args.history_rows,
-                derived=False,
-                current=False,
-                lake=p2_lake,
-            )
+            built = _prepare(p2_dir, p2_lake, args.p2_videos, args.history_rows, derived=False)
             print(f"[prepare P2] {built['history_rows']:,} raw rows over 288 windows, {built['seconds']:.0f} s")
             p2 = measure("p2", p2_dir, p2_lake, work, lakes, variants, rounds, 1)
             rows += report("p2", f"P2: one-day backfill of {args.p2_videos:,} videos, one run", p2)
