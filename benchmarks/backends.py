@@ -24,7 +24,7 @@ The data are production.py's (production_data.build_warehouse: real simulator vi
 the lake by the pipeline's own ``replace_windows``.
 
 Run: .venv/bin/python benchmarks/backends.py --duckdb2-python /tmp/venv-duckdb2/bin/python    (about 13 min on 2 cores)
-     .venv/bin/python benchmarks/backends.py --duckdb2-python ... --quick    (one round, 2 repeats: about 7 min)
+     .venv/bin/python benchmarks/backends.py --duckdb2-python ... --quick    (one round, 2 repeats)
 The second virtualenv: python3 -m venv /tmp/venv-duckdb2 && /tmp/venv-duckdb2/bin/pip install --require-hashes
 --no-deps -r requirements.lock && /tmp/venv-duckdb2/bin/pip install --no-deps duckdb==2.0.1 (run with PYTHONPATH=.).
 PostgreSQL at TIKTOK_TEST_PG_HOST/_PORT/_USER/_PASSWORD (default postgres@127.0.0.1:5432, CREATE DATABASE allowed).
