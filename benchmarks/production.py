@@ -90,11 +90,18 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _settings(directory: Path, work: Path):
+def _settings(directory: Path, work: Path, lake: dict[str, str] | None = None):
+    """Settings on the benchmark's files: the warehouse is ``directory``'s DuckDB file, or ``lake`` (its url and
+    data_path, as benchmarks/backends.py passes it)."""
     from tiktok_pipeline.settings import Settings
 
+    warehouse: dict[str, Any] = (
+        {"warehouse_url": lake["url"], "lake_data_path": lake["data_path"]}
+        if lake
+        else {"warehouse_path": directory / "warehouse.duckdb"}
+    )
     return Settings(
-        warehouse_path=directory / "warehouse.duckdb",
+        **warehouse,
         registry_path=directory / "tracking_registry.json",
         landing_dir=work / "landing",
         token_store_path=work / "tokens.json",
@@ -199,7 +206,7 @@ def child_processing(p: dict[str, Any]) -> dict[str, Any]:
     from tiktok_pipeline.windows import window_key
 
     directory, work = Path(p["dir"]), Path(p["work"])
-    defs = build_definitions(_settings(directory, work))
+    defs = build_definitions(_settings(directory, work, p.get("lake")))
     walls, steps, cpus = [], [], []
     with _instance(work) as instance:
         for _ in range(p["repeats"]):
@@ -403,7 +410,7 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
             directory, work, [{"dagster/partition": key} for key in keys]
         )
         return out
-    defs = build_definitions(_settings(directory, work))
+    defs = build_definitions(_settings(directory, work, p.get("lake")))
     with _instance(work) as instance:
         if p["how"] == "single":
             wall, steps, result = _materialize(defs, instance, partition_key=keys[0], last_key=keys[-1])
@@ -589,13 +596,15 @@ CHILDREN = {
 
 
 # --- parent --------------------------------------------------------------------------------------
-def run_child(name: str, code: Path = ROOT, **params: Any) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter on the project at ``code`` (default: this checkout); its RESULT
-    line (with peak RSS) as a dict."""
+def run_child(
+    name: str, code: Path = ROOT, *, python: str | None = None, script: Path | None = None, **params: Any
+) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (``python``, default this one; ``script``'s children, default
+    this file's) on the project at ``code`` (default: this checkout); its RESULT line (with peak RSS) as a dict."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("DAGSTER_EVENT_BATCH_SIZE", None)  # only what the measured code itself sets
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", name, json.dumps(params)],
+        [python or sys.executable, str(script or Path(__file__).resolve()), "--child", name, json.dumps(params)],
         capture_output=True,
         text=True,
         cwd=code,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +26,10 @@ import polars as pl
 from tiktok_pipeline.ingest.registry import TrackedCreator, TrackingRegistry
 from tiktok_pipeline.metrics.enrichment import enrich_snapshots
 from tiktok_pipeline.metrics.velocity import compute_velocity
+from tiktok_pipeline.settings.warehouse import WarehouseTarget
 from tiktok_pipeline.simulator.curves import SURGE_MIDPOINT
 from tiktok_pipeline.simulator.world import World, WorldConfig
-from tiktok_pipeline.warehouse.io import Write, connect, replace_windows
+from tiktok_pipeline.warehouse.io import Write, as_target, connect, replace_windows
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
@@ -283,12 +285,14 @@ def build_warehouse(
     derived_history: bool,
     current_window: bool,
     seed: int = 7,
+    also: Sequence[WarehouseTarget] = (),
 ) -> Built:
     """A warehouse in ``directory``: a day of raw history (~``history_rows`` rows) of ``videos`` videos.
 
     ``derived_history``: also enriched metrics and velocity for that day (as the assets would have
     written them). ``current_window``: plus the first window after the day with every video observed
-    (raw only: it is the window the processing benchmark materialises).
+    (raw only: it is the window the processing benchmark materialises). ``also``: the same rows written,
+    the same way, into these warehouses too (e.g. a DuckLake, for benchmarks/backends.py).
     """
     directory.mkdir(parents=True, exist_ok=True)
     config = world_config(videos, seed)
@@ -300,26 +304,22 @@ def build_warehouse(
     every = cadence(frame, day, history_rows)
     raw = observe(frame, staggered(frame, day, WINDOWS_PER_DAY, every))
     current = observe(frame, every_window(frame, after)) if current_window else RAW_VIDEO_SNAPSHOTS.empty()
-    with connect(directory / "warehouse.duckdb") as connection:
-        writes = [
-            Write(RAW_VIDEO_SNAPSHOTS, raw),
-            Write(RAW_CREATOR_SNAPSHOTS, creator_snapshots(config, day, WINDOWS_PER_DAY)),
-            Write(POLL_TELEMETRY, telemetry(day, WINDOWS_PER_DAY)),
-        ]
-        if derived_history:
-            enriched = enrich_snapshots(raw, reg.to_frame())
-            writes += [
-                Write(ENRICHED_VIDEO_METRICS, enriched),
-                Write(VIDEO_VELOCITY, compute_velocity(enriched, enriched)),
-            ]
-        replace_windows(connection, day, after, *writes)
-        if current_window:
-            replace_windows(
-                connection,
-                after,
-                after + WINDOW,
-                Write(RAW_VIDEO_SNAPSHOTS, current),
-                Write(POLL_TELEMETRY, telemetry(after, 1)),
-            )
-        connection.execute("CHECKPOINT")
+    writes = [
+        Write(RAW_VIDEO_SNAPSHOTS, raw),
+        Write(RAW_CREATOR_SNAPSHOTS, creator_snapshots(config, day, WINDOWS_PER_DAY)),
+        Write(POLL_TELEMETRY, telemetry(day, WINDOWS_PER_DAY)),
+    ]
+    if derived_history:
+        enriched = enrich_snapshots(raw, reg.to_frame())
+        writes += [Write(ENRICHED_VIDEO_METRICS, enriched), Write(VIDEO_VELOCITY, compute_velocity(enriched, enriched))]
+    next_window = (
+        [Write(RAW_VIDEO_SNAPSHOTS, current), Write(POLL_TELEMETRY, telemetry(after, 1))] if current_window else []
+    )
+    for target in [as_target(directory / "warehouse.duckdb"), *also]:
+        with connect(target) as connection:
+            replace_windows(connection, day, after, *writes)
+            if next_window:
+                replace_windows(connection, after, after + WINDOW, *next_window)
+            if not target.is_lake:  # on a lake CHECKPOINT is DuckLake's maintenance (merging, expiring files)
+                connection.execute("CHECKPOINT")
     return Built(frame.height, raw.height, current.height, every, check_counts(config, raw))

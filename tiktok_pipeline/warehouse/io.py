@@ -232,8 +232,12 @@ def create_or_extend(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> 
 def read_frame(
     connection: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
 ) -> pl.DataFrame:
-    """Run ``sql`` (``?`` parameters from a list, ``$name`` ones from a dict) and return the result as a Polars frame (via Arrow)."""
-    return pl.from_arrow(connection.sql(sql, params=params or None).to_arrow_table())  # type: ignore[return-value]
+    """Run ``sql`` (``?`` parameters from a list, ``$name`` ones from a dict) and return the result as a Polars frame (via Arrow).
+
+    Through ``execute()``, not ``sql(..., params=...)``: DuckDB 1.5.5 turns a parametrised ``sql()`` relation into
+    Arrow 40-65 times slower (2.1 s against 53 ms for a day of history at 100,000 videos; README "Backends").
+    """
+    return pl.from_arrow(connection.execute(sql, params or None).to_arrow_table())  # type: ignore[return-value]
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:

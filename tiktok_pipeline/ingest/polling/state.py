@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -233,10 +235,27 @@ def compute_polling_state(
 
 
 def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "lz4") -> None:
+    """Write ``frame`` to ``path`` atomically, through a temporary file of its own (runs finishing together on a
+    DuckLake write the state at once: a shared temporary name made the second rename fail)."""
+    _atomic(path, lambda name: frame.write_parquet(name, compression=compression))
+
+
+def _atomic_write(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`_atomic_parquet`)."""
+    _atomic(path, lambda name: Path(name).write_bytes(data))
+
+
+def _atomic(path: Path, write: Callable[[str], object]) -> None:
+    """``write`` a temporary file of this call's own beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    frame.write_parquet(tmp, compression=compression)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        write(name)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -264,9 +283,7 @@ def write_polling_state(state: PollingState, directory: Path) -> None:
         "raw_through": _stamp(state.fold.raw_through),
         "velocity_through": _stamp(state.fold.velocity_through),
     }
-    tmp = directory / "fold.json.partial"
-    tmp.write_text(json.dumps(bounds))
-    os.replace(tmp, directory / "fold.json")
+    _atomic_write(json.dumps(bounds).encode(), directory / "fold.json")
 
 
 def read_fold(directory: Path) -> Fold | None:
