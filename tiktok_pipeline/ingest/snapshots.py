@@ -17,7 +17,9 @@ import polars as pl
 from tiktok_pipeline.governance.telemetry import RunTiming, window_telemetry
 from tiktok_pipeline.ingest.land import DisplayCollection, LandedWindow, land_window
 from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
-from tiktok_pipeline.warehouse.io import Write, replace_windows
+from tiktok_pipeline.sources.http.calllog import CallBuffer, call_context
+from tiktok_pipeline.warehouse.call_log import append_calls
+from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import (
     DISPLAY_API_QUARANTINE,
@@ -127,7 +129,8 @@ def observe_windows(
     doing it was requested and started, for the freshness breakdown of the windows it collects."""
     windows = []
     for window_start in window_starts(start, end):
-        landed = land_window(how, window_start, now=now)
+        with call_context(window_start=window_start):
+            landed = land_window(how, window_start, now=now)
         parsed = parse_landed(
             landed.records, landed.path.relative_to(how.landing_dir).as_posix(), asset=QUARANTINE_ASSET
         )
@@ -155,9 +158,15 @@ RAW_TABLES = {
 
 
 def write_raw_snapshots(
-    connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, observed: ObservedRange, selected: set[str]
+    connection: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    observed: ObservedRange,
+    selected: set[str],
+    calls: CallBuffer | None = None,
 ) -> None:
-    """Replace the windows of the ``selected`` tables (asset keys of :data:`RAW_TABLES`) in one transaction."""
+    """Replace the windows of the ``selected`` tables (asset keys of :data:`RAW_TABLES`) and append the step's
+    ``calls`` to api_call_log, in one transaction."""
     frames = {
         "raw_video_snapshots": observed.videos,
         "raw_creator_snapshots": observed.creators,
@@ -166,6 +175,12 @@ def write_raw_snapshots(
     }
     if "display_api_quarantine" in selected:
         adopt_legacy_rows(connection, DISPLAY_API_QUARANTINE, QUARANTINE_ASSET)
-    replace_windows(
-        connection, start, end, *(Write(spec, frames[name]) for name, spec in RAW_TABLES.items() if name in selected)
+    replace = prepare_window_writes(
+        start, end, *(Write(spec, frames[name]) for name, spec in RAW_TABLES.items() if name in selected)
     )
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        replace(con)
+        append_calls(con, calls or CallBuffer())
+
+    write_transaction(connection, body)

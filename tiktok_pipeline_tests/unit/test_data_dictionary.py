@@ -17,6 +17,8 @@ from tiktok_pipeline.warehouse.tables import ALERTS, ALL_TABLES, RAW_VIDEO_SNAPS
 
 WRITER_KEYS = ("dagster/table_name", "quarantine_table", "top_movers_view")
 """Asset metadata naming a table the asset writes (its own, its quarantine table, its view)."""
+APPENDED_BY_EVERY_STEP = {"api_call_log"}
+"""Tables every step that makes outbound calls appends to (no single writing asset): their owner answers for them."""
 
 
 def test_the_committed_dictionary_is_the_generated_one():
@@ -55,8 +57,11 @@ def test_each_tables_owner_is_the_owner_of_the_asset_that_writes_it(settings):
                 table = spec.metadata.get(key)
                 if isinstance(table, str):
                     writers.setdefault(table, []).extend(spec.owners)
-    assert set(writers) == {spec.name for spec in ALL_TABLES}, "a table without a writing asset, or the reverse"
-    wrong = {s.name: (s.owner, writers[s.name]) for s in ALL_TABLES if set(writers[s.name]) != {s.owner}}
+    owned = {spec.name for spec in ALL_TABLES} - APPENDED_BY_EVERY_STEP
+    assert set(writers) == owned, "a table without a writing asset, or the reverse"
+    wrong = {
+        s.name: (s.owner, writers[s.name]) for s in ALL_TABLES if s.name in owned and set(writers[s.name]) != {s.owner}
+    }
     assert not wrong, wrong
 
 

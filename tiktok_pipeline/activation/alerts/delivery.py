@@ -32,6 +32,7 @@ from tiktok_pipeline.activation.alerts.formatting import slack_payload, teams_pa
 from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.settings.domains import HTTP_MAX_RETRY_SECONDS
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.calllog import call_context
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class AlertSender:
             secret_urls=[d.url.get_secret_value() for d in self._destinations],
             redacted=REDACTED,
             sleep=sleep,
+            source="webhook",
         )
 
     def __enter__(self) -> AlertSender:
@@ -162,15 +164,16 @@ class AlertSender:
                 delay,
             )
 
-        exchange = self._http.request(
-            "POST",
-            url,
-            json=payload,
-            retryable=_retryable,
-            limit_key=_pace_key(url) if kind == "slack" else None,
-            name=f"alert to {kind}",
-            on_retry=on_retry,
-        )
+        with call_context(endpoint=kind, purpose="alert"):
+            exchange = self._http.request(
+                "POST",
+                url,
+                json=payload,
+                retryable=_retryable,
+                limit_key=_pace_key(url) if kind == "slack" else None,
+                name=f"alert to {kind}",
+                on_retry=on_retry,
+            )
         attempts, last = len(exchange.attempts), exchange.last
         if last.response is None:
             status, error = None, last.describe()

@@ -45,6 +45,7 @@ from tiktok_pipeline.quality.window_checks import (
     observation_history,
     raw_by_window,
 )
+from tiktok_pipeline.sources.http.calllog import recording
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import (
     DISPLAY_API_QUARANTINE,
@@ -112,12 +113,14 @@ def raw_snapshots(
     quality: QualityResource,
 ):
     """Observe the tracked creators' videos (all of them, or the sensor's plan), land the raw responses, parse them
-    once per window, and write the selected tables (any subset: one writer per table)."""
+    once per window, and write the selected tables (any subset: one writer per table), with a row per call made in
+    api_call_log."""
     start, end = partition_range(context)
-    observed, usernames = _observe(context, config, display_api, tracking_registry, start, end)
+    with recording() as calls:
+        observed, usernames = _observe(context, config, display_api, tracking_registry, start, end)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with warehouse.connection() as connection:
-        write_raw_snapshots(connection, start, end, observed, selected)
+        write_raw_snapshots(connection, start, end, observed, selected, calls)
         previous, sightings = observation_history(
             connection, start, end, timedelta(minutes=quality.policy.creator_silence_minutes)
         )

@@ -188,6 +188,7 @@ class BusinessApiClient(SessionClient):
             request_hooks=request_hooks,
             secrets=[access_token.get_secret_value()],
             sleep=sleep,
+            source="business_reporting",
         )
 
     def get(self, endpoint: str, params: dict[str, Any], *, as_of: datetime | None = None) -> BusinessCall:

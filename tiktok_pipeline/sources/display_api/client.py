@@ -29,6 +29,7 @@ from tiktok_pipeline.sources.display_api.models import Envelope
 from tiktok_pipeline.sources.display_api.oauth import OAuthClient
 from tiktok_pipeline.sources.display_api.tokens import TokenStore, utcnow
 from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, SlidingWindowLimiter
+from tiktok_pipeline.sources.http.calllog import call_context
 from tiktok_pipeline.sources.http.decode import decode_body, escaped
 from tiktok_pipeline.sources.http.session import RequestHook
 
@@ -60,6 +61,16 @@ class _Bearer(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._token().get_secret_value()}"
         yield request
+
+
+PURPOSES = {"user/info": "creator profile", "video/list": "discover videos", "video/query": "refresh video counts"}
+"""Why each Display API endpoint is called (``api_call_log.purpose``)."""
+SCOPES = {
+    "user/info": "user.info.basic,user.info.profile,user.info.stats",
+    "video/list": "video.list",
+    "video/query": "video.list",
+}
+"""The scopes each endpoint's call uses (``api_call_log.scope``; declared in ``SOURCES``)."""
 
 
 class DisplayApiClient(OAuthClient):
@@ -99,6 +110,7 @@ class DisplayApiClient(OAuthClient):
             request_hooks=request_hooks,
             secrets=[client_secret.get_secret_value()],
             sleep=sleep,
+            source="display_api",
         )
 
     # --- Data endpoints --------------------------------------------------------------------
@@ -121,43 +133,44 @@ class DisplayApiClient(OAuthClient):
         call = ApiCall(endpoint, username, params, body, None, None, None, 0, 0.0)
         started = time.perf_counter()
         attempts, code, spent = 0, None, 0.0
-        for refreshed in (False, True):
-            exchange = self._http.request(
-                method,
-                f"/v2/{endpoint}/",
-                params=params,
-                json=body,
-                auth=_Bearer(lambda: self.access_token(username)),
-                limit_key=endpoint,
-                as_of=as_of,
-                max_attempts=max(1, self.retry.max_attempts - attempts),
-                retry_seconds=self.retry.max_retry_seconds - spent,
-                name=endpoint,
-                on_attempt=lambda attempt: self._observe(call, attempt),
-            )
-            attempts += len(exchange.attempts)
-            spent += exchange.seconds
-            self.stats["retries"] += len(exchange.attempts) - 1
-            envelope = self._envelope(call.payload) if exchange.answered else None
-            code = envelope.error.code if envelope else None
-            if exchange.answered and call.status == 200 and code == "ok":
-                self._finish(call, attempts, started)
-                return call
-            if exchange.answered and code in REAUTHORIZE_DATA_CODES:
-                self._finish(call, attempts, started)
-                self.stats["reauthorisation_required"] += 1
-                message = envelope.error.message if envelope else ""
-                raise ReauthorizationRequired(
-                    username, code, f"{endpoint}: {escaped(message)[:300]}", log_id=call.log_id, call=call
+        with call_context(subject=username, purpose=PURPOSES.get(endpoint), scope=SCOPES.get(endpoint)):
+            for refreshed in (False, True):
+                exchange = self._http.request(
+                    method,
+                    f"/v2/{endpoint}/",
+                    params=params,
+                    json=body,
+                    auth=_Bearer(lambda: self.access_token(username)),
+                    limit_key=endpoint,
+                    as_of=as_of,
+                    max_attempts=max(1, self.retry.max_attempts - attempts),
+                    retry_seconds=self.retry.max_retry_seconds - spent,
+                    name=endpoint,
+                    on_attempt=lambda attempt: self._observe(call, attempt),
                 )
-            if not (exchange.answered and call.status == 401 and code == "access_token_invalid") or refreshed:
-                break
-            try:
-                self.refresh(username)  # the token was refused before its expiry: refresh once and resend
-            except ReauthorizationRequired as exc:  # e.g. the creator revoked access
-                self._finish(call, attempts, started)
-                exc.call = call
-                raise
+                attempts += len(exchange.attempts)
+                spent += exchange.seconds
+                self.stats["retries"] += len(exchange.attempts) - 1
+                envelope = self._envelope(call.payload) if exchange.answered else None
+                code = envelope.error.code if envelope else None
+                if exchange.answered and call.status == 200 and code == "ok":
+                    self._finish(call, attempts, started)
+                    return call
+                if exchange.answered and code in REAUTHORIZE_DATA_CODES:
+                    self._finish(call, attempts, started)
+                    self.stats["reauthorisation_required"] += 1
+                    message = envelope.error.message if envelope else ""
+                    raise ReauthorizationRequired(
+                        username, code, f"{endpoint}: {escaped(message)[:300]}", log_id=call.log_id, call=call
+                    )
+                if not (exchange.answered and call.status == 401 and code == "access_token_invalid") or refreshed:
+                    break
+                try:
+                    self.refresh(username)  # the token was refused before its expiry: refresh once and resend
+                except ReauthorizationRequired as exc:  # e.g. the creator revoked access
+                    self._finish(call, attempts, started)
+                    exc.call = call
+                    raise
         self._finish(call, attempts, started)
         if exchange.exhausted:
             self._count_stop(exchange)

@@ -20,6 +20,7 @@ from tiktok_pipeline.sources.display_api.models import OAuthErrorBody, TokenGran
 from tiktok_pipeline.sources.display_api.refusals import REAUTHORIZE_GRANT_ERROR, refusal
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
 from tiktok_pipeline.sources.http import Attempt, SessionClient
+from tiktok_pipeline.sources.http.calllog import call_context
 from tiktok_pipeline.sources.http.decode import decode_body, escaped
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ class OAuthClient(SessionClient):
             if attempt.response is None:
                 self.stats["oauth_transport_errors"] += 1
 
-        exchange = self._http.request(
-            "POST", "/v2/oauth/token/", data=form, name=f"oauth/token ({grant_type})", on_attempt=count
-        )
+        with call_context(subject=username, purpose=f"token {grant_type}"):
+            exchange = self._http.request(
+                "POST", "/v2/oauth/token/", data=form, name=f"oauth/token ({grant_type})", on_attempt=count
+            )
         last = exchange.last
         if last.response is None:
             raise TikTokApiError(f"oauth/token ({grant_type}) for {username} failed after retries: {last.error_text()}")

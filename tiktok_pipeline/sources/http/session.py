@@ -32,6 +32,7 @@ import httpx
 import tenacity
 
 from tiktok_pipeline.sources.http.asof import AS_OF_EXTENSION
+from tiktok_pipeline.sources.http.calllog import record_call
 from tiktok_pipeline.sources.http.exchange import Attempt, Exchange, Stop
 from tiktok_pipeline.sources.http.ratelimit import SlidingWindowLimiter
 from tiktok_pipeline.sources.http.redaction import REDACTED, Redactor
@@ -75,18 +76,23 @@ class HttpSession:
         redacted: str = REDACTED,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        source: str = "unknown",
     ) -> None:
         """``request_hooks`` are httpx request event hooks (e.g. the simulator's as-of header); ``secrets``
         (tokens) and ``secret_urls`` (webhooks) are never to be quoted, in any form (replaced by ``redacted``);
-        ``wall_clock`` dates HTTP-date Retry-Afters."""
+        ``wall_clock`` dates HTTP-date Retry-Afters. ``source`` (a ``SOURCES`` name, or ``webhook``) names its calls in
+        ``api_call_log`` (:mod:`.calllog`); a session holding secret URLs records ``webhook`` as their endpoint."""
+        self.source = source
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self._sleep = sleep
         self._wall_clock = wall_clock
         self.redactor = Redactor(redacted)
         self.redactor.add(secrets)
+        self._secret_urls = False
         for url in secret_urls:
             self.redactor.add_url(url)
+            self._secret_urls = True
         self._backoff = FullJitter(self.retry)
         self._http = httpx.Client(
             base_url=base_url,
@@ -151,6 +157,7 @@ class HttpSession:
         budget = self.retry.max_retry_seconds if retry_seconds is None else max(0.0, retry_seconds)
         exchange = Exchange([], budget_seconds=budget)
         extensions = {AS_OF_EXTENSION: as_of} if as_of is not None else None
+        call_started = time.perf_counter()
 
         def attempt() -> Attempt:
             current = Attempt(len(exchange.attempts) + 1, redact=self.redact)
@@ -203,6 +210,8 @@ class HttpSession:
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
             reraise=True,
         )(attempt)
+        endpoint = "webhook" if self._secret_urls else httpx.URL(url).path
+        record_call(self.source, endpoint, exchange, latency_seconds=time.perf_counter() - call_started)
         return exchange
 
     def _wait(self, state: tenacity.RetryCallState) -> float:

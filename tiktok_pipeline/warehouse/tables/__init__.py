@@ -2,6 +2,7 @@
 
 from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
@@ -37,6 +38,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     CONVERSION_QUARANTINE,
     QUARANTINED_RECORDS,
     ALERTS,
+    API_CALL_LOG,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -45,6 +47,7 @@ __all__ = [
     "AD_REPORT_QUARANTINE",
     "AD_VELOCITY",
     "ALERTS",
+    "API_CALL_LOG",
     "CONVERSION_OUTBOX",
     "CONVERSION_QUARANTINE",
     "Column",
