@@ -49,7 +49,9 @@ from tiktok_pipeline.metrics.ad_figures import (
 )
 from tiktok_pipeline.metrics.ctr import ad_velocity_in_warehouse
 from tiktok_pipeline.quality.ad_schemas import ad_velocity_by_window, raw_ad_by_window
+from tiktok_pipeline.sources.http.calllog import call_context, recording
 from tiktok_pipeline.warehouse.ad_hours import replace_fetched_hours
+from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
 from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, AD_VELOCITY, RAW_AD_METRICS
 from tiktok_pipeline.windows import window_key, window_starts
@@ -129,10 +131,15 @@ def raw_ad_metrics(
     tracking_registry: TrackingRegistryResource,
     warehouse: WarehouseResource,
 ):
-    """Re-fetch each window's lookback of hourly ad rows, land them, and replace those hours."""
+    """Re-fetch each window's lookback of hourly ad rows, land them, and replace those hours; its calls go to
+    api_call_log (their own transaction, written even when a fetch fails)."""
     start, end = partition_range(context)
     root = Path(ad_reporting.landing_dir)
-    with business_api.client() as client:
+    with (
+        recording() as calls,
+        call_context(source="business_reporting", purpose="ad report", subject=business_api.advertiser_id),
+        business_api.client() as client,
+    ):
         try:
             landed = land_ad_windows(
                 client,
@@ -149,6 +156,8 @@ def raw_ad_metrics(
         except WindowNotObservableError as exc:
             raise dg.Failure(description=str(exc)) from exc
         stats = dict(client.stats)
+    with warehouse.connection() as connection:
+        write_calls(connection, calls)
     fetches = parse_landed_ads(landed, root)
     usable = [f for f in fetches if f.error is None]
     failed = {f"{window_key(f.window_start)} ({f.landing_file})": f.error for f in fetches if f.error is not None}

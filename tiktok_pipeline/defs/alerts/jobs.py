@@ -10,6 +10,8 @@ from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
 from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, AlertRequest
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
+from tiktok_pipeline.sources.http.calllog import CallBuffer, recording
+from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource, read_frame
 from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import utc_naive, window_from_key
@@ -67,13 +69,17 @@ def compose_alert(
     return alert
 
 
-def _deliver(alerts: AlertsResource, alert: Alert, only: list[str] | None = None):
+def _deliver(alerts: AlertsResource, alert: Alert, calls: CallBuffer, only: list[str] | None = None):
+    """Send ``alert`` to the configured destinations (or ``only`` those kinds), its calls kept in ``calls``."""
     destinations = [d for d in alerts.destinations() if only is None or d.kind in only]
     if not destinations:
         return []
-    with AlertSender(
-        destinations, max_attempts=alerts.max_attempts, max_retry_seconds=alerts.max_retry_seconds
-    ) as sender:
+    with (
+        recording(calls),
+        AlertSender(
+            destinations, max_attempts=alerts.max_attempts, max_retry_seconds=alerts.max_retry_seconds
+        ) as sender,
+    ):
         return sender.send(alert)
 
 
@@ -90,17 +96,21 @@ def deliver_alert(
             pending = undelivered_alerts(connection)
             seen = alert is not None and already_recorded(connection, alert.alert_id)
         for earlier, owed, delivered, attempts in pending:
-            earlier_results = _deliver(alerts, earlier, owed)
+            calls = CallBuffer()
+            earlier_results = _deliver(alerts, earlier, calls, owed)
             with warehouse.connection() as connection:
                 record_alert(connection, earlier, configured, earlier_results, attempts, delivered)
+                write_calls(connection, calls)
         if alert is None:
             return
         if seen:
             context.log.info(f"alert {alert.alert_id} was already sent; not sending it again")
             return
-        results = _deliver(alerts, alert)
+        calls = CallBuffer()
+        results = _deliver(alerts, alert, calls)
         with warehouse.connection() as connection:
             record_alert(connection, alert, configured, results)
+            write_calls(connection, calls)
     for result in results:
         (context.log.info if result.delivered else context.log.warning)(
             f"{result.kind}: {'delivered' if result.delivered else 'NOT delivered'} after {result.attempts} attempt(s)"

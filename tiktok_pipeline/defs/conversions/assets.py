@@ -24,6 +24,8 @@ from tiktok_pipeline.defs.conversions.resources import ConversionsResource
 from tiktok_pipeline.defs.metadata import metadata_values, partition_range, report_windows
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
+from tiktok_pipeline.sources.http.calllog import call_context, recording
+from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX, CONVERSION_QUARANTINE
 
@@ -73,7 +75,8 @@ def conversion_outbox(
     business_api: BusinessApiResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Queue the window's orders in the outbox and send everything due to TikTok's Events API."""
+    """Queue the window's orders in the outbox and send everything due to TikTok's Events API (its calls go to
+    api_call_log in their own transaction)."""
     start, end = partition_range(context)
     if not conversions.pixel_code:
         raise dg.Failure(
@@ -92,7 +95,12 @@ def conversion_outbox(
         context.log.warning(f"quarantined order: {reason}")
     # One relay at a time (its own lock, not the warehouse's: the warehouse is held only per transaction), so two
     # runs never both take an event in flight for one to resend.
-    with warehouse.serialised("conversion-relay"), business_api.client() as client:
+    with (
+        warehouse.serialised("conversion-relay"),
+        recording() as calls,
+        call_context(source="events_api", purpose="send conversions", subject=business_api.advertiser_id),
+        business_api.client() as client,
+    ):
         report = relay_conversions(
             warehouse.connection,
             client,
@@ -110,6 +118,7 @@ def conversion_outbox(
             event_sets=conversions.event_sets,
         )
     with warehouse.connection() as connection:
+        write_calls(connection, calls)
         by_status = outbox_by_status(connection, start, end)
     for level, message in relay_log(report):
         getattr(context.log, level)(message)

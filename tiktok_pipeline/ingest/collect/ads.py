@@ -45,6 +45,7 @@ from tiktok_pipeline.sources.business_api.reporting import (
     report_params,
     total_pages,
 )
+from tiktok_pipeline.sources.http.calllog import call_context
 from tiktok_pipeline.windows import WINDOW, window_key, window_starts
 
 LANDING_SOURCE = "business_api/report"
@@ -253,6 +254,10 @@ def land_ad_windows(
 
     def collector(window_start: datetime, days: bool):
         def collect(fetched_at: datetime) -> Collected:
+            with call_context(window_start=window_start):
+                return collect_in_context(fetched_at)
+
+        def collect_in_context(fetched_at: datetime) -> Collected:
             zone, zone_records = zones.resolve(fetched_at)
             if zone is None:  # the zone is unknown: nothing can be planned; the failed call is landed
                 meta = {"kind": "fetch", "window_start": window_start.isoformat(), "fetched_at": fetched_at.isoformat()}

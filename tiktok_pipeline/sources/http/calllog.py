@@ -50,9 +50,10 @@ _BUFFER: contextvars.ContextVar[CallBuffer | None] = contextvars.ContextVar("tik
 
 
 @contextlib.contextmanager
-def recording() -> Iterator[CallBuffer]:
-    """Keep a row for every logical call made inside the block (by this thread or context) in the yielded buffer."""
-    buffer = CallBuffer()
+def recording(buffer: CallBuffer | None = None) -> Iterator[CallBuffer]:
+    """Keep a row for every logical call made inside the block (by this thread or context) in the yielded buffer
+    (``buffer``, or a new one)."""
+    buffer = CallBuffer() if buffer is None else buffer
     token = _BUFFER.set(buffer)
     try:
         yield buffer

@@ -1,0 +1,33 @@
+"""``governance_report`` (group ``govern``): per day and source, the calls of ``api_call_log`` against declared limits.
+
+Unpartitioned: the report is a small aggregate over a small table (one row per logical call), recomputed
+whole in milliseconds, and a day's calls keep arriving until the day ends (late windows, retried alerts), so
+a daily partition would have to be re-materialised anyway. Each materialisation plots the latest day's
+figures (``calls_<source>``, ``quota_used_pct_<source>``, ...) and shows every day in a Markdown table.
+"""
+
+import dagster as dg
+
+from tiktok_pipeline.defs.metadata import KINDS
+from tiktok_pipeline.governance.call_report import daily_call_summary, report_metadata
+from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.warehouse.io import WarehouseResource
+
+REPORT_DOC = """What the pipeline asked of each source, per UTC day: calls, errors (no answer, HTTP 4xx/5xx or a
+TikTok error code), 429s, attempts, quota used against the limits declared in `SOURCES`
+(`governance/sources.py`), and p95 latency, from `api_call_log` (one row per logical outbound call, written by
+every step that calls out). Secrets and personal data are never in the log, so never here."""
+
+
+@dg.asset(group_name="govern", kinds=KINDS, description=REPORT_DOC)
+def governance_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Summarise api_call_log per day and source; plottable figures of the latest day and a table of every day."""
+    with warehouse.connection(read_only=True) as connection:
+        summary = daily_call_summary(connection)
+    return dg.MaterializeResult(
+        metadata={
+            **report_metadata(summary),
+            "days": summary["day"].n_unique() if not summary.is_empty() else 0,
+            "report": dg.MetadataValue.md(markdown_table(summary)),
+        }
+    )
