@@ -14,6 +14,7 @@ from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.simulator.business.ads import AdAccount
 from tiktok_pipeline.simulator.world import World, WorldConfig
 from tiktok_pipeline.windows import window_key
+from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .test_assets import materialize_range, read
 
@@ -82,6 +83,11 @@ def test_lookback_replaces_revised_hours_instead_of_adding_them(settings):
     assert first.success, first.all_events
     assert stored(settings) == truth(settings, W + timedelta(minutes=5), hours(h(4), h(10)))
     assert metadata(first, "raw_ad_metrics")["new_hours"] == 7
+    with open_warehouse(settings) as con:  # api_call_log: the window's calls, for the advertiser
+        calls = con.execute("SELECT DISTINCT source, purpose, subject, window_start, http_status FROM api_call_log")
+        assert calls.fetchall() == [
+            ("business_reporting", "ad report", settings.ads.advertiser_id, W.replace(tzinfo=None), 200)
+        ]
 
     later = W + HOUR  # an hour later: attribution has revised 08:00-10:00, 10:00 has filled up
     second = materialize_ads(settings, later)

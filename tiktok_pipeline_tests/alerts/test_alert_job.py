@@ -132,6 +132,14 @@ def test_undelivered_alerts_are_recorded_and_retried_later(settings, server, ins
     [(_, delivered, undelivered, attempts)] = alert_rows(settings)
     assert (delivered, undelivered, attempts) == ("teams,slack", "", 5)
     assert server.paths().count(TEAMS) == 2 and server.paths().count(SLACK) == 3
+    with open_warehouse(settings) as con:  # api_call_log: one row per delivery, its kind, never its URL
+        calls = con.execute(
+            "SELECT source, endpoint, purpose, http_status, attempts FROM api_call_log ORDER BY called_at"
+        ).fetchall()
+        text = str(con.execute("SELECT * FROM api_call_log").fetchall())
+    assert sorted(calls[:2]) == [("webhook", "slack", "alert", 500, 2), ("webhook", "teams", "alert", 202, 2)]
+    assert calls[2:] == [("webhook", "slack", "alert", 200, 1)]
+    assert "slack-secret" not in text and "triggers" not in text and "127.0.0.1" not in text
 
 
 @pytest.mark.both_backends

@@ -119,6 +119,11 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
         ).fetchall()
         quarantined = con.execute("SELECT reason FROM quarantined_records WHERE asset = 'conversion_outbox'").fetchall()
         own = con.execute("SELECT reason FROM conversion_quarantine").fetchall()
+        calls = con.execute("SELECT source, purpose, endpoint, outcome FROM api_call_log").fetchall()
+    # api_call_log: every Events API call, the one lost request included (no answer: a timeout)
+    assert {(source, purpose) for source, purpose, _, _ in calls} == {("events_api", "send conversions")}
+    assert all(endpoint.startswith("/open_api/v1.3/") for _, _, endpoint, _ in calls)
+    assert sum(outcome != "answered" for *_, outcome in calls) == 1
     assert own == quarantined  # its own table, written once however often the window ran
     assert statuses == [("sent", len(expected), 1, 2)]
     assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
