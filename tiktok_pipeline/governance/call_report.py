@@ -21,17 +21,19 @@ DAY_SECONDS = 86_400
 SUCCESS_CODES = ("ok", "0")
 """TikTok's envelope codes of success: the Display API's ``ok``, the API for Business's ``0``."""
 
-REPORT_COLUMNS = (
-    "day",
-    "source",
-    "calls",
-    "errors",
-    "throttled_429",
-    "attempts",
-    "allowance_per_day",
-    "quota_used_pct",
-    "p95_latency_ms",
-)
+REPORT_COLUMN_DOCS = {
+    "day": ("DATE", "UTC day the calls ended."),
+    "source": ("VARCHAR", "A SOURCES name, or webhook."),
+    "calls": ("BIGINT", "Logical calls (each with its retries)."),
+    "errors": ("BIGINT", "Calls without an answer, with HTTP >= 400, or with a TikTok code other than success."),
+    "throttled_429": ("BIGINT", "Calls whose last answer was HTTP 429."),
+    "attempts": ("BIGINT", "Attempts made, retries included."),
+    "allowance_per_day": ("DOUBLE", "Requests a day the source's declared rate limits allow; null: none declared."),
+    "quota_used_pct": ("DOUBLE", "calls as a percentage of allowance_per_day."),
+    "p95_latency_ms": ("DOUBLE", "95th percentile of the calls' latency (waits between attempts included)."),
+}
+"""The report's columns: type and description (the asset's column schema in the UI)."""
+REPORT_COLUMNS = tuple(REPORT_COLUMN_DOCS)
 
 
 def daily_allowance(source: SourceDeclaration) -> float | None:

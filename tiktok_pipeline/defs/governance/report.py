@@ -9,7 +9,7 @@ figures (``calls_<source>``, ``quota_used_pct_<source>``, ...) and shows every d
 import dagster as dg
 
 from tiktok_pipeline.defs.metadata import KINDS
-from tiktok_pipeline.governance.call_report import daily_call_summary, report_metadata
+from tiktok_pipeline.governance.call_report import REPORT_COLUMN_DOCS, daily_call_summary, report_metadata
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.warehouse.io import WarehouseResource
 
@@ -19,7 +19,12 @@ TikTok error code), 429s, attempts, quota used against the limits declared in `S
 every step that calls out). Secrets and personal data are never in the log, so never here."""
 
 
-@dg.asset(group_name="govern", kinds=KINDS, description=REPORT_DOC)
+REPORT_SCHEMA = dg.TableSchema(
+    columns=[dg.TableColumn(name, kind, description=doc) for name, (kind, doc) in REPORT_COLUMN_DOCS.items()]
+)
+
+
+@dg.asset(group_name="govern", kinds=KINDS, description=REPORT_DOC, metadata={"dagster/column_schema": REPORT_SCHEMA})
 def governance_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Summarise api_call_log per day and source; plottable figures of the latest day and a table of every day."""
     with warehouse.connection(read_only=True) as connection:
