@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +23,7 @@ from tiktok_pipeline_tests.pipeline_env import pipeline_env
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 WINDOW = "2026-11-20-10:00"
+WINDOW_START = datetime(2026, 11, 20, 10, 0)
 
 
 def readme_commands(section: str) -> list[list[str]]:
@@ -84,7 +86,11 @@ def test_one_asset_alone_and_an_asset_with_its_upstream(home):
     assert windows_in(home, "raw_creator_snapshots") == {WINDOW}
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:  # nothing else was written
         tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert tables == {"raw_creator_snapshots"}
+        calls = con.execute("SELECT count(*) FROM api_call_log WHERE window_start = ?", [WINDOW_START]).fetchone()
+    # api_call_log is no asset's table: every step that calls out appends its calls there (README "Every call is
+    # logged"); the collection this selection made is in it
+    assert tables == {"raw_creator_snapshots", "api_call_log"}
+    assert calls is not None and calls[0] > 0
 
     upstream = materialize(home, "--select", "*video_velocity", "--partition", WINDOW)
     assert upstream.asset_selection == {
