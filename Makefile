@@ -12,7 +12,7 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	@echo "== the warehouse-touching tests again, on DuckLake (TIKTOK_TEST_WAREHOUSE=ducklake; names end [ducklake]) =="
-	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest -m both_backends $(PYTEST_ARGS)
+	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format) and the type checker, as CI runs them
 lint: $(STAMP)

@@ -15,6 +15,7 @@ from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_with
 
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 BOTH_BACKENDS = "both_backends"
+FILE_BACKEND_ONLY = "file_backend_only"
 """Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 # A fixed past window, so runs are deterministic whatever the wall clock says.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -101,8 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", f"ignore:{DAGSTER_LABEL_WARNINGS}")
     config.addinivalue_line(
         "markers",
-        f"{BOTH_BACKENDS}: also run on a DuckLake by `make test` (its second pass: {TEST_WAREHOUSE_ENV}=ducklake "
-        f"pytest -m {BOTH_BACKENDS})",
+        f"{BOTH_BACKENDS}: a test whose point is the warehouse (every test using `settings` runs on both backends)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{FILE_BACKEND_ONLY}: left out of the DuckLake pass (it compares a lake with the file itself, or starts "
+        "processes whose warehouse is not the test's)",
     )
 
 
@@ -118,10 +123,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a lake, a test that never uses ``settings`` (so never the lake) is deselected: it ran in the file pass."""
+    """On a lake, a test that never uses ``settings`` (so never the lake) is deselected: it ran in the file pass; so is
+    one marked ``file_backend_only``."""
     if not _on_lake():
         return
-    keep = [item for item in items if "settings" in getattr(item, "fixturenames", ())]
+    keep = [
+        item
+        for item in items
+        if "settings" in getattr(item, "fixturenames", ()) and item.get_closest_marker(FILE_BACKEND_ONLY) is None
+    ]
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep

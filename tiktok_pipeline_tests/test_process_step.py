@@ -1,25 +1,24 @@
 """enriched_video_metrics and video_velocity: one step, one transaction for both tables; each still selectable alone."""
 
 import dagster as dg
-import duckdb
 
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.metrics import process
 from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 
-from .conftest import T0
+from .conftest import T0, open_warehouse
 from .test_assets import materialize_range
 
 LAST = T0 + 3 * WINDOW
 
 
 def rows(settings, table: str, window) -> list[tuple]:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+    with open_warehouse(settings) as con:
         return con.execute(f"SELECT * FROM {table} WHERE window_start = ? ORDER BY ALL", [utc_naive(window)]).fetchall()
 
 
 def delete(settings, table: str, window) -> None:
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings, read_only=False) as con:
         con.execute(f"DELETE FROM {table} WHERE window_start = ?", [utc_naive(window)])
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context
@@ -42,6 +43,7 @@ def daemon_sensor_iteration(instance: dg.DagsterInstance, code_location: Path) -
         list(execute_sensor_iteration(workspace, logging.getLogger("sensor_daemon"), None, None))
 
 
+@pytest.mark.file_backend_only  # the daemon process it starts has its own settings (a file warehouse): it tests the daemon, not the backend
 def test_a_daemon_tick_stores_cursor_and_tick_and_queues_the_run(settings, pg_instance, pg_database, tmp_path):
     code_location = tmp_path / "code_location.py"
     code_location.write_text(CODE_LOCATION.format(settings=settings.model_dump_json()))

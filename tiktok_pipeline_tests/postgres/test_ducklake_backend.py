@@ -53,6 +53,7 @@ def _table(target: WarehouseTarget, table: str) -> pl.DataFrame:
         return read_frame(connection, f'SELECT * FROM "{table}"').sort(pl.all())
 
 
+@pytest.mark.file_backend_only  # it materialises on a file and on a lake of its own and compares them
 def test_window_materialisation_gives_the_file_backends_rows(tmp_path: Path, settings: Settings, lake: Lake) -> None:
     """raw → enriched → velocity for seven windows (velocity has 30-minute baselines): row for row the file's."""
     on_lake = lake_settings(tmp_path / "on_lake", lake)

@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -28,6 +29,7 @@ def window_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(job_name=WINDOW_JOB_NAME)))
 
 
+@pytest.mark.file_backend_only  # the daemon process it starts has its own settings (a file warehouse): it tests the daemon, not the backend
 def test_a_failed_window_run_is_queued_again_once_it_failed(settings, pg_instance, pg_database, tmp_path):
     code_location = tmp_path / "code_location.py"
     code_location.write_text(CODE_LOCATION.format(settings=settings.model_dump_json()))
