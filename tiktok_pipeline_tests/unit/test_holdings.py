@@ -195,3 +195,27 @@ def test_every_held_table_is_declared_aged_and_dated_by_one_of_its_columns():
         "ad_report_quarantine",
         "conversion_quarantine",
     }
+
+
+def test_windows_of_unfinished_runs_are_busy_finished_ones_are_not():
+    import dagster as dg
+
+    from tiktok_pipeline.defs.retention.holdings import busy_windows
+
+    with dg.instance_for_test() as instance:
+
+        def run(status: dg.DagsterRunStatus, tags: dict[str, str]) -> None:
+            instance.add_run(dg.DagsterRun(job_name="g", status=status, tags=tags))
+
+        run(dg.DagsterRunStatus.NOT_STARTED, {"dagster/partition": window_key(OLD)})  # (QUEUED needs an origin)
+        run(
+            dg.DagsterRunStatus.STARTED,
+            {
+                "dagster/asset_partition_range_start": window_key(OLD + 10 * WINDOW),
+                "dagster/asset_partition_range_end": window_key(OLD + 12 * WINDOW),
+            },
+        )
+        run(dg.DagsterRunStatus.SUCCESS, {"dagster/partition": window_key(OLD + WINDOW)})
+        run(dg.DagsterRunStatus.FAILURE, {"dagster/partition": window_key(OLD + 2 * WINDOW)})
+        run(dg.DagsterRunStatus.STARTING, {"dagster/partition": "2026-11-10"})  # a daily rollup: lands nothing
+        assert busy_windows(instance) == {window_key(OLD + i * WINDOW) for i in (0, 10, 11, 12)}
