@@ -3,6 +3,7 @@ for a known call log; materialised through Dagster with plottable figures and a 
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import dagster as dg
@@ -77,3 +78,51 @@ def test_the_asset_plots_the_latest_day(settings):
         round(2 * 100 / (30 * 86_400), 4)
     )
     assert "| 2026-11-20 | display_api | 3 | 1 | 1 | 8 |" in meta["report"]
+
+
+def report_with_acceptances(settings, path):
+    """governance_report's materialisation event with TIKTOK_RISK_ACCEPTANCES_PATH at ``path``."""
+    defs = build_definitions(settings.replace(risk_acceptances_path=path))
+    result = dg.materialize(
+        list(defs.assets),
+        selection=dg.AssetSelection.assets("governance_report"),
+        resources=dict(defs.resources),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    (event,) = result.asset_materializations_for_node("governance_report")
+    return event
+
+
+def test_the_report_lists_the_risk_acceptances_on_record_with_their_state(settings, tmp_path):
+    from tiktok_pipeline.governance.risk import RiskAcceptance
+    from tiktok_pipeline.governance.risk_register import acceptance_states
+    from tiktok_pipeline_tests.unit.test_risk_acceptance import DECLARED, NOW, acceptance
+
+    recorded = [
+        RiskAcceptance.model_validate(acceptance()),
+        RiskAcceptance.model_validate(acceptance(accepted_at="2026-09-01", expires_at="2026-12-01")),
+        RiskAcceptance.model_validate(acceptance(source="display_api")),
+    ]
+    rows = acceptance_states(DECLARED, recorded, NOW)
+    assert [(r["source"], r["state"], r["standing"]) for r in rows] == [
+        ("live_events", "current", "admits the source"),
+        ("live_events", "expired", "does not admit the source"),
+        ("display_api", "current", "not needed: the source is official"),
+    ]
+    assert rows[0]["accepted_by"] == "jane@example.com" and rows[0]["contingency"].startswith("remove the source")
+
+    with open_warehouse(settings, read_only=False) as connection:
+        write_calls(connection, CallBuffer(list(KNOWN)))
+    path = tmp_path / "risk_acceptances.json"
+    path.write_text(
+        json.dumps({"acceptances": [acceptance(), acceptance(source="display_api", expires_at="2026-12-02")]})
+    )
+    event = report_with_acceptances(settings, path)
+    shown = event.metadata["risk_acceptances"].value
+    assert "| live_events | current | no declared source of that name | jane@example.com |" in shown
+    assert "| display_api | expired | not needed: the source is official |" in shown
+    assert event.metadata["unofficial_sources_admitted"].value == 0
+
+    path.write_text("{not json")  # no unofficial source is declared: the load does not read it, the report says so
+    event = report_with_acceptances(settings, path)
+    assert "cannot be read" in event.metadata["risk_acceptances"].value

@@ -227,3 +227,63 @@ def test_partition_budget_warns_at_load_without_failing():
     fresh = load_rollups((datetime.now(UTC) - timedelta(days=30)).replace(minute=0, second=0, microsecond=0))
     assert "TIKTOK_PARTITIONS_START" not in fresh.split("DESCRIPTION", 1)[0]
     assert "Partition budget" not in fresh
+
+
+def _insert(settings, spec, frame: pl.DataFrame) -> None:
+    from tiktok_pipeline.warehouse.io import create_or_extend
+
+    with open_warehouse(settings, read_only=False) as con:
+        create_or_extend(con, spec)
+        con.register("_rows", spec.conform(frame).to_arrow())
+        con.execute(f'INSERT INTO "{spec.name}" BY NAME SELECT * FROM _rows')
+
+
+def _count(settings, sql: str) -> int:
+    with open_warehouse(settings) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+@pytest.mark.both_backends
+def test_retention_deletes_old_landing_files_call_log_and_quarantine_rows_and_reports_them(short_retention, instance):
+    from tiktok_pipeline.warehouse.tables import API_CALL_LOG, DISPLAY_API_QUARANTINE
+
+    settings = short_retention.replace(
+        retention__landing_retention_days=2,
+        retention__call_log_retention_days=3,
+        retention__quarantine_retention_days=3,
+    )
+    assert materialize_range(settings, EVENING, EVENING + 3 * WINDOW, instance=instance).success
+    assert roll_up(settings, instance, "2026-11-19", "2026-11-20").success
+    landed = sorted(settings.landing_dir.rglob("*.jsonl.gz"))
+    assert len(landed) == 4
+    unparsed = landed[-1].with_name("0100.jsonl.gz")  # landed, but its window was never materialised
+    unparsed.write_bytes(landed[-1].read_bytes())
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).timestamp()
+    for path in (*landed, unparsed):
+        os.utime(path, (week_ago, week_ago))
+    old_call = {"called_at": [datetime(2026, 11, 19, 12), datetime(2026, 11, 20, 8)], "source": ["display_api"] * 2}
+    _insert(settings, API_CALL_LOG, pl.DataFrame(old_call))
+    _insert(settings, DISPLAY_API_QUARANTINE, pl.DataFrame({"window_start": [datetime(2026, 11, 19, 23, 55)]}))
+    calls_now = _count(settings, "SELECT count(*) FROM api_call_log WHERE called_at >= '2026-12-01'")
+    quarantined = _count(settings, "SELECT count(*) FROM display_api_quarantine")
+    assert calls_now > 0 and quarantined >= 1
+
+    job = build_definitions(settings).get_job_def("window_retention_job")
+    result = job.execute_in_process(instance=instance)
+    assert result.success
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
+    report = {key: value.value for key, value in output.step_output_data.metadata.items()}
+
+    assert report["days_pruned"] == 2  # the window rows go first, so their landing files may go in the same run
+    assert report["rows_deleted_api_call_log"] == 2 and report["rows_deleted_display_api_quarantine"] == quarantined
+    assert _count(settings, "SELECT count(*) FROM api_call_log") == calls_now  # this run's own calls are recent
+    assert _count(settings, "SELECT count(*) FROM display_api_quarantine") == 0
+    assert report["landing_files_deleted"] == 4 and report["landing_files_kept"] == 1
+    assert report["landing_mb_deleted"] > 0
+    assert sorted(settings.landing_dir.rglob("*.jsonl.gz")) == [unparsed]
+    assert not (settings.landing_dir / "display_api" / "2026-11-19").exists()
+    assert "| display_api/2026-11-19 | 2 |" in report["landing"]
+    assert "window 2026-11-20-01:00 was never parsed into raw_video_snapshots" in report["landing"]
+    logs = " ".join(entry.message or "" for entry in instance.all_logs(result.run_id))
+    assert "retention deleted: window rows" in logs and "api_call_log 2 rows" in logs and "landing 4 files" in logs
+    assert "landing display_api/2026-11-20: deleted 2 files, kept 1" in logs

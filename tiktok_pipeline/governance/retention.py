@@ -8,12 +8,12 @@ Policy (the Dagster side is ``tiktok_pipeline/defs/retention.py``):
   exactly the day's rows (their ``observations`` add up to the window tables' row counts, which
   agree with each other) and were materialised after every window of the day. A day that fails any
   of these is kept and reported with the reason.
-- Never deleted: the daily rollups, the quarantine tables (``display_api_quarantine``,
-  ``ad_report_quarantine``, ``conversion_quarantine`` and their view ``quarantined_records``: the audit
-  trail of rejected input; :data:`PRUNED_TABLES` is an allow-list that names none of them),
-  ``poll_telemetry`` (one row per window), ``alerts``, and the landing files. The landing files are
-  the durable raw record: re-materialising a pruned window re-parses its file without calling
-  TikTok, so pruning the warehouse is reversible.
+- Never deleted: the daily rollups, ``poll_telemetry`` (one row per window) and ``alerts``.
+- Deleted by age, not by these rules (:mod:`tiktok_pipeline.governance.holdings`): ``api_call_log`` and the
+  quarantine tables (``HELD_TABLES``), and the landing files. The landing files are the durable raw record:
+  re-materialising a pruned window re-parses its file without calling TikTok, so pruning the warehouse is
+  reversible for as long as they are kept (``TIKTOK_LANDING_RETENTION_DAYS``, never shorter than
+  ``TIKTOK_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from tiktok_pipeline.governance.held_tables import HELD_TABLES
 from tiktok_pipeline.settings import RetentionSettings
 from tiktok_pipeline.warehouse.io import table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
@@ -74,16 +75,28 @@ def retention_rule(spec: TableSpec) -> str:
             f"{spec.name} declares retention {spec.retention.value} but COVERED_BY"
             f" {'names' if spec.name in COVERED_BY else 'does not name'} it as a rollup"
         )
+    if (spec.retention is Retention.AGED) != (spec.name in HELD_TABLES):
+        listed = "is" if spec.name in HELD_TABLES else "is not"
+        raise RetentionDeclarationError(
+            f"{spec.name} declares retention {spec.retention.value} but {listed} in HELD_TABLES"
+            " (tiktok_pipeline/governance/held_tables.py)"
+        )
     if spec.view != (spec.retention is Retention.VIEW):
         raise RetentionDeclarationError(f"{spec.name}: a view, and only a view, declares retention view")
     if spec.retention is Retention.WINDOW_ROWS:
         return (
             f"Deleted a whole UTC day at a time once the day ended more than TIKTOK_RETENTION_DAYS"
             f" (default {RETENTION_DAYS_DEFAULT}) whole days ago, and only when {rollup} holds the day's rows;"
-            " the landing files are kept, so a pruned window can be re-parsed."
+            " its landing files outlive it (TIKTOK_LANDING_RETENTION_DAYS), so a pruned window can be re-parsed."
         )
     if spec.retention is Retention.ROLLUP:
         return f"Kept (never deleted): holds the days retention deletes from {', '.join(COVERED_BY[spec.name])}."
+    if spec.retention is Retention.AGED:
+        held = HELD_TABLES[spec.name]
+        return (
+            f"Rows whose {held.column} is before midnight UTC {held.setting} (default {held.default_days}) whole days"
+            " before today are deleted by window_retention_job (daily), one transaction per table."
+        )
     if spec.retention is Retention.LATEST:
         return "Latest state only: each refresh replaces the rows it changes; retention deletes nothing."
     if spec.retention is Retention.VIEW:
@@ -276,8 +289,7 @@ def landing_footprint(landing_dir: Path, day: datetime) -> tuple[int, int]:
     root = Path(landing_dir)
     if not root.is_dir():
         return 0, 0
-    for source in root.iterdir():
-        folder = source / f"{day:%Y-%m-%d}"
+    for folder in root.glob(f"**/{day:%Y-%m-%d}"):  # a source may be nested (business_api/report)
         if folder.is_dir():
             for path in folder.glob("*.jsonl.gz"):
                 files += 1

@@ -24,6 +24,29 @@ from tiktok_pipeline.governance.source_models import (
     SourceDeclaration,
     Terms,
 )
+from tiktok_pipeline.settings.retention import RetentionSettings
+
+RETENTION_JOB = "window_retention_job (daily, 01:00 UTC)"
+
+
+def _days(field: str) -> int:
+    """The default of a RetentionSettings field: the declarations state the days kept when nothing is set."""
+    return int(RetentionSettings.model_fields[field].default)
+
+
+def _landing_files() -> Retention:
+    return Retention(
+        what="landing files (raw answers, TIKTOK_LANDING_DIR)",
+        days=_days("landing_retention_days"),
+        setting="TIKTOK_LANDING_RETENTION_DAYS",
+        enforced_by=f"{RETENTION_JOB}, once the window was parsed and its day's window rows are pruned",
+    )
+
+
+def _aged(what: str, field: str) -> Retention:
+    """Rows deleted by age (HELD_TABLES, tiktok_pipeline/governance/held_tables.py)."""
+    return Retention(what=what, days=_days(field), setting=f"TIKTOK_{field}".upper(), enforced_by=RETENTION_JOB)
+
 
 BUSINESS_APP_POOL = "tiktok_business_app"
 """The API for Business app's requests-per-second tier: reporting and the Events API count against it together."""
@@ -116,11 +139,10 @@ DISPLAY_API = SourceDeclaration(
             setting="TIKTOK_RETENTION_DAYS",
             enforced_by="window_retention_job (daily, 01:00 UTC), once the day is rolled up",
         ),
-        Retention(
-            what="daily rollups, video_current_state, poll_telemetry, display_api_quarantine",
-            enforced_by="nothing: kept",
-        ),
-        Retention(what="landing files (raw answers, TIKTOK_LANDING_DIR)", enforced_by="nothing: kept"),
+        Retention(what="daily rollups, video_current_state, poll_telemetry", enforced_by="nothing: kept"),
+        _aged("display_api_quarantine (rejected records with their raw payload)", "quarantine_retention_days"),
+        _landing_files(),
+        _aged("api_call_log rows of its calls", "call_log_retention_days"),
         Retention(
             what="creators' tokens (TIKTOK_TOKEN_STORE_PATH)",
             enforced_by="tiktok-pipeline tokens revoke <username> (revokes at TikTok and deletes them)",
@@ -152,8 +174,10 @@ BUSINESS_REPORTING = SourceDeclaration(
     ),
     personal_data=(),
     retention=(
-        Retention(what="raw_ad_metrics, ad_velocity, ad_report_quarantine", enforced_by="nothing: kept"),
-        Retention(what="landing files (raw answers, TIKTOK_LANDING_DIR)", enforced_by="nothing: kept"),
+        Retention(what="raw_ad_metrics, ad_velocity", enforced_by="nothing: kept"),
+        _aged("ad_report_quarantine (rejected rows with their raw payload)", "quarantine_retention_days"),
+        _landing_files(),
+        _aged("api_call_log rows of its calls", "call_log_retention_days"),
     ),
     purpose="Paid reach of the tracked videos: hourly impressions, clicks, spend and CTR of their ads, joined to them.",
 )
@@ -193,10 +217,13 @@ EVENTS_API = SourceDeclaration(
         ),
     ),
     retention=(
+        Retention(what="conversion_outbox (hashed identifiers)", enforced_by="nothing: kept"),
+        _aged("conversion_quarantine (redacted payloads)", "quarantine_retention_days"),
+        _aged("api_call_log rows of its calls", "call_log_retention_days"),
         Retention(
-            what="conversion_outbox (hashed identifiers), conversion_quarantine (redacted)", enforced_by="nothing: kept"
+            what="the shop's exports (TIKTOK_CONVERSIONS_DIR: raw emails and phones)",
+            enforced_by="nothing: the shop's own folder, read but never written or deleted by the pipeline",
         ),
-        Retention(what="the shop's exports (TIKTOK_CONVERSIONS_DIR)", enforced_by="nothing: kept"),
     ),
     purpose=(
         "Send the shop's orders to TikTok as conversions (deduplicated with the browser Pixel) so the ads that drove"

@@ -3,7 +3,8 @@
 One gzip-compressed JSON-lines file per source and window, written to a temporary name of its own
 (unique per writer, so two processes landing the same window never rename each other's file),
 fsynced and renamed, so a file either holds a whole collection or does not exist. A window
-can be re-parsed from its file at any time without calling TikTok again; a file that cannot be read
+can be re-parsed from its file without calling TikTok again for as long as the file is kept
+(``TIKTOK_LANDING_RETENTION_DAYS``, ``governance/holdings.py``); a file that cannot be read
 is never taken for the window's record (:class:`UnreadableLandingError`).
 """
 

@@ -8,13 +8,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tiktok_pipeline.settings.retention import MIN_RETENTION_DAYS as MIN_RETENTION_DAYS  # moved; re-exported
+from tiktok_pipeline.settings.retention import RetentionSettings as RetentionSettings
 from tiktok_pipeline.windows import WINDOW_MINUTES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
-MIN_RETENTION_DAYS = 2
-"""Whole days of window rows retention always keeps besides today: velocity reads up to 24 h + 30 min
-back, the quality checks and the polling state one day back."""
 POLL_BUDGET_SHARE = 0.9
 """Share of an endpoint's rate limit over a window that its default polling budget plans: the rest is headroom for
 retried requests (429s, 5xx, timeouts) and retries of failed windows."""
@@ -334,29 +333,5 @@ class AlertSettings(BaseSettings):
         description=(
             "Days before a creator's refresh token ends (TikTok's fixed horizon from the authorization) at which an"
             " alert names the creator, so they can authorise again in time; 0 warns only once it has ended."
-        ),
-    )
-
-
-class RetentionSettings(BaseSettings):
-    """How long window rows (and a DuckLake's snapshots) are kept (``TIKTOK_*``)."""
-
-    model_config = _config()
-
-    retention_days: int = Field(
-        default=35,
-        ge=MIN_RETENTION_DAYS,
-        description=(
-            "Window rows are kept for today and this many whole days before it (UTC); older days are deleted"
-            " once their daily rollups hold them (landing files are kept). At least 2: velocity and the"
-            " quality checks read the previous 24 h."
-        ),
-    )
-    lake_snapshot_days: int = Field(
-        default=7,
-        ge=1,
-        description=(
-            "DuckLake only: snapshots (time travel, AT (VERSION => n)) are kept this many days; the retention job"
-            " expires older ones and deletes the Parquet files only they read, after merging small files."
         ),
     )

@@ -1,9 +1,11 @@
 """End to end over real HTTP: the conversion_outbox asset, re-runs and a lost request, against a served simulator.
 
 Every order must reach TikTok exactly once (the simulator counts duplicates: zero), and no raw email,
-phone number, IP address or user agent may appear in any warehouse table or in the run's logs.
+phone number, IP address or user agent may appear in any warehouse table (quarantine payloads included), in any
+file the pipeline wrote (landing zone, polling state, the warehouse's own files), or in the runs' logs and events.
 """
 
+import gzip
 import json
 import logging
 from datetime import timedelta
@@ -22,6 +24,7 @@ from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline_tests.conftest import open_warehouse
 
 from ..conftest import T0
+from ..test_assets import materialize_range
 
 WINDOWS = 4
 
@@ -54,6 +57,35 @@ def warehouse_text(settings) -> str:
     with open_warehouse(settings) as con:
         tables = [row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
         return json.dumps({t: con.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}, default=str)
+
+
+def files_text(root, skip) -> str:
+    """Every file under ``root`` but those under ``skip``, gzip decompressed, as text."""
+    parts = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or skip in path.parents:
+            continue
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        parts.append(data.decode("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+def raw_personal_data(order: dict) -> list[str]:
+    """The forms an order's personal data could be stored in unhashed."""
+    digits = "".join(c for c in order["phone"] if c.isdigit())
+    email = order["email"]
+    return [
+        email,
+        email.strip(),
+        email.strip().lower(),
+        order["ip"],
+        order["user_agent"],
+        order["phone"],
+        digits,
+        "+1" + digits,
+    ]
 
 
 @pytest.fixture
@@ -128,14 +160,21 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
     assert statuses == [("sent", len(expected), 1, 2)]
     assert len(quarantined) == 1 and "currency" in quarantined[0][0] and "export-1.jsonl" in quarantined[0][0]
 
+    window = materialize_range(settings, T0, T0, instance=instance)  # the landing zone holds answers too
+    assert window.success and list(settings.landing_dir.rglob("*.jsonl.gz"))
+    results.append(window)
     logs = caplog.text + " ".join(entry.message or "" for r in results for entry in instance.all_logs(r.run_id))
+    events = " ".join(repr(entry.dagster_event) for r in results for entry in instance.all_logs(r.run_id))
     stored = warehouse_text(settings)
+    written = files_text(tmp_path, skip=tmp_path / "incoming")  # landing zone, state, warehouse and lake files
+    exports = files_text(tmp_path / "incoming", skip=tmp_path / "none")
+    assert "Quarantined.Person@Example.com" in exports and "currency" in stored  # the scans see what is there
     for o in shop:
-        raw = [o["email"], o["email"].strip(), o["email"].strip().lower(), o["ip"], o["user_agent"], o["phone"]]
-        digits = "".join(c for c in o["phone"] if c.isdigit())
-        for value in [*raw, digits, "+1" + digits]:
+        for value in raw_personal_data(o):
             assert value not in stored, f"raw personal data in the warehouse: {value!r}"
+            assert value not in written, f"raw personal data in a file the pipeline wrote: {value!r}"
             assert value not in logs, f"raw personal data in the logs: {value!r}"
+            assert value not in events, f"raw personal data in the runs' events (metadata): {value!r}"
 
 
 def test_a_real_host_needs_a_pixel_code_and_the_token_stays_secret(settings, tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
-"""``window_retention_job``: delete the 5-minute rows of old days that the daily rollups hold.
+"""``window_retention_job``: delete the 5-minute rows of old days that the daily rollups hold, then the call log
+rows, quarantined records and landing files past their declared days.
 
-The rules are plain functions in ``tiktok_pipeline/governance/retention.py``; one run's decisions and deletes in
-``tiktok_pipeline/governance/pruning.py``.
+The rules are plain functions in ``tiktok_pipeline/governance/retention.py`` (window rows; one run's decisions and
+deletes in ``governance/pruning.py``) and ``governance/holdings.py`` (the rest).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from tiktok_pipeline.defs.retention.holdings import landing_evidence, landing_table
 from tiktok_pipeline.defs.retention.resources import RetentionResource
+from tiktok_pipeline.governance.holdings import prune_held_rows, prune_landing
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.pruning import decisions_table, prune_windows
+from tiktok_pipeline.governance.retention import retention_cutoff
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.maintenance import tidy_lake
 
@@ -51,29 +55,51 @@ def prune_window_rows(
     deleted from all four in ONE transaction only if daily_video_metrics and daily_creator_metrics have
     rows for it whose observations equal the window tables' row counts, and their partition for the day
     was materialised after every window of the day. Otherwise the day is kept, and the reason logged and
-    reported. The quarantine tables (and their view quarantined_records), poll_telemetry, alerts, the
-    rollups and the landing files are never deleted. Reports per day what was deleted or kept as output metadata (and, with dry_run, deletes
-    nothing). On a DuckLake it then merges small Parquet files, expires snapshots older than
+    reported. Then api_call_log rows older than TIKTOK_CALL_LOG_RETENTION_DAYS and quarantine rows older than
+    TIKTOK_QUARANTINE_RETENTION_DAYS are deleted (one transaction per table), and the landing files of days older
+    than TIKTOK_LANDING_RETENTION_DAYS that nothing needs any more (their window parsed, no run of it queued or
+    running, its day's window rows pruned; ``governance/holdings.py``). poll_telemetry, alerts and the rollups are
+    never deleted. Reports per day, table and landing folder what was deleted or kept as output metadata and log
+    lines (and, with dry_run, deletes nothing). On a DuckLake it then merges small Parquet files, expires snapshots older than
     TIKTOK_LAKE_SNAPSHOT_DAYS and deletes the files nothing reads any more (``warehouse/maintenance.py``),
     reported as ``lake_*`` metadata.
     """
+    now = datetime.now(UTC)
     # the warehouse connection is held throughout: no other process can write between decision and delete
     with warehouse.connection() as connection:
         run = prune_windows(
             connection,
-            now=datetime.now(UTC),
+            now=now,
             retention_days=retention.retention_days,
             partitions_start=retention.windows_start,
             latest_by_day=lambda asset: latest_by_day(context.instance, asset),
             dry_run=config.dry_run,
             log=lambda level, message: getattr(context.log, level)(message),
         )
+        held = prune_held_rows(connection, now=now, days=retention.held_days, dry_run=config.dry_run)
+        evidence = landing_evidence(
+            context.instance, connection, retention_cutoff(now, retention.landing_retention_days)
+        )
+        landing = prune_landing(
+            Path(retention.landing_dir),
+            now=now,
+            landing_days_kept=retention.landing_retention_days,
+            window_days_kept=retention.retention_days,
+            needed=evidence.needed,
+            dry_run=config.dry_run,
+            log=lambda level, message: getattr(context.log, level)(message),
+        )
         upkeep = None
         if warehouse.target.is_lake and not config.dry_run:
-            upkeep = tidy_lake(
-                connection, now=datetime.now(UTC), keep_snapshots=timedelta(days=retention.lake_snapshot_days)
-            )
+            upkeep = tidy_lake(connection, now=now, keep_snapshots=timedelta(days=retention.lake_snapshot_days))
             context.log.info(f"lake upkeep: {upkeep}")
+    verb = "would delete" if config.dry_run else "deleted"
+    context.log.info(
+        f"retention {verb}: window rows {sum(run.per_table.values())}, "
+        + ", ".join(f"{table} {count} rows" for table, count in held.items())
+        + f", landing {landing.files_deleted} files ({landing.bytes_deleted / 1e6:.1f} MB) in"
+        f" {sum(1 for f in landing.folders if f.deleted)} folders ({landing.files_kept} old files kept)"
+    )
     if run.budget.near_limit:
         context.log.warning(run.budget.message())
     for table, count in run.per_table.items():
@@ -100,6 +126,12 @@ def prune_window_rows(
             "rows_deleted": sum(run.per_table.values()),
             **{f"rows_deleted_{table}": count for table, count in run.per_table.items()},
             "days": dg.MetadataValue.md(markdown_table(decisions_table(run, Path(retention.landing_dir)))),
+            **{f"rows_deleted_{table}": count for table, count in held.items()},
+            "landing_cutoff": f"{landing.cutoff:%Y-%m-%d}",
+            "landing_files_deleted": landing.files_deleted,
+            "landing_mb_deleted": round(landing.bytes_deleted / 1e6, 3),
+            "landing_files_kept": landing.files_kept,
+            "landing": dg.MetadataValue.md(markdown_table(landing_table(landing))),
             "window_partitions_now": run.budget.partitions_now,
             "window_partition_limit_reached_on": f"{run.budget.limit_reached_on:%Y-%m-%d}",
             **({f"lake_{name}": value for name, value in vars(upkeep).items()} if upkeep is not None else {}),
@@ -112,10 +144,12 @@ def prune_window_rows(
     description=(
         "Deletes the 5-minute window rows of days older than TIKTOK_RETENTION_DAYS, one transaction per day, "
         "only for days the daily rollups hold (days without an up-to-date rollup are kept and reported). "
-        "Run config `dry_run: true` reports without deleting. Landing files are never deleted. On a DuckLake it "
+        "Then deletes api_call_log and quarantine rows, and landing files nothing needs any more, older than their "
+        "declared days (TIKTOK_CALL_LOG_/QUARANTINE_/LANDING_RETENTION_DAYS). "
+        "Run config `dry_run: true` reports without deleting. On a DuckLake it "
         "also merges small Parquet files and expires snapshots older than TIKTOK_LAKE_SNAPSHOT_DAYS."
     ),
 )
 def window_retention_job() -> None:
-    """Prune rolled-up window rows past the retention horizon."""
+    """Prune rolled-up window rows, then call log rows, quarantined records and landing files, past their horizons."""
     prune_window_rows()

@@ -46,7 +46,7 @@ def _quarantine_spec(name: str, source: str, asset: str, *, owner: str, sources:
         description=f"Records of {', '.join(sources)} that failed validation, written only by {asset}.",
         owner=owner,
         sources=sources,
-        retention=Retention.KEPT,
+        retention=Retention.AGED,
     )
 
 

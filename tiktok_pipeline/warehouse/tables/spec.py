@@ -38,6 +38,8 @@ class Retention(StrEnum):
     """A daily rollup: kept, it holds what retention deletes from its window tables."""
     KEPT = "kept"
     """Never deleted by retention."""
+    AGED = "aged"
+    """Rows deleted once older than a setting's days (one of ``HELD_TABLES``: call log, quarantine tables)."""
     LATEST = "latest"
     """Only the latest state: rows are replaced at each refresh, retention deletes nothing."""
     VIEW = "view"
