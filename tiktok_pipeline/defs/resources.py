@@ -267,6 +267,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.ads.resources import AdReportingResource
     from tiktok_pipeline.defs.alerts.resources import AlertsResource
     from tiktok_pipeline.defs.conversions.resources import ConversionsResource
+    from tiktok_pipeline.defs.live.resources import live_resources
     from tiktok_pipeline.defs.retention.resources import RetentionResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
 
@@ -285,4 +286,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "conversions": ConversionsResource.from_settings(settings),
         "alerts": AlertsResource.from_settings(settings),
         "retention": RetentionResource.from_settings(settings),
+        **live_resources(settings),
     }
