@@ -30,7 +30,7 @@ from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.ingest.parse.live import PARSER_VERSION, ParsedLive, concat, parse_live_window
 from tiktok_pipeline.metrics.live import stream_figures, stream_metrics
 from tiktok_pipeline.quality.live_schemas import by_window, live_events_schema, live_metrics_schema
-from tiktok_pipeline.warehouse.io import WarehouseResource, Write, read_frame, replace_windows
+from tiktok_pipeline.warehouse.io import WarehouseResource, Write, read_frame, replace_windows, table_exists
 from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS, UNOFFICIAL
 from tiktok_pipeline.windows import utc_naive, window_key, window_starts
 
@@ -134,10 +134,14 @@ def live_stream_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """Per-stream figures of each window's LIVE events (UNOFFICIAL)."""
     start, end = partition_range(context)
     with warehouse.connection() as connection:
-        events = read_frame(
-            connection,
-            f'SELECT * FROM "{LIVE_EVENTS_RAW.name}" WHERE window_start >= ? AND window_start < ?',
-            [utc_naive(start), utc_naive(end)],
+        events = (
+            read_frame(
+                connection,
+                f'SELECT * FROM "{LIVE_EVENTS_RAW.name}" WHERE window_start >= ? AND window_start < ?',
+                [utc_naive(start), utc_naive(end)],
+            )
+            if table_exists(connection, LIVE_EVENTS_RAW.name)
+            else LIVE_EVENTS_RAW.empty()
         )
         metrics = stream_metrics(events)
         replace_windows(connection, start, end, Write(LIVE_STREAM_METRICS, metrics))

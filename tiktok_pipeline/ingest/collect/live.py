@@ -34,6 +34,8 @@ LANDING_SOURCE = "live_events"
 EXTENSION = ".jsonl"
 MAX_TAKE_BYTES = 64 * 2**20
 """Most bytes taken from one file by one window; the rest waits for the next window."""
+PEEK_BYTES = 2**20
+"""Bytes the sensor reads past a file's taken offset looking for a whole line."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def land_live_window(intake: LiveIntake, window_start: datetime, *, now: datetim
 
 
 def pending_lines(intake: LiveIntake, now: datetime) -> list[str]:
-    """Intake files (relative names) with bytes not taken yet: what the sensor launches a run for."""
+    """Intake files (relative names) with something a take would take now: a whole line not taken yet, or the
+    rest of a settled file. What the sensor launches a run for (a partial line alone launches nothing)."""
     try:
         ledger = read_ledger(intake)
     except (OSError, ValueError):
@@ -172,11 +175,18 @@ def pending_lines(intake: LiveIntake, now: datetime) -> list[str]:
     waiting = []
     for path in intake_files(intake.intake_dir):
         name = escaped(path.relative_to(intake.intake_dir).as_posix())
+        offset = ledger.taken.get(name, 0)
         try:
-            size = path.stat().st_size
+            stat = path.stat()
+            if stat.st_size == offset:
+                continue
+            settled = now.timestamp() - stat.st_mtime >= intake.settle_seconds
+            with open(path, "rb") as handle:
+                handle.seek(offset if stat.st_size > offset else 0)
+                whole = settled or b"\n" in handle.read(PEEK_BYTES)
         except OSError:
-            continue
-        if size != ledger.taken.get(name, 0):
+            whole = True  # a take records why it cannot be read
+        if whole:
             waiting.append(name)
     return waiting
 
