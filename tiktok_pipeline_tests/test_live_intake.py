@@ -98,6 +98,9 @@ def test_admitted_the_live_definitions_load_labelled_unofficial(settings, tmp_pa
     assert repo.get_sensor_def("live_intake_sensor").tags[TERMS_TAG] == "unofficial"
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
     assert {"live_events_raw_schema", "live_stream_metrics_schema"} <= checks
+    live_checks = [k for k in repo.asset_graph.asset_check_keys if k.asset_key.to_user_string() in LIVE_KEYS]
+    assert all(repo.asset_graph.get_check_spec(k).description for k in live_checks)
+    assert job.description and repo.get_sensor_def("live_intake_sensor").description
     for spec in LIVE_TABLES:
         assert "UNOFFICIAL" in spec.description and "source_terms" in spec.column_names
 
@@ -240,3 +243,25 @@ def test_alerts_from_live_data_say_unofficial_source():
         run_id="r2", job_name="x", window_key=key, step=None, reason="boom", ui_url="u", now=now
     )
     assert labelled(official, run_terms(dg.DagsterRun(job_name="x"))) == official
+
+
+def test_a_failed_check_of_a_live_run_is_alerted_as_unofficial(settings, tmp_path, monkeypatch):
+    import pandera.polars as pa
+    import polars as pl
+
+    from tiktok_pipeline.activation.alerts.triggers import alert_tick
+    from tiktok_pipeline.defs.live import assets as live_assets
+
+    def impossible() -> pa.DataFrameSchema:  # a structure no event has: the blocking check fails
+        return pa.DataFrameSchema({"event_type": pa.Column(pl.String, pa.Check.isin(["nothing"]))})
+
+    monkeypatch.setattr(live_assets, "live_events_schema", impossible)
+    settings = live_on(settings, tmp_path)
+    (tmp_path / "intake" / "s.jsonl").write_bytes(line(event("comment")))
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize_live(settings, window_key(latest_closed_window(datetime.now(UTC))), instance)
+    assert not result.success
+    tick = alert_tick(instance, None, now=datetime.now(UTC), momentum_threshold=3.0)
+    configs = [r.run_config["ops"]["compose_alert"]["config"] for r in tick.requests]
+    failed = [c for c in configs if c["kind"] == "check" and c["check"] == "live_events_raw_schema"]
+    assert failed and all(c["source_terms"] == "unofficial" for c in failed)
