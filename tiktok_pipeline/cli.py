@@ -291,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     dictionary.add_argument("--check", action="store_true", help="write nothing: exit 1 when the file is out of date")
     dictionary.add_argument("--output", type=Path, help="the file (default: docs/data-dictionary.md)")
+    live = sub.add_parser("live", help="the LIVE intake (unofficial source live_events, opt-in)")
+    live_sub = live.add_subparsers(dest="live_command", required=True)
+    serve = live_sub.add_parser("serve", help="a local webhook appending POSTed LIVE event lines to the intake folder")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8765)
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -313,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             from tiktok_pipeline.governance.rate_limits import write_rate_limit_policy
 
             return write_rate_limit_policy(check=args.check)
+        if args.command == "live":
+            from tiktok_pipeline.ingest.collect.live_serve import serve_live_webhook
+
+            return serve_live_webhook(args.host, args.port)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

@@ -5,8 +5,9 @@ layout, loaded with ``dg.load_from_defs_folder``); the resources come from
 :class:`tiktok_pipeline.settings.Settings` (``TIKTOK_*`` variables, secrets only as ``dagster.EnvVar``).
 This module only binds them and applies what holds for every asset: owners, links to the source code,
 Dagster's event batching in every process that loads it (:mod:`tiktok_pipeline.governance.event_batching`), and
-the admission of the declared sources: an unofficial one without a current risk acceptance refuses the load
-(:mod:`tiktok_pipeline.governance.risk`).
+the admission of the declared sources: an unofficial one in use without a current risk acceptance refuses the load
+(:mod:`tiktok_pipeline.governance.risk`), and the definitions of a source nobody switched on are left out
+(:mod:`tiktok_pipeline.governance.admission`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from tiktok_pipeline.defs.resources import build_resources
+from tiktok_pipeline.governance.admission import sources_in_use, without_sources
 from tiktok_pipeline.governance.event_batching import enable_event_batching
 from tiktok_pipeline.governance.owners import DEFAULT_OWNERS, OWNERS
 from tiktok_pipeline.governance.risk import admit_sources
@@ -56,10 +58,12 @@ def build_definitions(
     settings: Settings | None = None, *, sources: Mapping[str, SourceDeclaration] = SOURCES
 ) -> dg.Definitions:
     """All definitions with their resources for ``settings`` (default: from the environment), once every declared
-    source is admitted (``sources``: the declarations, :data:`~tiktok_pipeline.governance.sources.SOURCES`)."""
+    source in use is admitted (``sources``: the declarations, :data:`~tiktok_pipeline.governance.sources.SOURCES`)."""
     settings = settings or load_settings()
-    admit_sources(sources, settings.risk_acceptances_path)
-    loaded = dg.Definitions.merge(load_defs_folder(), dg.Definitions(resources=build_resources(settings)))
+    in_use = sources_in_use(sources, settings.live.switched_on())
+    admit_sources(in_use, settings.risk_acceptances_path)
+    folder = without_sources(load_defs_folder(), set(sources) - set(in_use))
+    loaded = dg.Definitions.merge(folder, dg.Definitions(resources=build_resources(settings)))
     return apply_policies(loaded)
 
 

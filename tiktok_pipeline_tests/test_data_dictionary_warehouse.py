@@ -4,6 +4,7 @@ the data dictionary's (docs/data-dictionary.md, generated from the table declara
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -11,14 +12,16 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.governance.dictionary import DICTIONARY_PATH
 from tiktok_pipeline.simulator.business.shop import sample_orders, write_orders
-from tiktok_pipeline.windows import WINDOW
+from tiktok_pipeline.windows import WINDOW, latest_closed_window, window_key
 from tiktok_pipeline_tests.alerts.test_alert_job import CHECK_ALERT, run_alerts
 from tiktok_pipeline_tests.business_api.test_events_end_to_end import materialize as materialize_conversions
 from tiktok_pipeline_tests.conftest import T0, alerts_resource, open_warehouse
 from tiktok_pipeline_tests.test_ad_assets import materialize_ads
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_current_state import refresh
+from tiktok_pipeline_tests.test_live_intake import live_on, materialize_live
 from tiktok_pipeline_tests.test_retention import roll_up
+from tiktok_pipeline_tests.unit import test_live_events as live_lines
 
 SECTION = re.compile(r"^## `(\w+)`$")
 ROW = re.compile(r"^\| `(\w+)` \| `([^`]+)` \|")
@@ -71,7 +74,8 @@ def differences(found: dict[str, dict[str, str]], listed: dict[str, dict[str, st
 @pytest.mark.both_backends
 def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and_columns(settings, tmp_path):
     write_orders(tmp_path / "incoming" / "export.jsonl", sample_orders(T0, T0 + WINDOW, seed=3, per_hour=60))
-    settings = settings.replace(conversions__conversions_dir=tmp_path / "incoming")
+    settings = live_on(settings, tmp_path).replace(conversions__conversions_dir=tmp_path / "incoming")
+    (tmp_path / "intake" / "stream.jsonl").write_bytes(live_lines.line(live_lines.event("comment")))
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)
     runs = [
@@ -80,6 +84,7 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
         materialize_conversions(defs, instance, T0),
         roll_up(settings, instance, "2026-11-20"),
         *run_alerts(settings, instance, [CHECK_ALERT], alerts_resource()),
+        materialize_live(settings, window_key(latest_closed_window(datetime.now(UTC))), instance),
         dg.materialize(
             list(defs.assets),
             selection=dg.AssetSelection.assets("quarantined_records"),

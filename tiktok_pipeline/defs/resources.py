@@ -268,6 +268,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.alerts.resources import AlertsResource
     from tiktok_pipeline.defs.conversions.resources import ConversionsResource
     from tiktok_pipeline.defs.governance.resources import RiskAcceptancesResource
+    from tiktok_pipeline.defs.live.resources import live_resources
     from tiktok_pipeline.defs.retention.resources import RetentionResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
 
@@ -287,4 +288,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "alerts": AlertsResource.from_settings(settings),
         "retention": RetentionResource.from_settings(settings),
         "risk_acceptances": RiskAcceptancesResource(path=str(settings.risk_acceptances_path)),
+        **live_resources(settings),
     }

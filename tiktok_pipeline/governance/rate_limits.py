@@ -90,8 +90,14 @@ def render_rate_limit_policy(sources: Mapping[str, SourceDeclaration] = SOURCES)
             f"Owner `{source.owner}`, terms: {source.terms.status} ({source.terms.name}"
             + (f", contract {source.terms.contract}" if source.terms.contract else "")
             + f"). Host {source.base_url}"
-            + (f" (`{source.setting}`)." if source.setting else "."),
+            + (f" (`{source.setting}`)." if source.setting else ".")
+            + (f" Off unless `{source.switch}` is set." if source.switch else ""),
             "",
+        ]
+        if not source.rate_limits:
+            lines += ["No outbound calls: nothing to pace.", ""]
+            continue
+        lines += [
             "| endpoints | counted | limit | window | client keeps to | setting | pool | per request | basis |",
             "|---|---|---|---|---|---|---|---|---|",
         ]

@@ -121,6 +121,7 @@ def admit_sources(
             f"source {source.name!r} is unofficial ({source.terms.name}) and is refused: {reason}"
             f" (file {acceptances_path}, setting {SETTING}). Record one (source, accepted_by, accepted_at, scope,"
             " expires_at, contingency; README → Sources) or remove the source"
+            + (f" (unset {source.switch} to switch it off)" if source.switch else "")
         )
         log.error("%s", refusal)
         refusals.append(refusal)

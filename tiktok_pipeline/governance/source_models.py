@@ -102,6 +102,13 @@ class SourceDeclaration(_Frozen):
     terms: Terms
     base_url: str = Field(min_length=1, description="The production host.")
     setting: str | None = Field(default=None, description="The setting that points the client at the host.")
+    switch: str | None = Field(
+        default=None,
+        description=(
+            "The setting that turns the source on (None: always on). A source that is off is not used, so it is not"
+            " admitted or refused, and its definitions are not loaded."
+        ),
+    )
     scopes: tuple[Scope, ...]
     rate_limits: tuple[RateLimit, ...]
     personal_data: tuple[PersonalData, ...]

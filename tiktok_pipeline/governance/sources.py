@@ -9,7 +9,8 @@ code does; the limiters read their limits from here (:mod:`tiktok_pipeline.gover
 
 To declare a new source, add a :class:`SourceDeclaration` below and to :data:`SOURCES` (README → Sources).
 An ``unofficial`` one is refused when the definitions load unless a risk acceptance is recorded
-(:mod:`tiktok_pipeline.governance.risk`).
+(:mod:`tiktok_pipeline.governance.risk`); one with a ``switch`` is only used (and so only checked) when that
+setting turns it on (:mod:`tiktok_pipeline.governance.admission`).
 """
 
 from __future__ import annotations
@@ -231,8 +232,48 @@ EVENTS_API = SourceDeclaration(
     ),
 )
 
+LIVE_EVENTS = SourceDeclaration(
+    name="live_events",
+    title="TikTok LIVE events collected by the user (unofficial intake)",
+    owner="team:growth",
+    terms=Terms(
+        status="unofficial",
+        name=(
+            "none: TikTok has no public LIVE events API; community connectors (TikTokLive, TikTok-Live-Connector)"
+            " reverse-engineer its web client and may break TikTok's terms; collected by the user on their own"
+            " responsibility, no connector shipped"
+        ),
+    ),
+    base_url="file: JSON lines in TIKTOK_LIVE_INTAKE_DIR (no outbound call)",
+    setting="TIKTOK_LIVE_INTAKE_DIR",
+    switch="TIKTOK_LIVE_INTAKE_DIR",
+    scopes=(),
+    rate_limits=(),
+    personal_data=(
+        PersonalData(
+            data="LIVE viewers' unique ids (commenters, gifters, likers, followers, sharers) and comment text",
+            subject="viewers of the creators' LIVE streams",
+            handling=(
+                "viewer ids stored only as SHA-256 digests and comment text not stored in live_events_raw; the"
+                " landing files and live_events_rejected keep the lines as received"
+            ),
+        ),
+    ),
+    retention=(
+        Retention(what="live_events_raw, live_stream_metrics, live_events_rejected", enforced_by="nothing: kept"),
+        Retention(
+            what="landing files (lines as received, TIKTOK_LANDING_DIR/live_events) and the intake folder",
+            enforced_by="nothing: kept (the user's own folder is theirs to clear)",
+        ),
+    ),
+    purpose=(
+        "Show LIVE engagement (comments, gifts, likes, peak viewers per stream and window) beside the official"
+        " signal, every row and alert labelled unofficial; only while a current risk acceptance is recorded."
+    ),
+)
+
 SOURCES: MappingProxyType[str, SourceDeclaration] = MappingProxyType(
-    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API)}
+    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API, LIVE_EVENTS)}
 )
 """Every declared source by name (read-only)."""
 

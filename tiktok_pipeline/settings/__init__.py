@@ -26,6 +26,7 @@ from tiktok_pipeline.settings.domains import (
     RetentionSettings,
 )
 from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
+from tiktok_pipeline.settings.live import LIVE_INTAKE_SWITCH, LiveSettings
 from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "AlertSettings",
     "ConversionSettings",
     "DisplaySettings",
+    "LIVE_INTAKE_SWITCH",
+    "LiveSettings",
     "PollingSettings",
     "QualitySettings",
     "RetentionSettings",

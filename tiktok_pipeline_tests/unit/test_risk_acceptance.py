@@ -47,7 +47,8 @@ def write(tmp_path, *records):
 
 
 def test_official_sources_need_no_acceptance(tmp_path):
-    assert admit_sources(SOURCES, tmp_path / "absent.json", now=NOW) == {}
+    official = {name: s for name, s in SOURCES.items() if s.terms.status != "unofficial"}
+    assert admit_sources(official, tmp_path / "absent.json", now=NOW) == {}
 
 
 def test_an_unofficial_source_without_an_acceptance_is_refused_and_logged(tmp_path, caplog):
@@ -117,8 +118,10 @@ def test_the_definitions_refuse_to_load_an_unofficial_source_until_it_is_accepte
         token_store_path=tmp_path / "tokens.json",
         risk_acceptances_path=tmp_path / "risk_acceptances.json",
     )
+    build_definitions(settings)  # the declared live_events is off (TIKTOK_LIVE_INTAKE_DIR unset): nothing to admit
+    settings = settings.replace(live__intake_dir=tmp_path / "intake")  # switched on: it must be accepted
     with pytest.raises(SourceRefused, match=r"'live_events' is unofficial .* TIKTOK_RISK_ACCEPTANCES_PATH"):
-        build_definitions(settings, sources=DECLARED)
+        build_definitions(settings)
     write(tmp_path, acceptance(accepted_at="2026-01-01", expires_at="2100-01-01"))
-    defs = build_definitions(settings, sources=DECLARED)
+    defs = build_definitions(settings)
     assert defs.get_repository_def().get_job("window_pipeline_job")

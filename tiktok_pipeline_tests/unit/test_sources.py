@@ -23,8 +23,10 @@ from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, U
 
 
 def test_the_three_sources_are_declared_with_what_the_code_uses():
-    assert set(SOURCES) == {"display_api", "business_reporting", "events_api"}
-    assert all(s.terms.status == "official" for s in SOURCES.values())
+    assert set(SOURCES) == {"display_api", "business_reporting", "events_api", "live_events"}
+    assert {name for name, s in SOURCES.items() if s.terms.status == "official"} == set(SOURCES) - {"live_events"}
+    live = SOURCES["live_events"]  # the opt-in LIVE intake: unofficial, off unless its folder is set, no calls
+    assert (live.terms.status, live.switch, live.rate_limits) == ("unofficial", "TIKTOK_LIVE_INTAKE_DIR", ())
     display = SOURCES["display_api"]
     limit = display.rate_limit("video/query")
     assert set(limit.endpoints) == set(POLLED_ENDPOINTS)

@@ -20,9 +20,10 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel
 
+from tiktok_pipeline.activation.alerts.unofficial import run_terms
 from tiktok_pipeline.governance.workers import failure_reason
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
-from tiktok_pipeline.warehouse.tables import VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import LIVE_STREAM_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW, window_from_key
 
 ALERT_JOB_NAME = "alert_job"
@@ -40,7 +41,7 @@ class AlertRequest(dg.Config):
     Never secrets: no webhook URL ever travels in run config (they come from the ``alerts`` resource).
     """
 
-    kind: str  # "check" | "run" | "business" | "token"
+    kind: str  # "check" | "run" | "business" | "token" | "live" (a LIVE viewer spike: unofficial source)
     window_key: str | None = None
     asset: str = ""
     check: str = ""
@@ -53,6 +54,8 @@ class AlertRequest(dg.Config):
     creator: str = ""
     expires_at: str | None = None
     """ISO 8601 end of the creator's refresh token (``token`` alerts; None when TikTok refused it)."""
+    source_terms: str = ""
+    """``unofficial`` when the check or run read an unofficial source (its run's tag): the alert says so."""
 
 
 class AlertCursor(BaseModel):
@@ -61,6 +64,7 @@ class AlertCursor(BaseModel):
     checks_after: int | None = None
     velocity_after: int | None = None
     runs_after: int | None = None
+    live_after: int | None = None
 
 
 @dataclass
@@ -110,11 +114,8 @@ def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> Non
         if evaluation.passed:
             continue
         key = evaluation.asset_check_key
-        partition = (
-            evaluation.partition
-            or event.partition  # type: ignore[union-attr]
-            or run_windows(instance.get_run_by_id(record.run_id))
-        )
+        run = instance.get_run_by_id(record.run_id)
+        partition = evaluation.partition or event.partition or run_windows(run)  # type: ignore[union-attr]
         failed_rows = evaluation.metadata.get("failed_rows")
         request = AlertRequest(
             kind="check",
@@ -125,6 +126,7 @@ def check_failure_requests(instance: dg.DagsterInstance, tick: AlertTick) -> Non
             description=evaluation.description or "",
             failed_rows=int(failed_rows.value) if failed_rows is not None else None,
             run_id=record.run_id,
+            source_terms=run_terms(run),
         )
         run_key = f"check:{request.asset}:{request.check}:{partition or '-'}:{request.severity}"
         tick.requests.append(_request(run_key, request, "check"))
@@ -169,26 +171,41 @@ def run_failure_requests(instance: dg.DagsterInstance, tick: AlertTick, now: dat
             run_id=run.run_id,
             job_name=run.job_name,
             step=step or "",
+            source_terms=run_terms(run),
         )
         tick.requests.append(_request(f"run:{run.run_id}", request, "run"))
 
 
-def momentum_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime, threshold: float) -> None:
-    """One digest request per fresh window whose velocity reached ``threshold`` momentum."""
+def fresh_windows_over(
+    instance: dg.DagsterInstance, asset: str, figure: str, after: int | None, threshold: float, now: datetime
+) -> tuple[list[str], int | None]:
+    """Windows of ``asset``'s materialisations after storage id ``after`` whose metadata ``figure`` reached
+    ``threshold``, only those closed within :data:`BUSINESS_FRESHNESS`; and the last storage id read."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(VIDEO_VELOCITY.name), after_storage_id=tick.cursor.velocity_after),
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after),
         limit=MAX_EVENTS,
         ascending=True,
     ).records
+    windows: list[str] = []
     for record in records:
-        tick.cursor.velocity_after = record.storage_id
+        after = record.storage_id
         materialization = record.asset_materialization
         partition = materialization.partition if materialization else None
-        peak = materialization.metadata.get("max_momentum") if materialization else None
+        peak = materialization.metadata.get(figure) if materialization else None
         if not partition or peak is None or float(peak.value) < threshold:  # type: ignore[arg-type]
             continue
         if window_from_key(partition) + WINDOW < now - BUSINESS_FRESHNESS:
             continue
+        windows.append(partition)
+    return windows, after
+
+
+def momentum_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime, threshold: float) -> None:
+    """One digest request per fresh window whose velocity reached ``threshold`` momentum."""
+    windows, tick.cursor.velocity_after = fresh_windows_over(
+        instance, VIDEO_VELOCITY.name, "max_momentum", tick.cursor.velocity_after, threshold, now
+    )
+    for partition in windows:
         request = AlertRequest(kind="business", window_key=partition)
         tick.requests.append(_request(f"business:{partition}", request, "business"))
 
@@ -227,13 +244,26 @@ def alert_tick(
     now: datetime,
     momentum_threshold: float,
     tokens: TokenWatch | None = None,
+    live_viewer_threshold: int | None = None,
 ) -> AlertTick:
     """Every alert request since ``cursor`` (the sensor's JSON cursor), and the new cursor (``tokens``: also the
-    creators whose refresh tokens end soon or were refused)."""
+    creators whose refresh tokens end soon or were refused; ``live_viewer_threshold``: also LIVE viewer spikes)."""
     tick = AlertTick(AlertCursor.model_validate_json(cursor) if cursor else AlertCursor())
     check_failure_requests(instance, tick)
     run_failure_requests(instance, tick, now)
     momentum_requests(instance, tick, now, momentum_threshold)
     if tokens is not None:
         token_requests(tokens, tick, now)
+    if live_viewer_threshold is not None:
+        live_spike_requests(instance, tick, now, live_viewer_threshold)
     return tick
+
+
+def live_spike_requests(instance: dg.DagsterInstance, tick: AlertTick, now: datetime, threshold: int) -> None:
+    """One request per fresh window whose LIVE streams (unofficial source) reached ``threshold`` peak viewers."""
+    windows, tick.cursor.live_after = fresh_windows_over(
+        instance, LIVE_STREAM_METRICS.name, "peak_viewers", tick.cursor.live_after, threshold, now
+    )
+    for key in windows:
+        request = AlertRequest(kind="live", window_key=key, source_terms="unofficial")
+        tick.requests.append(_request(f"live:{key}", request, "live"))

@@ -9,11 +9,12 @@ from tiktok_pipeline.activation.alerts.delivery import AlertSender
 from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
 from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, AlertRequest
+from tiktok_pipeline.activation.alerts.unofficial import labelled, viewer_spike_alert
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.sources.http.calllog import CallBuffer, recording
 from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource, read_frame
-from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import ALERTS, ENRICHED_VIDEO_METRICS, LIVE_STREAM_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import utc_naive, window_from_key
 
 
@@ -21,8 +22,17 @@ from tiktok_pipeline.windows import utc_naive, window_from_key
 def compose_alert(
     context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
 ):
-    """Build the alert: from the check evaluation, the failed run, the creator's ending token, or the top movers."""
+    """Build the alert: from the check evaluation, the failed run, the creator's ending token, the top movers or a
+    LIVE viewer spike; labelled when what it reports comes from an unofficial source."""
+    return labelled(_compose(context, config, alerts, warehouse), config.source_terms)
+
+
+def _compose(
+    context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
+) -> Alert | None:
     now = datetime.now(UTC)
+    if config.kind == "live":
+        return _live_spike(config.window_key or "", alerts, warehouse, now)
     if config.kind == "check":
         return check_alert(
             asset=config.asset,
@@ -67,6 +77,18 @@ def compose_alert(
     if alert is None:
         context.log.info(f"no video reached momentum {alerts.momentum_threshold} in {config.window_key}")
     return alert
+
+
+def _live_spike(window_key: str, alerts: AlertsResource, warehouse: WarehouseResource, now: datetime) -> Alert | None:
+    """The viewer-spike alert of a window's LIVE streams (unofficial source)."""
+    threshold = alerts.live_viewer_threshold or 1
+    with warehouse.connection() as connection:
+        streams = read_frame(
+            connection,
+            f"SELECT * FROM {LIVE_STREAM_METRICS.name} WHERE window_start = ? AND peak_viewers >= ?",
+            [utc_naive(window_from_key(window_key)), threshold],
+        )
+    return viewer_spike_alert(window_key, streams, threshold, alerts.dagster_ui_url, now)
 
 
 def _deliver(alerts: AlertsResource, alert: Alert, calls: CallBuffer, only: list[str] | None = None):

@@ -23,6 +23,9 @@ class AlertsResource(dg.ConfigurableResource):
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     token_store_path: str = Field(description="TIKTOK_TOKEN_STORE_PATH: whose refresh tokens end soon.")
     refresh_token_warn_days: float = Field(description="TIKTOK_REFRESH_TOKEN_WARN_DAYS.")
+    live_viewer_threshold: int | None = Field(
+        default=None, description="TIKTOK_LIVE_VIEWER_ALERT_THRESHOLD (only with the LIVE intake on)."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AlertsResource":
@@ -36,6 +39,7 @@ class AlertsResource(dg.ConfigurableResource):
             max_retry_seconds=settings.display.http_max_retry_seconds,
             token_store_path=str(settings.token_store_path),
             refresh_token_warn_days=settings.alerts.refresh_token_warn_days,
+            live_viewer_threshold=settings.live.viewer_alert_threshold if settings.live.enabled else None,
         )
 
     def token_watch(self) -> TokenWatch:

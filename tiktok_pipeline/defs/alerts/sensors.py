@@ -22,7 +22,9 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
         "every pipeline job (a run that failed before its checks ran) and video_velocity materialisations; "
         "launches alert_job once per failed check, window and severity, once per failed run, once per "
         "fresh window whose momentum crossed the alert threshold, and once per creator and expiry when a creator's "
-        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed)."
+        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed); with the"
+        " LIVE intake on, once per fresh window whose LIVE streams reached TIKTOK_LIVE_VIEWER_ALERT_THRESHOLD viewers"
+        " (labelled UNOFFICIAL SOURCE, as is any alert about a run of an unofficial source)."
     ),
 )
 def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
@@ -33,5 +35,6 @@ def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) ->
         now=datetime.now(UTC),
         momentum_threshold=alerts.momentum_threshold,
         tokens=alerts.token_watch(),
+        live_viewer_threshold=alerts.live_viewer_threshold,
     )
     return dg.SensorResult(run_requests=tick.requests, cursor=tick.cursor.model_dump_json())

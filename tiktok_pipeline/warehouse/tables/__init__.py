@@ -3,6 +3,7 @@
 from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
 from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
+from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
@@ -39,6 +40,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     QUARANTINED_RECORDS,
     ALERTS,
     API_CALL_LOG,
+    LIVE_EVENTS_RAW,
+    LIVE_EVENTS_REJECTED,
+    LIVE_STREAM_METRICS,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -55,6 +59,9 @@ __all__ = [
     "DAILY_VIDEO_METRICS",
     "DISPLAY_API_QUARANTINE",
     "ENRICHED_VIDEO_METRICS",
+    "LIVE_EVENTS_RAW",
+    "LIVE_EVENTS_REJECTED",
+    "LIVE_STREAM_METRICS",
     "POLL_TELEMETRY",
     "QUARANTINED_RECORDS",
     "RAW_AD_METRICS",
