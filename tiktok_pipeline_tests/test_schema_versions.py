@@ -196,3 +196,20 @@ def test_two_processes_migrating_at_once_migrate_once(settings):
     assert changed[0] == 0 and changed[1] > 0  # the second found the tables current
     history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots'")
     assert history["version"].to_list() == [2]
+
+
+def test_the_cli_command_checks_then_migrates_the_configured_warehouse(tmp_path, monkeypatch, capsys):
+    from tiktok_pipeline.cli import main
+
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("TIKTOK_WAREHOUSE_PATH", str(path))
+    monkeypatch.delenv("TIKTOK_WAREHOUSE_URL", raising=False)
+    assert main(["warehouse", "migrate", "--check"]) == 0
+    assert "nothing to migrate" in capsys.readouterr().out
+    with duckdb.connect(str(path)) as con:
+        con.execute(PREVIOUS_RELEASE.read_text())
+    assert main(["warehouse", "migrate", "--check"]) == 1
+    assert "raw_video_snapshots: version 1 -> 2" in capsys.readouterr().out
+    assert main(["warehouse", "migrate"]) == 0
+    assert main(["warehouse", "migrate", "--check"]) == 0
+    assert "every table is at its declared schema version" in capsys.readouterr().out.splitlines()[-1]

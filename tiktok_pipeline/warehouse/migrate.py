@@ -115,8 +115,10 @@ def _plan_table(
 def plan(
     connection: duckdb.DuckDBPyConnection, specs: Iterable[TableSpec] = ALL_TABLES, *, create: bool = False
 ) -> list[Change]:
-    """What :func:`apply` would change (nothing is written); raises :class:`SchemaAheadError` first."""
-    tables = [spec for spec in specs if not spec.view]
+    """What :func:`apply` would change (nothing is written); raises :class:`SchemaAheadError` first. Views are
+    skipped (their writers re-create them), unless ``create``: a writer that writes a view's spec as a table (the
+    legacy shared quarantine table) has it created as before."""
+    tables = [spec for spec in specs if create or not spec.view]
     columns = _columns(connection, [s.name for s in tables] + [SCHEMA_VERSIONS.name])
     recorded = _recorded(connection, columns)
     changes = [_plan_table(s, columns.get(s.name), recorded.get(s.name), create=create) for s in tables]
