@@ -99,7 +99,9 @@ def _things(version: int, *migrations: Migration, columns: tuple[Column, ...] | 
 
 THINGS_V4 = _things(
     4,
-    Migration(2, (RenameColumn("label", "name"), AddColumn("added", backfill="id * 1.5"))),
+    Migration(
+        2, (RenameColumn("label", "name"), AddColumn("added", backfill="id * 1.5"), AddColumn("tier", default="7"))
+    ),
     Migration(3, (CastColumn("amount"), DropColumn("legacy"))),  # VARCHAR -> BIGINT: DuckLake's ALTER refuses it
     Migration(4, (Sql("UPDATE things SET name = upper(name)", why="names upper-cased"),)),
     columns=(
@@ -107,6 +109,7 @@ THINGS_V4 = _things(
         Column("name", "VARCHAR", ""),
         Column("amount", "BIGINT", ""),
         Column("added", "DOUBLE", ""),
+        Column("tier", "INTEGER", ""),
     ),
 )
 
@@ -130,7 +133,8 @@ def test_every_kind_of_step_migrates_on_both_backends(settings):
     _with_things_v1(settings)
     (change,) = _apply(settings, THINGS_V4)
     assert change.describe() == (
-        "things: version 1 -> 4: rename column label to name; add column added = id * 1.5; change column amount's"
+        "things: version 1 -> 4: rename column label to name; add column added = id * 1.5; add column tier = 7;"
+        " change column amount's"
         " type; drop column legacy; names upper-cased"
     )
     with open_warehouse(settings) as con:
@@ -139,11 +143,14 @@ def test_every_kind_of_step_migrates_on_both_backends(settings):
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'things' AND database_name = current_database()"
             ).fetchall()
         )
-    assert types == {"id": "BIGINT", "name": "VARCHAR", "amount": "BIGINT", "added": "DOUBLE"}
-    assert rows(settings, "SELECT id, name, amount, added FROM things ORDER BY id").rows() == [
-        (1, "A", 12, 1.5),
-        (2, "B", None, 3.0),
+    assert types == {"id": "BIGINT", "name": "VARCHAR", "amount": "BIGINT", "added": "DOUBLE", "tier": "INTEGER"}
+    assert rows(settings, "SELECT id, name, amount, added, tier FROM things ORDER BY id").rows() == [
+        (1, "A", 12, 1.5, 7),
+        (2, "B", None, 3.0, 7),
     ]
+    with open_warehouse(settings, read_only=False) as con:  # the default filled the old rows only
+        con.execute("INSERT INTO things (id) VALUES (3)")
+    assert rows(settings, "SELECT tier FROM things WHERE id = 3")["tier"].to_list() == [None]
     assert versions(settings)["things"] == 4
     assert _apply(settings, THINGS_V4) == []  # current: nothing to do
 

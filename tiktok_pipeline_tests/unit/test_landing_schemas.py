@@ -122,3 +122,21 @@ def test_the_landing_fixture_is_readable_as_gzip(tmp_path):
     copy = tmp_path / "f.jsonl"
     shutil.copy(OLD_LANDING, copy)
     assert len(copy.read_text().splitlines()) == len(old_records())
+
+
+def test_an_ad_fetch_re_parses_unstamped_and_stamped_and_refuses_an_unknown_version():
+    from tiktok_pipeline.ingest.parse.ads import parse_fetch
+    from tiktok_pipeline_tests.unit.test_ad_report_parse import W, landed, row
+
+    old = landed([row()])  # the format before schema versions: no schema field
+    assert all("schema" not in r for r in old)
+    before = parse_fetch(old, "f.jsonl.gz", W)
+    assert before.error is None and before.rows.height == 1
+    stamped = stamp("business_api/report", old)
+    assert {r["schema"] for r in stamped} >= {"business_api.fetch/1", "business_api.report/1"}
+    assert parse_fetch(stamped, "f.jsonl.gz", W).rows.equals(before.rows)
+    newer = [{**r, "schema": "business_api.report/4"} if r["kind"] == "report" else r for r in stamped]
+    refused = parse_fetch(newer, "f.jsonl.gz", W)
+    assert refused.rows.is_empty() and "report record of f.jsonl.gz was landed as schema version 4" in str(
+        refused.error
+    )

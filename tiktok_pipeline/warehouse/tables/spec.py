@@ -60,7 +60,8 @@ class TableSpec:
 
     - A NEW table starts at version 1 with no migrations (the default): it is created as declared.
     - A column added to an existing table: add the :class:`Column`, bump ``version`` and append
-      ``Migration(<version>, (AddColumn("<column>", backfill=<SQL or None>),), why=...)``.
+      ``Migration(<version>, (AddColumn("<column>", default=<constant>),), why=...)`` (or ``backfill=<SQL>``,
+      or neither: null in earlier rows).
     - A rename, a drop or a type change: ``RenameColumn``, ``DropColumn``, ``CastColumn`` likewise (the columns
       above always describe the latest version); ``Sql`` only when none of them says it.
     - Never edit a released migration: a warehouse that ran it keeps what it did. Views are not versioned (their

@@ -54,20 +54,30 @@ class Alter:
 @dataclass(frozen=True)
 class AddColumn:
     """Add the declared column ``column`` (its type from the table's declaration, or ``type`` when a later version
-    drops it again); ``backfill``: an SQL expression over the row's other columns for the rows already there
-    (None: they stay null)."""
+    drops it again). What the rows already there hold: ``default``, a constant (an SQL literal of the column's type,
+    e.g. ``1`` or ``'x'``; DuckLake refuses anything else: cheap, no table rewrite, DuckLake keeps it in its catalog), or ``backfill``, an SQL expression over the row's other columns
+    (each row rewritten), or null when neither is given. New rows get what the writer gives (no default stays)."""
 
     column: str
     backfill: str | None = None
     type: str | None = None
+    default: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.default is not None and self.backfill is not None:
+            raise ValueError(f"AddColumn({self.column!r}): a default or a backfill, not both")
 
     def describe(self) -> str:
-        return f"add column {self.column}" + (f" = {self.backfill}" if self.backfill else "")
+        value = self.default if self.default is not None else self.backfill
+        return f"add column {self.column}" + (f" = {value}" if value is not None else "")
 
     def apply(self, table: str, columns: dict[str, str], declared: dict[str, str], alter: Alter) -> None:
         kind = self.type or declared[self.column]
         if self.column not in columns:
-            alter.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(self.column)} {kind}")
+            default = "" if self.default is None else f" DEFAULT {self.default}"  # DuckLake: a literal only
+            alter.execute(f"ALTER TABLE {_ident(table)} ADD COLUMN {_ident(self.column)} {kind}{default}")
+            if self.default is not None:
+                alter.execute(f"ALTER TABLE {_ident(table)} ALTER COLUMN {_ident(self.column)} DROP DEFAULT")
             columns[self.column] = kind
         if self.backfill is not None:
             alter.fill(table, self.column, columns[self.column], self.backfill, only_nulls=True)

@@ -45,7 +45,7 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
     migrations=(
         Migration(
             2,
-            (AddColumn("response_schema_version", backfill="1"),),
+            (AddColumn("response_schema_version", default="1"),),
             why="record the landed answer's schema version (rows parsed before: version 1)",
         ),
     ),
