@@ -140,7 +140,8 @@ def test_every_kind_of_step_migrates_on_both_backends(settings):
     with open_warehouse(settings) as con:
         types = dict(
             con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'things' AND database_name = current_database()"
+                "SELECT column_name, data_type FROM duckdb_columns()"
+                " WHERE table_name = 'things' AND database_name = current_database()"
             ).fetchall()
         )
     assert types == {"id": "BIGINT", "name": "VARCHAR", "amount": "BIGINT", "added": "DOUBLE", "tier": "INTEGER"}

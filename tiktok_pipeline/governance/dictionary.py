@@ -92,7 +92,8 @@ def render(tables: tuple[TableSpec, ...] = ALL_TABLES) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| [`{t.name}`](#{t.name}) | {_kind(t)} | {_version(t)} | `{t.owner}` | {_names(t.sources)} | {len(t.columns)} |"
+        f"| [`{t.name}`](#{t.name}) | {_kind(t)} | {_version(t)} | `{t.owner}` | {_names(t.sources)}"
+        f" | {len(t.columns)} |"
         for t in tables
     ]
     lines.append("")

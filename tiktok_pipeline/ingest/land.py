@@ -95,9 +95,9 @@ def land(
 
     ``observe(window_start)`` is the instant the window is observed at (it raises
     :class:`WindowNotObservableError` when the window cannot be observed now); ``collect(observed_at)``
-    makes the calls, whose records are landed with their answer's schema version (:mod:`.schemas`). An existing landing file is re-read rather than collected again, unless
-    ``recollect`` is set or the file holds failed calls and the window can still be observed (then it
-    is collected afresh).
+    makes the calls, whose records are landed with their answer's schema version (:mod:`.schemas`). An existing
+    landing file is re-read rather than collected again, unless ``recollect`` is set or the file holds failed
+    calls and the window can still be observed (then it is collected afresh).
     """
     path = landing_path(landing_dir, source, window_start)
     if path.exists() and not recollect:

@@ -97,8 +97,8 @@ def _plan_table(
             f" that this release ({RELEASE}) declares: it was written by a later release. Run that release (or a"
             " later one) against this warehouse; this one refuses to write to it"
         )
-    steps = [step.describe() for m in spec.migrations if m.version > version for step in m.steps]
     pending = [s for m in spec.migrations if m.version > version for s in m.steps]
+    steps = [step.describe() for step in pending]
     added = {s.column for s in pending if isinstance(s, AddColumn)} | {
         s.new for s in pending if isinstance(s, RenameColumn)
     }

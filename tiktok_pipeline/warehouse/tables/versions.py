@@ -46,17 +46,17 @@ class Alter:
             return
         if only_nulls:
             value = f"COALESCE({_ident(column)}, {value})"
-        self.execute(
-            f"CREATE OR REPLACE TABLE {_ident(table)} AS SELECT * REPLACE ({value} AS {_ident(column)}) FROM {_ident(table)}"
-        )
+        name = _ident(table)
+        self.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * REPLACE ({value} AS {_ident(column)}) FROM {name}")
 
 
 @dataclass(frozen=True)
 class AddColumn:
     """Add the declared column ``column`` (its type from the table's declaration, or ``type`` when a later version
     drops it again). What the rows already there hold: ``default``, a constant (an SQL literal of the column's type,
-    e.g. ``1`` or ``'x'``; DuckLake refuses anything else: cheap, no table rewrite, DuckLake keeps it in its catalog), or ``backfill``, an SQL expression over the row's other columns
-    (each row rewritten), or null when neither is given. New rows get what the writer gives (no default stays)."""
+    e.g. ``1`` or ``'x'``: DuckLake refuses anything else; cheap, DuckLake keeps it in its catalog), or
+    ``backfill``, an SQL expression over the row's other columns (each row rewritten), or null when neither is
+    given. New rows get what their writer gives (no default stays on the column)."""
 
     column: str
     backfill: str | None = None
