@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     query.add_argument("--limit", type=_non_negative_int, help="print at most this many rows (default: all)")
     query.add_argument("--wait", type=float, default=15.0, help="seconds to wait for a writer to finish (default 15)")
-    warehouse = sub.add_parser("warehouse", help="move the warehouse between backends")
+    warehouse = sub.add_parser("warehouse", help="move the warehouse between backends, migrate its schema")
     warehouse_sub = warehouse.add_subparsers(dest="warehouse_command", required=True)
     copy = warehouse_sub.add_parser(
         "copy",
@@ -268,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     copy.add_argument("--replace", action="store_true", help="replace the rows of lake tables that are not empty")
     copy.add_argument("--check", action="store_true", help="copy nothing: compare the lake's tables with the file's")
+    migrate = warehouse_sub.add_parser(
+        "migrate",
+        help="migrate the warehouse's tables forward to this release's schema versions",
+        description=(
+            "Migrates every table of the configured warehouse (TIKTOK_WAREHOUSE_URL) to the schema version its"
+            " declaration carries, in one transaction, and records it in schema_versions; prints what changed."
+            " --check changes nothing: it lists what would change and exits 1 if anything would. Exits 1 when the"
+            " warehouse holds a table at a newer version than this release declares."
+        ),
+    )
+    migrate.add_argument("--check", action="store_true", help="change nothing: exit 1 and list what would change")
     docs = sub.add_parser("docs", help="regenerate the documents generated from declarations")
     docs_sub = docs.add_subparsers(dest="docs_command", required=True)
     rate_limits = docs_sub.add_parser(
@@ -306,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             return dev(extra)
         if args.command == "sql":
             return sql(args.query, warehouse=args.warehouse, fmt=args.format, limit=args.limit, wait=args.wait)
+        if args.command == "warehouse" and args.warehouse_command == "migrate":
+            from tiktok_pipeline.warehouse.migrate_command import run as migrate_warehouse
+
+            return migrate_warehouse(check=args.check)
         if args.command == "warehouse":
             from tiktok_pipeline.warehouse.copy_command import run
 

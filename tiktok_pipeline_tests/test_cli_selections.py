@@ -88,8 +88,8 @@ def test_one_asset_alone_and_an_asset_with_its_upstream(home):
         tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         calls = con.execute("SELECT count(*) FROM api_call_log WHERE window_start = ?", [WINDOW_START]).fetchone()
     # api_call_log is no asset's table: every step that calls out appends its calls there (README "Every call is
-    # logged"); the collection this selection made is in it
-    assert tables == {"raw_creator_snapshots", "api_call_log"}
+    # logged"); the collection this selection made is in it; schema_versions records the tables created
+    assert tables == {"raw_creator_snapshots", "api_call_log", "schema_versions"}
     assert calls is not None and calls[0] > 0
 
     upstream = materialize(home, "--select", "*video_velocity", "--partition", WINDOW)

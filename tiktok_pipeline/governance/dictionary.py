@@ -33,6 +33,18 @@ def _kind(spec: TableSpec) -> str:
     return "view" if spec.view else "table"
 
 
+def _version(spec: TableSpec) -> str:
+    return "-" if spec.view else str(spec.version)
+
+
+def _history(spec: TableSpec) -> str:
+    """The schema version line of a table's section: its version and what each migration changed."""
+    if spec.view:
+        return "not versioned (a view: its writer re-creates it)"
+    steps = [f"{m.version}: {'; '.join(s.describe() for s in m.steps)}" for m in spec.migrations]
+    return f"{spec.version}" + (f" (migrations: {' / '.join(_cell(s) for s in steps)})" if steps else "")
+
+
 def _section(spec: TableSpec) -> list[str]:
     lines = [
         f"## `{spec.name}`",
@@ -43,6 +55,7 @@ def _section(spec: TableSpec) -> list[str]:
         f"- Owner: `{spec.owner}`",
         f"- Sources: {_names(spec.sources)}",
         f"- Retention: {retention_rule(spec)}",
+        f"- Schema version: {_history(spec)}",
         "",
         "| column | type | description |",
         "|---|---|---|",
@@ -72,11 +85,15 @@ def render(tables: tuple[TableSpec, ...] = ALL_TABLES) -> str:
         " settings' defaults. On a DuckLake, old snapshots (time travel) are also expired after"
         f" TIKTOK_LAKE_SNAPSHOT_DAYS (default {LAKE_SNAPSHOT_DAYS_DEFAULT}).",
         "",
-        "| table | kind | owner | sources | columns |",
-        "|---|---|---|---|---|",
+        "- **Schema version**: the table's version (`TableSpec.version`); a warehouse's tables are migrated to it"
+        ' before a run\'s first write and by `tiktok-pipeline warehouse migrate` (README, "Schema versions").',
+        "",
+        "| table | kind | version | owner | sources | columns |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| [`{t.name}`](#{t.name}) | {_kind(t)} | `{t.owner}` | {_names(t.sources)} | {len(t.columns)} |"
+        f"| [`{t.name}`](#{t.name}) | {_kind(t)} | {_version(t)} | `{t.owner}` | {_names(t.sources)}"
+        f" | {len(t.columns)} |"
         for t in tables
     ]
     lines.append("")

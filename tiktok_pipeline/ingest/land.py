@@ -17,6 +17,7 @@ from typing import Any
 from tiktok_pipeline.ingest.collect.display import collect_window
 from tiktok_pipeline.ingest.landing import UnreadableLandingError, landing_path, read_landing, write_landing
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
+from tiktok_pipeline.ingest.schemas import stamp
 from tiktok_pipeline.sources.display_api.client import DisplayApiClient
 from tiktok_pipeline.windows import WINDOW, window_key
 
@@ -94,9 +95,9 @@ def land(
 
     ``observe(window_start)`` is the instant the window is observed at (it raises
     :class:`WindowNotObservableError` when the window cannot be observed now); ``collect(observed_at)``
-    makes the calls. An existing landing file is re-read rather than collected again, unless
-    ``recollect`` is set or the file holds failed calls and the window can still be observed (then it
-    is collected afresh).
+    makes the calls, whose records are landed with their answer's schema version (:mod:`.schemas`). An existing
+    landing file is re-read rather than collected again, unless ``recollect`` is set or the file holds failed
+    calls and the window can still be observed (then it is collected afresh).
     """
     path = landing_path(landing_dir, source, window_start)
     if path.exists() and not recollect:
@@ -116,11 +117,12 @@ def land(
             if complete or not _observable(observe, window_start):
                 return LandedWindow(window_start, path, landed, collected=False)
     collection = collect(observe(window_start))
-    write_landing(path, collection.records)
+    records = stamp(source, collection.records)  # each record says which answer schema it holds (ingest/schemas.py)
+    write_landing(path, records)
     return LandedWindow(
         window_start,
         path,
-        collection.records,
+        records,
         collected=True,
         failures=collection.failures,
         deferred=collection.deferred,

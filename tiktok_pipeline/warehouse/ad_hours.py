@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.warehouse.io import read_frame, write_transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, write_transaction
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
 from tiktok_pipeline.warehouse.tables import AD_REPORT_QUARANTINE, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
@@ -98,7 +98,7 @@ def replace_ad_hours(
     adopt_legacy_rows(connection, AD_REPORT_QUARANTINE, ASSET)
 
     def write(connection: duckdb.DuckDBPyConnection) -> HoursWritten:
-        connection.execute(RAW_AD_METRICS.ddl)
+        create_or_extend(connection, RAW_AD_METRICS)
         connection.register("_hours", winners.to_arrow())
         before = read_frame(connection, _TOTALS)
         connection.unregister("_hours")

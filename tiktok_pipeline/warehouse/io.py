@@ -27,7 +27,7 @@ from tiktok_pipeline.governance.workers import record_worker
 from tiktok_pipeline.runs import priority_of
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, parse_target
-from tiktok_pipeline.warehouse import backends
+from tiktok_pipeline.warehouse import backends, migrate
 from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import utc_naive
@@ -211,22 +211,13 @@ def prepare_window_writes(
 
 
 def create_or_extend(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """Create ``spec``'s table, or add the columns it has gained since the table was created (null for old rows).
+    """Create ``spec``'s table at its declared schema version, or migrate it forward to that version (adding the
+    columns it has gained), in the caller's transaction (:func:`tiktok_pipeline.warehouse.migrate.ensure_table`).
 
-    One catalog lookup (``duckdb_columns()``, not the heavier ``information_schema`` view) when the table is
-    already as specified, which is every write but the first."""
-    present = {
-        row[0]
-        for row in connection.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [spec.name]
-        ).fetchall()
-    }
-    if not present:
-        connection.execute(spec.ddl)
-        return
-    for column in spec.columns:
-        if column.name not in present:
-            connection.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{column.name}" {column.type}')
+    One catalog lookup (``duckdb_columns()``) when the table is already as specified, which is every write but the
+    first."""
+    for change in migrate.ensure_table(connection, spec):
+        dg.get_dagster_logger().info("warehouse schema: %s", change.describe())
 
 
 def read_frame(
@@ -282,6 +273,10 @@ class WarehouseResource(dg.ConfigurableResource):
             on_wait=log.info,
             urgent=_urgent(),
         ) as connection:
+            if not read_only:  # before this process's first write: every table to its declared version
+                from tiktok_pipeline.warehouse.migrate_command import migrate_once  # it writes through this module
+
+                migrate_once(connection, self.target, self.url, lock_timeout=self.lock_timeout_seconds)
             yield connection
 
     @contextmanager

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tiktok_pipeline.warehouse.io import table_exists, write_transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -84,7 +84,7 @@ def adopt_legacy_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec, as
         return 0
 
     def move(connection: duckdb.DuckDBPyConnection) -> int:
-        connection.execute(spec.ddl)
+        create_or_extend(connection, spec)
         moved = 0
         if _is_base_table(connection, VIEW):  # read again in the transaction: a re-run sees the other's move
             columns = ", ".join(f'"{c}"' for c in spec.column_names)

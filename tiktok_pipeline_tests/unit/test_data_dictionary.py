@@ -17,7 +17,7 @@ from tiktok_pipeline.warehouse.tables import ALERTS, ALL_TABLES, RAW_VIDEO_SNAPS
 
 WRITER_KEYS = ("dagster/table_name", "quarantine_table", "top_movers_view")
 """Asset metadata naming a table the asset writes (its own, its quarantine table, its view)."""
-APPENDED_BY_EVERY_STEP = {"api_call_log"}
+APPENDED_BY_EVERY_STEP = {"api_call_log", "schema_versions"}  # schema_versions: by the migration before a write
 """Tables every step that makes outbound calls appends to (no single writing asset): their owner answers for them."""
 
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from tiktok_pipeline.activation.alerts.delivery import DeliveryResult
 from tiktok_pipeline.activation.alerts.models import Alert
-from tiktok_pipeline.warehouse.io import read_frame, table_exists, write_transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import ALERTS
 
 
@@ -54,7 +54,7 @@ def record_alert(
     arrow = frame.to_arrow()
 
     def replace(connection: duckdb.DuckDBPyConnection) -> None:
-        connection.execute(ALERTS.ddl)
+        create_or_extend(connection, ALERTS)
         connection.execute(f"DELETE FROM {ALERTS.name} WHERE alert_id = ?", [alert.alert_id]).fetchall()
         connection.register("_alert", arrow)
         try:

@@ -45,7 +45,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.activation.conversions.orders import Conversion
-from tiktok_pipeline.warehouse.io import read_frame, write_transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, write_transaction
 from tiktok_pipeline.warehouse.tables import CONVERSION_OUTBOX
 from tiktok_pipeline.windows import utc_naive
 
@@ -63,7 +63,7 @@ def _transaction(
     arrow = frame.to_arrow()
 
     def run(connection: duckdb.DuckDBPyConnection) -> list[Any]:
-        connection.execute(CONVERSION_OUTBOX.ddl)
+        create_or_extend(connection, CONVERSION_OUTBOX)
         connection.register(name, arrow)
         try:
             return [connection.execute(sql, params).fetchall() for sql, params in statements]
@@ -149,7 +149,7 @@ def enqueue(
     arrow = rows.to_arrow()
 
     def insert(connection: duckdb.DuckDBPyConnection) -> list[Any]:
-        connection.execute(CONVERSION_OUTBOX.ddl)
+        create_or_extend(connection, CONVERSION_OUTBOX)
         connection.register("_queue", arrow)
         try:
             existing = connection.execute(

@@ -27,6 +27,7 @@ from polars._typing import PolarsDataType
 from pydantic import ValidationError
 
 from tiktok_pipeline.ingest.land import LandedWindow
+from tiktok_pipeline.ingest.schemas import UnknownSchemaError, pick
 from tiktok_pipeline.sources.business_api.reporting import AdInfo, ReportDimensions, ReportRow, data_list
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive
@@ -86,6 +87,9 @@ class ParsedFetch:
         )
 
 
+MODELS: dict[int, tuple[type[AdInfo], type[ReportRow]]] = {1: (AdInfo, ReportRow)}
+"""The models of each schema version of the landed API for Business answers (:mod:`tiktok_pipeline.ingest.schemas`):
+records landed before versions were recorded are version 1."""
 KEY_SCHEMA: dict[str, PolarsDataType] = {"ad_id": pl.String, "stat_time_hour": pl.Datetime("us")}
 
 
@@ -111,6 +115,12 @@ def parse_fetch(records: list[dict[str, Any]], landing_file: str, window_start: 
     parsed.timezone_source = meta.get("timezone_source") or ""
     zone = ZoneInfo(parsed.timezone)
     parsed.attribution_hours = len(parsed.hours) if meta.get("attribution_days") else 0
+    try:  # a fetch is parsed whole or refused whole: a record of a schema version this release cannot read refuses it
+        for record in records:
+            pick(MODELS, record, f"{record.get('kind') or record.get('endpoint')} record of {landing_file}")
+    except UnknownSchemaError as exc:
+        parsed.error = str(exc)
+        return parsed
     failed = [r for r in records if r.get("error")]
     if failed:
         first = failed[0]

@@ -23,15 +23,20 @@ from typing import Any, TypeVar
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from tiktok_pipeline.ingest.schemas import UnknownSchemaError, pick, record_version
 from tiktok_pipeline.sources.display_api.models import UserInfo, Video
 from tiktok_pipeline.sources.http.decode import escaped
 from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
 
 M = TypeVar("M", bound=BaseModel)
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 """The raw snapshot assets' ``code_version``: bump it whenever parsing changes what a landed file yields, so
-the UI shows the parsed windows as out of date until they are re-materialised (re-parsed from the landing zone)."""
+the UI shows the parsed windows as out of date until they are re-materialised (re-parsed from the landing zone).
+2: rows carry the answer's schema version (``response_schema_version``)."""
+MODELS: dict[int, tuple[type[UserInfo], type[Video]]] = {1: (UserInfo, Video)}
+"""The models (user/info's user, a video) of each schema version of the Display API answers
+(:mod:`tiktok_pipeline.ingest.schemas`): a record is read with its recorded version's, so old files re-parse."""
 
 
 @dataclass
@@ -144,6 +149,12 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
         if record.get("error"):
             failed_calls += 1
             continue
+        try:
+            user_model, video_model = pick(MODELS, record, f"{record['endpoint']} for {record['username']}")
+        except UnknownSchemaError as exc:
+            reject(str(exc), record.get("payload"))
+            continue
+        version = record_version(record)
         data = record["payload"].get("data") if isinstance(record.get("payload"), dict) else None
         if not isinstance(data, dict):
             reject(
@@ -152,7 +163,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
             continue
 
         if record["endpoint"] == "user/info":
-            user, problem = _validate(UserInfo, data.get("user"))
+            user, problem = _validate(user_model, data.get("user"))
             if user is None:
                 reject(f"user/info for {record['username']}: {problem}", data.get("user"))
                 continue
@@ -171,7 +182,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                 reject(f"{problem} on {record['endpoint']} for {record['username']}", data)
                 continue
             for raw in data["videos"]:
-                video, problem = _validate(Video, raw, context)
+                video, problem = _validate(video_model, raw, context)
                 if video is None:
                     reject(f"{record['endpoint']} for {record['username']}: {problem}", raw)
                     continue
@@ -194,6 +205,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                         "title": video.title,
                         "landing_file": landing_file,
                         "log_id": log_id,
+                        "response_schema_version": version,
                     }
                 )
 

@@ -13,6 +13,7 @@ from tiktok_pipeline.warehouse.tables.quarantine import (
 )
 from tiktok_pipeline.warehouse.tables.rollups import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS
 from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.versions import SCHEMA_VERSIONS
 from tiktok_pipeline.warehouse.tables.videos import (
     ENRICHED_VIDEO_METRICS,
     POLL_TELEMETRY,
@@ -43,6 +44,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     LIVE_EVENTS_RAW,
     LIVE_EVENTS_REJECTED,
     LIVE_STREAM_METRICS,
+    SCHEMA_VERSIONS,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -68,6 +70,7 @@ __all__ = [
     "RAW_CREATOR_SNAPSHOTS",
     "RAW_VIDEO_SNAPSHOTS",
     "Retention",
+    "SCHEMA_VERSIONS",
     "TableSpec",
     "TOP_MOVERS_LAST_HOUR",
     "TOP_MOVERS_VIEW",

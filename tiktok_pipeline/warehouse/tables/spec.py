@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
 from polars._typing import PolarsDataType
+
+if TYPE_CHECKING:
+    from tiktok_pipeline.warehouse.tables.versions import Migration
 
 _POLARS: dict[str, PolarsDataType] = {
     "TIMESTAMP": pl.Datetime("us"),
@@ -50,7 +53,22 @@ class Retention(StrEnum):
 class TableSpec:
     """A warehouse table (or view) declared once: its columns, and for the data dictionary what it is, who answers
     for it (``owner``: the owner of the asset that writes it), the ``sources`` its rows come from (names of declared
-    sources or local inputs) and the ``retention`` rule it falls under."""
+    sources or local inputs) and the ``retention`` rule it falls under.
+
+    Schema versions (:mod:`tiktok_pipeline.warehouse.migrate`): ``version`` is the table's schema version and
+    ``migrations`` the steps leading to it from version 1, one :class:`~.versions.Migration` per later version
+    (2, 3, ... in order). A warehouse's tables are migrated forward before a run's first write and by
+    ``tiktok-pipeline warehouse migrate``.
+
+    - A NEW table starts at version 1 with no migrations (the default): it is created as declared.
+    - A column added to an existing table: add the :class:`Column`, bump ``version`` and append
+      ``Migration(<version>, (AddColumn("<column>", default=<constant>),), why=...)`` (or ``backfill=<SQL>``,
+      or neither: null in earlier rows).
+    - A rename, a drop or a type change: ``RenameColumn``, ``DropColumn``, ``CastColumn`` likewise (the columns
+      above always describe the latest version); ``Sql`` only when none of them says it.
+    - Never edit a released migration: a warehouse that ran it keeps what it did. Views are not versioned (their
+      writers re-create them).
+    """
 
     name: str
     columns: tuple[Column, ...]
@@ -59,6 +77,16 @@ class TableSpec:
     sources: tuple[str, ...]
     retention: Retention
     view: bool = False
+    version: int = 1
+    migrations: tuple[Migration, ...] = ()
+
+    def __post_init__(self) -> None:
+        expected = list(range(2, self.version + 1))
+        if [m.version for m in self.migrations] != expected:
+            raise ValueError(
+                f"table {self.name} is at version {self.version}: it needs one migration per version {expected}"
+                f" in order, not {[m.version for m in self.migrations]}"
+            )
 
     @property
     def ddl(self) -> str:

@@ -14,6 +14,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     Retention,
     TableSpec,
 )
+from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration
 
 RAW_VIDEO_SNAPSHOTS = TableSpec(
     "raw_video_snapshots",
@@ -28,11 +29,26 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
         Column("title", "VARCHAR", "Video title, when TikTok returned it."),
         Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
         Column("log_id", "VARCHAR", "TikTok's log_id of the response that carried the observation."),
+        Column(
+            "response_schema_version",
+            "INTEGER",
+            "Schema version of the landed answer the row was parsed from (its landing record's schema, e.g."
+            " display_api.video_query/1; tiktok_pipeline/ingest/schemas.py): which model read it. Rows parsed before"
+            " schema versions were recorded are version 1.",
+        ),
     ),
     description="One row per tracked video and 5-minute window: its counts as the Display API returned them.",
     owner=DATA_PLATFORM,
     sources=("display_api",),
     retention=Retention.WINDOW_ROWS,
+    version=2,
+    migrations=(
+        Migration(
+            2,
+            (AddColumn("response_schema_version", default="1"),),
+            why="record the landed answer's schema version (rows parsed before: version 1)",
+        ),
+    ),
 )
 
 RAW_CREATOR_SNAPSHOTS = TableSpec(
