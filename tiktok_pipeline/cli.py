@@ -1,5 +1,6 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
-manage creator tokens, regenerate the documents generated from declarations (``docs rate-limits``,
+manage creator tokens, receive TikTok's Display API webhooks and purge a creator's data
+(``display-webhooks serve``, ``creators purge``: :mod:`tiktok_pipeline.cli_consent`), regenerate the documents generated from declarations (``docs rate-limits``,
 ``docs dictionary``).
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
@@ -89,6 +90,7 @@ def add_token(username: str, open_id: str, refresh_expires_in: int | None) -> in
             access_expires_at=now - timedelta(seconds=1),  # forces a refresh on first use
             refresh_token=SecretStr(text.splitlines()[0].strip()),
             refresh_expires_at=None if refresh_expires_in is None else now + timedelta(seconds=refresh_expires_in),
+            granted_at=now,
         )
     store.put(username, tokens)
     expiry = tokens.refresh_expires_at.isoformat() if tokens.refresh_expires_at else "unknown until the first refresh"
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     dictionary.add_argument("--check", action="store_true", help="write nothing: exit 1 when the file is out of date")
     dictionary.add_argument("--output", type=Path, help="the file (default: docs/data-dictionary.md)")
+    from tiktok_pipeline import cli_consent
+
+    cli_consent.add_parsers(sub)
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -313,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             from tiktok_pipeline.governance.rate_limits import write_rate_limit_policy
 
             return write_rate_limit_policy(check=args.check)
+        if args.command in ("display-webhooks", "creators"):
+            return cli_consent.run(args)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

@@ -82,7 +82,7 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
         *run_alerts(settings, instance, [CHECK_ALERT], alerts_resource()),
         dg.materialize(
             list(defs.assets),
-            selection=dg.AssetSelection.assets("quarantined_records"),
+            selection=dg.AssetSelection.assets("quarantined_records", "creator_consent"),
             resources=dict(defs.resources),
             instance=instance,
         ),

@@ -23,6 +23,7 @@ from tiktok_pipeline.governance.source_models import (
     Scope,
     SourceDeclaration,
     Terms,
+    Webhook,
 )
 
 BUSINESS_APP_POOL = "tiktok_business_app"
@@ -122,6 +123,10 @@ DISPLAY_API = SourceDeclaration(
         ),
         Retention(what="landing files (raw answers, TIKTOK_LANDING_DIR)", enforced_by="nothing: kept"),
         Retention(
+            what="a creator's rows in every table, landing records, polling state and tokens, on request",
+            enforced_by="tiktok-pipeline creators purge <handle-or-open_id> (after a revocation; kept otherwise)",
+        ),
+        Retention(
             what="creators' tokens (TIKTOK_TOKEN_STORE_PATH)",
             enforced_by="tiktok-pipeline tokens revoke <username> (revokes at TikTok and deletes them)",
         ),
@@ -129,6 +134,25 @@ DISPLAY_API = SourceDeclaration(
     purpose=(
         "Near-real-time performance of the videos of creators who authorised the app: views, likes, comments and"
         " shares every 5 minutes, turned into velocity and momentum for the growth team."
+    ),
+    webhooks=(
+        Webhook(
+            events=("authorization.removed",),
+            receiver=(
+                "tiktok-pipeline display-webhooks serve --port P (tiktok_pipeline/ingest/display_webhooks.py); events"
+                " land in TIKTOK_LANDING_DIR/display_webhooks/ before the 200"
+            ),
+            verification=(
+                "TikTok-Signature t=<unix>,s=<hex>: HMAC-SHA256 keyed with TIKTOK_CLIENT_SECRET over t + '.' + body,"
+                " compared in constant time; a bad signature or a timestamp more than"
+                " TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS (300) from now is refused with 401"
+            ),
+            delivery="at least once: duplicates and retries for up to 72 hours; counted once (one landed file per event)",
+            purpose=(
+                "consent: a creator who removes the app's authorisation is recorded as revoked (creator_consent),"
+                " no longer polled from the next polling tick, and reported by an alert"
+            ),
+        ),
     ),
 )
 

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.root import Settings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
@@ -17,6 +18,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     domains.ConversionSettings,
     domains.AlertSettings,
     domains.RetentionSettings,
+    ConsentSettings,
 )
 
 

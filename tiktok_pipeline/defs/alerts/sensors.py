@@ -22,7 +22,8 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
         "every pipeline job (a run that failed before its checks ran) and video_velocity materialisations; "
         "launches alert_job once per failed check, window and severity, once per failed run, once per "
         "fresh window whose momentum crossed the alert threshold, and once per creator and expiry when a creator's "
-        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed)."
+        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed), "
+        "and once per revocation of a creator's grant (TikTok's authorization.removed webhook, tokens revoke)."
     ),
 )
 def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
