@@ -10,6 +10,8 @@ Kept by default (the declared retention), a creator's data is deleted on request
 - their tokens. The consent ledger keeps the revocation, marked ``purged_at``: ``creator_consent`` shows that the
   creator revoked and was purged (handle and open_id only).
 
+Not deleted: ``display_api_quarantine`` rows (a rejected record carries no creator column; its reason names the
+creator only for some rejections), the ``alerts`` table (what was sent to the team) and Dagster's run logs.
 ``--dry-run`` counts the same things and changes nothing. The tracking registry is the team's file: a creator still
 listed there is named in the output (remove them, or they are polled again once they authorise again).
 """

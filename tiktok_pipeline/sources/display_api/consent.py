@@ -129,16 +129,16 @@ def revoke(
     username = next((name for name, t in tokens.all().items() if t.open_id == open_id), None)
     current = tokens.get(username) if username else None
     known = ledger.revocations().get(open_id)
-    snapshot = current or None
+    grant = current or known  # the grant as it was: the tokens, else an earlier revocation's copy of it
     revocation = Revocation(
         open_id=open_id,
         username=username or (known.username if known else None),
         revoked_at=revoked_at,
         reason=reason,
         via=via,
-        scope=snapshot.scope if snapshot else (known.scope if known else ""),
-        granted_at=snapshot.granted_at if snapshot else (known.granted_at if known else None),
-        refresh_expires_at=snapshot.refresh_expires_at if snapshot else (known.refresh_expires_at if known else None),
+        scope=grant.scope if grant else "",
+        granted_at=grant.granted_at if grant else None,
+        refresh_expires_at=grant.refresh_expires_at if grant else None,
     )
     ledger.record(revocation)
     if username and current is not None and revocation.in_force(current) and via != "invalid_grant":
