@@ -15,7 +15,7 @@ import pytest
 from tiktok_pipeline import cli
 from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.videos.sensors import PollCursor, polling_sensor
-from tiktok_pipeline.ingest.landing import read_landing
+from tiktok_pipeline.ingest.landing import landing_path, read_landing
 from tiktok_pipeline.ingest.polling.policy import PollingPolicy
 from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.tick import polling_tick
@@ -148,6 +148,12 @@ def test_creator_consent_shows_every_record_never_a_token_and_the_next_tick_skip
 
     _, plan = next_tick_plan(defs)
     assert gone not in plan["discover"] and gone not in plan["videos"]
+    later = materialize_range(settings, T0 + WINDOW, T0 + WINDOW)  # without a plan (a backfill): not collected
+    assert later.success
+    landed = read_landing(landing_path(settings.landing_dir, "display_api", T0 + WINDOW))
+    assert {r["username"] for r in landed} == set(tokens) - {gone}
+    silence = [e for e in later.get_asset_check_evaluations() if e.check_name == "creators_reporting"]
+    assert silence and all(gone not in str(e.metadata) for e in silence)
     assert set(plan["discover"]) | set(plan["videos"]) == set(tokens) - {gone}
 
 

@@ -228,3 +228,12 @@ def test_replay_applies_an_event_landed_by_a_receiver_killed_before_applying_it(
     assert store.get("alice") is not None
     assert intake(tmp_path).replay() == 1
     assert store.get("alice") is None and read_consent(store.path, datetime.now(UTC))[0].status == REVOKED
+
+
+def test_a_grant_within_the_revocations_second_is_revoked(tmp_path):
+    """TikTok's create_time has whole seconds: tokens granted 0.6 s into that second are still revoked."""
+    granted = datetime.fromtimestamp(NOW - 5, UTC) + timedelta(milliseconds=600)
+    store = store_alice(tmp_path, granted_at=granted)
+    body = event_body(create_time=NOW - 5)
+    assert intake(tmp_path).handle(sign(SECRET, NOW, body), body)[0] == 200
+    assert store.get("alice") is None and read_consent(store.path, granted)[0].status == REVOKED

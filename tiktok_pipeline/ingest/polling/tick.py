@@ -95,8 +95,8 @@ def polling_tick(
 
     An empty registry skips without moving the cursor: nothing can be collected, so no window is
     claimed; once creators are added, the windows in between are marked as gaps like any downtime.
-    ``paused``: creators not to poll (consent revoked or re-authorisation needed,
-    :func:`~tiktok_pipeline.sources.display_api.consent.paused_creators`), left out of the plan from this tick on;
+    ``paused``: creators not to poll (their grant was revoked,
+    :func:`~tiktok_pipeline.sources.display_api.consent.revoked_creators`), left out of the plan from this tick on;
     when every creator is paused the tick skips like an empty registry, naming them.
     """
     cursor = PollCursor.parse(raw_cursor)
@@ -108,8 +108,8 @@ def polling_tick(
     already = f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC"
     if registry.usernames and not [u for u in registry.usernames if u not in paused]:
         return dg.SkipReason(
-            f"not polling window {key}: every creator of the tracking registry has revoked the app or must"
-            f" authorise it again ({', '.join(sorted(paused & set(registry.usernames)))}); see creator_consent"
+            f"not polling window {key}: every creator of the tracking registry has revoked the app"
+            f" ({', '.join(sorted(paused & set(registry.usernames)))}); see creator_consent"
             if new_window
             else already
         )

@@ -13,7 +13,7 @@ own ``tokens revoke``), with the grant as it was. A creator's consent record is 
 - ``reauthorize-needed``: the refresh-token horizon ended, or TikTok refused the refresh token after it;
 - ``active``: otherwise.
 
-Only active creators are polled (:func:`paused_creators`).
+Revoked creators are not polled (:func:`revoked_creators`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ class Revocation(BaseModel):
     """When ``tiktok-pipeline creators purge`` deleted the creator's data, if it did."""
 
     def in_force(self, tokens: TokenSet | None) -> bool:
-        """True unless ``tokens`` come from a grant given after the revocation."""
-        return tokens is None or tokens.granted_at is None or tokens.granted_at <= self.revoked_at
+        """True unless ``tokens`` come from a grant given after the revocation. TikTok's ``create_time`` is in whole
+        seconds: a grant within the revocation's second counts as before it (a creator revoked in error authorises
+        again; a revocation is never missed)."""
+        if tokens is None or tokens.granted_at is None:
+            return True
+        return tokens.granted_at.replace(microsecond=0) <= self.revoked_at
 
 
 class ConsentRecord(BaseModel):
@@ -202,8 +206,10 @@ def read_consent(token_store_path: Path, now: datetime) -> list[ConsentRecord]:
     )
 
 
-def paused_creators(token_store_path: Path, now: datetime) -> frozenset[str]:
-    """Handles of creators not to poll: revoked, or who must authorise again."""
+def revoked_creators(token_store_path: Path, now: datetime) -> frozenset[str]:
+    """Handles of creators whose grant is revoked: not polled, not collected, not expected to report. (A creator who
+    must authorise again stays tracked: the client refuses their calls without a request, and each window counts
+    them in ``creators_to_reauthorise``.)"""
     return frozenset(
-        r.creator_username for r in read_consent(token_store_path, now) if r.status != ACTIVE and r.creator_username
+        r.creator_username for r in read_consent(token_store_path, now) if r.status == REVOKED and r.creator_username
     )
