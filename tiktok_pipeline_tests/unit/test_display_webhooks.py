@@ -237,3 +237,17 @@ def test_a_grant_within_the_revocations_second_is_revoked(tmp_path):
     body = event_body(create_time=NOW - 5)
     assert intake(tmp_path).handle(sign(SECRET, NOW, body), body)[0] == 200
     assert store.get("alice") is None and read_consent(store.path, granted)[0].status == REVOKED
+
+
+def test_the_webhook_is_declared_with_its_source_and_its_tolerance_is_a_setting(monkeypatch):
+    from tiktok_pipeline.governance.sources import SOURCES
+    from tiktok_pipeline.settings import SettingsError
+    from tiktok_pipeline.settings.consent import load_consent_settings
+
+    (hook,) = SOURCES["display_api"].webhooks
+    assert hook.events == ("authorization.removed",) and "display-webhooks serve" in hook.receiver
+    assert "TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS" in hook.verification and "consent" in hook.purpose
+    assert load_consent_settings().display_webhook_tolerance_seconds == 300
+    monkeypatch.setenv("TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS", "0")
+    with pytest.raises(SettingsError, match=r"TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS='0'"):
+        load_consent_settings()
