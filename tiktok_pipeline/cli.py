@@ -1,7 +1,6 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
-manage creator tokens, receive TikTok's Display API webhooks and purge a creator's data
-(``display-webhooks serve``, ``creators purge``: :mod:`tiktok_pipeline.cli_consent`), regenerate the documents generated from declarations (``docs rate-limits``,
-``docs dictionary``).
+manage creator tokens, regenerate the documents generated from declarations (``docs rate-limits``,
+``docs dictionary``); consent: ``display-webhooks serve`` and ``creators purge|consent`` (:mod:`.cli_consent`).
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -18,6 +17,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from tiktok_pipeline import cli_consent
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -293,8 +294,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     dictionary.add_argument("--check", action="store_true", help="write nothing: exit 1 when the file is out of date")
     dictionary.add_argument("--output", type=Path, help="the file (default: docs/data-dictionary.md)")
-    from tiktok_pipeline import cli_consent
-
     cli_consent.add_parsers(sub)
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:

@@ -93,12 +93,18 @@ def test_purge_deletes_exactly_that_creators_rows_and_says_how_many(settings, mo
     dry = capsys.readouterr().out
     assert f"dry run: creator {gone} (open_id {tokens[gone].open_id})" in dry and "would delete" in dry
     assert per_creator(settings) == before and landed_usernames(settings) == landed
+    assert "tokens → 1 token set would delete" in dry
 
-    assert cli.main(["creators", "purge", gone]) == 0
+    store = TokenStore(settings.token_store_path)  # the creator revokes: their tokens go, the ledger keeps them
+    ledger = ConsentLedger.beside(store.path)
+    reason = "the creator disconnected the app in TikTok (reason 1)"
+    revoke(store, ledger, open_id=tokens[gone].open_id, revoked_at=datetime.now(UTC), reason=reason, via="webhook")
+    assert cli.main(["creators", "purge", gone]) == 0  # found through the consent ledger
     out = capsys.readouterr().out
     for table, counts in before.items():
         assert f"  {table} → {counts.get(gone, 0)} rows deleted" in out, out
-    assert f"{landed[gone]} records in" in out and "tokens → 1 token set deleted" in out
+    assert f"{landed[gone]} records in" in out and "tokens → none deleted" in out
+    assert ledger.revocations()[tokens[gone].open_id].purged_at is not None
     assert "still listed in the tracking registry" in out
     after = per_creator(settings)
     for table, counts in before.items():
@@ -108,6 +114,14 @@ def test_purge_deletes_exactly_that_creators_rows_and_says_how_many(settings, mo
     assert sorted(TokenStore(settings.token_store_path).all()) == kept
     state = pl.read_parquet(settings.polling_state_dir / "videos.parquet")
     assert gone not in state["creator_username"].to_list() and state.height
+    assert dg.materialize(  # the consent record stays: revoked, purged (handle and open_id only)
+        list(defs.assets), selection=dg.AssetSelection.assets("creator_consent"), resources=dict(defs.resources)
+    ).success
+    with open_warehouse(settings) as connection:
+        [(status, purged_at)] = connection.execute(
+            "SELECT status, purged_at FROM creator_consent WHERE creator_username = ?", [gone]
+        ).fetchall()
+    assert status == "revoked" and purged_at is not None
 
     assert cli.main(["creators", "purge", "nobody-at-all"]) == 2
     assert "no creator 'nobody-at-all'" in capsys.readouterr().err

@@ -109,6 +109,11 @@ DISPLAY_API = SourceDeclaration(
             subject="authorised creators",
             handling="secrets: token store file (mode 0600) only, never logged, in run config, metadata or tables",
         ),
+        PersonalData(
+            data="consent: granted scopes, when granted, refresh horizon, revocation time, how and why",
+            subject="authorised creators",
+            handling="token store and its consent ledger (consent.json, mode 0600), creator_consent; never a token",
+        ),
     ),
     retention=(
         Retention(

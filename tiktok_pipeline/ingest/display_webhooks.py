@@ -195,10 +195,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, text)
 
     def do_GET(self) -> None:
-        self._answer(200, "display_api webhook receiver") if self.path.rstrip("/") in (
-            "",
-            "/healthz",
-        ) else self._answer(404, "POST TikTok's webhook deliveries to /")
+        if self.path.rstrip("/") in ("", "/healthz"):
+            self._answer(200, "display_api webhook receiver")
+        else:
+            self._answer(404, "POST TikTok's webhook deliveries to /")
 
     def _answer(self, status: int, text: str) -> None:
         data = json.dumps({"status": status, "message": text}).encode()
