@@ -180,6 +180,7 @@ class WebhookServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 10  # seconds a connection may stay silent (a body shorter than its Content-Length): then it is closed
     server: WebhookServer
 
     def do_POST(self) -> None:

@@ -113,6 +113,19 @@ def test_a_revoked_creator_is_never_asked_about_nor_authorised_unattended(tmp_pa
         assert "tokens revoke" in alert.summary
 
 
+def test_a_refresh_keeps_when_the_grant_was_given(tmp_path):
+    clock = Clock()
+    sim = Simulator(WorldConfig(seed=7), clock=clock.epoch, access_token_ttl=3600)
+    username = sim.world.creators()[0].username
+    with serve_in_thread(sim) as url, make_client(url, tmp_path, clock=clock) as client:
+        user_info(client, username)
+        granted = client.tokens.get(username).granted_at
+        assert granted is not None and abs(granted - clock.dt()) < timedelta(seconds=1)
+        clock.now += 2 * 3600
+        user_info(client, username)  # refreshed
+        assert client.stats["token_refreshes"] == 1 and client.tokens.get(username).granted_at == granted
+
+
 @contextmanager
 def receiver(settings, **kwargs) -> Iterator[tuple[WebhookServer, str]]:
     intake = WebhookIntake(

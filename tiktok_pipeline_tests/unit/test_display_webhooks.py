@@ -251,3 +251,13 @@ def test_the_webhook_is_declared_with_its_source_and_its_tolerance_is_a_setting(
     monkeypatch.setenv("TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS", "0")
     with pytest.raises(SettingsError, match=r"TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS='0'"):
         load_consent_settings()
+
+
+def test_another_event_is_landed_and_changes_no_consent(tmp_path):
+    store = store_alice(tmp_path)
+    body = event_body(event="video.publish.completed")
+    receiver = intake(tmp_path)
+    assert receiver.handle(sign(SECRET, NOW, body), body) == (200, "ok")
+    (path,) = landed(tmp_path)
+    assert read_landing(path)[0]["event"] == "video.publish.completed" and receiver.stats["revocations"] == 0
+    assert store.get("alice") is not None and not ConsentLedger.beside(store.path).revocations()

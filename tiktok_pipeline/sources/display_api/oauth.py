@@ -76,13 +76,14 @@ class OAuthClient(SessionClient):
             )
         previous = self.tokens.get(username) if grant_type == "refresh_token" else None
         try:
-            granted_at = previous.granted_at if previous is not None else None
-            tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now(), granted_at)
+            tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
         except ValidationError as exc:  # named by field only: the answer's values may be tokens
             fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors())
             message = f"oauth/token ({grant_type}) for {username}: not a token answer ({escaped(fields)[:300]})"
             raise TikTokApiError(self._http.redact(message), code="bad_token_answer") from None
         self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
+        if previous is not None:  # a refresh continues the grant: it keeps when it was given (None if unknown)
+            tokens = tokens.model_copy(update={"granted_at": previous.granted_at})
         self.tokens.put(username, tokens)
         return tokens
 

@@ -43,11 +43,11 @@ class TokenSet(BaseModel):
     None for tokens stored before it was recorded."""
 
     @classmethod
-    def from_grant(cls, grant: TokenGrant, now: datetime, granted_at: datetime | None = None) -> TokenSet:
-        """Absolute expiry times from the grant's relative ``expires_in`` values; ``granted_at`` (default ``now``):
-        when the authorization was given (a refresh keeps the original one)."""
+    def from_grant(cls, grant: TokenGrant, now: datetime) -> TokenSet:
+        """Absolute expiry times from the grant's relative ``expires_in`` values, granted ``now`` (a refresh keeps
+        the original ``granted_at``: the caller's)."""
         return cls(
-            granted_at=granted_at or now,
+            granted_at=now,
             open_id=grant.open_id,
             access_token=grant.access_token,
             access_expires_at=now + timedelta(seconds=grant.expires_in),
