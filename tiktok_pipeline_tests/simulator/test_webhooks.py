@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -44,19 +47,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_disconnected_creator_is_announced_signed_duplicated_and_retried_until_answered():
-    endpoint = Endpoint(failures=2)
+@contextmanager
+def serving(failures: int, **kwargs: Any) -> Iterator[tuple[Endpoint, WebhookSender, Simulator]]:
+    """An endpoint served on a thread, and a simulator whose webhooks go there; the deliveries awaited on exit."""
+    endpoint = Endpoint(failures)
     threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    sender = WebhookSender(endpoint.url, client_key="sim-client", client_secret="sim-secret", **kwargs)
     try:
-        sender = WebhookSender(endpoint.url, client_key="sim-client", client_secret="sim-secret", retry_seconds=0.01)
-        sim = Simulator(WorldConfig(seed=7), webhooks=sender)
-        creator = sim.world.creators()[0]
-        answer = sim.handle(httpx.Request("POST", f"http://sim{DEAUTHORIZE_PATH}", data={"username": creator.username}))
-        assert answer.status_code == 200 and answer.json()["open_id"] == creator.open_id
+        yield endpoint, sender, Simulator(WorldConfig(seed=7), webhooks=sender)
         sender.wait()
     finally:
         endpoint.shutdown()
         endpoint.server_close()
+
+
+def test_a_disconnected_creator_is_announced_signed_duplicated_and_retried_until_answered():
+    with serving(2, retry_seconds=0.01) as (endpoint, sender, sim):
+        creator = sim.world.creators()[0]
+        answer = sim.handle(httpx.Request("POST", f"http://sim{DEAUTHORIZE_PATH}", data={"username": creator.username}))
+        assert answer.status_code == 200 and answer.json()["open_id"] == creator.open_id
     assert [status for _, _, status in endpoint.received] == [503, 503, 200, 200]  # retried, then a duplicate
     assert sender.stats["sent"] == 2 and sender.stats["attempts"] == 4 and sender.stats["failed"] == 0
     bodies = {body for _, body, _ in endpoint.received}
@@ -70,11 +79,7 @@ def test_a_disconnected_creator_is_announced_signed_duplicated_and_retried_until
 
 
 def test_a_revoked_token_is_announced_as_revoked_by_the_developer_and_unknown_creators_are_refused():
-    endpoint = Endpoint(failures=0)
-    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    try:
-        sender = WebhookSender(endpoint.url, client_key="sim-client", client_secret="sim-secret", duplicates=0)
-        sim = Simulator(WorldConfig(seed=7), webhooks=sender)
+    with serving(0, duplicates=0) as (endpoint, _, sim):
         creator = sim.world.creators()[0]
         grant = sim.handle(
             httpx.Request(
@@ -91,10 +96,6 @@ def test_a_revoked_token_is_announced_as_revoked_by_the_developer_and_unknown_cr
         form = {"client_key": "sim-client", "client_secret": "sim-secret", "token": grant["access_token"]}
         assert sim.handle(httpx.Request("POST", "http://sim/v2/oauth/revoke/", data=form)).status_code == 200
         refused = sim.handle(httpx.Request("POST", f"http://sim{DEAUTHORIZE_PATH}", data={"username": "nobody"}))
-        sender.wait()
-    finally:
-        endpoint.shutdown()
-        endpoint.server_close()
     assert refused.status_code == 400
     [(_, body, status)] = endpoint.received
     assert status == 200 and parse_event(body).reason_code() == 5 and parse_event(body).user_openid == creator.open_id
