@@ -128,9 +128,8 @@ class WebhookIntake:
             reason=event.reason(),
             via="webhook",
         )
-        log.warning(
-            "display_api webhook: %s revoked the app's authorisation: %s", revoked.username or "?", revoked.reason
-        )
+        who = revoked.username or f"open_id {revoked.open_id}"
+        log.warning("display_api webhook: %s revoked the app's authorisation: %s", who, revoked.reason)
         return True
 
     def replay(self) -> int:
