@@ -107,8 +107,8 @@ def print_consent() -> int:
 
 
 def purge(creator: str, *, dry_run: bool) -> int:
-    """Delete (or count) one creator's data and print table → rows. 2: no such creator."""
-    from tiktok_pipeline.governance.purge import UnknownCreatorError, purge_creator
+    """Delete (or count) one creator's data and print table → rows. 2: no such creator, or their grant is active."""
+    from tiktok_pipeline.governance.purge import GrantStillActiveError, UnknownCreatorError, purge_creator
     from tiktok_pipeline.ingest.registry import load_registry
     from tiktok_pipeline.settings import load_settings
 
@@ -122,7 +122,7 @@ def purge(creator: str, *, dry_run: bool) -> int:
             state_dir=settings.polling_state_dir,
             dry_run=dry_run,
         )
-    except UnknownCreatorError as exc:
+    except (UnknownCreatorError, GrantStillActiveError) as exc:
         print(f"creators purge: {exc}", file=sys.stderr)
         return 2
     print("\n".join(report.lines()))

@@ -94,6 +94,8 @@ def test_purge_deletes_exactly_that_creators_rows_and_says_how_many(settings, mo
     assert f"dry run: creator {gone} (open_id {tokens[gone].open_id})" in dry and "would delete" in dry
     assert per_creator(settings) == before and landed_usernames(settings) == landed
     assert "tokens → 1 token set would delete" in dry
+    assert cli.main(["creators", "purge", gone]) == 2  # an active grant: revoke it first
+    assert f"{gone}'s grant is active" in capsys.readouterr().err and per_creator(settings) == before
 
     store = TokenStore(settings.token_store_path)  # the creator revokes: their tokens go, the ledger keeps them
     ledger = ConsentLedger.beside(store.path)

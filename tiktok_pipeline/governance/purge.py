@@ -1,6 +1,7 @@
 """``tiktok-pipeline creators purge <handle-or-open_id> [--dry-run]``: delete one creator's data, saying what went.
 
-Kept by default (the declared retention), a creator's data is deleted on request:
+Kept by default (the declared retention), a creator's data is deleted on request, once their grant is no longer
+active (revoked, or ended; an active grant is refused: ``tokens revoke`` first):
 
 - every warehouse table holding creator data, found from the table declarations (``TableSpec.creator_key``: the
   ``creator_username`` column, or ``api_call_log.subject``), on either backend, in ONE transaction;
@@ -29,7 +30,7 @@ import polars as pl
 
 from tiktok_pipeline.ingest.landing import UnreadableLandingError, read_landing, write_landing
 from tiktok_pipeline.settings.warehouse import WarehouseTarget
-from tiktok_pipeline.sources.display_api.consent import ConsentLedger
+from tiktok_pipeline.sources.display_api.consent import ACTIVE, ConsentLedger, read_consent
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.warehouse.io import connect, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import ALL_TABLES, RAW_CREATOR_SNAPSHOTS, TableSpec
@@ -40,6 +41,10 @@ STATE_FILES = ("videos.parquet", "creators.parquet", "fold.parquet")
 
 class UnknownCreatorError(LookupError):
     """No creator with that handle or open_id is known anywhere (tokens, consent ledger, warehouse)."""
+
+
+class GrantStillActiveError(RuntimeError):
+    """The creator's grant is active: deleting their data and tokens would leave it open at TikTok."""
 
 
 @dataclass
@@ -108,6 +113,11 @@ def purge_creator(
     """Delete (``dry_run``: count) every row, landing record and polling-state row of ``who``, and their tokens."""
     tokens, ledger = TokenStore(token_store_path), ConsentLedger.beside(token_store_path)
     username, open_id = resolve(who, tokens, ledger, target)
+    consent = {r.creator_username: r.status for r in read_consent(token_store_path, now or datetime.now(UTC))}
+    if consent.get(username) == ACTIVE and not dry_run:
+        raise GrantStillActiveError(
+            f"{username}'s grant is active: revoke it first (`tiktok-pipeline tokens revoke {username}`), then purge"
+        )
     report = PurgeReport(username, open_id, dry_run)
     with connect(target, purpose="creators purge") as connection:
 
