@@ -130,7 +130,9 @@ def test_purge_deletes_exactly_that_creators_rows_and_says_how_many(settings, mo
 
 
 @pytest.mark.both_backends
-def test_creator_consent_shows_every_record_never_a_token_and_the_next_tick_skips_the_revoked(settings):
+def test_creator_consent_shows_every_record_never_a_token_and_the_next_tick_skips_the_revoked(
+    settings, monkeypatch, capsys
+):
     assert materialize_range(settings, T0, T0).success
     store = TokenStore(settings.token_store_path)
     tokens = store.all()
@@ -162,6 +164,13 @@ def test_creator_consent_shows_every_record_never_a_token_and_the_next_tick_skip
             held.access_token.get_secret_value() not in dumped and held.refresh_token.get_secret_value() not in dumped
         )
 
+    cli_env(settings, monkeypatch)
+    assert cli.main(["creators", "consent"]) == 0
+    printed = capsys.readouterr().out
+    assert {json.loads(line)["creator_username"]: json.loads(line)["status"] for line in printed.splitlines()} == {
+        name: "revoked" if name == gone else "active" for name in tokens
+    }
+    assert all(t.refresh_token.get_secret_value() not in printed for t in tokens.values())
     _, plan = next_tick_plan(defs)
     assert gone not in plan["discover"] and gone not in plan["videos"]
     later = materialize_range(settings, T0 + WINDOW, T0 + WINDOW)  # without a plan (a backfill): not collected
