@@ -1,6 +1,6 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
 manage creator tokens, regenerate the documents generated from declarations (``docs rate-limits``,
-``docs dictionary``).
+``docs dictionary``); consent: ``display-webhooks serve`` and ``creators purge|consent`` (:mod:`.cli_consent`).
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -17,6 +17,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from tiktok_pipeline import cli_consent
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -89,6 +91,7 @@ def add_token(username: str, open_id: str, refresh_expires_in: int | None) -> in
             access_expires_at=now - timedelta(seconds=1),  # forces a refresh on first use
             refresh_token=SecretStr(text.splitlines()[0].strip()),
             refresh_expires_at=None if refresh_expires_in is None else now + timedelta(seconds=refresh_expires_in),
+            granted_at=now,
         )
     store.put(username, tokens)
     expiry = tokens.refresh_expires_at.isoformat() if tokens.refresh_expires_at else "unknown until the first refresh"
@@ -307,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = live_sub.add_parser("serve", help="a local webhook appending POSTed LIVE event lines to the intake folder")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8765)
+    cli_consent.add_parsers(sub)
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -337,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             from tiktok_pipeline.ingest.collect.live_serve import serve_live_webhook
 
             return serve_live_webhook(args.host, args.port)
+        if args.command in ("display-webhooks", "creators"):
+            return cli_consent.run(args)
         if args.tokens_command == "revoke":
             return revoke_token(args.username)
         return add_token(args.username, args.open_id, args.refresh_expires_in)

@@ -87,7 +87,7 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
         materialize_live(settings, window_key(latest_closed_window(datetime.now(UTC))), instance),
         dg.materialize(
             list(defs.assets),
-            selection=dg.AssetSelection.assets("quarantined_records"),
+            selection=dg.AssetSelection.assets("quarantined_records", "creator_consent"),
             resources=dict(defs.resources),
             instance=instance,
         ),

@@ -11,7 +11,7 @@ import pytest
 from tiktok_pipeline.definitions import build_definitions, defs
 from tiktok_pipeline.settings import DisplaySettings, Settings, SettingsError
 
-UNPARTITIONED = {"alerts", "governance_report", "quarantined_records", "video_current_state"}
+UNPARTITIONED = {"alerts", "creator_consent", "governance_report", "quarantined_records", "video_current_state"}
 """The govern group's tables (one row per alert, the view over every source's quarantine table) and the now group's
 (one row per tracked video)."""
 

@@ -93,6 +93,16 @@ class Retention(_Frozen):
     enforced_by: str = Field(min_length=1, description="What deletes it, or 'nothing' when it is kept.")
 
 
+class Webhook(_Frozen):
+    """An inbound webhook the source delivers to us: its events, where we receive it, how it is verified, and why."""
+
+    events: tuple[str, ...] = Field(min_length=1)
+    receiver: str = Field(min_length=1, description="What receives it (the command and where it lands).")
+    verification: str = Field(min_length=1)
+    delivery: str = Field(min_length=1, description="The source's delivery guarantees (retries, duplicates).")
+    purpose: str = Field(min_length=1)
+
+
 class SourceDeclaration(_Frozen):
     """One source: who answers for it, under which terms, with which scopes and limits, what it touches."""
 
@@ -114,6 +124,7 @@ class SourceDeclaration(_Frozen):
     personal_data: tuple[PersonalData, ...]
     retention: tuple[Retention, ...] = Field(min_length=1)
     purpose: str = Field(min_length=1)
+    webhooks: tuple[Webhook, ...] = ()
 
     def rate_limit(self, endpoint: str) -> RateLimit:
         """The declared limit counting ``endpoint``; a KeyError naming the source when none does."""

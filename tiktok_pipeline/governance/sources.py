@@ -24,6 +24,7 @@ from tiktok_pipeline.governance.source_models import (
     Scope,
     SourceDeclaration,
     Terms,
+    Webhook,
 )
 from tiktok_pipeline.settings.retention import RetentionSettings
 
@@ -132,6 +133,11 @@ DISPLAY_API = SourceDeclaration(
             subject="authorised creators",
             handling="secrets: token store file (mode 0600) only, never logged, in run config, metadata or tables",
         ),
+        PersonalData(
+            data="consent: granted scopes, when granted, refresh horizon, revocation time, how and why",
+            subject="authorised creators",
+            handling="token store and its consent ledger (consent.json, mode 0600), creator_consent; never a token",
+        ),
     ),
     retention=(
         Retention(
@@ -145,6 +151,10 @@ DISPLAY_API = SourceDeclaration(
         _landing_files(),
         _aged("api_call_log rows of its calls", "call_log_retention_days"),
         Retention(
+            what="a creator's rows in every table, landing records, polling state and tokens, on request",
+            enforced_by="tiktok-pipeline creators purge <handle-or-open_id> (after a revocation; kept otherwise)",
+        ),
+        Retention(
             what="creators' tokens (TIKTOK_TOKEN_STORE_PATH)",
             enforced_by="tiktok-pipeline tokens revoke <username> (revokes at TikTok and deletes them)",
         ),
@@ -152,6 +162,25 @@ DISPLAY_API = SourceDeclaration(
     purpose=(
         "Near-real-time performance of the videos of creators who authorised the app: views, likes, comments and"
         " shares every 5 minutes, turned into velocity and momentum for the growth team."
+    ),
+    webhooks=(
+        Webhook(
+            events=("authorization.removed",),
+            receiver=(
+                "tiktok-pipeline display-webhooks serve --port P (tiktok_pipeline/ingest/display_webhooks.py); events"
+                " land in TIKTOK_LANDING_DIR/display_webhooks/ before the 200"
+            ),
+            verification=(
+                "TikTok-Signature t=<unix>,s=<hex>: HMAC-SHA256 keyed with TIKTOK_CLIENT_SECRET over t + '.' + body,"
+                " compared in constant time; a bad signature or a timestamp more than"
+                " TIKTOK_DISPLAY_WEBHOOK_TOLERANCE_SECONDS (300) from now is refused with 401"
+            ),
+            delivery="at least once: duplicates and retries for up to 72 hours; counted once (one landed file per event)",
+            purpose=(
+                "consent: a creator who removes the app's authorisation is recorded as revoked (creator_consent),"
+                " no longer polled from the next polling tick, and reported by an alert"
+            ),
+        ),
     ),
 )
 

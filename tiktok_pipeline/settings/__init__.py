@@ -13,6 +13,7 @@ Use :func:`load_settings` to read the environment: a bad value raises :class:`Se
 naming the variable, the value and what is allowed.
 """
 
+from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.domains import (
     DATA_DIR,
     MIN_RETENTION_DAYS,
@@ -36,6 +37,7 @@ __all__ = [
     "PROJECT_ROOT",
     "AdsSettings",
     "AlertSettings",
+    "ConsentSettings",
     "ConversionSettings",
     "DisplaySettings",
     "LIVE_INTAKE_SWITCH",

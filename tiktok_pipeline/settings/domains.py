@@ -327,7 +327,7 @@ class AlertSettings(BaseSettings):
     dagster_ui_url: str = Field(default="http://localhost:3000", description="Base URL alerts link to.")
     alert_momentum_threshold: float = Field(default=3.0, gt=0, description="Momentum that triggers a business alert.")
     refresh_token_warn_days: float = Field(
-        default=14.0,
+        default=30.0,
         ge=0,
         le=365,
         description=(

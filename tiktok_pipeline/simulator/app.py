@@ -33,11 +33,15 @@ from tiktok_pipeline.simulator.oauth import OAuthError, TokenEndpoint
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
 from tiktok_pipeline.simulator.responses import ApiError
 from tiktok_pipeline.simulator.tokens import TokenSigner
+from tiktok_pipeline.simulator.webhooks import REASON_DEVELOPER_REVOKED, REASON_USER_DISCONNECTED, WebhookSender
 from tiktok_pipeline.simulator.world import Creator, World, WorldConfig
 
 OAUTH_PATH = "/v2/oauth/token/"
 REVOKE_PATH = "/v2/oauth/revoke/"
 AUTHORIZE_PATH = "/v2/auth/authorize/"
+DEAUTHORIZE_PATH = "/sim/deauthorize/"
+"""Simulator admin path (not TikTok's): ``POST`` form ``username=<handle>``: the creator disconnects the app in
+TikTok; their tokens stop working and ``authorization.removed`` is delivered to the webhook URL, if one is set."""
 REFRESH_TOKEN_TTL = 180 * 86400
 """The refresh token's horizon from the authorization: 180 days (TikTok's 2026 docs; older docs said 365)."""
 INJECTED_RETRY_AFTER_SECONDS = 1
@@ -71,11 +75,14 @@ class Simulator:
         advertiser_timezone: str = "UTC",
         redirect_uris: frozenset[str] = DEFAULT_REDIRECT_URIS,
         attribution_days: float = ATTRIBUTION_DAYS,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
         ``advertiser_timezone`` the simulated ad account's IANA time zone (its reports' dates and hours)."""
         self.world = World(world)
+        self.webhooks = webhooks
+        """Where ``authorization.removed`` goes (signed, duplicated, retried), when the app registered a webhook."""
         self.faults = faults or FaultConfig()
         self.clock = clock
         self.approved_scopes = approved_scopes
@@ -130,6 +137,8 @@ class Simulator:
             return self._token(request, log_id)
         if path == AUTHORIZE_PATH:
             return self._authorize(request, log_id)
+        if path == DEAUTHORIZE_PATH:
+            return self._deauthorize(request, log_id)
         route = ROUTES.get(path)
         if route is None:  # TikTok's error list has no not_found; the answer to an unknown path is assumed
             return responses.api_error(ApiError("invalid_params", f"No such endpoint: {request.url.path}"), log_id)
@@ -145,14 +154,27 @@ class Simulator:
         form = dict(parse_qsl(request.content.decode(errors="replace")))
         try:
             if request.url.path.rstrip("/") + "/" == REVOKE_PATH:
-                self._oauth.revoke(form)
+                open_id = self._oauth.revoke(form)
                 self._count("oauth revoke")
+                if self.webhooks is not None:
+                    self.webhooks.authorization_removed(open_id, REASON_DEVELOPER_REVOKED)
                 return responses.json_response(200, {}, log_id)
             grant = self._oauth.grant(form)
         except OAuthError as error:
             return responses.oauth_error(error.code, error.message, log_id)
         self._count(f"oauth {form['grant_type']}")
         return responses.json_response(200, grant, log_id)
+
+    def _deauthorize(self, request: httpx.Request, log_id: str) -> httpx.Response:
+        """Simulator admin: the creator named by the form's ``username`` disconnects the app."""
+        creator = self.world.creator(dict(parse_qsl(request.content.decode(errors="replace"))).get("username", ""))
+        if request.method != "POST" or creator is None:
+            return responses.json_response(400, {"error": "POST a form with the username of a creator"}, log_id)
+        self._oauth.deauthorize(creator.open_id)
+        self._count("deauthorized")
+        if self.webhooks is not None:
+            self.webhooks.authorization_removed(creator.open_id, REASON_USER_DISCONNECTED)
+        return responses.json_response(200, {"open_id": creator.open_id}, log_id)
 
     def _authorize(self, request: httpx.Request, log_id: str) -> httpx.Response:
         """The consent page's answer: a 302 back to the redirect_uri, or an error page for an unregistered one."""

@@ -22,6 +22,7 @@ from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.server import SimulatorServer
+from tiktok_pipeline.simulator.webhooks import WebhookSender
 from tiktok_pipeline.simulator.world import World, WorldConfig
 
 
@@ -72,6 +73,14 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         refresh_token_ttl=round(args.refresh_token_days * 86400),
         redirect_uris=frozenset(args.redirect_uri or DEFAULT_REDIRECT_URIS),
         attribution_days=args.attribution_days,
+        webhooks=WebhookSender(
+            args.webhook_url,
+            client_key=args.webhook_client_key,
+            client_secret="sim-secret",
+            duplicates=args.webhook_duplicates,
+        )
+        if args.webhook_url
+        else None,
     )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
     simulator.business.events.invalid_events = args.events_invalid
@@ -179,6 +188,15 @@ def parser() -> argparse.ArgumentParser:
         default=REFRESH_TOKEN_TTL / 86400,
         help="refresh token horizon from the authorization (TikTok: 180 days; older docs 365)",
     )
+    s.add_argument(
+        "--webhook-url",
+        help="the app's Display API webhook URL: authorization.removed is delivered there, signed with sim-secret,"
+        " when a creator disconnects the app (POST /sim/deauthorize/ username=...) or the app revokes a token",
+    )
+    s.add_argument(
+        "--webhook-duplicates", type=int, default=1, help="extra deliveries of each webhook event (at least once: 1)"
+    )
+    s.add_argument("--webhook-client-key", default="sim-client", help="client_key the webhook events carry")
     s.add_argument(
         "--redirect-uri", action="append", help=f"registered redirect URI (repeatable; default {DEFAULT_REDIRECT_URIS})"
     )

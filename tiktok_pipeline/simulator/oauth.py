@@ -86,14 +86,21 @@ class TokenEndpoint:
             return self._issue(claims.open_id, claims.scopes, presented=claims.generation, horizon=claims.expires_at)
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported.")
 
-    def revoke(self, form: dict[str, str]) -> None:
-        """``/v2/oauth/revoke/``: every token of the access token's creator stops working; raises :class:`OAuthError`."""
+    def revoke(self, form: dict[str, str]) -> str:
+        """``/v2/oauth/revoke/``: every token of the access token's creator stops working; their open_id. Raises
+        :class:`OAuthError`."""
         self._client(form)
         claims = self.signer.read(form.get("token", ""), "act")
         if claims is None:
             raise OAuthError("invalid_request", "token is missing or is not an access token of this app.")
         with self._lock:
             self._revoked[claims.open_id] = max(self._generation.get(claims.open_id, 0), claims.generation)
+        return claims.open_id
+
+    def deauthorize(self, open_id: str) -> None:
+        """The creator disconnects the app in TikTok: every token issued so far stops working."""
+        with self._lock:
+            self._revoked[open_id] = max(self._generation.get(open_id, 0), self._revoked.get(open_id, 0))
 
     def is_revoked(self, claims: TokenClaims) -> bool:
         """True if the creator revoked access after ``claims`` were issued (until a new authorization)."""

@@ -86,3 +86,36 @@ def test_the_warning_horizon_setting_names_its_variable(monkeypatch):
         load_settings()
     monkeypatch.setenv("TIKTOK_REFRESH_TOKEN_WARN_DAYS", "30")
     assert load_settings().alerts.refresh_token_warn_days == 30
+
+
+def test_the_warning_horizon_defaults_to_30_days(monkeypatch):
+    """The issue's horizon: one setting, TIKTOK_REFRESH_TOKEN_WARN_DAYS, default 30."""
+    monkeypatch.delenv("TIKTOK_REFRESH_TOKEN_WARN_DAYS", raising=False)
+    assert load_settings().alerts.refresh_token_warn_days == 30
+    from tiktok_pipeline_tests.conftest import alerts_resource
+
+    assert alerts_resource().token_watch().warn_before == timedelta(days=30)
+
+
+def test_a_revoked_grant_is_alerted_once_naming_the_creator_never_a_token(settings, instance):
+    from tiktok_pipeline.sources.display_api.consent import ConsentLedger, revoke
+
+    store = TokenStore(settings.token_store_path)
+    store.put("alice", tokens(datetime.now(UTC) + timedelta(days=100)).model_copy(update={"open_id": "oid-a"}))
+    store.put("bob", tokens(datetime.now(UTC) + timedelta(days=100)).model_copy(update={"open_id": "oid-b"}))
+    revoked_at = datetime.now(UTC) - timedelta(minutes=1)
+    reason = "the creator disconnected the app in TikTok (reason 1)"
+    revoke(
+        store, ConsentLedger.beside(store.path), open_id="oid-a", revoked_at=revoked_at, reason=reason, via="webhook"
+    )
+    defs = build_definitions(settings)
+    context = dg.build_sensor_context(
+        instance=instance, repository_def=defs.get_repository_def(), resources={"alerts": defs.resources["alerts"]}
+    )
+    [request] = [r for r in alert_sensor.evaluate_tick(context).run_requests if r.tags["tiktok/alert"] == "consent"]
+    assert request.run_key == f"consent:oid-a:revoked:{revoked_at:%Y%m%dT%H%M%S}"
+    assert run_alert_job(settings, instance, request).success
+    with open_warehouse(settings) as con:
+        [(kind, severity, title, summary)] = con.execute("SELECT kind, severity, title, summary FROM alerts").fetchall()
+    assert kind == "consent" and severity == "WARN" and "alice" in title and "bob" not in title + summary
+    assert "disconnected the app" in summary and "creators purge alice" in summary and "secret" not in summary

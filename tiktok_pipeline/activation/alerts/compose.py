@@ -117,6 +117,26 @@ def token_alert(
     )
 
 
+def consent_alert(*, creator: str, revoked_at: datetime, why: str, ui_url: str, now: datetime) -> Alert:
+    """An alert naming a creator whose grant was revoked (``why``: how we learnt it and TikTok's reason): they are no
+    longer polled, and their data is kept unless purged (``tiktok-pipeline creators purge``). Never a token."""
+    return Alert(
+        alert_id=f"consent:{creator}:revoked:{revoked_at:%Y%m%dT%H%M%S}"[:240],
+        kind="consent",
+        severity="WARN",
+        title=f"WARN: {creator} revoked the app's access to their TikTok account",
+        summary=(
+            f"{creator}'s authorisation was revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC ({why}). Their videos are"
+            " no longer polled; their data is kept under the declared retention. To delete it:"
+            f" `tiktok-pipeline creators purge {creator} --dry-run`, then without --dry-run."
+        ),
+        facts=[("Creator", creator), ("Revoked", f"{revoked_at:%Y-%m-%d %H:%M:%S} UTC"), ("How", why)],
+        link_url=f"{ui_url.rstrip('/')}/assets/creator_consent",
+        link_text="Open creator_consent in Dagster",
+        created_at=now,
+    )
+
+
 def movers_digest(window_key: str, movers: pl.DataFrame, threshold: float, ui_url: str, now: datetime) -> Alert | None:
     """One digest of the videos whose momentum reached ``threshold`` in a window; None when there are none.
 

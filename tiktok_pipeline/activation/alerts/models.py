@@ -14,7 +14,7 @@ class Alert(BaseModel):
     """One alert. ``alert_id`` is the deduplication key: the same id is never delivered twice."""
 
     alert_id: str = Field(description="e.g. 'check:video_velocity:velocity_schema:2026-11-24-12:05:ERROR'")
-    kind: Literal["check", "business", "run", "token"]
+    kind: Literal["check", "business", "run", "token", "consent"]
     severity: Severity
     title: str
     summary: str = Field(description="One or two sentences, plain text (Markdown-free).")

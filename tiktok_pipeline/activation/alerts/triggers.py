@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from tiktok_pipeline.activation.alerts.unofficial import run_terms
 from tiktok_pipeline.governance.workers import failure_reason
+from tiktok_pipeline.sources.display_api.consent import ConsentLedger
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.warehouse.tables import LIVE_STREAM_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW, window_from_key
@@ -41,7 +42,7 @@ class AlertRequest(dg.Config):
     Never secrets: no webhook URL ever travels in run config (they come from the ``alerts`` resource).
     """
 
-    kind: str  # "check" | "run" | "business" | "token" | "live" (a LIVE viewer spike: unofficial source)
+    kind: str  # "check" | "run" | "business" | "token" | "consent" | "live" (a LIVE viewer spike: unofficial source)
     window_key: str | None = None
     asset: str = ""
     check: str = ""
@@ -53,7 +54,8 @@ class AlertRequest(dg.Config):
     step: str = ""
     creator: str = ""
     expires_at: str | None = None
-    """ISO 8601 end of the creator's refresh token (``token`` alerts; None when TikTok refused it)."""
+    """ISO 8601 end of the creator's refresh token (``token`` alerts; None when TikTok refused it); for ``consent``
+    alerts, when the grant was revoked."""
     source_terms: str = ""
     """``unofficial`` when the check or run read an unofficial source (its run's tag): the alert says so."""
 
@@ -220,7 +222,8 @@ class TokenWatch:
 
 def token_requests(watch: TokenWatch, tick: AlertTick, now: datetime) -> None:
     """One request per creator whose refresh token ends within ``watch.warn_before`` (or has ended), keyed by the
-    creator and the expiry day, and one per refusal TikTok gave (re-authorisation needed), keyed by its reason."""
+    creator and the expiry day, one per refusal TikTok gave (re-authorisation needed), keyed by its reason, and one
+    per revocation in force (``authorization.removed`` webhook, ``tokens revoke``), keyed by the open_id and when."""
     for username, tokens in TokenStore(watch.store_path).all().items():
         if tokens.reauthorize:
             request = AlertRequest(kind="token", creator=username, severity="ERROR", description=tokens.reauthorize)
@@ -235,6 +238,21 @@ def token_requests(watch: TokenWatch, tick: AlertTick, now: datetime) -> None:
             )
             key = f"token:{username}:expires:{tokens.refresh_expires_at:%Y-%m-%d}"
             tick.requests.append(_request(key, request, "token"))
+    tokens_now = TokenStore(watch.store_path).all()
+    for open_id, revoked in ConsentLedger.beside(watch.store_path).revocations().items():
+        held = tokens_now.get(revoked.username) if revoked.username else None
+        if revoked.via == "invalid_grant" or not revoked.in_force(held):  # a refusal is alerted above
+            continue
+        request = AlertRequest(
+            kind="consent",
+            creator=revoked.username or f"open_id {open_id}",
+            severity="WARN",
+            description=f"{revoked.via}: {revoked.reason}",
+            expires_at=revoked.revoked_at.isoformat(),
+        )
+        tick.requests.append(
+            _request(f"consent:{open_id}:revoked:{revoked.revoked_at:%Y%m%dT%H%M%S}", request, "consent")
+        )
 
 
 def alert_tick(

@@ -4,7 +4,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from tiktok_pipeline.activation.alerts.compose import check_alert, movers_digest, run_failure_alert, token_alert
+from tiktok_pipeline.activation.alerts.compose import (
+    check_alert,
+    consent_alert,
+    movers_digest,
+    run_failure_alert,
+    token_alert,
+)
 from tiktok_pipeline.activation.alerts.delivery import AlertSender
 from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
@@ -61,6 +67,14 @@ def _compose(
             expires_at=datetime.fromisoformat(config.expires_at) if config.expires_at else None,
             refused=config.description,
             severity=config.severity,  # type: ignore[arg-type]
+            ui_url=alerts.dagster_ui_url,
+            now=now,
+        )
+    if config.kind == "consent":
+        return consent_alert(
+            creator=config.creator,
+            revoked_at=datetime.fromisoformat(config.expires_at or now.isoformat()),
+            why=config.description,
             ui_url=alerts.dagster_ui_url,
             now=now,
         )

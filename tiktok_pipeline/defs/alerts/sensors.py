@@ -22,7 +22,8 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
         "every pipeline job (a run that failed before its checks ran) and video_velocity materialisations; "
         "launches alert_job once per failed check, window and severity, once per failed run, once per "
         "fresh window whose momentum crossed the alert threshold, and once per creator and expiry when a creator's "
-        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed); with the"
+        "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed); "
+        "once per revocation of a creator's grant (TikTok's authorization.removed webhook, tokens revoke); with the"
         " LIVE intake on, once per fresh window whose LIVE streams reached TIKTOK_LIVE_VIEWER_ALERT_THRESHOLD viewers"
         " (labelled UNOFFICIAL SOURCE, as is any alert about a run of an unofficial source)."
     ),

@@ -45,6 +45,7 @@ from tiktok_pipeline.quality.window_checks import (
     observation_history,
     raw_by_window,
 )
+from tiktok_pipeline.sources.display_api.consent import revoked_creators
 from tiktok_pipeline.sources.http.calllog import recording
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import (
@@ -137,7 +138,11 @@ def raw_snapshots(
 def _observe(context, config, display_api, tracking_registry, start, end) -> tuple[ObservedRange, list[str]]:
     """Land and parse the windows; an empty registry or an unobservable window fails the run with the reason."""
     try:
-        usernames = require_tracked(tracking_registry.load().usernames, tracking_registry.path)
+        tracked = require_tracked(tracking_registry.load().usernames, tracking_registry.path)
+        revoked = revoked_creators(Path(display_api.token_store_path), datetime.now(UTC))
+        usernames = [u for u in tracked if u not in revoked]  # neither collected nor expected to report
+        if revoked & set(tracked):
+            context.log.info("not collecting creators whose grant was revoked: %s", ", ".join(sorted(revoked)))
         with display_api.client() as client:
             how = DisplayCollection(
                 client,

@@ -11,6 +11,7 @@ from tiktok_pipeline.defs.resources import DisplayApiResource, PollingResource, 
 from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.tick import PollCursor, polling_tick
+from tiktok_pipeline.sources.display_api.consent import revoked_creators
 
 __all__ = ["TICK_SECONDS", "PollCursor", "polling_sensor"]
 
@@ -35,7 +36,9 @@ for its run request. A tick that finds its window already requested costs ~25 ms
         "with invented observations. A window whose run failed (or was canceled, or died) is requested again "
         "(run key = window:retry-n, after the live window, one at a time, at most TIKTOK_POLL_MAX_RETRIES times) "
         "while it can still be observed, else marked as a gap naming the failed run and why. With an empty "
-        "tracking registry it skips (naming the file) and claims no window."
+        "tracking registry it skips (naming the file) and claims no window. Creators whose grant was revoked "
+        "(TikTok's authorization.removed webhook, an invalid_grant before the horizon, tokens revoke) are left out "
+        "of the plan from the next tick on (see creator_consent)."
     ),
 )
 def polling_sensor(
@@ -45,10 +48,11 @@ def polling_sensor(
     display_api: DisplayApiResource,
 ) -> dg.SensorResult | dg.SkipReason:
     """Plan and launch the run for the latest closed window; retry or mark earlier windows whose run failed."""
+    now = datetime.now(UTC)
     return polling_tick(
         context.instance,
         context.cursor,
-        datetime.now(UTC),
+        now,
         registry=tracking_registry.load(),
         registry_path=tracking_registry.path,
         policy=polling.policy,
@@ -61,4 +65,5 @@ def polling_sensor(
             max_age=display_api.max_window_age,
             landing_dir=Path(display_api.landing_dir),
         ),
+        paused=revoked_creators(Path(display_api.token_store_path), now),
     )

@@ -87,6 +87,7 @@ def polling_tick(
     partitions_start: datetime,
     warm_up: bool,
     following: WindowFollowing,
+    paused: frozenset[str] = frozenset(),
 ) -> dg.SensorResult | dg.SkipReason:
     """The run request for the latest closed window (one per window, run key = window), then the retries and gap
     marks of earlier windows whose run failed (:func:`tiktok_pipeline.ingest.polling.retry.follow_windows`), or a
@@ -94,6 +95,9 @@ def polling_tick(
 
     An empty registry skips without moving the cursor: nothing can be collected, so no window is
     claimed; once creators are added, the windows in between are marked as gaps like any downtime.
+    ``paused``: creators not to poll (their grant was revoked,
+    :func:`~tiktok_pipeline.sources.display_api.consent.revoked_creators`), left out of the plan from this tick on;
+    when every creator is paused the tick skips like an empty registry, naming them.
     """
     cursor = PollCursor.parse(raw_cursor)
     latest = latest_closed_window(now)
@@ -102,6 +106,13 @@ def polling_tick(
     key = window_key(latest)
     new_window = cursor.last_window is None or window_from_key(cursor.last_window) < latest
     already = f"window {cursor.last_window} already requested; next one closes at {latest + 2 * WINDOW:%H:%M} UTC"
+    if registry.usernames and not [u for u in registry.usernames if u not in paused]:
+        return dg.SkipReason(
+            f"not polling window {key}: every creator of the tracking registry has revoked the app"
+            f" ({', '.join(sorted(paused & set(registry.usernames)))}); see creator_consent"
+            if new_window
+            else already
+        )
     if not registry.usernames:
         return dg.SkipReason(
             f"not polling window {key}: the tracking registry {registry_path} lists no creators. Add creators to it "
@@ -115,8 +126,9 @@ def polling_tick(
     follow = follow_windows(instance, cursor.followed, now, following=following, max_retries=policy.max_retries)
     if new_window:
         backoff, telemetry_id = _backoff(instance, cursor, policy)
+        polled = [u for u in registry.usernames if u not in paused]
         live, events, claimed, planned = _live_request(
-            cursor, latest, registry, policy, state_dir, partitions_start, warm_up, backoff, retry_reserve(follow)
+            cursor, latest, polled, policy, state_dir, partitions_start, warm_up, backoff, retry_reserve(follow)
         )
         requests.append(live)
         updated = PollCursor(
@@ -147,7 +159,7 @@ def polling_tick(
 def _live_request(
     cursor: PollCursor,
     latest: datetime,
-    registry: TrackingRegistry,
+    usernames: list[str],
     policy: PollingPolicy,
     state_dir: str,
     partitions_start: datetime,
@@ -178,7 +190,7 @@ def _live_request(
         return request, gap_events, [window_key(s) for s in window_starts(start, latest + WINDOW)], {}
     state = read_polling_state(state_dir)  # type: ignore[arg-type]
     observe_at = window_observe_at(latest)
-    plan = plan_window(state.videos, registry.usernames, state.creators, observe_at, policy, backoff, reserve)
+    plan = plan_window(state.videos, usernames, state.creators, observe_at, policy, backoff, reserve)
     plan_fields = plan.model_dump()
     request = dg.RunRequest(
         run_key=key,

@@ -1,9 +1,11 @@
 """The OAuth half of the Display API client: code exchange (with PKCE), refresh with rotation, revocation, and
 TikTok's refusals, which arrive with HTTP 200 and an error body.
 
-A creator whose refresh token TikTok refused (``invalid_grant``) is recorded in the token store and raises
+A creator whose refresh token TikTok refused (``invalid_grant``) is recorded in the token store (and, before the
+refresh horizon ended, as a revocation in the consent ledger, :mod:`.consent`) and raises
 :class:`ReauthorizationRequired` at once from then on, without asking TikTok again, until ``tokens add`` stores
-new tokens.
+new tokens. So does a creator whose grant was revoked (TikTok's ``authorization.removed`` webhook, ``tokens
+revoke``): no request is made for them, and the simulator's unattended authorization is not tried either.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import NoReturn
 from pydantic import SecretStr, ValidationError
 
 from tiktok_pipeline.sources.display_api.calls import MissingCredentialsError, ReauthorizationRequired, TikTokApiError
+from tiktok_pipeline.sources.display_api.consent import REVOKED_CODE, ConsentLedger, revocation_for
+from tiktok_pipeline.sources.display_api.consent import revoke as record_revocation
 from tiktok_pipeline.sources.display_api.models import OAuthErrorBody, TokenGrant
 from tiktok_pipeline.sources.display_api.refusals import REAUTHORIZE_GRANT_ERROR, refusal
 from tiktok_pipeline.sources.display_api.tokens import TokenSet, TokenStore
@@ -70,6 +74,7 @@ class OAuthClient(SessionClient):
                 ),
                 code=str(last.response.status_code),
             )
+        previous = self.tokens.get(username) if grant_type == "refresh_token" else None
         try:
             tokens = TokenSet.from_grant(TokenGrant.model_validate(payload), self._now())
         except ValidationError as exc:  # named by field only: the answer's values may be tokens
@@ -77,6 +82,8 @@ class OAuthClient(SessionClient):
             message = f"oauth/token ({grant_type}) for {username}: not a token answer ({escaped(fields)[:300]})"
             raise TikTokApiError(self._http.redact(message), code="bad_token_answer") from None
         self._http.add_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value())
+        if previous is not None:  # a refresh continues the grant: it keeps when it was given (None if unknown)
+            tokens = tokens.model_copy(update={"granted_at": previous.granted_at})
         self.tokens.put(username, tokens)
         return tokens
 
@@ -86,9 +93,32 @@ class OAuthClient(SessionClient):
         if isinstance(error, ReauthorizationRequired):
             self.stats["reauthorisation_required"] += 1
             if grant_type == "refresh_token":
-                self.tokens.mark_reauthorize(username, f"{error.code}, log_id={error.log_id}")
+                self._refresh_refused(username, f"{error.code}, log_id={error.log_id}")
             log.error("%s", error)
         raise error
+
+    def _refresh_refused(self, username: str, reason: str) -> None:
+        """Mark the creator for re-authorisation; before the refresh horizon ended, the refusal is a revocation."""
+        self.tokens.mark_reauthorize(username, reason)
+        tokens, now = self.tokens.get(username), self._now()
+        if (
+            tokens is not None
+            and tokens.open_id
+            and (tokens.refresh_expires_at is None or tokens.refresh_expires_at > now)
+        ):
+            record_revocation(
+                self.tokens,
+                self.consent,
+                open_id=tokens.open_id,
+                revoked_at=now,
+                reason=f"TikTok refused the refresh token before its horizon ({reason})",
+                via="invalid_grant",
+            )
+
+    @property
+    def consent(self) -> ConsentLedger:
+        """The consent ledger beside the token store."""
+        return ConsentLedger.beside(self.tokens.path)
 
     def exchange_code(self, username: str, code: str, redirect_uri: str = "", code_verifier: str = "") -> TokenSet:
         """Trade an authorization code for tokens and store them: ``redirect_uri`` as at the authorization step, and
@@ -118,6 +148,16 @@ class OAuthClient(SessionClient):
             if refused is not None or response.status_code != 200:
                 what = refused or OAuthErrorBody(error=f"HTTP {response.status_code}")
                 raise refusal(username, "revoke", what, self._http.redact)
+        if tokens.open_id:
+            reason = "revoked by the app (tiktok-pipeline tokens revoke)"
+            record_revocation(
+                self.tokens,
+                self.consent,
+                open_id=tokens.open_id,
+                revoked_at=self._now(),
+                reason=reason,
+                via="tokens revoke",
+            )
         self.tokens.remove(username)
 
     def refresh(self, username: str) -> TokenSet:
@@ -133,11 +173,17 @@ class OAuthClient(SessionClient):
         )
 
     def _stored(self, username: str) -> TokenSet | None:
-        """The stored tokens; :class:`ReauthorizationRequired` if TikTok already refused them (no request made)."""
+        """The stored tokens; :class:`ReauthorizationRequired` if TikTok already refused them or the grant was revoked
+        (no request made)."""
         tokens = self.tokens.get(username)
         if tokens is not None and tokens.reauthorize:
             self.stats["reauthorisation_required"] += 1
             raise ReauthorizationRequired(username, REAUTHORIZE_GRANT_ERROR, f"refused earlier: {tokens.reauthorize}")
+        revoked = revocation_for(username, tokens, self.consent.revocations())
+        if revoked is not None:
+            self.stats["reauthorisation_required"] += 1
+            detail = f"authorisation revoked at {revoked.revoked_at.isoformat()} ({revoked.via}): {revoked.reason}"
+            raise ReauthorizationRequired(username, REVOKED_CODE, detail)
         return tokens
 
     def _bootstrap(self, username: str) -> TokenSet:

@@ -38,11 +38,16 @@ class TokenSet(BaseModel):
     reauthorize: str | None = None
     """Why the creator must authorise the app again (TikTok's error code and log_id, never a token), set when TikTok
     refused the refresh token: no refresh is attempted until ``tokens add`` stores new tokens."""
+    granted_at: datetime | None = None
+    """When the creator granted the app these scopes (the authorization, or ``tokens add``); kept across refreshes.
+    None for tokens stored before it was recorded."""
 
     @classmethod
     def from_grant(cls, grant: TokenGrant, now: datetime) -> TokenSet:
-        """Absolute expiry times from the grant's relative ``expires_in`` values."""
+        """Absolute expiry times from the grant's relative ``expires_in`` values, granted ``now`` (a refresh keeps
+        the original ``granted_at``: the caller's)."""
         return cls(
+            granted_at=now,
             open_id=grant.open_id,
             access_token=grant.access_token,
             access_expires_at=now + timedelta(seconds=grant.expires_in),
@@ -65,11 +70,16 @@ class TokenSet(BaseModel):
             "refresh_expires_at": self.refresh_expires_at.isoformat() if self.refresh_expires_at else None,
             "scope": self.scope,
             "reauthorize": self.reauthorize,
+            "granted_at": self.granted_at.isoformat() if self.granted_at else None,
         }
 
 
-class TokenStore:
-    """A JSON file of ``{username: TokenSet}``."""
+class LockedJsonFile:
+    """A small JSON object in a file readable by its owner only: read under an exclusive file lock, replaced
+    atomically (temp file, fsync, rename), so concurrent writers never lose each other's changes."""
+
+    what = "JSON file"
+    """What the file is, for errors."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -91,7 +101,23 @@ class TokenStore:
         try:
             return json.loads(self.path.read_text())
         except json.JSONDecodeError as exc:
-            raise ValueError(f"token store {self.path} is not valid JSON: {exc.msg}") from exc
+            raise ValueError(f"{self.what} {self.path} is not valid JSON: {exc.msg}") from exc
+
+    def _write(self, content: dict[str, dict[str, str | None]]) -> None:
+        """Replace the file with ``content`` (temp file, fsync, rename); the caller holds the lock."""
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(content, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+
+class TokenStore(LockedJsonFile):
+    """A JSON file of ``{username: TokenSet}``."""
+
+    what = "token store"
 
     def get(self, username: str) -> TokenSet | None:
         """The stored tokens of ``username``, or None."""
@@ -125,16 +151,6 @@ class TokenStore:
         """Every creator's tokens."""
         with self._locked():
             return {username: TokenSet.model_validate(raw) for username, raw in sorted(self._read().items())}
-
-    def _write(self, content: dict[str, dict[str, str | None]]) -> None:
-        """Replace the file with ``content`` (temp file, fsync, rename); the caller holds the lock."""
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(content, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
 
     def usernames(self) -> list[str]:
         """Creators that have tokens."""

@@ -2,6 +2,7 @@
 
 from tiktok_pipeline.warehouse.tables.activation import ALERTS, CONVERSION_OUTBOX
 from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables.consent import CREATOR_CONSENT
 from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
 from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
@@ -45,6 +46,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     LIVE_EVENTS_REJECTED,
     LIVE_STREAM_METRICS,
     SCHEMA_VERSIONS,
+    CREATOR_CONSENT,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -56,6 +58,7 @@ __all__ = [
     "API_CALL_LOG",
     "CONVERSION_OUTBOX",
     "CONVERSION_QUARANTINE",
+    "CREATOR_CONSENT",
     "Column",
     "DAILY_CREATOR_METRICS",
     "DAILY_VIDEO_METRICS",

@@ -12,8 +12,8 @@ ALERTS = TableSpec(
         Column(
             "kind",
             "VARCHAR",
-            "'check' (an asset check failed), 'business' (momentum digest), 'run' (a pipeline run failed) or 'token'"
-            " (a creator's TikTok authorisation ends soon or was refused).",
+            "'check' (an asset check failed), 'business' (momentum digest), 'run' (a pipeline run failed), 'token'"
+            " (a creator's TikTok authorisation ends soon or was refused) or 'consent' (a creator revoked it).",
         ),
         Column("severity", "VARCHAR", "ERROR, WARN or INFO."),
         Column("window_key", "VARCHAR", "The 5-minute window (partition key) the alert is about."),

@@ -38,6 +38,7 @@ API_CALL_LOG = TableSpec(
     owner=DATA_PLATFORM,
     sources=("display_api", "business_reporting", "events_api"),
     retention=Retention.AGED,
+    creator_column="subject",
 )
 """The call log: appended (never replaced) by each step that makes calls, in the transaction of its other writes; its
 rows about alert deliveries (source ``webhook``) are calls to the team's own Slack/Teams, not a data source."""

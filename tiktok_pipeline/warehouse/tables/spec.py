@@ -88,6 +88,17 @@ class TableSpec:
                 f" in order, not {[m.version for m in self.migrations]}"
             )
 
+    creator_column: str | None = None
+    """The column naming the creator (handle) a row is about, when it is not ``creator_username``: what
+    ``tiktok-pipeline creators purge`` deletes by (see :attr:`creator_key`)."""
+
+    @property
+    def creator_key(self) -> str | None:
+        """The column holding the creator's handle in this table (None: no creator data, or a view)."""
+        if self.view:
+            return None
+        return self.creator_column or (CREATOR_COLUMN.name if CREATOR_COLUMN.name in self.column_names else None)
+
     @property
     def ddl(self) -> str:
         cols = ", ".join(f'"{c.name}" {c.type}' for c in self.columns)
