@@ -103,7 +103,7 @@ def test_the_report_lists_the_risk_acceptances_on_record_with_their_state(settin
         RiskAcceptance.model_validate(acceptance(accepted_at="2026-09-01", expires_at="2026-12-01")),
         RiskAcceptance.model_validate(acceptance(source="display_api")),
     ]
-    rows = acceptance_states(DECLARED, recorded, NOW)
+    rows = acceptance_states(DECLARED, recorded, NOW, switched_on=[DECLARED["live_events"].switch])
     assert [(r["source"], r["state"], r["standing"]) for r in rows] == [
         ("live_events", "current", "admits the source"),
         ("live_events", "expired", "does not admit the source"),
@@ -119,10 +119,14 @@ def test_the_report_lists_the_risk_acceptances_on_record_with_their_state(settin
     )
     event = report_with_acceptances(settings, path)
     shown = event.metadata["risk_acceptances"].value
-    assert "| live_events | current | no declared source of that name | jane@example.com |" in shown
+    # the LIVE intake is declared but switched off here: its acceptance admits nothing now, and the report says so
+    assert (
+        "| live_events | current | would admit the source, which is switched off (TIKTOK_LIVE_INTAKE_DIR unset) |"
+        in shown
+    )
     assert "| display_api | expired | not needed: the source is official |" in shown
     assert event.metadata["unofficial_sources_admitted"].value == 0
 
-    path.write_text("{not json")  # no unofficial source is declared: the load does not read it, the report says so
+    path.write_text("{not json")  # no unofficial source is switched on: the load does not read it, the report says so
     event = report_with_acceptances(settings, path)
     assert "cannot be read" in event.metadata["risk_acceptances"].value

@@ -189,7 +189,8 @@ def test_definitions_wire_rollups_retention_and_schedules(settings):
     retention = repo.get_schedule_def("window_retention_schedule")
     assert retention.cron_schedule == "0 1 * * *" and retention.description
     # the rollups are declarative (tiktok_pipeline_tests/test_automation.py): no schedule of their own
-    assert [s.name for s in repo.schedule_defs] == ["window_retention_schedule"]
+    # (creator_consent_schedule refreshes the consent table: tiktok_pipeline_tests/test_consent_purge.py)
+    assert sorted(s.name for s in repo.schedule_defs) == ["creator_consent_schedule", "window_retention_schedule"]
     assert repo.get_job("window_pipeline_job").asset_layer.executable_asset_keys.isdisjoint(
         {dg.AssetKey("daily_video_metrics"), dg.AssetKey("daily_creator_metrics")}
     )

@@ -287,6 +287,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "conversions": ConversionsResource.from_settings(settings),
         "alerts": AlertsResource.from_settings(settings),
         "retention": RetentionResource.from_settings(settings),
-        "risk_acceptances": RiskAcceptancesResource(path=str(settings.risk_acceptances_path)),
+        "risk_acceptances": RiskAcceptancesResource(
+            path=str(settings.risk_acceptances_path), switched_on=sorted(settings.live.switched_on())
+        ),
         **live_resources(settings),
     }

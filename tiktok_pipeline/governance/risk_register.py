@@ -8,7 +8,7 @@ unofficial one. A refusal stops the definitions from loading, so no asset can re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from tiktok_pipeline.governance.risk import RiskAcceptance
@@ -16,9 +16,15 @@ from tiktok_pipeline.governance.source_models import SourceDeclaration
 
 
 def acceptance_states(
-    sources: Mapping[str, SourceDeclaration], recorded: list[RiskAcceptance], now: datetime
+    sources: Mapping[str, SourceDeclaration],
+    recorded: list[RiskAcceptance],
+    now: datetime,
+    switched_on: Collection[str] = (),
 ) -> list[dict[str, str]]:
-    """One row per recorded acceptance (newest expiry first): who, when, scope, expiry, contingency and its state."""
+    """One row per recorded acceptance (newest expiry first): who, when, scope, expiry, contingency and its state.
+
+    ``switched_on``: the source switches set in this deployment (``Settings.live.switched_on()``); an unofficial
+    source whose switch is not among them is not in use, so its acceptance admits nothing now."""
     rows = []
     for acceptance in sorted(recorded, key=lambda a: (a.source, a.expires_at), reverse=True):
         source = sources.get(acceptance.source)
@@ -32,8 +38,12 @@ def acceptance_states(
             standing = "no declared source of that name"
         elif source.terms.status != "unofficial":
             standing = f"not needed: the source is {source.terms.status}"
+        elif state != "current":
+            standing = "does not admit the source"
+        elif source.switch is not None and source.switch not in switched_on:
+            standing = f"would admit the source, which is switched off ({source.switch} unset)"
         else:
-            standing = "admits the source" if state == "current" else "does not admit the source"
+            standing = "admits the source"
         rows.append(
             {
                 "source": acceptance.source,

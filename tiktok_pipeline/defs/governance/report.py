@@ -41,7 +41,12 @@ def governance_report(warehouse: WarehouseResource, risk_acceptances: RiskAccept
     with warehouse.connection(read_only=True) as connection:
         summary = daily_call_summary(connection)
     try:
-        acceptances = acceptance_states(SOURCES, load_acceptances(Path(risk_acceptances.path)), datetime.now(UTC))
+        acceptances = acceptance_states(
+            SOURCES,
+            load_acceptances(Path(risk_acceptances.path)),
+            datetime.now(UTC),
+            switched_on=risk_acceptances.switched_on,
+        )
         shown = markdown_table(pl.DataFrame(acceptances), empty="_no risk acceptance is recorded_")
     except SourceRefused as exc:  # no unofficial source is declared, so the load did not need the file
         acceptances, shown = [], f"_{exc}_"
