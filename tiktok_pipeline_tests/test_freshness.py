@@ -1,8 +1,10 @@
-"""Freshness of a window, broken down (issue 13): close → run requested → run started → raw landed.
+"""Freshness of a window, broken down (issue 13): close → run requested → run started → raw landed, and the steps'
+wait for the warehouse.
 
-``poll_telemetry`` (written by the raw snapshots step, its only writer) records what that step can know: when its
-run was requested and started (Dagster's run record) and when the window's responses landed. Velocity's own
-freshness stays ``ready_seconds_after_close`` on video_velocity's materialisation.
+``poll_telemetry`` (written by the raw snapshots step) records what that step can know: when its run was requested
+and started (Dagster's run record), when the window's responses landed, and how long the step waited for the
+warehouse; the enriched/velocity step adds its own wait to the row. Velocity's own freshness stays
+``ready_seconds_after_close`` on video_velocity's materialisation.
 """
 
 import logging

@@ -124,7 +124,7 @@ def test_a_range_run_reports_each_windows_own_figures(settings, instance):
     assert {window_key(w): n for w, n in raw.iter_rows()} == {k: f["dagster/row_count"] for k, f in meta.items()}
 
 
-def test_velocity_does_not_write_poll_telemetry(settings, instance):
+def test_velocity_writes_only_its_warehouse_wait_into_poll_telemetry(settings, instance):
     defs = build_definitions(settings)
 
     def run(group: str):
