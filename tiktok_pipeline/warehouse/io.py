@@ -28,7 +28,7 @@ from tiktok_pipeline.runs import priority_of
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, parse_target
 from tiktok_pipeline.warehouse import backends, waits
-from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
+from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, urgent_waiting, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import utc_naive
 
@@ -286,6 +286,11 @@ class WarehouseResource(dg.ConfigurableResource):
             urgent=_urgent(),
         ) as connection:
             yield connection
+
+    def urgent_waiting(self) -> bool:
+        """Whether a live window's step waits for the warehouse now (never on a DuckLake, which has no lock)."""
+        target = self.target
+        return target.path is not None and not target.is_lake and urgent_waiting(target.path)
 
     @contextmanager
     def serialised(self, name: str) -> Iterator[None]:

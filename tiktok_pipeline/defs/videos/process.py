@@ -32,7 +32,7 @@ from tiktok_pipeline.quality.schemas import velocity_schema
 from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
-from tiktok_pipeline.warehouse.turns import turns
+from tiktok_pipeline.warehouse.turns import turn_connections, turns
 from tiktok_pipeline.warehouse.waits import metering
 from tiktok_pipeline.windows import window_key, window_starts
 
@@ -100,8 +100,9 @@ def enriched_and_velocity(
             outcomes = enriched_by_window(enriched, start, end, quality.policy)
         blocked = _blocking_failures(outcomes)
         written = []
-        for i, (lo, hi) in enumerate(spans):
-            with warehouse.connection() as connection:
+        # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
+        with turn_connections(spans, warehouse.connection, warehouse.urgent_waiting) as each_turn:
+            for i, ((lo, hi), connection) in enumerate(each_turn):
                 if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
                     enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
                     outcomes = enriched_by_window(enriched, start, end, quality.policy)
