@@ -8,7 +8,7 @@ with ``dagster/priority`` 10; the warm-up range is left out):
 - close → velocity ready (``ready_seconds_after_close`` of video_velocity's materialisation): p50, p95, max;
 - its breakdown from ``poll_telemetry``: close → run requested (the sensor's tick), requested → run started (queue
   and the run's process starting), started → raw landed (collection), landed → velocity ready (the two steps
-  after it), each p50 and max.
+  after it) and, within it, the steps' wait for the warehouse (``warehouse_wait_seconds``), each p50 and max.
 
 ``--with-load`` (issue 13: "live windows need priority over warm-up, backfill and ad runs"): after those windows,
 the same daemon keeps competing runs queued or running, through the instance's run queue (``dagster job launch``):
@@ -225,25 +225,37 @@ def figures(work: Path, keys_filter: Any = None) -> dict[str, Any]:
     with duckdb.connect(str(work / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute(
             "SELECT strftime(window_start, '%Y-%m-%d-%H:%M'), requested_seconds_after_close, queue_seconds, "
-            "collect_seconds, landed_seconds_after_close FROM poll_telemetry"
+            "collect_seconds, landed_seconds_after_close, warehouse_wait_seconds FROM poll_telemetry"
         ).fetchall()
     telemetry = {row[0]: row[1:] for row in rows}
     keys = sorted(k for k in live if k in ready and k in telemetry and telemetry[k][0] is not None)
     keys = [k for k in keys if keys_filter is None or keys_filter(k)]
-    parts: dict[str, list[float]] = {"requested": [], "queue": [], "collect": [], "steps_after_landing": []}
+    parts: dict[str, list[float]] = {
+        "requested": [],
+        "queue": [],
+        "collect": [],
+        "steps_after_landing": [],
+        "warehouse_wait": [],  # part of steps_after_landing: the steps' waits for the warehouse lock
+    }
     for key in keys:
-        requested, queue, collect, landed = telemetry[key]
+        requested, queue, collect, landed, waited = telemetry[key]
         parts["requested"].append(requested)
         parts["queue"].append(queue)
         parts["collect"].append(collect)
         parts["steps_after_landing"].append(ready[key] - landed)
+        parts["warehouse_wait"].append(waited or 0.0)
     return {
         "live_windows": len(keys),
         "windows": keys,
         "close_to_velocity_ready_seconds": _stats([ready[k] for k in keys]),
         "breakdown_seconds": {name: _stats(values) for name, values in parts.items()},
         "per_window": {
-            k: {"ready": round(ready[k], 2), **dict(zip(parts, telemetry[k][:3], strict=False))} for k in keys
+            k: {
+                "ready": round(ready[k], 2),
+                **dict(zip(parts, telemetry[k][:3], strict=False)),
+                "warehouse_wait": telemetry[k][4],
+            }
+            for k in keys
         },
     }
 

@@ -62,6 +62,8 @@ DAY = datetime(2026, 11, 20, tzinfo=UTC)
 """The day of history (and of the backfill); the processed window is the first one after it."""
 AFTER = DAY + timedelta(days=1)
 SELECT = ["enriched_video_metrics", "video_velocity"]
+LAUNCHED_OP = "enriched_and_velocity"
+"""The op making both (a launched run selects ops: the two assets are one subsettable multi-asset step)."""
 
 
 def default_limit() -> int:
@@ -364,7 +366,7 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
                 remote_job=job,
                 run_config={},
                 tags=tags,
-                op_selection=SELECT,
+                op_selection=[LAUNCHED_OP],
                 run_id=None,
             )
             before = _descendants()  # the code server: it is not part of a run
@@ -388,9 +390,10 @@ def _stored_by_kind(instance, run_id: str) -> dict[str, int]:
 
 
 def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
-    """One of: the day as one run or as one run per window, launched (a process per run) or in-process."""
-    from tiktok_pipeline.definitions import build_definitions
+    """One of: the day as one run or as one run per window, launched (a process per run) or in-process.
 
+    A launched run is created (its planned events written) by this process, which stands for the daemon: it does
+    not import ``tiktok_pipeline.definitions`` (nor its process-wide policies), as the daemon does not."""
     global PG_DB
     PG_DB = p.get("pg")
     directory, work = _copy(Path(p["dir"]), Path(p["work"])), Path(p["work"])
@@ -410,6 +413,8 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
             directory, work, [{"dagster/partition": key} for key in keys]
         )
         return out
+    from tiktok_pipeline.definitions import build_definitions
+
     defs = build_definitions(_settings(directory, work, p.get("lake")))
     with _instance(work) as instance:
         if p["how"] == "single":

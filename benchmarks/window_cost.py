@@ -7,8 +7,8 @@ snapshot rows, enriched metrics and velocity included):
 (a) the step: the functions the ``enriched_and_velocity`` multi-asset (``enriched_video_metrics`` and
     ``video_velocity``) calls, in its order, on one connection: the registry load, ``enrich_windows``, the enriched
     checks, ``write_enriched_and_velocity`` (both tables' windows replaced in one transaction, velocity computed
-    inside it), the polling state (computed and written), the velocity check, timed part by part; the per-window
-    figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
+    inside it, the step's wait for the warehouse added to poll_telemetry's row), the polling state (computed and
+    written), the velocity check, timed part by part; the per-window figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
 (b) plain DuckDB: the same two tables' rows computed by SQL straight into the tables (the registry read by
     ``read_json``), in one transaction on one connection;
 
@@ -137,6 +137,7 @@ def steps(directory: Path) -> Parts:
     from tiktok_pipeline.quality.schemas import QualityPolicy, velocity_schema
     from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
     from tiktok_pipeline.warehouse.io import connect
+    from tiktok_pipeline.warehouse.waits import metering
     from tiktok_pipeline.windows import window_key
 
     registry_module._validated.cache_clear()  # each run's step is a fresh process: nothing cached
@@ -145,7 +146,7 @@ def steps(directory: Path) -> Parts:
     warehouse = directory / "warehouse.duckdb"
     t = Parts()
     # enriched_and_velocity: one connection, both tables in one transaction, then the polling state
-    with t.connection(), connect(warehouse) as connection:
+    with t.connection(), metering() as waited, connect(warehouse) as connection:
         with t("registry load"):
             registry = load_registry(directory / "tracking_registry.json").to_frame()
         with t("enrich_windows"):
@@ -153,7 +154,7 @@ def steps(directory: Path) -> Parts:
         with t("checks (enriched)"):
             enriched_by_window(enriched, START, END, policy)
         with t("write both (velocity_in_warehouse inside)"):
-            velocity = write_enriched_and_velocity(connection, START, END, enriched, velocity=True)
+            velocity = write_enriched_and_velocity(connection, START, END, enriched, velocity=True, waited=waited)
         assert velocity is not None
         with t("polling state"):
             previous = read_fold(directory / "polling_state")

@@ -24,6 +24,7 @@ from tiktok_pipeline.governance.owners import DEFAULT_OWNERS, OWNERS
 from tiktok_pipeline.governance.risk import admit_sources
 from tiktok_pipeline.governance.source_models import SourceDeclaration
 from tiktok_pipeline.governance.sources import SOURCES
+from tiktok_pipeline.governance.sqlite_commits import install as cheap_sqlite_commits
 from tiktok_pipeline.settings import Settings, load_settings
 
 
@@ -68,4 +69,5 @@ def build_definitions(
 
 
 enable_event_batching()
+cheap_sqlite_commits()
 defs = build_definitions()

@@ -1,10 +1,19 @@
-"""Freshness of a window, broken down (issue 13): close → run requested → run started → raw landed.
+"""Freshness of a window, broken down (issue 13): close → run requested → run started → raw landed, and the steps'
+wait for the warehouse.
 
-``poll_telemetry`` (written by the raw snapshots step, its only writer) records what that step can know: when its
-run was requested and started (Dagster's run record) and when the window's responses landed. Velocity's own
-freshness stays ``ready_seconds_after_close`` on video_velocity's materialisation.
+``poll_telemetry`` (written by the raw snapshots step) records what that step can know: when its run was requested
+and started (Dagster's run record), when the window's responses landed, and how long the step waited for the
+warehouse; the enriched/velocity step adds its own wait to the row. Velocity's own freshness stays
+``ready_seconds_after_close`` on video_velocity's materialisation.
 """
 
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from datetime import UTC, timedelta
 
 import dagster as dg
@@ -12,6 +21,7 @@ import pytest
 import yaml
 from dagster._core.test_utils import create_run_for_test
 
+from tiktok_pipeline.definitions import build_definitions
 from tiktok_pipeline.defs.videos.sensors import TICK_SECONDS, polling_sensor
 from tiktok_pipeline.governance.telemetry import RunTiming, window_telemetry
 from tiktok_pipeline.governance.window_figures import TELEMETRY_FIGURES
@@ -109,3 +119,103 @@ def test_both_instances_pick_queued_runs_up_every_second(tmp_path, monkeypatch):
         assert embedded.run_coordinator.dequeue_interval_seconds == 1  # type: ignore[attr-defined]
     production = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.yaml").read_text())
     assert production["run_coordinator"]["config"] == {"dequeue_interval_seconds": 1}
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from tiktok_pipeline.warehouse.lock import warehouse_lock
+    with warehouse_lock(sys.argv[1], timeout=60, purpose="another run's step"):
+        print("held", flush=True)
+        sys.stdin.readline()  # until the test lets go
+    """
+)
+
+
+class _Holder:
+    """Another process holding the warehouse lock until the run under test has waited ``hold`` seconds for it (the
+    run says it waits, through its log), then letting go: the run waited at least ``hold`` seconds, whatever the
+    machine's speed."""
+
+    def __init__(self, warehouse, hold: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(warehouse)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "held"
+        self.waiting = threading.Event()
+        self.held_for = 0.0
+        handler = logging.Handler()
+        handler.emit = lambda record: self.waiting.set() if "waiting up to" in record.getMessage() else None  # type: ignore[method-assign]
+        self.handler, self.logger = handler, logging.getLogger("dagster")
+        self.logger.addHandler(handler)
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._release_after, args=(hold,), daemon=True)
+        self.thread.start()
+
+    def _release_after(self, hold: float) -> None:
+        self.waiting.wait(timeout=120)
+        time.sleep(hold)
+        self.held_for = time.monotonic() - self.started
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        self.thread.join(timeout=120)
+        self.process.wait(timeout=60)
+        self.logger.removeHandler(self.handler)
+
+
+@pytest.mark.file_backend_only  # the warehouse lock is the DuckDB file's; a lake's waits are its commit backoffs
+def test_a_run_waiting_for_the_warehouse_lock_shows_the_wait_in_its_windows_row(settings, instance):
+    """Each step's wait for the lock (another process holds it) is in the window's poll_telemetry row, summed over
+    the steps: the raw step's when it writes the row, the enriched/velocity step's added when it runs."""
+    hold = 1.0
+    holder = _Holder(settings.warehouse_path, hold)
+    try:
+        assert materialize_range(settings, T0, T0, instance=instance).success
+    finally:
+        holder.close()
+    [row] = read(settings, "poll_telemetry").iter_rows(named=True)
+    raw_wait = row["raw_warehouse_wait_seconds"]
+    assert hold <= raw_wait <= holder.held_for  # the raw step waited; the process step found the lock free
+    assert raw_wait <= row["warehouse_wait_seconds"] < raw_wait + hold
+    assert per_window_metadata(instance, "poll_telemetry")[window_key(T0)]["raw_warehouse_wait_seconds"] == raw_wait
+
+    # The enriched/velocity step alone, waiting in turn: its wait is added to the raw step's (not counted twice).
+    holder = _Holder(settings.warehouse_path, hold)
+    try:
+        defs = build_definitions(settings)
+        assert dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.groups("process"),
+            resources=dict(defs.resources),
+            instance=instance,
+            partition_key=window_key(T0),
+        ).success
+    finally:
+        holder.close()
+    [row] = read(settings, "poll_telemetry").iter_rows(named=True)
+    assert row["raw_warehouse_wait_seconds"] == raw_wait
+    assert raw_wait + hold <= row["warehouse_wait_seconds"] <= raw_wait + holder.held_for
+    velocity = per_window_metadata(instance, "video_velocity")[window_key(T0)]
+    assert velocity["warehouse_wait_seconds"] == pytest.approx(row["warehouse_wait_seconds"])
+    assert velocity["ready_seconds_after_close"] > row["warehouse_wait_seconds"]
+
+
+def test_a_window_run_on_a_free_warehouse_records_its_waits(settings, instance):
+    """Nothing held the warehouse: the waits are recorded, and small (both backends: a lake's are commit backoffs)."""
+    assert materialize_range(settings, T0, T0 + WINDOW, instance=instance).success
+    telemetry = read(settings, "poll_telemetry")
+    assert telemetry["raw_warehouse_wait_seconds"].null_count() == 0
+    assert (telemetry["warehouse_wait_seconds"] >= telemetry["raw_warehouse_wait_seconds"]).all()
+    assert telemetry["warehouse_wait_seconds"].max() < 5
+    velocity = per_window_metadata(instance, "video_velocity")
+    for row in telemetry.iter_rows(named=True):
+        assert velocity[window_key(row["window_start"])]["warehouse_wait_seconds"] == pytest.approx(
+            row["warehouse_wait_seconds"]
+        )

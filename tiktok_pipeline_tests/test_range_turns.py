@@ -4,12 +4,14 @@ The turns are cut at the hour: a velocity row after the cut has its 30-minute ba
 from the warehouse the earlier turn wrote. Checked against the simulator's ground truth, like ``test_assets.py``.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import polars as pl
+import pytest
 
 from tiktok_pipeline.simulator.world import World, WorldConfig
-from tiktok_pipeline.warehouse.turns import TURN, turns
+from tiktok_pipeline.warehouse.turns import TURN, turn_connections, turns
 from tiktok_pipeline.windows import WINDOW
 
 from .conftest import T0
@@ -44,3 +46,45 @@ def test_a_range_of_more_than_a_turn_gives_every_window_its_true_velocity(settin
             - world.counts(row["video_id"], (end - timedelta(minutes=30)).timestamp()).view_count
         )
         assert row["view_delta_30m"] == expected
+
+
+class _Connections:
+    """Connections that say when they were opened and closed."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    @contextmanager
+    def connect(self):
+        number = sum(entry.startswith("open") for entry in self.log) + 1
+        self.log.append(f"open {number}")
+        try:
+            yield number
+        finally:
+            self.log.append(f"close {number}")
+
+
+def test_a_range_keeps_its_connection_from_turn_to_turn_while_no_live_window_waits():
+    spans, connections = turns(T0, T0 + timedelta(hours=3)), _Connections()
+    with turn_connections(spans, connections.connect, lambda: False) as each_turn:
+        used = [connection for _, connection in each_turn]
+    assert used == [1, 1, 1] and connections.log == ["open 1", "close 1"]
+
+
+def test_a_range_lets_go_of_the_warehouse_between_turns_when_a_live_window_waits():
+    spans, connections = turns(T0, T0 + timedelta(hours=3)), _Connections()
+    waiting = iter([True, False])  # asked before the second and the third turn
+    with turn_connections(spans, connections.connect, lambda: next(waiting)) as each_turn:
+        used = [connection for _, connection in each_turn]
+    assert used == [1, 2, 2] and connections.log == ["open 1", "close 1", "open 2", "close 2"]
+
+
+def test_a_failing_turn_closes_its_connection():
+    connections = _Connections()
+    with (
+        pytest.raises(RuntimeError),
+        turn_connections(turns(T0, T0 + timedelta(hours=2)), connections.connect, lambda: False) as each_turn,
+    ):
+        for _ in each_turn:
+            raise RuntimeError("a check failed")
+    assert connections.log == ["open 1", "close 1"]

@@ -1,5 +1,6 @@
-"""Per-window polling telemetry, derived from the landed records (so a re-parse reproduces it), and the freshness
-breakdown of the run that collected the window (close → requested → started → landed, from Dagster's run record)."""
+"""Per-window polling telemetry, derived from the landed records (so a re-parse reproduces it), the freshness
+breakdown of the run that collected the window (close → requested → started → landed, from Dagster's run record),
+and how long the window's steps waited for the warehouse (:func:`stamp_warehouse_waits`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from tiktok_pipeline.ingest.collect.display import ABNORMAL_STOPS, PAGINATION_STOPS
 from tiktok_pipeline.ingest.polling.plan import WindowPlan
-from tiktok_pipeline.windows import WINDOW, utc_naive
+from tiktok_pipeline.warehouse.io import create_or_extend, table_exists
+from tiktok_pipeline.warehouse.tables import POLL_TELEMETRY
+from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,29 @@ def window_telemetry(
         **freshness_breakdown(window_start + WINDOW, landed_at, run if collected else None),
         "gap_windows_before": gap_windows_before,
     }
+
+
+def stamp_warehouse_waits(
+    connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, seconds: float, *, raw: bool
+) -> dict[str, float]:
+    """Record in ``poll_telemetry``'s rows of ``[start, end)`` the ``seconds`` a step of their run waited for the
+    warehouse (``warehouse.waits``), inside the caller's transaction; returns each window's total (by key).
+
+    The raw snapshots step (``raw``) sets its own part and the total to it; the enriched/velocity step sets the
+    total to the raw step's part plus its own (so re-running either step never counts a wait twice). Windows
+    without a row (poll_telemetry not written yet) are left alone."""
+    if not table_exists(connection, POLL_TELEMETRY.name):
+        return {}
+    create_or_extend(connection, POLL_TELEMETRY)  # a table from before these columns gains them
+    assignment = (
+        "raw_warehouse_wait_seconds = $seconds, warehouse_wait_seconds = $seconds"
+        if raw
+        else "warehouse_wait_seconds = coalesce(raw_warehouse_wait_seconds, 0) + $seconds"
+    )
+    span = "WHERE window_start >= $lo AND window_start < $hi"
+    bounds = {"lo": utc_naive(start), "hi": utc_naive(end)}
+    connection.execute(f"UPDATE {POLL_TELEMETRY.name} SET {assignment} {span}", {"seconds": seconds, **bounds})
+    rows = connection.execute(  # not UPDATE … RETURNING: DuckLake does not support it
+        f"SELECT window_start, warehouse_wait_seconds FROM {POLL_TELEMETRY.name} {span}", bounds
+    ).fetchall()
+    return {window_key(w.replace(tzinfo=UTC)): float(total) for w, total in rows}

@@ -113,12 +113,18 @@ def quarantine_figures(quarantine: pl.DataFrame, keys: list[str]) -> Figures:
     return figures
 
 
-def telemetry_figures(observed: ObservedRange) -> Figures:
+def telemetry_figures(observed: ObservedRange, raw_warehouse_wait_seconds: float | None = None) -> Figures:
+    """poll_telemetry's figures of each window, with the raw step's wait for the warehouse when known (the rest of
+    the steps' wait, ``warehouse_wait_seconds``, is on video_velocity's materialisation: it comes after)."""
+    waited = {} if raw_warehouse_wait_seconds is None else {"raw_warehouse_wait_seconds": raw_warehouse_wait_seconds}
     return {
         w.key: {
-            k: float(w.telemetry[k] or 0.0)
-            for k in TELEMETRY_FIGURES
-            if k not in FRESHNESS_FIGURES or w.telemetry[k] is not None
+            **{
+                k: float(w.telemetry[k] or 0.0)
+                for k in TELEMETRY_FIGURES
+                if k not in FRESHNESS_FIGURES or w.telemetry[k] is not None
+            },
+            **waited,
         }
         for w in observed.windows
     }
@@ -158,10 +164,13 @@ MOVER_COLUMNS = ("video_id", "creator_username", "view_count", "view_delta_30m",
 """The columns of the top-movers table."""
 
 
-def velocity_figures(velocity: pl.DataFrame, keys: list[str], computed_at: datetime) -> Figures:
-    """Row counts, baselines, momentum and how long after the window's close velocity was ready, per window; the
-    top-movers table only on the newest window of the range (a backfill's older windows are history, and a table
-    copied into every window's materialisation made a day's backfill store 288 of them)."""
+def velocity_figures(
+    velocity: pl.DataFrame, keys: list[str], computed_at: datetime, warehouse_waits: dict[str, float] | None = None
+) -> Figures:
+    """Row counts, baselines, momentum, how long after the window's close velocity was ready and how much of it its
+    steps waited for the warehouse (``warehouse_waits``: poll_telemetry's totals, windows with a row), per window;
+    the top-movers table only on the newest window of the range (a backfill's older windows are history, and a
+    table copied into every window's materialisation made a day's backfill store 288 of them)."""
     with_baseline = pl.col("baseline_observed_at").is_not_null()
     per_window = _per_window(
         velocity,
@@ -183,6 +192,8 @@ def velocity_figures(velocity: pl.DataFrame, keys: list[str], computed_at: datet
             "median_views_per_minute": float(row["median_views_per_minute"] or 0.0),
             "ready_seconds_after_close": (utc_naive(computed_at) - window_end).total_seconds(),
         }
+        if warehouse_waits and key in warehouse_waits:
+            figures[key]["warehouse_wait_seconds"] = warehouse_waits[key]
     if keys:
         newest = velocity.filter(pl.col("window_start") == utc_naive(window_from_key(keys[-1])))
         figures[keys[-1]]["top_movers"] = Markdown(markdown_table(top_movers(newest).select(*MOVER_COLUMNS)))

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from tiktok_pipeline.governance.telemetry import RunTiming, window_telemetry
+from tiktok_pipeline.governance.telemetry import RunTiming, stamp_warehouse_waits, window_telemetry
 from tiktok_pipeline.ingest.land import DisplayCollection, LandedWindow, land_window
 from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
 from tiktok_pipeline.sources.http.calllog import CallBuffer, call_context
@@ -27,6 +27,7 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_CREATOR_SNAPSHOTS,
     RAW_VIDEO_SNAPSHOTS,
 )
+from tiktok_pipeline.warehouse.waits import WaitMeter
 from tiktok_pipeline.windows import window_key, window_starts
 
 QUARANTINE_ASSET = "raw_video_snapshots"
@@ -154,7 +155,8 @@ RAW_TABLES = {
     "display_api_quarantine": DISPLAY_API_QUARANTINE,
     "poll_telemetry": POLL_TELEMETRY,
 }
-"""The tables the raw snapshots step writes, by asset key: it is the only writer of each."""
+"""The tables the raw snapshots step writes, by asset key: it is the only writer of each (but for poll_telemetry's
+``warehouse_wait_seconds``, which the enriched/velocity step completes with its own wait)."""
 
 
 def write_raw_snapshots(
@@ -164,9 +166,11 @@ def write_raw_snapshots(
     observed: ObservedRange,
     selected: set[str],
     calls: CallBuffer | None = None,
+    waited: WaitMeter | None = None,
 ) -> None:
     """Replace the windows of the ``selected`` tables (asset keys of :data:`RAW_TABLES`) and append the step's
-    ``calls`` to api_call_log, in one transaction."""
+    ``calls`` to api_call_log, in one transaction; poll_telemetry's rows get the step's wait for the warehouse so
+    far (``waited``: the meter its connection was opened under)."""
     frames = {
         "raw_video_snapshots": observed.videos,
         "raw_creator_snapshots": observed.creators,
@@ -181,6 +185,10 @@ def write_raw_snapshots(
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
         replace(con)
+        if (
+            waited is not None and "poll_telemetry" in selected
+        ):  # read now: a re-run after a conflict counts its backoff
+            stamp_warehouse_waits(con, start, end, waited.seconds, raw=True)
         append_calls(con, calls or CallBuffer())
 
     write_transaction(connection, body)

@@ -11,9 +11,11 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.governance.telemetry import stamp_warehouse_waits
 from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehouse
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.waits import WaitMeter
 
 
 def write_enriched_and_velocity(
@@ -23,11 +25,14 @@ def write_enriched_and_velocity(
     enriched: pl.DataFrame | None,
     *,
     velocity: bool,
+    waited: WaitMeter | None = None,
+    wait_totals: dict[str, float] | None = None,
 ) -> pl.DataFrame | None:
     """Replace the windows ``[start, end)`` of ``enriched_video_metrics`` by ``enriched`` (None: left as it is) and,
     when ``velocity``, of ``video_velocity`` by the rows computed from the enriched table as it then stands, all in
     ONE transaction (re-run whole on a DuckLake commit conflict). Returns the velocity rows written (None when not
-    asked)."""
+    asked). ``waited``: the step's wait for the warehouse so far, added in the same transaction to poll_telemetry's
+    rows of these windows (their totals go into ``wait_totals``, by window key)."""
     write_enriched = (
         prepare_window_writes(start, end, Write(ENRICHED_VIDEO_METRICS, enriched)) if enriched is not None else None
     )
@@ -35,6 +40,10 @@ def write_enriched_and_velocity(
     def body(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
         if write_enriched is not None:
             write_enriched(connection)
+        if waited is not None:  # read now: a re-run after a conflict counts its backoff
+            totals = stamp_warehouse_waits(connection, start, end, waited.seconds, raw=False)
+            if wait_totals is not None:
+                wait_totals.update(totals)
         if not velocity:
             return None
         rows = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)

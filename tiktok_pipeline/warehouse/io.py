@@ -27,8 +27,8 @@ from tiktok_pipeline.governance.workers import record_worker
 from tiktok_pipeline.runs import priority_of
 from tiktok_pipeline.settings import DEFAULT_WAREHOUSE_LOCK_TIMEOUT
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, parse_target
-from tiktok_pipeline.warehouse import backends, migrate
-from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, warehouse_lock
+from tiktok_pipeline.warehouse import backends, migrate, waits
+from tiktok_pipeline.warehouse.lock import LOCK_TIMEOUT_SETTING, WarehouseBusyError, urgent_waiting, warehouse_lock
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import utc_naive
 
@@ -78,6 +78,7 @@ def connect(
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     with warehouse_lock(path, timeout=lock_timeout, purpose=purpose, on_wait=on_wait, urgent=urgent) as waited:
+        waits.record(waited)
         connection = _open(path, read_only=read_only, timeout=max(lock_timeout - waited, 0.0), on_wait=on_wait)
         try:
             connection.execute("SET TimeZone = 'UTC'")
@@ -107,6 +108,7 @@ def _open(
                 on_wait(f"the warehouse {path} is open in a process outside the pipeline; retrying: {error}")
                 told = True
             time.sleep(_RETRY_OPEN_SECONDS)
+            waits.record(_RETRY_OPEN_SECONDS)
 
 
 @contextmanager
@@ -159,6 +161,7 @@ def write_transaction(
                 str(error).splitlines()[-1],
             )
             sleep(wait)
+            waits.record(wait)  # on a lake, the only wait for the warehouse (warehouse/waits.py)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -278,6 +281,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
                 migrate_once(connection, self.target, self.url, lock_timeout=self.lock_timeout_seconds)
             yield connection
+
+    def urgent_waiting(self) -> bool:
+        """Whether a live window's step waits for the warehouse now (never on a DuckLake, which has no lock)."""
+        target = self.target
+        return target.path is not None and not target.is_lake and urgent_waiting(target.path)
 
     @contextmanager
     def serialised(self, name: str) -> Iterator[None]:

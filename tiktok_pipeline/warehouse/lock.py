@@ -110,6 +110,15 @@ def _urgent_pending(fd: int) -> bool:
     return False
 
 
+def urgent_waiting(warehouse: Path | str) -> bool:
+    """Whether an urgent waiter (a live window's step) waits for the lock of ``warehouse`` now."""
+    intent = os.open(urgent_path(warehouse), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        return _urgent_pending(intent)
+    finally:
+        os.close(intent)
+
+
 def _acquire(lock: FileLock, intent: int, *, urgent: bool, deadline: float, clock: Callable[[], float]) -> None:
     """Take ``lock`` by ``deadline``; an urgent caller announces itself first, others make way for urgent ones."""
     if urgent:

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tiktok_pipeline.warehouse.lock import urgent_path, warehouse_lock
+from tiktok_pipeline.warehouse.lock import urgent_path, urgent_waiting, warehouse_lock
 
 WAITER = textwrap.dedent(
     """
@@ -78,3 +78,17 @@ def test_an_urgent_waiter_still_waits_for_the_holder(tmp_path):
         assert urgent.poll() is None and not log.exists()  # no pre-emption: the holder's write finishes first
     urgent.communicate(timeout=60)
     assert log.read_text().split() == ["live"]
+
+
+def test_an_urgent_waiter_is_seen_waiting_until_it_is_served(tmp_path):
+    """What a range step asks between its turns (``warehouse.turns``): does a live window wait for the warehouse?"""
+    warehouse, log = tmp_path / "warehouse.duckdb", tmp_path / "order.txt"
+    with warehouse_lock(warehouse, timeout=1, purpose="a range step's turn"):
+        assert not urgent_waiting(warehouse)
+        normal = _waiter(warehouse, "backfill", False, log)
+        assert not urgent_waiting(warehouse)  # a waiter that is not urgent does not count
+        urgent = _waiter(warehouse, "live", True, log)
+        assert urgent_waiting(warehouse)
+    for waiter in (urgent, normal):
+        waiter.communicate(timeout=60)
+    assert not urgent_waiting(warehouse) and log.read_text().split() == ["live", "backfill"]

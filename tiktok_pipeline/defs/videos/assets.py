@@ -55,6 +55,7 @@ from tiktok_pipeline.warehouse.tables import (
     RAW_VIDEO_SNAPSHOTS,
     TableSpec,
 )
+from tiktok_pipeline.warehouse.waits import metering
 
 """A window table not updated for 10 minutes warns, for 15 fails: a 5-minute pipeline 20 minutes behind is stale."""
 
@@ -120,8 +121,8 @@ def raw_snapshots(
     with recording() as calls:
         observed, usernames = _observe(context, config, display_api, tracking_registry, start, end)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
-    with warehouse.connection() as connection:
-        write_raw_snapshots(connection, start, end, observed, selected, calls)
+    with metering() as waited, warehouse.connection() as connection:
+        write_raw_snapshots(connection, start, end, observed, selected, calls, waited)
         previous, sightings = observation_history(
             connection, start, end, timedelta(minutes=quality.policy.creator_silence_minutes)
         )
@@ -129,7 +130,7 @@ def raw_snapshots(
         observed.raise_if_nothing_observed()
     except NothingObservedError as exc:
         raise dg.Failure(description=str(exc)) from exc
-    yield from _raw_results(context, observed, selected)
+    yield from _raw_results(context, observed, selected, waited.seconds)
     if "raw_video_snapshots" in selected:
         outcomes = raw_by_window(observed, previous, sightings, usernames, quality.policy)
         yield from window_check_events(context, "raw_video_snapshots", outcomes, severities(RAW_CHECKS))
@@ -170,14 +171,15 @@ def _observe(context, config, display_api, tracking_registry, start, end) -> tup
     return observed, usernames
 
 
-def _raw_results(context: dg.AssetExecutionContext, observed: ObservedRange, selected: set[str]):
-    """One materialisation per selected table, each window with its own figures (range totals on multi-window runs)."""
+def _raw_results(context: dg.AssetExecutionContext, observed: ObservedRange, selected: set[str], waited: float):
+    """One materialisation per selected table, each window with its own figures (range totals on multi-window runs);
+    ``waited``: the step's wait for the warehouse."""
     keys = [w.key for w in observed.windows]
     per_asset = {
         "raw_video_snapshots": lambda: figures.raw_video_figures(observed),
         "raw_creator_snapshots": lambda: figures.row_count_figures(observed.creators, keys),
         "display_api_quarantine": lambda: figures.quarantine_figures(observed.quarantine, keys),
-        "poll_telemetry": lambda: figures.telemetry_figures(observed),
+        "poll_telemetry": lambda: figures.telemetry_figures(observed, waited),
     }
     for asset, compute in per_asset.items():
         if asset not in selected:

@@ -32,7 +32,8 @@ from tiktok_pipeline.quality.schemas import velocity_schema
 from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
-from tiktok_pipeline.warehouse.turns import turns
+from tiktok_pipeline.warehouse.turns import turn_connections, turns
+from tiktok_pipeline.warehouse.waits import metering
 from tiktok_pipeline.windows import window_key, window_starts
 
 ENRICHED = "enriched_video_metrics"
@@ -88,34 +89,43 @@ def enriched_and_velocity(
     spans = turns(start, end)  # a range takes the warehouse an hour at a time: a live window waits for one turn at most
     enriched = outcomes = state = None
     parts: list[pl.DataFrame | None] = [None] * len(spans)
-    if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
-        registry = tracking_registry.load().to_frame()
-        for i, (lo, hi) in enumerate(spans):
-            with warehouse.connection() as connection:
-                parts[i] = enrich_windows(connection, registry, lo, hi)
-        enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
-        outcomes = enriched_by_window(enriched, start, end, quality.policy)
-    blocked = _blocking_failures(outcomes)
-    written = []
-    for i, (lo, hi) in enumerate(spans):
-        with warehouse.connection() as connection:
-            if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
-                enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
-                outcomes = enriched_by_window(enriched, start, end, quality.policy)
-                blocked = _blocking_failures(outcomes)
-            rows = write_enriched_and_velocity(
-                connection, lo, hi, parts[i], velocity=VELOCITY in selected and not blocked
-            )
-            if rows is not None:
-                written.append(rows)
-            if i == len(spans) - 1 and written:
-                # The fold is read and written under the warehouse lock, so it always matches the tables it has
-                # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
-                state_dir = Path(polling.state_dir)
-                state = compute_polling_state(
-                    connection, polling.horizon, previous=read_fold(state_dir), window_start=start
+    wait_totals: dict[str, float] = {}  # each window's steps' wait for the warehouse (poll_telemetry), by key
+    with metering() as waited:  # every connection of the step: a window's total counts the turns before its own
+        if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
+            registry = tracking_registry.load().to_frame()
+            for i, (lo, hi) in enumerate(spans):
+                with warehouse.connection() as connection:
+                    parts[i] = enrich_windows(connection, registry, lo, hi)
+            enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
+            outcomes = enriched_by_window(enriched, start, end, quality.policy)
+        blocked = _blocking_failures(outcomes)
+        written = []
+        # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
+        with turn_connections(spans, warehouse.connection, warehouse.urgent_waiting) as each_turn:
+            for i, ((lo, hi), connection) in enumerate(each_turn):
+                if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
+                    enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
+                    outcomes = enriched_by_window(enriched, start, end, quality.policy)
+                    blocked = _blocking_failures(outcomes)
+                rows = write_enriched_and_velocity(
+                    connection,
+                    lo,
+                    hi,
+                    parts[i],
+                    velocity=VELOCITY in selected and not blocked,
+                    waited=waited,
+                    wait_totals=wait_totals,
                 )
-                write_polling_state(state, state_dir)
+                if rows is not None:
+                    written.append(rows)
+                if i == len(spans) - 1 and written:
+                    # The fold is read and written under the warehouse lock, so it always matches the tables it has
+                    # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
+                    state_dir = Path(polling.state_dir)
+                    state = compute_polling_state(
+                        connection, polling.horizon, previous=read_fold(state_dir), window_start=start
+                    )
+                    write_polling_state(state, state_dir)
     velocity = pl.concat(written, how="vertical_relaxed") if written else None
     if enriched is not None and outcomes is not None:
         by_window = figures.enriched_figures(enriched, keys)
@@ -132,7 +142,7 @@ def enriched_and_velocity(
             f"video_velocity not computed: blocking checks of {ENRICHED} failed with ERROR severity ({blocked})"
         )
     if velocity is not None:
-        by_window = figures.velocity_figures(velocity, keys, datetime.now(UTC))
+        by_window = figures.velocity_figures(velocity, keys, datetime.now(UTC), wait_totals)
         report_windows(context, VELOCITY, by_window)
         totals = figures.range_totals(by_window) if len(by_window) > 1 else {}
         yield dg.MaterializeResult(

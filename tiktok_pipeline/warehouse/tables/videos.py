@@ -203,6 +203,20 @@ POLL_TELEMETRY = TableSpec(
             " requested + queue + collect = landed_seconds_after_close. Null when re-parsed.",
         ),
         Column(
+            "warehouse_wait_seconds",
+            "DOUBLE",
+            "Freshness breakdown: seconds the window's steps waited for the warehouse, summed: the raw snapshots"
+            " step's (raw_warehouse_wait_seconds) plus, once it has run, the enriched/velocity step's (its connections"
+            " up to the one writing this window). On a DuckDB file, the wait for the warehouse lock (another run"
+            " holding it); on a DuckLake, which has no lock, the backoff before re-running a commit that conflicted."
+            " Part of landed → velocity ready (ready_seconds_after_close on video_velocity's materialisation).",
+        ),
+        Column(
+            "raw_warehouse_wait_seconds",
+            "DOUBLE",
+            "The raw snapshots step's part of warehouse_wait_seconds (its one connection, before this row was written).",
+        ),
+        Column(
             "gap_windows_before", "BIGINT", "Windows skipped just before this one (daemon downtime): never observed."
         ),
     ),
