@@ -53,7 +53,8 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     result = materialize_range(settings, T0, T0, instance=instance)
     assert result.success, result.all_events
 
-    assert instance.get_run_by_id(result.run_id).tags[MIGRATION_TAG] == "raw_video_snapshots 1 -> 2"
+    migrated = instance.get_run_by_id(result.run_id).tags[MIGRATION_TAG]
+    assert "raw_video_snapshots 1 -> 2" in migrated and "poll_telemetry 1 -> 2" in migrated
     logged = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("warehouse schema migrated: raw_video_snapshots: version 1 -> 2" in m for m in logged)
     raw = rows(settings, "FROM raw_video_snapshots ORDER BY window_start, video_id")
@@ -63,8 +64,12 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     new = raw.filter(pl.col("window_start") == T0.replace(tzinfo=None))
     assert new.height > 0 and new["response_schema_version"].to_list() == [1] * new.height
     recorded = versions(settings)
-    assert recorded["raw_video_snapshots"] == 2
-    assert {recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots"}} == {1}
+    assert recorded["raw_video_snapshots"] == 2 and recorded["poll_telemetry"] == 2
+    assert {recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots", "poll_telemetry"}} == {1}
+    waits = rows(
+        settings, "SELECT warehouse_wait_seconds FROM poll_telemetry WHERE window_start = '2026-11-20 09:00:00'"
+    )
+    assert waits.height > 0 and waits["warehouse_wait_seconds"].null_count() == waits.height  # not measured then
     history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots' AND version = 2")
     assert history.height == 1 and history["from_version"][0] == 1 and history["release"][0] == migrate.RELEASE
     assert run(check=True, settings=settings) == 0
@@ -77,7 +82,8 @@ def test_the_command_migrates_once_and_says_what_it_changed(settings, capsys):
     assert run(check=False, settings=settings) == 0
     out = capsys.readouterr().out
     assert "migrated" in out and "raw_video_snapshots: version 1 -> 2" in out
-    assert "poll_telemetry: version 1 recorded" in out
+    assert "poll_telemetry: version 1 -> 2: add column warehouse_wait_seconds" in out
+    assert "api_call_log: version 1 recorded" in out
     assert rows(settings, "SELECT response_schema_version FROM raw_video_snapshots")[
         "response_schema_version"
     ].to_list() == [1, 1]

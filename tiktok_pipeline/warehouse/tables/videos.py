@@ -224,4 +224,12 @@ POLL_TELEMETRY = TableSpec(
     owner=DATA_PLATFORM,
     sources=("display_api",),
     retention=Retention.KEPT,
+    version=2,
+    migrations=(
+        Migration(
+            2,
+            (AddColumn("warehouse_wait_seconds"), AddColumn("raw_warehouse_wait_seconds")),
+            why="the freshness breakdown's wait for the warehouse (rows written before: null, it was not measured)",
+        ),
+    ),
 )
