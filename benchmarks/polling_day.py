@@ -18,6 +18,7 @@ import argparse
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -123,9 +124,15 @@ def fixed_day(
 
 
 def adaptive_day(
-    world: World, creators: list[str], start: datetime, windows: int, policy: PollingPolicy, detect: float
+    world: World,
+    creators: list[str],
+    start: datetime,
+    windows: int,
+    policy: PollingPolicy,
+    detect: float,
+    on_window: Callable[[datetime, Run], None] | None = None,
 ) -> Run:
-    """The pipeline's planner, window by window, on the same world."""
+    """The pipeline's planner, window by window, on the same world (``on_window(at, run)`` after each window)."""
     run = Run("adaptive")
     for w in range(windows):
         at = start + (w + 1) * WINDOW
@@ -156,6 +163,8 @@ def adaptive_day(
             run.requests += requests_for(len(ids))
             polls.setdefault(creator, []).extend(ids)
         observe(world, run, polls, at, detect)
+        if on_window is not None:
+            on_window(at, run)
     return run
 
 

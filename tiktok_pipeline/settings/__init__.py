@@ -14,6 +14,7 @@ naming the variable, the value and what is allowed.
 """
 
 from tiktok_pipeline.settings.consent import ConsentSettings
+from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import (
     DATA_DIR,
     MIN_RETENTION_DAYS,
@@ -39,6 +40,7 @@ __all__ = [
     "AlertSettings",
     "ConsentSettings",
     "ConversionSettings",
+    "DigestSettings",
     "DisplaySettings",
     "LIVE_INTAKE_SWITCH",
     "LiveSettings",

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 from tiktok_pipeline.settings import domains
 from tiktok_pipeline.settings.consent import ConsentSettings
+from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.root import Settings
 
@@ -21,6 +22,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     domains.RetentionSettings,
     LiveSettings,
     ConsentSettings,
+    DigestSettings,
 )
 
 

@@ -16,13 +16,15 @@ import re
 from datetime import UTC
 from typing import Any
 
-from tiktok_pipeline.activation.alerts.models import Alert, Severity
+from tiktok_pipeline.activation.alerts.models import Alert, AlertSection, Severity
 
 SLACK_HEADER_LIMIT = 150
 SLACK_TEXT_LIMIT = 3000
 SLACK_FIELD_LIMIT = 2000
 SLACK_MAX_FIELDS = 10
 SLACK_BUTTON_TEXT_LIMIT = 75
+SLACK_MAX_BLOCKS = 50
+SECTION_LINK_TEXT = "Open in Dagster"
 
 SLACK_EMOJI: dict[Severity, str] = {
     "ERROR": ":rotating_light:",
@@ -117,6 +119,9 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     if alert.table_rows:
         table = _slack_table(alert.table_columns, alert.table_rows)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": table}})
+    blocks += [_slack_section(i, section) for i, section in enumerate(alert.sections)][
+        : SLACK_MAX_BLOCKS - len(blocks) - 2
+    ]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Created {_created(alert)}"}]})
     if alert.link_url:
         button = {
@@ -127,6 +132,32 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         }
         blocks.append({"type": "actions", "elements": [button]})
     return {"text": _mrkdwn(f"{alert.severity}: {alert.title}", SLACK_TEXT_LIMIT), "blocks": blocks}
+
+
+def _slack_section(index: int, section: AlertSection) -> dict[str, Any]:
+    """A digest section as one Slack section block: bold title, one bullet per line, and a button to its page
+    (``index`` keeps the buttons' action ids unique within the message)."""
+    text = "\n".join([f"*{section.title}*", *(f"• {line}" for line in section.lines)])
+    button = {
+        "type": "button",
+        "action_id": f"open_section_{index}",
+        "text": {"type": "plain_text", "text": SECTION_LINK_TEXT},
+        "url": section.link_url,
+    }
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text, SLACK_TEXT_LIMIT)}, "accessory": button}
+
+
+def _teams_section(section: AlertSection) -> dict[str, Any]:
+    """A digest section as an Adaptive Card container: bold title, one line per fact, and a link to its page."""
+    items: list[dict[str, Any]] = [{"type": "TextBlock", "text": section.title, "weight": "Bolder", "wrap": True}]
+    items += [{"type": "TextBlock", "text": f"- {line}", "wrap": True, "spacing": "None"} for line in section.lines]
+    items.append(
+        {
+            "type": "ActionSet",
+            "actions": [{"type": "Action.OpenUrl", "title": SECTION_LINK_TEXT, "url": section.link_url}],
+        }
+    )
+    return {"type": "Container", "separator": True, "items": items}
 
 
 def _teams_table(columns: list[str], rows: list[list[str]]) -> dict[str, Any]:
@@ -173,6 +204,7 @@ def teams_payload(alert: Alert) -> dict[str, Any]:
         body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in alert.facts]})
     if alert.table_rows:
         body.append(_teams_table(alert.table_columns, alert.table_rows))
+    body += [_teams_section(section) for section in alert.sections]
     body.append(
         {"type": "TextBlock", "text": f"Created {_created(alert)}", "isSubtle": True, "size": "Small", "wrap": True}
     )

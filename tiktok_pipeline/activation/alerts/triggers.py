@@ -67,6 +67,9 @@ class AlertCursor(BaseModel):
     velocity_after: int | None = None
     runs_after: int | None = None
     live_after: int | None = None
+    digest_after: int | None = None
+    digest_window: str | None = None
+    """The newest window a digest was requested for: older windows never get one."""
 
 
 @dataclass

@@ -16,6 +16,8 @@ from tiktok_pipeline.activation.alerts.models import Alert
 from tiktok_pipeline.activation.alerts.store import already_recorded, record_alert, undelivered_alerts
 from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, AlertRequest
 from tiktok_pipeline.activation.alerts.unofficial import labelled, viewer_spike_alert
+from tiktok_pipeline.activation.digest.compose import digest_figures, window_digest
+from tiktok_pipeline.activation.digest.sections import build_sections
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
 from tiktok_pipeline.sources.http.calllog import CallBuffer, recording
 from tiktok_pipeline.warehouse.call_log import write_calls
@@ -28,8 +30,8 @@ from tiktok_pipeline.windows import utc_naive, window_from_key
 def compose_alert(
     context: dg.OpExecutionContext, config: AlertRequest, alerts: AlertsResource, warehouse: WarehouseResource
 ):
-    """Build the alert: from the check evaluation, the failed run, the creator's ending token, the top movers or a
-    LIVE viewer spike; labelled when what it reports comes from an unofficial source."""
+    """Build the alert: from the check evaluation, the failed run, the creator's ending token, the top movers, a
+    LIVE viewer spike or the window's digest; labelled when what it reports comes from an unofficial source."""
     return labelled(_compose(context, config, alerts, warehouse), config.source_terms)
 
 
@@ -79,6 +81,13 @@ def _compose(
             now=now,
         )
     window = utc_naive(window_from_key(config.window_key or ""))
+    if config.kind == "digest":
+        with warehouse.connection() as connection:
+            sections = build_sections(connection, window)
+        digest = window_digest(config.window_key or "", sections, alerts.dagster_ui_url, now)
+        if digest is None:
+            context.log.info(f"nothing to digest for the window {config.window_key}")
+        return digest
     with warehouse.connection() as connection:
         movers = read_frame(
             connection,
@@ -164,13 +173,16 @@ def deliver_alert(
             "delivered": ",".join(r.kind for r in results if r.delivered) or "(none)",
             "undelivered": ",".join(r.kind for r in results if not r.delivered) or "(none)",
             "link": dg.MetadataValue.url(alert.link_url or alerts.dagster_ui_url),
+            **{name: dg.MetadataValue.int(count) for name, count in digest_figures(alert).items()},
         },
     )
 
 
 @dg.job(
     name=ALERT_JOB_NAME,
-    description="Composes one alert (a failed check, a failed run or a momentum digest) and delivers it.",
+    description=(
+        "Composes one alert (a failed check, a failed run, a momentum digest or a window's digest) and delivers it."
+    ),
 )
 def alert_job() -> None:
     """Compose, then deliver."""

@@ -23,6 +23,7 @@ class AlertsResource(dg.ConfigurableResource):
     max_retry_seconds: float = Field(description="TIKTOK_HTTP_MAX_RETRY_SECONDS.")
     token_store_path: str = Field(description="TIKTOK_TOKEN_STORE_PATH: whose refresh tokens end soon.")
     refresh_token_warn_days: float = Field(description="TIKTOK_REFRESH_TOKEN_WARN_DAYS.")
+    digest_enabled: bool = Field(default=False, description="TIKTOK_DIGEST_ENABLED: one digest per window.")
     live_viewer_threshold: int | None = Field(
         default=None, description="TIKTOK_LIVE_VIEWER_ALERT_THRESHOLD (only with the LIVE intake on)."
     )
@@ -39,6 +40,7 @@ class AlertsResource(dg.ConfigurableResource):
             max_retry_seconds=settings.display.http_max_retry_seconds,
             token_store_path=str(settings.token_store_path),
             refresh_token_warn_days=settings.alerts.refresh_token_warn_days,
+            digest_enabled=settings.digest.enabled,
             live_viewer_threshold=settings.live.viewer_alert_threshold if settings.live.enabled else None,
         )
 

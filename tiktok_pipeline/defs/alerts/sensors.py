@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from tiktok_pipeline.activation.alerts.triggers import ALERT_JOB_NAME, alert_tick
+from tiktok_pipeline.activation.digest.trigger import digest_requests
 from tiktok_pipeline.defs.alerts.resources import AlertsResource
 
 
@@ -25,17 +26,22 @@ from tiktok_pipeline.defs.alerts.resources import AlertsResource
         "refresh token ends within TIKTOK_REFRESH_TOKEN_WARN_DAYS or TikTok refused it (re-authorisation needed); "
         "once per revocation of a creator's grant (TikTok's authorization.removed webhook, tokens revoke); with the"
         " LIVE intake on, once per fresh window whose LIVE streams reached TIKTOK_LIVE_VIEWER_ALERT_THRESHOLD viewers"
-        " (labelled UNOFFICIAL SOURCE, as is any alert about a run of an unofficial source)."
+        " (labelled UNOFFICIAL SOURCE, as is any alert about a run of an unofficial source); with TIKTOK_DIGEST_ENABLED,"
+        " once per newest closed window whose video_velocity landed (the window's digest; never for backfills)."
     ),
 )
 def alert_sensor(context: dg.SensorEvaluationContext, alerts: AlertsResource) -> dg.SensorResult:
-    """Launch alert runs for new check failures, run failures, momentum crossings and creators' ending tokens."""
+    """Launch alert runs for new check failures, run failures, momentum crossings, creators' ending tokens and (when
+    enabled) the newest window's digest."""
+    now = datetime.now(UTC)
     tick = alert_tick(
         context.instance,
         context.cursor,
-        now=datetime.now(UTC),
+        now=now,
         momentum_threshold=alerts.momentum_threshold,
         tokens=alerts.token_watch(),
         live_viewer_threshold=alerts.live_viewer_threshold,
     )
+    if alerts.digest_enabled:
+        digest_requests(context.instance, tick, now)
     return dg.SensorResult(run_requests=tick.requests, cursor=tick.cursor.model_dump_json())

@@ -13,7 +13,8 @@ ALERTS = TableSpec(
             "kind",
             "VARCHAR",
             "'check' (an asset check failed), 'business' (momentum digest), 'run' (a pipeline run failed), 'token'"
-            " (a creator's TikTok authorisation ends soon or was refused) or 'consent' (a creator revoked it).",
+            " (a creator's TikTok authorisation ends soon or was refused), 'consent' (a creator revoked it) or 'digest'"
+            " (the per-window digest, TIKTOK_DIGEST_ENABLED).",
         ),
         Column("severity", "VARCHAR", "ERROR, WARN or INFO."),
         Column("window_key", "VARCHAR", "The 5-minute window (partition key) the alert is about."),
