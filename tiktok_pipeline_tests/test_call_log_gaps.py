@@ -192,6 +192,21 @@ def test_a_purge_writes_the_spool_first_and_deletes_the_creators_spooled_calls(s
     assert not list(call_spool.spool_dir(settings.landing_dir).glob("*.jsonl"))
 
 
+def test_the_daily_retention_job_writes_what_waits_in_the_spool(settings, instance):
+    from tiktok_pipeline.definitions import build_definitions
+
+    now = datetime.now()  # recent: the job's own call-log retention keeps them
+    rows = [{"called_at": now, "source": "display_api", "endpoint": "/v2/oauth/revoke/", "subject": who}
+            for who in ("a_creator", "another_creator")]  # fmt: skip
+    call_spool.spool(CallBuffer(rows), call_spool.spool_dir(settings.landing_dir))
+    result = build_definitions(settings).get_job_def("window_retention_job").execute_in_process(instance=instance)
+    assert result.success
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
+    assert output.step_output_data.metadata["spooled_calls_written"].value == 2
+    assert sorted(_call_log(settings)["subject"]) == ["a_creator", "another_creator"]
+    assert not list(call_spool.spool_dir(settings.landing_dir).glob("*.jsonl"))
+
+
 OPENERS = {"AlertSender", "DisplayApiClient", "BusinessApiClient", "HttpSession"}
 """What opens an outbound HTTP session (the resources' ``.client()`` methods are found by name)."""
 CLIENT_MODULES = ("simulator/", "sources/", "defs/resources.py", "activation/alerts/delivery.py")

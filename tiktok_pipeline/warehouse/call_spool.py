@@ -5,7 +5,8 @@ A command records its calls with :func:`~tiktok_pipeline.sources.http.calllog.re
 transaction, with the rows of earlier commands that could not be written. When the warehouse cannot be written
 (a DuckDB file still locked after :data:`COMMAND_LOCK_WAIT_SECONDS`, or any DuckDB error, e.g. a DuckLake catalog
 that does not answer), the rows are kept in a spool file under ``<TIKTOK_LANDING_DIR>/call_log_spool/`` (JSON
-lines, the same secret-free rows, written atomically) and the next command that records calls writes them first.
+lines, the same secret-free rows, written atomically); the next command that records calls writes them first, and
+so does the daily ``window_retention_job`` (:func:`write_spooled`).
 Spool files are deleted only once their transaction committed: a crash between the commit and the deletion
 writes those rows twice, never zero times.
 """
@@ -88,6 +89,17 @@ def spooled(folder: Path) -> tuple[list[Path], CallBuffer]:
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     rows = [_decode(line) for path in files for line in path.read_text(encoding="utf-8").splitlines() if line]
     return files, CallBuffer(rows)
+
+
+def write_spooled(connection: duckdb.DuckDBPyConnection, landing_dir: Path) -> int:
+    """Append the spooled rows in one transaction of their own, then delete their files; how many were written
+    (the daily ``window_retention_job`` does this, so spooled rows never wait for a command longer than a day)."""
+    files, waiting = spooled(spool_dir(landing_dir))
+    if waiting.rows:
+        write_transaction(connection, lambda con: append_calls(con, waiting))
+    for path in files:
+        path.unlink(missing_ok=True)
+    return len(waiting.rows)
 
 
 def record_command_calls(
