@@ -2,7 +2,7 @@
 
 The session (:meth:`~.session.HttpSession.request`) calls :func:`record_call` once per logical call with
 what it knows (source, endpoint path, status, attempts, latency); what only the caller knows (why the call
-was made, the creator or advertiser it concerned, the window it served, the scope) comes from a context the
+was made, the creator or advertiser it concerned, the window it served) comes from a context the
 caller sets around its calls with :func:`call_context` (nested contexts add to the outer one). The scope is not
 the caller's to say: it is read from the source declarations for the call's source and endpoint
 (:func:`~tiktok_pipeline.governance.call_scopes.call_scope`), so an OAuth refresh made inside a data call is not
