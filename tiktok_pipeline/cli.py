@@ -104,14 +104,22 @@ def revoke_token(username: str) -> int:
     from tiktok_pipeline.defs.resources import DisplayApiResource
     from tiktok_pipeline.settings import load_settings
     from tiktok_pipeline.sources.display_api.calls import TikTokApiError
+    from tiktok_pipeline.sources.http.calllog import CallBuffer, recording
+    from tiktok_pipeline.warehouse.call_spool import record_command_calls
 
-    resource = DisplayApiResource.from_settings(load_settings())
+    settings = load_settings()
+    resource = DisplayApiResource.from_settings(settings)
+    calls = CallBuffer()
     try:
-        with resource.client() as client:
+        with recording(calls), resource.client() as client:
             client.revoke(username)
     except TikTokApiError as exc:
         print(f"tokens revoke {username}: {exc}", file=sys.stderr)
         return 1
+    finally:  # the calls made (a refresh, the revocation), answered or not, in api_call_log (or its spool)
+        recorded = record_command_calls(calls, settings.warehouse, settings.landing_dir, command="tokens revoke")
+        if recorded.written or recorded.spooled:
+            print(recorded.describe("tokens revoke"), file=sys.stderr if recorded.spooled else sys.stdout)
     print(f"revoked {username}'s authorisation and removed their tokens from {resource.token_store_path}")
     return 0
 

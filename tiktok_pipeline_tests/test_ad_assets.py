@@ -88,6 +88,10 @@ def test_lookback_replaces_revised_hours_instead_of_adding_them(settings):
         assert calls.fetchall() == [
             ("business_reporting", "ad report", settings.ads.advertiser_id, W.replace(tzinfo=None), 200)
         ]
+        scopes = dict(con.execute("SELECT DISTINCT endpoint, scope FROM api_call_log").fetchall())
+    # each call under the permission the declarations give its endpoint (SOURCES["business_reporting"].scopes)
+    assert scopes.get("/open_api/v1.3/report/integrated/get/") == "Reporting"
+    assert set(scopes.values()) <= {"Reporting", "Ads Management", "Ad Account Management"}
 
     later = W + HOUR  # an hour later: attribution has revised 08:00-10:00, 10:00 has filled up
     second = materialize_ads(settings, later)

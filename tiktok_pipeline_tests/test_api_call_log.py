@@ -85,6 +85,13 @@ def test_a_window_run_logs_every_call_without_a_secret(settings, instance):
     assert calls["endpoint"].str.contains(r"\?").sum() == 0  # paths only, no query
     assert data["window_start"].to_list() == [datetime(2026, 11, 20, 10, 0)] * data.height
     purposes = dict(zip(data["endpoint"], data["purpose"], strict=True))
+    scopes = dict(zip(data["endpoint"], data["scope"], strict=True))
+    assert scopes["/v2/video/list/"] == "video.list"
+    assert scopes.get("/v2/user/info/", "user.info.basic,user.info.profile,user.info.stats") == (
+        "user.info.basic,user.info.profile,user.info.stats"
+    )
+    tokens = calls.filter(pl.col("endpoint") == "/v2/oauth/token/")  # the simulator's unattended authorisations
+    assert tokens.height > 0 and set(tokens["scope"]) == {"none"} and tokens["subject"].null_count() == 0
     assert purposes["/v2/video/list/"] == "discover videos"
     assert purposes.get("/v2/user/info/", "creator profile") == "creator profile"
     usernames = set(load_registry(settings.registry_path).usernames)
@@ -119,9 +126,9 @@ def test_an_alert_logs_its_webhook_kind_never_its_url(server: WebhookServer, tmp
     write_calls(connection, buffer)
     rows = pl.from_arrow(connection.sql("SELECT * FROM api_call_log ORDER BY endpoint").to_arrow_table())
     assert isinstance(rows, pl.DataFrame)
-    assert rows.select("source", "endpoint", "purpose", "http_status", "attempts").rows() == [
-        ("webhook", "slack", "alert", 200, 2),
-        ("webhook", "teams", "alert", 200, 1),
+    assert rows.select("source", "endpoint", "scope", "purpose", "http_status", "attempts").rows() == [
+        ("webhook", "slack", "none", "alert", 200, 2),  # a webhook needs no scope: its URL is the credential
+        ("webhook", "teams", "none", "alert", 200, 1),
     ]
     text = rows.write_csv()
     for secret in ("secret-slack-token", "T1/B1", "triggers/manual", server.url(slack), "127.0.0.1"):

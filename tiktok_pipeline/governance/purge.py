@@ -8,6 +8,8 @@ active (revoked, or ended; an active grant is refused: ``tokens revoke`` first):
 - their records in the Display API landing files (each window's file rewritten atomically without them, so a
   re-parse cannot bring the rows back); landed webhook events stay (the evidence of the revocation, no content);
 - their rows in the polling state (Parquet beside the warehouse);
+- their calls waiting in the call-log spool (:mod:`tiktok_pipeline.warehouse.call_spool`): the spool is written to
+  ``api_call_log`` in the same transaction, before the deletion;
 - their tokens. The consent ledger keeps the revocation, marked ``purged_at``: ``creator_consent`` shows that the
   creator revoked and was purged (handle and open_id only).
 
@@ -32,6 +34,8 @@ from tiktok_pipeline.ingest.landing import UnreadableLandingError, read_landing,
 from tiktok_pipeline.settings.warehouse import WarehouseTarget
 from tiktok_pipeline.sources.display_api.consent import ACTIVE, ConsentLedger, read_consent
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
+from tiktok_pipeline.warehouse.call_log import append_calls
+from tiktok_pipeline.warehouse.call_spool import spool_dir, spooled
 from tiktok_pipeline.warehouse.io import connect, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import ALL_TABLES, RAW_CREATOR_SNAPSHOTS, TableSpec
 
@@ -119,9 +123,13 @@ def purge_creator(
             f"{username}'s grant is active: revoke it first (`tiktok-pipeline tokens revoke {username}`), then purge"
         )
     report = PurgeReport(username, open_id, dry_run)
+    # calls a command could not write (warehouse busy) are written first, so theirs are deleted with the rest
+    spool_files, waiting = spooled(spool_dir(landing_dir))
     with connect(target, purpose="creators purge") as connection:
 
         def delete(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            if waiting.rows and not dry_run:
+                append_calls(connection, waiting)
             counts = {}
             for spec in _creator_tables():
                 key = spec.creator_key or ""
@@ -131,6 +139,8 @@ def purge_creator(
             return counts
 
         report.tables = write_transaction(connection, delete)
+    for path in spool_files if not dry_run else ():
+        path.unlink(missing_ok=True)
     _purge_landing(report, landing_dir, username, dry_run)
     _purge_state(report, state_dir, username, dry_run)
     report.tokens = tokens.get(username) is not None

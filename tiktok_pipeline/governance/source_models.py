@@ -37,10 +37,12 @@ class Terms(_Frozen):
 
 
 class Scope(_Frozen):
-    """One permission the source is used with, and what needs it."""
+    """One permission the source is used with, and what needs it: ``endpoints`` (each declared in a rate limit)
+    are the calls made under it, which ``api_call_log.scope`` names (:mod:`tiktok_pipeline.governance.call_scopes`)."""
 
     name: str = Field(min_length=1)
     needed_for: str = Field(min_length=1)
+    endpoints: tuple[str, ...] = Field(min_length=1, description="The endpoints called under this scope.")
 
 
 class RateLimit(_Frozen):
@@ -139,4 +141,7 @@ class SourceDeclaration(_Frozen):
         doubled = sorted({e for e in seen if seen.count(e) > 1})
         if doubled:
             raise ValueError(f"source {self.name!r}: endpoints with more than one rate limit: {doubled}")
+        undeclared = sorted({e for scope in self.scopes for e in scope.endpoints} - set(seen))
+        if undeclared:
+            raise ValueError(f"source {self.name!r}: scopes name endpoints no rate limit declares: {undeclared}")
         return self

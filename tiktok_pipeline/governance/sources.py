@@ -86,12 +86,18 @@ DISPLAY_API = SourceDeclaration(
     base_url="https://open.tiktokapis.com",
     setting="TIKTOK_API_BASE_URL",
     scopes=(
-        Scope(name="user.info.basic", needed_for="user/info: open_id, display_name"),
-        Scope(name="user.info.profile", needed_for="user/info: username"),
+        Scope(name="user.info.basic", needed_for="user/info: open_id, display_name", endpoints=("user/info",)),
+        Scope(name="user.info.profile", needed_for="user/info: username", endpoints=("user/info",)),
         Scope(
-            name="user.info.stats", needed_for="user/info: follower_count, following_count, likes_count, video_count"
+            name="user.info.stats",
+            needed_for="user/info: follower_count, following_count, likes_count, video_count",
+            endpoints=("user/info",),
         ),
-        Scope(name="video.list", needed_for="video/list and video/query: every video field, counts included"),
+        Scope(
+            name="video.list",
+            needed_for="video/list and video/query: every video field, counts included",
+            endpoints=("video/list", "video/query"),
+        ),
     ),
     rate_limits=(
         RateLimit(
@@ -192,9 +198,21 @@ BUSINESS_REPORTING = SourceDeclaration(
     base_url="https://business-api.tiktok.com",
     setting="TIKTOK_BUSINESS_API_BASE_URL",
     scopes=(
-        Scope(name="Reporting", needed_for="report/integrated/get: hourly ad metrics"),
-        Scope(name="Ads Management", needed_for="ad/get: each ad's video (tiktok_item_id), deleted ads included"),
-        Scope(name="Ad Account Management", needed_for="advertiser/info: the account's time zone"),
+        Scope(
+            name="Reporting",
+            needed_for="report/integrated/get: hourly ad metrics",
+            endpoints=("report/integrated/get",),
+        ),
+        Scope(
+            name="Ads Management",
+            needed_for="ad/get: each ad's video (tiktok_item_id), deleted ads included",
+            endpoints=("ad/get",),
+        ),
+        Scope(
+            name="Ad Account Management",
+            needed_for="advertiser/info: the account's time zone",
+            endpoints=("advertiser/info",),
+        ),
     ),
     rate_limits=(
         _business_app_limit(
@@ -223,6 +241,7 @@ EVENTS_API = SourceDeclaration(
         Scope(
             name="Events API access to the pixel and event sets",
             needed_for="event/track to TIKTOK_PIXEL_CODE, TIKTOK_OFFLINE_EVENT_SET_ID, TIKTOK_CRM_EVENT_SET_ID",
+            endpoints=("event/track",),
         ),
     ),
     rate_limits=(

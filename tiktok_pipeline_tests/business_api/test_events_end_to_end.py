@@ -152,6 +152,8 @@ def test_conversions_reach_tiktok_exactly_once_and_no_pii_lands(settings, tmp_pa
         quarantined = con.execute("SELECT reason FROM quarantined_records WHERE asset = 'conversion_outbox'").fetchall()
         own = con.execute("SELECT reason FROM conversion_quarantine").fetchall()
         calls = con.execute("SELECT source, purpose, endpoint, outcome FROM api_call_log").fetchall()
+        scopes = con.execute("SELECT DISTINCT scope FROM api_call_log").fetchall()
+    assert scopes == [("Events API access to the pixel and event sets",)]  # as SOURCES["events_api"] declares
     # api_call_log: every Events API call, the one lost request included (no answer: a timeout)
     assert {(source, purpose) for source, purpose, _, _ in calls} == {("events_api", "send conversions")}
     assert all(endpoint.startswith("/open_api/v1.3/") for _, _, endpoint, _ in calls)

@@ -195,6 +195,8 @@ def test_tokens_revoke_command_against_a_served_simulator(tmp_path, monkeypatch,
         monkeypatch.setenv("TIKTOK_API_BASE_URL", url)
         monkeypatch.setenv("TIKTOK_API_IS_SIMULATOR", "true")
         monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(tmp_path / "tokens.json"))
+        monkeypatch.setenv("TIKTOK_WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))  # its call is recorded there
+        monkeypatch.setenv("TIKTOK_LANDING_DIR", str(tmp_path / "landing"))
         assert main(["tokens", "revoke", username]) == 0
         assert sim.stats["oauth revoke"] == 1
         assert main(["tokens", "revoke", username]) == 1  # nothing stored any more

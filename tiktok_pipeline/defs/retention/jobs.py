@@ -16,6 +16,7 @@ from tiktok_pipeline.governance.holdings import prune_held_rows, prune_landing
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.pruning import decisions_table, prune_windows
 from tiktok_pipeline.governance.retention import retention_cutoff
+from tiktok_pipeline.warehouse.call_spool import write_spooled
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.maintenance import tidy_lake
 
@@ -55,7 +56,8 @@ def prune_window_rows(
     deleted from all four in ONE transaction only if daily_video_metrics and daily_creator_metrics have
     rows for it whose observations equal the window tables' row counts, and their partition for the day
     was materialised after every window of the day. Otherwise the day is kept, and the reason logged and
-    reported. Then api_call_log rows older than TIKTOK_CALL_LOG_RETENTION_DAYS and quarantine rows older than
+    reported. Then the calls CLI commands spooled while the warehouse was busy are written to api_call_log
+    (``warehouse/call_spool.py``), and api_call_log rows older than TIKTOK_CALL_LOG_RETENTION_DAYS and quarantine rows older than
     TIKTOK_QUARANTINE_RETENTION_DAYS are deleted (one transaction per table), and the landing files of days older
     than TIKTOK_LANDING_RETENTION_DAYS that nothing needs any more (their window parsed, no run of it queued or
     running, its day's window rows pruned; ``governance/holdings.py``). poll_telemetry, alerts and the rollups are
@@ -76,6 +78,7 @@ def prune_window_rows(
             dry_run=config.dry_run,
             log=lambda level, message: getattr(context.log, level)(message),
         )
+        spooled_calls = 0 if config.dry_run else write_spooled(connection, Path(retention.landing_dir))
         held = prune_held_rows(connection, now=now, days=retention.held_days, dry_run=config.dry_run)
         evidence = landing_evidence(
             context.instance, connection, retention_cutoff(now, retention.landing_retention_days)
@@ -118,6 +121,7 @@ def prune_window_rows(
         metadata={
             "cutoff": f"{run.cutoff:%Y-%m-%d}",
             "retention_days": retention.retention_days,
+            "spooled_calls_written": spooled_calls,
             "dry_run": config.dry_run,
             "days_considered": len(run.decisions),
             "days_pruned": len(run.deleted),

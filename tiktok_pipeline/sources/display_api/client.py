@@ -65,12 +65,6 @@ class _Bearer(httpx.Auth):
 
 PURPOSES = {"user/info": "creator profile", "video/list": "discover videos", "video/query": "refresh video counts"}
 """Why each Display API endpoint is called (``api_call_log.purpose``)."""
-SCOPES = {
-    "user/info": "user.info.basic,user.info.profile,user.info.stats",
-    "video/list": "video.list",
-    "video/query": "video.list",
-}
-"""The scopes each endpoint's call uses (``api_call_log.scope``; declared in ``SOURCES``)."""
 
 
 class DisplayApiClient(OAuthClient):
@@ -133,7 +127,7 @@ class DisplayApiClient(OAuthClient):
         call = ApiCall(endpoint, username, params, body, None, None, None, 0, 0.0)
         started = time.perf_counter()
         attempts, code, spent = 0, None, 0.0
-        with call_context(subject=username, purpose=PURPOSES.get(endpoint), scope=SCOPES.get(endpoint)):
+        with call_context(subject=username, purpose=PURPOSES.get(endpoint)):
             for refreshed in (False, True):
                 exchange = self._http.request(
                     method,

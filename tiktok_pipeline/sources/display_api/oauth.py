@@ -140,7 +140,8 @@ class OAuthClient(SessionClient):
                 "client_secret": self._client_secret.get_secret_value(),
                 "token": self.access_token(username).get_secret_value(),
             }
-            exchange = self._http.request("POST", "/v2/oauth/revoke/", data=form, name="oauth/revoke")
+            with call_context(subject=username, purpose="token revoke"):
+                exchange = self._http.request("POST", "/v2/oauth/revoke/", data=form, name="oauth/revoke")
             response = exchange.last.response
             if exchange.exhausted or response is None:
                 raise TikTokApiError(f"oauth/revoke for {username} failed after retries: {exchange.last.error_text()}")

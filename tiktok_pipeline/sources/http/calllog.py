@@ -2,11 +2,15 @@
 
 The session (:meth:`~.session.HttpSession.request`) calls :func:`record_call` once per logical call with
 what it knows (source, endpoint path, status, attempts, latency); what only the caller knows (why the call
-was made, the creator or advertiser it concerned, the window it served, the scope) comes from a context the
-caller sets around its calls with :func:`call_context` (nested contexts add to the outer one). Rows are
+was made, the creator or advertiser it concerned, the window it served) comes from a context the
+caller sets around its calls with :func:`call_context` (nested contexts add to the outer one). The scope is not
+the caller's to say: it is read from the source declarations for the call's source and endpoint
+(:func:`~tiktok_pipeline.governance.call_scopes.call_scope`), so an OAuth refresh made inside a data call is not
+recorded under the data call's scopes. Rows are
 kept only inside :func:`recording`, which yields the step's buffer; the step writes it with its other
 writes (:func:`tiktok_pipeline.warehouse.call_log.append_calls`). Outside any ``recording`` nothing is kept
-(the polling sensor's own calls, for instance).
+(the polling sensor's own calls, for instance); a CLI command records its calls with
+:func:`tiktok_pipeline.warehouse.call_spool.record_command_calls`.
 
 Never recorded: query strings, tokens, webhook URLs (a session holding secret URLs records its
 ``endpoint_label``, e.g. ``slack``, never a path), request or response bodies, hashed identifiers.
@@ -21,12 +25,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tiktok_pipeline.governance.call_scopes import call_scope
 from tiktok_pipeline.sources.http.exchange import Exchange
 
 
 @dataclass(frozen=True)
 class CallContext:
-    """What the caller knows about the calls made inside it: why, about whom, for which window, under which scope."""
+    """What the caller knows about the calls made inside it: why, about whom, for which window."""
 
     purpose: str | None = None
     source: str | None = None
@@ -35,7 +40,6 @@ class CallContext:
     """Overrides the path (a webhook's kind, ``slack`` or ``teams``: its URL is a secret)."""
     subject: str | None = None
     window_start: datetime | None = None
-    scope: str | None = None
 
 
 @dataclass
@@ -63,7 +67,7 @@ def recording(buffer: CallBuffer | None = None) -> Iterator[CallBuffer]:
 
 @contextlib.contextmanager
 def call_context(**fields: Any) -> Iterator[CallContext]:
-    """Set ``purpose``, ``source``, ``endpoint``, ``subject``, ``window_start`` or ``scope`` for the calls made inside the block."""
+    """Set ``purpose``, ``source``, ``endpoint``, ``subject`` or ``window_start`` for the calls made inside the block."""
     current = replace(_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None})
     token = _CONTEXT.set(current)
     try:
@@ -73,8 +77,8 @@ def call_context(**fields: Any) -> Iterator[CallContext]:
 
 
 def _envelope(exchange: Exchange) -> tuple[str | None, str | None, int | None]:
-    """TikTok's error code, log_id/request_id and item count (``data.videos`` or ``data.list``) of the last
-    answer, when its body is a JSON envelope."""
+    """TikTok's error code (an OAuth refusal's ``error``), log_id/request_id and item count (``data.videos`` or
+    ``data.list``) of the last answer, when its body is a JSON envelope."""
     response = exchange.response
     if response is None or "json" not in response.headers.get("content-type", ""):
         return None, None, None
@@ -86,6 +90,8 @@ def _envelope(exchange: Exchange) -> tuple[str | None, str | None, int | None]:
         return None, None, None
     error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
     code = error.get("code", body.get("code"))
+    if code is None and isinstance(body.get("error"), str) and body["error"]:
+        code = body["error"]  # an OAuth refusal: {"error": "invalid_grant", "log_id": ...}
     log_id = error.get("log_id") or body.get("request_id") or body.get("log_id")
     data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
     items = next((len(v) for k in ("videos", "list") if isinstance(v := data.get(k), list)), None)
@@ -100,13 +106,14 @@ def record_call(source: str, endpoint: str, exchange: Exchange, *, latency_secon
     context = _CONTEXT.get()
     code, log_id, items = _envelope(exchange)
     window = context.window_start
+    source = context.source or source
     buffer.rows.append(
         {
             "called_at": datetime.now(UTC).replace(tzinfo=None),
             "window_start": window.astimezone(UTC).replace(tzinfo=None) if window is not None else None,
-            "source": context.source or source,
+            "source": source,
             "endpoint": context.endpoint or endpoint,
-            "scope": context.scope,
+            "scope": call_scope(source, endpoint),
             "purpose": context.purpose,
             "subject": context.subject,
             "http_status": exchange.last.status,

@@ -20,11 +20,20 @@ API_CALL_LOG = TableSpec(
             "VARCHAR",
             "The request path without its query (e.g. /v2/video/query/); for webhooks only their kind (slack, teams).",
         ),
-        Column("scope", "VARCHAR", "The OAuth scopes the call relies on, when the caller declares them."),
+        Column(
+            "scope",
+            "VARCHAR",
+            "The declared scopes the endpoint is called under (SOURCES), comma-separated; 'none' when it needs none"
+            " (OAuth token and revoke calls, webhooks); null only for an endpoint no declaration names.",
+        ),
         Column("purpose", "VARCHAR", "Why the call was made (refresh video counts, discover videos, ad report, ...)."),
         Column("subject", "VARCHAR", "The creator handle or advertiser id the call concerned; never a token."),
         Column("http_status", "INTEGER", "HTTP status of the last attempt; null when no answer came."),
-        Column("error_code", "VARCHAR", "TikTok's envelope code of the answer (error.code or code), if any."),
+        Column(
+            "error_code",
+            "VARCHAR",
+            "TikTok's envelope code of the answer (error.code or code; an OAuth refusal's error), if any.",
+        ),
         Column("log_id", "VARCHAR", "TikTok's log_id (Display API) or request_id (API for Business) of the answer."),
         Column("attempts", "INTEGER", "Attempts made (1 + retries)."),
         Column("rows_produced", "BIGINT", "Items the answer carried (data.videos or data.list); null when unknown."),
