@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSettings
 from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.root import Settings
@@ -21,6 +22,8 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     domains.RetentionSettings,
     LiveSettings,
     ConsentSettings,
+    SwapSettings,
+    MerchandisingSettings,
 )
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     alerts: domains.AlertSettings = Field(default_factory=domains.AlertSettings)
     retention: domains.RetentionSettings = Field(default_factory=domains.RetentionSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    swaps: SwapSettings = Field(default_factory=SwapSettings)
+    merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
 
     @field_validator("warehouse_url")
     @classmethod
