@@ -32,19 +32,15 @@ def delivery(connection: duckdb.DuckDBPyConnection, version: str) -> dict[str, A
     return rows[0] if rows else None
 
 
-def _put(connection: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+def _write(tx: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    """Replace ``row``'s version in the ledger, inside the caller's transaction."""
     frame = MERCHANDISING_DELIVERIES.conform(pl.DataFrame([row])).to_arrow()
-
-    def body(tx: duckdb.DuckDBPyConnection) -> None:
-        create_or_extend(tx, MERCHANDISING_DELIVERIES)
-        tx.execute(
-            f'DELETE FROM "{MERCHANDISING_DELIVERIES.name}" WHERE feed_version = ?', [row["feed_version"]]
-        ).fetchall()
-        tx.register("_delivery", frame)
-        tx.execute(f'INSERT INTO "{MERCHANDISING_DELIVERIES.name}" BY NAME SELECT * FROM _delivery').fetchall()
-        tx.unregister("_delivery")
-
-    write_transaction(connection, body)
+    tx.execute(
+        f'DELETE FROM "{MERCHANDISING_DELIVERIES.name}" WHERE feed_version = ?', [row["feed_version"]]
+    ).fetchall()
+    tx.register("_delivery", frame)
+    tx.execute(f'INSERT INTO "{MERCHANDISING_DELIVERIES.name}" BY NAME SELECT * FROM _delivery').fetchall()
+    tx.unregister("_delivery")
 
 
 def _now() -> datetime:
@@ -54,23 +50,30 @@ def _now() -> datetime:
 def begin(
     connection: duckdb.DuckDBPyConnection, version: str, window_start: datetime, run_id: str
 ) -> dict[str, Any] | None:
-    """Write ``version`` as ``sending`` and return its row, or None when it must not be pushed (already final)."""
-    previous = delivery(connection, version)
-    if previous is not None and previous["status"] in FINAL:
-        return None
-    row = {
-        "feed_version": version,
-        "window_start": window_start.replace(tzinfo=None),
-        "status": "sending",
-        "attempts": (previous or {}).get("attempts") or 0,
-        "http_status": (previous or {}).get("http_status"),
-        "last_error": (previous or {}).get("last_error"),
-        "first_attempt_at": (previous or {}).get("first_attempt_at") or _now(),
-        "delivered_at": None,
-        "run_id": run_id,
-    }
-    _put(connection, row)
-    return row
+    """Write ``version`` as ``sending`` and return its row, or None when it must not be pushed (already final).
+
+    The check and the write are one transaction: of two runs pushing the same version, one gets the row."""
+
+    def body(tx: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+        create_or_extend(tx, MERCHANDISING_DELIVERIES)
+        previous = delivery(tx, version) or {}
+        if previous.get("status") in FINAL:
+            return None
+        row = {
+            "feed_version": version,
+            "window_start": window_start.replace(tzinfo=None),
+            "status": "sending",
+            "attempts": previous.get("attempts") or 0,
+            "http_status": previous.get("http_status"),
+            "last_error": previous.get("last_error"),
+            "first_attempt_at": previous.get("first_attempt_at") or _now(),
+            "delivered_at": None,
+            "run_id": run_id,
+        }
+        _write(tx, row)
+        return row
+
+    return write_transaction(connection, body)
 
 
 def finish(
@@ -85,15 +88,13 @@ def finish(
 ) -> str:
     """Record a push's outcome on the row :func:`begin` returned; the new status."""
     status = "delivered" if delivered else ("failed" if answered else "ambiguous")
-    _put(
-        connection,
-        {
-            **row,
-            "status": status,
-            "attempts": row["attempts"] + attempts,
-            "http_status": http_status,
-            "last_error": error,
-            "delivered_at": _now() if delivered else None,
-        },
-    )
+    outcome = {
+        **row,
+        "status": status,
+        "attempts": row["attempts"] + attempts,
+        "http_status": http_status,
+        "last_error": error,
+        "delivered_at": _now() if delivered else None,
+    }
+    write_transaction(connection, lambda tx: _write(tx, outcome))
     return status
