@@ -87,7 +87,7 @@ def test_the_feed_is_ranked_published_and_never_overwritten_by_an_older_window(f
     assert run(feed_settings, FEED, T0).success
     first = json.loads((folder / JSON_NAME).read_text())
     assert [i["sku"] for i in first["items"]] == [
-        "SKU-KITCH-PAN-05", "SKU-TRVL-PILLOW-03", "SKU-STYLE-HAT-07", "SKU-STYLE-SCARF-02"
+        "SKU-TRVL-PILLOW-03", "SKU-STYLE-HAT-07", "SKU-STYLE-SCARF-02", "SKU-TRVL-BAG-01"
     ]  # fmt: skip
     assert first["feed_version"].startswith(f"{window_key(T0)}-")
     csv_lines = (folder / CSV_NAME).read_text().splitlines()

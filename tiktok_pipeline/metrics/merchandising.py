@@ -1,8 +1,9 @@
 """The merchandising feed (pure): SKUs ranked by the momentum of the videos that promote them.
 
 A video promotes the SKUs its creator lists in the tracking registry (``product_skus``: via ``creator``) and those
-of every creator tracked under one of its campaigns (via ``campaign``). Per window, a SKU's ranking figure is the
-highest momentum among its promoting videos (ties: views per minute summed over them, then the SKU). Shop sales are
+of every creator tracked under one of its campaigns (via ``campaign``). Per window, SKUs rank by the highest momentum
+among their own creators' videos (``creator_momentum``; a SKU promoted only through a campaign comes after every SKU
+with such a video), then the highest among all their promoting videos, then views per minute summed, then the SKU. Shop sales are
 not part of the ranking: no TikTok Shop source exists yet, so the feed has no sales columns (rather than empty ones).
 """
 
@@ -21,6 +22,7 @@ from tiktok_pipeline.windows import window_key
 FEED_FIELDS = (
     "rank",
     "sku",
+    "creator_momentum",
     "momentum",
     "mean_momentum",
     "views_per_minute",
@@ -66,21 +68,30 @@ def video_skus(videos: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
 
 def rank_skus(videos: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
     """The ``merchandising_feed`` rows of every window in ``videos`` (``feed_version`` left null: see
-    :func:`with_versions`)."""
-    links = video_skus(videos, registry)
-    ordered = links.sort(["momentum", "views_per_minute", "video_id"], descending=[True, True, False], nulls_last=True)
+    :func:`with_versions`). Order: the highest momentum among the SKU's own creators' videos first (SKUs promoted
+    only through a campaign after every SKU with such a video), then among all its promoting videos, then views per
+    minute summed over them, then the SKU."""
+    links = video_skus(videos, registry).with_columns(direct=pl.col("via") == "creator")
+    ordered = links.sort(
+        ["direct", "momentum", "views_per_minute", "video_id"], descending=[True, True, True, False], nulls_last=True
+    )
     ranked = (
         ordered.group_by(["window_start", "sku"])
         .agg(
+            pl.col("momentum").filter(pl.col("direct")).max().alias("creator_momentum"),
             pl.col("momentum").max().alias("momentum"),
             pl.col("momentum").mean().alias("mean_momentum"),
             pl.col("views_per_minute").sum().alias("views_per_minute"),
             pl.col("video_id").n_unique().alias("promoting_videos"),
-            pl.col("video_id").filter(pl.col("via") == "creator").n_unique().alias("creator_videos"),
+            pl.col("video_id").filter(pl.col("direct")).n_unique().alias("creator_videos"),
             pl.col("video_id").first().alias("top_video_id"),
             pl.col("creator_username").first().alias("creator_username"),
         )
-        .sort(["window_start", "momentum", "views_per_minute", "sku"], descending=[False, True, True, False])
+        .sort(
+            ["window_start", "creator_momentum", "momentum", "views_per_minute", "sku"],
+            descending=[False, True, True, True, False],
+            nulls_last=True,
+        )
         .with_columns(pl.int_range(1, pl.len() + 1).over("window_start").alias("rank"))
     )
     return MERCHANDISING_FEED.conform(ranked)

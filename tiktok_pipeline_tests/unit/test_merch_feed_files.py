@@ -18,9 +18,9 @@ from tiktok_pipeline.metrics.merchandising import FEED_FIELDS, feed_version
 from tiktok_pipeline_tests.conftest import T0
 
 ITEMS = [
-    {"rank": 1, "sku": "SKU-A", "momentum": 6.0, "mean_momentum": 4.0, "views_per_minute": 80.0, "promoting_videos": 2,
+    {"rank": 1, "sku": "SKU-A", "creator_momentum": 6.0, "momentum": 6.0, "mean_momentum": 4.0, "views_per_minute": 80.0, "promoting_videos": 2,
      "creator_videos": 1, "top_video_id": "300", "creator_username": "cozy_traveler_3"},
-    {"rank": 2, "sku": "SKU-B,\"quoted\"", "momentum": 4.0, "mean_momentum": 4.0, "views_per_minute": 50.0,
+    {"rank": 2, "sku": "SKU-B,\"quoted\"", "creator_momentum": None, "momentum": 4.0, "mean_momentum": 4.0, "views_per_minute": 50.0,
      "promoting_videos": 1, "creator_videos": 0, "top_video_id": "200", "creator_username": None},
 ]  # fmt: skip
 

@@ -71,20 +71,25 @@ def test_a_creative_never_replaces_itself():
     assert recommend_swaps(boosted, organic, POLICY).is_empty()
 
 
-def test_skus_rank_by_the_highest_momentum_of_the_videos_promoting_them():
+def test_skus_rank_by_their_own_creators_videos_first_then_their_campaigns():
     registry = load_registry(SHIPPED_REGISTRY).to_frame()
     rows = with_versions(rank_skus(_inputs()[1], registry), size=3)
-    # PAN-05 (quiet_chef_5, no video) is promoted through its campaigns: spring (300, momentum 6) and holiday;
-    # ties on momentum go to the summed views per minute, then the SKU
+    # own creators' videos: PILLOW-03 (300: 6), HAT-07 and SCARF-02 (200: 4, tie -> the SKU), BAG-01 (500: 1.5),
+    # CAM-04 (400: 0.5); PAN-05 (quiet_chef_5 has no video) only through its campaigns (300: 6), so last
     assert rows["sku"].to_list() == [
-        "SKU-KITCH-PAN-05",
         "SKU-TRVL-PILLOW-03",
         "SKU-STYLE-HAT-07",
         "SKU-STYLE-SCARF-02",
         "SKU-TRVL-BAG-01",
         "SKU-TRVL-CAM-04",
+        "SKU-KITCH-PAN-05",
     ]
     assert rows["rank"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert rows["creator_momentum"].to_list() == [6.0, 4.0, 4.0, 1.5, 0.5, None]
+    pan = rows.filter(pl.col("sku") == "SKU-KITCH-PAN-05").row(0, named=True)
+    assert (pan["momentum"], pan["top_video_id"], pan["creator_videos"]) == (6.0, "300", 0)
+    bag = rows.filter(pl.col("sku") == "SKU-TRVL-BAG-01").row(0, named=True)
+    assert (bag["momentum"], bag["top_video_id"], bag["promoting_videos"], bag["creator_videos"]) == (4.0, "500", 3, 2)
     pillow = rows.filter(pl.col("sku") == "SKU-TRVL-PILLOW-03").row(0, named=True)
     assert (pillow["momentum"], pillow["promoting_videos"], pillow["creator_videos"]) == (6.0, 1, 1)
     assert pillow["top_video_id"] == "300" and pillow["creator_username"] == "cozy_traveler_3"

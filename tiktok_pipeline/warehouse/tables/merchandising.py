@@ -12,10 +12,17 @@ MERCHANDISING_FEED = TableSpec(
         Column("rank", "BIGINT", "1 = the SKU to feature first in this window."),
         Column("sku", "VARCHAR", "Product SKU (tracking registry product_skus)."),
         Column(
+            "creator_momentum",
+            "DOUBLE",
+            "The first ranking figure: the highest momentum (video_velocity) among the window's videos of the creators"
+            " who list the SKU; null when none of them has a video with momentum (the SKU then ranks after every SKU"
+            " with one).",
+        ),
+        Column(
             "momentum",
             "DOUBLE",
-            "The ranking figure: the highest momentum (video_velocity) among the videos promoting the SKU in the"
-            " window. Ties: views_per_minute, then sku.",
+            "The second ranking figure: the highest momentum among all the videos promoting the SKU (its creators' and"
+            " its campaigns'). Ties: views_per_minute, then sku.",
         ),
         Column("mean_momentum", "DOUBLE", "Mean momentum of the videos promoting the SKU."),
         Column("views_per_minute", "DOUBLE", "Views per minute summed over the videos promoting the SKU."),
@@ -25,7 +32,11 @@ MERCHANDISING_FEED = TableSpec(
             "Videos with a momentum that promote the SKU: their creator lists it, or a creator of their campaign does.",
         ),
         Column("creator_videos", "BIGINT", "Of those, videos whose own creator lists the SKU."),
-        Column("top_video_id", "VARCHAR", "The promoting video with the highest momentum."),
+        Column(
+            "top_video_id",
+            "VARCHAR",
+            "The promoting video with the highest momentum among its creators' videos, else among its campaigns'.",
+        ),
         Column("creator_username", "VARCHAR", "Creator of top_video_id."),
         Column("feed_version", "VARCHAR", "Version of the window's feed: <window key>-<content hash>."),
     ),
