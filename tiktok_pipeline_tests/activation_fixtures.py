@@ -28,6 +28,22 @@ ADS: dict[str, tuple[str, float, float, float]] = {
 }
 
 
+_BASE = {
+    "window_start": pl.Datetime("us"),
+    "observed_at": pl.Datetime("us"),
+    "video_id": pl.String,
+    "creator_username": pl.String,
+    "view_count": pl.Int64,
+    "engagement_rate": pl.Float64,
+    "momentum": pl.Float64,
+    "views_per_minute": pl.Float64,
+    "campaign_ids": pl.List(pl.String),
+    "product_skus": pl.List(pl.String),
+    "share_rate_30m": pl.Float64,
+    "share_rate": pl.Float64,
+}
+
+
 def frames(
     window_start: datetime, videos: dict[str, Any] | None = None, ads: dict[str, Any] | None = None
 ) -> dict[str, pl.DataFrame]:
@@ -54,7 +70,7 @@ def frames(
         }
         for video_id, (creator, momentum, vpm, share) in videos.items()
     ]
-    frame = pl.DataFrame(base)
+    frame = pl.DataFrame(base, schema=_BASE)
     paid = pl.DataFrame(
         [
             {

@@ -33,17 +33,24 @@ class SwapPolicy:
 
 
 def fading_creatives(ads: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:
-    """Boosted videos whose ads' CTR decays: change at or below the threshold, enough impressions."""
+    """Boosted videos whose ads' CTR decays: change at or below the threshold, enough impressions (NaN is no figure:
+    Polars orders it above every number)."""
     return ads.filter(
         (pl.col("active_ads") > 0)
+        & pl.col("ctr_change_30m").is_finite()
+        & pl.col("impressions_60m").is_finite()
         & (pl.col("ctr_change_30m") <= policy.ctr_change_threshold)
         & (pl.col("impressions_60m") >= policy.min_impressions)
     )
 
 
 def surging_videos(videos: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:
-    """Organic videos (no ad boosts them) whose momentum is at least the threshold."""
-    return videos.filter((pl.col("momentum") >= policy.momentum_threshold) & (pl.col("active_ads").fill_null(0) == 0))
+    """Organic videos (no ad boosts them) whose momentum is at least the threshold (a NaN momentum is none)."""
+    return videos.filter(
+        pl.col("momentum").is_finite()
+        & (pl.col("momentum") >= policy.momentum_threshold)
+        & (pl.col("active_ads").fill_null(0) == 0)
+    )
 
 
 def recommend_swaps(ads: pl.DataFrame, videos: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:

@@ -2,6 +2,8 @@
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tiktok_pipeline.ingest.registry import load_registry
 from tiktok_pipeline.metrics.merchandising import feed_items, feed_version, rank_skus, with_versions
@@ -106,3 +108,38 @@ def test_videos_without_momentum_promote_nothing():
     planted = _videos(frames(T0, videos=videos, ads={}))
     assert rank_skus(planted.with_columns(pl.lit(None, pl.Float64).alias("momentum")), registry).is_empty()
     assert rank_skus(planted, registry).is_empty()  # NaN is not a momentum either
+
+
+CREATORS = [c.username for c in load_registry(SHIPPED_REGISTRY).creators]
+CAMPAIGNS = ["cmp-holiday-2026", "cmp-creator-fund", "cmp-spring-launch", "cmp-always-on", "cmp-untracked"]
+_momentum = st.one_of(st.none(), st.floats(min_value=0, max_value=50), st.just(float("nan")))
+_video = st.tuples(st.sampled_from(CREATORS), _momentum, st.floats(0, 1000), st.one_of(st.none(), st.floats(0, 1)))
+_ad = st.tuples(st.sampled_from(CAMPAIGNS), st.floats(0, 0.1), st.floats(0, 0.1), st.floats(0, 10_000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    videos=st.dictionaries(st.integers(1, 40).map(str), _video, max_size=12),
+    ads=st.dictionaries(st.integers(1, 40).map(str), _ad, max_size=6),
+)
+def test_any_window_ranks_every_promoted_sku_once_and_swaps_only_what_the_rules_allow(videos, ads):
+    ads = {video_id: ad for video_id, ad in ads.items() if video_id in videos}
+    ad_rows, video_rows = _inputs(videos=videos, ads=ads)
+    registry = load_registry(SHIPPED_REGISTRY)
+    rows = rank_skus(video_rows, registry.to_frame())
+    assert rows["rank"].to_list() == list(range(1, rows.height + 1))
+    assert rows["sku"].is_unique().all()
+    assert set(rows["sku"]) <= {sku for c in registry.creators for sku in c.product_skus}
+    direct = rows["creator_momentum"].is_not_null().to_list()
+    assert direct == sorted(direct, reverse=True)  # SKUs with their own creators' videos first
+    swaps = recommend_swaps(ad_rows, video_rows, POLICY)
+    by_id = {video_id: (creator, momentum) for video_id, (creator, momentum, *_rest) in videos.items()}
+    campaigns = {c.username: set(c.campaign_ids) for c in registry.creators}
+    for row in swaps.iter_rows(named=True):
+        creator, momentum = by_id[row["boost_video_id"]]
+        assert row["boost_video_id"] != row["fading_video_id"] and row["boost_video_id"] not in ads
+        assert momentum is not None and momentum >= POLICY.momentum_threshold
+        assert creator == by_id[row["fading_video_id"]][0] or row["campaign_id"] in campaigns[creator]
+        assert row["ad_ctr_change_30m"] <= POLICY.ctr_change_threshold
+        assert row["ad_impressions_60m"] >= POLICY.min_impressions
+    assert swaps.select("window_start", "campaign_id", "fading_video_id").is_unique().all()
