@@ -89,6 +89,19 @@ def test_ad_velocity_of_a_window_whose_ads_land_late(defs, instance):
     assert tick(datetime(2026, 11, 20, 10, 50, 30, tzinfo=UTC)) == {AD_VELOCITY: {"2026-11-20-10:35"}}
 
 
+def test_swaps_and_the_feed_run_once_their_windows_inputs_are_in(defs, instance):
+    swaps, feed = dg.AssetKey("creative_swap_recommendations"), dg.AssetKey("merchandising_feed")
+    tick = Ticks(defs, instance, dg.AssetSelection.assets(swaps, feed))
+    now = datetime(2026, 11, 20, 10, 40, 30, tzinfo=UTC)
+    assert tick(now) == {}
+    land(instance, "enriched_video_metrics", "2026-11-20-10:35")
+    land(instance, "video_velocity", "2026-11-20-10:35")
+    assert tick(now) == {feed: {"2026-11-20-10:35"}}  # the feed needs no ads; swaps wait for ad_velocity
+    land(instance, "ad_velocity", "2026-11-20-10:35")
+    assert tick(now) == {swaps: {"2026-11-20-10:35"}}
+    assert tick(now) == {}  # requested once
+
+
 def test_rollups_run_when_the_last_windows_of_the_day_land_not_before(defs, instance):
     tick = Ticks(defs, instance, dg.AssetSelection.groups("retain"))
     evening = datetime(2026, 11, 20, 23, 58, tzinfo=UTC)
@@ -121,8 +134,10 @@ def test_the_automation_sensor_targets_the_declarative_assets_and_is_on(defs):
     repo = defs.get_repository_def()
     sensor = repo.get_sensor_def("automation_condition_sensor")
     assert sensor.description and sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.asset_selection.resolve(repo.asset_graph) == {AD_VELOCITY, QUARANTINED, CURRENT_STATE, *ROLLUPS}
-    for key in (AD_VELOCITY, QUARANTINED, CURRENT_STATE, *ROLLUPS):
+    activation = {dg.AssetKey("creative_swap_recommendations"), dg.AssetKey("merchandising_feed")}
+    expected = {AD_VELOCITY, QUARANTINED, CURRENT_STATE, *ROLLUPS, *activation}
+    assert sensor.asset_selection.resolve(repo.asset_graph) == expected
+    for key in expected:
         assert repo.asset_graph.get(key).automation_condition is not None
     assert not [s for s in repo.schedule_defs if s.name == "daily_rollup_schedule"]  # automation replaced it
 

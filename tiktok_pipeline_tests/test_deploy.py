@@ -47,7 +47,14 @@ INSTANCE_PATH = DEPLOY / "dagster.yaml"
 
 # Environment variables the code reads as secrets (through dagster.EnvVar), not Settings fields.
 SECRET_ENV_VARS = frozenset(
-    {"TIKTOK_CLIENT_SECRET", "TIKTOK_BUSINESS_ACCESS_TOKEN", "TIKTOK_SLACK_WEBHOOK_URL", "TIKTOK_TEAMS_WEBHOOK_URL"}
+    {
+        "TIKTOK_CLIENT_SECRET",
+        "TIKTOK_BUSINESS_ACCESS_TOKEN",
+        "TIKTOK_SLACK_WEBHOOK_URL",
+        "TIKTOK_TEAMS_WEBHOOK_URL",
+        "TIKTOK_MERCH_WEBHOOK_URL",
+        "TIKTOK_MERCH_WEBHOOK_SECRET",
+    }
 )
 SETTINGS_ENV_VARS = environment_variables()
 # Settings whose value is a secret (a lake's conninfo holds a password): only ever from a Secret.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DATA_PLATFORM = "team:data-platform"
 """Collection, processing, the now view, governance and retention."""
 GROWTH = "team:growth"
-"""Ads and conversions."""
+"""Ads, conversions and activation (creative swaps, the merchandising feed)."""
 
 OWNERS = {
     "collect": [DATA_PLATFORM],
@@ -19,6 +19,7 @@ OWNERS = {
     "retain": [DATA_PLATFORM],
     "ads": [GROWTH],
     "conversions": [GROWTH],
+    "activation": [GROWTH],
 }
 """Who answers for each group's assets (the UI's Owner column and filters)."""
 DEFAULT_OWNERS = [DATA_PLATFORM]

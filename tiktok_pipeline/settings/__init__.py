@@ -13,6 +13,7 @@ Use :func:`load_settings` to read the environment: a bad value raises :class:`Se
 naming the variable, the value and what is allowed.
 """
 
+from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSettings
 from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import (
@@ -44,11 +45,13 @@ __all__ = [
     "DisplaySettings",
     "LIVE_INTAKE_SWITCH",
     "LiveSettings",
+    "MerchandisingSettings",
     "PollingSettings",
     "QualitySettings",
     "RetentionSettings",
     "Settings",
     "SettingsError",
+    "SwapSettings",
     "environment_variables",
     "load_settings",
 ]

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSettings
 from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.live import LiveSettings
@@ -23,6 +24,8 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     LiveSettings,
     ConsentSettings,
     DigestSettings,
+    SwapSettings,
+    MerchandisingSettings,
 )
 
 

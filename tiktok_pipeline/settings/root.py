@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tiktok_pipeline.settings import domains
+from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSettings
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
@@ -80,6 +81,8 @@ class Settings(BaseSettings):
     retention: domains.RetentionSettings = Field(default_factory=domains.RetentionSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    swaps: SwapSettings = Field(default_factory=SwapSettings)
+    merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
 
     @field_validator("warehouse_url")
     @classmethod

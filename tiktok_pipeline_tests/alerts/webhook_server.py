@@ -32,6 +32,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
+    """The body as received (what a signature is computed over)."""
 
 
 class WebhookServer:
@@ -69,7 +71,7 @@ def server() -> Iterator[WebhookServer]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state.lock:
-                state.requests.append(Received(self.path, dict(self.headers), json.loads(raw)))
+                state.requests.append(Received(self.path, dict(self.headers), json.loads(raw), raw))
             reply = state.next_reply(self.path)
             time.sleep(reply.delay)
             try:

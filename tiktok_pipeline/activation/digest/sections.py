@@ -15,6 +15,7 @@ from datetime import datetime
 import duckdb
 
 from tiktok_pipeline.activation.digest.model import DigestSection
+from tiktok_pipeline.activation.digest.swaps_feed import merchandising_digest_section, swaps_digest_section
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.warehouse.tables import ALERTS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW
@@ -71,7 +72,9 @@ def alerts_section(connection: duckdb.DuckDBPyConnection, window_start: datetime
 SECTION_BUILDERS: tuple[SectionBuilder, ...] = (
     top_movers_section,
     alerts_section,
-    # the other activation domains add their builder here, one line each (pacing, creative swaps, merchandising)
+    swaps_digest_section,
+    merchandising_digest_section,
+    # the other activation domains add their builder here, one line each (e.g. pacing)
 )
 """The digest's sections, in the order they are shown."""
 

@@ -5,6 +5,7 @@ from tiktok_pipeline.warehouse.tables.ads import AD_VELOCITY, RAW_AD_METRICS
 from tiktok_pipeline.warehouse.tables.consent import CREATOR_CONSENT
 from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
 from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS
+from tiktok_pipeline.warehouse.tables.merchandising import MERCHANDISING_DELIVERIES, MERCHANDISING_FEED
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
@@ -14,6 +15,7 @@ from tiktok_pipeline.warehouse.tables.quarantine import (
 )
 from tiktok_pipeline.warehouse.tables.rollups import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS
 from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.swaps import CREATIVE_SWAP_RECOMMENDATIONS
 from tiktok_pipeline.warehouse.tables.versions import SCHEMA_VERSIONS
 from tiktok_pipeline.warehouse.tables.videos import (
     ENRICHED_VIDEO_METRICS,
@@ -47,6 +49,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     LIVE_STREAM_METRICS,
     SCHEMA_VERSIONS,
     CREATOR_CONSENT,
+    CREATIVE_SWAP_RECOMMENDATIONS,
+    MERCHANDISING_FEED,
+    MERCHANDISING_DELIVERIES,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -58,6 +63,7 @@ __all__ = [
     "API_CALL_LOG",
     "CONVERSION_OUTBOX",
     "CONVERSION_QUARANTINE",
+    "CREATIVE_SWAP_RECOMMENDATIONS",
     "CREATOR_CONSENT",
     "Column",
     "DAILY_CREATOR_METRICS",
@@ -67,6 +73,8 @@ __all__ = [
     "LIVE_EVENTS_RAW",
     "LIVE_EVENTS_REJECTED",
     "LIVE_STREAM_METRICS",
+    "MERCHANDISING_DELIVERIES",
+    "MERCHANDISING_FEED",
     "POLL_TELEMETRY",
     "QUARANTINED_RECORDS",
     "RAW_AD_METRICS",

@@ -1,0 +1,1 @@
+"""Creative swaps (group ``activation``): ``creative_swap_recommendations`` per window."""
