@@ -91,6 +91,13 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
             resources=dict(defs.resources),
             instance=instance,
         ),
+        dg.materialize(  # creative_swap_recommendations; merchandising_feed and its push ledger
+            list(defs.assets),
+            selection=dg.AssetSelection.assets("creative_swap_recommendations", "merchandising_feed"),
+            resources=dict(defs.resources),
+            instance=instance,
+            partition_key=window_key(T0),
+        ),
     ]
     assert all(run.success for run in runs)
     refresh(settings, instance)  # video_current_state and its view top_movers_last_hour

@@ -28,7 +28,7 @@ from tiktok_pipeline.metrics.merchandising import feed_items, rank_skus, with_ve
 from tiktok_pipeline.quality.activation_schemas import by_window, merchandising_feed_schema
 from tiktok_pipeline.sources.http.calllog import recording
 from tiktok_pipeline.warehouse.call_log import write_calls
-from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
+from tiktok_pipeline.warehouse.io import WarehouseResource, Write, create_or_extend, replace_windows, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     ENRICHED_VIDEO_METRICS,
     MERCHANDISING_DELIVERIES,
@@ -86,6 +86,8 @@ def merchandising_feed(
         videos = window_videos(connection, start, end)
         rows = with_versions(rank_skus(videos, tracking_registry.load().to_frame()), merchandising.feed_size)
         replace_windows(connection, start, end, Write(MERCHANDISING_FEED, rows))
+        # the push ledger exists (empty) from the first run, pushing or not: what the data dictionary lists is there
+        write_transaction(connection, lambda tx: create_or_extend(tx, MERCHANDISING_DELIVERIES))
     figures = {window_key(s): _figures(rows.filter(pl.col("window_start") == utc_naive(s))) for s in starts}
     report_windows(context, MERCHANDISING_FEED.name, figures)
     newest = rows.filter(pl.col("window_start") == utc_naive(starts[-1]))
