@@ -269,6 +269,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.conversions.resources import ConversionsResource
     from tiktok_pipeline.defs.governance.resources import RiskAcceptancesResource
     from tiktok_pipeline.defs.live.resources import live_resources
+    from tiktok_pipeline.defs.pacing.resources import PacingResource
     from tiktok_pipeline.defs.retention.resources import RetentionResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
 
@@ -287,6 +288,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "conversions": ConversionsResource.from_settings(settings),
         "alerts": AlertsResource.from_settings(settings),
         "retention": RetentionResource.from_settings(settings),
+        "pacing": PacingResource.from_settings(settings),
         "risk_acceptances": RiskAcceptancesResource(
             path=str(settings.risk_acceptances_path), switched_on=sorted(settings.live.switched_on())
         ),

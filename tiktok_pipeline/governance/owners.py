@@ -19,6 +19,7 @@ OWNERS = {
     "retain": [DATA_PLATFORM],
     "ads": [GROWTH],
     "conversions": [GROWTH],
+    "pacing": [GROWTH],
 }
 """Who answers for each group's assets (the UI's Owner column and filters)."""
 DEFAULT_OWNERS = [DATA_PLATFORM]

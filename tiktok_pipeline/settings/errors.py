@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings
 from tiktok_pipeline.settings import domains
 from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.live import LiveSettings
+from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.root import Settings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
@@ -21,6 +22,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     domains.RetentionSettings,
     LiveSettings,
     ConsentSettings,
+    PacingSettings,
 )
 
 

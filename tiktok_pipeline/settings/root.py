@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tiktok_pipeline.settings import domains
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
+from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
     alerts: domains.AlertSettings = Field(default_factory=domains.AlertSettings)
     retention: domains.RetentionSettings = Field(default_factory=domains.RetentionSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("warehouse_url")
     @classmethod

@@ -6,6 +6,7 @@ from tiktok_pipeline.warehouse.tables.consent import CREATOR_CONSENT
 from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
 from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
+from tiktok_pipeline.warehouse.tables.pacing import BUDGET_CHANGES, PACING_RECOMMENDATIONS
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -47,6 +48,8 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     LIVE_STREAM_METRICS,
     SCHEMA_VERSIONS,
     CREATOR_CONSENT,
+    PACING_RECOMMENDATIONS,
+    BUDGET_CHANGES,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -54,6 +57,7 @@ __all__ = [
     "ALL_TABLES",
     "AD_REPORT_QUARANTINE",
     "AD_VELOCITY",
+    "BUDGET_CHANGES",
     "ALERTS",
     "API_CALL_LOG",
     "CONVERSION_OUTBOX",
@@ -67,6 +71,7 @@ __all__ = [
     "LIVE_EVENTS_RAW",
     "LIVE_EVENTS_REJECTED",
     "LIVE_STREAM_METRICS",
+    "PACING_RECOMMENDATIONS",
     "POLL_TELEMETRY",
     "QUARANTINED_RECORDS",
     "RAW_AD_METRICS",
