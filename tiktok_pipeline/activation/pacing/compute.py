@@ -103,23 +103,44 @@ def _spend(connection: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, li
 def _history(
     connection: duckdb.DuckDBPyConnection, window_start: datetime, day_start: datetime
 ) -> dict[str, tuple[float, datetime | None]]:
-    """Per ad group: the budget before its first change today, and its last change (recommended or applied)."""
+    """Per ad group: the budget before its first change today, and its last change (recommended or applied) before
+    the window (the changes of this window's own recommendations, or of later ones, do not count: a re-run
+    computes what the first run did)."""
     frame = read_frame(
         connection,
         f"""WITH events AS (
-                SELECT adgroup_id, observed_at AS at, budget_before FROM {PACING_RECOMMENDATIONS.name}
+                SELECT adgroup_id, observed_at AS changed_at, budget_before FROM {PACING_RECOMMENDATIONS.name}
                 WHERE action IN ('raise', 'lower') AND window_start >= ? AND window_start < ?
                 UNION ALL
-                SELECT adgroup_id, applied_at AS at, budget_before FROM {BUDGET_CHANGES.name}
-                WHERE state = 'answered' AND applied_at >= ? AND applied_at < ?)
-            SELECT adgroup_id, arg_min(budget_before, at) AS first_budget, max(at) AS last_at
+                SELECT adgroup_id, applied_at AS changed_at, budget_before FROM {BUDGET_CHANGES.name}
+                WHERE state = 'answered' AND applied_at >= ? AND applied_at < ? AND recommendation_id NOT IN (
+                    SELECT recommendation_id FROM {PACING_RECOMMENDATIONS.name} WHERE window_start >= ?))
+            SELECT adgroup_id, arg_min(budget_before, changed_at) AS first_budget, max(changed_at) AS last_at
             FROM events GROUP BY adgroup_id""",
-        [utc_naive(day_start), utc_naive(window_start), utc_naive(day_start), utc_naive(window_start + WINDOW)],
+        [
+            utc_naive(day_start),
+            utc_naive(window_start),
+            utc_naive(day_start),
+            utc_naive(window_start + WINDOW),
+            utc_naive(window_start),
+        ],
     )
     return {
         row["adgroup_id"]: (row["first_budget"], _aware(row["last_at"]) if row["last_at"] else None)
         for row in frame.iter_rows(named=True)
     }
+
+
+def _applied(connection: duckdb.DuckDBPyConnection, window_start: datetime) -> dict[str, float]:
+    """Per ad group: the budget before the change this window's own recommendation made (a re-run of the window)."""
+    frame = read_frame(
+        connection,
+        f"""SELECT c.adgroup_id, c.budget_before FROM {BUDGET_CHANGES.name} c
+            JOIN {PACING_RECOMMENDATIONS.name} r ON r.recommendation_id = c.change_id
+            WHERE r.window_start = ? AND c.state IN ('sent', 'answered')""",
+        [utc_naive(window_start)],
+    )
+    return dict(zip(frame["adgroup_id"].to_list(), frame["budget_before"].to_list(), strict=True))
 
 
 def window_recommendations(
@@ -134,14 +155,16 @@ def window_recommendations(
     spend = _spend(connection, now)
     signals = _signals(connection, window_start, now)
     history = _history(connection, window_start, local_day_start(now, zone))
+    applied = _applied(connection, window_start)
     rows = []
     for adgroup_id in sorted(spend):
         budget = budgets.get(adgroup_id)
         if budget is None or budget.budget_mode != DAY_MODE:
             continue
-        current = pace(adgroup_id, budget.budget, spend[adgroup_id], now, zone, rules.weights)
+        before = applied.get(adgroup_id, budget.budget)  # a re-run: the budget this window's change started from
+        current = pace(adgroup_id, before, spend[adgroup_id], now, zone, rules.weights)
         evidence = signals.get(adgroup_id, Signals())
-        first, last = history.get(adgroup_id, (budget.budget, None))
+        first, last = history.get(adgroup_id, (before, None))
         rec = recommend(window_start, now, current, evidence, History(first, last), rules.guardrails, rules.thresholds)
         if rec is None:
             continue

@@ -9,10 +9,11 @@ account's time zone (``raw_ad_metrics``), their boosted videos' momentum (``vide
 nothing is sent.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import polars as pl
 
 from tiktok_pipeline.activation.pacing.compute import pace_windows
 from tiktok_pipeline.activation.pacing.outbox import enqueue, relay
@@ -35,7 +36,11 @@ from tiktok_pipeline.sources.http.calllog import call_context, recording
 from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import AD_VELOCITY, PACING_RECOMMENDATIONS, RAW_AD_METRICS
-from tiktok_pipeline.windows import window_starts
+from tiktok_pipeline.windows import utc_naive, window_starts
+
+APPLY_WITHIN = timedelta(minutes=15)
+"""Apply mode sends the run's LAST window's changes only, and against TikTok only while that window ended less than
+this long ago: a backfill or a late re-run recommends (its rows are written) but never sends stale changes."""
 
 PACING_CHECKS = {
     "pacing_recommendations_schema": (
@@ -51,7 +56,8 @@ pacing ratio, the evidence (the boosted video's momentum, its ads' CTR and 30-mi
 budget after the guardrails (step, day, floor, ceiling, cooldown) and which guardrail applied.
 
 `TIKTOK_PACING_MODE=recommend` (default) sends nothing. `apply` sends each raise or lower through
-`adgroup/budget/update` exactly once (table `budget_changes`: queued, sent, answered; read back with `adgroup/get`
+`adgroup/budget/update` exactly once (the run's last window only, and against TikTok only within 15 minutes of its
+end: a backfill never sends stale changes) (table `budget_changes`: queued, sent, answered; read back with `adgroup/get`
 before any resend); `tiktok-pipeline pacing revert <change_id>` undoes one."""
 
 
@@ -99,7 +105,10 @@ def pacing_recommendations(
         outcomes: dict[str, int] = {}
         if rules.mode == "apply":
             with warehouse.serialised("pacing-relay"), warehouse.connection() as connection:
-                queued = enqueue(connection, frame, datetime.now(UTC), context.run.run_id)
+                latest = frame.filter(pl.col("window_start") == utc_naive(starts[-1]))
+                if not business_api.observe_at_window_end and datetime.now(UTC) - end > APPLY_WITHIN:
+                    latest = latest.clear()  # an old window re-run: its budgets are not the current ones
+                queued = enqueue(connection, latest, datetime.now(UTC), context.run.run_id)
                 outcomes = {"queued": queued}
                 if config.send:
                     outcomes.update(
