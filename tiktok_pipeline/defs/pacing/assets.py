@@ -35,7 +35,7 @@ from tiktok_pipeline.sources.business_api.adgroups import read_budgets
 from tiktok_pipeline.sources.http.calllog import call_context, recording
 from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource
-from tiktok_pipeline.warehouse.tables import AD_VELOCITY, PACING_RECOMMENDATIONS, RAW_AD_METRICS
+from tiktok_pipeline.warehouse.tables import AD_VELOCITY, BUDGET_CHANGES, PACING_RECOMMENDATIONS, RAW_AD_METRICS
 from tiktok_pipeline.windows import utc_naive, window_starts
 
 APPLY_WITHIN = timedelta(minutes=15)
@@ -72,7 +72,7 @@ class PacingConfig(dg.Config):
     name=PACING_RECOMMENDATIONS.name,
     deps=[RAW_AD_METRICS.name, AD_VELOCITY.name, "video_velocity"],
     description=PACING_DOC,
-    metadata=PACING_RECOMMENDATIONS.asset_metadata,
+    metadata={**PACING_RECOMMENDATIONS.asset_metadata, "outbox_table": BUDGET_CHANGES.name},
     check_specs=check_specs(PACING_RECOMMENDATIONS.name, PACING_CHECKS),
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),

@@ -35,6 +35,7 @@ from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution, HourMetrics
+from tiktok_pipeline.simulator.business.budgets import AdGroupBudgets
 from tiktok_pipeline.simulator.curves import surge
 from tiktok_pipeline.simulator.randomness import bits, unit
 from tiktok_pipeline.simulator.world import VideoTruth, World
@@ -137,8 +138,6 @@ class AdAccount:
         self.zone = ZoneInfo(timezone)
         self.seed = world.config.seed
         self.attribution = Attribution(attribution_days)
-        from tiktok_pipeline.simulator.business.adgroups import AdGroupBudgets  # it imports this module
-
         self.budgets: AdGroupBudgets = AdGroupBudgets(self)
         """The ad groups' budgets and changes (:mod:`.adgroups`): every hour's spend respects them."""
         self._ad = lru_cache(maxsize=65_536)(self._make_ad)

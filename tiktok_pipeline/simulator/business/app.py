@@ -34,10 +34,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from tiktok_pipeline.simulator.asof import requested_as_of
-from tiktok_pipeline.simulator.business.adgroups import AdGroupBudgets, adgroup_endpoints
+from tiktok_pipeline.simulator.business.adgroups import AdGroupEndpoints, adgroup_endpoints
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
 from tiktok_pipeline.simulator.business.advertiser import Advertisers, advertiser_endpoints
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
+from tiktok_pipeline.simulator.business.budgets import AdGroupBudgets
 from tiktok_pipeline.simulator.business.events import EventsStore
 from tiktok_pipeline.simulator.business.protocol import (
     BusinessError,
@@ -96,7 +97,7 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
         "event/track": Endpoint("POST", api.events.track),
         **reporting_endpoints(api.reporting),
         **advertiser_endpoints(api.advertisers),
-        **adgroup_endpoints(api.budgets),
+        **adgroup_endpoints(AdGroupEndpoints(account)),
     }
 
 
