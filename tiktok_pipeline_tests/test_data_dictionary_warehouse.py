@@ -91,6 +91,13 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
             resources=dict(defs.resources),
             instance=instance,
         ),
+        dg.materialize(  # pacing_recommendations, and budget_changes (its outbox)
+            list(defs.assets),
+            selection=dg.AssetSelection.assets("pacing_recommendations"),
+            resources=dict(defs.resources),
+            instance=instance,
+            partition_key=window_key(T0),
+        ),
     ]
     assert all(run.success for run in runs)
     refresh(settings, instance)  # video_current_state and its view top_movers_last_hour
