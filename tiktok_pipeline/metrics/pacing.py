@@ -172,7 +172,8 @@ def recommend(
         return None
     after, guardrail = _guard(target, now, history, guardrails)
     rid = recommendation_id(window_start, current.adgroup_id)
-    if guardrail == "cooldown" or round(after, 2) == round(budget, 2):
+    against = after <= budget if action == "raise" else after >= budget  # a bound the budget already passed
+    if guardrail == "cooldown" or against or round(after, 2) == round(budget, 2):
         return Recommendation(rid, current.adgroup_id, "hold", budget, budget, reason, guardrail or "no room")
     return Recommendation(rid, current.adgroup_id, action, budget, round(after, 2), reason, guardrail)
 

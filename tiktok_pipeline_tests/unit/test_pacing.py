@@ -180,3 +180,42 @@ def test_pacing_settings_errors_name_the_variable(monkeypatch):
         load_pacing_settings()
     monkeypatch.setenv("TIKTOK_PACING_CEILING", "500")
     assert load_pacing_settings().pacing_mode == "apply"
+
+
+def test_the_schema_check_fails_a_budget_moving_against_its_action_or_outside_the_bounds():
+    import polars as pl
+
+    from tiktok_pipeline.quality.pacing_schemas import pacing_by_window
+    from tiktok_pipeline.windows import utc_naive, window_key
+
+    row = {
+        "window_start": utc_naive(W),
+        "recommendation_id": "a",
+        "adgroup_id": "1",
+        "action": "raise",
+        "budget_before": 100.0,
+        "budget_after": 120.0,
+        "spent_today": 50.0,
+        "pacing_ratio": 1.0,
+        "reason": "surge",
+    }
+    bad = [
+        {**row, "recommendation_id": "b", "adgroup_id": "2", "budget_after": 90.0},  # a raise that lowers
+        {**row, "recommendation_id": "c", "adgroup_id": "3", "budget_after": 9000.0},  # above the ceiling
+    ]
+    good = pacing_by_window(pl.DataFrame([row]), [W], 20.0, 5000.0)[window_key(W)]["pacing_recommendations_schema"]
+    failed = pacing_by_window(pl.DataFrame([row, *bad]), [W], 20.0, 5000.0)[window_key(W)]
+    outcome = failed["pacing_recommendations_schema"]
+    assert good.passed and not outcome.passed and outcome.failed_rows == 2
+
+
+def test_a_bound_the_budget_already_passed_holds_instead_of_moving_it_against_the_action():
+    above = recommend(
+        W, NOW, a_pace(budget=8001.0, spent=4000.0), SURGE, History(8001.0), Guardrails(ceiling=8000.0), Thresholds()
+    )
+    assert (
+        above is not None and above.action == "hold" and above.budget_after == 8001.0 and above.guardrail == "ceiling"
+    )
+    below = a_pace(budget=20.0, spent=16.0)
+    floor = recommend(W, NOW, below, FALLING, History(20.0), Guardrails(floor=25.0), Thresholds())
+    assert floor is not None and floor.action == "hold" and floor.guardrail == "floor"
