@@ -33,10 +33,14 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     business = BusinessApiResource.from_settings(settings).process_config_and_initialize()
-    with connect(settings.warehouse, purpose="pacing revert") as connection, business.client() as client:
+    with business.client() as client:  # the warehouse is opened per transaction, never held during a request
         try:
             revert_id, outcomes = revert(
-                connection, client, business.advertiser_id, args.change_id, now=datetime.now(UTC)
+                lambda: connect(settings.warehouse, purpose="pacing revert"),
+                client,
+                business.advertiser_id,
+                args.change_id,
+                now=datetime.now(UTC),
             )
         except ValueError as exc:
             print(f"pacing revert: {exc}", file=sys.stderr)

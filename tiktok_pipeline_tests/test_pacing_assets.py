@@ -194,19 +194,33 @@ def queue_two(connection, simulator) -> list[tuple[str, float]]:
     return groups
 
 
+def writer(settings):
+    return lambda: open_warehouse(settings, read_only=False)
+
+
+def execute(settings, sql: str) -> None:
+    with open_warehouse(settings, read_only=False) as connection:
+        connection.execute(sql)
+
+
+def changes(settings) -> dict[str, dict]:
+    return {r["change_id"]: r for r in table(settings, "budget_changes").iter_rows(named=True)}
+
+
 @pytest.mark.both_backends
 def test_a_crash_between_send_and_record_never_applies_twice(settings, served):
     simulator, url = served
-    with open_warehouse(settings, read_only=False) as connection, client(url) as api:
-        (a, budget_a), (b, budget_b) = queue_two(connection, simulator)
+    with open_warehouse(settings, read_only=False) as connection:
+        (a, budget_a), (b, _) = queue_two(connection, simulator)
+    with client(url) as api:
         # rec-a: the request went out and was applied, then the process died before recording the answer
-        connection.execute("UPDATE budget_changes SET state = 'sent', attempts = 1 WHERE change_id = 'rec-a'")
+        execute(settings, "UPDATE budget_changes SET state = 'sent', attempts = 1 WHERE change_id = 'rec-a'")
         update_budget(api, ADVERTISER_ID, a, budget_a + 100)
         # rec-b: claimed, then the process died before the request left
-        connection.execute("UPDATE budget_changes SET state = 'sent', attempts = 1 WHERE change_id = 'rec-b'")
-        outcomes = relay(connection, api, ADVERTISER_ID, now=T0, run_id="run-3")
-        again = relay(connection, api, ADVERTISER_ID, now=T0, run_id="run-4")
-        rows = {r["change_id"]: r for r in read_frame(connection, "SELECT * FROM budget_changes").iter_rows(named=True)}
+        execute(settings, "UPDATE budget_changes SET state = 'sent', attempts = 1 WHERE change_id = 'rec-b'")
+        outcomes = relay(writer(settings), api, ADVERTISER_ID, now=T0, run_id="run-3")
+        again = relay(writer(settings), api, ADVERTISER_ID, now=T0, run_id="run-4")
+    rows = changes(settings)
     assert outcomes == {"confirmed_by_read_back": 1, "answered": 1} and again == {}
     assert [c.adgroup_id for c in simulator.business.budgets.changes] == [a, b]  # each applied once
     assert rows["rec-a"]["state"] == "answered" and rows["rec-a"]["response_message"] == READ_BACK
@@ -216,13 +230,14 @@ def test_a_crash_between_send_and_record_never_applies_twice(settings, served):
 @pytest.mark.both_backends
 def test_a_budget_changed_meanwhile_is_not_overwritten_and_a_refusal_is_kept(settings, served):
     simulator, url = served
-    with open_warehouse(settings, read_only=False) as connection, client(url) as api:
-        (a, budget_a), (b, _) = queue_two(connection, simulator)
-        connection.execute("UPDATE budget_changes SET state = 'sent' WHERE change_id = 'rec-a'")
+    with open_warehouse(settings, read_only=False) as connection:
+        (a, _), _ = queue_two(connection, simulator)
+    with client(url) as api:
+        execute(settings, "UPDATE budget_changes SET state = 'sent' WHERE change_id = 'rec-a'")
         update_budget(api, ADVERTISER_ID, a, 777.0)  # someone else, by hand
-        connection.execute("UPDATE budget_changes SET budget_after = 5 WHERE change_id = 'rec-b'")  # below minimum
-        outcomes = relay(connection, api, ADVERTISER_ID, now=T0, run_id="run-3")
-        rows = {r["change_id"]: r for r in read_frame(connection, "SELECT * FROM budget_changes").iter_rows(named=True)}
+        execute(settings, "UPDATE budget_changes SET budget_after = 5 WHERE change_id = 'rec-b'")  # below minimum
+        outcomes = relay(writer(settings), api, ADVERTISER_ID, now=T0, run_id="run-3")
+    rows = changes(settings)
     assert outcomes == {"failed": 2}
     assert "changed outside pacing" in rows["rec-a"]["response_message"]
     assert rows["rec-b"]["response_code"] == 40002 and "at least 20.00" in rows["rec-b"]["response_message"]
@@ -232,16 +247,17 @@ def test_a_budget_changed_meanwhile_is_not_overwritten_and_a_refusal_is_kept(set
 @pytest.mark.both_backends
 def test_revert_restores_the_budget_exactly_once_and_is_logged(settings, served, monkeypatch, capsys):
     simulator, url = served
-    with open_warehouse(settings, read_only=False) as connection, client(url) as api:
+    with open_warehouse(settings, read_only=False) as connection:
         (a, budget_a), _ = queue_two(connection, simulator)
-        relay(connection, api, ADVERTISER_ID, now=T0, run_id="run-1")
-        revert_id, outcomes = revert(connection, api, ADVERTISER_ID, "rec-a", now=T0 + HOUR)
-        _, twice = revert(connection, api, ADVERTISER_ID, "rec-a", now=T0 + HOUR)
+    with client(url) as api:
+        relay(writer(settings), api, ADVERTISER_ID, now=T0, run_id="run-1")
+        revert_id, outcomes = revert(writer(settings), api, ADVERTISER_ID, "rec-a", now=T0 + HOUR)
+        _, twice = revert(writer(settings), api, ADVERTISER_ID, "rec-a", now=T0 + HOUR)
         with pytest.raises(ValueError, match="no change"):
-            revert(connection, api, ADVERTISER_ID, "nope", now=T0)
+            revert(writer(settings), api, ADVERTISER_ID, "nope", now=T0)
         with pytest.raises(ValueError, match="is a revert"):
-            revert(connection, api, ADVERTISER_ID, revert_id, now=T0)
-        rows = {r["change_id"]: r for r in read_frame(connection, "SELECT * FROM budget_changes").iter_rows(named=True)}
+            revert(writer(settings), api, ADVERTISER_ID, revert_id, now=T0)
+    rows = changes(settings)
     assert revert_id == "revert-rec-a" and outcomes == {"answered": 1} and twice == {}
     afters = [(c.adgroup_id, c.after) for c in simulator.business.budgets.changes if c.adgroup_id == a]
     assert afters == [(a, budget_a + 100), (a, budget_a)]

@@ -23,6 +23,8 @@ answered, the original's ``reverted_by`` names it. Reverting twice finds the rev
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +37,8 @@ from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, write_tra
 from tiktok_pipeline.warehouse.tables import BUDGET_CHANGES
 from tiktok_pipeline.windows import utc_naive
 
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+"""Opens a warehouse connection: the relay holds one only per transaction, never during a request."""
 READ_BACK = "confirmed by read-back (adgroup/get)"
 TOLERANCE = 0.005
 
@@ -97,6 +101,12 @@ def pending(connection: duckdb.DuckDBPyConnection, change_ids: list[str] | None 
     return frame
 
 
+def _apply(connect: Connect, change_id: str, run_id: str, **values: Any) -> None:
+    """Set ``values`` on one row (its own connection and transaction)."""
+    with connect() as connection:
+        _update(connection, change_id, run_id, **values)
+
+
 def _update(connection: duckdb.DuckDBPyConnection, change_id: str, run_id: str, **values: Any) -> None:
     assignments = ", ".join(f"{name} = ?" for name in values)
     _execute(
@@ -107,7 +117,7 @@ def _update(connection: duckdb.DuckDBPyConnection, change_id: str, run_id: str, 
 
 
 def relay(
-    connection: duckdb.DuckDBPyConnection,
+    connect: Connect,
     client: BusinessApiClient,
     advertiser_id: str,
     *,
@@ -117,7 +127,8 @@ def relay(
 ) -> Counter[str]:
     """Settle every queued or sent change (only ``change_ids`` when given); returns counts by outcome."""
     outcomes: Counter[str] = Counter()
-    rows = pending(connection, change_ids)
+    with connect() as connection:
+        rows = pending(connection, change_ids)
     if rows.is_empty():
         return outcomes
     unsure = rows.filter(pl.col("state") == "sent")["adgroup_id"].to_list()
@@ -129,25 +140,26 @@ def relay(
             found = current.get(row["adgroup_id"])
             budget = None if found is None else found.budget
             if budget is not None and abs(budget - row["budget_after"]) < TOLERANCE:
-                _update(connection, change_id, run_id, state="answered", applied_at=moment, response_message=READ_BACK)
+                _apply(connect, change_id, run_id, state="answered", applied_at=moment, response_message=READ_BACK)
                 outcomes["confirmed_by_read_back"] += 1
                 continue
             if budget is None or abs(budget - row["budget_before"]) >= TOLERANCE:
                 message = f"budget is {budget} now, neither before nor after: changed outside pacing, not overwritten"
-                _update(connection, change_id, run_id, state="failed", response_message=message)
+                _apply(connect, change_id, run_id, state="failed", response_message=message)
                 outcomes["failed"] += 1
                 continue
-        _execute(
-            connection,
-            f"UPDATE {BUDGET_CHANGES.name} SET state = 'sent', attempts = attempts + 1, run_id = ? WHERE change_id = ?",
-            [run_id, change_id],
-        )
-        outcomes[_send(connection, client, advertiser_id, row, moment, run_id)] += 1
+        with connect() as connection:  # claimed before the request leaves
+            _execute(
+                connection,
+                f"UPDATE {BUDGET_CHANGES.name} SET state = 'sent', attempts = attempts + 1, run_id = ? WHERE change_id = ?",
+                [run_id, change_id],
+            )
+        outcomes[_send(connect, client, advertiser_id, row, moment, run_id)] += 1
     return outcomes
 
 
 def _send(
-    connection: duckdb.DuckDBPyConnection,
+    connect: Connect,
     client: BusinessApiClient,
     advertiser_id: str,
     row: dict[str, Any],
@@ -161,10 +173,10 @@ def _send(
         if error.ambiguous:
             return "ambiguous"  # stays 'sent': the next relay reads the budget back before any resend
         if error.retryable:  # TikTok answered an error each time: nothing was applied
-            _update(connection, change_id, run_id, state="queued", response_code=error.code)
+            _apply(connect, change_id, run_id, state="queued", response_code=error.code)
             return "requeued"
-        _update(
-            connection,
+        _apply(
+            connect,
             change_id,
             run_id,
             state="failed",
@@ -175,8 +187,8 @@ def _send(
             request_id=error.request_id,
         )
         return "failed"
-    _update(
-        connection,
+    _apply(
+        connect,
         change_id,
         run_id,
         state="answered",
@@ -185,16 +197,17 @@ def _send(
         applied_at=moment,
     )
     if change_id.startswith("revert-"):
-        _execute(
-            connection,
-            f"UPDATE {BUDGET_CHANGES.name} SET reverted_by = ? WHERE change_id = ?",
-            [change_id, change_id.removeprefix("revert-")],
-        )
+        with connect() as connection:
+            _execute(
+                connection,
+                f"UPDATE {BUDGET_CHANGES.name} SET reverted_by = ? WHERE change_id = ?",
+                [change_id, change_id.removeprefix("revert-")],
+            )
     return "answered"
 
 
 def revert(
-    connection: duckdb.DuckDBPyConnection,
+    connect: Connect,
     client: BusinessApiClient,
     advertiser_id: str,
     change_id: str,
@@ -205,11 +218,8 @@ def revert(
     """Undo an answered change exactly once; returns the revert's change id and what relaying it did.
 
     ValueError when the change does not exist, was not applied, or is itself a revert."""
-    ensure = read_frame(
-        connection,
-        f"SELECT * FROM {BUDGET_CHANGES.name} WHERE change_id = ?",
-        [change_id],
-    )
+    with connect() as connection:
+        ensure = read_frame(connection, f"SELECT * FROM {BUDGET_CHANGES.name} WHERE change_id = ?", [change_id])
     if ensure.is_empty():
         raise ValueError(f"budget_changes has no change {change_id!r}")
     original = ensure.row(0, named=True)
@@ -236,5 +246,6 @@ def revert(
             infer_schema_length=None,
         )
     )
-    _insert_new(connection, row)
-    return revert_id, relay(connection, client, advertiser_id, now=now, run_id=run_id, change_ids=[revert_id])
+    with connect() as connection:
+        _insert_new(connection, row)
+    return revert_id, relay(connect, client, advertiser_id, now=now, run_id=run_id, change_ids=[revert_id])

@@ -104,15 +104,22 @@ def pacing_recommendations(
             frame = pace_windows(connection, starts, budgets, ZoneInfo(zone.name), rules)
         outcomes: dict[str, int] = {}
         if rules.mode == "apply":
-            with warehouse.serialised("pacing-relay"), warehouse.connection() as connection:
+            # one relay at a time (its own lock); the warehouse is held per transaction, never during a request
+            with warehouse.serialised("pacing-relay"):
                 latest = frame.filter(pl.col("window_start") == utc_naive(starts[-1]))
                 if not business_api.observe_at_window_end and datetime.now(UTC) - end > APPLY_WITHIN:
                     latest = latest.clear()  # an old window re-run: its budgets are not the current ones
-                queued = enqueue(connection, latest, datetime.now(UTC), context.run.run_id)
-                outcomes = {"queued": queued}
+                with warehouse.connection() as connection:
+                    outcomes = {"queued": enqueue(connection, latest, datetime.now(UTC), context.run.run_id)}
                 if config.send:
                     outcomes.update(
-                        relay(connection, client, business_api.advertiser_id, now=as_of, run_id=context.run.run_id)
+                        relay(
+                            warehouse.connection,
+                            client,
+                            business_api.advertiser_id,
+                            now=as_of,
+                            run_id=context.run.run_id,
+                        )
                     )
     with warehouse.connection() as connection:
         write_calls(connection, calls)
