@@ -14,6 +14,8 @@ from tiktok_pipeline import cli
 from tiktok_pipeline.activation.pacing.digest import pacing_digest_section
 from tiktok_pipeline.activation.pacing.outbox import READ_BACK, enqueue, relay, revert
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.ingest.collect.adgroups import LANDING_SOURCE
+from tiktok_pipeline.ingest.landing import landing_path, read_landing
 from tiktok_pipeline.simulator.app import Simulator
 from tiktok_pipeline.simulator.business.adgroups import DAY
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID
@@ -150,7 +152,15 @@ def test_apply_mode_sends_each_change_exactly_once_across_reruns_and_the_cooldow
     simulator, url = served
     surging, falling = seed(settings, simulator)
     first = run(settings, url, T0, pacing_mode="apply")
+    reads = simulator.business.stats["requests adgroup/get"]
     rerun = run(settings, url, T0, pacing_mode="apply")
+    assert simulator.business.stats["requests adgroup/get"] == reads  # the re-run re-reads the landed budgets
+    landed = read_landing(landing_path(settings.landing_dir, LANDING_SOURCE, T0))
+    assert (
+        landed
+        and {r["endpoint"] for r in landed} == {"adgroup/get"}
+        and landed[0]["schema"] == "business_api.adgroup/1"
+    )
     later = run(settings, url, T0 + WINDOW, pacing_mode="apply")  # within the cooldown: holds, nothing sent
     assert first.success and rerun.success and later.success
     changes = simulator.business.budgets.changes

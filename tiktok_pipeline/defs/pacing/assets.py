@@ -1,6 +1,7 @@
 """Budget pacing (group ``pacing``): ``pacing_recommendations`` per 5-minute window, sent in apply mode.
 
-Each window reads the ad groups' budgets (``adgroup/get``, once per run), their hourly spend today in the ad
+Each run reads the ad groups' budgets (``adgroup/get``, once, as of its last window, landed under
+``data/landing/business_api/adgroup/`` before use), their hourly spend today in the ad
 account's time zone (``raw_ad_metrics``), their boosted videos' momentum (``video_velocity``) and CTR
 (``ad_velocity``), and writes the recommendations the rules and guardrails give
 (:mod:`tiktok_pipeline.activation.pacing.compute`, :mod:`tiktok_pipeline.metrics.pacing`). With
@@ -10,6 +11,7 @@ nothing is sent.
 """
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -28,10 +30,11 @@ from tiktok_pipeline.defs.metadata import (
 from tiktok_pipeline.defs.pacing.resources import PacingResource
 from tiktok_pipeline.defs.partitions import WINDOWS
 from tiktok_pipeline.defs.resources import BusinessApiResource
+from tiktok_pipeline.ingest.collect.adgroups import BudgetsUnavailableError, land_budgets
 from tiktok_pipeline.ingest.collect.ads import ZoneLookup
+from tiktok_pipeline.ingest.land import WindowNotObservableError
 from tiktok_pipeline.metrics.pacing_figures import pacing_figures
 from tiktok_pipeline.quality.pacing_schemas import pacing_by_window
-from tiktok_pipeline.sources.business_api.adgroups import read_budgets
 from tiktok_pipeline.sources.http.calllog import call_context, recording
 from tiktok_pipeline.warehouse.call_log import write_calls
 from tiktok_pipeline.warehouse.io import WarehouseResource
@@ -99,7 +102,17 @@ def pacing_recommendations(
         zone, _ = ZoneLookup(client, business_api.advertiser_id, pacing.advertiser_timezone).resolve(as_of)
         if zone is None:
             raise dg.Failure(description="the ad account's time zone is unknown (advertiser/info failed); retry later")
-        budgets = read_budgets(client, business_api.advertiser_id, as_of=as_of)
+        try:
+            budgets = land_budgets(
+                client,
+                business_api.advertiser_id,
+                starts[-1],
+                now=datetime.now(UTC),
+                landing_dir=Path(pacing.landing_dir),
+                observe_at_window_end=business_api.observe_at_window_end,
+            )
+        except (BudgetsUnavailableError, WindowNotObservableError) as exc:
+            raise dg.Failure(description=f"ad group budgets unavailable, nothing recommended: {exc}") from exc
         with warehouse.connection() as connection:
             frame = pace_windows(connection, starts, budgets, ZoneInfo(zone.name), rules)
         outcomes: dict[str, int] = {}

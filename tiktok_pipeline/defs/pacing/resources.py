@@ -21,6 +21,7 @@ class PacingResource(dg.ConfigurableResource):
     surge_momentum: float = Field(description="TIKTOK_PACING_SURGE_MOMENTUM.")
     ctr_drop: float = Field(description="TIKTOK_PACING_CTR_DROP.")
     overspend_ratio: float = Field(description="TIKTOK_PACING_OVERSPEND_RATIO.")
+    landing_dir: str = Field(description="Landing zone root (TIKTOK_LANDING_DIR): adgroup/get answers land there.")
     advertiser_timezone: str | None = Field(description="TIKTOK_ADVERTISER_TIMEZONE (None: from advertiser/info).")
 
     @classmethod
@@ -37,6 +38,7 @@ class PacingResource(dg.ConfigurableResource):
             surge_momentum=p.pacing_surge_momentum,
             ctr_drop=p.pacing_ctr_drop,
             overspend_ratio=p.pacing_overspend_ratio,
+            landing_dir=str(settings.landing_dir),
             advertiser_timezone=settings.ads.advertiser_timezone,
         )
 

@@ -10,6 +10,7 @@ budget is a number, never a boolean or a string; a record that fails names the f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -77,21 +78,19 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}"
 
 
-def read_budgets(
+def budget_pages(
     client: BusinessApiClient,
     advertiser_id: str,
     adgroup_ids: list[str] | None = None,
     *,
     as_of: datetime | None = None,
-) -> dict[str, AdGroupBudget]:
-    """Every ad group's budget (optionally only ``adgroup_ids``), by id, all pages read; ``as_of``: the instant the
-    read stands for (only a simulator's session sends it)."""
-    found: dict[str, AdGroupBudget] = {}
+) -> Iterator[tuple[BusinessCall, list[AdGroupBudget]]]:
+    """Each ``adgroup/get`` call (every ad group, or only ``adgroup_ids``, 100 ids a request) with its records; a
+    failed call raises :class:`.client.BusinessApiError`, an answer that is not valid raises ValueError.
+    ``as_of``: the instant the read stands for (only a simulator's session sends it)."""
     ids = sorted(set(adgroup_ids)) if adgroup_ids is not None else None
-    chunks = [ids[i : i + 100] for i in range(0, len(ids), 100)] if ids is not None else [None]
+    chunks: list[list[str] | None] = [ids[i : i + 100] for i in range(0, len(ids), 100)] if ids is not None else [None]
     for chunk in chunks:
-        if chunk == []:
-            continue
         page, total = 1, 1
         while page <= min(total, MAX_PAGES):
             params: dict[str, Any] = {
@@ -102,10 +101,25 @@ def read_budgets(
             }
             if chunk is not None:
                 params["filtering"] = {"adgroup_ids": chunk}
-            records, total = parse_adgroups(client.get(ADGROUP_ENDPOINT, params, as_of=as_of).data)
-            found.update((r.adgroup_id, r) for r in records)
+            call = client.get(ADGROUP_ENDPOINT, params, as_of=as_of)
+            records, total = parse_adgroups(call.data)
+            yield call, records
             page += 1
-    return found
+
+
+def read_budgets(
+    client: BusinessApiClient,
+    advertiser_id: str,
+    adgroup_ids: list[str] | None = None,
+    *,
+    as_of: datetime | None = None,
+) -> dict[str, AdGroupBudget]:
+    """Every ad group's budget (optionally only ``adgroup_ids``), by id, all pages read."""
+    return {
+        record.adgroup_id: record
+        for _, records in budget_pages(client, advertiser_id, adgroup_ids, as_of=as_of)
+        for record in records
+    }
 
 
 def update_budget(client: BusinessApiClient, advertiser_id: str, adgroup_id: str, budget: float) -> BusinessCall:
