@@ -64,6 +64,13 @@ end: a backfill never sends stale changes) (table `budget_changes`: queued, sent
 before any resend); `tiktok-pipeline pacing revert <change_id>` undoes one."""
 
 
+PACING_AUTOMATION = dg.AutomationCondition.eager().replace(
+    "in_latest_time_window", dg.AutomationCondition.in_latest_time_window(timedelta(minutes=30))
+)
+"""eager() over the last 30 minutes' windows (like ad_velocity's): a window runs once its ads, CTR and video
+velocity are in (``pacing_automation_sensor``); older windows are left to backfills."""
+
+
 class PacingConfig(dg.Config):
     """Run options of pacing."""
 
@@ -79,6 +86,7 @@ class PacingConfig(dg.Config):
     check_specs=check_specs(PACING_RECOMMENDATIONS.name, PACING_CHECKS),
     partitions_def=WINDOWS,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=PACING_AUTOMATION,
     group_name="pacing",
     kinds=KINDS,
 )
