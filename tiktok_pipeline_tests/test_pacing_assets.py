@@ -173,6 +173,9 @@ def test_apply_mode_sends_each_change_exactly_once_across_reruns_and_the_cooldow
     assert set(log["change_id"]) == set(recs.filter(pl.col("window_start") == utc_naive(T0))["recommendation_id"])
     held = recs.filter(pl.col("window_start") == utc_naive(T0 + WINDOW))
     assert set(held["action"]) == {"hold"} and set(held["guardrail"]) == {"cooldown"}
+    with open_warehouse(settings) as connection:
+        section = pacing_digest_section(connection, T0)
+    assert section is not None and all(line.endswith("[answered]") for line in section.lines)
     budgets = simulator.business.budgets
     for row in log.iter_rows(named=True):
         assert budgets.budget_at(row["adgroup_id"], (T0 + WINDOW).timestamp()) == row["budget_after"]

@@ -4,7 +4,7 @@ What it reads (all written before it, by the ads and video assets): the hourly s
 (``raw_ad_metrics``, summed over its ads), the videos its Spark Ads boost (``raw_ad_metrics.video_id``, the
 ads' ``tiktok_item_id``, over the trailing two hours), each video's momentum (``video_velocity``) and its ads'
 CTR and 30-minute change (``ad_velocity``) in the window, and what already happened to each ad group today
-(earlier ``raw``/``lower`` recommendations and answered ``budget_changes``: the cooldown and the day's first
+(earlier ``raise``/``lower`` recommendations and answered ``budget_changes``: the cooldown and the day's first
 budget). Budgets come from ``adgroup/get`` (the caller reads them once per run).
 """
 
@@ -28,7 +28,7 @@ from tiktok_pipeline.metrics.pacing import (
     recommend,
 )
 from tiktok_pipeline.sources.business_api.adgroups import AdGroupBudget
-from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, write_transaction
+from tiktok_pipeline.warehouse.io import Write, create_or_extend, read_frame, replace_windows, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     AD_VELOCITY,
     BUDGET_CHANGES,
@@ -205,8 +205,6 @@ def pace_windows(
 ) -> pl.DataFrame:
     """The recommendations of each window of ``starts``, in order: a window's holds and cooldowns see the
     recommendations of the windows before it (each is written before the next is computed)."""
-    from tiktok_pipeline.warehouse.io import Write, replace_windows
-
     ensure_tables(connection)
     frames = []
     for start in starts:

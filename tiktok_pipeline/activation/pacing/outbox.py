@@ -219,10 +219,10 @@ def revert(
 
     ValueError when the change does not exist, was not applied, or is itself a revert."""
     with connect() as connection:
-        ensure = read_frame(connection, f"SELECT * FROM {BUDGET_CHANGES.name} WHERE change_id = ?", [change_id])
-    if ensure.is_empty():
+        found = read_frame(connection, f"SELECT * FROM {BUDGET_CHANGES.name} WHERE change_id = ?", [change_id])
+    if found.is_empty():
         raise ValueError(f"budget_changes has no change {change_id!r}")
-    original = ensure.row(0, named=True)
+    original = found.row(0, named=True)
     if change_id.startswith("revert-"):
         raise ValueError(f"{change_id} is a revert; revert the change it undid instead of reverting a revert")
     if original["state"] != "answered":
