@@ -91,9 +91,12 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
             resources=dict(defs.resources),
             instance=instance,
         ),
-        dg.materialize(  # creative_swap_recommendations; merchandising_feed and its push ledger
+        dg.materialize(  # creative_swap_recommendations; merchandising_feed and its push ledger; pacing_recommendations
+            # and budget_changes (its outbox)
             list(defs.assets),
-            selection=dg.AssetSelection.assets("creative_swap_recommendations", "merchandising_feed"),
+            selection=dg.AssetSelection.assets(
+                "creative_swap_recommendations", "merchandising_feed", "pacing_recommendations"
+            ),
             resources=dict(defs.resources),
             instance=instance,
             partition_key=window_key(T0),

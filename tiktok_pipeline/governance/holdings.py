@@ -31,18 +31,20 @@ import duckdb
 
 from tiktok_pipeline.governance.held_tables import HELD_TABLES
 from tiktok_pipeline.governance.retention import retention_cutoff
+from tiktok_pipeline.ingest.collect.adgroups import LANDING_SOURCE as ADGROUP_LANDING_SOURCE
 from tiktok_pipeline.ingest.collect.ads import DAYS_LANDING_SOURCE
 from tiktok_pipeline.ingest.collect.ads import LANDING_SOURCE as ADS_LANDING_SOURCE
 from tiktok_pipeline.ingest.land import LANDING_SOURCE as DISPLAY_LANDING_SOURCE
 from tiktok_pipeline.settings.retention import check_landing_outlives_windows
 from tiktok_pipeline.warehouse.io import table_exists, write_transaction
-from tiktok_pipeline.warehouse.tables import RAW_AD_METRICS, RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline.warehouse.tables import PACING_RECOMMENDATIONS, RAW_AD_METRICS, RAW_VIDEO_SNAPSHOTS
 from tiktok_pipeline.windows import utc_naive, window_key
 
 LANDED_BY: dict[str, str] = {
     DISPLAY_LANDING_SOURCE: RAW_VIDEO_SNAPSHOTS.name,
     ADS_LANDING_SOURCE: RAW_AD_METRICS.name,
     DAYS_LANDING_SOURCE: RAW_AD_METRICS.name,
+    ADGROUP_LANDING_SOURCE: PACING_RECOMMENDATIONS.name,  # the budgets a pacing run read
 }
 """Each landing source (folder under TIKTOK_LANDING_DIR) and the asset that parses its files. A folder of a source
 not listed here is never deleted (reported with the reason): declare its parser here first."""

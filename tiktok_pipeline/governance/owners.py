@@ -20,6 +20,7 @@ OWNERS = {
     "ads": [GROWTH],
     "conversions": [GROWTH],
     "activation": [GROWTH],
+    "pacing": [GROWTH],
 }
 """Who answers for each group's assets (the UI's Owner column and filters)."""
 DEFAULT_OWNERS = [DATA_PLATFORM]

@@ -205,8 +205,9 @@ BUSINESS_REPORTING = SourceDeclaration(
         ),
         Scope(
             name="Ads Management",
-            needed_for="ad/get: each ad's video (tiktok_item_id), deleted ads included",
-            endpoints=("ad/get",),
+            needed_for="ad/get: each ad's video (tiktok_item_id), deleted ads included; adgroup/get: ad group budgets;"
+            " adgroup/budget/update: budget pacing in apply mode (TIKTOK_PACING_MODE=apply)",
+            endpoints=("ad/get", "adgroup/get", "adgroup/budget/update"),
         ),
         Scope(
             name="Ad Account Management",
@@ -216,13 +217,15 @@ BUSINESS_REPORTING = SourceDeclaration(
     ),
     rate_limits=(
         _business_app_limit(
-            ("report/integrated/get", "ad/get", "advertiser/info"),
+            ("report/integrated/get", "ad/get", "advertiser/info", "adgroup/get", "adgroup/budget/update"),
             _BUSINESS_APP_BASIS + " report/integrated/get: at most 1,000 rows a page (TIKTOK_AD_REPORT_PAGE_SIZE).",
         ),
     ),
     personal_data=(),
     retention=(
-        Retention(what="raw_ad_metrics, ad_velocity", enforced_by="nothing: kept"),
+        Retention(
+            what="raw_ad_metrics, ad_velocity, pacing_recommendations, budget_changes", enforced_by="nothing: kept"
+        ),
         _aged("ad_report_quarantine (rejected rows with their raw payload)", "quarantine_retention_days"),
         _landing_files(),
         _aged("api_call_log rows of its calls", "call_log_retention_days"),

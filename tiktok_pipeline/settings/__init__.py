@@ -30,6 +30,7 @@ from tiktok_pipeline.settings.domains import (
 )
 from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
 from tiktok_pipeline.settings.live import LIVE_INTAKE_SWITCH, LiveSettings
+from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "LIVE_INTAKE_SWITCH",
     "LiveSettings",
     "MerchandisingSettings",
+    "PacingSettings",
     "PollingSettings",
     "QualitySettings",
     "RetentionSettings",

@@ -10,6 +10,7 @@ from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSetti
 from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.live import LiveSettings
+from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.root import Settings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
@@ -26,6 +27,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     DigestSettings,
     SwapSettings,
     MerchandisingSettings,
+    PacingSettings,
 )
 
 

@@ -13,6 +13,7 @@ from tiktok_pipeline.settings.activation import MerchandisingSettings, SwapSetti
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
+from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     swaps: SwapSettings = Field(default_factory=SwapSettings)
     merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("warehouse_url")
     @classmethod

@@ -15,8 +15,9 @@ from tiktok_pipeline.governance.dictionary import DICTIONARY_PATH, render, stale
 from tiktok_pipeline.governance.retention import PRUNED_TABLES, RetentionDeclarationError, retention_rule
 from tiktok_pipeline.warehouse.tables import ALERTS, ALL_TABLES, RAW_VIDEO_SNAPSHOTS, Retention
 
-WRITER_KEYS = ("dagster/table_name", "quarantine_table", "top_movers_view", "ledger_table")
-"""Asset metadata naming a table the asset writes (its own, its quarantine table, its view, its delivery ledger)."""
+WRITER_KEYS = ("dagster/table_name", "quarantine_table", "top_movers_view", "ledger_table", "outbox_table")
+"""Asset metadata naming a table the asset writes (its own, its quarantine table, its view, its delivery ledger, its
+outbox)."""
 APPENDED_BY_EVERY_STEP = {"api_call_log", "schema_versions"}  # schema_versions: by the migration before a write
 """Tables every step that makes outbound calls appends to (no single writing asset): their owner answers for them."""
 

@@ -16,6 +16,7 @@ from tiktok_pipeline.governance.sources import DISPLAY_API, SOURCES, check_pools
 from tiktok_pipeline.settings import ConversionSettings, RetentionSettings, SettingsError, load_settings
 from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
 from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, VIDEO_FIELD_SCOPES
+from tiktok_pipeline.sources.business_api.adgroups import ADGROUP_ENDPOINT, BUDGET_UPDATE_ENDPOINT
 from tiktok_pipeline.sources.business_api.advertiser import ADVERTISER_ENDPOINT
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, TRACK_ENDPOINT
 from tiktok_pipeline.sources.business_api.reporting import ADS_ENDPOINT, REPORT_ENDPOINT
@@ -35,7 +36,13 @@ def test_the_three_sources_are_declared_with_what_the_code_uses():
     needed = {USER_FIELD_SCOPES[f] for f in USER_FIELDS} | {VIDEO_FIELD_SCOPES[f] for f in VIDEO_FIELDS}
     assert {scope.name for scope in display.scopes} == needed  # exactly the scopes the requested fields need
     reporting = SOURCES["business_reporting"].rate_limits[0]
-    assert set(reporting.endpoints) == {REPORT_ENDPOINT, ADS_ENDPOINT, ADVERTISER_ENDPOINT}
+    assert set(reporting.endpoints) == {
+        REPORT_ENDPOINT,
+        ADS_ENDPOINT,
+        ADVERTISER_ENDPOINT,
+        ADGROUP_ENDPOINT,
+        BUDGET_UPDATE_ENDPOINT,
+    }
     events = SOURCES["events_api"].rate_limit(TRACK_ENDPOINT)
     assert events.max_items == MAX_BATCH == ConversionSettings.model_fields["conversions_batch_size"].metadata[1].le
     window_rows = next(r for r in display.retention if r.setting == "TIKTOK_RETENTION_DAYS")

@@ -16,6 +16,7 @@ import duckdb
 
 from tiktok_pipeline.activation.digest.model import DigestSection
 from tiktok_pipeline.activation.digest.swaps_feed import merchandising_digest_section, swaps_digest_section
+from tiktok_pipeline.activation.pacing.digest import pacing_digest_section
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.warehouse.tables import ALERTS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW
@@ -72,9 +73,10 @@ def alerts_section(connection: duckdb.DuckDBPyConnection, window_start: datetime
 SECTION_BUILDERS: tuple[SectionBuilder, ...] = (
     top_movers_section,
     alerts_section,
+    pacing_digest_section,
     swaps_digest_section,
     merchandising_digest_section,
-    # the other activation domains add their builder here, one line each (e.g. pacing)
+    # another activation domain adds its builder here, one line
 )
 """The digest's sections, in the order they are shown."""
 

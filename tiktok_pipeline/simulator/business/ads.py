@@ -35,6 +35,7 @@ from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution, HourMetrics
+from tiktok_pipeline.simulator.business.budgets import AdGroupBudgets
 from tiktok_pipeline.simulator.curves import surge
 from tiktok_pipeline.simulator.randomness import bits, unit
 from tiktok_pipeline.simulator.world import VideoTruth, World
@@ -137,6 +138,8 @@ class AdAccount:
         self.zone = ZoneInfo(timezone)
         self.seed = world.config.seed
         self.attribution = Attribution(attribution_days)
+        self.budgets: AdGroupBudgets = AdGroupBudgets(self)
+        """The ad groups' budgets and changes (:mod:`.adgroups`): every hour's spend respects them."""
         self._ad = lru_cache(maxsize=65_536)(self._make_ad)
         self._created_on = lru_cache(maxsize=512)(self._ads_created_on)
 
@@ -230,13 +233,23 @@ class AdAccount:
         return tuple(ad for ad in self.ads_between(lo, lo + 86400 + MAX_RUN) if lo <= ad.create_time < lo + 86400)
 
     # --- metrics -----------------------------------------------------------------------------
-    def settled(self, ad: Ad, hour: int) -> HourMetrics:
-        """The ad's final numbers for the hour starting at ``hour`` (epoch seconds, on the hour)."""
+    def _delivery(self, ad: Ad, hour: int) -> float:
+        """Impressions the ad would deliver in the hour without its ad group's budget cap (not rounded)."""
         active = ad.active_seconds(hour, hour + HOUR) / HOUR
         hour_of_day = datetime.fromtimestamp(hour, UTC).hour
         diurnal = 0.6 + 0.8 * 0.5 * (1 - math.cos(2 * math.pi * (hour_of_day - 4) / 24))
         noise = 0.75 + 0.5 * self._u("delivery", ad.id, hour)
-        impressions = int(ad.daily_budget / 24 * 1000 / ad.cpm * diurnal * noise * active)
+        return ad.daily_budget / 24 * 1000 / ad.cpm * diurnal * noise * active
+
+    def uncapped_spend(self, ad: Ad, hour: int) -> float:
+        """What the ad would spend in the hour if its ad group's daily budget did not stop it."""
+        return self._delivery(ad, hour) * ad.cpm / 1000
+
+    def settled(self, ad: Ad, hour: int) -> HourMetrics:
+        """The ad's final numbers for the hour starting at ``hour`` (epoch seconds, on the hour), once its ad
+        group's daily budget (:attr:`budgets`) has cut what it would deliver."""
+        factor = self.budgets.spend_factor(ad, hour)
+        impressions = int(self._delivery(ad, hour) * factor)
         curve = ad.video.curve
         ctr = ad.base_ctr * (0.7 + 30 * curve.share_rate) * (0.85 + 0.3 * self._u("ctr_noise", ad.id, hour))
         if curve.viral_onset is not None:

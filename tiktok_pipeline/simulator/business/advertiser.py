@@ -12,7 +12,7 @@ answers its IANA name in both fields. An id the token cannot see is code 40001, 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,11 +35,6 @@ ADVERTISER_FIELDS = (
 )
 MAX_ADVERTISER_IDS = 100
 CREATED = datetime(2025, 1, 15, tzinfo=UTC)
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> float:
-    """The instant (epoch seconds) a local date begins in ``zone``."""
-    return datetime.combine(day, time(), zone).timestamp()
 
 
 def gmt_offset_name(zone: ZoneInfo, year: int) -> str:

@@ -34,9 +34,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from tiktok_pipeline.simulator.asof import requested_as_of
+from tiktok_pipeline.simulator.business.adgroups import AdGroupEndpoints, adgroup_endpoints
 from tiktok_pipeline.simulator.business.ads import ADVERTISER_ID, AdAccount
 from tiktok_pipeline.simulator.business.advertiser import Advertisers, advertiser_endpoints
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
+from tiktok_pipeline.simulator.business.budgets import AdGroupBudgets
 from tiktok_pipeline.simulator.business.events import EventsStore
 from tiktok_pipeline.simulator.business.protocol import (
     BusinessError,
@@ -90,10 +92,12 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     account = AdAccount(api.world, ADVERTISER_ID, api.advertiser_timezone, attribution_days=api.attribution_days)
     api.reporting = Reporting(account)  # the ad account's reports
     api.advertisers = Advertisers(account)  # advertiser/info: the account and its time zone
+    api.budgets = account.budgets  # adgroup/get, adgroup/budget/update and the daily budget cap on spend
     return {
         "event/track": Endpoint("POST", api.events.track),
         **reporting_endpoints(api.reporting),
         **advertiser_endpoints(api.advertisers),
+        **adgroup_endpoints(AdGroupEndpoints(account)),
     }
 
 
@@ -113,6 +117,8 @@ class BusinessApi:
     """The reporting endpoints' ad account (set by :func:`default_endpoints`)."""
     advertisers: Advertisers
     """``advertiser/info`` (set by :func:`default_endpoints`)."""
+    budgets: AdGroupBudgets
+    """Ad group budgets and every applied change (set by :func:`default_endpoints`)."""
 
     def __init__(
         self,

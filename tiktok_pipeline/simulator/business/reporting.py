@@ -29,8 +29,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.business.ads import CURRENCY, HOUR, Ad, AdAccount
-from tiktok_pipeline.simulator.business.advertiser import local_midnight
 from tiktok_pipeline.simulator.business.attribution import HourMetrics
+from tiktok_pipeline.simulator.business.budgets import local_midnight
 from tiktok_pipeline.simulator.business.params import (
     bad_parameter,
     check_advertiser,

@@ -7,6 +7,7 @@ from tiktok_pipeline.warehouse.tables.governance import API_CALL_LOG
 from tiktok_pipeline.warehouse.tables.live import LIVE_EVENTS_RAW, LIVE_EVENTS_REJECTED, LIVE_STREAM_METRICS
 from tiktok_pipeline.warehouse.tables.merchandising import MERCHANDISING_DELIVERIES, MERCHANDISING_FEED
 from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVERS_VIEW, VIDEO_CURRENT_STATE
+from tiktok_pipeline.warehouse.tables.pacing import BUDGET_CHANGES, PACING_RECOMMENDATIONS
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
     CONVERSION_QUARANTINE,
@@ -52,6 +53,8 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     CREATIVE_SWAP_RECOMMENDATIONS,
     MERCHANDISING_FEED,
     MERCHANDISING_DELIVERIES,
+    PACING_RECOMMENDATIONS,
+    BUDGET_CHANGES,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -59,6 +62,7 @@ __all__ = [
     "ALL_TABLES",
     "AD_REPORT_QUARANTINE",
     "AD_VELOCITY",
+    "BUDGET_CHANGES",
     "ALERTS",
     "API_CALL_LOG",
     "CONVERSION_OUTBOX",
@@ -75,6 +79,7 @@ __all__ = [
     "LIVE_STREAM_METRICS",
     "MERCHANDISING_DELIVERIES",
     "MERCHANDISING_FEED",
+    "PACING_RECOMMENDATIONS",
     "POLL_TELEMETRY",
     "QUARANTINED_RECORDS",
     "RAW_AD_METRICS",

@@ -1,0 +1,1 @@
+"""Budget pacing: ``pacing_recommendations`` per window, and in apply mode the budget changes it sends."""
