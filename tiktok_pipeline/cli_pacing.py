@@ -29,12 +29,19 @@ def run(args: argparse.Namespace) -> int:
     from tiktok_pipeline.activation.pacing.outbox import revert
     from tiktok_pipeline.defs.resources import BusinessApiResource
     from tiktok_pipeline.settings import load_settings
+    from tiktok_pipeline.sources.http.calllog import CallBuffer, call_context, recording
+    from tiktok_pipeline.warehouse.call_spool import record_command_calls
     from tiktok_pipeline.warehouse.io import connect
 
     settings = load_settings()
     business = BusinessApiResource.from_settings(settings).process_config_and_initialize()
-    with business.client() as client:  # the warehouse is opened per transaction, never held during a request
-        try:
+    calls = CallBuffer()
+    try:
+        with (
+            recording(calls),
+            call_context(source="business_reporting", purpose="budget pacing revert", subject=business.advertiser_id),
+            business.client() as client,  # the warehouse is opened per transaction, never held during a request
+        ):
             revert_id, outcomes = revert(
                 lambda: connect(settings.warehouse, purpose="pacing revert"),
                 client,
@@ -42,9 +49,13 @@ def run(args: argparse.Namespace) -> int:
                 args.change_id,
                 now=datetime.now(UTC),
             )
-        except ValueError as exc:
-            print(f"pacing revert: {exc}", file=sys.stderr)
-            return 2
+    except ValueError as exc:
+        print(f"pacing revert: {exc}", file=sys.stderr)
+        return 2
+    finally:  # the calls made (read-back, the update), answered or not, in api_call_log (or its spool)
+        recorded = record_command_calls(calls, settings.warehouse, settings.landing_dir, command="pacing revert")
+        if recorded.written or recorded.spooled:
+            print(recorded.describe("pacing revert"), file=sys.stderr if recorded.spooled else sys.stdout)
     done = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())) or "already settled, nothing sent"
     print(f"{revert_id}: {done}")
     return 1 if outcomes.get("failed") else 0

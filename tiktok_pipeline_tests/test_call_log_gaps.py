@@ -225,6 +225,8 @@ KNOWN_CALLERS = {
     ("defs/alerts/jobs.py", "_deliver"),
     ("defs/videos/assets.py", "_observe"),
     ("defs/merchandising/assets.py", "_publish"),
+    ("defs/pacing/assets.py", "pacing_recommendations"),
+    ("cli_pacing.py", "run"),
 }
 RECORDED_BY_CALLER = {("defs/videos/assets.py", "_observe"): "raw_snapshots"}
 """``_observe`` runs inside its caller's ``recording()`` (the raw snapshots step writes the calls with its tables)."""

@@ -289,3 +289,8 @@ def test_revert_restores_the_budget_exactly_once_and_is_logged(settings, served,
     assert "revert-rec-b: answered: 1" in out.out and "already settled, nothing sent" in out.out
     assert "no change 'missing'" in out.err
     assert simulator.business.stats["requests adgroup/budget/update"] == 4
+    with open_warehouse(settings) as connection:  # the command's calls are in api_call_log, without the token
+        logged = connection.execute(
+            "SELECT endpoint, scope, http_status FROM api_call_log WHERE purpose = 'budget pacing revert'"
+        ).fetchall()
+    assert ("/open_api/v1.3/adgroup/budget/update/", "Ads Management", 200) in logged
