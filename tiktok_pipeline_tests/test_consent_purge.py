@@ -202,3 +202,16 @@ def test_when_every_creator_is_paused_the_tick_skips_naming_them(settings):
         )
     assert isinstance(result, dg.SkipReason)
     assert "revoked the app" in (result.skip_message or "") and registry.usernames[0] in (result.skip_message or "")
+
+
+def test_purge_on_a_new_installation_names_the_creator_and_creates_no_warehouse(tmp_path, monkeypatch, capsys):
+    """No warehouse file yet (nothing ever ran): a clear refusal, not a DuckDB traceback, and no file created."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("TIKTOK_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("TIKTOK_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("TIKTOK_TOKEN_STORE_PATH", str(tmp_path / "tokens.json"))
+    monkeypatch.setenv("TIKTOK_POLLING_STATE_DIR", str(tmp_path / "state"))
+    for dry_run in ([], ["--dry-run"]):
+        assert cli.main(["creators", "purge", "nobody-at-all", *dry_run]) == 2
+        assert "no creator 'nobody-at-all'" in capsys.readouterr().err
+    assert not warehouse.exists()

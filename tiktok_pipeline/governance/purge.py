@@ -79,12 +79,17 @@ class PurgeReport:
         return lines
 
 
+def _warehouse_exists(target: WarehouseTarget) -> bool:
+    """False for a DuckDB file not created yet (a new installation: nothing of anybody's to delete there)."""
+    return target.is_lake or (target.path is not None and target.path.exists())
+
+
 def resolve(who: str, tokens: TokenStore, ledger: ConsentLedger, target: WarehouseTarget) -> tuple[str, str | None]:
     """(handle, open_id) of ``who``, a handle or an open_id, from the tokens, the ledger, then the warehouse."""
     pairs = {(name, held.open_id or None) for name, held in tokens.all().items()}
     pairs |= {(r.username, open_id) for open_id, r in ledger.revocations().items() if r.username}
     found = [p for p in pairs if who in p]
-    if not found:
+    if not found and _warehouse_exists(target):
         with connect(target, read_only=True, purpose="creators purge") as connection:
             if table_exists(connection, RAW_CREATOR_SNAPSHOTS.name):
                 rows = connection.execute(
@@ -125,20 +130,23 @@ def purge_creator(
     report = PurgeReport(username, open_id, dry_run)
     # calls a command could not write (warehouse busy) are written first, so theirs are deleted with the rest
     spool_files, waiting = spooled(spool_dir(landing_dir))
-    with connect(target, purpose="creators purge") as connection:
+    if not _warehouse_exists(target):  # no warehouse yet: no rows of anybody's; the spool stays for it
+        spool_files = []
+    else:
+        with connect(target, purpose="creators purge") as connection:
 
-        def delete(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            if waiting.rows and not dry_run:
-                append_calls(connection, waiting)
-            counts = {}
-            for spec in _creator_tables():
-                key = spec.creator_key or ""
-                counts[spec.name] = _count(connection, spec.name, key, username)
-                if counts[spec.name] and not dry_run:
-                    connection.execute(f'DELETE FROM "{spec.name}" WHERE "{key}" = ?', [username]).fetchall()
-            return counts
+            def delete(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+                if waiting.rows and not dry_run:
+                    append_calls(connection, waiting)
+                counts = {}
+                for spec in _creator_tables():
+                    key = spec.creator_key or ""
+                    counts[spec.name] = _count(connection, spec.name, key, username)
+                    if counts[spec.name] and not dry_run:
+                        connection.execute(f'DELETE FROM "{spec.name}" WHERE "{key}" = ?', [username]).fetchall()
+                return counts
 
-        report.tables = write_transaction(connection, delete)
+            report.tables = write_transaction(connection, delete)
     for path in spool_files if not dry_run else ():
         path.unlink(missing_ok=True)
     _purge_landing(report, landing_dir, username, dry_run)
