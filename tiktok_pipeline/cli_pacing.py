@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from tiktok_pipeline.warehouse.io import connect
 
     settings = load_settings()
+    target = settings.warehouse
+    if not target.is_lake and target.path is not None and not target.path.exists():
+        print(f"pacing revert: no warehouse at {target.path}: no budget change was ever queued", file=sys.stderr)
+        return 2
     business = BusinessApiResource.from_settings(settings).process_config_and_initialize()
     calls = CallBuffer()
     try:

@@ -294,3 +294,16 @@ def test_revert_restores_the_budget_exactly_once_and_is_logged(settings, served,
             "SELECT endpoint, scope, http_status FROM api_call_log WHERE purpose = 'budget pacing revert'"
         ).fetchall()
     assert ("/open_api/v1.3/adgroup/budget/update/", "Ads Management", 200) in logged
+
+
+def test_revert_without_any_change_is_a_clear_refusal(tmp_path, monkeypatch, capsys):
+    """A new installation (no warehouse file), then a warehouse pacing never wrote to: exit 2 naming why, no
+    traceback, and no warehouse file created by the command."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("TIKTOK_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("TIKTOK_LANDING_DIR", str(tmp_path / "landing"))
+    assert cli.main(["pacing", "revert", "rec-a"]) == 2
+    assert f"no warehouse at {warehouse}" in capsys.readouterr().err and not warehouse.exists()
+    duckdb.connect(str(warehouse)).close()  # a warehouse without budget_changes
+    assert cli.main(["pacing", "revert", "rec-a"]) == 2
+    assert "budget_changes has no change 'rec-a' (no budget change was ever queued)" in capsys.readouterr().err

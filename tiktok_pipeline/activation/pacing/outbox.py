@@ -33,7 +33,7 @@ import polars as pl
 
 from tiktok_pipeline.sources.business_api.adgroups import read_budgets, update_budget
 from tiktok_pipeline.sources.business_api.client import BusinessApiClient, BusinessApiError
-from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, write_transaction
+from tiktok_pipeline.warehouse.io import create_or_extend, read_frame, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import BUDGET_CHANGES
 from tiktok_pipeline.windows import utc_naive
 
@@ -219,6 +219,8 @@ def revert(
 
     ValueError when the change does not exist, was not applied, or is itself a revert."""
     with connect() as connection:
+        if not table_exists(connection, BUDGET_CHANGES.name):  # pacing never queued a change here
+            raise ValueError(f"budget_changes has no change {change_id!r} (no budget change was ever queued)")
         found = read_frame(connection, f"SELECT * FROM {BUDGET_CHANGES.name} WHERE change_id = ?", [change_id])
     if found.is_empty():
         raise ValueError(f"budget_changes has no change {change_id!r}")
