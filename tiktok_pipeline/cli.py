@@ -118,9 +118,9 @@ def revoke_token(username: str) -> int:
         print(f"tokens revoke {username}: {exc}", file=sys.stderr)
         return 1
     finally:  # the calls made (a refresh, the revocation), answered or not, in api_call_log (or its spool)
-        recorded = record_command_calls(calls, settings.warehouse, settings.landing_dir, command="tokens revoke")
-        if recorded.written or recorded.spooled:
-            print(recorded.describe("tokens revoke"), file=sys.stderr if recorded.spooled else sys.stdout)
+        record_command_calls(calls, settings.warehouse, settings.landing_dir, command="tokens revoke").tell(
+            "tokens revoke"
+        )
     print(f"revoked {username}'s authorisation and removed their tokens from {resource.token_store_path}")
     return 0
 

@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"pacing revert: {exc}", file=sys.stderr)
         return 2
     finally:  # the calls made (read-back, the update), answered or not, in api_call_log (or its spool)
-        recorded = record_command_calls(calls, settings.warehouse, settings.landing_dir, command="pacing revert")
-        if recorded.written or recorded.spooled:
-            print(recorded.describe("pacing revert"), file=sys.stderr if recorded.spooled else sys.stdout)
+        record_command_calls(calls, settings.warehouse, settings.landing_dir, command="pacing revert").tell(
+            "pacing revert"
+        )
     done = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())) or "already settled, nothing sent"
     print(f"{revert_id}: {done}")
     return 1 if outcomes.get("failed") else 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,11 @@ class Recorded:
             f"{command}: the warehouse could not be written ({self.reason}); its calls are kept in {self.spooled}"
             " and written to api_call_log by the next command that records calls"
         )
+
+    def tell(self, command: str) -> None:
+        """Say what happened to the command's calls (stdout; stderr when they were spooled); nothing when none."""
+        if self.written or self.spooled:
+            print(self.describe(command), file=sys.stderr if self.spooled else sys.stdout)
 
 
 def spool_dir(landing_dir: Path) -> Path:
