@@ -123,8 +123,7 @@ class DisplayApiResource(dg.ConfigurableResource):
             from tiktok_pipeline.simulator.app import Simulator
             from tiktok_pipeline.simulator.world import WorldConfig
 
-            state = Path(self.sim_budget_state) if self.sim_budget_state else None
-            transport = Simulator(WorldConfig(seed=self.sim_seed), budget_state=state).transport()
+            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
         with DisplayApiClient(
             self.base_url or SIMULATOR_BASE_URL,
             client_key=self.client_key,
