@@ -67,3 +67,18 @@ def surge_flags(history: pl.DataFrame, rule: SurgeRule) -> pl.DataFrame:
         .with_columns((pl.col("_above") & held.fill_null(False) & rising).alias("surging"))
         .drop("_above", "_streak", "_momentum_before")
     )
+
+
+def history_minutes(rule: SurgeRule) -> float:
+    """How far before a window its consumer must read momentum for ``rule`` (0: none; the window is enough)."""
+    return 0.0 if rule.persist_minutes <= 0 else rule.persist_minutes + rule.rising_minutes
+
+
+def mark_surging(rows: pl.DataFrame, history: pl.DataFrame, rule: SurgeRule) -> pl.DataFrame:
+    """``rows`` (``video_id``, ``observed_at``, ``momentum``, anything else) with ``surging`` under ``rule``, judged
+    over ``history`` (earlier observations: ``video_id``, ``observed_at``, ``momentum``) and ``rows`` together."""
+    both = pl.concat(
+        [history.select("video_id", "observed_at", "momentum"), rows.select("video_id", "observed_at", "momentum")]
+    )
+    flags = surge_flags(both, rule).select("video_id", "observed_at", "surging")
+    return rows.join(flags, on=["video_id", "observed_at"], how="left").with_columns(pl.col("surging").fill_null(False))

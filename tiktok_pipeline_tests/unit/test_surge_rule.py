@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from tiktok_pipeline.metrics.surge import SurgeRule, surge_flags
+from tiktok_pipeline.metrics.surge import SurgeRule, history_minutes, mark_surging, surge_flags
+from tiktok_pipeline.metrics.swaps import SwapPolicy, surging_videos
 
 T = datetime(2026, 11, 18, 12, 0)
 
@@ -46,3 +47,16 @@ def test_a_break_restarts_the_streak_and_falling_momentum_is_not_surging():
     flags = surge_flags(history({"v": values}), SurgeRule(3.0, persist_minutes=20, rising_minutes=15))
     # the streak restarts at 12:15; held 20 minutes at 12:35; at 12:45 momentum fell below its 12:30 value
     assert surging_at(flags, "v") == [False] * 7 + [True, True, False]
+
+
+def test_mark_surging_judges_a_windows_rows_against_their_history_and_swaps_honour_it():
+    frame = history({"held": [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], "burst": [1.0] * 7 + [12.0]})
+    now = frame["observed_at"].max()
+    rows = frame.filter(pl.col("observed_at") == now).with_columns(pl.lit(0).alias("active_ads"))
+    rule = SurgeRule(2.0, persist_minutes=30)
+    assert history_minutes(rule) == 45.0 and history_minutes(SurgeRule(2.0)) == 0.0
+    marked = mark_surging(rows, frame.filter(pl.col("observed_at") < now), rule)
+    assert dict(zip(marked["video_id"], marked["surging"], strict=True)) == {"held": True, "burst": False}
+    policy = SwapPolicy(-0.002, 1000.0, 2.0, persist_minutes=30)
+    assert surging_videos(marked, policy)["video_id"].to_list() == ["held"]
+    assert sorted(surging_videos(rows, policy)["video_id"]) == ["burst", "held"]  # no judgement: one observation
