@@ -128,3 +128,23 @@ def test_a_window_without_momentum_keeps_the_published_feed(feed_settings):
     assert result.success
     assert result.asset_materializations_for_node(FEED)[0].metadata["feed_published"].value == "nothing to publish"
     assert (feed_settings.merchandising.feed_dir / JSON_NAME).read_bytes() == before
+
+
+@pytest.mark.both_backends
+def test_with_persistence_a_held_surge_is_boosted_not_a_burst(feed_settings):
+    """TIKTOK_SURGE_PERSIST_MINUTES=30: bold_stylist_2's video 600 jumps to momentum 9 in the window only (a burst);
+    200 has held 4 for 35 minutes. Without persistence 600 is boosted, with it 200."""
+    from tiktok_pipeline_tests.activation_fixtures import VIDEOS
+
+    held = {**VIDEOS, "200": ("bold_stylist_2", 4.0, 50.0, 0.03), "600": ("bold_stylist_2", 1.0, 10.0, 0.02)}
+    burst = {**held, "600": ("bold_stylist_2", 9.0, 90.0, 0.02)}
+    with open_warehouse(feed_settings, read_only=False) as connection:
+        for k in range(7, 0, -1):
+            plant(connection, T0 - k * WINDOW, videos=held)
+        plant(connection, T0, videos=burst)
+    boosted = {}
+    for persist in (0.0, 30.0):
+        assert run(feed_settings.replace(surge__persist_minutes=persist), SWAPS, T0).success
+        rows = read(feed_settings, SWAPS).filter(pl.col("campaign_id") == "cmp-holiday-2026")
+        boosted[persist] = rows["boost_video_id"].to_list()
+    assert boosted == {0.0: ["600"], 30.0: ["200"]}

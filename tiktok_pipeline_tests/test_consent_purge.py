@@ -215,3 +215,72 @@ def test_purge_on_a_new_installation_names_the_creator_and_creates_no_warehouse(
         assert cli.main(["creators", "purge", "nobody-at-all", *dry_run]) == 2
         assert "no creator 'nobody-at-all'" in capsys.readouterr().err
     assert not warehouse.exists()
+
+
+def plant(connection, spec, rows: list[dict]) -> None:
+    from tiktok_pipeline.warehouse.io import create_or_extend, write_transaction
+
+    def body(connection) -> None:
+        create_or_extend(connection, spec)
+        connection.register("_planted", spec.conform(pl.DataFrame(rows)).to_arrow())
+        connection.execute(f'INSERT INTO "{spec.name}" BY NAME SELECT * FROM _planted').fetchall()
+        connection.unregister("_planted")
+
+    write_transaction(connection, body)
+
+
+@pytest.mark.both_backends
+def test_purge_deletes_rows_naming_the_creator_in_any_creator_column(settings):
+    """A swap whose FADING creative is the creator's (someone else's video boosted), LIVE rows (``creator``) and a
+    consent row known only by open_id go too; rows naming only others stay."""
+    from tiktok_pipeline.governance.purge import purge_creator
+    from tiktok_pipeline.warehouse.tables import (
+        CREATIVE_SWAP_RECOMMENDATIONS,
+        CREATOR_CONSENT,
+        LIVE_STREAM_METRICS,
+        RAW_CREATOR_SNAPSHOTS,
+    )
+
+    gone, other, oid = "gone_creator_9", "other_creator_9", "oid-gone-9"
+    w = datetime(2026, 11, 18, 12, 0)
+    swap = {"window_start": w, "observed_at": w, "campaign_id": "cmp-1", "fading_video_id": "1", "boost_video_id": "2"}
+    with open_warehouse(settings, read_only=False) as connection:
+        plant(
+            connection,
+            CREATIVE_SWAP_RECOMMENDATIONS,
+            [
+                {**swap, "fading_creator_username": gone, "creator_username": other},
+                {**swap, "campaign_id": "cmp-2", "fading_creator_username": other, "creator_username": gone},
+                {**swap, "campaign_id": "cmp-3", "fading_creator_username": other, "creator_username": other},
+            ],
+        )
+        plant(
+            connection,
+            LIVE_STREAM_METRICS,
+            [{"window_start": w, "creator": gone}, {"window_start": w, "creator": other}],
+        )
+        plant(connection, RAW_CREATOR_SNAPSHOTS, [{"window_start": w, "creator_username": gone, "open_id": oid}])
+        plant(connection, CREATOR_CONSENT, [{"creator_username": None, "open_id": oid}, {"creator_username": other}])
+
+    report = purge_creator(
+        gone,
+        target=settings.warehouse,
+        token_store_path=settings.token_store_path,
+        landing_dir=settings.landing_dir,
+        state_dir=settings.polling_state_dir,
+        dry_run=False,
+    )
+    assert report.open_id == oid
+    assert {t: n for t, n in report.tables.items() if n} == {
+        "creative_swap_recommendations": 2,
+        "live_stream_metrics": 1,
+        "raw_creator_snapshots": 1,
+        "creator_consent": 1,
+    }
+    with open_warehouse(settings) as connection:
+        swaps = connection.execute(
+            "SELECT campaign_id, fading_creator_username, creator_username FROM creative_swap_recommendations"
+        ).fetchall()
+        live = connection.execute("SELECT creator FROM live_stream_metrics").fetchall()
+        consent = connection.execute("SELECT creator_username, open_id FROM creator_consent").fetchall()
+    assert swaps == [("cmp-3", other, other)] and live == [(other,)] and consent == [(other, None)]

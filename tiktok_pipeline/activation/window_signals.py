@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
 from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
-from tiktok_pipeline.windows import utc_naive
+from tiktok_pipeline.windows import WINDOW, utc_naive
 
 _ADS = (
     "window_start, observed_at, video_id, creator_username, ad_campaign_names, ad_ids, active_ads, impressions_60m,"
@@ -64,4 +64,19 @@ def window_videos(connection: duckdb.DuckDBPyConnection, start: datetime, end: d
             {join}
             WHERE v.window_start >= ? AND v.window_start < ?""",
         [utc_naive(start), utc_naive(end)],
+    )
+
+
+def momentum_history(
+    connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, minutes: float
+) -> pl.DataFrame:
+    """``video_velocity``'s (``video_id``, ``observed_at``, ``momentum``) of the ``minutes`` before ``start`` up to
+    ``end``: what a persistence rule (:mod:`tiktok_pipeline.metrics.surge`) judges a window's momentum against."""
+    empty = pl.DataFrame(schema={"video_id": pl.String, "observed_at": pl.Datetime("us"), "momentum": pl.Float64})
+    if minutes <= 0 or not table_exists(connection, VIDEO_VELOCITY.name):
+        return empty
+    return read_frame(
+        connection,
+        f'SELECT video_id, observed_at, momentum FROM "{VIDEO_VELOCITY.name}" WHERE window_start >= ? AND window_start < ?',
+        [utc_naive(start - timedelta(minutes=minutes) - WINDOW), utc_naive(end)],
     )

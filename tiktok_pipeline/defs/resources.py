@@ -221,6 +221,13 @@ class BusinessApiResource(dg.ConfigurableResource):
         description="TIKTOK_BUSINESS_REQUESTS_PER_SECOND (the app's QPS tier), else the declared sources'."
     )
     simulator: bool = Field(description="base_url is a served simulator: reads are answered as of the window's end.")
+    sim_budget_state: str = Field(
+        default="",
+        description=(
+            "The embedded simulator's ad group budget changes, kept across runs (a file under TIKTOK_LANDING_DIR);"
+            " empty: in memory only."
+        ),
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BusinessApiResource:
@@ -234,6 +241,7 @@ class BusinessApiResource(dg.ConfigurableResource):
             timeout_seconds=settings.ads.business_timeout_seconds,
             requests_per_second=business_requests_per_second(settings.ads.business_requests_per_second),
             simulator=settings.ads.uses_simulator,
+            sim_budget_state=str(embedded_budget_state(settings.landing_dir, settings.sim_seed)),
         )
 
     @property
@@ -249,7 +257,8 @@ class BusinessApiResource(dg.ConfigurableResource):
             from tiktok_pipeline.simulator.app import Simulator
             from tiktok_pipeline.simulator.world import WorldConfig
 
-            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+            state = Path(self.sim_budget_state) if self.sim_budget_state else None
+            transport = Simulator(WorldConfig(seed=self.sim_seed), budget_state=state).transport()
         with BusinessApiClient(
             self.base_url or SIMULATOR_BASE_URL,
             access_token=SecretStr(self.access_token),
@@ -260,6 +269,12 @@ class BusinessApiResource(dg.ConfigurableResource):
             request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:
             yield client
+
+
+def embedded_budget_state(landing_dir: Path, seed: int) -> Path:
+    """Where the embedded simulator keeps applied ad group budget changes, so ``TIKTOK_PACING_MODE=apply`` and
+    ``tiktok-pipeline pacing revert`` see one run's changes in the next, as against a served simulator or TikTok."""
+    return Path(landing_dir) / "simulator_state" / f"adgroup_budgets-seed{seed}.json"
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -3,8 +3,11 @@
 Kept by default (the declared retention), a creator's data is deleted on request, once their grant is no longer
 active (revoked, or ended; an active grant is refused: ``tokens revoke`` first):
 
-- every warehouse table holding creator data, found from the table declarations (``TableSpec.creator_key``: the
-  ``creator_username`` column, or ``api_call_log.subject``), on either backend, in ONE transaction;
+- every warehouse row naming the creator in ANY creator column, found from the table declarations
+  (``TableSpec.creator_columns``: ``creator_username``, ``api_call_log.subject``, every column declared with
+  ``identifies``: e.g. a swap's ``fading_creator_username``, LIVE's ``creator``, ``open_id`` by the creator's
+  open_id), on either backend, in ONE transaction (``test_creator_columns`` keeps every creator-like column
+  declared one way or the other);
 - their records in the Display API landing files (each window's file rewritten atomically without them, so a
   re-parse cannot bring the rows back); landed webhook events stay (the evidence of the revocation, no content);
 - their rows in the polling state (Parquet beside the warehouse);
@@ -38,6 +41,7 @@ from tiktok_pipeline.warehouse.call_log import append_calls
 from tiktok_pipeline.warehouse.call_spool import spool_dir, spooled
 from tiktok_pipeline.warehouse.io import connect, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import ALL_TABLES, RAW_CREATOR_SNAPSHOTS, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import Identifies
 
 DISPLAY_LANDING = "display_api"
 STATE_FILES = ("videos.parquet", "creators.parquet", "fold.parquet")
@@ -98,9 +102,7 @@ def resolve(who: str, tokens: TokenStore, ledger: ConsentLedger, target: Warehou
                     [who, who],
                 ).fetchall()
                 found = [(str(name), open_id) for name, open_id in rows]
-            if not found and any(
-                _count(connection, spec.name, spec.creator_key or "", who) for spec in _creator_tables()
-            ):
+            if not found and any(_count(connection, spec, who, None) for spec in _creator_tables()):
                 found = [(who, None)]
     if not found:
         raise UnknownCreatorError(
@@ -140,10 +142,10 @@ def purge_creator(
                     append_calls(connection, waiting)
                 counts = {}
                 for spec in _creator_tables():
-                    key = spec.creator_key or ""
-                    counts[spec.name] = _count(connection, spec.name, key, username)
+                    counts[spec.name] = _count(connection, spec, username, open_id)
                     if counts[spec.name] and not dry_run:
-                        connection.execute(f'DELETE FROM "{spec.name}" WHERE "{key}" = ?', [username]).fetchall()
+                        where, values = _naming(connection, spec, username, open_id)
+                        connection.execute(f'DELETE FROM "{spec.name}" WHERE {where}', values).fetchall()
                 return counts
 
             report.tables = write_transaction(connection, delete)
@@ -160,13 +162,29 @@ def purge_creator(
 
 
 def _creator_tables() -> list[TableSpec]:
-    return [spec for spec in ALL_TABLES if spec.creator_key]
+    return [spec for spec in ALL_TABLES if spec.creator_columns]
 
 
-def _count(connection: duckdb.DuckDBPyConnection, table: str, column: str, username: str) -> int:
-    if not column or not table_exists(connection, table):
+def _naming(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None
+) -> tuple[str, list[str]]:
+    """The condition selecting the rows of ``spec`` that name the creator in any of its creator columns present in
+    the table (an older schema may lack one), and its values; ``FALSE`` when none can."""
+    present = {row[0] for row in connection.execute(f'SELECT * FROM "{spec.name}" LIMIT 0').description or ()}
+    terms, values = [], []
+    for column, kind in spec.creator_columns:
+        value = username if kind == Identifies.HANDLE else open_id
+        if column in present and value:
+            terms.append(f'"{column}" = ?')
+            values.append(value)
+    return (" OR ".join(terms) or "FALSE"), values
+
+
+def _count(connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None) -> int:
+    if not table_exists(connection, spec.name):
         return 0
-    row = connection.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}" = ?', [username]).fetchone()
+    where, values = _naming(connection, spec, username, open_id)
+    row = connection.execute(f'SELECT count(*) FROM "{spec.name}" WHERE {where}', values).fetchone()
     return int(row[0]) if row else 0
 
 

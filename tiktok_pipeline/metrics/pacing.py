@@ -70,6 +70,8 @@ class Signals:
     video_id: str | None = None
     ctr: float | None = None
     ctr_change_30m: float | None = None
+    held: bool = True
+    """Whether the momentum held long enough (``TIKTOK_SURGE_PERSIST_MINUTES``; always with one observation)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def recommend(
     budget = current.budget
     holds = signals.ctr_change_30m is not None and signals.ctr_change_30m >= -thresholds.ctr_drop
     falling = signals.ctr_change_30m is not None and signals.ctr_change_30m < -thresholds.ctr_drop
-    surging = signals.momentum is not None and signals.momentum >= thresholds.surge_momentum
+    surging = signals.held and signals.momentum is not None and signals.momentum >= thresholds.surge_momentum
     on_course = current.projected_eod is not None and current.projected_eod >= thresholds.use_budget_ratio * budget
     overspends = current.pacing_ratio is not None and current.pacing_ratio > thresholds.overspend_ratio
     if surging and holds and on_course:

@@ -20,16 +20,24 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from tiktok_pipeline.metrics.surge import SurgeRule
 from tiktok_pipeline.warehouse.tables.swaps import CREATIVE_SWAP_RECOMMENDATIONS
 
 
 @dataclass(frozen=True)
 class SwapPolicy:
-    """The thresholds (``TIKTOK_SWAP_*``)."""
+    """The thresholds (``TIKTOK_SWAP_*``) and how long a surge must hold (``TIKTOK_SURGE_*``)."""
 
     ctr_change_threshold: float
     min_impressions: float
     momentum_threshold: float
+    persist_minutes: float = 0.0
+    rising_minutes: float = 15.0
+
+    @property
+    def surge_rule(self) -> SurgeRule:
+        """When a video surges (:mod:`tiktok_pipeline.metrics.surge`)."""
+        return SurgeRule(self.momentum_threshold, self.persist_minutes, self.rising_minutes)
 
 
 def fading_creatives(ads: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:
@@ -45,11 +53,14 @@ def fading_creatives(ads: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:
 
 
 def surging_videos(videos: pl.DataFrame, policy: SwapPolicy) -> pl.DataFrame:
-    """Organic videos (no ad boosts them) whose momentum is at least the threshold (a NaN momentum is none)."""
+    """Organic videos (no ad boosts them) whose momentum is at least the threshold (a NaN momentum is none) and, when
+    ``videos`` carries ``surging`` (:func:`~tiktok_pipeline.metrics.surge.mark_surging`: the persistence rule), held."""
+    held = pl.col("surging").fill_null(False) if "surging" in videos.columns else pl.lit(True)
     return videos.filter(
         pl.col("momentum").is_finite()
         & (pl.col("momentum") >= policy.momentum_threshold)
         & (pl.col("active_ads").fill_null(0) == 0)
+        & held
     )
 
 

@@ -14,6 +14,7 @@ from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
+from tiktok_pipeline.settings.surge import SurgeSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     swaps: SwapSettings = Field(default_factory=SwapSettings)
     merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
     pacing: PacingSettings = Field(default_factory=PacingSettings)
+    surge: SurgeSettings = Field(default_factory=SurgeSettings)
 
     @field_validator("warehouse_url")
     @classmethod

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -76,10 +77,12 @@ class Simulator:
         redirect_uris: frozenset[str] = DEFAULT_REDIRECT_URIS,
         attribution_days: float = ATTRIBUTION_DAYS,
         webhooks: WebhookSender | None = None,
+        budget_state: Path | None = None,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
-        ``advertiser_timezone`` the simulated ad account's IANA time zone (its reports' dates and hours)."""
+        ``advertiser_timezone`` the simulated ad account's IANA time zone (its reports' dates and hours);
+        ``budget_state`` a file keeping applied ad group budget changes across processes (the embedded default)."""
         self.world = World(world)
         self.webhooks = webhooks
         """Where ``authorization.removed`` goes (signed, duplicated, retried), when the app registered a webhook."""
@@ -108,6 +111,7 @@ class Simulator:
             qps=business_qps,
             advertiser_timezone=advertiser_timezone,
             attribution_days=attribution_days,
+            budget_state=budget_state,
         )
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
 

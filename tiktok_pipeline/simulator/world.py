@@ -19,7 +19,7 @@ from typing import cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tiktok_pipeline.simulator.curves import CurveParams, interactions_at, views_at
+from tiktok_pipeline.simulator.curves import NOISE_KNOT_SECONDS, CurveParams, interactions_at, observed_time, views_at
 from tiktok_pipeline.simulator.randomness import bits, unit
 
 POST_PROBABILITY = 0.85
@@ -42,6 +42,19 @@ class WorldConfig(BaseModel):
     history_days: int = Field(default=7, gt=0, description="Older videos are not listed.")
     viral_share: float = Field(default=0.15, ge=0, le=1)
     correction_share: float = Field(default=0.0, ge=0, le=1, description="Videos with one downward correction.")
+    decoy_share: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Videos with one short burst of views that fades (10-40 minutes, a share or a brief feature): "
+        "decoys a surge detector must not take for a viral onset.",
+    )
+    count_noise_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=NOISE_KNOT_SECONDS / 2,
+        description="Counts are read up to this many seconds off the true instant (cached counters): noisy deltas.",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,13 @@ class VideoTruth:
     viral_onset: int | None
     correction_time: int | None
     curve: CurveParams
+    burst_start: int | None = None
+    """A decoy's burst (truth for benchmarks): when its extra views start; they stop ``curve.burst_seconds`` later."""
+
+    @property
+    def is_decoy(self) -> bool:
+        """Whether the video has a burst that fades (it may be viral too, at another time)."""
+        return self.burst_start is not None
 
 
 @dataclass(frozen=True)
@@ -202,6 +222,8 @@ class World:
         viral_onset = create_time + int(3600 * (1 + 23 * u("onset"))) if is_viral else None
         corrected = u("corrected") < self.config.correction_share
         correction_time = create_time + int(3600 * (6 + 42 * u("correction_at"))) if corrected else None
+        decoy = u("decoy") < self.config.decoy_share
+        burst_start = create_time + int(3600 * (1 + 23 * u("burst_at"))) if decoy else None
         curve = CurveParams(
             create_time=create_time,
             base_views=base_views,
@@ -220,6 +242,11 @@ class World:
             ),
             correction_time=correction_time,
             correction_fraction=0.01 + 0.04 * u("correction_fraction"),
+            burst_start=burst_start,
+            burst_views=base_views * (0.05 + 0.45 * u("burst_views")) if decoy else 0.0,
+            burst_seconds=60 * (10 + 30 * u("burst_minutes")),
+            noise_seconds=self.config.count_noise_seconds,
+            noise_key=video_id,
         )
         return VideoTruth(
             id=video_id,
@@ -237,6 +264,7 @@ class World:
             viral_onset=viral_onset,
             correction_time=correction_time,
             curve=curve,
+            burst_start=burst_start,
         )
 
     def videos_as_of(self, username: str, t: float) -> list[VideoTruth]:
@@ -257,5 +285,6 @@ class World:
         video = self.video(video_id)
         if video is None or t < video.create_time:
             return ZERO
-        likes, comments, shares = interactions_at(video.curve, t)
-        return Counts(views_at(video.curve, t), likes, comments, shares)
+        seen = observed_time(video.curve, t, self.config.seed)
+        likes, comments, shares = interactions_at(video.curve, t, seen)
+        return Counts(views_at(video.curve, t, seen), likes, comments, shares)

@@ -125,3 +125,47 @@ def test_user_stats_are_pure_and_monotone():
     assert stats[0]["video_count"] >= len(world.videos_as_of(username, AS_OF))
     with pytest.raises(KeyError):
         world.user_stats("nobody", AS_OF)
+
+
+def test_decoys_burst_then_fade_and_are_truth():
+    world = World(WorldConfig(decoy_share=1.0, viral_share=0.0, count_noise_seconds=0))
+    videos = all_videos(world)[:20]
+    assert all(v.is_decoy and v.burst_start is not None for v in videos)
+    for video in videos:
+        start, length = video.burst_start, video.curve.burst_seconds
+        assert video.create_time + HOUR <= start <= video.create_time + 24 * HOUR and 600 <= length <= 2400
+        plain = World(WorldConfig(decoy_share=0.0, viral_share=0.0, count_noise_seconds=0))
+
+        def extra(t: float) -> int:
+            return world.counts(video.id, t).view_count - plain.counts(video.id, t).view_count
+
+        assert abs(extra(start)) <= 1
+        half = extra(start + length / 2)
+        assert 0.4 * video.curve.burst_views <= half <= 0.6 * video.curve.burst_views + 1
+        assert abs(extra(start + length) - extra(start + length + 6 * HOUR)) <= 1  # over: nothing more (±rounding)
+
+
+def test_decoy_share_is_about_the_configured_share_and_seeded():
+    world = World()
+    videos = all_videos(world)
+    share = sum(v.is_decoy for v in videos) / len(videos)
+    assert 0.15 <= share <= 0.45, share
+    assert [v.burst_start for v in videos] == [v.burst_start for v in all_videos(World())]
+
+
+def test_noisy_counts_jitter_short_deltas_but_not_long_ones():
+    noisy, exact = World(), World(WorldConfig(count_noise_seconds=0))
+    video = next(v for v in all_videos(noisy) if not v.is_viral and not v.is_decoy)
+    t0 = video.create_time + 2 * HOUR
+    short = [
+        (noisy.counts(video.id, t0 + k * 300).view_count - noisy.counts(video.id, t0 + (k - 1) * 300).view_count)
+        / max(
+            exact.counts(video.id, t0 + k * 300).view_count - exact.counts(video.id, t0 + (k - 1) * 300).view_count, 1
+        )
+        for k in range(1, 25)
+    ]
+    assert max(short) - min(short) > 0.2  # 5-minute deltas are noisy
+    assert all(0.5 <= r <= 1.5 for r in short)  # within ±2 × 60 s of 300 s, and rounding
+    long = noisy.counts(video.id, t0 + 1800).view_count - noisy.counts(video.id, t0).view_count
+    true = exact.counts(video.id, t0 + 1800).view_count - exact.counts(video.id, t0).view_count
+    assert abs(long - true) <= 0.1 * true + 2

@@ -68,6 +68,8 @@ def test_raise_when_a_boosted_video_surges_while_ctr_holds():
     assert recommend(W, NOW, a_pace(), falling_ctr, History(100.0), Guardrails(), Thresholds()) is None
     underspending = a_pace(spent=20.0)  # projected 40 of 100: a raise would not be used
     assert recommend(W, NOW, underspending, SURGE, History(100.0), Guardrails(), Thresholds()) is None
+    not_held = Signals(momentum=3.0, video_id="7", ctr=0.02, ctr_change_30m=0.001, held=False)  # a burst so far
+    assert recommend(W, NOW, a_pace(spent=50.0), not_held, History(100.0), Guardrails(), Thresholds()) is None
 
 
 def test_lower_when_overspending_with_falling_ctr_and_nothing_otherwise():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.activation.window_signals import momentum_history
 from tiktok_pipeline.metrics.pacing import (
     Guardrails,
     History,
@@ -27,6 +28,7 @@ from tiktok_pipeline.metrics.pacing import (
     pace,
     recommend,
 )
+from tiktok_pipeline.metrics.surge import SurgeRule, history_minutes, mark_surging
 from tiktok_pipeline.sources.business_api.adgroups import AdGroupBudget
 from tiktok_pipeline.warehouse.io import Write, create_or_extend, read_frame, replace_windows, write_transaction
 from tiktok_pipeline.warehouse.tables import (
@@ -49,6 +51,9 @@ class PacingRules:
     thresholds: Thresholds
     guardrails: Guardrails
     mode: str = "recommend"
+    persist_minutes: float = 0.0
+    """``TIKTOK_SURGE_PERSIST_MINUTES``: how long a boosted video's surge must hold (0: one observation)."""
+    rising_minutes: float = 15.0
 
 
 def ensure_tables(connection: duckdb.DuckDBPyConnection) -> None:
@@ -65,24 +70,35 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _signals(connection: duckdb.DuckDBPyConnection, window_start: datetime, now: datetime) -> dict[str, Signals]:
-    """Per ad group: the boosted video with the highest momentum in the window, with its ads' CTR figures."""
+def _signals(
+    connection: duckdb.DuckDBPyConnection, window_start: datetime, now: datetime, rules: PacingRules
+) -> dict[str, Signals]:
+    """Per ad group: the boosted video with the highest momentum in the window (held, first, under a persistence
+    rule), with its ads' CTR figures."""
     frame = read_frame(
         connection,
         f"""WITH links AS (
                 SELECT DISTINCT adgroup_id, video_id FROM {RAW_AD_METRICS.name}
                 WHERE video_id IS NOT NULL AND stat_time_hour >= ? AND stat_time_hour < ?)
-            SELECT l.adgroup_id, l.video_id, v.momentum, a.ctr, a.ctr_change_30m
+            SELECT l.adgroup_id, l.video_id, v.observed_at, v.momentum, a.ctr, a.ctr_change_30m
             FROM links l
             LEFT JOIN {VIDEO_VELOCITY.name} v ON v.video_id = l.video_id AND v.window_start = ?
             LEFT JOIN {AD_VELOCITY.name} a ON a.video_id = l.video_id AND a.window_start = ?
             ORDER BY l.adgroup_id, v.momentum DESC NULLS LAST, l.video_id""",
         [utc_naive(now - timedelta(hours=2)), utc_naive(now), utc_naive(window_start), utc_naive(window_start)],
     )
+    frame = frame.with_columns(pl.lit(True).alias("surging"))
+    rule = SurgeRule(rules.thresholds.surge_momentum, rules.persist_minutes, rules.rising_minutes)
+    if rule.persist_minutes > 0 and frame.height:
+        history = momentum_history(connection, window_start, now, history_minutes(rule))
+        frame = mark_surging(frame.drop("surging"), history, rule).sort(
+            ["adgroup_id", "surging", "momentum", "video_id"], descending=[False, True, True, False], nulls_last=True
+        )
     found: dict[str, Signals] = {}
     for row in frame.iter_rows(named=True):
         found.setdefault(
-            row["adgroup_id"], Signals(row["momentum"], row["video_id"], row["ctr"], row["ctr_change_30m"])
+            row["adgroup_id"],
+            Signals(row["momentum"], row["video_id"], row["ctr"], row["ctr_change_30m"], held=row["surging"]),
         )
     return found
 
@@ -153,7 +169,7 @@ def window_recommendations(
     """The window's recommendations (``pacing_recommendations`` rows) for the daily-budget ad groups that spent."""
     now = window_start + WINDOW
     spend = _spend(connection, now)
-    signals = _signals(connection, window_start, now)
+    signals = _signals(connection, window_start, now, rules)
     history = _history(connection, window_start, local_day_start(now, zone))
     applied = _applied(connection, window_start)
     rows = []

@@ -23,6 +23,8 @@ class PacingResource(dg.ConfigurableResource):
     overspend_ratio: float = Field(description="TIKTOK_PACING_OVERSPEND_RATIO.")
     landing_dir: str = Field(description="Landing zone root (TIKTOK_LANDING_DIR): adgroup/get answers land there.")
     advertiser_timezone: str | None = Field(description="TIKTOK_ADVERTISER_TIMEZONE (None: from advertiser/info).")
+    persist_minutes: float = Field(default=0.0, description="TIKTOK_SURGE_PERSIST_MINUTES.")
+    rising_minutes: float = Field(default=15.0, description="TIKTOK_SURGE_RISING_MINUTES.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PacingResource":
@@ -40,6 +42,8 @@ class PacingResource(dg.ConfigurableResource):
             overspend_ratio=p.pacing_overspend_ratio,
             landing_dir=str(settings.landing_dir),
             advertiser_timezone=settings.ads.advertiser_timezone,
+            persist_minutes=settings.surge.persist_minutes,
+            rising_minutes=settings.surge.rising_minutes,
         )
 
     @property
@@ -52,4 +56,6 @@ class PacingResource(dg.ConfigurableResource):
                 self.max_step_percent, self.max_day_percent, self.floor, self.ceiling, self.cooldown_minutes
             ),
             mode=self.mode,
+            persist_minutes=self.persist_minutes,
+            rising_minutes=self.rising_minutes,
         )

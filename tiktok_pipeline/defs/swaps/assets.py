@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from tiktok_pipeline.activation.window_signals import boosted_videos, window_videos
+from tiktok_pipeline.activation.window_signals import boosted_videos, momentum_history, window_videos
 from tiktok_pipeline.defs.metadata import (
     KINDS,
     check_specs,
@@ -18,6 +18,7 @@ from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
 from tiktok_pipeline.defs.swaps.resources import SwapsResource
 from tiktok_pipeline.governance.markdown import markdown_table
 from tiktok_pipeline.governance.window_figures import range_totals
+from tiktok_pipeline.metrics.surge import history_minutes, mark_surging
 from tiktok_pipeline.metrics.swaps import fading_creatives, recommend_swaps, surging_videos, swap_figures
 from tiktok_pipeline.quality.activation_schemas import by_window, creative_swap_schema
 from tiktok_pipeline.warehouse.io import WarehouseResource, Write, replace_windows
@@ -39,7 +40,7 @@ SWAPS_DOC = f"""Creative swaps: per window and campaign, when the Spark Ads boos
 change, `ad_velocity.ctr_change_30m`, at or below `TIKTOK_SWAP_CTR_CHANGE_THRESHOLD`, with at least
 `TIKTOK_SWAP_MIN_IMPRESSIONS` impressions in the trailing hour) and an organic video (no ad on it) of the same creator
 or of a creator tracked under the campaign surges (`video_velocity.momentum` at least
-`TIKTOK_SWAP_MOMENTUM_THRESHOLD`), recommend boosting that video (`boost_video_id`, a Spark Ad's `tiktok_item_id`)
+`TIKTOK_SWAP_MOMENTUM_THRESHOLD`, held for `TIKTOK_SURGE_PERSIST_MINUTES` when set), recommend boosting that video (`boost_video_id`, a Spark Ad's `tiktok_item_id`)
 instead: the one with the highest momentum. Each row carries both curves' figures (the ad's CTR now and 30 minutes
 ago, its impressions; the video's views per minute, momentum, engagement rate, organic CTR proxy) and the expected
 gain in clicks per hour = {EXPECTED_GAIN_FORMULA}.
@@ -75,6 +76,9 @@ def creative_swap_recommendations(
     with warehouse.connection() as connection:
         ads = boosted_videos(connection, start, end)
         videos = window_videos(connection, start, end)
+        if policy.persist_minutes > 0:  # TIKTOK_SURGE_PERSIST_MINUTES: held, not a burst
+            history = momentum_history(connection, start, end, history_minutes(policy.surge_rule))
+            videos = mark_surging(videos, history, policy.surge_rule)
         recommendations = recommend_swaps(ads, videos, policy)
         replace_windows(connection, start, end, Write(CREATIVE_SWAP_RECOMMENDATIONS, recommendations))
     starts = list(window_starts(start, end))

@@ -13,11 +13,19 @@ class SwapsResource(dg.ConfigurableResource):
     ctr_change_threshold: float = Field(description="TIKTOK_SWAP_CTR_CHANGE_THRESHOLD.")
     min_impressions: float = Field(description="TIKTOK_SWAP_MIN_IMPRESSIONS.")
     momentum_threshold: float = Field(description="TIKTOK_SWAP_MOMENTUM_THRESHOLD.")
+    persist_minutes: float = Field(default=0.0, description="TIKTOK_SURGE_PERSIST_MINUTES.")
+    rising_minutes: float = Field(default=15.0, description="TIKTOK_SURGE_RISING_MINUTES.")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SwapsResource":
-        return cls(**settings.swaps.model_dump())
+        return cls(**settings.swaps.model_dump(), **settings.surge.model_dump())
 
     @property
     def policy(self) -> SwapPolicy:
-        return SwapPolicy(self.ctr_change_threshold, self.min_impressions, self.momentum_threshold)
+        return SwapPolicy(
+            self.ctr_change_threshold,
+            self.min_impressions,
+            self.momentum_threshold,
+            self.persist_minutes,
+            self.rising_minutes,
+        )

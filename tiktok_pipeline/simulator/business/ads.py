@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS, Attribution, HourMetrics
@@ -129,16 +130,18 @@ class AdAccount:
         timezone: str = "UTC",
         *,
         attribution_days: float = ATTRIBUTION_DAYS,
+        budget_state: Path | None = None,
     ) -> None:
         """``timezone``: the account's IANA time zone, its reports' dates and hours are in it; ``attribution_days``:
-        how long after an hour its conversions keep being revised (0 < days <= 28)."""
+        how long after an hour its conversions keep being revised (0 < days <= 28); ``budget_state``: a file keeping
+        applied budget changes across processes (:mod:`.budget_state`)."""
         self.world = world
         self.advertiser_id = advertiser_id
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
         self.seed = world.config.seed
         self.attribution = Attribution(attribution_days)
-        self.budgets: AdGroupBudgets = AdGroupBudgets(self)
+        self.budgets: AdGroupBudgets = AdGroupBudgets(self, budget_state)
         """The ad groups' budgets and changes (:mod:`.adgroups`): every hour's spend respects them."""
         self._ad = lru_cache(maxsize=65_536)(self._make_ad)
         self._created_on = lru_cache(maxsize=512)(self._ads_created_on)

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -89,7 +90,13 @@ def default_endpoints(api: BusinessApi) -> dict[str, Endpoint]:
     also sets as an attribute of ``api``, so tests can read it (``simulator.business.<name>``).
     """
     api.events = EventsStore()  # the Events API's deduplication store and counters
-    account = AdAccount(api.world, ADVERTISER_ID, api.advertiser_timezone, attribution_days=api.attribution_days)
+    account = AdAccount(
+        api.world,
+        ADVERTISER_ID,
+        api.advertiser_timezone,
+        attribution_days=api.attribution_days,
+        budget_state=api.budget_state,
+    )
     api.reporting = Reporting(account)  # the ad account's reports
     api.advertisers = Advertisers(account)  # advertiser/info: the account and its time zone
     api.budgets = account.budgets  # adgroup/get, adgroup/budget/update and the daily budget cap on spend
@@ -132,17 +139,20 @@ class BusinessApi:
         advertiser_timezone: str = "UTC",
         endpoints: dict[str, Endpoint] | None = None,
         attribution_days: float = ATTRIBUTION_DAYS,
+        budget_state: Path | None = None,
     ) -> None:
         """``qps``: the app's requests-per-second tier (TikTok's are :data:`QPS_TIERS`; any positive number for
         tests), counted over a sliding second of ``rate_clock``; ``advertiser_timezone``: the ad account's IANA
         zone (``advertiser/info``, report dates and hours); ``endpoints`` replaces :func:`default_endpoints`
         (tests serve their own); ``attribution_days``: how long the ad
-        account's reports keep revising an hour (:mod:`.attribution`)."""
+        account's reports keep revising an hour (:mod:`.attribution`); ``budget_state``: a file keeping applied
+        budget changes across processes (:mod:`.budget_state`; the pipeline's embedded simulator)."""
         if qps < 1:
             raise ValueError(f"qps must be a positive number of requests a second, got {qps}")
         self.world = world
         self.advertiser_timezone = advertiser_timezone
         self.attribution_days = attribution_days
+        self.budget_state = budget_state
         self.clock = clock
         self.faults = faults or BusinessFaultConfig()
         self.stats: Counter[str] = Counter()

@@ -8,7 +8,8 @@ budget; the simulator does not cap lifetime spend) or ``BUDGET_MODE_INFINITE`` (
 zone, an ad group's hourly spend is what its ads would spend, cut once the day's spend reaches the budget in
 effect **at the start of that hour**: a change applies to later hours only (never rewrites an hour already
 under way, so reports stay non-decreasing), and raising the budget lets later hours spend more.
-Every applied change is recorded in :attr:`AdGroupBudgets.changes` (tests and the pacing benchmark read it).
+Every applied change is recorded in :attr:`AdGroupBudgets.changes` (tests and the pacing benchmark read it), and,
+given a state file (:mod:`.budget_state`: the pipeline's embedded simulator), kept there across processes.
 This module imports nothing of :mod:`.ads` (which owns one :class:`AdGroupBudgets` per account); the endpoints
 are in :mod:`.adgroups`.
 """
@@ -16,12 +17,13 @@ are in :mod:`.adgroups`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from tiktok_pipeline.simulator.business.budget_state import BudgetChange, BudgetStateFile
 from tiktok_pipeline.simulator.randomness import unit
 from tiktok_pipeline.simulator.world import World
 
@@ -61,26 +63,25 @@ MIN_DAILY_BUDGET = 20.0
 DAY, TOTAL, INFINITE = "BUDGET_MODE_DAY", "BUDGET_MODE_TOTAL", "BUDGET_MODE_INFINITE"
 
 
-@dataclass(frozen=True)
-class BudgetChange:
-    """One applied budget change (``adgroup/budget/update``): what it was, what it became, and when."""
-
-    serial: int
-    adgroup_id: str
-    before: float
-    after: float
-    applied_at: float
-
-
 class AdGroupBudgets:
     """The account's ad group budgets, their changes and the daily cap on spend (``account.budgets``)."""
 
-    def __init__(self, account: AdAccount) -> None:
+    def __init__(self, account: AdAccount, state_path: Path | None = None) -> None:
+        """``state_path``: a file keeping the applied changes across processes (:mod:`.budget_state`); None keeps
+        them in memory only."""
         self.account = account
         self.changes: list[BudgetChange] = []
         self._lock = threading.Lock()
         self._factors: dict[tuple[str, int, int], float] = {}
         self._day_ads = lru_cache(maxsize=256)(self._ads_of_day)
+        self._state = None if state_path is None else BudgetStateFile(state_path, account.seed, account.advertiser_id)
+        self._refresh(force=True)
+
+    def _refresh(self, *, force: bool = False) -> None:
+        """Take the state file's changes when another process changed it (lock held or in ``__init__``)."""
+        if self._state is not None and (changes := self._state.changed(force=force)) is not None:
+            self.changes = changes
+            self._factors.clear()
 
     # --- the ad groups ------------------------------------------------------------------------
     def adgroups(self) -> list[AdGroup]:
@@ -109,6 +110,7 @@ class AdGroupBudgets:
     def budget_at(self, adgroup_id: str, instant: float) -> float:
         """The budget in effect at ``instant``: the last change applied at or before it, else the default."""
         with self._lock:
+            self._refresh()
             return self._current(adgroup_id, instant)
 
     # --- the cap on spend -----------------------------------------------------------------------
@@ -123,6 +125,8 @@ class AdGroupBudgets:
         group = ad.adgroup.id
         if self.mode(group) != DAY:
             return 1.0
+        with self._lock:
+            self._refresh()
         key = (group, hour, len(self.changes))
         cached = self._factors.get(key)
         if cached is not None:
@@ -143,15 +147,25 @@ class AdGroupBudgets:
     def record(self, adgroup_id: str, budget: float, instant: float) -> BudgetChange:
         """Apply a new budget at ``instant`` (it caps the hours starting from then on) and record it."""
         with self._lock:
-            change = BudgetChange(
-                len(self.changes) + 1, adgroup_id, self._current(adgroup_id, instant), budget, instant
-            )
-            self.changes.append(change)
+            if self._state is None:
+                change = BudgetChange(
+                    len(self.changes) + 1, adgroup_id, self._current(adgroup_id, instant), budget, instant
+                )
+                self.changes.append(change)
+                return change
+
+            def make(changes: list[BudgetChange]) -> BudgetChange:
+                self.changes = changes  # every process's changes, read under the file's lock
+                return BudgetChange(len(changes) + 1, adgroup_id, self._current(adgroup_id, instant), budget, instant)
+
+            change, self.changes = self._state.append(make)
+            self._factors.clear()
         return change
 
     def last_change(self, adgroup_id: str, instant: float) -> float | None:
         """When the ad group's budget last changed at or before ``instant`` (None: never)."""
         with self._lock:
+            self._refresh()
             return max(
                 (c.applied_at for c in self.changes if c.adgroup_id == adgroup_id and c.applied_at <= instant),
                 default=None,

@@ -4,13 +4,13 @@ ledger (:mod:`tiktok_pipeline.sources.display_api.consent`); never a token."""
 from __future__ import annotations
 
 from tiktok_pipeline.governance.owners import DATA_PLATFORM
-from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import Column, Identifies, Retention, TableSpec
 
 CREATOR_CONSENT = TableSpec(
     "creator_consent",
     (
         Column("creator_username", "VARCHAR", "Handle of the creator (null for a revocation of an unknown open_id)."),
-        Column("open_id", "VARCHAR", "The creator's open_id for this app."),
+        Column("open_id", "VARCHAR", "The creator's open_id for this app.", Identifies.OPEN_ID),
         Column("scopes", "VARCHAR[]", "The scopes the creator granted the app (TikTok's token answer)."),
         Column("granted_at", "TIMESTAMP", "When the creator authorised the app (or tokens add stored the grant), UTC."),
         Column(

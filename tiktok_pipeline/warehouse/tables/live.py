@@ -7,7 +7,7 @@ under TikTok's terms (source ``live_events``, README → "LIVE intake (unofficia
 from __future__ import annotations
 
 from tiktok_pipeline.governance.owners import GROWTH
-from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import Column, Identifies, Retention, TableSpec
 
 UNOFFICIAL = "unofficial"
 """The value of every LIVE row's ``source_terms``."""
@@ -25,7 +25,7 @@ _TAKEN_WINDOW = Column(
 )
 _STREAM = (
     Column("room_id", "VARCHAR", "The LIVE stream (room) id as the connector gave it."),
-    Column("creator", "VARCHAR", "Unique id (handle) of the creator streaming."),
+    Column("creator", "VARCHAR", "Unique id (handle) of the creator streaming.", Identifies.HANDLE),
 )
 
 

@@ -8,6 +8,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     CREATOR_COLUMN,
     VIDEO_COLUMN,
     Column,
+    Identifies,
     Retention,
     TableSpec,
 )
@@ -78,7 +79,7 @@ DAILY_CREATOR_METRICS = TableSpec(
     (
         _DAY_START,
         CREATOR_COLUMN,
-        Column("open_id", "VARCHAR", "The creator's open_id for this app (last of the day)."),
+        Column("open_id", "VARCHAR", "The creator's open_id for this app (last of the day).", Identifies.OPEN_ID),
         Column("display_name", "VARCHAR", "Display name at the day's last observation."),
         Column(
             "observations", "BIGINT", "Window rows of the creator that day (rows of raw_creator_snapshots rolled up)."

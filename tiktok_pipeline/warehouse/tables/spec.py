@@ -24,11 +24,22 @@ _POLARS: dict[str, PolarsDataType] = {
 }
 
 
+class Identifies(StrEnum):
+    """What of a creator a column holds: ``tiktok-pipeline creators purge`` deletes the rows naming the creator in
+    any such column (:attr:`TableSpec.creator_columns`)."""
+
+    HANDLE = "handle"
+    OPEN_ID = "open_id"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
     description: str
+    identifies: Identifies | None = None
+    """Set when the column names a creator (their handle or open_id); a column named ``creator_username`` is a
+    handle without saying so. ``test_creator_columns`` fails on a creator-like column declared neither way."""
 
 
 class Retention(StrEnum):
@@ -94,10 +105,30 @@ class TableSpec:
 
     @property
     def creator_key(self) -> str | None:
-        """The column holding the creator's handle in this table (None: no creator data, or a view)."""
+        """The column holding the creator's handle in this table (None: no creator data, or a view):
+        ``creator_column``, else ``creator_username``, else the first handle of :attr:`creator_columns`."""
+        handles = [name for name, kind in self.creator_columns if kind == Identifies.HANDLE]
+        return (
+            CREATOR_COLUMN_NAME
+            if CREATOR_COLUMN_NAME in handles and not self.creator_column
+            else next(iter(handles), None)
+        )
+
+    @property
+    def creator_columns(self) -> tuple[tuple[str, Identifies], ...]:
+        """Every column naming a creator, with what it holds: ``creator_column``, ``creator_username`` and each
+        column declared with ``identifies`` (none for a view: it stores nothing)."""
         if self.view:
-            return None
-        return self.creator_column or (CREATOR_COLUMN.name if CREATOR_COLUMN.name in self.column_names else None)
+            return ()
+        found: dict[str, Identifies] = {}
+        if self.creator_column:
+            found[self.creator_column] = Identifies.HANDLE
+        for column in self.columns:
+            if column.identifies is not None:
+                found.setdefault(column.name, column.identifies)
+            elif column.name == CREATOR_COLUMN_NAME:
+                found.setdefault(column.name, Identifies.HANDLE)
+        return tuple(found.items())
 
     @property
     def ddl(self) -> str:
@@ -141,7 +172,8 @@ OBSERVED_COLUMN = Column(
     "UTC instant the counts are true for: the window's end against the simulator, the response time against TikTok.",
 )
 VIDEO_COLUMN = Column("video_id", "VARCHAR", "TikTok video id (a string of digits).")
-CREATOR_COLUMN = Column("creator_username", "VARCHAR", "Handle of the creator who owns the video.")
+CREATOR_COLUMN_NAME = "creator_username"
+CREATOR_COLUMN = Column(CREATOR_COLUMN_NAME, "VARCHAR", "Handle of the creator who owns the video.", Identifies.HANDLE)
 CREATED_COLUMN = Column("create_time", "TIMESTAMP", "UTC time the video was published.")
 COUNT_COLUMNS = (
     Column("view_count", "BIGINT", "Cumulative views at observed_at."),

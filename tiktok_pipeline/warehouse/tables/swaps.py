@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tiktok_pipeline.governance.owners import GROWTH
-from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, Identifies, Retention, TableSpec
 
 EXPECTED_GAIN_FORMULA = "(video_ctr_proxy - ad_ctr) × ad_impressions_60m"
 """Extra clicks per hour expected from the swap: the surging video's organic CTR proxy standing in for its CTR once
@@ -21,7 +21,12 @@ CREATIVE_SWAP_RECOMMENDATIONS = TableSpec(
         ),
         Column("fading_video_id", "VARCHAR", "The video the fading Spark Ads boost now (the creative to replace)."),
         Column("fading_ad_ids", "VARCHAR[]", "The ads boosting it in the trailing hour (ad_velocity.ad_ids)."),
-        Column("fading_creator_username", "VARCHAR", "Creator of the fading video; null when it was not observed."),
+        Column(
+            "fading_creator_username",
+            "VARCHAR",
+            "Creator of the fading video; null when it was not observed.",
+            Identifies.HANDLE,
+        ),
         Column(
             "ad_ctr", "DOUBLE", "Evidence: the ads' CTR over the trailing 60 minutes (ad_velocity.ctr, a fraction)."
         ),

@@ -11,6 +11,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     VIDEO_COLUMN,
     WINDOW_COLUMN,
     Column,
+    Identifies,
     Retention,
     TableSpec,
 )
@@ -57,7 +58,7 @@ RAW_CREATOR_SNAPSHOTS = TableSpec(
         WINDOW_COLUMN,
         OBSERVED_COLUMN,
         CREATOR_COLUMN,
-        Column("open_id", "VARCHAR", "The creator's open_id for this app."),
+        Column("open_id", "VARCHAR", "The creator's open_id for this app.", Identifies.OPEN_ID),
         Column("display_name", "VARCHAR", "Display name shown on the profile."),
         Column("follower_count", "BIGINT", "Followers at observed_at."),
         Column("following_count", "BIGINT", "Accounts the creator follows at observed_at."),
