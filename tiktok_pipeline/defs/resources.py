@@ -294,7 +294,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "merchandising": MerchandisingResource.from_settings(settings),
         "pacing": PacingResource.from_settings(settings),
         "risk_acceptances": RiskAcceptancesResource(
-            path=str(settings.risk_acceptances_path), switched_on=sorted(settings.live.switched_on())
+            path=str(settings.risk_acceptances_path), switched_on=sorted(settings.switched_on())
         ),
         **live_resources(settings),
     }
