@@ -21,8 +21,25 @@ SNAPSHOT_COLUMNS = (
     "like_count",
     "comment_count",
     "share_count",
+    "source",
 )
 """The raw snapshot columns enriched metrics carry (the rest of a raw row is provenance: title, landing file, log id)."""
+PREFERRED_SOURCE = "display_api"
+"""The source whose row a window keeps when several sources observed one video in it (TikTok's own counts)."""
+
+
+def one_source_per_video(snapshots: pl.DataFrame) -> pl.DataFrame:
+    """One row per (window, video): the Display API's when it observed the video in the window, else the first other
+    source's by name. The rows kept are whole rows of one source: counts of two sources are never combined."""
+    if snapshots.is_empty() or "source" not in snapshots.columns:
+        return snapshots
+    rank = pl.when(pl.col("source") == PREFERRED_SOURCE).then(0).otherwise(1)
+    return (
+        snapshots.with_columns(rank.alias("_rank"))
+        .sort("window_start", "video_id", "_rank", "source")
+        .unique(subset=["window_start", "video_id"], keep="first", maintain_order=True)
+        .drop("_rank")
+    )
 
 
 def engagement_rate() -> pl.Expr:
@@ -51,10 +68,11 @@ def enrich_snapshots(snapshots: pl.DataFrame, registry: pl.DataFrame) -> pl.Data
 def enrich_windows(
     connection: duckdb.DuckDBPyConnection, registry: pl.DataFrame, start: datetime, end: datetime
 ) -> pl.DataFrame:
-    """Enriched rows of the windows ``[start, end)``, from ``raw_video_snapshots``."""
+    """Enriched rows of the windows ``[start, end)``, from ``raw_video_snapshots`` (one source per video and window:
+    :func:`one_source_per_video`)."""
     snapshots = read_frame(
         connection,
         f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {RAW_VIDEO_SNAPSHOTS.name} WHERE window_start >= ? AND window_start < ?",
         [utc_naive(start), utc_naive(end)],
     )
-    return enrich_snapshots(snapshots, registry)
+    return enrich_snapshots(one_source_per_video(snapshots), registry)
