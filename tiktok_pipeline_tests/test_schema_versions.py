@@ -46,7 +46,8 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     assert run(check=True, settings=settings) == 1
     out = capsys.readouterr().out
     assert (
-        "would change" in out and "raw_video_snapshots: version 1 -> 3: add column response_schema_version = 1" in out
+        "would change" in out
+        and "raw_video_snapshots: version 1 -> 3: add column response_schema_version = 1" in out
         and "add column source = 'display_api'" in out
     )
     assert "schema_versions" not in {t for (t,) in rows(settings, "SHOW TABLES").iter_rows()}  # --check wrote nothing

@@ -271,6 +271,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.live.resources import live_resources
     from tiktok_pipeline.defs.merchandising.resources import MerchandisingResource
     from tiktok_pipeline.defs.pacing.resources import PacingResource
+    from tiktok_pipeline.defs.provider.resources import provider_resources
     from tiktok_pipeline.defs.retention.resources import RetentionResource
     from tiktok_pipeline.defs.swaps.resources import SwapsResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
@@ -297,4 +298,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             path=str(settings.risk_acceptances_path), switched_on=sorted(settings.switched_on())
         ),
         **live_resources(settings),
+        **provider_resources(settings),
     }

@@ -112,12 +112,14 @@ ENRICHED_VIDEO_METRICS = TableSpec(
     sources=("display_api", "analytics_provider", "tracking_registry"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(Migration(
+    migrations=(
+        Migration(
             2,
             (AddColumn("source", default="'display_api'"),),
             why="record the source of each row's counts (analytics provider rows beside the Display API's; rows"
             " before: display_api)",
-        ),),
+        ),
+    ),
 )
 
 VIDEO_VELOCITY = TableSpec(
@@ -158,12 +160,14 @@ VIDEO_VELOCITY = TableSpec(
     sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(Migration(
+    migrations=(
+        Migration(
             2,
             (AddColumn("source", default="'display_api'"),),
             why="record the source of each row's counts (analytics provider rows beside the Display API's; rows"
             " before: display_api)",
-        ),),
+        ),
+    ),
 )
 
 
