@@ -31,9 +31,7 @@ def rows(settings, sql: str) -> pl.DataFrame:
 def test_provider_rows_land_beside_the_display_api_and_velocity_keeps_sources_apart(settings):
     simulator = Simulator(WorldConfig(seed=settings.sim_seed))
     with serve_in_thread(simulator) as url:
-        served = settings.replace(
-            display__api_base_url=url, display__api_is_simulator=True, provider__enabled=True
-        )
+        served = settings.replace(display__api_base_url=url, display__api_is_simulator=True, provider__enabled=True)
         result = materialize_range(served, T0, T0 + 6 * WINDOW)  # 91 provider calls: within its 100 a minute
     assert result.success, result.all_events
 
