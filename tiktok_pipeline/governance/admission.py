@@ -51,8 +51,9 @@ def without_sources(loaded: dg.Definitions, names: Collection[str]) -> dg.Defini
     ]
 
     def undepend(spec: dg.AssetSpec) -> dg.AssetSpec:  # no stub of a left-out asset upstream of one kept
-        deps = [dep for dep in spec.deps if dep.asset_key not in dropped]
-        return spec if len(deps) == len(spec.deps) else spec.replace_attributes(deps=deps)
+        declared = list(spec.deps)
+        deps = [dep for dep in declared if dep.asset_key not in dropped]
+        return spec if len(deps) == len(declared) else spec.replace_attributes(deps=deps)
 
     if dropped:
         assets = list(dg.Definitions(assets=assets).map_asset_specs(func=undepend).assets or [])

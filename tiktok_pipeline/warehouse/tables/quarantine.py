@@ -83,7 +83,7 @@ ANALYTICS_PROVIDER_QUARANTINE = _quarantine_spec(
     "analytics_provider_quarantine",
     "Endpoint (video/list) and landing file the record came from.",
     "provider_video_snapshots",
-    owner=GROWTH,
+    owner=DATA_PLATFORM,
     sources=("analytics_provider",),
 )
 """Analytics provider records that failed validation, written only by provider_video_snapshots (in the transaction
