@@ -17,6 +17,17 @@ from tiktok_pipeline.warehouse.tables.spec import (
 )
 from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration
 
+
+def _source_added(version: int) -> Migration:
+    """The migration that gave a video table its ``source`` column (rows before it are the Display API's)."""
+    return Migration(
+        version,
+        (AddColumn("source", default="'display_api'"),),
+        why="record the source of each row's counts (analytics provider rows beside the Display API's; rows before:"
+        " display_api)",
+    )
+
+
 RAW_VIDEO_SNAPSHOTS = TableSpec(
     "raw_video_snapshots",
     (
@@ -53,12 +64,7 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
             (AddColumn("response_schema_version", default="1"),),
             why="record the landed answer's schema version (rows parsed before: version 1)",
         ),
-        Migration(
-            3,
-            (AddColumn("source", default="'display_api'"),),
-            why="record the source of each row's counts (analytics provider rows beside the Display API's; rows"
-            " before: display_api)",
-        ),
+        _source_added(3),
     ),
 )
 
@@ -112,14 +118,7 @@ ENRICHED_VIDEO_METRICS = TableSpec(
     sources=("display_api", "analytics_provider", "tracking_registry"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(
-        Migration(
-            2,
-            (AddColumn("source", default="'display_api'"),),
-            why="record the source of each row's counts (analytics provider rows beside the Display API's; rows"
-            " before: display_api)",
-        ),
-    ),
+    migrations=(_source_added(2),),
 )
 
 VIDEO_VELOCITY = TableSpec(
@@ -160,14 +159,7 @@ VIDEO_VELOCITY = TableSpec(
     sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(
-        Migration(
-            2,
-            (AddColumn("source", default="'display_api'"),),
-            why="record the source of each row's counts (analytics provider rows beside the Display API's; rows"
-            " before: display_api)",
-        ),
-    ),
+    migrations=(_source_added(2),),
 )
 
 
