@@ -29,17 +29,16 @@ PREFERRED_SOURCE = "display_api"
 
 
 def one_source_per_video(snapshots: pl.DataFrame) -> pl.DataFrame:
-    """One row per (window, video): the Display API's when it observed the video in the window, else the first other
-    source's by name. The rows kept are whole rows of one source: counts of two sources are never combined."""
+    """The rows of one source per (window, video): the Display API's when it observed the video in the window, else
+    the first other source's by name. Rows of one source are kept whole (a duplicate of one source stays, for the
+    checks to see): counts of two sources are never combined or chosen between field by field."""
     if snapshots.is_empty() or "source" not in snapshots.columns:
         return snapshots
-    rank = pl.when(pl.col("source") == PREFERRED_SOURCE).then(0).otherwise(1)
-    return (
-        snapshots.with_columns(rank.alias("_rank"))
-        .sort("window_start", "video_id", "_rank", "source")
-        .unique(subset=["window_start", "video_id"], keep="first", maintain_order=True)
-        .drop("_rank")
-    )
+    source = pl.col("source").fill_null(PREFERRED_SOURCE)  # rows written before sources were recorded
+    rank = pl.when(source == PREFERRED_SOURCE).then(0).otherwise(1)
+    ranked = snapshots.with_columns(source, rank.alias("_rank"))
+    best = pl.col("source").filter(pl.col("_rank") == pl.col("_rank").min()).min().over("window_start", "video_id")
+    return ranked.filter(pl.col("source") == best).drop("_rank")
 
 
 def engagement_rate() -> pl.Expr:

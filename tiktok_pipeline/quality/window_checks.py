@@ -80,13 +80,13 @@ def observation_history(
     previous = read_frame(
         connection,
         f"""SELECT video_id, observed_at, view_count, like_count FROM {RAW_VIDEO_SNAPSHOTS.name}
-            WHERE observed_at >= ? AND observed_at <= ? AND source = 'display_api'""",
+            WHERE observed_at >= ? AND observed_at <= ? AND coalesce(source, 'display_api') = 'display_api'""",
         [lo - timedelta(days=1), hi],
     )
     sightings = read_frame(
         connection,
         f"""SELECT DISTINCT creator_username, observed_at FROM {RAW_VIDEO_SNAPSHOTS.name}
-            WHERE observed_at >= ? AND observed_at <= ? AND source = 'display_api'""",
+            WHERE observed_at >= ? AND observed_at <= ? AND coalesce(source, 'display_api') = 'display_api'""",
         [lo - silence - WINDOW, hi],
     )
     return previous, sightings

@@ -92,7 +92,7 @@ SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute
 FROM last {join} JOIN moving USING (video_id)
 WHERE {where}
 """
-_DISPLAY_ONLY = "(SELECT * FROM {table} WHERE source = 'display_api') AS {table}"
+_DISPLAY_ONLY = "(SELECT * FROM {table} WHERE coalesce(source, 'display_api') = 'display_api') AS {table}"
 """The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole)."""
 _RAW_ROWS = f"""SELECT video_id, creator_username, observed_at, create_time
     FROM {_DISPLAY_ONLY.format(table=RAW_VIDEO_SNAPSHOTS.name)}"""
