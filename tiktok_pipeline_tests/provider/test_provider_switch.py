@@ -11,6 +11,7 @@ from tiktok_pipeline.settings import SettingsError
 PROVIDER_KEYS = {dg.AssetKey("provider_video_snapshots"), dg.AssetKey("analytics_provider_quarantine")}
 
 
+@pytest.mark.file_backend_only  # no warehouse is touched: nothing to run again on a DuckLake
 def test_off_nothing_of_it_is_loaded_and_on_it_feeds_enriched_metrics(settings):
     off = build_definitions(settings).resolve_asset_graph()
     assert not PROVIDER_KEYS & set(off.get_all_asset_keys())
@@ -25,6 +26,7 @@ def test_off_nothing_of_it_is_loaded_and_on_it_feeds_enriched_metrics(settings):
     assert tags["tiktok/source"] == "analytics_provider" and tags["tiktok/source_terms"] == "approved_provider"
 
 
+@pytest.mark.file_backend_only
 def test_a_real_host_needs_the_password_and_the_limit_stays_within_the_declaration(settings, monkeypatch):
     monkeypatch.delenv("TIKTOK_PROVIDER_PASSWORD", raising=False)
     real = settings.replace(provider__enabled=True, provider__base_url="https://open.echotik.live")
