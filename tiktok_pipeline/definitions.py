@@ -61,7 +61,7 @@ def build_definitions(
     """All definitions with their resources for ``settings`` (default: from the environment), once every declared
     source in use is admitted (``sources``: the declarations, :data:`~tiktok_pipeline.governance.sources.SOURCES`)."""
     settings = settings or load_settings()
-    in_use = sources_in_use(sources, settings.live.switched_on())
+    in_use = sources_in_use(sources, settings.switched_on())
     admit_sources(in_use, settings.risk_acceptances_path)
     folder = without_sources(load_defs_folder(), set(sources) - set(in_use))
     loaded = dg.Definitions.merge(folder, dg.Definitions(resources=build_resources(settings)))

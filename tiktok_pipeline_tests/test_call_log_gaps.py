@@ -207,7 +207,15 @@ def test_the_daily_retention_job_writes_what_waits_in_the_spool(settings, instan
     assert not list(call_spool.spool_dir(settings.landing_dir).glob("*.jsonl"))
 
 
-OPENERS = {"AlertSender", "DisplayApiClient", "BusinessApiClient", "HttpSession", "FeedPusher", "pusher"}
+OPENERS = {
+    "AlertSender",
+    "DisplayApiClient",
+    "BusinessApiClient",
+    "ProviderClient",
+    "HttpSession",
+    "FeedPusher",
+    "pusher",
+}
 """What opens an outbound HTTP session (the resources' ``.client()`` methods are found by name)."""
 CLIENT_MODULES = (
     "simulator/",
@@ -216,6 +224,7 @@ CLIENT_MODULES = (
     "activation/alerts/delivery.py",
     "activation/merchandising/webhook.py",
     "defs/merchandising/resources.py",
+    "defs/provider/resources.py",
 )
 """Where the clients are defined (they open sessions for their callers), left out of the search."""
 KNOWN_CALLERS = {
@@ -227,6 +236,7 @@ KNOWN_CALLERS = {
     ("defs/merchandising/assets.py", "_publish"),
     ("defs/pacing/assets.py", "pacing_recommendations"),
     ("cli_pacing.py", "run"),
+    ("defs/provider/assets.py", "provider_snapshots"),
 }
 RECORDED_BY_CALLER = {("defs/videos/assets.py", "_observe"): "raw_snapshots"}
 """``_observe`` runs inside its caller's ``recording()`` (the raw snapshots step writes the calls with its tables)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -78,6 +79,13 @@ def test_the_asset_plots_the_latest_day(settings):
         round(2 * 100 / (30 * 86_400), 4)
     )
     assert "| 2026-11-20 | display_api | 3 | 1 | 1 | 8 |" in meta["report"]
+    # the approved provider's validation: declared facts and the benchmark's figures with the date measured
+    measured = json.loads((Path(__file__).parent.parent / "docs" / "provider-validation.json").read_text())
+    assert meta["provider_validation_measured_at"] == measured["measured_at"]
+    shown = meta["provider_validation"]
+    assert "**analytics_provider**" in shown and "| sourcing |" in shown
+    assert f"| effective_refresh_minutes_median | {measured['effective_refresh_minutes_median']} |" in shown
+    assert f"| video_coverage | {measured['video_coverage']} |" in shown
 
 
 def report_with_acceptances(settings, path):

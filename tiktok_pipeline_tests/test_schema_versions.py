@@ -46,7 +46,9 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     assert run(check=True, settings=settings) == 1
     out = capsys.readouterr().out
     assert (
-        "would change" in out and "raw_video_snapshots: version 1 -> 2: add column response_schema_version = 1" in out
+        "would change" in out
+        and "raw_video_snapshots: version 1 -> 3: add column response_schema_version = 1" in out
+        and "add column source = 'display_api'" in out
     )
     assert "schema_versions" not in {t for (t,) in rows(settings, "SHOW TABLES").iter_rows()}  # --check wrote nothing
 
@@ -54,23 +56,25 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     assert result.success, result.all_events
 
     migrated = instance.get_run_by_id(result.run_id).tags[MIGRATION_TAG]
-    assert "raw_video_snapshots 1 -> 2" in migrated and "poll_telemetry 1 -> 2" in migrated
+    assert "raw_video_snapshots 1 -> 3" in migrated and "poll_telemetry 1 -> 2" in migrated
     logged = [e.user_message for e in instance.all_logs(result.run_id)]
-    assert any("warehouse schema migrated: raw_video_snapshots: version 1 -> 2" in m for m in logged)
+    assert any("warehouse schema migrated: raw_video_snapshots: version 1 -> 3" in m for m in logged)
     raw = rows(settings, "FROM raw_video_snapshots ORDER BY window_start, video_id")
     old = raw.filter(pl.col("creator_username") == "old_creator")
     assert old["title"].to_list() == ["landed by the previous release", None]  # the old rows are kept, backfilled
     assert old["response_schema_version"].to_list() == [1, 1]
+    assert old["source"].to_list() == ["display_api", "display_api"]  # rows before sources were recorded
     new = raw.filter(pl.col("window_start") == T0.replace(tzinfo=None))
     assert new.height > 0 and new["response_schema_version"].to_list() == [1] * new.height
+    assert new["source"].to_list() == ["display_api"] * new.height
     recorded = versions(settings)
-    assert recorded["raw_video_snapshots"] == 2 and recorded["poll_telemetry"] == 2
+    assert recorded["raw_video_snapshots"] == 3 and recorded["poll_telemetry"] == 2
     assert {recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots", "poll_telemetry"}} == {1}
     waits = rows(
         settings, "SELECT warehouse_wait_seconds FROM poll_telemetry WHERE window_start = '2026-11-20 09:00:00'"
     )
     assert waits.height > 0 and waits["warehouse_wait_seconds"].null_count() == waits.height  # not measured then
-    history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots' AND version = 2")
+    history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots' AND version = 3")
     assert history.height == 1 and history["from_version"][0] == 1 and history["release"][0] == migrate.RELEASE
     assert run(check=True, settings=settings) == 0
     assert "every table is at its declared schema version" in capsys.readouterr().out
@@ -81,7 +85,7 @@ def test_the_command_migrates_once_and_says_what_it_changed(settings, capsys):
     load_previous_release(settings)
     assert run(check=False, settings=settings) == 0
     out = capsys.readouterr().out
-    assert "migrated" in out and "raw_video_snapshots: version 1 -> 2" in out
+    assert "migrated" in out and "raw_video_snapshots: version 1 -> 3" in out
     assert "poll_telemetry: version 1 -> 2: add column warehouse_wait_seconds" in out
     assert "api_call_log: version 1 recorded" in out
     assert rows(settings, "SELECT response_schema_version FROM raw_video_snapshots")[
@@ -180,17 +184,17 @@ def test_a_warehouse_ahead_of_the_code_is_refused_naming_the_table_and_both_vers
     assert run(check=False, settings=settings) == 0
     with open_warehouse(settings, read_only=False) as con:
         con.execute(
-            "INSERT INTO schema_versions (table_name, version, release) VALUES ('raw_video_snapshots', 3, '9.9')"
+            "INSERT INTO schema_versions (table_name, version, release) VALUES ('raw_video_snapshots', 4, '9.9')"
         )
     capsys.readouterr()
     assert run(check=True, settings=settings) == 1
     err = capsys.readouterr().err
-    assert "raw_video_snapshots is at schema version 3, newer than version 2" in err
+    assert "raw_video_snapshots is at schema version 4, newer than version 3" in err
 
     result = materialize_range(settings, T0, T0, instance=instance)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "raw_video_snapshots is at schema version 3, newer than version 2" in str(failure.step_failure_data.error)
+    assert "raw_video_snapshots is at schema version 4, newer than version 3" in str(failure.step_failure_data.error)
     assert rows(settings, "SELECT count(*) AS n FROM raw_video_snapshots")["n"][0] == 2  # nothing written
 
 
@@ -209,7 +213,7 @@ def test_two_processes_migrating_at_once_migrate_once(settings):
         changed = sorted(pool.map(_migrate_in_a_process, [settings, settings]))
     assert changed[0] == 0 and changed[1] > 0  # the second found the tables current
     history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots'")
-    assert history["version"].to_list() == [2]
+    assert history["version"].to_list() == [3]
 
 
 def test_the_cli_command_checks_then_migrates_the_configured_warehouse(tmp_path, monkeypatch, capsys):
@@ -223,7 +227,7 @@ def test_the_cli_command_checks_then_migrates_the_configured_warehouse(tmp_path,
     with duckdb.connect(str(path)) as con:
         con.execute(PREVIOUS_RELEASE.read_text())
     assert main(["warehouse", "migrate", "--check"]) == 1
-    assert "raw_video_snapshots: version 1 -> 2" in capsys.readouterr().out
+    assert "raw_video_snapshots: version 1 -> 3" in capsys.readouterr().out
     assert main(["warehouse", "migrate"]) == 0
     assert main(["warehouse", "migrate", "--check"]) == 0
     assert "every table is at its declared schema version" in capsys.readouterr().out.splitlines()[-1]

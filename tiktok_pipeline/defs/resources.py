@@ -286,6 +286,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.live.resources import live_resources
     from tiktok_pipeline.defs.merchandising.resources import MerchandisingResource
     from tiktok_pipeline.defs.pacing.resources import PacingResource
+    from tiktok_pipeline.defs.provider.resources import provider_resources
     from tiktok_pipeline.defs.retention.resources import RetentionResource
     from tiktok_pipeline.defs.swaps.resources import SwapsResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
@@ -309,7 +310,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "merchandising": MerchandisingResource.from_settings(settings),
         "pacing": PacingResource.from_settings(settings),
         "risk_acceptances": RiskAcceptancesResource(
-            path=str(settings.risk_acceptances_path), switched_on=sorted(settings.live.switched_on())
+            path=str(settings.risk_acceptances_path), switched_on=sorted(settings.switched_on())
         ),
         **live_resources(settings),
+        **provider_resources(settings),
     }

@@ -34,7 +34,8 @@ def _off(tags: Mapping[str, str] | None, names: Collection[str]) -> bool:
 
 
 def without_sources(loaded: dg.Definitions, names: Collection[str]) -> dg.Definitions:
-    """``loaded`` without the assets, checks, jobs and sensors tagged with a source in ``names``."""
+    """``loaded`` without the assets, checks, jobs and sensors tagged with a source in ``names`` (and without the
+    kept assets' dependencies on the assets left out)."""
     if not names:
         return loaded
     assets: list = []
@@ -48,6 +49,14 @@ def without_sources(loaded: dg.Definitions, names: Collection[str]) -> dg.Defini
     checks = [
         check for check in loaded.asset_checks or [] if not any(key.asset_key in dropped for key in check.check_keys)
     ]
+
+    def undepend(spec: dg.AssetSpec) -> dg.AssetSpec:  # no stub of a left-out asset upstream of one kept
+        declared = list(spec.deps)
+        deps = [dep for dep in declared if dep.asset_key not in dropped]
+        return spec if len(deps) == len(declared) else spec.replace_attributes(deps=deps)
+
+    if dropped:
+        assets = list(dg.Definitions(assets=assets).map_asset_specs(func=undepend).assets or [])
     jobs = [job for job in loaded.jobs or [] if not _off(getattr(job, "tags", None), names)]
     sensors = [sensor for sensor in loaded.sensors or [] if not _off(sensor.tags, names)]
     return dg.Definitions(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from tiktok_pipeline.settings.retention import RetentionSettings
 from tiktok_pipeline.warehouse.tables import (
     AD_REPORT_QUARANTINE,
+    ANALYTICS_PROVIDER_QUARANTINE,
     API_CALL_LOG,
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
@@ -42,6 +43,7 @@ HELD_TABLES: dict[str, HeldTable] = {
         HeldTable(DISPLAY_API_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(AD_REPORT_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(CONVERSION_QUARANTINE.name, "window_start", "quarantine_retention_days"),
+        HeldTable(ANALYTICS_PROVIDER_QUARANTINE.name, "window_start", "quarantine_retention_days"),
     )
 }
 """Every table whose rows are deleted by age, by name."""

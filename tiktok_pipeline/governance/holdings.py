@@ -45,6 +45,7 @@ LANDED_BY: dict[str, str] = {
     ADS_LANDING_SOURCE: RAW_AD_METRICS.name,
     DAYS_LANDING_SOURCE: RAW_AD_METRICS.name,
     ADGROUP_LANDING_SOURCE: PACING_RECOMMENDATIONS.name,  # the budgets a pacing run read
+    "analytics_provider": "provider_video_snapshots",  # the provider's answers (ingest/provider_snapshots.py)
 }
 """Each landing source (folder under TIKTOK_LANDING_DIR) and the asset that parses its files. A folder of a source
 not listed here is never deleted (reported with the reason): declare its parser here first."""
@@ -132,7 +133,7 @@ class LandingEvidence:
             return f"a run of window {key} is queued or in progress"
         if key not in self.parsed.get(asset, frozenset()):
             return f"window {key} was never parsed into {asset}: materialise that partition, or delete the file by hand"
-        if asset == RAW_VIDEO_SNAPSHOTS.name and key[:10] in self.window_row_days:
+        if asset in (RAW_VIDEO_SNAPSHOTS.name, "provider_video_snapshots") and key[:10] in self.window_row_days:
             return f"the window rows of {key[:10]} are still held (not rolled up and pruned): the file keeps them re-parseable"
         return None
 

@@ -62,6 +62,16 @@ def business_requests_per_second(configured: float | None, sources: Mapping[str,
     return min(_resolve(source, limit, configured) for source, limit in pooled)
 
 
+def provider_requests_per_minute(configured: int | None, sources: Mapping[str, SourceDeclaration] = SOURCES) -> int:
+    """Requests a minute the analytics provider's client keeps to (the whole account): TIKTOK_PROVIDER_REQUESTS_PER_MINUTE,
+    else declared; refused above the declared limit."""
+    source = sources["analytics_provider"]
+    limit = source.rate_limit("video/list")
+    if limit.window_seconds != 60:
+        raise ValueError(f"analytics_provider's limit counts {limit.window_seconds:g} s, the setting a minute")
+    return int(_resolve(source, limit, configured))
+
+
 def _figure(value: float | None) -> str:
     return "not published" if value is None else f"{value:,g}"
 

@@ -23,7 +23,7 @@ def acceptance_states(
 ) -> list[dict[str, str]]:
     """One row per recorded acceptance (newest expiry first): who, when, scope, expiry, contingency and its state.
 
-    ``switched_on``: the source switches set in this deployment (``Settings.live.switched_on()``); an unofficial
+    ``switched_on``: the source switches set in this deployment (``Settings.switched_on()``); an unofficial
     source whose switch is not among them is not in use, so its acceptance admits nothing now."""
     rows = []
     for acceptance in sorted(recorded, key=lambda a: (a.source, a.expires_at), reverse=True):

@@ -105,6 +105,19 @@ class Webhook(_Frozen):
     purpose: str = Field(min_length=1)
 
 
+class ProviderValidation(_Frozen):
+    """What was checked about a commercial provider before use, as the playbook asks: how it sources its data, how
+    often it refreshes, what it covers (creators, videos, geography) and how its terms were checked. ``measured``
+    names the benchmark whose figures (with the date measured) the governance report shows beside these facts."""
+
+    sourcing: str = Field(min_length=1, description="How the provider gets its data (e.g. crawls public pages).")
+    refresh: str = Field(min_length=1, description="Its refresh interval: published, or not and measured.")
+    coverage: str = Field(min_length=1, description="Which creators and videos it covers, and how much of them.")
+    geography: str = Field(min_length=1, description="Regions / markets covered.")
+    compliance: str = Field(min_length=1, description="How its terms and its own sourcing were checked.")
+    measured: str = Field(min_length=1, description="The benchmark measuring refresh and coverage, and its output.")
+
+
 class SourceDeclaration(_Frozen):
     """One source: who answers for it, under which terms, with which scopes and limits, what it touches."""
 
@@ -127,6 +140,9 @@ class SourceDeclaration(_Frozen):
     retention: tuple[Retention, ...] = Field(min_length=1)
     purpose: str = Field(min_length=1)
     webhooks: tuple[Webhook, ...] = ()
+    validation: ProviderValidation | None = Field(
+        default=None, description="An approved provider's validation facts (required for approved_provider)."
+    )
 
     def rate_limit(self, endpoint: str) -> RateLimit:
         """The declared limit counting ``endpoint``; a KeyError naming the source when none does."""
@@ -134,6 +150,12 @@ class SourceDeclaration(_Frozen):
             if endpoint in limit.endpoints:
                 return limit
         raise KeyError(f"source {self.name!r} declares no rate limit for endpoint {endpoint!r}")
+
+    @model_validator(mode="after")
+    def _validated_provider(self) -> SourceDeclaration:
+        if self.terms.status == "approved_provider" and self.validation is None:
+            raise ValueError(f"source {self.name!r}: an approved_provider needs its validation facts (validation)")
+        return self
 
     @model_validator(mode="after")
     def _one_limit_per_endpoint(self) -> SourceDeclaration:

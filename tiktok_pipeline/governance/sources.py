@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from tiktok_pipeline.governance.source_models import (
     PersonalData,
+    ProviderValidation,
     RateLimit,
     Retention,
     Scope,
@@ -323,8 +324,87 @@ LIVE_EVENTS = SourceDeclaration(
     ),
 )
 
+PROVIDER_ENDPOINTS = ("influencer/list", "influencer/detail", "video/list", "video/detail", "product/list")
+"""The provider endpoints the client calls (under ``/api/v2/``)."""
+
+ANALYTICS_PROVIDER = SourceDeclaration(
+    name="analytics_provider",
+    title="Approved analytics provider (EchoTik-style API, open.echotik.live/api/v2)",
+    owner="team:growth",
+    terms=Terms(
+        status="approved_provider",
+        name="EchoTik Open API terms of service and data subscription",
+        contract=(
+            "ECHOTIK-API-SUBSCRIPTION (placeholder: procurement records the signed order's reference here before"
+            " TIKTOK_PROVIDER_ENABLED is set against the real host)"
+        ),
+    ),
+    base_url="https://open.echotik.live",
+    setting="TIKTOK_PROVIDER_BASE_URL",
+    switch="TIKTOK_PROVIDER_ENABLED",
+    scopes=(
+        Scope(
+            name="API account (HTTP Basic)",
+            needed_for="influencer, video and product lists and details of public TikTok accounts",
+            endpoints=PROVIDER_ENDPOINTS,
+        ),
+    ),
+    rate_limits=(
+        RateLimit(
+            endpoints=PROVIDER_ENDPOINTS,
+            counted="per_app",
+            requests=120,
+            window_seconds=60,
+            client_default=100,
+            setting="TIKTOK_PROVIDER_REQUESTS_PER_MINUTE",
+            max_items=20,
+            items="records per page (page_size)",
+            basis=(
+                "Not published by EchoTik (tiktok-apis.md §7): 120 requests a minute for the account is the"
+                " simulator's assumption, to be replaced by the contract's figure; over it the provider answers code"
+                " 30003 with HTTP 200 (no Retry-After), which the client retries with backoff."
+            ),
+        ),
+    ),
+    personal_data=(
+        PersonalData(
+            data="public profile (user id, handle, nickname, follower/like/video totals) and public video counts",
+            subject="TikTok creators, including creators who never authorised the app",
+            handling=(
+                "video counts stored as received in raw_video_snapshots (source analytics_provider) and downstream;"
+                " profiles only in the landing files; public data used for aggregate performance only"
+            ),
+        ),
+    ),
+    retention=(
+        Retention(
+            what="window rows of raw_video_snapshots (source analytics_provider) and their enriched and velocity rows",
+            days=35,
+            setting="TIKTOK_RETENTION_DAYS",
+            enforced_by="window_retention_job (daily, 01:00 UTC), once the day is rolled up",
+        ),
+        _aged("analytics_provider_quarantine (rejected records with their raw payload)", "quarantine_retention_days"),
+        _landing_files(),
+        _aged("api_call_log rows of its calls", "call_log_retention_days"),
+    ),
+    purpose=(
+        "Wider coverage than the Display API: the public counts of videos of creators who did not authorise the app"
+        " (and a second view of those who did), every window, for velocity across sources."
+    ),
+    validation=ProviderValidation(
+        sourcing="crawls public TikTok profiles and videos on its own schedule (its updated_at per record)",
+        refresh="not published; the benchmark measures the effective interval from updated_at against the truth",
+        coverage="partial: not every video of a covered creator is listed; measured against the simulator's world",
+        geography="global per the vendor's documentation; not verifiable against the simulator",
+        compliance=(
+            "approved provider under contract; the pipeline stores only public counts, never scrapes TikTok itself"
+        ),
+        measured="benchmarks/provider_validation.py -> docs/provider-validation.json (shown by governance_report)",
+    ),
+)
+
 SOURCES: MappingProxyType[str, SourceDeclaration] = MappingProxyType(
-    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API, LIVE_EVENTS)}
+    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API, LIVE_EVENTS, ANALYTICS_PROVIDER)}
 )
 """Every declared source by name (read-only)."""
 

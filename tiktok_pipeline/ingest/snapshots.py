@@ -16,7 +16,7 @@ import polars as pl
 
 from tiktok_pipeline.governance.telemetry import RunTiming, stamp_warehouse_waits, window_telemetry
 from tiktok_pipeline.ingest.land import DisplayCollection, LandedWindow, land_window
-from tiktok_pipeline.ingest.parse.display import Parsed, parse_landed
+from tiktok_pipeline.ingest.parse.display import DISPLAY_SOURCE, Parsed, parse_landed
 from tiktok_pipeline.sources.http.calllog import CallBuffer, call_context
 from tiktok_pipeline.warehouse.call_log import append_calls
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
@@ -179,8 +179,11 @@ def write_raw_snapshots(
     }
     if "display_api_quarantine" in selected:
         adopt_legacy_rows(connection, DISPLAY_API_QUARANTINE, QUARANTINE_ASSET)
+    scopes = {"raw_video_snapshots": {"source": DISPLAY_SOURCE}}  # the provider's rows of the windows stay
     replace = prepare_window_writes(
-        start, end, *(Write(spec, frames[name]) for name, spec in RAW_TABLES.items() if name in selected)
+        start,
+        end,
+        *(Write(spec, frames[name], scopes.get(name, {})) for name, spec in RAW_TABLES.items() if name in selected),
     )
 
     def body(con: duckdb.DuckDBPyConnection) -> None:

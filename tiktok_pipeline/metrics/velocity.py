@@ -1,8 +1,11 @@
 """Velocity: how fast each video is moving now, against its own recent past.
 
 Videos are not observed every window, so each observation is compared with the latest
-observation of the same video at or before 30 minutes earlier (an as-of join on
-``observed_at``), and deltas are divided by the real elapsed minutes.
+observation of the same video **by the same source** at or before 30 minutes earlier (an as-of join on
+``observed_at``, by video and ``source``), and deltas are divided by the real elapsed minutes. Two sources'
+counts of one video differ (the analytics provider's are its last crawl's), so a delta between them would be
+noise: it is never taken. A provider row's ``observed_at`` is the provider's ``updated_at``, so a count it repeats
+between its crawls is never read as "no views in 5 minutes".
 
 Two ways to find the baselines, one set of maths (:func:`velocity_from_baselines`):
 :func:`compute_velocity` joins Polars frames (tests, benchmarks), and
@@ -40,21 +43,22 @@ def join_baseline(
     ``columns`` maps history columns to their names in the result; the baseline's ``observed_at``
     becomes ``observed_alias``. Duplicate history observations count once.
     """
+    keys = ["video_id", "source"] if "source" in current.columns and "source" in history.columns else ["video_id"]
     baseline = (
         history.select(
-            "video_id",
+            *keys,
             pl.col("observed_at").alias(observed_alias),
             *(pl.col(source).alias(target) for source, target in columns.items()),
         )
-        .unique(subset=["video_id", observed_alias], keep="last")
-        .sort("video_id", observed_alias)
+        .unique(subset=[*keys, observed_alias], keep="last")
+        .sort(*keys, observed_alias)
     )
-    probe = current.with_columns((pl.col("observed_at") - lookback).alias("_target")).sort("video_id", "_target")
+    probe = current.with_columns((pl.col("observed_at") - lookback).alias("_target")).sort(*keys, "_target")
     return probe.join_asof(
         baseline,
         left_on="_target",
         right_on=observed_alias,
-        by="video_id",
+        by=keys,
         strategy="backward",
         check_sortedness=False,
     )
@@ -110,25 +114,27 @@ def velocity_from_baselines(joined: pl.DataFrame, *, min_lifetime_rate: float = 
 
 _BASELINES_SQL = """
 WITH current AS (
-    SELECT window_start, observed_at, video_id, creator_username, create_time, view_count, engagement_rate
+    SELECT window_start, observed_at, video_id, creator_username, create_time, view_count, engagement_rate,
+           coalesce(source, 'display_api') AS source
     FROM "{table}" WHERE window_start >= $start AND window_start < $end),
 first_target AS (SELECT min(observed_at) - $lookback AS target FROM current),
 -- Of the observations before the earliest target, only each video's latest can be anyone's
--- baseline: reduce them to one row per video (a hash aggregate) before the as-of join.
+-- baseline: reduce them to one row per video and source (a hash aggregate) before the as-of join.
 older AS (
-    SELECT video_id, max(observed_at) AS baseline_observed_at,
+    SELECT video_id, coalesce(source, 'display_api') AS source, max(observed_at) AS baseline_observed_at,
            arg_max_null(view_count, observed_at) AS baseline_view_count,
            arg_max_null(engagement_rate, observed_at) AS baseline_engagement_rate
     FROM "{table}"
     WHERE observed_at >= $history_start AND observed_at < (SELECT target FROM first_target)
-    GROUP BY video_id),
+    GROUP BY ALL),
 recent AS (
-    SELECT video_id, observed_at, view_count, engagement_rate
+    SELECT video_id, coalesce(source, 'display_api') AS source, observed_at, view_count, engagement_rate
     FROM "{table}" WHERE observed_at >= (SELECT target FROM first_target) AND observed_at < $end),
 history AS (SELECT * FROM older UNION ALL SELECT * FROM recent)
 SELECT current.*, history.baseline_observed_at, history.baseline_view_count, history.baseline_engagement_rate
 FROM current ASOF LEFT JOIN history
-  ON current.video_id = history.video_id AND current.observed_at - $lookback >= history.baseline_observed_at
+  ON current.video_id = history.video_id AND current.source = history.source
+ AND current.observed_at - $lookback >= history.baseline_observed_at
 """
 
 

@@ -26,9 +26,16 @@ def _in_windows(start: datetime, end: datetime, policy: QualityPolicy) -> list[p
         return data.lazyframe.select((pl.col("window_start") >= lo) & (pl.col("window_start") < hi))
 
     def observed_in_window(data: pa.PolarsData) -> pl.LazyFrame:
+        # a provider row's observed_at is the provider's own updated_at (its last crawl): at most the window's end,
+        # and possibly before the window; only the Display API's rows are observed at the window's end
         end_of_window = pl.col("window_start") + WINDOW
+        provider = (
+            pl.col("source").fill_null("display_api") != "display_api"
+            if "source" in data.lazyframe.collect_schema().names()
+            else pl.lit(False)
+        )
         return data.lazyframe.select(
-            (pl.col("observed_at") >= end_of_window)
+            ((pl.col("observed_at") >= end_of_window) | provider)
             & (pl.col("observed_at") <= end_of_window + policy.max_observation_delay)
         )
 

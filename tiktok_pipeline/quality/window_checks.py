@@ -64,7 +64,8 @@ def enriched_by_window(enriched: pl.DataFrame, start: datetime, end: datetime, q
 def observation_history(
     connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime, silence: timedelta
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Earlier observations (a day back) for the count checks, and when each creator was seen (for silence)."""
+    """Earlier Display API observations (a day back) for the count checks, and when each creator was seen (for
+    silence); the analytics provider's rows are another source's counts and never compared with them."""
     if not table_exists(connection, RAW_VIDEO_SNAPSHOTS.name):
         empty = pl.DataFrame(
             schema={
@@ -79,13 +80,13 @@ def observation_history(
     previous = read_frame(
         connection,
         f"""SELECT video_id, observed_at, view_count, like_count FROM {RAW_VIDEO_SNAPSHOTS.name}
-            WHERE observed_at >= ? AND observed_at <= ?""",
+            WHERE observed_at >= ? AND observed_at <= ? AND coalesce(source, 'display_api') = 'display_api'""",
         [lo - timedelta(days=1), hi],
     )
     sightings = read_frame(
         connection,
         f"""SELECT DISTINCT creator_username, observed_at FROM {RAW_VIDEO_SNAPSHOTS.name}
-            WHERE observed_at >= ? AND observed_at <= ?""",
+            WHERE observed_at >= ? AND observed_at <= ? AND coalesce(source, 'display_api') = 'display_api'""",
         [lo - silence - WINDOW, hi],
     )
     return previous, sightings

@@ -1,7 +1,7 @@
 """Every environment variable the pipeline reads, with its one default: a leaf (pydantic only).
 
 ``Settings`` holds the paths and the project-wide values; each domain has its own sub-settings
-(``display``, ``polling``, ``quality``, ``ads``, ``conversions``, ``alerts``, ``retention``), each
+(``display``, ``polling``, ``quality``, ``ads``, ``conversions``, ``alerts``, ``retention``, ``provider``, ...), each
 loadable on its own. Nothing here imports Dagster, Polars or Pandera, so ``tiktok-pipeline tokens``
 and ``tiktok-pipeline sql`` stay light.
 
@@ -31,6 +31,7 @@ from tiktok_pipeline.settings.domains import (
 from tiktok_pipeline.settings.errors import SettingsError, environment_variables, load_settings
 from tiktok_pipeline.settings.live import LIVE_INTAKE_SWITCH, LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
+from tiktok_pipeline.settings.provider import PROVIDER_SWITCH, ProviderSettings
 from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
 from tiktok_pipeline.settings.surge import SurgeSettings
 
@@ -48,8 +49,10 @@ __all__ = [
     "LIVE_INTAKE_SWITCH",
     "LiveSettings",
     "MerchandisingSettings",
+    "PROVIDER_SWITCH",
     "PacingSettings",
     "PollingSettings",
+    "ProviderSettings",
     "QualitySettings",
     "RetentionSettings",
     "Settings",

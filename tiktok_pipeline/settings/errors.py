@@ -11,6 +11,7 @@ from tiktok_pipeline.settings.consent import ConsentSettings
 from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
+from tiktok_pipeline.settings.provider import ProviderSettings
 from tiktok_pipeline.settings.root import Settings
 from tiktok_pipeline.settings.surge import SurgeSettings
 
@@ -30,6 +31,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     MerchandisingSettings,
     PacingSettings,
     SurgeSettings,
+    ProviderSettings,
 )
 
 

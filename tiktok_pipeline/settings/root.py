@@ -15,6 +15,7 @@ from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.surge import SurgeSettings
+from tiktok_pipeline.settings.provider import ProviderSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
     pacing: PacingSettings = Field(default_factory=PacingSettings)
     surge: SurgeSettings = Field(default_factory=SurgeSettings)
+    provider: ProviderSettings = Field(default_factory=ProviderSettings)
 
     @field_validator("warehouse_url")
     @classmethod
@@ -137,6 +139,17 @@ class Settings(BaseSettings):
         for domain, fields in nested.items():
             top[domain] = getattr(self, domain).model_copy(update=fields)
         return self.model_copy(update=top)
+
+    def switched_on(self) -> frozenset[str]:
+        """The source switches (settings) that are on: the LIVE intake's, the analytics provider's."""
+        return self.live.switched_on() | self.provider.switched_on()
+
+    @property
+    def provider_base_url(self) -> str | None:
+        """Where the analytics provider is: its own host, the served simulator's, or None (in-process)."""
+        if self.provider.base_url:
+            return self.provider.base_url
+        return self.display.api_base_url if self.display.uses_simulator else None
 
     @property
     def uses_simulator(self) -> bool:

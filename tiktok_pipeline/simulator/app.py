@@ -31,6 +31,9 @@ from tiktok_pipeline.simulator.endpoints import ROUTES, DataRequest, Route, pars
 from tiktok_pipeline.simulator.faults import Fault, FaultConfig, FaultInjector, SimulatedTimeout
 from tiktok_pipeline.simulator.fields import ALL_SCOPES
 from tiktok_pipeline.simulator.oauth import OAuthError, TokenEndpoint
+from tiktok_pipeline.simulator.provider.app import API_PREFIX as PROVIDER_PREFIX
+from tiktok_pipeline.simulator.provider.app import ProviderApi
+from tiktok_pipeline.simulator.provider.catalog import ProviderConfig
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
 from tiktok_pipeline.simulator.responses import ApiError
 from tiktok_pipeline.simulator.tokens import TokenSigner
@@ -78,6 +81,7 @@ class Simulator:
         attribution_days: float = ATTRIBUTION_DAYS,
         webhooks: WebhookSender | None = None,
         budget_state: Path | None = None,
+        provider: ProviderConfig | None = None,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
@@ -114,6 +118,8 @@ class Simulator:
             budget_state=budget_state,
         )
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
+        self.provider = ProviderApi(self.world.config.seed, provider, clock=clock)
+        """An EchoTik-style analytics provider served on the same host under ``/api/v2/`` (``provider``: its config)."""
 
     def transport(self) -> httpx.BaseTransport:
         """An in-process httpx transport; a simulated timeout surfaces as ``httpx.ReadTimeout``."""
@@ -134,6 +140,8 @@ class Simulator:
         """Answer one request as the Display API would; raises :class:`SimulatedTimeout` to not answer."""
         if request.url.path.startswith("/open_api/"):
             return self.business.handle(request)
+        if request.url.path.startswith(PROVIDER_PREFIX):
+            return self.provider.handle(request)
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")

@@ -21,6 +21,7 @@ from tiktok_pipeline.simulator.business.app import DEFAULT_QPS, QPS_TIERS, Busin
 from tiktok_pipeline.simulator.business.attribution import ATTRIBUTION_DAYS
 from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
+from tiktok_pipeline.simulator.provider.catalog import ProviderConfig
 from tiktok_pipeline.simulator.server import SimulatorServer
 from tiktok_pipeline.simulator.webhooks import WebhookSender
 from tiktok_pipeline.simulator.world import World, WorldConfig
@@ -81,6 +82,12 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
         )
         if args.webhook_url
         else None,
+        provider=ProviderConfig(
+            refresh_minutes=args.provider_refresh_minutes,
+            creators=args.provider_creators,
+            coverage=args.provider_coverage,
+            requests_per_minute=args.provider_requests_per_minute,
+        ),
     )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
     simulator.business.events.invalid_events = args.events_invalid
@@ -220,6 +227,19 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=ATTRIBUTION_DAYS,
         help="days after an hour during which ad reports keep revising its conversions (at most 28)",
+    )
+    s.add_argument(
+        "--provider-refresh-minutes",
+        type=float,
+        default=15.0,
+        help="analytics provider (/api/v2/): minutes between its crawls of a creator (its data's refresh interval)",
+    )
+    s.add_argument(
+        "--provider-creators", type=int, default=12, help="analytics provider: creators it covers (world indices)"
+    )
+    s.add_argument("--provider-coverage", type=_share, default=0.8, help="analytics provider: share of videos listed")
+    s.add_argument(
+        "--provider-requests-per-minute", type=int, default=120, help="analytics provider: the account's rate limit"
     )
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
     t = sub.add_parser("truth", parents=[world], help="print a video's ground-truth counts at an instant")

@@ -28,6 +28,7 @@ import duckdb
 from tiktok_pipeline.warehouse.io import create_or_extend, table_exists, write_transaction
 from tiktok_pipeline.warehouse.tables import (
     AD_REPORT_QUARANTINE,
+    ANALYTICS_PROVIDER_QUARANTINE,
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
@@ -52,6 +53,7 @@ SOURCES: tuple[QuarantineSource, ...] = (
     QuarantineSource(DISPLAY_API_QUARANTINE, "raw_video_snapshots", "display_api_quarantine"),
     QuarantineSource(AD_REPORT_QUARANTINE, "raw_ad_metrics", "raw_ad_metrics"),
     QuarantineSource(CONVERSION_QUARANTINE, "conversion_outbox", "conversion_outbox"),
+    QuarantineSource(ANALYTICS_PROVIDER_QUARANTINE, "provider_video_snapshots", "analytics_provider_quarantine"),
 )
 """Every source that quarantines records, in pipeline order."""
 

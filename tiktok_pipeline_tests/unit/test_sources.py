@@ -16,6 +16,7 @@ from tiktok_pipeline.governance.sources import DISPLAY_API, SOURCES, check_pools
 from tiktok_pipeline.settings import ConversionSettings, RetentionSettings, SettingsError, load_settings
 from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
 from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, VIDEO_FIELD_SCOPES
+from tiktok_pipeline.sources.analytics_provider.client import PURPOSES as PROVIDER_PURPOSES
 from tiktok_pipeline.sources.business_api.adgroups import ADGROUP_ENDPOINT, BUDGET_UPDATE_ENDPOINT
 from tiktok_pipeline.sources.business_api.advertiser import ADVERTISER_ENDPOINT
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, TRACK_ENDPOINT
@@ -24,8 +25,13 @@ from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, U
 
 
 def test_the_three_sources_are_declared_with_what_the_code_uses():
-    assert set(SOURCES) == {"display_api", "business_reporting", "events_api", "live_events"}
-    assert {name for name, s in SOURCES.items() if s.terms.status == "official"} == set(SOURCES) - {"live_events"}
+    assert set(SOURCES) == {"display_api", "business_reporting", "events_api", "live_events", "analytics_provider"}
+    official = set(SOURCES) - {"live_events", "analytics_provider"}
+    assert {name for name, s in SOURCES.items() if s.terms.status == "official"} == official
+    provider = SOURCES["analytics_provider"]  # the approved provider: a contract, validation facts, off unless enabled
+    assert (provider.terms.status, provider.switch) == ("approved_provider", "TIKTOK_PROVIDER_ENABLED")
+    assert provider.terms.contract and provider.validation is not None
+    assert set(provider.rate_limit("video/list").endpoints) == set(PROVIDER_PURPOSES)
     live = SOURCES["live_events"]  # the opt-in LIVE intake: unofficial, off unless its folder is set, no calls
     assert (live.terms.status, live.switch, live.rate_limits) == ("unofficial", "TIKTOK_LIVE_INTAKE_DIR", ())
     display = SOURCES["display_api"]

@@ -16,6 +16,7 @@ from tiktok_pipeline.defs.governance.resources import RiskAcceptancesResource
 from tiktok_pipeline.defs.metadata import KINDS
 from tiktok_pipeline.governance.call_report import REPORT_COLUMN_DOCS, daily_call_summary, report_metadata
 from tiktok_pipeline.governance.markdown import markdown_table
+from tiktok_pipeline.governance.provider_validation import load_validation, validation_section
 from tiktok_pipeline.governance.risk import SourceRefused, load_acceptances
 from tiktok_pipeline.governance.risk_register import acceptance_states
 from tiktok_pipeline.governance.sources import SOURCES
@@ -26,7 +27,9 @@ TikTok error code), 429s, attempts, quota used against the limits declared in `S
 (`governance/sources.py`), and p95 latency, from `api_call_log` (one row per logical outbound call, written by
 every step that calls out). Secrets and personal data are never in the log, so never here. Also lists every risk
 acceptance recorded in TIKTOK_RISK_ACCEPTANCES_PATH with its state (current, expired, not yet valid) and whether it
-admits a declared unofficial source (`risk_acceptances`)."""
+admits a declared unofficial source (`risk_acceptances`), and each approved analytics provider's validation: its
+declared facts and the refresh interval, staleness and coverage measured by `benchmarks/provider_validation.py`,
+with the date measured (`provider_validation`)."""
 
 
 REPORT_SCHEMA = dg.TableSchema(
@@ -37,9 +40,10 @@ REPORT_SCHEMA = dg.TableSchema(
 @dg.asset(group_name="govern", kinds=KINDS, description=REPORT_DOC, metadata={"dagster/column_schema": REPORT_SCHEMA})
 def governance_report(warehouse: WarehouseResource, risk_acceptances: RiskAcceptancesResource) -> dg.MaterializeResult:
     """Summarise api_call_log per day and source; plottable figures of the latest day and a table of every day; the
-    risk acceptances on record and their state."""
+    risk acceptances on record and their state; the approved providers' validation (declared and measured)."""
     with warehouse.connection(read_only=True) as connection:
         summary = daily_call_summary(connection)
+    measured = load_validation()
     try:
         acceptances = acceptance_states(
             SOURCES,
@@ -57,5 +61,7 @@ def governance_report(warehouse: WarehouseResource, risk_acceptances: RiskAccept
             "report": dg.MetadataValue.md(markdown_table(summary)),
             "risk_acceptances": dg.MetadataValue.md(shown),
             "unofficial_sources_admitted": sum(row["standing"] == "admits the source" for row in acceptances),
+            "provider_validation": dg.MetadataValue.md(validation_section(SOURCES, measured)),
+            "provider_validation_measured_at": (measured or {}).get("measured_at", "not measured"),
         }
     )

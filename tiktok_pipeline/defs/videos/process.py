@@ -39,19 +39,24 @@ from tiktok_pipeline.windows import window_key, window_starts
 ENRICHED = "enriched_video_metrics"
 VELOCITY = "video_velocity"
 
+SNAPSHOT_ASSETS = ["raw_video_snapshots", "provider_video_snapshots"]
+"""Whose rows of raw_video_snapshots the enriched metrics read: the Display API's and (when switched on) the analytics
+provider's, so a window's run enriches after both landed."""
+
 ENRICHED_DOC = """Raw video snapshots joined with the tracking registry (campaign IDs, product SKUs,
-audience tags) plus engagement rate = (likes + comments + shares) / views and video age."""
+audience tags) plus engagement rate = (likes + comments + shares) / views and video age. One row per video and
+window: the Display API's when it observed the video, else the analytics provider's (`source`)."""
 
 VELOCITY_DOC = """How fast each video moves now: the 30-minute view delta against the latest observation
-at or before 30 minutes earlier (as-of join), views per minute over the real elapsed time, the
+of the same source at or before 30 minutes earlier (as-of join by video and source: never across sources), views per minute over the real elapsed time, the
 engagement-rate change, and momentum (recent rate over lifetime rate; above 1 means a surge).
 Each run also refreshes the polling state (data/polling_state/) that the polling sensor plans from."""
 
 
-def _spec(name: str, upstream: str, description: str, metadata: dict) -> dg.AssetSpec:
+def _spec(name: str, upstream: list[str], description: str, metadata: dict) -> dg.AssetSpec:
     return dg.AssetSpec(
         name,
-        deps=[upstream],
+        deps=upstream,
         group_name="process",
         kinds=KINDS,
         description=description,
@@ -62,8 +67,8 @@ def _spec(name: str, upstream: str, description: str, metadata: dict) -> dg.Asse
 
 @dg.multi_asset(
     specs=[
-        _spec(ENRICHED, "raw_video_snapshots", ENRICHED_DOC, ENRICHED_VIDEO_METRICS.asset_metadata),
-        _spec(VELOCITY, ENRICHED, VELOCITY_DOC, VIDEO_VELOCITY.asset_metadata),
+        _spec(ENRICHED, SNAPSHOT_ASSETS, ENRICHED_DOC, ENRICHED_VIDEO_METRICS.asset_metadata),
+        _spec(VELOCITY, [ENRICHED], VELOCITY_DOC, VIDEO_VELOCITY.asset_metadata),
     ],
     check_specs=[
         *check_specs(ENRICHED, ENRICHED_CHECKS, BLOCKING),

@@ -30,6 +30,9 @@ from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SN
 
 M = TypeVar("M", bound=BaseModel)
 
+DISPLAY_SOURCE = "display_api"
+"""``raw_video_snapshots.source`` of the Display API's rows (the declared source's name)."""
+
 PARSER_VERSION = "2"
 """The raw snapshot assets' ``code_version``: bump it whenever parsing changes what a landed file yields, so
 the UI shows the parsed windows as out of date until they are re-materialised (re-parsed from the landing zone).
@@ -206,6 +209,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                         "landing_file": landing_file,
                         "log_id": log_id,
                         "response_schema_version": version,
+                        "source": DISPLAY_SOURCE,
                     }
                 )
 

@@ -92,12 +92,15 @@ SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute
 FROM last {join} JOIN moving USING (video_id)
 WHERE {where}
 """
-_RAW_ROWS = f"SELECT video_id, creator_username, observed_at, create_time FROM {RAW_VIDEO_SNAPSHOTS.name}"
+_DISPLAY_ONLY = "(SELECT * FROM {table} WHERE coalesce(source, 'display_api') = 'display_api') AS {table}"
+"""The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole)."""
+_RAW_ROWS = f"""SELECT video_id, creator_username, observed_at, create_time
+    FROM {_DISPLAY_ONLY.format(table=RAW_VIDEO_SNAPSHOTS.name)}"""
 _VELOCITY_ROWS = f"""SELECT video_id,
     views_per_minute, CASE WHEN views_per_minute IS NOT NULL THEN observed_at END AS views_per_minute_at,
     momentum, CASE WHEN momentum IS NOT NULL THEN observed_at END AS momentum_at,
     CASE WHEN baseline_observed_at IS NOT NULL THEN observed_at END AS history_at
-    FROM {VIDEO_VELOCITY.name}"""
+    FROM {_DISPLAY_ONLY.format(table=VIDEO_VELOCITY.name)}"""
 _NO_VELOCITY = """SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute,
     NULL::TIMESTAMP AS views_per_minute_at, NULL::DOUBLE AS momentum, NULL::TIMESTAMP AS momentum_at,
     NULL::TIMESTAMP AS history_at WHERE false"""

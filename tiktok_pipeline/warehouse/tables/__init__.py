@@ -10,6 +10,7 @@ from tiktok_pipeline.warehouse.tables.now import TOP_MOVERS_LAST_HOUR, TOP_MOVER
 from tiktok_pipeline.warehouse.tables.pacing import BUDGET_CHANGES, PACING_RECOMMENDATIONS
 from tiktok_pipeline.warehouse.tables.quarantine import (
     AD_REPORT_QUARANTINE,
+    ANALYTICS_PROVIDER_QUARANTINE,
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
@@ -30,6 +31,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     RAW_VIDEO_SNAPSHOTS,
     RAW_CREATOR_SNAPSHOTS,
     DISPLAY_API_QUARANTINE,
+    ANALYTICS_PROVIDER_QUARANTINE,
     POLL_TELEMETRY,
     ENRICHED_VIDEO_METRICS,
     VIDEO_VELOCITY,
@@ -61,6 +63,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
 __all__ = [
     "ALL_TABLES",
     "AD_REPORT_QUARANTINE",
+    "ANALYTICS_PROVIDER_QUARANTINE",
     "AD_VELOCITY",
     "BUDGET_CHANGES",
     "ALERTS",

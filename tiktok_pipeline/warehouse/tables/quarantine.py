@@ -17,12 +17,13 @@ QUARANTINED_RECORDS = TableSpec(
             "asset",
             "VARCHAR",
             "The asset whose materialisation quarantined it: raw_video_snapshots (Display API), raw_ad_metrics"
-            " (API for Business reports) or conversion_outbox (order exports).",
+            " (API for Business reports), conversion_outbox (order exports) or provider_video_snapshots (the"
+            " analytics provider).",
         ),
     ),
     description="The view over every source's quarantine table: each record rejected by validation, with its reason.",
     owner=DATA_PLATFORM,
-    sources=("display_api", "business_reporting", "order_exports"),
+    sources=("display_api", "business_reporting", "order_exports", "analytics_provider"),
     retention=Retention.VIEW,
     view=True,
 )
@@ -77,3 +78,13 @@ CONVERSION_QUARANTINE = _quarantine_spec(
 )
 """Orders of the shop's exports that failed validation (payloads redacted), written only by conversion_outbox (in
 the transaction that queues its orders)."""
+
+ANALYTICS_PROVIDER_QUARANTINE = _quarantine_spec(
+    "analytics_provider_quarantine",
+    "Endpoint (video/list) and landing file the record came from.",
+    "provider_video_snapshots",
+    owner=DATA_PLATFORM,
+    sources=("analytics_provider",),
+)
+"""Analytics provider records that failed validation, written only by provider_video_snapshots (in the transaction
+that writes its rows of raw_video_snapshots)."""

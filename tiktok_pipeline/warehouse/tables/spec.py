@@ -169,7 +169,15 @@ WINDOW_COLUMN = Column("window_start", "TIMESTAMP", "Start (UTC) of the 5-minute
 OBSERVED_COLUMN = Column(
     "observed_at",
     "TIMESTAMP",
-    "UTC instant the counts are true for: the window's end against the simulator, the response time against TikTok.",
+    "UTC instant the counts are true for: the window's end against the simulator, the response time against TikTok;"
+    " for rows of the analytics provider (source analytics_provider), the provider's updated_at (its last crawl),"
+    " which may be before the window.",
+)
+SOURCE_COLUMN = Column(
+    "source",
+    "VARCHAR",
+    "Declared source whose counts the row holds: display_api (TikTok's Display API) or analytics_provider (the"
+    " approved analytics provider). A delta is only ever taken between rows of one source.",
 )
 VIDEO_COLUMN = Column("video_id", "VARCHAR", "TikTok video id (a string of digits).")
 CREATOR_COLUMN_NAME = "creator_username"

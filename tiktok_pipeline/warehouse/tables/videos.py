@@ -8,6 +8,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     CREATED_COLUMN,
     CREATOR_COLUMN,
     OBSERVED_COLUMN,
+    SOURCE_COLUMN,
     VIDEO_COLUMN,
     WINDOW_COLUMN,
     Column,
@@ -16,6 +17,17 @@ from tiktok_pipeline.warehouse.tables.spec import (
     TableSpec,
 )
 from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration
+
+
+def _source_added(version: int) -> Migration:
+    """The migration that gave a video table its ``source`` column (rows before it are the Display API's)."""
+    return Migration(
+        version,
+        (AddColumn("source", default="'display_api'"),),
+        why="record the source of each row's counts (analytics provider rows beside the Display API's; rows before:"
+        " display_api)",
+    )
+
 
 RAW_VIDEO_SNAPSHOTS = TableSpec(
     "raw_video_snapshots",
@@ -37,18 +49,23 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
             " display_api.video_query/1; tiktok_pipeline/ingest/schemas.py): which model read it. Rows parsed before"
             " schema versions were recorded are version 1.",
         ),
+        SOURCE_COLUMN,
     ),
-    description="One row per tracked video and 5-minute window: its counts as the Display API returned them.",
+    description=(
+        "One row per video, 5-minute window and source: its counts as the Display API (or the approved analytics"
+        " provider, source analytics_provider) returned them."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api",),
+    sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
-    version=2,
+    version=3,
     migrations=(
         Migration(
             2,
             (AddColumn("response_schema_version", default="1"),),
             why="record the landed answer's schema version (rows parsed before: version 1)",
         ),
+        _source_added(3),
     ),
 )
 
@@ -91,11 +108,18 @@ ENRICHED_VIDEO_METRICS = TableSpec(
         Column("campaign_ids", "VARCHAR[]", "Campaigns the creator is tracked under (tracking registry)."),
         Column("product_skus", "VARCHAR[]", "Product SKUs the creator promotes (tracking registry)."),
         Column("audience_tags", "VARCHAR[]", "Audience segments of the creator (tracking registry)."),
+        SOURCE_COLUMN,
     ),
-    description="raw_video_snapshots with engagement rate, age and the tracking registry's campaigns, products and audiences.",
+    description=(
+        "raw_video_snapshots with engagement rate, age and the tracking registry's campaigns, products and audiences;"
+        " one row per video and window: the Display API's row when it observed the video in the window, else the"
+        " analytics provider's (column source)."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api", "tracking_registry"),
+    sources=("display_api", "analytics_provider", "tracking_registry"),
     retention=Retention.WINDOW_ROWS,
+    version=2,
+    migrations=(_source_added(2),),
 )
 
 VIDEO_VELOCITY = TableSpec(
@@ -126,11 +150,17 @@ VIDEO_VELOCITY = TableSpec(
             "views_per_minute / max(lifetime views per minute, 1): above 1 the video is gaining faster now"
             " than over its life so far (a surge); below 1 it is cooling.",
         ),
+        SOURCE_COLUMN,
     ),
-    description="Per video and window: views per minute, engagement change and momentum against the observation 30 minutes earlier.",
+    description=(
+        "Per video and window: views per minute, engagement change and momentum against the observation 30 minutes"
+        " earlier of the same source (never a delta between two sources' counts)."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api",),
+    sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
+    version=2,
+    migrations=(_source_added(2),),
 )
 
 
