@@ -32,6 +32,7 @@ from tiktok_pipeline.simulator.fields import ALL_SCOPES
 from tiktok_pipeline.simulator.oauth import OAuthError, TokenEndpoint
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
 from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.shop.app import SHOP_PATH_PREFIXES, ShopApi, ShopFaultConfig
 from tiktok_pipeline.simulator.tokens import TokenSigner
 from tiktok_pipeline.simulator.webhooks import REASON_DEVELOPER_REVOKED, REASON_USER_DISCONNECTED, WebhookSender
 from tiktok_pipeline.simulator.world import Creator, World, WorldConfig
@@ -76,6 +77,7 @@ class Simulator:
         redirect_uris: frozenset[str] = DEFAULT_REDIRECT_URIS,
         attribution_days: float = ATTRIBUTION_DAYS,
         webhooks: WebhookSender | None = None,
+        shop_faults: ShopFaultConfig | None = None,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
@@ -110,6 +112,8 @@ class Simulator:
             attribution_days=attribution_days,
         )
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
+        self.shop = ShopApi(self.world, clock=clock, faults=shop_faults)
+        """The TikTok Shop Partner API (orders, products, shops, tokens) on the same host (``simulator/shop/``)."""
 
     def transport(self) -> httpx.BaseTransport:
         """An in-process httpx transport; a simulated timeout surfaces as ``httpx.ReadTimeout``."""
@@ -130,6 +134,8 @@ class Simulator:
         """Answer one request as the Display API would; raises :class:`SimulatedTimeout` to not answer."""
         if request.url.path.startswith("/open_api/"):
             return self.business.handle(request)
+        if request.url.path.startswith(SHOP_PATH_PREFIXES):
+            return self.shop.handle(request)
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")
