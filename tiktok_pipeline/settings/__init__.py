@@ -32,6 +32,7 @@ from tiktok_pipeline.settings.errors import SettingsError, environment_variables
 from tiktok_pipeline.settings.live import LIVE_INTAKE_SWITCH, LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
+from tiktok_pipeline.settings.shop import ShopSettings
 
 __all__ = [
     "DATA_DIR",
@@ -53,6 +54,7 @@ __all__ = [
     "RetentionSettings",
     "Settings",
     "SettingsError",
+    "ShopSettings",
     "SwapSettings",
     "environment_variables",
     "load_settings",

@@ -12,6 +12,7 @@ from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.root import Settings
+from tiktok_pipeline.settings.shop import ShopSettings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     Settings,
@@ -28,6 +29,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     SwapSettings,
     MerchandisingSettings,
     PacingSettings,
+    ShopSettings,
 )
 
 

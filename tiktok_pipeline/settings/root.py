@@ -14,6 +14,7 @@ from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
+from tiktok_pipeline.settings.shop import ShopSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     swaps: SwapSettings = Field(default_factory=SwapSettings)
     merchandising: MerchandisingSettings = Field(default_factory=MerchandisingSettings)
     pacing: PacingSettings = Field(default_factory=PacingSettings)
+    shop: ShopSettings = Field(default_factory=ShopSettings)
 
     @field_validator("warehouse_url")
     @classmethod
@@ -147,6 +149,21 @@ class Settings(BaseSettings):
         if self.ads.business_api_base_url:
             return self.ads.business_api_base_url
         return self.display.api_base_url if self.display.uses_simulator else None
+
+    @property
+    def shop_base_url(self) -> str | None:
+        """Where the Shop API is: its own host, the served simulator's, or None (in-process)."""
+        if self.shop.api_base_url:
+            return self.shop.api_base_url
+        return self.display.api_base_url if self.display.uses_simulator else None
+
+    @property
+    def shop_sensor_on(self) -> bool:
+        """Whether shop_orders_sensor runs by default: TIKTOK_SHOP_SENSOR_ENABLED, else on with a host or the
+        simulator throughout (never simulated sales beside real creators)."""
+        if self.shop.sensor_enabled is not None:
+            return self.shop.sensor_enabled
+        return bool(self.shop.api_base_url) or self.display.uses_simulator
 
     @property
     def ads_sensor_on(self) -> bool:

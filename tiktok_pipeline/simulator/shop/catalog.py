@@ -101,7 +101,9 @@ class ShopWorld:
         t = slot * SLOT_SECONDS
         total = 0
         for video in self.world.videos_as_of(creator.username, t):
-            total += self.world.counts(video.id, t).view_count - self.world.counts(video.id, t - SLOT_SECONDS).view_count
+            total += (
+                self.world.counts(video.id, t).view_count - self.world.counts(video.id, t - SLOT_SECONDS).view_count
+            )
         return float(max(total, 0))
 
     def orders_per_minute(self, sku: Sku, slot: int) -> float:
@@ -156,9 +158,7 @@ class ShopWorld:
             "buyer": buyer,
         }
 
-    def orders_as_of(
-        self, t: float, *, field: str, ge: float | None, lt: float | None
-    ) -> list[dict[str, Any]]:
+    def orders_as_of(self, t: float, *, field: str, ge: float | None, lt: float | None) -> list[dict[str, Any]]:
         """Orders existing at ``t`` whose ``create_time`` or ``update_time`` (``field``) is in ``[ge, lt)``, as Shop
         answers them at ``t``, oldest first."""
         upper = min(t, lt if lt is not None else t)

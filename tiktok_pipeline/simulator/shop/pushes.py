@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import httpx
 
-from tiktok_pipeline.simulator.shop.catalog import SHOP_ID, ShopWorld
 from tiktok_pipeline.simulator.shop.app import SIM_APP_KEY, SIM_APP_SECRET
+from tiktok_pipeline.simulator.shop.catalog import SHOP_ID, ShopWorld
 
 ORDER_STATUS_CHANGE = 1
 
