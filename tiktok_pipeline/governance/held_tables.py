@@ -13,6 +13,7 @@ from tiktok_pipeline.warehouse.tables import (
     API_CALL_LOG,
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
+    SHOP_ORDER_QUARANTINE,
 )
 
 
@@ -42,6 +43,7 @@ HELD_TABLES: dict[str, HeldTable] = {
         HeldTable(DISPLAY_API_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(AD_REPORT_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(CONVERSION_QUARANTINE.name, "window_start", "quarantine_retention_days"),
+        HeldTable(SHOP_ORDER_QUARANTINE.name, "window_start", "quarantine_retention_days"),
     )
 }
 """Every table whose rows are deleted by age, by name."""

@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         return self.display.api_base_url if self.display.uses_simulator else None
 
     @property
+    def shop_token_store_path(self) -> Path:
+        """TIKTOK_SHOP_TOKEN_STORE_PATH, else ``shop_tokens.json`` beside the creators' token store."""
+        return self.shop.token_store_path or self.token_store_path.with_name("shop_tokens.json")
+
+    @property
     def shop_sensor_on(self) -> bool:
         """Whether shop_orders_sensor runs by default: TIKTOK_SHOP_SENSOR_ENABLED, else on with a host or the
         simulator throughout (never simulated sales beside real creators)."""

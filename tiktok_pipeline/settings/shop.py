@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from tiktok_pipeline.settings.domains import DATA_DIR, _config
+from tiktok_pipeline.settings.domains import _config
 
 
 class ShopSettings(BaseSettings):
@@ -31,9 +31,12 @@ class ShopSettings(BaseSettings):
         description="Shop auth host for token get/refresh, e.g. https://auth.tiktok-shops.com. Unset: the API host.",
     )
     app_key: str = Field(default="sim-shop-app", description="The Shop app's key (not a secret).")
-    token_store_path: Path = Field(
-        default=DATA_DIR / "shop_tokens.json",
-        description="The shop's access and refresh tokens (mode 0600; tiktok-pipeline shop-tokens add).",
+    token_store_path: Path | None = Field(
+        default=None,
+        description=(
+            "The shop's access and refresh tokens (mode 0600; tiktok-pipeline shop-tokens add). Unset:"
+            " shop_tokens.json beside TIKTOK_TOKEN_STORE_PATH."
+        ),
     )
     requests_per_second: float | None = Field(
         default=None,

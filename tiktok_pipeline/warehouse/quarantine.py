@@ -31,6 +31,7 @@ from tiktok_pipeline.warehouse.tables import (
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
+    SHOP_ORDER_QUARANTINE,
     TableSpec,
 )
 
@@ -52,6 +53,7 @@ SOURCES: tuple[QuarantineSource, ...] = (
     QuarantineSource(DISPLAY_API_QUARANTINE, "raw_video_snapshots", "display_api_quarantine"),
     QuarantineSource(AD_REPORT_QUARANTINE, "raw_ad_metrics", "raw_ad_metrics"),
     QuarantineSource(CONVERSION_QUARANTINE, "conversion_outbox", "conversion_outbox"),
+    QuarantineSource(SHOP_ORDER_QUARANTINE, "raw_shop_orders", "raw_shop_orders"),
 )
 """Every source that quarantines records, in pipeline order."""
 

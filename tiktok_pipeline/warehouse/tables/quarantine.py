@@ -17,12 +17,12 @@ QUARANTINED_RECORDS = TableSpec(
             "asset",
             "VARCHAR",
             "The asset whose materialisation quarantined it: raw_video_snapshots (Display API), raw_ad_metrics"
-            " (API for Business reports) or conversion_outbox (order exports).",
+            " (API for Business reports), conversion_outbox (order exports) or raw_shop_orders (TikTok Shop).",
         ),
     ),
     description="The view over every source's quarantine table: each record rejected by validation, with its reason.",
     owner=DATA_PLATFORM,
-    sources=("display_api", "business_reporting", "order_exports"),
+    sources=("display_api", "business_reporting", "order_exports", "tiktok_shop"),
     retention=Retention.VIEW,
     view=True,
 )
@@ -77,3 +77,13 @@ CONVERSION_QUARANTINE = _quarantine_spec(
 )
 """Orders of the shop's exports that failed validation (payloads redacted), written only by conversion_outbox (in
 the transaction that queues its orders)."""
+
+SHOP_ORDER_QUARANTINE = _quarantine_spec(
+    "shop_order_quarantine",
+    "Endpoint (orders/search) and landing file the order came from.",
+    "raw_shop_orders",
+    owner=GROWTH,
+    sources=("tiktok_shop",),
+)
+"""TikTok Shop orders that failed validation (buyer fields already digests), written only by raw_shop_orders (in the
+transaction that upserts its lines)."""

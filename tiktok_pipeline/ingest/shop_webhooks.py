@@ -1,0 +1,192 @@
+"""The TikTok Shop push receiver: signed notifications in, landed durably, then 200; polling stays the record.
+
+``tiktok-pipeline shop-webhooks serve --port P`` runs :class:`ShopWebhookServer` (standard library ``http.server``,
+threaded, like the Display API receiver). Each ``POST`` is handled by :meth:`ShopWebhookIntake.handle`:
+
+1. a body over :data:`MAX_BODY_BYTES` → 413;
+2. the ``Authorization`` header checked in constant time (hex HMAC-SHA256 keyed with the app secret over the app key
+   followed by the raw body); missing or wrong → 401, nothing written;
+3. a signed body that is not a notification (no ``tts_notification_id``, bad JSON) is quarantined with its raw bytes
+   and reason under ``<landing>/shop_webhooks_quarantine/`` → 200 (a redelivery would not fix it);
+4. a signed ``timestamp`` further than the tolerance (``TIKTOK_SHOP_WEBHOOK_TOLERANCE_SECONDS``, 300) from now → 401,
+   nothing written (a replay);
+5. the notification is landed through the one landing path (:func:`~tiktok_pipeline.ingest.landing.write_landing`:
+   temp file, fsync, rename) as ``<landing>/shop_webhooks/<YYYY-MM-DD>/<tts_notification_id>.jsonl.gz`` and only
+   then → 200; a redelivery finds its file and is counted as a duplicate, never landed twice.
+
+A receiver killed after answering 200 has already renamed the file into place: nothing is lost.
+``shop_webhooks_sensor`` reads the landed notifications and requests the affected window's shop run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from tiktok_pipeline.ingest.landing import write_landing
+from tiktok_pipeline.sources.shop_api.signing import push_signature_valid
+
+log = logging.getLogger(__name__)
+
+LANDING_SOURCE = "shop_webhooks"
+QUARANTINE_SOURCE = "shop_webhooks_quarantine"
+MAX_BODY_BYTES = 65_536
+SIGNATURE_HEADER = "Authorization"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+class ShopNotification(BaseModel):
+    """A Shop push: ``{type, tts_notification_id, shop_id, timestamp, data}``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: StrictInt
+    tts_notification_id: Annotated[StrictStr, Field(pattern=_SAFE_ID.pattern)]
+    shop_id: StrictStr
+    timestamp: Annotated[StrictInt, Field(ge=0, lt=4_102_444_800)]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def changed_at(self) -> int:
+        """When the order changed (``data.update_time``), else when the push was signed."""
+        value = self.data.get("update_time")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else self.timestamp
+
+
+@dataclass
+class ShopWebhookIntake:
+    """What the receiver does with one push (no sockets: tested directly and served by :class:`ShopWebhookServer`).
+
+    ``stats`` counts ``received`` (signed notifications, duplicates included), ``landed``, ``duplicates``,
+    ``rejected`` (401), ``stale`` (401), ``quarantined`` and ``too_large``.
+    """
+
+    landing_dir: Path
+    app_key: str
+    app_secret: str
+    tolerance_seconds: float = 300.0
+    clock: Callable[[], float] = time.time
+    stats: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, signature: str | None, body: bytes) -> tuple[int, str]:
+        """The HTTP status and a short text for one push (never the body or the signature)."""
+        if len(body) > MAX_BODY_BYTES:
+            self.stats["too_large"] += 1
+            return 413, f"body over {MAX_BODY_BYTES} bytes"
+        if not push_signature_valid(signature, self.app_key, self.app_secret, body):
+            self.stats["rejected"] += 1
+            log.warning(
+                "tiktok_shop push refused (401): %s", "no Authorization header" if not signature else "bad signature"
+            )
+            return 401, "signature missing or wrong"
+        try:
+            notification = ShopNotification.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return self._quarantine(
+                body, f"tiktok_shop push: {'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
+            )
+        skew = abs(self.clock() - notification.timestamp)
+        if skew > self.tolerance_seconds:
+            self.stats["stale"] += 1
+            log.warning("tiktok_shop push refused (401): timestamp %.0f s from now", skew)
+            return 401, f"timestamp further than {self.tolerance_seconds:g} s from now"
+        self.stats["received"] += 1
+        with self._lock:
+            path = self.notification_path(notification)
+            if path.exists():
+                self.stats["duplicates"] += 1
+                return 200, "duplicate"
+            record = {
+                "received_at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
+                **notification.model_dump(),
+                "changed_at": notification.changed_at(),
+            }
+            write_landing(path, [record])  # durable (fsync, rename) before the 200
+            self.stats["landed"] += 1
+        return 200, "ok"
+
+    def notification_path(self, notification: ShopNotification) -> Path:
+        """Where a notification is landed: one file per ``tts_notification_id``, under the day it was signed."""
+        day = datetime.fromtimestamp(notification.timestamp, UTC).strftime("%Y-%m-%d")
+        return self.landing_dir / LANDING_SOURCE / day / f"{notification.tts_notification_id}.jsonl.gz"
+
+    def _quarantine(self, body: bytes, reason: str) -> tuple[int, str]:
+        self.stats["quarantined"] += 1
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
+        path = self.landing_dir / QUARANTINE_SOURCE / day / f"{digest}.jsonl.gz"
+        received = datetime.fromtimestamp(self.clock(), UTC).isoformat()
+        write_landing(path, [{"received_at": received, "reason": reason, "body": body.decode("utf-8", "replace")}])
+        log.error("tiktok_shop push quarantined (%s): %s", path, reason)
+        return 200, "quarantined"
+
+
+def landed_notifications(landing_dir: Path) -> list[Path]:
+    """Every landed notification file, oldest first (by modification time)."""
+    files = (Path(landing_dir) / LANDING_SOURCE).glob("*/*.jsonl.gz")
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+class ShopWebhookServer(ThreadingHTTPServer):
+    """A threaded HTTP server answering TikTok Shop's pushes with one :class:`ShopWebhookIntake`."""
+
+    daemon_threads = True
+
+    def __init__(self, intake: ShopWebhookIntake, host: str, port: int, *, verbose: bool = False) -> None:
+        self.intake, self.verbose = intake, verbose
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10
+    server: ShopWebhookServer
+
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._answer(413 if length > 0 else 411, f"a Content-Length up to {MAX_BODY_BYTES} bytes is required")
+            return
+        body = self.rfile.read(length)
+        status, text = self.server.intake.handle(self.headers.get(SIGNATURE_HEADER), body)
+        self._answer(status, text)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("", "/healthz"):
+            self._answer(200, "tiktok_shop push receiver")
+        else:
+            self._answer(404, "POST TikTok Shop's pushes to /")
+
+    def _answer(self, status: int, text: str) -> None:
+        data = json.dumps({"status": status, "message": text}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
