@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
-from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, SHOP_SKU_SALES, VIDEO_VELOCITY
 from tiktok_pipeline.windows import utc_naive
 
 _ADS = (
@@ -63,5 +63,17 @@ def window_videos(connection: duckdb.DuckDBPyConnection, start: datetime, end: d
             JOIN "{ENRICHED_VIDEO_METRICS.name}" e USING (window_start, video_id)
             {join}
             WHERE v.window_start >= ? AND v.window_start < ?""",
+        [utc_naive(start), utc_naive(end)],
+    )
+
+
+def window_sales(connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame | None:
+    """TikTok Shop sales per window and SKU in ``[start, end)`` (``shop_sku_sales``), or None without the table."""
+    if not table_exists(connection, SHOP_SKU_SALES.name):
+        return None
+    return read_frame(
+        connection,
+        f"""SELECT window_start, seller_sku AS sku, units_60m, revenue_60m FROM "{SHOP_SKU_SALES.name}"
+            WHERE window_start >= ? AND window_start < ? AND seller_sku IS NOT NULL""",
         [utc_naive(start), utc_naive(end)],
     )
