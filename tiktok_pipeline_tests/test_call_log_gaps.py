@@ -46,6 +46,8 @@ def test_every_declared_endpoint_has_the_scope_its_declaration_gives():
     assert call_scope("display_api", "/v2/oauth/token/") == call_scope("display_api", "/v2/oauth/revoke/") == "none"
     assert call_scope("business_reporting", "/open_api/v1.3/ad/get/") == "Ads Management"
     assert call_scope("events_api", "/open_api/v1.3/event/track/") == "Events API access to the pixel and event sets"
+    assert call_scope("tiktok_shop", "/order/202309/orders/search") == "seller.order.info"
+    assert call_scope("tiktok_shop", "/api/v2/token/refresh") == "none"  # made with the app key and secret
     assert call_scope("webhook", "slack") == "none"
     assert call_scope("display_api", "/v2/research/video/query/") is None  # undeclared: not given a scope
 
@@ -207,7 +209,15 @@ def test_the_daily_retention_job_writes_what_waits_in_the_spool(settings, instan
     assert not list(call_spool.spool_dir(settings.landing_dir).glob("*.jsonl"))
 
 
-OPENERS = {"AlertSender", "DisplayApiClient", "BusinessApiClient", "HttpSession", "FeedPusher", "pusher"}
+OPENERS = {
+    "AlertSender",
+    "DisplayApiClient",
+    "BusinessApiClient",
+    "ShopApiClient",
+    "HttpSession",
+    "FeedPusher",
+    "pusher",
+}
 """What opens an outbound HTTP session (the resources' ``.client()`` methods are found by name)."""
 CLIENT_MODULES = (
     "simulator/",
@@ -216,6 +226,7 @@ CLIENT_MODULES = (
     "activation/alerts/delivery.py",
     "activation/merchandising/webhook.py",
     "defs/merchandising/resources.py",
+    "defs/shop/resources.py",
 )
 """Where the clients are defined (they open sessions for their callers), left out of the search."""
 KNOWN_CALLERS = {
@@ -227,6 +238,7 @@ KNOWN_CALLERS = {
     ("defs/merchandising/assets.py", "_publish"),
     ("defs/pacing/assets.py", "pacing_recommendations"),
     ("cli_pacing.py", "run"),
+    ("defs/shop/assets.py", "raw_shop_orders"),
 }
 RECORDED_BY_CALLER = {("defs/videos/assets.py", "_observe"): "raw_snapshots"}
 """``_observe`` runs inside its caller's ``recording()`` (the raw snapshots step writes the calls with its tables)."""

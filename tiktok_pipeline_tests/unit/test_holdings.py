@@ -194,6 +194,7 @@ def test_every_held_table_is_declared_aged_and_dated_by_one_of_its_columns():
         "display_api_quarantine",
         "ad_report_quarantine",
         "conversion_quarantine",
+        "shop_order_quarantine",
     }
 
 
