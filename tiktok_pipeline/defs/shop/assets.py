@@ -32,7 +32,7 @@ from tiktok_pipeline.defs.resources import TrackingRegistryResource
 from tiktok_pipeline.defs.shop.checks import RAW_CHECKS, SALES_CHECKS, shop_order_outcomes, shop_sales_outcomes
 from tiktok_pipeline.defs.shop.resources import ShopApiResource
 from tiktok_pipeline.ingest.collect.shop import land_shop_window
-from tiktok_pipeline.ingest.land import WindowNotObservableError
+from tiktok_pipeline.ingest.land import LandedWindow, WindowNotObservableError
 from tiktok_pipeline.ingest.parse.shop import PARSER_VERSION, parse_shop_window
 from tiktok_pipeline.metrics.shop_sales import sales_figures, sku_sales
 from tiktok_pipeline.sources.http.calllog import call_context, recording
@@ -79,7 +79,8 @@ def raw_shop_orders(
     api_call_log (their own transaction, written even when the poll fails)."""
     start, end = partition_range(context)
     now = datetime.now(UTC)
-    landed, gaps = [], {}
+    landed: list[LandedWindow] = []
+    gaps: dict[str, str] = {}
     with recording() as calls, call_context(source="tiktok_shop", subject="shop"), shop_api.client() as client:
         for window in window_starts(start, end):
             try:
@@ -103,15 +104,15 @@ def raw_shop_orders(
     figures: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     outcomes = {}
-    for window in landed:
-        parsed = parse_shop_window(window.window_start, window.records, window.path)
-        key = window_key(window.window_start)
+    for poll in landed:
+        parsed = parse_shop_window(poll.window_start, poll.records, poll.path)
+        key = window_key(poll.window_start)
         if parsed.failed_calls:
             failed[key] = next(iter(parsed.failed_calls.values()))
             continue  # an incomplete poll is not written: the next run (or a push) polls the window again
         with warehouse.connection() as connection:
             done = upsert_order_lines(
-                connection, parsed.rows, parsed.quarantine, window.window_start, window.window_start + WINDOW
+                connection, parsed.rows, parsed.quarantine, poll.window_start, poll.window_start + WINDOW
             )
         figures[key] = {
             "order_lines": parsed.rows.height,
@@ -121,7 +122,7 @@ def raw_shop_orders(
             "quarantined_records": done.quarantined,
             "pages": parsed.pages,
             "products": parsed.products,
-            "polled_now": window.collected,
+            "polled_now": poll.collected,
         }
         outcomes[key] = shop_order_outcomes(parsed.rows)
     if len(figures) == 1:

@@ -73,7 +73,7 @@ class ShopWorld:
         self._vpm = lru_cache(maxsize=65_536)(self._creator_views_per_minute)
 
     def _catalogue(self) -> list[Sku]:
-        skus = []
+        skus: list[Sku] = []
         for index in range(len(self.world.creators())):
             for n, (seller_sku, title, price) in enumerate(PROMOTED.get(index, ())):
                 skus.append(self._sku(len(skus), seller_sku, title, price, index, n))
