@@ -75,13 +75,7 @@ def serve(port: int, host: str | None, *, verbose: bool) -> int:
     )
     server = ShopWebhookServer(intake, host or settings.shop.webhook_host, port, verbose=verbose)
     print(f"TikTok Shop push receiver at {server.url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return server.serve_until_interrupted()
 
 
 def add_tokens() -> int:

@@ -21,7 +21,6 @@ A receiver killed after answering 200 has already renamed the file into place: n
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -30,13 +29,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from tiktok_pipeline.ingest.landing import write_landing
+from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer
 from tiktok_pipeline.sources.shop_api.signing import push_signature_valid
 
 log = logging.getLogger(__name__)
@@ -141,52 +140,16 @@ def landed_notifications(landing_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-class ShopWebhookServer(ThreadingHTTPServer):
-    """A threaded HTTP server answering TikTok Shop's pushes with one :class:`ShopWebhookIntake`."""
-
-    daemon_threads = True
+class ShopWebhookServer(SignedWebhookServer):
+    """A threaded HTTP server answering TikTok Shop's pushes with one :class:`ShopWebhookIntake` (:mod:`.webhook_http`)."""
 
     def __init__(self, intake: ShopWebhookIntake, host: str, port: int, *, verbose: bool = False) -> None:
-        self.intake, self.verbose = intake, verbose
-        super().__init__((host, port), _Handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
-    server: ShopWebhookServer
-
-    def do_POST(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._answer(413 if length > 0 else 411, f"a Content-Length up to {MAX_BODY_BYTES} bytes is required")
-            return
-        body = self.rfile.read(length)
-        status, text = self.server.intake.handle(self.headers.get(SIGNATURE_HEADER), body)
-        self._answer(status, text)
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") in ("", "/healthz"):
-            self._answer(200, "tiktok_shop push receiver")
-        else:
-            self._answer(404, "POST TikTok Shop's pushes to /")
-
-    def _answer(self, status: int, text: str) -> None:
-        data = json.dumps({"status": status, "message": text}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
+        super().__init__(
+            intake,
+            host,
+            port,
+            signature_header=SIGNATURE_HEADER,
+            max_body_bytes=MAX_BODY_BYTES,
+            name="tiktok_shop push",
+            verbose=verbose,
+        )
