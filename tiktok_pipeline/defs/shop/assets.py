@@ -54,6 +54,12 @@ REAL_HOST_MAX_AGE = timedelta(days=3650)
 """Shop answers any past window with each order's latest state (no present-day-only counts): no age limit."""
 
 
+def _figure_name(stat: str) -> str:
+    """A client counter as a metadata key: ``requests./order/202309/orders/search`` → ``requests_orders_search``."""
+    kind, _, path = stat.partition(".")
+    return "_".join(filter(None, [kind.replace(" ", "_"), *path.strip("/").split("/")[-2:]])).replace("202309_", "")
+
+
 class RawShopOrdersConfig(dg.Config):
     """Run options for polling the shop."""
 
@@ -126,7 +132,7 @@ def raw_shop_orders(
         }
         outcomes[key] = shop_order_outcomes(parsed.rows)
     if len(figures) == 1:
-        next(iter(figures.values())).update({f"requests_{k.replace(' ', '_')}": v for k, v in stats.items()})
+        next(iter(figures.values())).update({_figure_name(k): v for k, v in stats.items()})
     report_windows(context, RAW_SHOP_ORDERS.name, figures)
     if failed or gaps:
         problems = {**failed, **gaps}
