@@ -61,7 +61,7 @@ def test_pushes_delivered_at_least_once_land_once_each(receiver, tmp_path):
     url, intake = receiver
     sender = ShopPushSender(url, ShopWorld(World(WorldConfig(seed=7))), duplicates=2, retry_seconds=0.01)
     now = time.time()
-    delivered = sender.deliver_changes(now - 600, now)
+    delivered = sender.deliver_changes(now - 300, now)
     assert delivered > 5
     files = landed(tmp_path / "landing")
     ids = {read_landing(p)[0]["tts_notification_id"] for p in files}

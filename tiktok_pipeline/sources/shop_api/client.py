@@ -15,7 +15,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,8 @@ from tiktok_pipeline.sources.http import Attempt, HttpSession, RetryPolicy, Sess
 from tiktok_pipeline.sources.http.calllog import call_context
 from tiktok_pipeline.sources.http.decode import decode_body
 from tiktok_pipeline.sources.http.session import RequestHook
-from tiktok_pipeline.sources.shop_api.codes import CODES, RETRYABLE_HTTP, TIMEOUT_CODE
+from tiktok_pipeline.sources.shop_api.calls import ShopApiError, ShopCall, envelope_code, retryable
+from tiktok_pipeline.sources.shop_api.codes import CODES, TIMEOUT_CODE
 from tiktok_pipeline.sources.shop_api.models import ShopInfo, TokenAnswer, redact_buyer
 from tiktok_pipeline.sources.shop_api.signing import sign_request
 from tiktok_pipeline.sources.shop_api.tokens import ShopTokens, ShopTokenStore
@@ -41,66 +41,6 @@ TOKEN_GET_PATH = "/api/v2/token/get"
 TOKEN_REFRESH_PATH = "/api/v2/token/refresh"
 LIMIT_KEY = "shop_app"
 REFRESH_MARGIN = timedelta(minutes=5)
-
-
-class ShopApiError(RuntimeError):
-    """Shop refused a call (a code that is not retried) or kept failing until retries ran out."""
-
-    def __init__(self, message: str, *, code: int | None, request_id: str | None, call: ShopCall | None = None) -> None:
-        super().__init__(message)
-        self.code, self.request_id, self.call = code, request_id, call
-
-
-@dataclass
-class ShopCall:
-    """One logical call (after retries) and Shop's answer, buyer fields already digests; no credential in it."""
-
-    path: str
-    method: str
-    params: dict[str, str]
-    body: Any
-    status: int | None = None
-    payload: Any = None
-    code: int | None = None
-    request_id: str | None = None
-    attempts: int = 0
-    error: str | None = None
-    attempt_codes: list[int | str] = field(default_factory=list)
-
-    @property
-    def data(self) -> Any:
-        return self.payload.get("data") if isinstance(self.payload, dict) else None
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-serialisable landing record (no sign, no token: the query kept is the caller's own)."""
-        return {
-            "endpoint": self.path,
-            "method": self.method,
-            "params": self.params,
-            "body": self.body,
-            "status": self.status,
-            "payload": self.payload,
-            "code": self.code,
-            "request_id": self.request_id,
-            "attempts": self.attempts,
-            "error": self.error,
-            "attempt_codes": self.attempt_codes,
-        }
-
-
-def _code(payload: Any) -> tuple[int | None, str | None]:
-    if isinstance(payload, dict) and isinstance(payload.get("code"), int) and not isinstance(payload["code"], bool):
-        request_id = payload.get("request_id")
-        return payload["code"], request_id if isinstance(request_id, str) else None
-    return None, None
-
-
-def _retryable(response: httpx.Response) -> bool:
-    code, _ = _code(decode_body(response)[0])
-    if code is not None:
-        rule = CODES.get(code)
-        return rule is not None and rule.action == "retry"
-    return response.status_code in RETRYABLE_HTTP
 
 
 class ShopApiClient(SessionClient):
@@ -177,11 +117,11 @@ class ShopApiClient(SessionClient):
         query = {"app_key": self.app_key, "app_secret": self._secret.get_secret_value(), **params}
         with call_context(purpose=f"token {path.rsplit('/', 1)[-1]}", subject="shop"):
             exchange = self._http.request(
-                "GET", f"{self.auth_base_url}{path}", params=query, retryable=_retryable, name=f"GET {path}"
+                "GET", f"{self.auth_base_url}{path}", params=query, retryable=retryable, name=f"GET {path}"
             )
         response = exchange.response
         payload = decode_body(response)[0] if response is not None else None
-        code, request_id = _code(payload)
+        code, request_id = envelope_code(payload)
         if code != 0:
             what = CODES[code].meaning if code in CODES else "unknown code"
             message = payload.get("message") if isinstance(payload, dict) else None
@@ -254,7 +194,7 @@ class ShopApiClient(SessionClient):
                 params=params,
                 content=content or None,
                 headers=headers,
-                retryable=_retryable,
+                retryable=retryable,
                 limit_key=LIMIT_KEY,
                 as_of=as_of,
                 name=f"{method} {path}",
@@ -284,7 +224,7 @@ class ShopApiClient(SessionClient):
             return
         call.status = response.status_code
         payload, _ = decode_body(response)
-        code, request_id = _code(payload)
+        code, request_id = envelope_code(payload)
         call.request_id = request_id or response.headers.get("x-tt-logid")
         if code is None:
             call.code, call.payload = None, payload
