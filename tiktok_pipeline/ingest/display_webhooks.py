@@ -22,7 +22,6 @@ when the server starts, applies every landed revocation again (idempotent) for o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -33,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tiktok_pipeline.ingest.landing import UnreadableLandingError, read_landing, write_landing
-from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer
+from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer, quarantine_body
 from tiktok_pipeline.sources.display_api.consent import ConsentLedger, revoke
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.sources.display_api.webhooks import (
@@ -151,11 +150,7 @@ class WebhookIntake:
 
     def _quarantine(self, body: bytes, reason: str) -> tuple[int, str]:
         self.stats["quarantined"] += 1
-        digest = hashlib.sha256(body).hexdigest()[:32]
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
-        path = self.landing_dir / QUARANTINE_SOURCE / day / f"{digest}.jsonl.gz"
-        received = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        write_landing(path, [{"received_at": received, "reason": reason, "body": body.decode("utf-8", "replace")}])
+        path = quarantine_body(self.landing_dir, QUARANTINE_SOURCE, body, reason, self.clock())
         log.error("display_api webhook quarantined (%s): %s", path, reason)
         return 200, "quarantined"
 

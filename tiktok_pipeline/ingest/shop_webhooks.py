@@ -20,7 +20,6 @@ A receiver killed after answering 200 has already renamed the file into place: n
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
@@ -35,7 +34,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from tiktok_pipeline.ingest.landing import write_landing
-from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer
+from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer, quarantine_body
 from tiktok_pipeline.sources.shop_api.signing import push_signature_valid
 
 log = logging.getLogger(__name__)
@@ -125,11 +124,7 @@ class ShopWebhookIntake:
 
     def _quarantine(self, body: bytes, reason: str) -> tuple[int, str]:
         self.stats["quarantined"] += 1
-        digest = hashlib.sha256(body).hexdigest()[:32]
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
-        path = self.landing_dir / QUARANTINE_SOURCE / day / f"{digest}.jsonl.gz"
-        received = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        write_landing(path, [{"received_at": received, "reason": reason, "body": body.decode("utf-8", "replace")}])
+        path = quarantine_body(self.landing_dir, QUARANTINE_SOURCE, body, reason, self.clock())
         log.error("tiktok_shop push quarantined (%s): %s", path, reason)
         return 200, "quarantined"
 

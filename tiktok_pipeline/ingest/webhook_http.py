@@ -8,9 +8,14 @@ the body (``Content-Length`` required, at most ``max_body_bytes``: 411/413 witho
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Protocol
+
+from tiktok_pipeline.ingest.landing import write_landing
 
 
 class Intake(Protocol):
@@ -89,3 +94,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:  # the request line only: never a header
             super().log_message(format, *args)
+
+
+def quarantine_body(landing_dir: Path, source: str, body: bytes, reason: str, now: float) -> Path:
+    """Land a signed delivery that is not an event (its raw bytes and the reason) under ``<landing>/<source>/<day>/``,
+    named by its SHA-256 (the same body twice is one file); the path."""
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    moment = datetime.fromtimestamp(now, UTC)
+    path = Path(landing_dir) / source / moment.strftime("%Y-%m-%d") / f"{digest}.jsonl.gz"
+    write_landing(
+        path, [{"received_at": moment.isoformat(), "reason": reason, "body": body.decode("utf-8", "replace")}]
+    )
+    return path
