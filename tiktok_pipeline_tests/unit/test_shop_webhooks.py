@@ -94,3 +94,20 @@ def test_the_sensor_decision_waits_for_the_window_to_close_then_requests_it_once
     assert second.windows == ["2026-11-20-10:05"] and second.cursor.pending == [] and second.notifications == 0
     third = decide_push_windows(tmp_path / "landing", second.cursor, later)
     assert third.windows == []
+
+
+def test_the_shop_sensors_are_on_with_a_shop_host_or_the_simulator_throughout(monkeypatch):
+    from tiktok_pipeline.defs.shop.resources import ShopApiResource
+    from tiktok_pipeline.settings import Settings, SettingsError
+
+    monkeypatch.delenv("TIKTOK_SHOP_APP_SECRET", raising=False)
+    assert Settings().shop_sensor_on  # the embedded simulator for everything
+    real_creators = Settings().replace(display__api_base_url="https://open.tiktokapis.com")
+    assert not real_creators.shop_sensor_on  # never simulated sales beside real creators
+    real_shop = real_creators.replace(shop__api_base_url="https://open-api.tiktokglobalshop.com")
+    assert real_shop.shop_sensor_on and real_shop.shop_base_url == "https://open-api.tiktokglobalshop.com"
+    with pytest.raises(SettingsError, match="TIKTOK_SHOP_APP_SECRET is not set"):
+        ShopApiResource.from_settings(real_shop)
+    monkeypatch.setenv("TIKTOK_SHOP_APP_SECRET", "from-the-environment")
+    resource = ShopApiResource.from_settings(real_shop)
+    assert not resource.simulator and "from-the-environment" not in resource.model_dump_json()  # an EnvVar
