@@ -1,7 +1,8 @@
 """``tiktok-pipeline``: start the Dagster UI with a persistent instance, query the warehouse or copy it into a lake,
 manage creator tokens, regenerate the documents generated from declarations (``docs rate-limits``,
 ``docs dictionary``); consent: ``display-webhooks serve`` and ``creators purge|consent`` (:mod:`.cli_consent`);
-budget pacing: ``pacing revert`` (:mod:`.cli_pacing`).
+budget pacing: ``pacing revert`` (:mod:`.cli_pacing`); TikTok Shop: ``shop-webhooks serve``, ``shop-tokens add``
+(:mod:`.cli_shop`).
 
 Kept light: importing this module imports no Dagster, Polars or DuckDB; each command imports what it needs.
 """
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tiktok_pipeline import cli_consent, cli_pacing
+from tiktok_pipeline import cli_consent, cli_pacing, cli_shop
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8765)
     cli_consent.add_parsers(sub)
     cli_pacing.add_parsers(sub)
+    cli_shop.add_parsers(sub)
     args, extra = parser.parse_known_args(argv)
     if args.command != "dev" and extra:
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
@@ -353,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_live_webhook(args.host, args.port)
         if args.command == "pacing":
             return cli_pacing.run(args)
+        if args.command in ("shop-webhooks", "shop-tokens"):
+            return cli_shop.run(args)
         if args.command in ("display-webhooks", "creators"):
             return cli_consent.run(args)
         if args.tokens_command == "revoke":

@@ -71,13 +71,7 @@ def serve_webhooks(port: int, host: str | None, *, verbose: bool) -> int:
     replayed = intake.replay()
     server = WebhookServer(intake, host or consent.display_webhook_host, port, verbose=verbose)
     print(f"Display API webhook receiver at {server.url} ({replayed} landed revocations newly applied)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return server.serve_until_interrupted()
 
 
 def _client_secret(settings: Settings) -> str:

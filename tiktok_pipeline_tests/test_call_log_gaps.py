@@ -46,6 +46,8 @@ def test_every_declared_endpoint_has_the_scope_its_declaration_gives():
     assert call_scope("display_api", "/v2/oauth/token/") == call_scope("display_api", "/v2/oauth/revoke/") == "none"
     assert call_scope("business_reporting", "/open_api/v1.3/ad/get/") == "Ads Management"
     assert call_scope("events_api", "/open_api/v1.3/event/track/") == "Events API access to the pixel and event sets"
+    assert call_scope("tiktok_shop", "/order/202309/orders/search") == "seller.order.info"
+    assert call_scope("tiktok_shop", "/api/v2/token/refresh") == "none"  # made with the app key and secret
     assert call_scope("webhook", "slack") == "none"
     assert call_scope("display_api", "/v2/research/video/query/") is None  # undeclared: not given a scope
 
@@ -212,6 +214,7 @@ OPENERS = {
     "DisplayApiClient",
     "BusinessApiClient",
     "ProviderClient",
+    "ShopApiClient",
     "HttpSession",
     "FeedPusher",
     "pusher",
@@ -225,6 +228,7 @@ CLIENT_MODULES = (
     "activation/merchandising/webhook.py",
     "defs/merchandising/resources.py",
     "defs/provider/resources.py",
+    "defs/shop/resources.py",
 )
 """Where the clients are defined (they open sessions for their callers), left out of the search."""
 KNOWN_CALLERS = {
@@ -237,6 +241,7 @@ KNOWN_CALLERS = {
     ("defs/pacing/assets.py", "pacing_recommendations"),
     ("cli_pacing.py", "run"),
     ("defs/provider/assets.py", "provider_snapshots"),
+    ("defs/shop/assets.py", "raw_shop_orders"),
 }
 RECORDED_BY_CALLER = {("defs/videos/assets.py", "_observe"): "raw_snapshots"}
 """``_observe`` runs inside its caller's ``recording()`` (the raw snapshots step writes the calls with its tables)."""

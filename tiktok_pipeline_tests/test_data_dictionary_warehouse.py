@@ -91,6 +91,13 @@ def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and
             resources=dict(defs.resources),
             instance=instance,
         ),
+        dg.materialize(  # raw_shop_orders (and shop_order_quarantine), shop_sku_sales: before the feed, which reads them
+            list(defs.assets),
+            selection=dg.AssetSelection.groups("shop"),
+            resources=dict(defs.resources),
+            instance=instance,
+            partition_key=window_key(T0),
+        ),
         dg.materialize(  # creative_swap_recommendations; merchandising_feed and its push ledger; pacing_recommendations
             # and budget_changes (its outbox)
             list(defs.assets),

@@ -129,11 +129,16 @@ def test_quarantined_records_is_a_governance_view_over_each_source_quarantine():
         "display_api_quarantine",
         "raw_ad_metrics",
         "conversion_outbox",
+        "raw_shop_orders",
     }
     assert node.automation_condition is not None
     sensor = defs.get_repository_def().get_sensor_def("automation_condition_sensor")
     assert dg.AssetKey("quarantined_records") in sensor.asset_selection.resolve(graph)
-    for owner, table in (("raw_ad_metrics", "ad_report_quarantine"), ("conversion_outbox", "conversion_quarantine")):
+    for owner, table in (
+        ("raw_ad_metrics", "ad_report_quarantine"),
+        ("conversion_outbox", "conversion_quarantine"),
+        ("raw_shop_orders", "shop_order_quarantine"),
+    ):
         owning = graph.get(dg.AssetKey(owner))
         assert owning.metadata["quarantine_table"] == table and table in (owning.description or ""), owner
 

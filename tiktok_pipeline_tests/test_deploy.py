@@ -54,6 +54,7 @@ SECRET_ENV_VARS = frozenset(
         "TIKTOK_TEAMS_WEBHOOK_URL",
         "TIKTOK_MERCH_WEBHOOK_URL",
         "TIKTOK_MERCH_WEBHOOK_SECRET",
+        "TIKTOK_SHOP_APP_SECRET",
     }
 )
 SETTINGS_ENV_VARS = environment_variables()

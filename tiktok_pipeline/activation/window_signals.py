@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 
 from tiktok_pipeline.warehouse.io import read_frame, table_exists
-from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
+from tiktok_pipeline.warehouse.tables import AD_VELOCITY, ENRICHED_VIDEO_METRICS, SHOP_SKU_SALES, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW, utc_naive
 
 _ADS = (
@@ -79,4 +79,16 @@ def momentum_history(
         connection,
         f'SELECT video_id, observed_at, momentum FROM "{VIDEO_VELOCITY.name}" WHERE window_start >= ? AND window_start < ?',
         [utc_naive(start - timedelta(minutes=minutes) - WINDOW), utc_naive(end)],
+    )
+
+
+def window_sales(connection: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame | None:
+    """TikTok Shop sales per window and SKU in ``[start, end)`` (``shop_sku_sales``), or None without the table."""
+    if not table_exists(connection, SHOP_SKU_SALES.name):
+        return None
+    return read_frame(
+        connection,
+        f"""SELECT window_start, seller_sku AS sku, units_60m, revenue_60m FROM "{SHOP_SKU_SALES.name}"
+            WHERE window_start >= ? AND window_start < ? AND seller_sku IS NOT NULL""",
+        [utc_naive(start), utc_naive(end)],
     )

@@ -288,6 +288,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     from tiktok_pipeline.defs.pacing.resources import PacingResource
     from tiktok_pipeline.defs.provider.resources import provider_resources
     from tiktok_pipeline.defs.retention.resources import RetentionResource
+    from tiktok_pipeline.defs.shop.resources import ShopApiResource
     from tiktok_pipeline.defs.swaps.resources import SwapsResource
     from tiktok_pipeline.warehouse.io import WarehouseResource
 
@@ -309,6 +310,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "swaps": SwapsResource.from_settings(settings),
         "merchandising": MerchandisingResource.from_settings(settings),
         "pacing": PacingResource.from_settings(settings),
+        "shop_api": ShopApiResource.from_settings(settings),
         "risk_acceptances": RiskAcceptancesResource(
             path=str(settings.risk_acceptances_path), switched_on=sorted(settings.switched_on())
         ),

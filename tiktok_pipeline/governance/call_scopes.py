@@ -17,7 +17,8 @@ from tiktok_pipeline.governance.sources import SOURCES
 
 NO_SCOPE = "none"
 """``api_call_log.scope`` of a call that needs no OAuth scope or permission (token calls, webhooks)."""
-_VERSION = re.compile(r"v\d+(\.\d+)*")
+_VERSION = re.compile(r"v\d+(\.\d+)*|20\d{4}")
+"""A version segment: ``v2``, ``v1.3``, or TikTok Shop's ``YYYYMM`` (``/order/202309/orders/search``)."""
 WEBHOOK_SOURCE = "webhook"
 """The ``source`` of alert deliveries (Slack, Teams): not a declared TikTok source, and scope-less."""
 

@@ -14,6 +14,7 @@ from tiktok_pipeline.warehouse.tables import (
     API_CALL_LOG,
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
+    SHOP_ORDER_QUARANTINE,
 )
 
 
@@ -44,6 +45,7 @@ HELD_TABLES: dict[str, HeldTable] = {
         HeldTable(AD_REPORT_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(CONVERSION_QUARANTINE.name, "window_start", "quarantine_retention_days"),
         HeldTable(ANALYTICS_PROVIDER_QUARANTINE.name, "window_start", "quarantine_retention_days"),
+        HeldTable(SHOP_ORDER_QUARANTINE.name, "window_start", "quarantine_retention_days"),
     )
 }
 """Every table whose rows are deleted by age, by name."""

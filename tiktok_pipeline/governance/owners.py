@@ -21,6 +21,7 @@ OWNERS = {
     "conversions": [GROWTH],
     "activation": [GROWTH],
     "pacing": [GROWTH],
+    "shop": [GROWTH],
 }
 """Who answers for each group's assets (the UI's Owner column and filters)."""
 DEFAULT_OWNERS = [DATA_PLATFORM]

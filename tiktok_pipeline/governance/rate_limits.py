@@ -72,6 +72,22 @@ def provider_requests_per_minute(configured: int | None, sources: Mapping[str, S
     return int(_resolve(source, limit, configured))
 
 
+SHOP_DATA_ENDPOINT = "orders/search"
+"""An endpoint of the Shop app's limit (every Shop API endpoint counts against the one limiter)."""
+
+
+def shop_requests_per_second(configured: float | None, sources: Mapping[str, SourceDeclaration] = SOURCES) -> float:
+    """Requests a second the TikTok Shop client keeps to (every Shop API endpoint together):
+    TIKTOK_SHOP_REQUESTS_PER_SECOND, else declared; refused above the declared limit."""
+    source = sources["tiktok_shop"]
+    limit = source.rate_limit(SHOP_DATA_ENDPOINT)
+    if limit.window_seconds != 1:
+        raise ValueError(
+            f"tiktok_shop's limit counts {limit.window_seconds:g} s, TIKTOK_SHOP_REQUESTS_PER_SECOND a second"
+        )
+    return _resolve(source, limit, configured)
+
+
 def _figure(value: float | None) -> str:
     return "not published" if value is None else f"{value:,g}"
 

@@ -403,8 +403,106 @@ ANALYTICS_PROVIDER = SourceDeclaration(
     ),
 )
 
+TIKTOK_SHOP = SourceDeclaration(
+    name="tiktok_shop",
+    title="TikTok Shop Partner API (202309): orders and products of our shop",
+    owner="team:growth",
+    terms=Terms(status="official", name="TikTok Shop Partner Center terms (Partner API, app authorised by the seller)"),
+    base_url="https://open-api.tiktokglobalshop.com (tokens: https://auth.tiktok-shops.com)",
+    setting="TIKTOK_SHOP_API_BASE_URL",
+    scopes=(
+        Scope(
+            name="seller.order.info",
+            needed_for="orders/search: the shop's orders, their line items (SKUs, quantities, prices) and status",
+            endpoints=("orders/search",),
+        ),
+        Scope(
+            name="seller.product.basic",
+            needed_for="products/search: the shop's products and their SKUs (seller_sku joins the registry)",
+            endpoints=("products/search",),
+        ),
+        Scope(
+            name="seller.authorization.info",
+            needed_for="authorization/shops: the shop's id and shop_cipher, sent with every shop call",
+            endpoints=("shops",),
+        ),
+    ),
+    rate_limits=(
+        RateLimit(
+            endpoints=("orders/search", "products/search", "shops"),
+            counted="per_app",
+            requests=20,
+            window_seconds=1,
+            client_default=10,
+            setting="TIKTOK_SHOP_REQUESTS_PER_SECOND",
+            max_items=100,
+            items="orders per search page (page_size, TIKTOK_SHOP_PAGE_SIZE)",
+            basis=(
+                "Not published in the sources checked (tiktok-apis.md §7: official rate limits not found). Assumed: 20"
+                " requests a second per app over every endpoint, the excess answered with HTTP 429 (the simulator's"
+                " figure); the client keeps to 10 and retries a 429 with backoff."
+            ),
+        ),
+        RateLimit(
+            endpoints=("token/get", "token/refresh"),
+            counted="per_endpoint",
+            requests=None,
+            window_seconds=60,
+            basis="No published limit; one refresh per access-token lifetime (about 7 days), made with the app secret.",
+        ),
+    ),
+    personal_data=(
+        PersonalData(
+            data="buyers' user id, email, name, phone and address (orders/search)",
+            subject="the shop's customers",
+            handling=(
+                "replaced by SHA-256 digests in the client before the answer is landed or parsed: landing files and"
+                " raw_shop_orders hold buyer_sha256 only; name, phone and address are never kept"
+            ),
+        ),
+        PersonalData(
+            data="the shop's access and refresh tokens",
+            subject="the seller (our shop)",
+            handling="secrets: token store file (TIKTOK_SHOP_TOKEN_STORE_PATH, mode 0600) only, never logged or stored",
+        ),
+    ),
+    retention=(
+        Retention(what="raw_shop_orders, shop_sku_sales (hashed buyer ids only)", enforced_by="nothing: kept"),
+        _aged("shop_order_quarantine (rejected records, buyer fields hashed)", "quarantine_retention_days"),
+        _landing_files(),
+        _aged("api_call_log rows of its calls", "call_log_retention_days"),
+    ),
+    purpose=(
+        "The shop's authoritative sales per SKU and window (orders polled by update time, products), joined to the"
+        " registry's SKUs, so merchandising and video → SKU analyses use real sales."
+    ),
+    webhooks=(
+        Webhook(
+            events=("ORDER_STATUS_CHANGE (type 1)",),
+            receiver=(
+                "tiktok-pipeline shop-webhooks serve --port P (tiktok_pipeline/ingest/shop_webhooks.py); notifications"
+                " land in TIKTOK_LANDING_DIR/shop_webhooks/ before the 200"
+            ),
+            verification=(
+                "Authorization: hex HMAC-SHA256 keyed with TIKTOK_SHOP_APP_SECRET over app key + raw body, compared in"
+                " constant time; a bad signature or a timestamp more than TIKTOK_SHOP_WEBHOOK_TOLERANCE_SECONDS (300)"
+                " from now is refused with 401"
+            ),
+            delivery="at least once, with retries and duplicates; counted once (one landed file per tts_notification_id)",
+            purpose=(
+                "speed only: shop_webhooks_sensor requests the affected window's shop run; polling stays the source"
+                " of truth"
+            ),
+        ),
+    ),
+)
+
+
 SOURCES: MappingProxyType[str, SourceDeclaration] = MappingProxyType(
-    {source.name: source for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API, LIVE_EVENTS, ANALYTICS_PROVIDER)}
+    {
+        source.name: source
+        for source in (DISPLAY_API, BUSINESS_REPORTING, EVENTS_API, LIVE_EVENTS, ANALYTICS_PROVIDER, TIKTOK_SHOP)
+    }
 )
 """Every declared source by name (read-only)."""
 

@@ -22,8 +22,6 @@ when the server starts, applies every landed revocation again (idempotent) for o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -31,10 +29,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tiktok_pipeline.ingest.landing import UnreadableLandingError, read_landing, write_landing
+from tiktok_pipeline.ingest.webhook_http import SignedWebhookServer, quarantine_body
 from tiktok_pipeline.sources.display_api.consent import ConsentLedger, revoke
 from tiktok_pipeline.sources.display_api.tokens import TokenStore
 from tiktok_pipeline.sources.display_api.webhooks import (
@@ -152,62 +150,21 @@ class WebhookIntake:
 
     def _quarantine(self, body: bytes, reason: str) -> tuple[int, str]:
         self.stats["quarantined"] += 1
-        digest = hashlib.sha256(body).hexdigest()[:32]
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
-        path = self.landing_dir / QUARANTINE_SOURCE / day / f"{digest}.jsonl.gz"
-        received = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        write_landing(path, [{"received_at": received, "reason": reason, "body": body.decode("utf-8", "replace")}])
+        path = quarantine_body(self.landing_dir, QUARANTINE_SOURCE, body, reason, self.clock())
         log.error("display_api webhook quarantined (%s): %s", path, reason)
         return 200, "quarantined"
 
 
-class WebhookServer(ThreadingHTTPServer):
-    """A threaded HTTP server answering TikTok's webhook deliveries with one :class:`WebhookIntake`."""
-
-    daemon_threads = True
+class WebhookServer(SignedWebhookServer):
+    """A threaded HTTP server answering TikTok's webhook deliveries with one :class:`WebhookIntake` (:mod:`.webhook_http`)."""
 
     def __init__(self, intake: WebhookIntake, host: str, port: int, *, verbose: bool = False) -> None:
-        self.intake, self.verbose = intake, verbose
-        super().__init__((host, port), _Handler)
-
-    @property
-    def url(self) -> str:
-        """``http://host:port/`` of the bound socket."""
-        host, port = self.server_address[:2]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10  # seconds a connection may stay silent (a body shorter than its Content-Length): then it is closed
-    server: WebhookServer
-
-    def do_POST(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._answer(413 if length > 0 else 411, "a Content-Length up to 65536 bytes is required")
-            return
-        body = self.rfile.read(length)
-        status, text = self.server.intake.handle(self.headers.get(SIGNATURE_HEADER), body)
-        self._answer(status, text)
-
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") in ("", "/healthz"):
-            self._answer(200, "display_api webhook receiver")
-        else:
-            self._answer(404, "POST TikTok's webhook deliveries to /")
-
-    def _answer(self, status: int, text: str) -> None:
-        data = json.dumps({"status": status, "message": text}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        if self.server.verbose:  # the request line only: never a header
-            super().log_message(format, *args)
+        super().__init__(
+            intake,
+            host,
+            port,
+            signature_header=SIGNATURE_HEADER,
+            max_body_bytes=MAX_BODY_BYTES,
+            name="display_api webhook",
+            verbose=verbose,
+        )

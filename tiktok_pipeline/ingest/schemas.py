@@ -24,6 +24,8 @@ RESPONSE_SCHEMAS: dict[str, int] = {
     "business_api.report": 1,
     "analytics_provider.influencer_list": 1,
     "analytics_provider.video_list": 1,
+    "tiktok_shop.orders": 1,
+    "tiktok_shop.products": 1,
 }
 """The current version of each landed answer's schema. Bump a name's version when the answer's shape changes and
 give its parser a model for the new version (keeping the old one); a name not listed is at version 1."""

@@ -3,8 +3,13 @@
 A video promotes the SKUs its creator lists in the tracking registry (``product_skus``: via ``creator``) and those
 of every creator tracked under one of its campaigns (via ``campaign``). Per window, SKUs rank by the highest momentum
 among their own creators' videos (``creator_momentum``; a SKU promoted only through a campaign comes after every SKU
-with such a video), then the highest among all their promoting videos, then views per minute summed, then the SKU. Shop sales are
-not part of the ranking: no TikTok Shop source exists yet, so the feed has no sales columns (rather than empty ones).
+with such a video), then the highest among all their promoting videos, then views per minute summed, then the SKU.
+
+**Real sales.** When TikTok Shop was polled for the window (``shop_sku_sales``), each SKU carries the units and
+revenue it sold in the trailing hour (``units_60m``, ``revenue_60m``), and within each kind of promotion (own
+creator's video, or campaign only) SKUs that sell more rank first: what sells now beats what only looks promising;
+momentum orders the rest. Without Shop data (``sales`` None or no row for the SKU: null) the ranking is momentum's
+alone, as before.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ FEED_FIELDS = (
     "creator_videos",
     "top_video_id",
     "creator_username",
+    "units_60m",
+    "revenue_60m",
 )
 """What a published feed item holds, in order (the CSV's columns after feed_version and window_start)."""
 
@@ -66,11 +73,12 @@ def video_skus(videos: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
     return both.sort("via", descending=True).unique(["window_start", "video_id", "sku"], keep="first")
 
 
-def rank_skus(videos: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
+def rank_skus(videos: pl.DataFrame, registry: pl.DataFrame, sales: pl.DataFrame | None = None) -> pl.DataFrame:
     """The ``merchandising_feed`` rows of every window in ``videos`` (``feed_version`` left null: see
-    :func:`with_versions`). Order: the highest momentum among the SKU's own creators' videos first (SKUs promoted
-    only through a campaign after every SKU with such a video), then among all its promoting videos, then views per
-    minute summed over them, then the SKU."""
+    :func:`with_versions`). Order: SKUs with a video of their own creators first (SKUs promoted only through a
+    campaign after them); within each, the units sold in the trailing hour (``sales``: window_start, sku, units_60m,
+    revenue_60m; nulls last), then the highest momentum among the SKU's own creators' videos, then among all its
+    promoting videos, then views per minute summed over them, then the SKU."""
     links = video_skus(videos, registry).with_columns(direct=pl.col("via") == "creator")
     ordered = links.sort(
         ["direct", "momentum", "views_per_minute", "video_id"], descending=[True, True, True, False], nulls_last=True
@@ -87,14 +95,29 @@ def rank_skus(videos: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
             pl.col("video_id").first().alias("top_video_id"),
             pl.col("creator_username").first().alias("creator_username"),
         )
+        .pipe(_with_sales, sales)
+        .with_columns(pl.col("creator_momentum").is_not_null().alias("_direct"))
         .sort(
-            ["window_start", "creator_momentum", "momentum", "views_per_minute", "sku"],
-            descending=[False, True, True, True, False],
+            ["window_start", "_direct", "units_60m", "creator_momentum", "momentum", "views_per_minute", "sku"],
+            descending=[False, True, True, True, True, True, False],
             nulls_last=True,
         )
+        .drop("_direct")
         .with_columns(pl.int_range(1, pl.len() + 1).over("window_start").alias("rank"))
     )
     return MERCHANDISING_FEED.conform(ranked)
+
+
+def _with_sales(ranked: pl.DataFrame, sales: pl.DataFrame | None) -> pl.DataFrame:
+    """``ranked`` with each SKU's ``units_60m`` and ``revenue_60m`` of its window (null without Shop data)."""
+    if sales is None or sales.height == 0:
+        return ranked.with_columns(
+            pl.lit(None, pl.Int64).alias("units_60m"), pl.lit(None, pl.Float64).alias("revenue_60m")
+        )
+    per_sku = sales.group_by("window_start", "sku").agg(
+        pl.col("units_60m").sum().cast(pl.Int64), pl.col("revenue_60m").cast(pl.Float64).sum().round(2)
+    )
+    return ranked.join(per_sku, on=["window_start", "sku"], how="left")
 
 
 def feed_items(rows: pl.DataFrame, size: int) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from tiktok_pipeline.settings.live import LIVE_INTAKE_SWITCH, LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.provider import PROVIDER_SWITCH, ProviderSettings
 from tiktok_pipeline.settings.root import DEFAULT_WAREHOUSE_LOCK_TIMEOUT, Settings
+from tiktok_pipeline.settings.shop import ShopSettings
 from tiktok_pipeline.settings.surge import SurgeSettings
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SurgeSettings",
+    "ShopSettings",
     "SwapSettings",
     "environment_variables",
     "load_settings",

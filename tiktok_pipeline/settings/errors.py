@@ -13,6 +13,7 @@ from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
 from tiktok_pipeline.settings.provider import ProviderSettings
 from tiktok_pipeline.settings.root import Settings
+from tiktok_pipeline.settings.shop import ShopSettings
 from tiktok_pipeline.settings.surge import SurgeSettings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
@@ -32,6 +33,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     PacingSettings,
     SurgeSettings,
     ProviderSettings,
+    ShopSettings,
 )
 
 

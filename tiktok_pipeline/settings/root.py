@@ -14,8 +14,9 @@ from tiktok_pipeline.settings.digest import DigestSettings
 from tiktok_pipeline.settings.domains import DATA_DIR
 from tiktok_pipeline.settings.live import LiveSettings
 from tiktok_pipeline.settings.pacing import PacingSettings
-from tiktok_pipeline.settings.surge import SurgeSettings
 from tiktok_pipeline.settings.provider import ProviderSettings
+from tiktok_pipeline.settings.shop import ShopSettings
+from tiktok_pipeline.settings.surge import SurgeSettings
 from tiktok_pipeline.settings.warehouse import WarehouseTarget, check_url, parse_target
 from tiktok_pipeline.windows import on_boundary
 
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     pacing: PacingSettings = Field(default_factory=PacingSettings)
     surge: SurgeSettings = Field(default_factory=SurgeSettings)
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    shop: ShopSettings = Field(default_factory=ShopSettings)
 
     @field_validator("warehouse_url")
     @classmethod
@@ -162,6 +164,26 @@ class Settings(BaseSettings):
         if self.ads.business_api_base_url:
             return self.ads.business_api_base_url
         return self.display.api_base_url if self.display.uses_simulator else None
+
+    @property
+    def shop_base_url(self) -> str | None:
+        """Where the Shop API is: its own host, the served simulator's, or None (in-process)."""
+        if self.shop.api_base_url:
+            return self.shop.api_base_url
+        return self.display.api_base_url if self.display.uses_simulator else None
+
+    @property
+    def shop_token_store_path(self) -> Path:
+        """TIKTOK_SHOP_TOKEN_STORE_PATH, else ``shop_tokens.json`` beside the creators' token store."""
+        return self.shop.token_store_path or self.token_store_path.with_name("shop_tokens.json")
+
+    @property
+    def shop_sensor_on(self) -> bool:
+        """Whether shop_orders_sensor runs by default: TIKTOK_SHOP_SENSOR_ENABLED, else on with a host or the
+        simulator throughout (never simulated sales beside real creators)."""
+        if self.shop.sensor_enabled is not None:
+            return self.shop.sensor_enabled
+        return bool(self.shop.api_base_url) or self.display.uses_simulator
 
     @property
     def ads_sensor_on(self) -> bool:

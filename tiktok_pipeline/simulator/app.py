@@ -36,6 +36,7 @@ from tiktok_pipeline.simulator.provider.app import ProviderApi
 from tiktok_pipeline.simulator.provider.catalog import ProviderConfig
 from tiktok_pipeline.simulator.ratelimit import SlidingWindow
 from tiktok_pipeline.simulator.responses import ApiError
+from tiktok_pipeline.simulator.shop.app import SHOP_PATH_PREFIXES, ShopApi, ShopFaultConfig
 from tiktok_pipeline.simulator.tokens import TokenSigner
 from tiktok_pipeline.simulator.webhooks import REASON_DEVELOPER_REVOKED, REASON_USER_DISCONNECTED, WebhookSender
 from tiktok_pipeline.simulator.world import Creator, World, WorldConfig
@@ -82,6 +83,7 @@ class Simulator:
         webhooks: WebhookSender | None = None,
         budget_state: Path | None = None,
         provider: ProviderConfig | None = None,
+        shop_faults: ShopFaultConfig | None = None,
     ) -> None:
         """``rate_limit`` per ``rate_window_seconds`` is the Display API's limit per endpoint; ``business_qps`` the
         API for Business app's requests-per-second tier (every endpoint together, see :class:`BusinessApi`);
@@ -120,6 +122,8 @@ class Simulator:
         """The API for Business (reporting, Events API) served on the same host under ``/open_api/``."""
         self.provider = ProviderApi(self.world.config.seed, provider, clock=clock)
         """An EchoTik-style analytics provider served on the same host under ``/api/v2/`` (``provider``: its config)."""
+        self.shop = ShopApi(self.world, clock=clock, faults=shop_faults)
+        """The TikTok Shop Partner API (orders, products, shops, tokens) on the same host (``simulator/shop/``)."""
 
     def transport(self) -> httpx.BaseTransport:
         """An in-process httpx transport; a simulated timeout surfaces as ``httpx.ReadTimeout``."""
@@ -142,6 +146,8 @@ class Simulator:
             return self.business.handle(request)
         if request.url.path.startswith(PROVIDER_PREFIX):
             return self.provider.handle(request)
+        if request.url.path.startswith(SHOP_PATH_PREFIXES):
+            return self.shop.handle(request)
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")

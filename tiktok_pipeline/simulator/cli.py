@@ -23,6 +23,8 @@ from tiktok_pipeline.simulator.faults import FaultConfig
 from tiktok_pipeline.simulator.oauth import CODE_PREFIX
 from tiktok_pipeline.simulator.provider.catalog import ProviderConfig
 from tiktok_pipeline.simulator.server import SimulatorServer
+from tiktok_pipeline.simulator.shop.app import ShopFaultConfig
+from tiktok_pipeline.simulator.shop.pushes import ShopPushSender
 from tiktok_pipeline.simulator.webhooks import WebhookSender
 from tiktok_pipeline.simulator.world import World, WorldConfig
 
@@ -89,6 +91,9 @@ def build_simulator(args: argparse.Namespace) -> Simulator:
             requests_per_minute=args.provider_requests_per_minute,
         ),
     )
+    simulator.shop.faults = ShopFaultConfig(
+        rate_429=args.shop_fault_429, rate_500=args.shop_fault_500, rate_502=args.shop_fault_502, seed=args.seed
+    )
     simulator.business.reporting.fall_back_rows = args.fall_back_rows
     simulator.business.events.invalid_events = args.events_invalid
     return simulator
@@ -99,6 +104,8 @@ def serve(args: argparse.Namespace) -> int:
     simulator = build_simulator(args)
     server = SimulatorServer(simulator, args.host, args.port, verbose=args.verbose)
     print(f"TikTok Display API simulator (seed {args.seed}) at {server.base_url}", flush=True)
+    if args.shop_webhook_url:
+        ShopPushSender(args.shop_webhook_url, simulator.shop.shop).run(args.shop_push_every)
     for creator in simulator.world.creators():
         print(f"  {creator.username}: authorization code {CODE_PREFIX}{creator.username}", flush=True)
     try:
@@ -204,6 +211,15 @@ def parser() -> argparse.ArgumentParser:
         "--webhook-duplicates", type=int, default=1, help="extra deliveries of each webhook event (at least once: 1)"
     )
     s.add_argument("--webhook-client-key", default="sim-client", help="client_key the webhook events carry")
+    s.add_argument(
+        "--shop-webhook-url",
+        help="TikTok Shop push URL (tiktok-pipeline shop-webhooks serve): every --shop-push-every seconds the order"
+        " status changes of that span are pushed, signed with sim-shop-secret, at least once (duplicates, retries)",
+    )
+    s.add_argument("--shop-push-every", type=float, default=60.0, help="seconds between Shop push rounds")
+    s.add_argument("--shop-fault-429", type=_share, default=0.0, help="share of Shop calls rate limited (HTTP 429)")
+    s.add_argument("--shop-fault-500", type=_share, default=0.0, help="share of Shop calls answered system error")
+    s.add_argument("--shop-fault-502", type=_share, default=0.0, help="share of Shop calls answered a gateway's 502")
     s.add_argument(
         "--redirect-uri", action="append", help=f"registered redirect URI (repeatable; default {DEFAULT_REDIRECT_URIS})"
     )

@@ -32,6 +32,7 @@ from tiktok_pipeline.warehouse.tables import (
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
+    SHOP_ORDER_QUARANTINE,
     TableSpec,
 )
 
@@ -54,6 +55,7 @@ SOURCES: tuple[QuarantineSource, ...] = (
     QuarantineSource(AD_REPORT_QUARANTINE, "raw_ad_metrics", "raw_ad_metrics"),
     QuarantineSource(CONVERSION_QUARANTINE, "conversion_outbox", "conversion_outbox"),
     QuarantineSource(ANALYTICS_PROVIDER_QUARANTINE, "provider_video_snapshots", "analytics_provider_quarantine"),
+    QuarantineSource(SHOP_ORDER_QUARANTINE, "raw_shop_orders", "raw_shop_orders"),
 )
 """Every source that quarantines records, in pipeline order."""
 

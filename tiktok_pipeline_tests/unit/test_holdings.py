@@ -195,6 +195,7 @@ def test_every_held_table_is_declared_aged_and_dated_by_one_of_its_columns():
         "ad_report_quarantine",
         "conversion_quarantine",
         "analytics_provider_quarantine",
+        "shop_order_quarantine",
     }
 
 

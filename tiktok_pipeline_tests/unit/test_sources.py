@@ -9,12 +9,14 @@ from tiktok_pipeline.governance.rate_limits import (
     business_requests_per_second,
     display_requests_per_minute,
     render_rate_limit_policy,
+    shop_requests_per_second,
     write_rate_limit_policy,
 )
 from tiktok_pipeline.governance.source_models import RateLimit, Terms
 from tiktok_pipeline.governance.sources import DISPLAY_API, SOURCES, check_pools
 from tiktok_pipeline.settings import ConversionSettings, RetentionSettings, SettingsError, load_settings
 from tiktok_pipeline.settings.domains import POLLED_ENDPOINTS
+from tiktok_pipeline.settings.shop import ShopSettings
 from tiktok_pipeline.simulator.fields import USER_FIELD_SCOPES, VIDEO_FIELD_SCOPES
 from tiktok_pipeline.sources.analytics_provider.client import PURPOSES as PROVIDER_PURPOSES
 from tiktok_pipeline.sources.business_api.adgroups import ADGROUP_ENDPOINT, BUDGET_UPDATE_ENDPOINT
@@ -22,10 +24,24 @@ from tiktok_pipeline.sources.business_api.advertiser import ADVERTISER_ENDPOINT
 from tiktok_pipeline.sources.business_api.events import MAX_BATCH, TRACK_ENDPOINT
 from tiktok_pipeline.sources.business_api.reporting import ADS_ENDPOINT, REPORT_ENDPOINT
 from tiktok_pipeline.sources.display_api.models import MAX_VIDEOS_PER_REQUEST, USER_FIELDS, VIDEO_FIELDS
+from tiktok_pipeline.sources.shop_api.client import (
+    ORDERS_PATH,
+    PRODUCTS_PATH,
+    SHOPS_PATH,
+    TOKEN_GET_PATH,
+    TOKEN_REFRESH_PATH,
+)
 
 
 def test_the_three_sources_are_declared_with_what_the_code_uses():
-    assert set(SOURCES) == {"display_api", "business_reporting", "events_api", "live_events", "analytics_provider"}
+    assert set(SOURCES) == {
+        "display_api",
+        "business_reporting",
+        "events_api",
+        "live_events",
+        "analytics_provider",
+        "tiktok_shop",
+    }
     official = set(SOURCES) - {"live_events", "analytics_provider"}
     assert {name for name, s in SOURCES.items() if s.terms.status == "official"} == official
     provider = SOURCES["analytics_provider"]  # the approved provider: a contract, validation facts, off unless enabled
@@ -56,6 +72,16 @@ def test_the_three_sources_are_declared_with_what_the_code_uses():
     for declared in (reporting, events):
         assert (declared.requests, declared.window_seconds, declared.client_default) == (30, 1, 10)
         assert declared.pool == "tiktok_business_app"
+    shop = SOURCES["tiktok_shop"]  # the paths the client calls, under the scopes that name them
+    called = {path.rsplit("/202309/", 1)[-1] for path in (ORDERS_PATH, PRODUCTS_PATH)} | {SHOPS_PATH.rsplit("/", 1)[-1]}
+    assert called | {p.removeprefix("/api/v2/") for p in (TOKEN_GET_PATH, TOKEN_REFRESH_PATH)} == {
+        e for limit in shop.rate_limits for e in limit.endpoints
+    }
+    assert {e for scope in shop.scopes for e in scope.endpoints} == called
+    assert shop.rate_limit("orders/search").max_items == ShopSettings.model_fields["page_size"].metadata[1].le == 100
+    assert shop_requests_per_second(None) == 10 and shop.webhooks
+    with pytest.raises(SettingsError, match="TIKTOK_SHOP_REQUESTS_PER_SECOND=25 is above the declared rate limit"):
+        shop_requests_per_second(25)
 
 
 def test_the_limiters_keep_to_the_declared_defaults(monkeypatch):

@@ -143,3 +143,31 @@ def test_any_window_ranks_every_promoted_sku_once_and_swaps_only_what_the_rules_
         assert row["ad_ctr_change_30m"] <= POLICY.ctr_change_threshold
         assert row["ad_impressions_60m"] >= POLICY.min_impressions
     assert swaps.select("window_start", "campaign_id", "fading_video_id").is_unique().all()
+
+
+def test_shop_sales_rank_skus_of_the_same_kind_of_promotion_before_momentum():
+    registry = load_registry(SHIPPED_REGISTRY).to_frame()
+    window = T0.replace(tzinfo=None)
+    sales = pl.DataFrame(
+        {
+            "window_start": [window, window, window],
+            "sku": ["SKU-TRVL-CAM-04", "SKU-STYLE-SCARF-02", "SKU-KITCH-PAN-05"],
+            "units_60m": [7, 2, 50],
+            "revenue_60m": [1043.0, 69.0, 2245.0],
+        }
+    )
+    rows = rank_skus(_inputs()[1], registry, sales)
+    # selling SKUs first among those with their own creator's video (CAM-04: 7, SCARF-02: 2), then momentum as before;
+    # PAN-05 sells most but only a campaign promotes it: still after every SKU with its own creator's video
+    assert rows["sku"].to_list() == [
+        "SKU-TRVL-CAM-04",
+        "SKU-STYLE-SCARF-02",
+        "SKU-TRVL-PILLOW-03",
+        "SKU-STYLE-HAT-07",
+        "SKU-TRVL-BAG-01",
+        "SKU-KITCH-PAN-05",
+    ]
+    assert rows["units_60m"].to_list() == [7, 2, None, None, None, 50]
+    assert feed_items(rows, 1) == [{**feed_items(rows, 1)[0], "units_60m": 7, "revenue_60m": 1043.0}]
+    without = rank_skus(_inputs()[1], registry)  # no Shop data: momentum alone, sales columns null
+    assert without["sku"].to_list()[0] == "SKU-TRVL-PILLOW-03" and without["units_60m"].null_count() == 6

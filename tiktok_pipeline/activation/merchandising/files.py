@@ -49,7 +49,7 @@ class Feed:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["feed_version", "window_start", *FEED_FIELDS])
         for item in self.items:
-            writer.writerow([self.version, _iso(self.window_start), *(_cell(item[f]) for f in FEED_FIELDS)])
+            writer.writerow([self.version, _iso(self.window_start), *(_cell(item.get(f)) for f in FEED_FIELDS)])
         return out.getvalue().encode()
 
 

@@ -9,7 +9,7 @@ import polars as pl
 from tiktok_pipeline.activation.merchandising import ledger
 from tiktok_pipeline.activation.merchandising.files import Feed, Published, publish
 from tiktok_pipeline.activation.merchandising.webhook import FeedPusher
-from tiktok_pipeline.activation.window_signals import window_videos
+from tiktok_pipeline.activation.window_signals import window_sales, window_videos
 from tiktok_pipeline.defs.merchandising.resources import MerchandisingResource
 from tiktok_pipeline.defs.metadata import (
     KINDS,
@@ -47,8 +47,10 @@ FEED_CHECKS = {
 
 FEED_DOC = """The merchandising feed: per window, SKUs (tracking registry `product_skus`) ranked by the momentum of the
 videos that promote them: a video promotes its creator's SKUs and those of every creator tracked under one of its
-campaigns. A SKU's figure is the highest momentum among them (ties: views per minute, then SKU). No Shop sales: that
-source does not exist yet, so the feed has no sales columns.
+campaigns. A SKU's figure is the highest momentum among them (ties: views per minute, then SKU). **Real sales**: when
+TikTok Shop was polled for the window (`shop_sku_sales`), SKUs with a video of their own creators rank by units sold
+in the trailing hour first (`units_60m`, `revenue_60m`), then by momentum; without Shop data the ranking is
+momentum's alone.
 
 The run's newest window is published to `TIKTOK_MERCH_FEED_DIR` as `merchandising_feed.json` and `.csv` (the top
 `TIKTOK_MERCH_FEED_SIZE` SKUs), each replaced atomically, with its version `<window>-<content hash>`; a backfill of an
@@ -84,7 +86,8 @@ def merchandising_feed(
     starts = list(window_starts(start, end))
     with warehouse.connection() as connection:
         videos = window_videos(connection, start, end)
-        rows = with_versions(rank_skus(videos, tracking_registry.load().to_frame()), merchandising.feed_size)
+        sales = window_sales(connection, start, end)
+        rows = with_versions(rank_skus(videos, tracking_registry.load().to_frame(), sales), merchandising.feed_size)
         replace_windows(connection, start, end, Write(MERCHANDISING_FEED, rows))
         # the push ledger exists (empty) from the first run, pushing or not: what the data dictionary lists is there
         write_transaction(connection, lambda tx: create_or_extend(tx, MERCHANDISING_DELIVERIES))
@@ -95,7 +98,9 @@ def merchandising_feed(
         **(range_totals(figures) if len(figures) > 1 else {}),
         **_publish(context, merchandising, warehouse, newest),
     }
-    shown = newest.sort("rank").head(10).select("rank", "sku", "momentum", "views_per_minute", "top_video_id")
+    shown = (
+        newest.sort("rank").head(10).select("rank", "sku", "units_60m", "momentum", "views_per_minute", "top_video_id")
+    )
     metadata["top_skus"] = dg.MetadataValue.md(markdown_table(shown, empty="No SKU promoted by a video with momentum."))
     yield dg.MaterializeResult(metadata=metadata)
     outcomes = by_window("merchandising_feed_schema", merchandising_feed_schema, rows, starts)

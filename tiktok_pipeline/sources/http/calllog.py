@@ -94,7 +94,7 @@ def _envelope(exchange: Exchange) -> tuple[str | None, str | None, int | None]:
         code = body["error"]  # an OAuth refusal: {"error": "invalid_grant", "log_id": ...}
     log_id = error.get("log_id") or body.get("request_id") or body.get("log_id")
     data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
-    items = next((len(v) for k in ("videos", "list") if isinstance(v := data.get(k), list)), None)
+    items = next((len(v) for k in ("videos", "list", "orders", "products") if isinstance(v := data.get(k), list)), None)
     return (None if code is None else str(code)), (None if log_id is None else str(log_id)), items
 
 

@@ -14,8 +14,10 @@ from tiktok_pipeline.warehouse.tables.quarantine import (
     CONVERSION_QUARANTINE,
     DISPLAY_API_QUARANTINE,
     QUARANTINED_RECORDS,
+    SHOP_ORDER_QUARANTINE,
 )
 from tiktok_pipeline.warehouse.tables.rollups import DAILY_CREATOR_METRICS, DAILY_VIDEO_METRICS
+from tiktok_pipeline.warehouse.tables.shop import RAW_SHOP_ORDERS, SHOP_SKU_SALES
 from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
 from tiktok_pipeline.warehouse.tables.swaps import CREATIVE_SWAP_RECOMMENDATIONS
 from tiktok_pipeline.warehouse.tables.versions import SCHEMA_VERSIONS
@@ -57,6 +59,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     MERCHANDISING_DELIVERIES,
     PACING_RECOMMENDATIONS,
     BUDGET_CHANGES,
+    RAW_SHOP_ORDERS,
+    SHOP_ORDER_QUARANTINE,
+    SHOP_SKU_SALES,
 )
 """Every table and view of the warehouse, in the data dictionary's order (``docs/data-dictionary.md``)."""
 
@@ -87,9 +92,12 @@ __all__ = [
     "QUARANTINED_RECORDS",
     "RAW_AD_METRICS",
     "RAW_CREATOR_SNAPSHOTS",
+    "RAW_SHOP_ORDERS",
     "RAW_VIDEO_SNAPSHOTS",
     "Retention",
     "SCHEMA_VERSIONS",
+    "SHOP_ORDER_QUARANTINE",
+    "SHOP_SKU_SALES",
     "TableSpec",
     "TOP_MOVERS_LAST_HOUR",
     "TOP_MOVERS_VIEW",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tiktok_pipeline.governance.owners import GROWTH
 from tiktok_pipeline.warehouse.tables.spec import WINDOW_COLUMN, Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration
 
 MERCHANDISING_FEED = TableSpec(
     "merchandising_feed",
@@ -39,12 +40,27 @@ MERCHANDISING_FEED = TableSpec(
         ),
         Column("creator_username", "VARCHAR", "Creator of top_video_id."),
         Column("feed_version", "VARCHAR", "Version of the window's feed: <window key>-<content hash>."),
+        Column(
+            "units_60m",
+            "BIGINT",
+            "TikTok Shop units of the SKU sold in the hour ending at the window's end (shop_sku_sales); null when the"
+            " shop has not been polled for the window. Ranks SKUs with the same kind of promotion (before momentum).",
+        ),
+        Column("revenue_60m", "DOUBLE", "Their revenue (shop_sku_sales.revenue_60m, in the shop's currency)."),
     ),
-    description="Per window: SKUs ranked by the momentum of the videos promoting them (registry SKUs through the"
-    " creator or the campaign); Shop sales are not in it (no Shop source yet).",
+    description="Per window: SKUs ranked by TikTok Shop sales in the trailing hour (when the shop was polled) and the"
+    " momentum of the videos promoting them (registry SKUs through the creator or the campaign).",
     owner=GROWTH,
-    sources=("display_api", "tracking_registry"),
+    sources=("display_api", "tracking_registry", "tiktok_shop"),
     retention=Retention.KEPT,
+    version=2,
+    migrations=(
+        Migration(
+            2,
+            (AddColumn("units_60m"), AddColumn("revenue_60m")),
+            why="real sales from TikTok Shop (null in rows ranked before)",
+        ),
+    ),
 )
 
 MERCHANDISING_DELIVERIES = TableSpec(

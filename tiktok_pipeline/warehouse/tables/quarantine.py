@@ -17,13 +17,13 @@ QUARANTINED_RECORDS = TableSpec(
             "asset",
             "VARCHAR",
             "The asset whose materialisation quarantined it: raw_video_snapshots (Display API), raw_ad_metrics"
-            " (API for Business reports), conversion_outbox (order exports) or provider_video_snapshots (the"
-            " analytics provider).",
+            " (API for Business reports), conversion_outbox (order exports), provider_video_snapshots (the"
+            " analytics provider) or raw_shop_orders (TikTok Shop).",
         ),
     ),
     description="The view over every source's quarantine table: each record rejected by validation, with its reason.",
     owner=DATA_PLATFORM,
-    sources=("display_api", "business_reporting", "order_exports", "analytics_provider"),
+    sources=("display_api", "business_reporting", "order_exports", "analytics_provider", "tiktok_shop"),
     retention=Retention.VIEW,
     view=True,
 )
@@ -88,3 +88,12 @@ ANALYTICS_PROVIDER_QUARANTINE = _quarantine_spec(
 )
 """Analytics provider records that failed validation, written only by provider_video_snapshots (in the transaction
 that writes its rows of raw_video_snapshots)."""
+SHOP_ORDER_QUARANTINE = _quarantine_spec(
+    "shop_order_quarantine",
+    "Endpoint (orders/search) and landing file the order came from.",
+    "raw_shop_orders",
+    owner=GROWTH,
+    sources=("tiktok_shop",),
+)
+"""TikTok Shop orders that failed validation (buyer fields already digests), written only by raw_shop_orders (in the
+transaction that upserts its lines)."""

@@ -21,6 +21,7 @@ _POLARS: dict[str, PolarsDataType] = {
     "INTEGER": pl.Int32,
     "DOUBLE": pl.Float64,
     "VARCHAR[]": pl.List(pl.String),
+    "DECIMAL(18,2)": pl.Decimal(18, 2),
 }
 
 

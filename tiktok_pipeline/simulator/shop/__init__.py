@@ -1,0 +1,1 @@
+"""The TikTok Shop Partner API (202309 paths), as the simulator serves it: orders, products, shops, tokens, pushes."""
