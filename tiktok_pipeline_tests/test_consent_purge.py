@@ -232,13 +232,15 @@ def plant(connection, spec, rows: list[dict]) -> None:
 @pytest.mark.both_backends
 def test_purge_deletes_rows_naming_the_creator_in_any_creator_column(settings):
     """A swap whose FADING creative is the creator's (someone else's video boosted), LIVE rows (``creator``) and a
-    consent row known only by open_id go too; rows naming only others stay."""
+    consent row known only by open_id go too; rows naming only others stay. A SKU's sales row listing the creator
+    among its promoters keeps its sales and loses only the creator's handle."""
     from tiktok_pipeline.governance.purge import purge_creator
     from tiktok_pipeline.warehouse.tables import (
         CREATIVE_SWAP_RECOMMENDATIONS,
         CREATOR_CONSENT,
         LIVE_STREAM_METRICS,
         RAW_CREATOR_SNAPSHOTS,
+        SHOP_SKU_SALES,
     )
 
     gone, other, oid = "gone_creator_9", "other_creator_9", "oid-gone-9"
@@ -261,6 +263,15 @@ def test_purge_deletes_rows_naming_the_creator_in_any_creator_column(settings):
         )
         plant(connection, RAW_CREATOR_SNAPSHOTS, [{"window_start": w, "creator_username": gone, "open_id": oid}])
         plant(connection, CREATOR_CONSENT, [{"creator_username": None, "open_id": oid}, {"creator_username": other}])
+        sales = {"window_start": w, "units": 3}
+        plant(
+            connection,
+            SHOP_SKU_SALES,
+            [
+                {**sales, "seller_sku": "SKU-A", "creators": [gone, other]},
+                {**sales, "seller_sku": "SKU-B", "creators": [other]},
+            ],
+        )
 
     report = purge_creator(
         gone,
@@ -276,6 +287,7 @@ def test_purge_deletes_rows_naming_the_creator_in_any_creator_column(settings):
         "live_stream_metrics": 1,
         "raw_creator_snapshots": 1,
         "creator_consent": 1,
+        "shop_sku_sales": 1,
     }
     with open_warehouse(settings) as connection:
         swaps = connection.execute(
@@ -283,4 +295,6 @@ def test_purge_deletes_rows_naming_the_creator_in_any_creator_column(settings):
         ).fetchall()
         live = connection.execute("SELECT creator FROM live_stream_metrics").fetchall()
         consent = connection.execute("SELECT creator_username, open_id FROM creator_consent").fetchall()
+        skus = connection.execute("SELECT seller_sku, units, creators FROM shop_sku_sales ORDER BY 1").fetchall()
     assert swaps == [("cmp-3", other, other)] and live == [(other,)] and consent == [(other, None)]
+    assert skus == [("SKU-A", 3, [other]), ("SKU-B", 3, [other])]

@@ -144,7 +144,13 @@ def purge_creator(
                 for spec in _creator_tables():
                     counts[spec.name] = _count(connection, spec, username, open_id)
                     if counts[spec.name] and not dry_run:
-                        where, values = _naming(connection, spec, username, open_id)
+                        for column, value in _lists_naming(connection, spec, username, open_id):
+                            connection.execute(
+                                f'UPDATE "{spec.name}" SET "{column}" = list_filter("{column}", lambda x: x <> ?)'
+                                f' WHERE list_contains("{column}", ?)',
+                                [value, value],
+                            ).fetchall()
+                        where, values = _naming(connection, spec, username, open_id, lists=False)
                         connection.execute(f'DELETE FROM "{spec.name}" WHERE {where}', values).fetchall()
                 return counts
 
@@ -165,19 +171,46 @@ def _creator_tables() -> list[TableSpec]:
     return [spec for spec in ALL_TABLES if spec.creator_columns]
 
 
-def _naming(
+def _named_columns(
     connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None
-) -> tuple[str, list[str]]:
-    """The condition selecting the rows of ``spec`` that name the creator in any of its creator columns present in
-    the table (an older schema may lack one), and its values; ``FALSE`` when none can."""
+) -> list[tuple[str, str, bool]]:
+    """(column, the creator's value, whether the column is a list) for each creator column of ``spec`` present in
+    the table (an older schema may lack one) that the creator has a value for."""
     present = {row[0] for row in connection.execute(f'SELECT * FROM "{spec.name}" LIMIT 0').description or ()}
-    terms, values = [], []
+    types = {column.name: column.type for column in spec.columns}
+    named = []
     for column, kind in spec.creator_columns:
         value = username if kind == Identifies.HANDLE else open_id
         if column in present and value:
+            named.append((column, value, types.get(column, "").endswith("[]")))
+    return named
+
+
+def _naming(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None, *, lists: bool = True
+) -> tuple[str, list[str]]:
+    """The condition selecting the rows of ``spec`` that name the creator in any of its creator columns (with
+    ``lists``, list columns holding the creator among others too), and its values; ``FALSE`` when none can."""
+    terms, values = [], []
+    for column, value, is_list in _named_columns(connection, spec, username, open_id):
+        if is_list and lists:
+            terms.append(f'list_contains("{column}", ?)')
+        elif not is_list:
             terms.append(f'"{column}" = ?')
-            values.append(value)
+        else:
+            continue
+        values.append(value)
     return (" OR ".join(terms) or "FALSE"), values
+
+
+def _lists_naming(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None
+) -> list[tuple[str, str]]:
+    """The list columns of ``spec`` that may hold the creator among others (``shop_sku_sales.creators``): the
+    purge removes the creator from the list and keeps the row, which is about a SKU, not about them."""
+    return [
+        (column, value) for column, value, is_list in _named_columns(connection, spec, username, open_id) if is_list
+    ]
 
 
 def _count(connection: duckdb.DuckDBPyConnection, spec: TableSpec, username: str, open_id: str | None) -> int:

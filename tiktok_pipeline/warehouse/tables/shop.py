@@ -7,7 +7,7 @@ Buyer identity is never stored raw: the client replaces buyer fields by SHA-256 
 from __future__ import annotations
 
 from tiktok_pipeline.governance.owners import GROWTH
-from tiktok_pipeline.warehouse.tables.spec import Column, Retention, TableSpec
+from tiktok_pipeline.warehouse.tables.spec import Column, Identifies, Retention, TableSpec
 
 _SKU = (
     Column("seller_sku", "VARCHAR", "The seller's own SKU code: the tracking registry's product_skus use it."),
@@ -68,7 +68,12 @@ SHOP_SKU_SALES = TableSpec(
         Column("revenue_60m", "DECIMAL(18,2)", "Their revenue."),
         Column("currency", "VARCHAR", "ISO 4217 currency."),
         Column("in_registry", "BIGINT", "1 when the tracking registry lists the SKU for a creator, else 0."),
-        Column("creators", "VARCHAR[]", "Registry creators whose product_skus list the SKU."),
+        Column(
+            "creators",
+            "VARCHAR[]",
+            "Registry creators whose product_skus list the SKU (handles; a purged creator is removed from the list).",
+            identifies=Identifies.HANDLE,
+        ),
         Column("campaign_ids", "VARCHAR[]", "Campaigns of those creators."),
         Column(
             "top_video_id",
