@@ -74,7 +74,9 @@ def differences(found: dict[str, dict[str, str]], listed: dict[str, dict[str, st
 @pytest.mark.both_backends
 def test_a_fully_materialised_warehouse_holds_exactly_the_dictionarys_tables_and_columns(settings, tmp_path):
     write_orders(tmp_path / "incoming" / "export.jsonl", sample_orders(T0, T0 + WINDOW, seed=3, per_hour=60))
-    settings = live_on(settings, tmp_path).replace(conversions__conversions_dir=tmp_path / "incoming")
+    settings = live_on(settings, tmp_path).replace(  # every source on, the opt-in ones too (their tables)
+        conversions__conversions_dir=tmp_path / "incoming", provider__enabled=True
+    )
     (tmp_path / "intake" / "stream.jsonl").write_bytes(live_lines.line(live_lines.event("comment")))
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(settings)

@@ -144,10 +144,12 @@ class Simulator:
         """Answer one request as the Display API would; raises :class:`SimulatedTimeout` to not answer."""
         if request.url.path.startswith("/open_api/"):
             return self.business.handle(request)
-        if request.url.path.startswith(PROVIDER_PREFIX):
-            return self.provider.handle(request)
+        # Shop first: its auth host's /api/v2/token/ lies under the provider's /api/v2/ on this one simulated host
+        # (on the real hosts they are auth.tiktok-shops.com and open.echotik.live)
         if request.url.path.startswith(SHOP_PATH_PREFIXES):
             return self.shop.handle(request)
+        if request.url.path.startswith(PROVIDER_PREFIX):
+            return self.provider.handle(request)
         path = request.url.path if request.url.path.endswith("/") else request.url.path + "/"
         log_id = self._log_ids.next(self.clock())
         self._count(f"requests {path}")
