@@ -29,7 +29,7 @@ import polars as pl
 from polars._typing import ParquetCompression, PolarsDataType
 
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
-from tiktok_pipeline.warehouse.io import read_frame, table_exists
+from tiktok_pipeline.warehouse.io import read_frame, tables_present
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import utc_naive
 
@@ -117,9 +117,9 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(present) if present else None
 
 
-def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None) -> Fold:
-    """The video aggregates: ``previous`` with the rows written since folded in, or (``None``) rebuilt from the day."""
-    has_velocity = table_exists(connection, VIDEO_VELOCITY.name)
+def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None, *, has_velocity: bool) -> Fold:
+    """The video aggregates: ``previous`` with the rows written since folded in, or (``None``) rebuilt from the day
+    (``has_velocity``: whether the warehouse has the velocity table yet)."""
     raw_after = previous.raw_through if previous else None
     velocity_after = previous.velocity_through if previous else None
     raw_through, raw_newest = _bounds(connection, RAW_VIDEO_SNAPSHOTS.name, "observed_at", raw_after)
@@ -218,17 +218,18 @@ def compute_polling_state(
     With the ``previous`` fold and the first window just written (``window_start``) after everything it folded,
     only the rows written since are read; otherwise the state is rebuilt from the day.
     """
-    if not table_exists(connection, RAW_VIDEO_SNAPSHOTS.name):
+    present = tables_present(connection, [RAW_VIDEO_SNAPSHOTS.name, VIDEO_VELOCITY.name, RAW_CREATOR_SNAPSHOTS.name])
+    if RAW_VIDEO_SNAPSHOTS.name not in present:
         return PollingState.empty()
     usable = previous if previous and window_start and previous.covers_before(window_start) else None
-    fold = fold_videos(connection, usable)
+    fold = fold_videos(connection, usable, has_velocity=VIDEO_VELOCITY.name in present)
     creators = (
         read_frame(
             connection,
             f"""SELECT creator_username, max(observed_at) AS last_discovered_at
                 FROM {RAW_CREATOR_SNAPSHOTS.name} GROUP BY 1 ORDER BY 1""",
         )
-        if table_exists(connection, RAW_CREATOR_SNAPSHOTS.name)
+        if RAW_CREATOR_SNAPSHOTS.name in present
         else PollingState.empty().creators
     )
     return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
