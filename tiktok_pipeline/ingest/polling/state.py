@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from polars._typing import ParquetCompression, PolarsDataType
+from polars._typing import PolarsDataType
 
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.warehouse.io import read_frame, tables_present
@@ -235,10 +235,12 @@ def compute_polling_state(
     return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
 
 
-def _atomic_parquet(frame: pl.DataFrame, path: Path, compression: ParquetCompression = "lz4") -> None:
+def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` atomically, through a temporary file of its own (runs finishing together on a
-    DuckLake write the state at once: a shared temporary name made the second rename fail)."""
-    _atomic(path, lambda name: frame.write_parquet(name, compression=compression))
+    DuckLake write the state at once: a shared temporary name made the second rename fail). Working data, always
+    read whole (the sensor's tick, the next run): neither compressed nor with column statistics, speed over size
+    (at 100,000 videos writing the state took 42 ms of CPU with them, 29 without; the videos file is 1.6 times larger)."""
+    _atomic(path, lambda name: frame.write_parquet(name, compression="uncompressed", statistics=False))
 
 
 def _atomic_write(data: bytes, path: Path) -> None:
@@ -278,7 +280,7 @@ def write_polling_state(state: PollingState, directory: Path) -> None:
     _atomic_parquet(state.creators, directory / "creators.parquet")
     if state.fold is None:
         return
-    _atomic_parquet(state.fold.videos, directory / "fold.parquet", "uncompressed")  # working data: speed over size
+    _atomic_parquet(state.fold.videos, directory / "fold.parquet")
     bounds = {
         "newest": _stamp(state.fold.newest),
         "raw_through": _stamp(state.fold.raw_through),
