@@ -32,17 +32,33 @@ Outcomes = dict[str, dict[str, CheckOutcome]]
 """Window key → check name → outcome."""
 
 
-def _by_window(frame: pl.DataFrame, starts: list[datetime]) -> dict[datetime, pl.DataFrame]:
-    """``frame``'s rows of each window in ``starts`` (one pass over the frame; empty for windows without rows)."""
+Windows = dict[datetime, pl.DataFrame]
+"""Window start → the frame's rows of that window."""
+
+
+def _by_window(frame: pl.DataFrame, starts: list[datetime]) -> Windows:
+    """``frame``'s rows of each window in ``starts`` (one pass over the frame; empty for windows without rows). A
+    one-window run's frame whose rows are all of its window is that window's rows as it is, not copied."""
+    if len(starts) == 1 and frame.height:
+        column = frame.get_column("window_start")
+        if column.null_count() == 0 and column.min() == column.max() == utc_naive(starts[0]):
+            return {starts[0]: frame}
     parts = {key[0]: part for key, part in frame.partition_by("window_start", as_dict=True).items()}
     return {s: parts.get(utc_naive(s), frame.clear()) for s in starts}
 
 
 def schema_by_window(
-    name: str, schema: SchemaFactory, frame: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy
+    name: str,
+    schema: SchemaFactory,
+    frame: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    quality: QualityPolicy,
+    windows: Windows | None = None,
 ) -> Outcomes:
-    """A Pandera schema per window: validated once over the range, window by window only when that fails."""
-    windows = _by_window(frame, list(window_starts(start, end)))
+    """A Pandera schema per window: validated once over the range, window by window only when that fails
+    (``windows``: the frame's rows by window, when the caller has them already)."""
+    windows = windows if windows is not None else _by_window(frame, list(window_starts(start, end)))
     if validate_schema(schema(start, end, quality), frame).passed:
         return {
             window_key(s): {name: CheckOutcome(passed=True, description=f"{rows.height} rows conform")}
@@ -53,8 +69,9 @@ def schema_by_window(
 
 def enriched_by_window(enriched: pl.DataFrame, start: datetime, end: datetime, quality: QualityPolicy) -> Outcomes:
     """The checks of ``enriched_video_metrics`` for each window: its structure (blocking) and plausible engagement."""
-    outcomes = schema_by_window("enriched_schema", enriched_schema, enriched, start, end, quality)
-    for s, rows in _by_window(enriched, list(window_starts(start, end))).items():
+    windows = _by_window(enriched, list(window_starts(start, end)))
+    outcomes = schema_by_window("enriched_schema", enriched_schema, enriched, start, end, quality, windows)
+    for s, rows in windows.items():
         outcomes[window_key(s)]["engagement_rate_plausible"] = engagement_rate_plausible(
             rows, quality.max_engagement_rate
         )

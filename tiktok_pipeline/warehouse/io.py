@@ -236,8 +236,13 @@ def read_frame(
 
 def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the warehouse has a table called ``name``."""
-    rows = connection.execute("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()
-    return bool(rows)
+    return name in tables_present(connection, [name])
+
+
+def tables_present(connection: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
+    """Which of ``names`` the warehouse has tables of (one catalog query for all)."""
+    sql = "SELECT DISTINCT table_name FROM information_schema.tables WHERE list_contains(?, table_name)"
+    return {row[0] for row in connection.execute(sql, [names]).fetchall()}
 
 
 class WarehouseResource(dg.ConfigurableResource):

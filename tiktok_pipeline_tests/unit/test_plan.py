@@ -264,6 +264,19 @@ def test_a_videos_claim_on_a_short_budget_halves_with_each_young_hours_of_age():
     assert list(plan.videos) == ["a", "b"] and plan.deferred_videos == 20
 
 
+def test_new_videos_on_a_short_budget_go_youngest_and_stalest_first():
+    # no velocity yet (a creator just tracked, or the pipeline's first hour): every video is new and hot, so their
+    # expected change is unknown alike; the chance a breakout began since the last poll orders them, not the id
+    rows = [(f"a{i:02d}", "a", 5, None, None, False, 120) for i in range(20)]  # 5 days old
+    rows += [(f"b{i:02d}", "b", 5, None, None, False, 2) for i in range(20)]  # 2 hours old
+    rows += [(f"c{i:02d}", "c", 10, None, None, False, 30) for i in range(20)]  # 30 hours old, polled longer ago
+    state = videos([row[:6] for row in rows]).with_columns(
+        create_time=pl.Series([NOW - timedelta(hours=row[6]) for row in rows])
+    )
+    plan = plan_window(state, ["a", "b", "c"], discovered("a", "b", "c"), NOW, PollingPolicy(budget_requests=2))
+    assert plan.tiers == {"hot": 60} and list(plan.videos) == ["b", "c"] and plan.deferred_videos == 20
+
+
 def test_what_due_videos_leave_of_a_short_budget_goes_to_the_stalest_videos_not_due():
     rows = [(f"a{i:02d}", "a", 15, 1.0, 0.1, True) for i in range(20)]  # due: one request
     rows += [(f"{c}{i:02d}", c, ago, 1.0, 0.1, True) for c, ago in (("b", 10), ("c", 12), ("d", 6)) for i in range(20)]

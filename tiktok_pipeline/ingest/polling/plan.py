@@ -138,7 +138,7 @@ def _refresh_candidates(
     they are due, and their order when the budget is short (``claim``, then ``priority``, highest first):
 
     - claim 0, new videos (no velocity yet), then hot ones (momentum >= hot) by expected change (views per minute
-      × minutes since the last poll);
+      × minutes since the last poll); new videos, whose change is unknown alike, by the chance below (not by id);
     - claim 1, the others of known age by minutes since the last poll × ``2 ** (-age / young_hours)``: the chance a
       breakout began since, which is highest in a video's first day (young videos are due every window too);
     - claim 2, the others of unknown age (a state written before ``create_time`` was kept; ``young_hours`` 0) by
@@ -179,9 +179,10 @@ def _refresh_candidates(
             priority=pl.when(pl.col("due"))
             .then(due_priority)
             .otherwise(pl.col("since") * pl.col("weight").fill_null(1.0))
-            .fill_nan(math.inf)
+            .fill_nan(math.inf),
+            stale=pl.col("since") * pl.col("weight").fill_null(1.0),
         )
-        .sort(["due", "claim", "priority", "video_id"], descending=[True, False, True, False])
+        .sort(["due", "claim", "priority", "stale", "video_id"], descending=[True, False, True, True, False])
         .with_columns(rank=pl.int_range(pl.len()).over("creator_username"))
         .collect()
     )
