@@ -1,18 +1,20 @@
 """The analytics provider's creator profiles (influencer/list) in raw_creator_snapshots: the parser (hypothesis over
 counts, bad records quarantined naming the field and the source, duplicates), and no reader mixing two sources'
 counts of one creator: the daily rollup is per (creator, source) and the polling plan reads the Display API's rows
-only (both backends, through the warehouse)."""
+only (both backends, through the warehouse); retention sees the provider's step as a writer of the table."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tiktok_pipeline.governance.pruning import prune_windows
 from tiktok_pipeline.ingest.parse.provider import parse_provider
 from tiktok_pipeline.ingest.polling.state import compute_polling_state
 from tiktok_pipeline.metrics.rollup import creator_days, roll_up_days
@@ -165,3 +167,27 @@ def test_rows_written_before_sources_were_recorded_roll_up_as_the_display_apis()
     rolled = creator_days(pl.concat([legacy, CREATORS.filter(pl.col("source") != "display_api")]))
     assert sorted(rolled["source"]) == ["analytics_provider", "display_api"]
     assert rolled.filter(pl.col("source") == "display_api")["followers_gained"].to_list() == [10]
+
+
+def test_a_provider_rerun_after_the_creator_rollup_keeps_the_day_from_retention():
+    """The provider's step writes raw_creator_snapshots too: its re-run after the day's rollup makes the rollup stale
+    (retention keeps the day and says why), as a re-run of the Display API's step does."""
+    day = START.replace(hour=0, minute=0)
+    marks = {"daily_creator_metrics": 10, "raw_creator_snapshots": 5, "provider_video_snapshots": 20}
+    with duckdb.connect() as con:
+        replace_windows(con, day, day + DAY, Write(RAW_CREATOR_SNAPSHOTS, CREATORS))
+        roll_up_days(con, day, day + DAY, DAILY_CREATOR_METRICS, (RAW_CREATOR_SNAPSHOTS,), creator_days)
+        run = prune_windows(
+            con,
+            now=T0 + timedelta(days=60),
+            retention_days=35,
+            partitions_start=T0 - timedelta(days=1),
+            latest_by_day=lambda asset: {f"{day:%Y-%m-%d}": marks[asset]} if asset in marks else {},
+            dry_run=True,
+        )
+    (decision,) = run.decisions
+    assert not decision.prune
+    assert decision.reasons == (
+        f"raw_creator_snapshots re-materialised after daily_creator_metrics {day:%Y-%m-%d}: re-materialise"
+        f" daily_creator_metrics partition {day:%Y-%m-%d}",
+    )
