@@ -77,7 +77,7 @@ def measure(hours: float, config: ProviderConfig, world_creators: int, authorise
             start = START + k * WINDOW
             fetched = start + WINDOW
             collected = collect_provider_window(client, start, fetched, page_size=20, max_pages=50)
-            videos, _, _ = parse_provider(collected.records, "benchmark")
+            videos = parse_provider(collected.records, "benchmark").videos
             at = fetched.timestamp()
             window_truth = {v.id for c in truth.creators() for v in truth.videos_as_of(c.username, at)}
             world_videos |= window_truth

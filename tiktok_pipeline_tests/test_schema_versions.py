@@ -67,9 +67,16 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     new = raw.filter(pl.col("window_start") == T0.replace(tzinfo=None))
     assert new.height > 0 and new["response_schema_version"].to_list() == [1] * new.height
     assert new["source"].to_list() == ["display_api"] * new.height
+    creators = rows(settings, "FROM raw_creator_snapshots ORDER BY window_start, creator_username")
+    old_creator = creators.filter(pl.col("creator_username") == "old_creator")
+    assert old_creator.select("open_id", "follower_count", "source").rows() == [("open-old", 500, "display_api")]
+    assert set(creators["source"]) == {"display_api"}  # the run's own rows too
     recorded = versions(settings)
     assert recorded["raw_video_snapshots"] == 3 and recorded["poll_telemetry"] == 2
-    assert {recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots", "poll_telemetry"}} == {1}
+    assert recorded["raw_creator_snapshots"] == 2 and recorded["daily_creator_metrics"] == 2
+    assert {
+        recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots", "poll_telemetry", "raw_creator_snapshots"}
+    } == {1}
     waits = rows(
         settings, "SELECT warehouse_wait_seconds FROM poll_telemetry WHERE window_start = '2026-11-20 09:00:00'"
     )
@@ -87,10 +94,13 @@ def test_the_command_migrates_once_and_says_what_it_changed(settings, capsys):
     out = capsys.readouterr().out
     assert "migrated" in out and "raw_video_snapshots: version 1 -> 3" in out
     assert "poll_telemetry: version 1 -> 2: add column warehouse_wait_seconds" in out
+    assert "raw_creator_snapshots: version 1 -> 2: add column source = 'display_api'" in out
+    assert "daily_creator_metrics: version 1 -> 2: add column source = 'display_api'" in out
     assert "api_call_log: version 1 recorded" in out
     assert rows(settings, "SELECT response_schema_version FROM raw_video_snapshots")[
         "response_schema_version"
     ].to_list() == [1, 1]
+    assert rows(settings, "SELECT source FROM raw_creator_snapshots")["source"].to_list() == ["display_api"]
     assert run(check=False, settings=settings) == 0
     assert "every table is at its declared schema version" in capsys.readouterr().out
 

@@ -14,6 +14,7 @@ import polars as pl
 from tiktok_pipeline.governance.retention import (
     COVERED_BY,
     PRUNED_TABLES,
+    WRITTEN_BY,
     ChangedUnderfootError,
     DayDecision,
     DayEvidence,
@@ -50,6 +51,15 @@ class RetentionRun:
         return {table: sum(day.get(table, 0) for day in self.deleted.values()) for table in PRUNED_TABLES}
 
 
+def _latest(latest_by_day: Callable[[str], dict[str, int]], assets: tuple[str, ...]) -> dict[str, int]:
+    """Per day, the latest materialisation of any of ``assets`` (the writers of one table)."""
+    merged: dict[str, int] = {}
+    for asset in assets:
+        for day, mark in latest_by_day(asset).items():
+            merged[day] = max(mark, merged.get(day, mark))
+    return merged
+
+
 def prune_windows(
     connection: duckdb.DuckDBPyConnection,
     *,
@@ -71,7 +81,7 @@ def prune_windows(
     candidates = days_before(connection, run.cutoff)
     if candidates:
         rollup_marks = {rollup: latest_by_day(rollup) for rollup in COVERED_BY}
-        window_marks = {table: latest_by_day(table) for table in PRUNED_TABLES}
+        window_marks = {table: _latest(latest_by_day, WRITTEN_BY.get(table, (table,))) for table in PRUNED_TABLES}
     for day, rows in candidates.items():
         key = f"{day:%Y-%m-%d}"
         decision = decide(

@@ -98,7 +98,7 @@ def resolve(who: str, tokens: TokenStore, ledger: ConsentLedger, target: Warehou
             if table_exists(connection, RAW_CREATOR_SNAPSHOTS.name):
                 rows = connection.execute(
                     f'SELECT DISTINCT creator_username, open_id FROM "{RAW_CREATOR_SNAPSHOTS.name}"'
-                    " WHERE creator_username = ? OR open_id = ?",
+                    " WHERE creator_username = ? OR open_id = ? ORDER BY open_id NULLS LAST",  # provider rows: no open_id
                     [who, who],
                 ).fetchall()
                 found = [(str(name), open_id) for name, open_id in rows]

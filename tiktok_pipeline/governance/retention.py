@@ -50,6 +50,13 @@ COVERED_BY: dict[str, tuple[str, ...]] = {
 PRUNED_TABLES: tuple[str, ...] = tuple(table for tables in COVERED_BY.values() for table in tables)
 """The window tables retention deletes from."""
 
+WRITTEN_BY: dict[str, tuple[str, ...]] = {
+    RAW_CREATOR_SNAPSHOTS.name: (RAW_CREATOR_SNAPSHOTS.name, "provider_video_snapshots"),
+}
+"""Window tables written by more than their own asset: the analytics provider's step (``provider_video_snapshots``)
+writes its creator rows into raw_creator_snapshots, so a re-run of it after the day's rollup makes the rollup stale
+too. A table not listed is written by its own asset only."""
+
 RETENTION_DAYS_DEFAULT: int = RetentionSettings.model_fields["retention_days"].default
 """TIKTOK_RETENTION_DAYS when unset (the setting's own default)."""
 LAKE_SNAPSHOT_DAYS_DEFAULT: int = RetentionSettings.model_fields["lake_snapshot_days"].default

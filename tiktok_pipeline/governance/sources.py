@@ -372,13 +372,18 @@ ANALYTICS_PROVIDER = SourceDeclaration(
             subject="TikTok creators, including creators who never authorised the app",
             handling=(
                 "video counts stored as received in raw_video_snapshots (source analytics_provider) and downstream;"
-                " profiles only in the landing files; public data used for aggregate performance only"
+                " profile totals (handle, nickname, follower/following/like/video totals; no user id) in"
+                " raw_creator_snapshots (source analytics_provider) and daily_creator_metrics; public data used for"
+                " aggregate performance only"
             ),
         ),
     ),
     retention=(
         Retention(
-            what="window rows of raw_video_snapshots (source analytics_provider) and their enriched and velocity rows",
+            what=(
+                "window rows of raw_video_snapshots and raw_creator_snapshots (source analytics_provider) and their"
+                " enriched and velocity rows"
+            ),
             days=35,
             setting="TIKTOK_RETENTION_DAYS",
             enforced_by="window_retention_job (daily, 01:00 UTC), once the day is rolled up",

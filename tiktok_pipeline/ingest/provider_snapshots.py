@@ -1,8 +1,9 @@
 """The analytics provider's windows: land each window's answers (the one landing path, :func:`..land.land`), parse
-them, and write the provider's rows of ``raw_video_snapshots`` with its quarantine and call log in one transaction.
+them, and write the provider's rows of ``raw_video_snapshots`` and ``raw_creator_snapshots`` with its quarantine and
+call log in one transaction.
 
-The provider's rows share ``raw_video_snapshots`` with the Display API's, told apart by ``source``; each writer
-replaces only its own source's rows of a window, so the two never remove each other's observations.
+The provider's rows share those tables with the Display API's, told apart by ``source``; each writer replaces only
+its own source's rows of a window, so the two never remove each other's observations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tiktok_pipeline.sources.http.calllog import CallBuffer, call_context
 from tiktok_pipeline.warehouse.call_log import append_calls
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
 from tiktok_pipeline.warehouse.quarantine import adopt_legacy_rows
-from tiktok_pipeline.warehouse.tables import ANALYTICS_PROVIDER_QUARANTINE, RAW_VIDEO_SNAPSHOTS
+from tiktok_pipeline.warehouse.tables import ANALYTICS_PROVIDER_QUARANTINE, RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS
 from tiktok_pipeline.windows import WINDOW, utc_naive, window_key, window_starts
 
 LANDING_SOURCE = PROVIDER_SOURCE
@@ -53,6 +54,7 @@ class ProviderWindow:
     quarantine: pl.DataFrame
     failed_calls: int
     refresh_minutes: float
+    creators: pl.DataFrame
 
     @property
     def key(self) -> str:
@@ -72,6 +74,7 @@ class ProviderWindow:
         figures: dict[str, Any] = {
             "rows": self.videos.height,
             "creators": self.videos["creator_username"].n_unique() if not self.videos.is_empty() else 0,
+            "creator_rows": self.creators.height,
             "quarantined": self.quarantine.height,
             "failed_calls": self.failed_calls,
         }
@@ -103,8 +106,12 @@ def observe_provider_windows(
             landed = land(
                 how.landing_dir, LANDING_SOURCE, window_start, observe=observe, collect=collect, recollect=how.recollect
             )
-        videos, quarantine, failed = parse_provider(landed.records, landed.path.relative_to(how.landing_dir).as_posix())
-        windows.append(ProviderWindow(landed, videos, quarantine, failed, how.refresh_minutes))
+        parsed = parse_provider(landed.records, landed.path.relative_to(how.landing_dir).as_posix())
+        windows.append(
+            ProviderWindow(
+                landed, parsed.videos, parsed.quarantine, parsed.failed_calls, how.refresh_minutes, parsed.creators
+            )
+        )
     return windows
 
 
@@ -115,8 +122,9 @@ def write_provider_snapshots(
     windows: list[ProviderWindow],
     calls: CallBuffer | None = None,
 ) -> None:
-    """Replace the provider's rows of ``raw_video_snapshots`` and its quarantine for ``[start, end)`` and append the
-    step's calls to api_call_log, in ONE transaction; the Display API's rows of the windows are left as they are."""
+    """Replace the provider's rows of ``raw_video_snapshots`` and ``raw_creator_snapshots`` and its quarantine for
+    ``[start, end)`` and append the step's calls to api_call_log, in ONE transaction; the Display API's rows of the
+    windows are left as they are."""
     adopt_legacy_rows(connection, ANALYTICS_PROVIDER_QUARANTINE, QUARANTINE_ASSET)
 
     def concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -128,6 +136,11 @@ def write_provider_snapshots(
         Write(
             RAW_VIDEO_SNAPSHOTS,
             concat([w.videos for w in windows]) if windows else RAW_VIDEO_SNAPSHOTS.empty(),
+            {"source": PROVIDER_SOURCE},
+        ),
+        Write(
+            RAW_CREATOR_SNAPSHOTS,
+            concat([w.creators for w in windows]) if windows else RAW_CREATOR_SNAPSHOTS.empty(),
             {"source": PROVIDER_SOURCE},
         ),
         Write(

@@ -179,7 +179,8 @@ def write_raw_snapshots(
     }
     if "display_api_quarantine" in selected:
         adopt_legacy_rows(connection, DISPLAY_API_QUARANTINE, QUARANTINE_ASSET)
-    scopes = {"raw_video_snapshots": {"source": DISPLAY_SOURCE}}  # the provider's rows of the windows stay
+    own = {"source": DISPLAY_SOURCE}  # the analytics provider's rows of the windows stay
+    scopes = {"raw_video_snapshots": own, "raw_creator_snapshots": own}
     replace = prepare_window_writes(
         start,
         end,

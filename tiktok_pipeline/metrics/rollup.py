@@ -19,6 +19,8 @@ from tiktok_pipeline.warehouse.io import Write, read_frame, replace_windows, tab
 from tiktok_pipeline.warehouse.tables import TableSpec
 from tiktok_pipeline.windows import DAY, utc_naive
 
+DISPLAY_SOURCE = "display_api"
+"""The source of rows written before sources were recorded (null ``source``): the Display API, the only one then."""
 _DAY = pl.col("window_start").dt.truncate("1d").alias("window_start")
 _ORDER = ["observed_at", "window_start"]
 
@@ -75,9 +77,14 @@ def video_days(enriched: pl.DataFrame, velocity: pl.DataFrame) -> pl.DataFrame:
 
 
 def creator_days(creators: pl.DataFrame) -> pl.DataFrame:
-    """One row per (day, creator) from ``raw_creator_snapshots`` rows: the day's first and last totals."""
+    """One row per (day, creator, source) from ``raw_creator_snapshots`` rows: the day's first and last totals of each
+    source. A creator both the Display API and the analytics provider observed has a row of each: its
+    ``followers_gained`` is always the difference of two counts of ONE source (rows before sources were recorded,
+    with a null source, are the Display API's)."""
+    source = pl.col("source").fill_null(DISPLAY_SOURCE) if "source" in creators.columns else pl.lit(DISPLAY_SOURCE)
     return (
-        creators.group_by(_DAY, "creator_username")
+        creators.with_columns(source.alias("source"))
+        .group_by(_DAY, "creator_username", "source")
         .agg(
             _last("open_id").alias("open_id"),
             _last("display_name").alias("display_name"),
@@ -91,7 +98,7 @@ def creator_days(creators: pl.DataFrame) -> pl.DataFrame:
             _last("video_count").alias("video_count"),
         )
         .with_columns((pl.col("last_follower_count") - pl.col("first_follower_count")).alias("followers_gained"))
-        .sort("window_start", "creator_username")
+        .sort("window_start", "creator_username", "source")
     )
 
 

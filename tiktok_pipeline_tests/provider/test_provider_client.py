@@ -166,7 +166,7 @@ def test_paging_collects_every_covered_video_once_and_overlapping_pages_are_quar
         collected = collect_provider_window(client, T0, observed, page_size=3, max_pages=50)
     assert not collected.failures
     assert sum(r["endpoint"] == "influencer/list" for r in collected.records) == 4  # 12 creators, 3 a page
-    videos, quarantine, failed = parse_provider(collected.records, "analytics_provider/x.jsonl.gz")
+    videos, quarantine, failed, _ = parse_provider(collected.records, "analytics_provider/x.jsonl.gz")
     expected = {v["video_id"] for c in api.catalog.creators() for v in api.catalog.videos(c, AT)}
     assert set(videos["video_id"]) == expected and videos.height == len(expected) and failed == 0
     assert api.stats["duplicated pages"] > 0
@@ -194,7 +194,7 @@ def test_a_bad_record_is_quarantined_naming_the_field_and_the_rest_of_the_page_g
         },
     }
     missing = {**record, "payload": {"code": 0, "data": {"has_more": False}}}
-    videos, quarantine, _ = parse_provider([record, missing], "f.jsonl.gz")
+    videos, quarantine, _, _ = parse_provider([record, missing], "f.jsonl.gz")
     assert sorted(videos["video_id"]) == ["3", "7714698726161523770"]
     assert videos.filter(videos["video_id"] == "3")["share_count"].to_list() == [12]
     assert videos["observed_at"].to_list()[0] == datetime(2026, 11, 20, 10, 1)  # updated_at, not the fetch
@@ -215,5 +215,5 @@ def test_parsed_counts_are_the_records_counts(values):
         "observed_at": datetime.fromtimestamp(AT, UTC).isoformat(),
         "payload": {"code": 0, "data": {"list": items}},
     }
-    videos, quarantine, _ = parse_provider([record], "f")
+    videos, quarantine, _, _ = parse_provider([record], "f")
     assert quarantine.is_empty() and videos["view_count"].to_list() == values == videos["like_count"].to_list()

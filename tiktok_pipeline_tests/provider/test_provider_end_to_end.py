@@ -1,7 +1,8 @@
 """The analytics provider end to end, over real HTTP against the served simulator (both backends).
 
-One run of 7 windows with the provider switched on: the provider's rows land in raw_video_snapshots beside the
-Display API's (source analytics_provider), cover creators who never authorised the app, carry the provider's
+One run of 7 windows with the provider switched on: the provider's rows land in raw_video_snapshots and its creator
+profiles in raw_creator_snapshots beside the Display API's (source analytics_provider), cover creators who never
+authorised the app, carry the provider's
 updated_at as observed_at (its counts are the world's truth at that instant), every provider call is in
 api_call_log with its scope and purpose, the password is nowhere, and velocity never takes a delta across sources.
 """
@@ -82,6 +83,29 @@ def test_provider_rows_land_beside_the_display_api_and_velocity_keeps_sources_ap
     assert (check.filter(pl.col("by_display").is_not_null())["source"] == "display_api").all()
     quarantine = rows(settings, "FROM quarantined_records WHERE asset = 'provider_video_snapshots'")
     assert quarantine.filter(~pl.col("reason").str.contains("duplicate observation")).height == 0
+
+    # the provider's creator profiles land in raw_creator_snapshots beside the Display API's, as of its crawls
+    creators = rows(settings, "FROM raw_creator_snapshots")
+    assert creators.select("window_start", "creator_username", "source").is_duplicated().sum() == 0
+    provider_creators = creators.filter(pl.col("source") == "analytics_provider")
+    assert set(provider_creators["creator_username"]) - authorised, "creators who never authorised the app"
+    assert provider_creators["open_id"].null_count() == provider_creators.height  # no open_id of this app
+    for row in provider_creators.iter_rows(named=True):
+        window_end = row["window_start"].replace(tzinfo=UTC) + WINDOW
+        creator = catalog.world.creator(row["creator_username"])
+        assert creator is not None
+        crawled = catalog.crawled_at(creator, window_end.timestamp())
+        assert row["observed_at"].replace(tzinfo=UTC) == datetime.fromtimestamp(crawled, UTC)
+        stats = catalog.world.user_stats(creator.username, crawled)
+        assert (row["follower_count"], row["likes_count"], row["video_count"]) == (
+            stats["follower_count"],
+            stats["likes_count"],
+            stats["video_count"],
+        )
+    both = creators.filter(pl.col("source") == "display_api").join(
+        provider_creators, on=["window_start", "creator_username"]
+    )
+    assert both.height > 0, "each writer kept the other source's rows of the same windows"
 
 
 def test_stale_provider_data_gives_velocity_over_crawl_times_not_fetch_times():

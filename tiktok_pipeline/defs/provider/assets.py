@@ -1,9 +1,11 @@
-"""``provider_video_snapshots``: the analytics provider's observations of every window, in ``raw_video_snapshots``.
+"""``provider_video_snapshots``: the analytics provider's observations of every window, in ``raw_video_snapshots`` (and
+its creator profiles in ``raw_creator_snapshots``).
 
 Thin: it lands each window's provider answers (the one landing path), parses them, and replaces the provider's rows
-of the windows (``source = 'analytics_provider'``) with its quarantine and call log in one transaction. A provider
-that fails (after retries) never fails the window: its failed calls are landed and counted, and the window is
-collected afresh by a later run while it can still be observed, so the Display API's velocity never waits on it.
+of the windows (``source = 'analytics_provider'``) of raw_video_snapshots and raw_creator_snapshots with its
+quarantine and call log in one transaction. A provider that fails (after retries) never fails the window: its failed
+calls are landed and counted, and the window is collected afresh by a later run while it can still be observed, so
+the Display API's velocity never waits on it.
 """
 
 from datetime import UTC, datetime
@@ -28,8 +30,9 @@ from tiktok_pipeline.warehouse.tables import ANALYTICS_PROVIDER_QUARANTINE, RAW_
 PROVIDER_TAGS = {SOURCE_TAG: "analytics_provider", TERMS_TAG: "approved_provider"}
 
 SNAPSHOTS_DOC = """The approved analytics provider's video counts, one row per video and window, written into
-`raw_video_snapshots` with `source = 'analytics_provider'` (the table's other rows are the Display API's). It covers
-creators who never authorised the app. `observed_at` is the provider's own `updated_at` (its last crawl), not our
+`raw_video_snapshots` with `source = 'analytics_provider'` (the table's other rows are the Display API's), and its
+creator profiles (`influencer/list`: followers, following, likes, videos) into `raw_creator_snapshots` with the same
+source, in one transaction. It covers creators who never authorised the app. `observed_at` is the provider's own `updated_at` (its last crawl), not our
 fetch time: its data refreshes only every few minutes, and deltas over stale data taken at fetch time would lie.
 Raw answers land under `data/landing/analytics_provider/` first; bad records go to `analytics_provider_quarantine`."""
 
@@ -56,7 +59,7 @@ def provider_snapshots(
     context: dg.AssetExecutionContext, analytics_provider: AnalyticsProviderResource, warehouse: WarehouseResource
 ):
     """Poll the analytics provider for the windows, land its answers, and write its rows of raw_video_snapshots and
-    its quarantine (one transaction, with a row per call in api_call_log)."""
+    raw_creator_snapshots and its quarantine (one transaction, with a row per call in api_call_log)."""
     start, end = partition_range(context)
     with recording() as calls, analytics_provider.client() as client:
         how = ProviderCollection(

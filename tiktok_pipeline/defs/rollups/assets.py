@@ -41,10 +41,15 @@ comments, shares and engagement rate, and the campaigns and SKUs it was tracked 
 `enriched_video_metrics` and `video_velocity` (automatically, once the day's windows have landed); this is
 what remains of a day once retention has deleted its 5-minute rows (after `TIKTOK_RETENTION_DAYS`). Never pruned."""
 
-DAILY_CREATOR_DOC = """One row per creator and day (UTC): followers at the day's first and last observation,
+DAILY_CREATOR_DOC = """One row per creator, day (UTC) and source: followers at the day's first and last observation,
 followers gained, and end-of-day following, likes and video totals. Rolled up from `raw_creator_snapshots`
 (automatically, once the day's windows have landed); what remains of a day once retention has deleted its
-5-minute rows. Never pruned."""
+5-minute rows. Never pruned. A creator observed by both the Display API and the analytics provider has a row of each
+source (`source`): followers gained are never the difference of two sources' counts."""
+
+CREATOR_SNAPSHOT_ASSETS = (RAW_CREATOR_SNAPSHOTS.name, "provider_video_snapshots")
+"""The writers of raw_creator_snapshots: the Display API's raw snapshots step and (when switched on) the analytics
+provider's step, which writes its creator rows with its video rows."""
 
 ROLLUP_AUTOMATION = (
     dg.AutomationCondition.in_latest_time_window()
@@ -124,7 +129,7 @@ def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
 
 @dg.asset(
     name=DAILY_CREATOR_METRICS.name,
-    deps=[_window_dep(RAW_CREATOR_SNAPSHOTS.name)],
+    deps=[_window_dep(name) for name in CREATOR_SNAPSHOT_ASSETS],
     description=DAILY_CREATOR_DOC,
     metadata=DAILY_CREATOR_METRICS.asset_metadata,
     **DAILY_TABLE,
@@ -140,6 +145,9 @@ def daily_creator_metrics(context: dg.AssetExecutionContext, warehouse: Warehous
         metadata={
             "dagster/row_count": frame.height,
             "creators": frame["creator_username"].n_unique(),
+            "rows_per_source": dg.MetadataValue.json(
+                dict(frame.group_by("source").len().sort("source").iter_rows()) if frame.height else {}
+            ),
             "windows_rolled_up": rolled.windows,
             "observations": int(frame["observations"].sum() or 0),
             "followers_gained": int(frame["followers_gained"].sum() or 0),

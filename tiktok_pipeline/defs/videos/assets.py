@@ -65,7 +65,10 @@ Collected from the Display API (`user/info`, `video/list`, `video/query`) for ev
 tracking registry. The raw responses are landed under `data/landing/display_api/` before parsing;
 records that fail validation go to `display_api_quarantine` with their raw payload and reason."""
 
-RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info`."""
+RAW_CREATOR_DOC = """One row per creator and window: follower, like and video totals from `user/info` (the Display
+API's rows, `source = 'display_api'`; this step replaces only those). When the analytics provider is switched on, its
+step (`provider_video_snapshots`) writes the creators' profiles it crawled into the same table with `source =
+'analytics_provider'`: every reader keeps the sources apart (README "Approved analytics provider")."""
 
 TELEMETRY_DOC = """One row per window: requests, videos polled, due-but-deferred (queue depth), retries, 429, 5xx
 and timeout counts, calls given up on the retry budget, why each discovery's pagination stopped (per reason),

@@ -31,7 +31,7 @@ from tiktok_pipeline.warehouse.tables import QUARANTINED_RECORDS, RAW_CREATOR_SN
 M = TypeVar("M", bound=BaseModel)
 
 DISPLAY_SOURCE = "display_api"
-"""``raw_video_snapshots.source`` of the Display API's rows (the declared source's name)."""
+"""``source`` of the Display API's rows of ``raw_video_snapshots`` and ``raw_creator_snapshots`` (the declared source's name)."""
 
 PARSER_VERSION = "2"
 """The raw snapshot assets' ``code_version``: bump it whenever parsing changes what a landed file yields, so
@@ -177,6 +177,7 @@ def parse_landed(records: list[dict[str, Any]], landing_file: str, asset: str) -
                     "creator_username": record["username"],
                     **user.model_dump(exclude={"username"}),
                     "landing_file": landing_file,
+                    "source": DISPLAY_SOURCE,
                 }
             )
         elif record["endpoint"] in ("video/query", "video/list"):

@@ -93,7 +93,8 @@ FROM last {join} JOIN moving USING (video_id)
 WHERE {where}
 """
 _DISPLAY_ONLY = "(SELECT * FROM {table} WHERE coalesce(source, 'display_api') = 'display_api') AS {table}"
-"""The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole)."""
+"""The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole), so
+a creator's last discovery is its last user/info, never the provider's crawl of its profile."""
 _RAW_ROWS = f"""SELECT video_id, creator_username, observed_at, create_time
     FROM {_DISPLAY_ONLY.format(table=RAW_VIDEO_SNAPSHOTS.name)}"""
 _VELOCITY_ROWS = f"""SELECT video_id,
@@ -101,9 +102,12 @@ _VELOCITY_ROWS = f"""SELECT video_id,
     momentum, CASE WHEN momentum IS NOT NULL THEN observed_at END AS momentum_at,
     CASE WHEN baseline_observed_at IS NOT NULL THEN observed_at END AS history_at
     FROM {_DISPLAY_ONLY.format(table=VIDEO_VELOCITY.name)}"""
-_NO_VELOCITY = """SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute,
-    NULL::TIMESTAMP AS views_per_minute_at, NULL::DOUBLE AS momentum, NULL::TIMESTAMP AS momentum_at,
-    NULL::TIMESTAMP AS history_at WHERE false"""
+_NO_VELOCITY = """SELECT video_id, views_per_minute, views_per_minute_at, momentum, momentum_at, history_at
+    FROM (SELECT NULL::VARCHAR AS video_id, NULL::DOUBLE AS views_per_minute, NULL::TIMESTAMP AS views_per_minute_at,
+          NULL::DOUBLE AS momentum, NULL::TIMESTAMP AS momentum_at, NULL::TIMESTAMP AS history_at,
+          NULL::TIMESTAMP AS observed_at, NULL::TIMESTAMP AS window_start WHERE false) AS no_velocity"""
+"""No velocity table yet (raw rows written, velocity not yet): no rows, and a ``WHERE`` on ``observed_at`` or
+``window_start`` may follow it like :data:`_VELOCITY_ROWS`."""
 
 
 def _bounds(connection: duckdb.DuckDBPyConnection, table: str, column: str, after: datetime | None) -> tuple:
@@ -230,7 +234,7 @@ def compute_polling_state(
         read_frame(
             connection,
             f"""SELECT creator_username, max(observed_at) AS last_discovered_at
-                FROM {RAW_CREATOR_SNAPSHOTS.name} GROUP BY 1 ORDER BY 1""",
+                FROM {_DISPLAY_ONLY.format(table=RAW_CREATOR_SNAPSHOTS.name)} GROUP BY 1 ORDER BY 1""",
         )
         if RAW_CREATOR_SNAPSHOTS.name in present
         else PollingState.empty().creators

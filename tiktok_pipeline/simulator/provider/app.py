@@ -11,8 +11,8 @@ are the simulator's choices, documented in README "Approved analytics provider")
 - **Rate limit**: ``requests_per_minute`` for the whole account over a sliding minute of a real clock.
 - **Paging**: ``influencer/list`` and ``product/list`` by ``page_num`` (from 1) and ``page_size`` (1-20, default
   10); ``video/list`` by ``cursor`` (an offset, ``next_cursor`` in the answer) and ``page_size``.
-- **Unkindness**: counts are the provider's last crawl (``updated_at``), not now; some video records carry their
-  counts as strings of digits; some ``video/list`` pages repeat the previous page's last video; a share of videos is
+- **Unkindness**: counts are the provider's last crawl (``updated_at``), not now; some video and influencer records
+  carry their counts as strings of digits; some ``video/list`` pages repeat the previous page's last video; a share of videos is
   never listed at all (coverage) and videos younger than the creator's last crawl are not listed yet.
 """
 

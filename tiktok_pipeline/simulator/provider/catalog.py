@@ -33,7 +33,10 @@ class ProviderConfig(BaseModel):
     creators: int = Field(default=12, ge=1, le=1024, description="Creators the provider covers (world indices 0..n-1).")
     coverage: float = Field(default=0.8, ge=0, le=1, description="Share of a covered creator's videos it lists.")
     string_count_share: float = Field(
-        default=0.1, ge=0, le=1, description="Share of video records whose counts come as strings of digits."
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Share of video and influencer records whose counts come as strings of digits.",
     )
     duplicate_page_share: float = Field(
         default=0.1, ge=0, le=1, description="Share of video/list pages that repeat the previous page's last video."
@@ -76,14 +79,19 @@ class Catalog:
         """The provider's influencer record as of ``t`` (its last crawl)."""
         crawl = self.crawled_at(creator, t)
         stats = self.world.user_stats(creator.username, crawl)
+        as_text = self.draw("influencer strings", creator.index, crawl) < self.config.string_count_share
+
+        def count(value: int) -> int | str:
+            return str(value) if as_text else value
+
         return {
             "user_id": creator.open_id,
             "unique_id": creator.username,
             "nick_name": creator.display_name,
-            "follower_count": stats["follower_count"],
-            "following_count": stats["following_count"],
-            "total_likes": stats["likes_count"],
-            "video_count": stats["video_count"],
+            "follower_count": count(stats["follower_count"]),
+            "following_count": count(stats["following_count"]),
+            "total_likes": count(stats["likes_count"]),
+            "video_count": count(stats["video_count"]),
             "updated_at": _stamp(crawl),
         }
 

@@ -50,21 +50,11 @@ class Envelope(BaseModel):
     request_id: str | None = None
 
 
-class ProviderVideo(BaseModel):
-    """One video record of ``video/list`` or ``video/detail``, as of the provider's ``updated_at``."""
+class Crawled(BaseModel):
+    """A record as of the provider's crawl instant ``updated_at`` (UTC text), never after the fetch it came in."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    video_id: Identifier
-    user_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
-    unique_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
-    desc: Text | None = None
-    create_time: Annotated[int, Field(strict=True, ge=0, le=2**31)]
-    duration: Annotated[int, Field(strict=True, ge=0, le=86_400)] | None = None
-    play_count: Count
-    digg_count: Count
-    comment_count: Count
-    share_count: Count
     updated_at: datetime
 
     @field_validator("updated_at", mode="before")
@@ -85,6 +75,21 @@ class ProviderVideo(BaseModel):
             raise ValueError("updated_at is after the instant the record was fetched for")
         return value
 
+
+class ProviderVideo(Crawled):
+    """One video record of ``video/list`` or ``video/detail``, as of the provider's ``updated_at``."""
+
+    video_id: Identifier
+    user_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    unique_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    desc: Text | None = None
+    create_time: Annotated[int, Field(strict=True, ge=0, le=2**31)]
+    duration: Annotated[int, Field(strict=True, ge=0, le=86_400)] | None = None
+    play_count: Count
+    digg_count: Count
+    comment_count: Count
+    share_count: Count
+
     @field_validator("create_time")
     @classmethod
     def _created_before_crawl(cls, value: int, info: ValidationInfo) -> int:
@@ -94,12 +99,14 @@ class ProviderVideo(BaseModel):
         return value
 
 
-class ProviderInfluencer(BaseModel):
-    """One influencer (creator) record of ``influencer/list``: whose videos to list."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class ProviderInfluencer(Crawled):
+    """One influencer (creator) record of ``influencer/list`` or ``influencer/detail``: whose videos to list, and the
+    creator's profile totals as of the provider's ``updated_at`` (a count the provider leaves out is null, never 0)."""
 
     user_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
     unique_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    nick_name: Annotated[str, Field(strict=True, max_length=1_000)] | None = None
     follower_count: Count | None = None
+    following_count: Count | None = None
+    total_likes: Count | None = None
     video_count: Count | None = None

@@ -6,12 +6,14 @@ from tiktok_pipeline.governance.owners import DATA_PLATFORM
 from tiktok_pipeline.warehouse.tables.spec import (
     CREATED_COLUMN,
     CREATOR_COLUMN,
+    SOURCE_COLUMN,
     VIDEO_COLUMN,
     Column,
     Identifies,
     Retention,
     TableSpec,
 )
+from tiktok_pipeline.warehouse.tables.versions import source_added
 
 _DAY_START = Column(
     "window_start",
@@ -94,9 +96,15 @@ DAILY_CREATOR_METRICS = TableSpec(
         Column("following_count", "BIGINT", "Accounts followed at the day's last observation."),
         Column("likes_count", "BIGINT", "Total likes across the creator's videos at the day's last observation."),
         Column("video_count", "BIGINT", "Public videos at the day's last observation."),
+        SOURCE_COLUMN,
     ),
-    description="One row per creator and UTC day: the day's rows of raw_creator_snapshots rolled up.",
+    description=(
+        "One row per creator, UTC day and source: the day's rows of raw_creator_snapshots of that source rolled up"
+        " (a creator both sources observed has a row of each; followers_gained never spans two sources' counts)."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api",),
+    sources=("display_api", "analytics_provider"),
     retention=Retention.ROLLUP,
+    version=2,
+    migrations=(source_added(2),),
 )

@@ -186,3 +186,14 @@ SCHEMA_VERSIONS = TableSpec(
     retention=Retention.KEPT,
 )
 """The warehouse's record of its tables' versions, written by :mod:`tiktok_pipeline.warehouse.migrate` only."""
+
+
+def source_added(version: int) -> Migration:
+    """The migration that gave a window table (or a rollup of one) its ``source`` column: rows before it are the
+    Display API's, the one source there was."""
+    return Migration(
+        version,
+        (AddColumn("source", default="'display_api'"),),
+        why="record the source of each row's counts (analytics provider rows beside the Display API's; rows before:"
+        " display_api)",
+    )

@@ -16,18 +16,7 @@ from tiktok_pipeline.warehouse.tables.spec import (
     Retention,
     TableSpec,
 )
-from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration
-
-
-def _source_added(version: int) -> Migration:
-    """The migration that gave a video table its ``source`` column (rows before it are the Display API's)."""
-    return Migration(
-        version,
-        (AddColumn("source", default="'display_api'"),),
-        why="record the source of each row's counts (analytics provider rows beside the Display API's; rows before:"
-        " display_api)",
-    )
-
+from tiktok_pipeline.warehouse.tables.versions import AddColumn, Migration, source_added
 
 RAW_VIDEO_SNAPSHOTS = TableSpec(
     "raw_video_snapshots",
@@ -65,7 +54,7 @@ RAW_VIDEO_SNAPSHOTS = TableSpec(
             (AddColumn("response_schema_version", default="1"),),
             why="record the landed answer's schema version (rows parsed before: version 1)",
         ),
-        _source_added(3),
+        source_added(3),
     ),
 )
 
@@ -75,18 +64,30 @@ RAW_CREATOR_SNAPSHOTS = TableSpec(
         WINDOW_COLUMN,
         OBSERVED_COLUMN,
         CREATOR_COLUMN,
-        Column("open_id", "VARCHAR", "The creator's open_id for this app.", Identifies.OPEN_ID),
+        Column(
+            "open_id",
+            "VARCHAR",
+            "The creator's open_id for this app; null in the analytics provider's rows (the provider has none).",
+            Identifies.OPEN_ID,
+        ),
         Column("display_name", "VARCHAR", "Display name shown on the profile."),
         Column("follower_count", "BIGINT", "Followers at observed_at."),
         Column("following_count", "BIGINT", "Accounts the creator follows at observed_at."),
         Column("likes_count", "BIGINT", "Total likes across the creator's videos at observed_at."),
         Column("video_count", "BIGINT", "Public videos at observed_at."),
         Column("landing_file", "VARCHAR", "Landed raw response file this row was parsed from (relative path)."),
+        SOURCE_COLUMN,
     ),
-    description="One row per creator and window: follower, like and video totals from user/info.",
+    description=(
+        "One row per creator, window and source: follower, like and video totals from the Display API's user/info"
+        " (or the approved analytics provider's influencer/list, source analytics_provider, whose rows have no"
+        " open_id and whose observed_at is the provider's updated_at)."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api",),
+    sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
+    version=2,
+    migrations=(source_added(2),),
 )
 
 ENRICHED_VIDEO_METRICS = TableSpec(
@@ -119,7 +120,7 @@ ENRICHED_VIDEO_METRICS = TableSpec(
     sources=("display_api", "analytics_provider", "tracking_registry"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(_source_added(2),),
+    migrations=(source_added(2),),
 )
 
 VIDEO_VELOCITY = TableSpec(
@@ -160,7 +161,7 @@ VIDEO_VELOCITY = TableSpec(
     sources=("display_api", "analytics_provider"),
     retention=Retention.WINDOW_ROWS,
     version=2,
-    migrations=(_source_added(2),),
+    migrations=(source_added(2),),
 )
 
 
