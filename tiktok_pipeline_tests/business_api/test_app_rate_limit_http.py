@@ -4,6 +4,7 @@ layer's limiter, shared by its clients of the host, so a burst gets no 40100; th
 
 import random
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -108,8 +109,15 @@ def test_a_higher_tier_is_served_and_kept_to(served):
         assert burst(api, 45) == [0] * 45
     other = Simulator(clock=lambda: AS_OF.timestamp(), business_qps=20)
     with serve_in_thread(other, timeout_seconds=0.5) as other_url, client(other_url, None) as unpaced:
+        started = time.monotonic()
         codes = burst(unpaced, 24)
-    assert codes[:20] == [0] * 20 and 40100 in codes[20:]  # 20 a second admitted, not more
+        took = time.monotonic() - started
+    assert codes[:20] == [0] * 20  # 20 a second admitted ...
+    if 40100 not in codes[20:] and took >= 1.0:  # the premise (24 calls within a second) did not hold
+        pytest.skip(
+            f"the unpaced burst of 24 calls took {took:.2f} s: this machine is too loaded to exceed 20 a second"
+        )
+    assert 40100 in codes[20:]  # ... not more
 
 
 def test_a_40100_is_retried_with_backoff(served):
@@ -117,8 +125,12 @@ def test_a_40100_is_retried_with_backoff(served):
     simulator.business.qps = 1
     with client(base_url, None, attempts=8) as api:
         first = api.get("ad/get", ADS, as_of=AS_OF)
+        answered = time.monotonic()
         second = api.get("ad/get", ADS, as_of=AS_OF)  # within the same second: throttled, retried until admitted
-    assert first.code == 0 and second.code == 0 and second.attempt_codes[0] == 40100
+    assert first.code == 0 and second.code == 0
+    if second.attempt_codes[0] != 40100 and time.monotonic() - answered >= 1.0:  # its first attempt came too late
+        pytest.skip("the second call's first attempt came a second after the first call: this machine is too loaded")
+    assert second.attempt_codes[0] == 40100
 
 
 def test_the_limiter_counts_whole_requests_per_second_with_a_margin():
