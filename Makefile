@@ -10,12 +10,17 @@ dev: $(STAMP)
 
 ## test: run the whole test suite on the DuckDB file and, side by side, its warehouse-touching tests on DuckLake
 # The two passes share nothing (each test has its own temporary folders and PostgreSQL databases), so they run at
-# once on the machine's two cores; the DuckLake pass's output is printed when both have finished.
+# once, and each spreads its test modules over the machine's cores (pytest-xdist, TEST_WORKERS per pass, `auto`: one
+# per core; a module's tests stay together in one worker, so a module-scoped fixture is built once). Two passes of one
+# worker per core keep every core busy until the last module ends, whichever pass finishes first, and fill the time
+# a test waits on the disk, PostgreSQL or a subprocess. The DuckLake pass's output is printed when both have finished.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 test: $(STAMP)
 	@lake_log=$$(mktemp); \
-	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest $(PYTEST_ARGS) >"$$lake_log" 2>&1 & lake=$$!; \
+	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS) >"$$lake_log" 2>&1 & lake=$$!; \
 	echo "== pass 1: the whole suite on the DuckDB file (pass 2, DuckLake, runs beside it) =="; \
-	$(VENV)/bin/pytest $(PYTEST_ARGS); file_status=$$?; \
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS); file_status=$$?; \
 	wait $$lake; lake_status=$$?; \
 	echo "== pass 2: the warehouse-touching tests on DuckLake (TIKTOK_TEST_WAREHOUSE=ducklake; names end [ducklake]) =="; \
 	cat "$$lake_log"; rm -f "$$lake_log"; \
