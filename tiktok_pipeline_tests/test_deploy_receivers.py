@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tiktok_pipeline.sources.display_api.webhooks import sign
+from tiktok_pipeline.sources.shop_api.signing import push_signature
 from tiktok_pipeline_tests.test_deploy import (
     DEPLOY,
     PVC_PATH,
@@ -86,9 +87,10 @@ def test_receivers_share_the_code_locations_settings_and_read_secrets_only_from_
                 assert "value" not in entry, f"{entry['name']} written in clear"
                 assert entry["valueFrom"]["secretKeyRef"]["name"] == "tiktok-pipeline-secrets"
         for name, value in plain_env(deployment).items():
-            # the same landing zone, token store (the consent ledger is beside it) and API as the pipeline
-            assert location_env[name] == value, f"{name} differs from the code location's"
-        assert plain_env(deployment)["TIKTOK_LANDING_DIR"].startswith(SHARED_MOUNT)
+            # the same landing zone, token store (the consent ledger is beside it) and API as the pipeline; a
+            # setting the code location leaves unset (the optional shop's) is the receiver's own
+            assert location_env.get(name, value) == value, f"{name} differs from the code location's"
+        assert plain_env(deployment)["TIKTOK_LANDING_DIR"] == location_env["TIKTOK_LANDING_DIR"]
 
 
 def test_each_receivers_command_is_a_cli_command_with_a_health_probe():
@@ -141,7 +143,7 @@ def test_the_display_receiver_starts_with_the_manifests_environment_and_lands_a_
     try:
         line = process.stdout.readline() if process.stdout else ""
         assert "webhook receiver at http://" in line, line
-        url = line.split(" at ", 1)[1].split(" ", 1)[0]
+        url = line.split(" at ", 1)[1].split()[0]
         assert httpx.get(url.rstrip("/") + "/healthz").status_code == 200
         body = json.dumps(
             {
@@ -155,6 +157,34 @@ def test_the_display_receiver_starts_with_the_manifests_environment_and_lands_a_
         signature = sign("test-only-secret", int(time.time()), body)
         assert httpx.post(url, content=body, headers={"TikTok-Signature": signature}).status_code == 200
         assert list((tmp_path / "landing").rglob("*.jsonl.gz")), "the delivery was not landed on the volume"
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_the_shop_receiver_starts_with_the_manifests_environment_and_lands_a_signed_push(tmp_path):
+    (deployment,) = [d for d in deployments() if d["metadata"]["name"] == "tiktok-shop-webhooks"]
+    command = container(deployment)["command"]
+    refused = _start(command, _pod_env(deployment, tmp_path, {}))
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode != 0 and "TIKTOK_SHOP_APP_SECRET" in err
+    process = _start(command, _pod_env(deployment, tmp_path, {"TIKTOK_SHOP_APP_SECRET": "test-only-secret"}))
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert "push receiver at http://" in line, line
+        url = line.split(" at ", 1)[1].split()[0]
+        assert httpx.get(url.rstrip("/") + "/healthz").status_code == 200
+        stamp = int(time.time())
+        data = {"order_id": "570001", "order_status": "AWAITING_SHIPMENT", "update_time": stamp - 60}
+        body = json.dumps(
+            {"type": 1, "tts_notification_id": "n-1", "shop_id": "7494", "timestamp": stamp, "data": data}
+        ).encode()
+        key = plain_env(deployment)["TIKTOK_SHOP_APP_KEY"]
+        forged = push_signature(key, "wrong-secret", body)
+        assert httpx.post(url, content=body, headers={"Authorization": forged}).status_code == 401
+        signed = push_signature(key, "test-only-secret", body)
+        assert httpx.post(url, content=body, headers={"Authorization": signed}).status_code == 200
+        assert list((tmp_path / "landing").rglob("*.jsonl.gz")), "the push was not landed on the volume"
     finally:
         process.kill()
         process.wait(10)
