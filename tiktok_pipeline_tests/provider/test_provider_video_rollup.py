@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -132,4 +133,26 @@ def test_a_day_whose_provider_rows_came_after_the_rollup_is_kept(settings):
         "(display_api 2) but the window tables hold, per source (raw_video_snapshots: the rows enrichment keeps):"
         " raw_video_snapshots analytics_provider 1, display_api 2, enriched_video_metrics analytics_provider 1,"
         " display_api 2, video_velocity analytics_provider 1, display_api 2"
+    )
+
+
+def test_a_provider_rerun_after_the_video_rollup_keeps_the_day():
+    """The provider's step writes raw_video_snapshots too: its re-run after the day's rollup makes it stale."""
+    marks = {"daily_video_metrics": 10, "raw_video_snapshots": 5, "enriched_video_metrics": 6, "video_velocity": 7}
+    marks["provider_video_snapshots"] = 20
+    with duckdb.connect() as con:
+        write_windows(con, RAW)
+        roll_up(con)
+        run = prune_windows(
+            con,
+            now=T0 + timedelta(days=60),
+            retention_days=35,
+            partitions_start=T0 - timedelta(days=1),
+            latest_by_day=lambda asset: {KEY: marks[asset]} if asset in marks else {},
+            dry_run=True,
+        )
+    (decision,) = run.decisions
+    assert decision.reasons == (
+        f"raw_video_snapshots re-materialised after daily_video_metrics {KEY}: re-materialise daily_video_metrics"
+        f" partition {KEY}",
     )
