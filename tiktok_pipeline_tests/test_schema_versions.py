@@ -74,6 +74,7 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
     recorded = versions(settings)
     assert recorded["raw_video_snapshots"] == 3 and recorded["poll_telemetry"] == 2
     assert recorded["raw_creator_snapshots"] == 2 and recorded["daily_creator_metrics"] == 2
+    assert recorded["daily_video_metrics"] == 2
     assert {
         recorded[t] for t in FIXTURE_TABLES - {"raw_video_snapshots", "poll_telemetry", "raw_creator_snapshots"}
     } == {1}
@@ -90,8 +91,15 @@ def test_a_warehouse_of_the_previous_release_is_migrated_before_a_run_writes_on_
 @pytest.mark.both_backends
 def test_the_command_migrates_once_and_says_what_it_changed(settings, capsys):
     load_previous_release(settings)
+    with open_warehouse(settings, read_only=False) as con:  # a day rolled up by the previous release
+        con.execute(
+            "INSERT INTO daily_video_metrics (window_start, video_id, observations, views_gained)"
+            " VALUES ('2026-11-19 00:00:00', '7300000000000000001', 12, 340)"
+        )
     assert run(check=False, settings=settings) == 0
     out = capsys.readouterr().out
+    assert "daily_video_metrics: version 1 -> 2: add column source = 'display_api'" in out
+    assert rows(settings, "SELECT source, views_gained FROM daily_video_metrics").rows() == [("display_api", 340)]
     assert "migrated" in out and "raw_video_snapshots: version 1 -> 3" in out
     assert "poll_telemetry: version 1 -> 2: add column warehouse_wait_seconds" in out
     assert "raw_creator_snapshots: version 1 -> 2: add column source = 'display_api'" in out

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from tiktok_pipeline.governance.coverage import covered_rows, rolled_up_by_source
 from tiktok_pipeline.governance.retention import (
     COVERED_BY,
     PRUNED_TABLES,
@@ -91,6 +92,8 @@ def prune_windows(
                 rolled_up=rolled_up_observations(connection, day),
                 rollup_marks={rollup: marks.get(key) for rollup, marks in rollup_marks.items()},
                 window_marks={table: marks.get(key) for table, marks in window_marks.items()},
+                covered=covered_rows(connection, day, PRUNED_TABLES),
+                rolled_up_by_source=rolled_up_by_source(connection, day, tuple(COVERED_BY)),
             )
         )
         if not decision.prune and day < first_day:

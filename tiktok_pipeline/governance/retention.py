@@ -6,8 +6,10 @@ Policy (the Dagster side is ``tiktok_pipeline/defs/retention.py``):
   ``video_velocity`` are deleted a whole UTC day at a time, once the day ended more than
   ``TIKTOK_RETENTION_DAYS`` ago, and **only** when the day is rolled up: the daily rollups hold
   exactly the day's rows (their ``observations`` add up to the window tables' row counts, which
-  agree with each other) and were materialised after every window of the day. A day that fails any
-  of these is kept and reported with the reason.
+  agree with each other, source by source; of ``raw_video_snapshots`` only the rows enrichment keeps count, one
+  source per window and video: :mod:`tiktok_pipeline.governance.coverage`) and were materialised after every
+  window of the day (by any writer of the table: ``WRITTEN_BY``). A day that fails any of these is kept and
+  reported with the reason.
 - Never deleted: the daily rollups, ``poll_telemetry`` (one row per window) and ``alerts``.
 - Deleted by age, not by these rules (:mod:`tiktok_pipeline.governance.holdings`): ``api_call_log`` and the
   quarantine tables (``HELD_TABLES``), and the landing files. The landing files are the durable raw record:
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from tiktok_pipeline.governance.coverage import nonzero, per_source
 from tiktok_pipeline.governance.held_tables import HELD_TABLES
 from tiktok_pipeline.settings import RetentionSettings
 from tiktok_pipeline.warehouse.io import table_exists, write_transaction
@@ -51,11 +54,12 @@ PRUNED_TABLES: tuple[str, ...] = tuple(table for tables in COVERED_BY.values() f
 """The window tables retention deletes from."""
 
 WRITTEN_BY: dict[str, tuple[str, ...]] = {
+    RAW_VIDEO_SNAPSHOTS.name: (RAW_VIDEO_SNAPSHOTS.name, "provider_video_snapshots"),
     RAW_CREATOR_SNAPSHOTS.name: (RAW_CREATOR_SNAPSHOTS.name, "provider_video_snapshots"),
 }
 """Window tables written by more than their own asset: the analytics provider's step (``provider_video_snapshots``)
-writes its creator rows into raw_creator_snapshots, so a re-run of it after the day's rollup makes the rollup stale
-too. A table not listed is written by its own asset only."""
+writes its video rows into raw_video_snapshots and its creator rows into raw_creator_snapshots, so a re-run of it
+after the day's rollup makes the rollup stale too. A table not listed is written by its own asset only."""
 
 RETENTION_DAYS_DEFAULT: int = RetentionSettings.model_fields["retention_days"].default
 """TIKTOK_RETENTION_DAYS when unset (the setting's own default)."""
@@ -185,6 +189,11 @@ class DayEvidence:
     """Per rollup: storage id of the latest materialisation of the day's partition (None: never)."""
     window_marks: Mapping[str, int | None] = field(default_factory=dict)
     """Per window table: the latest storage id among the materialisations of the day's windows."""
+    covered: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Per window table and source: the rows its rollup summarises (:func:`~tiktok_pipeline.governance.coverage.
+    covered_rows`; raw_video_snapshots: the rows of the source enrichment keeps). Empty: the totals are compared."""
+    rolled_up_by_source: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Per rollup and source: the sum of its ``observations`` for the day (compared with ``covered``)."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,8 @@ def decide(evidence: DayEvidence) -> DayDecision:
     """Whether a day's window rows may be deleted, and if not, why (pure).
 
     A rollup covers its window tables when it has rows for the day, its observations equal the rows of
-    every window table it summarises, and its partition was materialised after every window of the day.
+    every window table it summarises (per source when ``covered`` is known: a day both sources observed is compared
+    like with like), and its partition was materialised after every window of the day.
     """
     key = f"{evidence.day:%Y-%m-%d}"
     reasons: list[str] = []
@@ -215,7 +225,17 @@ def decide(evidence: DayEvidence) -> DayDecision:
         if mark is None:
             reasons.append(f"{rollup} partition {key} has no materialisation recorded in this Dagster instance")
             continue
-        if any(count != observed for count in rows.values()):
+        if evidence.covered:  # per source, like with like
+            expected = nonzero(evidence.rolled_up_by_source.get(rollup, {}))
+            held = {table: nonzero(evidence.covered.get(table, {})) for table in tables}
+            if any(counts != expected for counts in held.values()):
+                summed = ", ".join(f"{table} {per_source(counts)}" for table, counts in held.items())
+                reasons.append(
+                    f"{rollup} rolled up {observed} observations for {key} ({per_source(expected)}) but the window"
+                    f" tables hold, per source (raw_video_snapshots: the rows enrichment keeps): {summed}"
+                )
+                continue
+        elif any(count != observed for count in rows.values()):
             counts = ", ".join(f"{table} {count}" for table, count in rows.items())
             reasons.append(f"{rollup} rolled up {observed} observations for {key} but the window tables hold: {counts}")
             continue

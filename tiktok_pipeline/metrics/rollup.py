@@ -1,4 +1,4 @@
-"""Daily rollups: one day of 5-minute window rows summarised into one row per video (or creator) and day.
+"""Daily rollups: one day of 5-minute window rows summarised into one row per video (or creator), day and source.
 
 The rollups are what remains of a day once retention has pruned its window rows, so they keep
 what analysts look back at: where each video stood at the day's first and last observation, what it
@@ -33,46 +33,63 @@ def _last(name: str) -> pl.Expr:
     return pl.col(name).sort_by(_ORDER).last()
 
 
+def _with_source(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its ``source`` (rows before sources were recorded, with a null or no source: the Display API's)."""
+    source = pl.col("source").fill_null(DISPLAY_SOURCE) if "source" in frame.columns else pl.lit(DISPLAY_SOURCE)
+    return frame.with_columns(source.alias("source"))
+
+
 def video_days(enriched: pl.DataFrame, velocity: pl.DataFrame) -> pl.DataFrame:
-    """One row per (day, video) from ``enriched_video_metrics`` and ``video_velocity`` rows.
+    """One row per (day, video, source) from ``enriched_video_metrics`` and ``video_velocity`` rows.
 
     ``window_start`` of the result is the day's start (midnight UTC). ``views_gained`` is
-    ``last_view_count - first_view_count`` within the day: the views between the day's first and
+    ``last_view_count - first_view_count`` within the day and the source: the views between the day's first and
     last observation (what happened between the previous day's last observation and this day's
-    first one is counted by neither day). Speed figures ignore windows without a 30-minute baseline.
+    first one is counted by neither day). Enrichment keeps one source per (window, video), but a video the Display
+    API observed in some windows and only the analytics provider in others has a row of each source, so a delta is
+    never the difference of two sources' counts. Speed figures ignore windows without a 30-minute baseline.
     """
-    counts = enriched.group_by(_DAY, "video_id").agg(
-        _last("creator_username").alias("creator_username"),
-        _last("create_time").alias("create_time"),
-        _last("campaign_ids").alias("campaign_ids"),
-        _last("product_skus").alias("product_skus"),
-        _last("audience_tags").alias("audience_tags"),
-        pl.len().cast(pl.Int64).alias("observations"),
-        pl.col("observed_at").min().alias("first_observed_at"),
-        pl.col("observed_at").max().alias("last_observed_at"),
-        _first("view_count").alias("first_view_count"),
-        _last("view_count").alias("last_view_count"),
-        pl.col("view_count").max().alias("max_view_count"),
-        _last("like_count").alias("like_count"),
-        _last("comment_count").alias("comment_count"),
-        _last("share_count").alias("share_count"),
-        _last("engagement_rate").alias("engagement_rate"),
-        pl.col("engagement_rate").mean().alias("mean_engagement_rate"),
+    keys = ["window_start", "video_id", "source"]
+    counts = (
+        _with_source(enriched)
+        .group_by(_DAY, "video_id", "source")
+        .agg(
+            _last("creator_username").alias("creator_username"),
+            _last("create_time").alias("create_time"),
+            _last("campaign_ids").alias("campaign_ids"),
+            _last("product_skus").alias("product_skus"),
+            _last("audience_tags").alias("audience_tags"),
+            pl.len().cast(pl.Int64).alias("observations"),
+            pl.col("observed_at").min().alias("first_observed_at"),
+            pl.col("observed_at").max().alias("last_observed_at"),
+            _first("view_count").alias("first_view_count"),
+            _last("view_count").alias("last_view_count"),
+            pl.col("view_count").max().alias("max_view_count"),
+            _last("like_count").alias("like_count"),
+            _last("comment_count").alias("comment_count"),
+            _last("share_count").alias("share_count"),
+            _last("engagement_rate").alias("engagement_rate"),
+            pl.col("engagement_rate").mean().alias("mean_engagement_rate"),
+        )
     )
     peak = pl.col("momentum") == pl.col("momentum").max()
-    speed = velocity.group_by(_DAY, "video_id").agg(
-        pl.col("views_per_minute").max().alias("max_views_per_minute"),
-        pl.col("momentum").max().alias("max_momentum"),
-        pl.col("observed_at").filter(peak).min().alias("max_momentum_at"),
-        pl.col("views_per_minute").is_not_null().sum().cast(pl.Int64).alias("observations_with_baseline"),
+    speed = (
+        _with_source(velocity)
+        .group_by(_DAY, "video_id", "source")
+        .agg(
+            pl.col("views_per_minute").max().alias("max_views_per_minute"),
+            pl.col("momentum").max().alias("max_momentum"),
+            pl.col("observed_at").filter(peak).min().alias("max_momentum_at"),
+            pl.col("views_per_minute").is_not_null().sum().cast(pl.Int64).alias("observations_with_baseline"),
+        )
     )
     return (
-        counts.join(speed, on=["window_start", "video_id"], how="left")
+        counts.join(speed, on=keys, how="left")
         .with_columns(
             (pl.col("last_view_count") - pl.col("first_view_count")).alias("views_gained"),
             pl.col("observations_with_baseline").fill_null(0),
         )
-        .sort("window_start", "video_id")
+        .sort(keys)
     )
 
 
@@ -81,9 +98,8 @@ def creator_days(creators: pl.DataFrame) -> pl.DataFrame:
     source. A creator both the Display API and the analytics provider observed has a row of each: its
     ``followers_gained`` is always the difference of two counts of ONE source (rows before sources were recorded,
     with a null source, are the Display API's)."""
-    source = pl.col("source").fill_null(DISPLAY_SOURCE) if "source" in creators.columns else pl.lit(DISPLAY_SOURCE)
     return (
-        creators.with_columns(source.alias("source"))
+        _with_source(creators)
         .group_by(_DAY, "creator_username", "source")
         .agg(
             _last("open_id").alias("open_id"),

@@ -54,7 +54,8 @@ def prune_window_rows(
     For each day before the cutoff (midnight UTC, today minus the retention days) that still has rows in
     raw_video_snapshots, raw_creator_snapshots, enriched_video_metrics or video_velocity: the day is
     deleted from all four in ONE transaction only if daily_video_metrics and daily_creator_metrics have
-    rows for it whose observations equal the window tables' row counts, and their partition for the day
+    rows for it whose observations equal the window tables' row counts source by source (of raw_video_snapshots,
+    the rows of the source enrichment keeps; ``governance/coverage.py``), and their partition for the day
     was materialised after every window of the day. Otherwise the day is kept, and the reason logged and
     reported. Then the calls CLI commands spooled while the warehouse was busy are written to api_call_log
     (``warehouse/call_spool.py``), and api_call_log rows older than TIKTOK_CALL_LOG_RETENTION_DAYS and quarantine rows older than

@@ -1,4 +1,4 @@
-"""Daily rollups (group ``retain``): a day of 5-minute window rows as one row per video, and per creator.
+"""Daily rollups (group ``retain``): a day of 5-minute window rows as one row per video, and per creator (each per source).
 
 Five-minute windows make 105,120 partitions a year and a row per video and window; neither can grow for
 ever, so retention (``defs/retention/``) deletes old window rows, and these daily partitions (UTC) are
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from tiktok_pipeline.defs.metadata import KINDS, partition_range
 from tiktok_pipeline.defs.partitions import DAYS
@@ -35,11 +36,13 @@ log = logging.getLogger(__name__)
 RETAIN_GROUP = "retain"
 ROLLUP_CRON = "30 0 * * *"
 
-DAILY_VIDEO_DOC = """One row per video and day (UTC): where the video stood at the day's first and last
+DAILY_VIDEO_DOC = """One row per video, day (UTC) and source: where the video stood at the day's first and last
 observation, the views it gained in between, its peak views per minute and momentum, its end-of-day likes,
 comments, shares and engagement rate, and the campaigns and SKUs it was tracked under. Rolled up from
 `enriched_video_metrics` and `video_velocity` (automatically, once the day's windows have landed); this is
-what remains of a day once retention has deleted its 5-minute rows (after `TIKTOK_RETENTION_DAYS`). Never pruned."""
+what remains of a day once retention has deleted its 5-minute rows (after `TIKTOK_RETENTION_DAYS`). Never pruned.
+A video the Display API observed in some windows and only the analytics provider in others has a row of each source
+(`source`): views gained are never the difference of two sources' counts."""
 
 DAILY_CREATOR_DOC = """One row per creator, day (UTC) and source: followers at the day's first and last observation,
 followers gained, and end-of-day following, likes and video totals. Rolled up from `raw_creator_snapshots`
@@ -100,7 +103,7 @@ def _static_budget_metadata() -> dict[str, object]:
     **DAILY_TABLE,
 )
 def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Roll each day's enriched and velocity window rows into one row per video."""
+    """Roll each day's enriched and velocity window rows into one row per video and source."""
     start, end = partition_range(context)
     with warehouse.connection() as connection:
         rolled = roll_up_days(
@@ -117,6 +120,7 @@ def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
         metadata={
             "dagster/row_count": frame.height,
             "videos": frame["video_id"].n_unique(),
+            "rows_per_source": _rows_per_source(frame),
             "windows_rolled_up": rolled.windows,
             "observations": int(frame["observations"].sum() or 0),
             "views_gained": int(frame["views_gained"].sum() or 0),
@@ -135,7 +139,7 @@ def daily_video_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseR
     **DAILY_TABLE,
 )
 def daily_creator_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Roll each day's creator snapshots into one row per creator."""
+    """Roll each day's creator snapshots into one row per creator and source."""
     start, end = partition_range(context)
     with warehouse.connection() as connection:
         rolled = roll_up_days(connection, start, end, DAILY_CREATOR_METRICS, (RAW_CREATOR_SNAPSHOTS,), creator_days)
@@ -145,14 +149,18 @@ def daily_creator_metrics(context: dg.AssetExecutionContext, warehouse: Warehous
         metadata={
             "dagster/row_count": frame.height,
             "creators": frame["creator_username"].n_unique(),
-            "rows_per_source": dg.MetadataValue.json(
-                dict(frame.group_by("source").len().sort("source").iter_rows()) if frame.height else {}
-            ),
+            "rows_per_source": _rows_per_source(frame),
             "windows_rolled_up": rolled.windows,
             "observations": int(frame["observations"].sum() or 0),
             "followers_gained": int(frame["followers_gained"].sum() or 0),
             "days_kept_unchanged": dg.MetadataValue.json(rolled.kept),
         }
+    )
+
+
+def _rows_per_source(frame: pl.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.json(
+        dict(frame.group_by("source").len().sort("source").iter_rows()) if frame.height else {}
     )
 
 

@@ -69,11 +69,18 @@ DAILY_VIDEO_METRICS = TableSpec(
             "BIGINT",
             "Observations of the day that had a 30-minute baseline (so a speed).",
         ),
+        SOURCE_COLUMN,
     ),
-    description="One row per video and UTC day: the day's window rows of enriched_video_metrics and video_velocity rolled up.",
+    description=(
+        "One row per video, UTC day and source: the day's window rows of enriched_video_metrics and video_velocity of"
+        " that source rolled up (a video the Display API observed in some windows and only the analytics provider in"
+        " others has a row of each; views_gained never spans two sources' counts)."
+    ),
     owner=DATA_PLATFORM,
-    sources=("display_api", "tracking_registry"),
+    sources=("display_api", "analytics_provider", "tracking_registry"),
     retention=Retention.ROLLUP,
+    version=2,
+    migrations=(source_added(2),),
 )
 
 DAILY_CREATOR_METRICS = TableSpec(
