@@ -227,8 +227,12 @@ def _migrate_in_a_process(settings: Settings) -> int:
 def test_two_processes_migrating_at_once_migrate_once(settings):
     load_previous_release(settings)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
+    pool = context.Pool(2)
+    try:
         changed = sorted(pool.map(_migrate_in_a_process, [settings, settings]))
+    finally:  # close and join, never terminate: a worker that inherited SIGTERM ignored (under pytest-xdist) would
+        pool.close()  # outlive terminate() and hang the test
+        pool.join()
     assert changed[0] == 0 and changed[1] > 0  # the second found the tables current
     history = rows(settings, "FROM schema_versions WHERE table_name = 'raw_video_snapshots'")
     assert history["version"].to_list() == [3]
