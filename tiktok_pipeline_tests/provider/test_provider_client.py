@@ -217,3 +217,22 @@ def test_parsed_counts_are_the_records_counts(values):
     }
     videos, quarantine, _, _ = parse_provider([record], "f")
     assert quarantine.is_empty() and videos["view_count"].to_list() == values == videos["like_count"].to_list()
+
+
+def test_the_product_endpoint_pages_by_page_number_through_the_client_and_is_logged_with_its_purpose():
+    """product/list (page paging) through the same client: every product once, then has_more false."""
+    clock = Clock()
+    api = ProviderApi(7, clock=lambda: AT, rate_clock=clock)
+    seen: list[str] = []
+    with client_for(api, clock) as client, recording() as calls:
+        page = 1
+        while True:
+            answer = client.call("product/list", {"page_num": str(page), "page_size": "5"})
+            data = answer.payload["data"]
+            seen += [row["product_id"] for row in data["list"]]
+            if not data["has_more"]:
+                break
+            page += 1
+    expected = [row["product_id"] for row in api.catalog.products(AT)]
+    assert seen == expected and len(expected) > 5 and page == -(-len(expected) // 5)
+    assert {row["purpose"] for row in calls.rows} == {"provider products"} and len(calls.rows) == page
