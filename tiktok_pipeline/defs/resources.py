@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import httpx
 from pydantic import Field, SecretStr
 
 from tiktok_pipeline.governance.rate_limits import (
@@ -118,12 +119,7 @@ class DisplayApiResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[DisplayApiClient]:
         """A client for one run; against the simulator it talks to an in-process instance."""
-        transport = None
-        if not self.base_url:
-            from tiktok_pipeline.simulator.app import Simulator
-            from tiktok_pipeline.simulator.world import WorldConfig
-
-            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+        transport = embedded_simulator(self.base_url, self.sim_seed)
         with DisplayApiClient(
             self.base_url or SIMULATOR_BASE_URL,
             client_key=self.client_key,
@@ -252,13 +248,8 @@ class BusinessApiResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[BusinessApiClient]:
         """A client for one run; against the embedded simulator it talks to an in-process instance."""
-        transport = None
-        if not self.base_url:
-            from tiktok_pipeline.simulator.app import Simulator
-            from tiktok_pipeline.simulator.world import WorldConfig
-
-            state = Path(self.sim_budget_state) if self.sim_budget_state else None
-            transport = Simulator(WorldConfig(seed=self.sim_seed), budget_state=state).transport()
+        state = Path(self.sim_budget_state) if self.sim_budget_state else None
+        transport = embedded_simulator(self.base_url, self.sim_seed, budget_state=state)
         with BusinessApiClient(
             self.base_url or SIMULATOR_BASE_URL,
             access_token=SecretStr(self.access_token),
@@ -269,6 +260,19 @@ class BusinessApiResource(dg.ConfigurableResource):
             request_hooks=SIMULATOR_HOOKS if self.observe_at_window_end else (),
         ) as client:
             yield client
+
+
+def embedded_simulator(
+    base_url: str | None, seed: int, *, budget_state: Path | None = None
+) -> httpx.BaseTransport | None:
+    """The in-process simulator's transport when no host is configured (the embedded default), else None: every
+    source's resource talks to it the same way. ``budget_state``: where it keeps applied ad group budget changes."""
+    if base_url:
+        return None
+    from tiktok_pipeline.simulator.app import Simulator
+    from tiktok_pipeline.simulator.world import WorldConfig
+
+    return Simulator(WorldConfig(seed=seed), budget_state=budget_state).transport()
 
 
 def embedded_budget_state(landing_dir: Path, seed: int) -> Path:

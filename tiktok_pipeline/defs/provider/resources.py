@@ -10,6 +10,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.defs.resources import embedded_simulator
 from tiktok_pipeline.governance.rate_limits import provider_requests_per_minute
 from tiktok_pipeline.settings import Settings, SettingsError
 from tiktok_pipeline.settings.provider import SIMULATOR_PASSWORD
@@ -76,12 +77,7 @@ class AnalyticsProviderResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[ProviderClient]:
         """A client for one run; against the embedded simulator it talks to an in-process instance."""
-        transport = None
-        if not self.base_url:
-            from tiktok_pipeline.simulator.app import Simulator
-            from tiktok_pipeline.simulator.world import WorldConfig
-
-            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+        transport = embedded_simulator(self.base_url, self.sim_seed)
         with ProviderClient(
             self.base_url or SIMULATOR_BASE_URL,
             username=self.username,

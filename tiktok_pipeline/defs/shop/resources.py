@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, SecretStr
 
+from tiktok_pipeline.defs.resources import embedded_simulator
 from tiktok_pipeline.governance.rate_limits import shop_requests_per_second
 from tiktok_pipeline.settings import Settings, SettingsError
 from tiktok_pipeline.sources.http import SIMULATOR_HOOKS, RetryPolicy, SlidingWindowLimiter
@@ -80,12 +81,7 @@ class ShopApiResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[ShopApiClient]:
         """A client for one run; against the embedded simulator it talks to an in-process instance."""
-        transport = None
-        if not self.base_url:
-            from tiktok_pipeline.simulator.app import Simulator
-            from tiktok_pipeline.simulator.world import WorldConfig
-
-            transport = Simulator(WorldConfig(seed=self.sim_seed)).transport()
+        transport = embedded_simulator(self.base_url, self.sim_seed)
         rate = self.requests_per_second
         limit = max(1, int(rate))
         with ShopApiClient(
