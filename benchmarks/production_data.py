@@ -139,6 +139,7 @@ def observe(videos: pl.DataFrame, observations: pl.DataFrame) -> pl.DataFrame:
         "window_start",
         "observed_at",
         "video_id",
+        pl.lit("display_api").alias("source"),
         "creator_username",
         pl.from_epoch("create_epoch", time_unit="s").alias("create_time"),
         _organic(t).floor().clip(lower_bound=0).cast(pl.Int64).alias("view_count"),

@@ -51,7 +51,7 @@ START, END = AFTER, AFTER + WINDOW
 
 ENRICH_SQL = """
 INSERT INTO enriched_video_metrics BY NAME
-SELECT r.window_start, r.observed_at, r.video_id, r.creator_username, r.create_time,
+SELECT r.window_start, r.observed_at, r.video_id, r.source, r.creator_username, r.create_time,
        r.view_count, r.like_count, r.comment_count, r.share_count,
        CASE WHEN r.view_count > 0
             THEN (r.like_count + r.comment_count + r.share_count)::DOUBLE / r.view_count::DOUBLE END AS engagement_rate,
@@ -68,18 +68,18 @@ WHERE r.window_start >= $start AND r.window_start < $end
 VELOCITY_SQL = """
 INSERT INTO video_velocity BY NAME
 WITH current AS (
-    SELECT window_start, observed_at, video_id, creator_username, create_time, view_count, engagement_rate
+    SELECT window_start, observed_at, video_id, source, creator_username, create_time, view_count, engagement_rate
     FROM enriched_video_metrics WHERE window_start >= $start AND window_start < $end),
 first_target AS (SELECT min(observed_at) - $lookback AS target FROM current),
 older AS (
-    SELECT video_id, max(observed_at) AS baseline_observed_at,
+    SELECT video_id, source, max(observed_at) AS baseline_observed_at,
            arg_max_null(view_count, observed_at) AS baseline_view_count,
            arg_max_null(engagement_rate, observed_at) AS baseline_engagement_rate
     FROM enriched_video_metrics
     WHERE observed_at >= $history_start AND observed_at < (SELECT target FROM first_target)
-    GROUP BY video_id),
+    GROUP BY video_id, source),
 recent AS (
-    SELECT video_id, observed_at, view_count, engagement_rate
+    SELECT video_id, source, observed_at, view_count, engagement_rate
     FROM enriched_video_metrics WHERE observed_at >= (SELECT target FROM first_target) AND observed_at < $end),
 history AS (SELECT * FROM older UNION ALL SELECT * FROM recent),
 joined AS (
@@ -88,8 +88,10 @@ joined AS (
                AS elapsed_minutes,
            (date_diff('microsecond', current.create_time, current.observed_at) // 1000000) * (1 / 60::DOUBLE) AS age_minutes
     FROM current ASOF LEFT JOIN history
-      ON current.video_id = history.video_id AND current.observed_at - $lookback >= history.baseline_observed_at)
-SELECT window_start, observed_at, video_id, creator_username, view_count, baseline_observed_at, elapsed_minutes,
+      ON current.video_id = history.video_id AND current.source = history.source
+     AND current.observed_at - $lookback >= history.baseline_observed_at)
+SELECT window_start, observed_at, video_id, source, creator_username, view_count, baseline_observed_at,
+       elapsed_minutes,
        view_count - baseline_view_count AS view_delta_30m,
        (view_count - baseline_view_count) / elapsed_minutes AS views_per_minute,
        engagement_rate,
