@@ -5,10 +5,11 @@ observed, on a warehouse already holding a day of history (``production_data.bui
 snapshot rows, enriched metrics and velocity included):
 
 (a) the step: the functions the ``enriched_and_velocity`` multi-asset (``enriched_video_metrics`` and
-    ``video_velocity``) calls, in its order, on one connection: the registry load, ``enrich_windows``, the enriched
-    checks, ``write_enriched_and_velocity`` (both tables' windows replaced in one transaction, velocity computed
-    inside it, the step's wait for the warehouse added to poll_telemetry's row), the polling state (computed and
-    written), the velocity check, timed part by part; the per-window figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
+    ``video_velocity``) calls, in its order, on one connection: the registry load, ``enrich_windows``,
+    ``write_enriched_and_velocity`` (both tables' windows replaced in one transaction, velocity computed
+    inside it, the step's wait for the warehouse added to poll_telemetry's row) with the enriched checks in a thread
+    beside it, the polling state (computed and written) with the velocity check in a thread beside it and the
+    connection's close, timed part by part (a check's part is what was left to wait for); the per-window figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
 (b) plain DuckDB: the same two tables' rows computed by SQL straight into the tables (the registry read by
     ``read_json``), in one transaction on one connection;
 
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -147,26 +149,40 @@ def steps(directory: Path) -> Parts:
     keys = [window_key(START)]
     warehouse = directory / "warehouse.duckdb"
     t = Parts()
-    # enriched_and_velocity: one connection, both tables in one transaction, then the polling state
-    with t.connection(), metering() as waited, connect(warehouse) as connection:
-        with t("registry load"):
-            registry = load_registry(directory / "tracking_registry.json").to_frame()
-        with t("enrich_windows"):
-            enriched = enrich_windows(connection, registry, START, END)
-        with t("checks (enriched)"):
-            enriched_by_window(enriched, START, END, policy)
-        with t("write both (velocity_in_warehouse inside)"):
-            velocity = write_enriched_and_velocity(connection, START, END, enriched, velocity=True, waited=waited)
-        assert velocity is not None
-        with t("polling state"):
-            previous = read_fold(directory / "polling_state")
-            state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
-            write_polling_state(state, directory / "polling_state")
+    # enriched_and_velocity: one connection, both tables in one transaction, then the polling state; the checks in a
+    # thread beside the warehouse work, as the step runs them (the parts named "waited for" are what is left of them)
+    with ThreadPoolExecutor(1) as checks:
+        with t.connection(), metering() as waited, connect(warehouse) as connection:
+            with t("registry load"):
+                registry = load_registry(directory / "tracking_registry.json").to_frame()
+            with t("enrich_windows"):
+                enriched = enrich_windows(connection, registry, START, END)
+            enriched_checked = checks.submit(enriched_by_window, enriched, START, END, policy)
+            with t("write both (velocity_in_warehouse inside)"):
+                velocity = write_enriched_and_velocity(
+                    connection,
+                    START,
+                    END,
+                    enriched,
+                    velocity=True,
+                    waited=waited,
+                    gate=lambda: all(o.passed for by in enriched_checked.result().values() for o in by.values()),
+                )
+            with t("checks (enriched), waited for"):
+                enriched_checked.result()
+            assert velocity is not None
+            velocity_checked = checks.submit(
+                schema_by_window, "velocity_schema", velocity_schema, velocity, START, END, policy
+            )
+            with t("polling state"):
+                previous = read_fold(directory / "polling_state")
+                state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
+                write_polling_state(state, directory / "polling_state")
+        with t("checks (velocity), waited for"):
+            velocity_checked.result()
     with t("figures"):
         figures.enriched_figures(enriched, keys)
         figures.velocity_figures(velocity, keys, AFTER + WINDOW)
-    with t("checks (velocity)"):
-        schema_by_window("velocity_schema", velocity_schema, velocity, START, END, policy)
     return t
 
 

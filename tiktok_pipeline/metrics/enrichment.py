@@ -31,14 +31,26 @@ PREFERRED_SOURCE = "display_api"
 def one_source_per_video(snapshots: pl.DataFrame) -> pl.DataFrame:
     """The rows of one source per (window, video): the Display API's when it observed the video in the window, else
     the first other source's by name. Rows of one source are kept whole (a duplicate of one source stays, for the
-    checks to see): counts of two sources are never combined or chosen between field by field."""
+    checks to see): counts of two sources are never combined or chosen between field by field. Rows keep their order.
+
+    Rows without a source (written before sources were recorded) are the Display API's. When every row is the Display
+    API's (the analytics provider off: every window of most installations) nothing is chosen; otherwise only the
+    other sources' rows are compared, by an anti-join on the Display API's keys (a window function over every row
+    cost 108 ms a window at 100,000 videos; issue 13)."""
     if snapshots.is_empty() or "source" not in snapshots.columns:
         return snapshots
-    source = pl.col("source").fill_null(PREFERRED_SOURCE)  # rows written before sources were recorded
-    rank = pl.when(source == PREFERRED_SOURCE).then(0).otherwise(1)
-    ranked = snapshots.with_columns(source, rank.alias("_rank"))
-    best = pl.col("source").filter(pl.col("_rank") == pl.col("_rank").min()).min().over("window_start", "video_id")
-    return ranked.filter(pl.col("source") == best).drop("_rank")
+    if snapshots["source"].null_count():
+        snapshots = snapshots.with_columns(pl.col("source").fill_null(PREFERRED_SOURCE))
+    preferred = snapshots["source"] == PREFERRED_SOURCE
+    if preferred.all():
+        return snapshots
+    keys = ["window_start", "video_id"]
+    indexed = snapshots.with_row_index("_row")
+    kept = indexed.filter(preferred)
+    others = indexed.filter(~preferred).join(kept.select(keys).unique(), on=keys, how="anti", nulls_equal=True)
+    first = others.group_by(keys).agg(pl.col("source").min().alias("_first"))
+    chosen = others.join(first, on=keys, nulls_equal=True).filter(pl.col("source") == pl.col("_first"))
+    return pl.concat([kept, chosen.drop("_first")]).sort("_row").drop("_row")
 
 
 def engagement_rate() -> pl.Expr:

@@ -6,6 +6,7 @@ Velocity reads the enriched rows from the warehouse, so inside one transaction i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
@@ -27,12 +28,15 @@ def write_enriched_and_velocity(
     velocity: bool,
     waited: WaitMeter | None = None,
     wait_totals: dict[str, float] | None = None,
+    gate: Callable[[], bool] | None = None,
 ) -> pl.DataFrame | None:
     """Replace the windows ``[start, end)`` of ``enriched_video_metrics`` by ``enriched`` (None: left as it is) and,
     when ``velocity``, of ``video_velocity`` by the rows computed from the enriched table as it then stands, all in
     ONE transaction (re-run whole on a DuckLake commit conflict). Returns the velocity rows written (None when not
     asked). ``waited``: the step's wait for the warehouse so far, added in the same transaction to poll_telemetry's
-    rows of these windows (their totals go into ``wait_totals``, by window key)."""
+    rows of these windows (their totals go into ``wait_totals``, by window key). ``gate``: asked once velocity is
+    computed, whether it may be written (the enriched rows' blocking checks, running meanwhile in another thread); when
+    it says no, velocity is not written and None is returned."""
     write_enriched = (
         prepare_window_writes(start, end, Write(ENRICHED_VIDEO_METRICS, enriched)) if enriched is not None else None
     )
@@ -47,6 +51,8 @@ def write_enriched_and_velocity(
         if not velocity:
             return None
         rows = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)
+        if gate is not None and not gate():
+            return None
         prepare_window_writes(start, end, Write(VIDEO_VELOCITY, rows))(connection)
         return rows
 

@@ -6,6 +6,8 @@ cost a second WAL checkpoint); selected alone, each writes only its own table. A
 enriched rows keeps velocity from being computed or written, as when they were two steps.
 """
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,7 +97,11 @@ def enriched_and_velocity(
     enriched = outcomes = state = None
     parts: list[pl.DataFrame | None] = [None] * len(spans)
     wait_totals: dict[str, float] = {}  # each window's steps' wait for the warehouse (poll_telemetry), by key
-    with metering() as waited:  # every connection of the step: a window's total counts the turns before its own
+    velocity_checked: Future | None = None
+    # a step's checks run in a thread beside its warehouse work (DuckDB lets go of the GIL while it works): the
+    # enriched rows' checks while velocity is computed (written only if no blocking check failed), velocity's while
+    # the polling state is refreshed and the connection closes (issue 13: a window's steps within 1.5x plain DuckDB)
+    with metering() as waited, ThreadPoolExecutor(1, thread_name_prefix="window-checks") as checks:
         if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
             registry = tracking_registry.load().to_frame()
             for i, (lo, hi) in enumerate(spans):
@@ -108,10 +114,10 @@ def enriched_and_velocity(
         # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
         with turn_connections(spans, warehouse.connection, warehouse.urgent_waiting) as each_turn:
             for i, ((lo, hi), connection) in enumerate(each_turn):
+                enriched_checked: Future | None = None
                 if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
                     enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
-                    outcomes = enriched_by_window(enriched, start, end, quality.policy)
-                    blocked = _blocking_failures(outcomes)
+                    enriched_checked = checks.submit(enriched_by_window, enriched, start, end, quality.policy)
                 rows = write_enriched_and_velocity(
                     connection,
                     lo,
@@ -120,10 +126,23 @@ def enriched_and_velocity(
                     velocity=VELOCITY in selected and not blocked,
                     waited=waited,
                     wait_totals=wait_totals,
+                    gate=None if enriched_checked is None else _passes(enriched_checked),
                 )
+                if enriched_checked is not None:
+                    outcomes = enriched_checked.result()
+                    blocked = _blocking_failures(outcomes)
                 if rows is not None:
                     written.append(rows)
                 if i == len(spans) - 1 and written:
+                    velocity_checked = checks.submit(
+                        schema_by_window,
+                        "velocity_schema",
+                        velocity_schema,
+                        pl.concat(written, how="vertical_relaxed"),
+                        start,
+                        end,
+                        quality.policy,
+                    )
                     # The fold is read and written under the warehouse lock, so it always matches the tables it has
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
                     state_dir = Path(polling.state_dir)
@@ -154,8 +173,13 @@ def enriched_and_velocity(
             asset_key=VELOCITY,
             metadata={**totals, "tracked_videos_after_run": state.videos.height if state else 0},
         )
-        checked = schema_by_window("velocity_schema", velocity_schema, velocity, start, end, quality.policy)
-        yield from window_check_events(context, VELOCITY, checked, severities(VELOCITY_CHECKS))
+        assert velocity_checked is not None  # submitted with the last turn's rows
+        yield from window_check_events(context, VELOCITY, velocity_checked.result(), severities(VELOCITY_CHECKS))
+
+
+def _passes(checked: Future) -> Callable[[], bool]:
+    """Whether no blocking check of the enriched rows failed (``checked``: their outcomes, waited for when asked)."""
+    return lambda: not _blocking_failures(checked.result())
 
 
 def _blocking_failures(outcomes) -> str:
