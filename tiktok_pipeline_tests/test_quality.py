@@ -90,7 +90,9 @@ def test_bad_record_share_over_the_threshold_fails_its_check(settings):
 @pytest.mark.both_backends
 def test_structural_failure_blocks_downstream(settings):
     assert materialize_range(settings, T0, T0).success
+    velocity_sql = "SELECT * FROM video_velocity ORDER BY ALL"
     with open_warehouse(settings, read_only=False) as con:  # a writer bug: negative views, a duplicate row
+        velocity_before = con.execute(velocity_sql).fetchall()
         con.execute(
             "UPDATE raw_video_snapshots SET view_count = -1 WHERE video_id = (SELECT min(video_id) FROM raw_video_snapshots)"
         )
@@ -111,6 +113,8 @@ def test_structural_failure_blocks_downstream(settings):
     assert not result.success
     materialized = {e.asset_key.to_user_string() for e in result.all_events if e.is_step_materialization}
     assert "video_velocity" not in materialized
+    with open_warehouse(settings) as con:  # computed beside the checks, but never written: the first run's rows stay
+        assert velocity_before and con.execute(velocity_sql).fetchall() == velocity_before
 
 
 def test_more_interactions_than_views_warns_its_window_and_every_window_gets_velocity(settings):
