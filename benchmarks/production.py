@@ -331,13 +331,21 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
-def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[list[float], float]:
+def _launched(
+    directory: Path,
+    work: Path,
+    runs: list[dict[str, str]],
+    *,
+    python_file: str | None = None,
+    op: str = LAUNCHED_OP,
+) -> tuple[list[float], float]:
     """Submit one run per tag set through the instance's run launcher, one after the other; each run's wall seconds.
 
     This is how the daemon starts a backfill's runs: ``instance.submit_run`` → ``DefaultRunLauncher`` →
     the code server starts a run worker process, whose multiprocess executor starts a process per
     step. Not included: the daemon's queue and backfill ticks (seconds each), so this is a lower bound.
-    The code server is started once, as the daemon keeps its own running.
+    The code server is started once, as the daemon keeps its own running. ``python_file``: load the definitions of
+    that file instead of ``tiktok_pipeline.definitions`` (``benchmarks/backfill_floor.py``); ``op``: the step to run.
     """
     import dagster as dg
     from dagster._cli.job import _create_run  # what `dagster job launch` calls
@@ -352,7 +360,11 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
 
     os.environ.update(_env(directory, work))  # the code server and run workers inherit it
     walls, largest = [], 0.0
-    opts = WorkspaceOpts(module_name=("tiktok_pipeline.definitions",), working_directory=os.getcwd())
+    opts = (
+        WorkspaceOpts(python_file=(python_file,), working_directory=os.getcwd())
+        if python_file
+        else WorkspaceOpts(module_name=("tiktok_pipeline.definitions",), working_directory=os.getcwd())
+    )
     with dg.DagsterInstance.get() as instance, get_workspace_from_cli_opts(instance, __version__, opts) as workspace:
         location = get_code_location_from_workspace(workspace, None)
         repository = get_remote_repository_from_code_location(location, None)
@@ -366,7 +378,7 @@ def _launched(directory: Path, work: Path, runs: list[dict[str, str]]) -> tuple[
                 remote_job=job,
                 run_config={},
                 tags=tags,
-                op_selection=[LAUNCHED_OP],
+                op_selection=[op],
                 run_id=None,
             )
             before = _descendants()  # the code server: it is not part of a run
