@@ -22,7 +22,6 @@ Run: .venv/bin/python benchmarks/backfill_floor.py              (about 5 minutes
 Timings move with the machine's load: the script prints the load average.
 """
 
-
 import argparse
 import os
 import shutil
