@@ -125,6 +125,7 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDB
 
 def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
     """ROLLBACK, unless the failed statement (a conflicting COMMIT) already ended the transaction."""
+    migrate.forget(connection)  # a table created in the transaction is gone
     try:
         connection.execute("ROLLBACK")
     except duckdb.TransactionException as error:
@@ -240,7 +241,11 @@ def table_exists(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def tables_present(connection: duckdb.DuckDBPyConnection, names: list[str]) -> set[str]:
-    """Which of ``names`` the warehouse has tables of (one catalog query for all)."""
+    """Which of ``names`` the warehouse has tables (or views) of: from the connection's remembered catalog when it
+    lists them all (:func:`tiktok_pipeline.warehouse.migrate.catalog`), else one catalog query for all."""
+    known = migrate.catalog(connection)
+    if all(name in known for name in names):
+        return set(names)
     sql = "SELECT DISTINCT table_name FROM information_schema.tables WHERE list_contains(?, table_name)"
     return {row[0] for row in connection.execute(sql, [names]).fetchall()}
 

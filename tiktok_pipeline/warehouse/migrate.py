@@ -15,6 +15,7 @@ A table the warehouse holds at a version newer than its declaration is refused (
 from __future__ import annotations
 
 import importlib.metadata
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,6 +138,7 @@ def apply(
     against the table's columns first, so running it again changes nothing.
     """
     specs = list(specs)
+    forget(connection)  # what follows may create or alter tables
     changes = plan(connection, specs, create=create)
     if not changes:
         return []
@@ -187,12 +189,33 @@ def _record(connection: duckdb.DuckDBPyConnection, changes: list[Change]) -> Non
         connection.unregister("_schema_versions")
 
 
+_CATALOGS: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, dict[str, dict[str, str]]] = weakref.WeakKeyDictionary()
+"""Per open connection: its warehouse's tables and their columns as read by its first :func:`catalog` (issue 13: a
+window's step asked DuckDB's catalog five times, 2-4 ms each after the first). Forgotten when this process changes
+them (:func:`apply`) or a transaction rolls back (``warehouse.io``), so a table this process created and rolled
+back is never taken as present. Tables are only ever added or widened (migrations go forward), so what is listed
+stays true; a table another process creates meanwhile is not listed, and is looked up again when asked for."""
+
+
+def catalog(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Table → {column: type} of the connection's warehouse: one catalog query per connection, then remembered."""
+    tables = _CATALOGS.get(connection)
+    if tables is None:
+        tables = _CATALOGS[connection] = _columns(connection, None)
+    return tables
+
+
+def forget(connection: duckdb.DuckDBPyConnection) -> None:
+    """Read the catalog again on the connection's next :func:`catalog` (its tables may have changed)."""
+    _CATALOGS.pop(connection, None)
+
+
 def ensure_table(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[Change]:
     """Before a write of ``spec``'s table (in the writer's transaction): create it, or migrate it forward.
 
-    One catalog lookup when the table's columns are already exactly the declared ones (every write but the
-    first of a release), then nothing is read from ``schema_versions``."""
-    present = _columns(connection, [spec.name]).get(spec.name)
+    Nothing is read when the connection's :func:`catalog` has the table with exactly the declared columns (every
+    write but the first of a release), not even ``schema_versions``."""
+    present = catalog(connection).get(spec.name)
     if present is not None and _current(spec, present):
         return []
     return apply(connection, [spec], create=True)
