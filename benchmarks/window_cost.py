@@ -18,7 +18,9 @@ ratio, less moved by load spikes); then checks that both wrote the same rows (a 
 of the window), and prints the ratios and both breakdowns. Last, for
 context, the same window through ``dg.materialize`` of the two assets in-process (best of ``--repeats``).
 
-Run: .venv/bin/python benchmarks/window_cost.py                  (about 5 minutes on 2 cores)
+Also (a) with the checks in series (before the step ran them in a thread), alternating with the others.
+
+Run: .venv/bin/python benchmarks/window_cost.py                  (about 6 minutes on 2 cores)
      .venv/bin/python benchmarks/window_cost.py --videos 10000   (one size)
 Timings move with the machine's load: the script prints the load average before and after.
 """
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -130,8 +132,24 @@ class Parts:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
 
 
-def steps(directory: Path) -> Parts:
-    """(a): what the ``enriched_and_velocity`` step does for the window, part by part (figures apart)."""
+class InSeries:
+    """An executor that runs what it is given at once, in the caller's thread (the checks before issue 13's threads)."""
+
+    def __enter__(self) -> InSeries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+def steps(directory: Path, beside: bool = True) -> Parts:
+    """(a): what the ``enriched_and_velocity`` step does for the window, part by part (figures apart); ``beside``:
+    the checks in a thread beside the warehouse work as the step runs them, else in series (the "submit" parts)."""
     from tiktok_pipeline.governance import window_figures as figures
     from tiktok_pipeline.ingest import registry as registry_module
     from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
@@ -151,13 +169,14 @@ def steps(directory: Path) -> Parts:
     t = Parts()
     # enriched_and_velocity: one connection, both tables in one transaction, then the polling state; the checks in a
     # thread beside the warehouse work, as the step runs them (the parts named "waited for" are what is left of them)
-    with ThreadPoolExecutor(1) as checks:
+    with ThreadPoolExecutor(1) if beside else InSeries() as checks:
         with t.connection(), metering() as waited, connect(warehouse) as connection:
             with t("registry load"):
                 registry = load_registry(directory / "tracking_registry.json").to_frame()
             with t("enrich_windows"):
                 enriched = enrich_windows(connection, registry, START, END)
-            enriched_checked = checks.submit(enriched_by_window, enriched, START, END, policy)
+            with t("checks (enriched), submit"):
+                enriched_checked = checks.submit(enriched_by_window, enriched, START, END, policy)
             with t("write both (velocity_in_warehouse inside)"):
                 velocity = write_enriched_and_velocity(
                     connection,
@@ -171,9 +190,10 @@ def steps(directory: Path) -> Parts:
             with t("checks (enriched), waited for"):
                 enriched_checked.result()
             assert velocity is not None
-            velocity_checked = checks.submit(
-                schema_by_window, "velocity_schema", velocity_schema, velocity, START, END, policy
-            )
+            with t("checks (velocity), submit"):
+                velocity_checked = checks.submit(
+                    schema_by_window, "velocity_schema", velocity_schema, velocity, START, END, policy
+                )
             with t("polling state"):
                 previous = read_fold(directory / "polling_state")
                 state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
@@ -275,11 +295,12 @@ def measure(videos: int, history_rows: int, repeats: int, work: Path, say: Calla
     say(f"[{videos:,}] built {built.history_rows:,} rows of history in {time.perf_counter() - began:.0f} s")
     a_dir, b_dir, c_dir = (_copy(built_dir, work / f"{name}-{videos}") for name in ("steps", "sql", "materialize"))
     seed = _seed_polling_state(a_dir)
-    a_runs, b_runs = [], []
+    a_runs, s_runs, b_runs = [], [], []
     for _ in range(repeats):
-        shutil.rmtree(a_dir / "polling_state", ignore_errors=True)
-        shutil.copytree(seed, a_dir / "polling_state")  # as the previous window's run left it
-        a_runs.append(steps(a_dir))
+        for beside, runs in ((True, a_runs), (False, s_runs)):
+            shutil.rmtree(a_dir / "polling_state", ignore_errors=True)
+            shutil.copytree(seed, a_dir / "polling_state")  # as the previous window's run left it
+            runs.append(steps(a_dir, beside))
         b_runs.append(plain_sql(b_dir))
     same = checksums(a_dir) == checksums(b_dir)
     defs = build_definitions(_settings(c_dir, work / f"home-{videos}"))
@@ -302,8 +323,10 @@ def measure(videos: int, history_rows: int, repeats: int, work: Path, say: Calla
         "window_rows": built.window_rows,
         "history_rows": built.history_rows,
         "a": _best(a_runs),
+        "series": _best(s_runs),
         "b": _best(b_runs),
         "paired": statistics.median(_core(a) / _core(b) for a, b in zip(a_runs, b_runs, strict=True)),
+        "paired_series": statistics.median(_core(a) / _core(b) for a, b in zip(s_runs, b_runs, strict=True)),
         "same": same,
         "checksums": checksums(a_dir),
         "materialize": min(walls),
@@ -329,9 +352,10 @@ def main(argv: list[str] | None = None) -> None:
             results.append(r)
             a, b = sum(r["a"].seconds.values()), sum(r["b"].seconds.values())
             say(f"[{videos:,}] same rows in both: {r['same']} {r['checksums']}")
-            say(f"[{videos:,}] breakdown of (a), best run:")
-            for name, seconds in sorted(r["a"].seconds.items(), key=lambda kv: -kv[1]):
-                say(f"    {name:<30} {seconds * 1000:8.1f} ms")
+            for side, label in (("a", "(a)"), ("series", "(a) with the checks in series")):
+                say(f"[{videos:,}] breakdown of {label}, best run:")
+                for name, seconds in sorted(r[side].seconds.items(), key=lambda kv: -kv[1]):
+                    say(f"    {name:<30} {seconds * 1000:8.1f} ms")
             say(f"[{videos:,}] breakdown of (b), best run:")
             for name, seconds in r["b"].seconds.items():
                 say(f"    {name:<30} {seconds * 1000:8.1f} ms")
@@ -339,17 +363,20 @@ def main(argv: list[str] | None = None) -> None:
     say("")
     say(
         "| videos (window rows; history rows) | (a) steps | (a) without figures | (b) plain DuckDB | ratio"
-        " | median of the paired ratios | whole in-process run |"
+        " | median of the paired ratios | (a) with the checks in series: without figures, ratio, paired"
+        " | whole in-process run |"
     )
-    say("|---|---|---|---|---|---|---|")
+    say("|---|---|---|---|---|---|---|---|")
     for r in results:
         a = sum(r["a"].seconds.values())
         a_core = a - r["a"].seconds.get("figures", 0.0)
         b = sum(r["b"].seconds.values())
+        series = _core(r["series"])
         say(
             f"| {r['videos']:,} ({r['window_rows']:,}; {r['history_rows']:,}) | {a:.3f} s | {a_core:.3f} s"
             f" | {b:.3f} s | {a_core / b:.2f}x ({'met' if a_core <= 1.5 * b else 'MISSED'}: target <= 1.5x)"
-            f" | {r['paired']:.2f}x | {r['materialize']:.2f} s |"
+            f" | {r['paired']:.2f}x | {series:.3f} s, {series / b:.2f}x, {r['paired_series']:.2f}x"
+            f" | {r['materialize']:.2f} s |"
         )
 
 
