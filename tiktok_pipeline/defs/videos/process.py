@@ -9,6 +9,7 @@ enriched rows keeps velocity from being computed or written, as when they were t
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -112,7 +113,8 @@ def enriched_and_velocity(
         blocked = _blocking_failures(outcomes)
         written = []
         # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
-        with turn_connections(spans, warehouse.connection, warehouse.urgent_waiting) as each_turn:
+        bulk = partial(warehouse.connection, bulk=len(spans) > 1)  # a range's turns: fewer WAL checkpoints
+        with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
             for i, ((lo, hi), connection) in enumerate(each_turn):
                 enriched_checked: Future | None = None
                 if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
