@@ -31,6 +31,8 @@ from tiktok_pipeline.warehouse.io import connect
 from tiktok_pipeline.warehouse.lock import lock_path, warehouse_lock
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 
+pytestmark = pytest.mark.heavy(55)  # seconds of a core, measured alone: started first under pytest-xdist
+
 WINDOWS = ("2026-11-20-10:00", "2026-11-20-10:05")
 WINDOW_ASSETS = "raw_video_snapshots,raw_creator_snapshots,display_api_quarantine,poll_telemetry,enriched_video_metrics,video_velocity"
 LOCK_ERROR = "Could not set lock"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,8 @@ from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fol
 from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW
+
+pytestmark = pytest.mark.heavy(30)  # seconds of a core, measured alone: started first under pytest-xdist
 
 DAY = datetime(2026, 11, 20)
 HORIZON = timedelta(hours=30)
