@@ -1,5 +1,6 @@
 """Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,20 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 install_sqlite_without_fsync()  # see tiktok_pipeline_tests/sqlite_no_fsync.py
+
+
+def _walk_the_defs_folder_once() -> None:
+    """``build_definitions`` walks ``tiktok_pipeline/defs/`` at every call (a tenth of a second), and finds the same
+    objects every time: module-level definitions of modules imported once per process (the walk's result is only a
+    ``Definitions`` holding them, which nothing alters). Tests build definitions for every run they materialise, so
+    in the test process the walk is done once; the settings, resources and policies are still applied at every call,
+    and a process a test starts loads everything itself."""
+    from tiktok_pipeline import definitions
+
+    definitions.load_defs_folder = functools.cache(definitions.load_defs_folder)
+
+
+_walk_the_defs_folder_once()
 
 
 @pytest.fixture
