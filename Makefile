@@ -14,8 +14,10 @@ dev: $(STAMP)
 # per core; a module's tests stay together in one worker, so a module-scoped fixture is built once). Two passes of one
 # worker per core keep every core busy until the last module ends, whichever pass finishes first, and fill the time
 # a test waits on the disk, PostgreSQL or a subprocess. The DuckLake pass's output is printed when both have finished.
+# Modules are handed out in the suite's order (--no-loadscope-reorder), which puts those marked `heavy` first
+# (tiktok_pipeline_tests/conftest.py); pytest-xdist's own order, the most tests first, left them for last.
 TEST_WORKERS ?= auto
-XDIST := -n $(TEST_WORKERS) --dist loadfile
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	@lake_log=$$(mktemp); \
 	TIKTOK_TEST_WAREHOUSE=ducklake $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS) >"$$lake_log" 2>&1 & lake=$$!; \

@@ -1,5 +1,6 @@
 """Shared fixtures: settings pointing at a temporary warehouse, landing zone and token store."""
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +17,28 @@ from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_with
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 BOTH_BACKENDS = "both_backends"
 FILE_BACKEND_ONLY = "file_backend_only"
+HEAVY = "heavy"
+"""Marks a module that keeps a core busy for long (``heavy(seconds)``): pytest-xdist is handed it first."""
 """Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 # A fixed past window, so runs are deterministic whatever the wall clock says.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 install_sqlite_without_fsync()  # see tiktok_pipeline_tests/sqlite_no_fsync.py
+
+
+def _walk_the_defs_folder_once() -> None:
+    """``build_definitions`` walks ``tiktok_pipeline/defs/`` at every call (a tenth of a second), and finds the same
+    objects every time: module-level definitions of modules imported once per process (the walk's result is only a
+    ``Definitions`` holding them, which nothing alters). Tests build definitions for every run they materialise, so
+    in the test process the walk is done once; the settings, resources and policies are still applied at every call,
+    and a process a test starts loads everything itself."""
+    from tiktok_pipeline import definitions
+
+    definitions.load_defs_folder = functools.cache(definitions.load_defs_folder)
+
+
+_walk_the_defs_folder_once()
 
 
 @pytest.fixture
@@ -109,6 +126,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{FILE_BACKEND_ONLY}: left out of the DuckLake pass (it compares a lake with the file itself, or starts "
         "processes whose warehouse is not the test's)",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{HEAVY}(seconds): a module taking about `seconds` of a core (measured alone); the heaviest run first, so "
+        "that under pytest-xdist none is left to end a pass alone while the other workers idle",
+    )
 
 
 def _on_lake() -> bool:
@@ -124,9 +146,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On a lake, a test that never uses ``settings`` (so never the lake) is deselected: it ran in the file pass; so is
-    one marked ``file_backend_only``."""
-    if not _on_lake():
-        return
+    one marked ``file_backend_only``. Then the modules marked ``heavy`` go first, the heaviest first (the rest keep
+    their order).
+
+    ``make test`` runs ``--dist loadfile --no-loadscope-reorder``: a worker is handed whole modules in this order,
+    the next when it runs short. pytest-xdist's own order (the most tests first) put the modules of a few long tests
+    (the CLI bursts, the fuzz) last, where one worker ran them alone while the other had nothing left."""
+    if _on_lake():
+        _keep_lake_tests(config, items)
+    items.sort(key=_heavy_seconds, reverse=True)  # stable: modules stay together, the others in collection order
+
+
+def _heavy_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker(HEAVY)
+    return float(marker.args[0]) if marker is not None else 0.0
+
+
+def _keep_lake_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep = [
         item
         for item in items

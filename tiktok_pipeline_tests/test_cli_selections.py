@@ -21,6 +21,8 @@ import pytest
 from tiktok_pipeline.settings import PROJECT_ROOT
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 
+pytestmark = pytest.mark.heavy(43)  # seconds of a core, measured alone: started first under pytest-xdist
+
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 WINDOW = "2026-11-20-10:00"
 WINDOW_START = datetime(2026, 11, 20, 10, 0)

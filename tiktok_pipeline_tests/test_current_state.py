@@ -16,6 +16,8 @@ from tiktok_pipeline_tests.conftest import open_warehouse
 from .conftest import T0
 from .test_assets import materialize_range, read
 
+pytestmark = pytest.mark.heavy(31)  # seconds of a core, measured alone: started first under pytest-xdist
+
 STATE = "video_current_state"
 
 

@@ -26,6 +26,8 @@ from tiktok_pipeline.windows import WINDOW, latest_closed_window, window_key
 
 from .test_polling_sensor import Clock, make_sensor, plan_of, tick
 
+pytestmark = pytest.mark.heavy(21)  # seconds of a core, measured alone: started first under pytest-xdist
+
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
 KEY = "2026-11-20-10:35"
 

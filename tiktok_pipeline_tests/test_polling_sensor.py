@@ -20,6 +20,8 @@ from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .test_assets import materialize_range
 
+pytestmark = pytest.mark.heavy(20)  # seconds of a core, measured alone: started first under pytest-xdist
+
 T = datetime(2026, 11, 20, 10, 40, 12, tzinfo=UTC)  # the 10:35 window has just closed
 KEY = "2026-11-20-10:35"
 

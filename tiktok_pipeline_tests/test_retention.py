@@ -19,6 +19,8 @@ from tiktok_pipeline_tests.conftest import open_warehouse
 
 from .test_assets import materialize_range, read
 
+pytestmark = pytest.mark.heavy(29)  # seconds of a core, measured alone: started first under pytest-xdist
+
 UTC = UTC
 EVENING = datetime(2026, 11, 19, 23, 50, tzinfo=UTC)  # windows 23:50, 23:55 (the 19th), 00:00, 00:05 (the 20th)
 WINDOW_TABLES = ("raw_video_snapshots", "raw_creator_snapshots", "enriched_video_metrics", "video_velocity")

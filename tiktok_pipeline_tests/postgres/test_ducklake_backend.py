@@ -24,6 +24,8 @@ from tiktok_pipeline_tests.conftest import T0, lake_settings
 from tiktok_pipeline_tests.pg import Lake
 from tiktok_pipeline_tests.test_assets import TABLES, materialize_range
 
+pytestmark = pytest.mark.heavy(14)  # seconds of a core, measured alone: started first under pytest-xdist
+
 W0 = T0.replace(tzinfo=None)
 PER_RUN = ("log_id", "landing_file")
 """Columns that name the run's own responses (TikTok's log_id, the landing file): they differ between any two runs."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+import pytest
 
 from tiktok_pipeline.settings import Settings
 from tiktok_pipeline.warehouse import backends
@@ -39,6 +40,8 @@ from tiktok_pipeline_tests.postgres.test_warehouse_lock_runs import (
     wait_until,
 )
 from tiktok_pipeline_tests.test_assets import TABLES, materialize_range
+
+pytestmark = pytest.mark.heavy(85)  # seconds of a core, measured alone: started first under pytest-xdist
 
 HOOKS = Path(__file__).parents[1] / "hooks"
 PAUSE_ENV = "PIPELINE_TEST_PAUSE_IN_WRITE"

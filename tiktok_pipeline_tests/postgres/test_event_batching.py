@@ -11,9 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tiktok_pipeline.governance.event_batching import EVENT_BATCH_SIZE_ENV
 from tiktok_pipeline.settings import PROJECT_ROOT
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
+
+pytestmark = pytest.mark.heavy(13)  # seconds of a core, measured alone: started first under pytest-xdist
 
 WINDOWS = ("2026-11-20-10:00", "2026-11-20-10:05", "2026-11-20-10:10")
 ASSETS = ("raw_video_snapshots", "raw_creator_snapshots", "display_api_quarantine", "poll_telemetry")

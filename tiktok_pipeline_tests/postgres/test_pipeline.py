@@ -7,6 +7,7 @@ and with plain SQL on the database, proving that the rows really are in PostgreS
 from datetime import timedelta
 
 import dagster as dg
+import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from tiktok_pipeline.activation.alerts.triggers import AlertCursor
@@ -19,6 +20,8 @@ from tiktok_pipeline_tests.conftest import alerts_resource as plain_alerts_resou
 from tiktok_pipeline_tests.test_assets import materialize_range
 from tiktok_pipeline_tests.test_polling_sensor import Clock, make_sensor, plan_of, tick
 from tiktok_pipeline_tests.test_quality import edit_landing, first_video_record
+
+pytestmark = pytest.mark.heavy(17)  # seconds of a core, measured alone: started first under pytest-xdist
 
 RAW_CHECKS = 7  # raw_video_snapshots' checks
 DOWNSTREAM_CHECKS = 3  # enriched_video_metrics' two (structure, plausible engagement) and video_velocity's one

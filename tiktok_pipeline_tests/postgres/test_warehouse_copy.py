@@ -19,6 +19,8 @@ from tiktok_pipeline_tests.pg import Lake
 from tiktok_pipeline_tests.postgres.test_ducklake_backend import W0, _replace
 from tiktok_pipeline_tests.test_assets import materialize_range
 
+pytestmark = pytest.mark.heavy(17)  # seconds of a core, measured alone: started first under pytest-xdist
+
 PASSWORD = "hunter22"
 """Put in the lake's conninfo (the server trusts local connections, so it is never checked): it must never be printed."""
 

@@ -10,6 +10,7 @@ any Unicode including lone surrogates, booleans in number fields, nulls, missing
 from datetime import UTC, datetime
 
 import pandera.errors
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,8 @@ from tiktok_pipeline.quality.schemas import QualityPolicy, enriched_schema, raw_
 from tiktok_pipeline.sources.display_api.models import EARLIEST_CREATE_TIME
 from tiktok_pipeline.warehouse.tables import RAW_VIDEO_SNAPSHOTS
 from tiktok_pipeline_tests.unit.test_parse import store
+
+pytestmark = pytest.mark.heavy(25)  # seconds of a core, measured alone: started first under pytest-xdist
 
 WINDOW_START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 OBSERVED_AT = datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
