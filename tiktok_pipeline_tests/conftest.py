@@ -17,9 +17,9 @@ from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_with
 SHIPPED_REGISTRY = DATA_DIR / "tracking_registry.json"
 BOTH_BACKENDS = "both_backends"
 FILE_BACKEND_ONLY = "file_backend_only"
+"""Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 HEAVY = "heavy"
 """Marks a module that keeps a core busy for long (``heavy(seconds)``): pytest-xdist is handed it first."""
-"""Marks a warehouse-touching test that `make test` runs on the DuckDB file and again on a DuckLake."""
 # A fixed past window, so runs are deterministic whatever the wall clock says.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
