@@ -171,6 +171,8 @@ def steps(directory: Path, beside: bool = True) -> Parts:
     # thread beside the warehouse work, as the step runs them (the parts named "waited for" are what is left of them)
     with ThreadPoolExecutor(1) if beside else InSeries() as checks:
         with t.connection(), metering() as waited, connect(warehouse) as connection:
+            with t("polling state: the fold's read, submit"):
+                fold_read = checks.submit(read_fold, directory / "polling_state")
             with t("registry load"):
                 registry = load_registry(directory / "tracking_registry.json").to_frame()
             with t("enrich_windows"):
@@ -195,8 +197,7 @@ def steps(directory: Path, beside: bool = True) -> Parts:
                     schema_by_window, "velocity_schema", velocity_schema, velocity, START, END, policy
                 )
             with t("polling state"):
-                previous = read_fold(directory / "polling_state")
-                state = compute_polling_state(connection, HORIZON, previous=previous, window_start=START)
+                state = compute_polling_state(connection, HORIZON, previous=fold_read.result(), window_start=START)
                 write_polling_state(state, directory / "polling_state")
         with t("checks (velocity), waited for"):
             velocity_checked.result()

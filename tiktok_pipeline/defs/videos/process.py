@@ -117,6 +117,8 @@ def enriched_and_velocity(
         bulk = partial(warehouse.connection, bulk=len(spans) > 1)  # a range's turns: fewer WAL checkpoints
         with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
             for i, ((lo, hi), connection) in enumerate(each_turn):
+                if i == len(spans) - 1:  # read beside the last turn's work, under its lock, for the polling state
+                    fold_read = checks.submit(read_fold, Path(polling.state_dir))
                 enriched_checked: Future | None = None
                 if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
                     enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
@@ -150,7 +152,7 @@ def enriched_and_velocity(
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
                     state_dir = Path(polling.state_dir)
                     state = compute_polling_state(
-                        connection, polling.horizon, previous=read_fold(state_dir), window_start=start
+                        connection, polling.horizon, previous=fold_read.result(), window_start=start
                     )
                     write_polling_state(state, state_dir)
     velocity = pl.concat(written, how="vertical_relaxed") if written else None

@@ -110,13 +110,31 @@ _NO_VELOCITY = """SELECT video_id, views_per_minute, views_per_minute_at, moment
 ``window_start`` may follow it like :data:`_VELOCITY_ROWS`."""
 
 
-def _bounds(connection: duckdb.DuckDBPyConnection, table: str, column: str, after: datetime | None) -> tuple:
-    """``max(window_start)`` and ``max(column)`` of ``table``'s rows in windows after ``after`` (all when None)."""
-    where = "" if after is None else " WHERE window_start > ?"
-    rows = connection.execute(
-        f"SELECT max(window_start), max({column}) FROM {table}{where}", [] if after is None else [after]
-    ).fetchall()
-    return rows[0][0], rows[0][1]
+def _bounds(
+    connection: duckdb.DuckDBPyConnection,
+    raw_after: datetime | None,
+    velocity_after: datetime | None,
+    *,
+    velocity: bool,
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """``max(window_start)`` and ``max(observed_at)`` of the raw rows in windows after ``raw_after``, and
+    ``max(window_start)`` of the velocity rows after ``velocity_after`` (all when None; None without ``velocity``):
+    one query."""
+    raw_where = "" if raw_after is None else " WHERE window_start > $raw_after"
+    velocity_where = "" if velocity_after is None else " WHERE window_start > $velocity_after"
+    velocity_sql = (
+        f"(SELECT max(window_start) FROM {VIDEO_VELOCITY.name}{velocity_where})" if velocity else "NULL::TIMESTAMP"
+    )
+    params = {
+        **({} if raw_after is None else {"raw_after": raw_after}),
+        **({} if velocity_after is None or not velocity else {"velocity_after": velocity_after}),
+    }
+    row = connection.execute(
+        f"SELECT max(window_start), max(observed_at), {velocity_sql} FROM {RAW_VIDEO_SNAPSHOTS.name}{raw_where}",
+        params or None,
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
@@ -129,10 +147,7 @@ def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None, *,
     (``has_velocity``: whether the warehouse has the velocity table yet)."""
     raw_after = previous.raw_through if previous else None
     velocity_after = previous.velocity_through if previous else None
-    raw_through, raw_newest = _bounds(connection, RAW_VIDEO_SNAPSHOTS.name, "observed_at", raw_after)
-    velocity_through = (
-        _bounds(connection, VIDEO_VELOCITY.name, "window_start", velocity_after)[0] if has_velocity else None
-    )
+    raw_through, raw_newest, velocity_through = _bounds(connection, raw_after, velocity_after, velocity=has_velocity)
     newest = _latest(previous.newest if previous else None, raw_newest)
     since = newest - STATE_LOOKBACK if newest is not None else datetime.min
     velocity_rows = _VELOCITY_ROWS if has_velocity else _NO_VELOCITY
