@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +134,33 @@ def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_the_display_receiver_starts_with_the_manifests_environment_and_lands_a_signed_delivery(tmp_path):
-    (deployment,) = [d for d in deployments() if d["metadata"]["name"] == "tiktok-display-webhooks"]
+@contextmanager
+def _receiver(name: str, secret: str, banner: str, tmp_path: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """The manifest's deployment ``name`` and the URL of its command, started with the manifest's environment and
+    ``secret`` set (after checking that, without it, against the real API, the command refuses naming ``secret`` and
+    starts no server), printing ``banner`` with its URL and answering its probe; killed on leaving."""
+    (deployment,) = [d for d in deployments() if d["metadata"]["name"] == name]
     command = container(deployment)["command"]
-    # without the Secret's key, against the real API: a clear refusal naming the variable, no server
     refused = _start(command, _pod_env(deployment, tmp_path, {}))
     _, err = refused.communicate(timeout=60)
-    assert refused.returncode != 0 and "TIKTOK_CLIENT_SECRET" in err
-    process = _start(command, _pod_env(deployment, tmp_path, {"TIKTOK_CLIENT_SECRET": "test-only-secret"}))
+    assert refused.returncode != 0 and secret in err
+    process = _start(command, _pod_env(deployment, tmp_path, {secret: "test-only-secret"}))
     try:
         line = process.stdout.readline() if process.stdout else ""
-        assert "webhook receiver at http://" in line, line
+        assert f"{banner} at http://" in line, line
         url = line.split(" at ", 1)[1].split()[0]
         assert httpx.get(url.rstrip("/") + "/healthz").status_code == 200
+        yield deployment, url
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_the_display_receiver_starts_with_the_manifests_environment_and_lands_a_signed_delivery(tmp_path):
+    with _receiver("tiktok-display-webhooks", "TIKTOK_CLIENT_SECRET", "webhook receiver", tmp_path) as (
+        deployment,
+        url,
+    ):
         body = json.dumps(
             {
                 "client_key": plain_env(deployment)["TIKTOK_CLIENT_KEY"],
@@ -157,23 +173,10 @@ def test_the_display_receiver_starts_with_the_manifests_environment_and_lands_a_
         signature = sign("test-only-secret", int(time.time()), body)
         assert httpx.post(url, content=body, headers={"TikTok-Signature": signature}).status_code == 200
         assert list((tmp_path / "landing").rglob("*.jsonl.gz")), "the delivery was not landed on the volume"
-    finally:
-        process.kill()
-        process.wait(10)
 
 
 def test_the_shop_receiver_starts_with_the_manifests_environment_and_lands_a_signed_push(tmp_path):
-    (deployment,) = [d for d in deployments() if d["metadata"]["name"] == "tiktok-shop-webhooks"]
-    command = container(deployment)["command"]
-    refused = _start(command, _pod_env(deployment, tmp_path, {}))
-    _, err = refused.communicate(timeout=60)
-    assert refused.returncode != 0 and "TIKTOK_SHOP_APP_SECRET" in err
-    process = _start(command, _pod_env(deployment, tmp_path, {"TIKTOK_SHOP_APP_SECRET": "test-only-secret"}))
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        assert "push receiver at http://" in line, line
-        url = line.split(" at ", 1)[1].split()[0]
-        assert httpx.get(url.rstrip("/") + "/healthz").status_code == 200
+    with _receiver("tiktok-shop-webhooks", "TIKTOK_SHOP_APP_SECRET", "push receiver", tmp_path) as (deployment, url):
         stamp = int(time.time())
         data = {"order_id": "570001", "order_status": "AWAITING_SHIPMENT", "update_time": stamp - 60}
         body = json.dumps(
@@ -185,6 +188,3 @@ def test_the_shop_receiver_starts_with_the_manifests_environment_and_lands_a_sig
         signed = push_signature(key, "test-only-secret", body)
         assert httpx.post(url, content=body, headers={"Authorization": signed}).status_code == 200
         assert list((tmp_path / "landing").rglob("*.jsonl.gz")), "the push was not landed on the volume"
-    finally:
-        process.kill()
-        process.wait(10)
