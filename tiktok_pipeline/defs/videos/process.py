@@ -99,7 +99,9 @@ def enriched_and_velocity(
     enriched = outcomes = state = None
     parts: list[pl.DataFrame | None] = [None] * len(spans)
     wait_totals: dict[str, float] = {}  # each window's steps' wait for the warehouse (poll_telemetry), by key
+    velocity: pl.DataFrame | None = None  # every turn's velocity rows, once the last turn has written
     velocity_checked: Future | None = None
+    state_dir = Path(polling.state_dir)
     # a step's checks run in a thread beside its warehouse work (DuckDB lets go of the GIL while it works): the
     # enriched rows' checks while velocity is computed (written only if no blocking check failed), velocity's while
     # the polling state is refreshed and the connection closes (issue 13: a window's steps within 1.5x plain DuckDB)
@@ -118,7 +120,7 @@ def enriched_and_velocity(
         with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
             for i, ((lo, hi), connection) in enumerate(each_turn):
                 if i == len(spans) - 1:  # read beside the last turn's work, under its lock, for the polling state
-                    fold_read = checks.submit(read_fold, Path(polling.state_dir))
+                    fold_read = checks.submit(read_fold, state_dir)
                 enriched_checked: Future | None = None
                 if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
                     enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
@@ -139,23 +141,16 @@ def enriched_and_velocity(
                 if rows is not None:
                     written.append(rows)
                 if i == len(spans) - 1 and written:
+                    velocity = pl.concat(written, how="vertical_relaxed")
                     velocity_checked = checks.submit(
-                        schema_by_window,
-                        "velocity_schema",
-                        velocity_schema,
-                        pl.concat(written, how="vertical_relaxed"),
-                        start,
-                        end,
-                        quality.policy,
+                        schema_by_window, "velocity_schema", velocity_schema, velocity, start, end, quality.policy
                     )
                     # The fold is read and written under the warehouse lock, so it always matches the tables it has
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
-                    state_dir = Path(polling.state_dir)
                     state = compute_polling_state(
                         connection, polling.horizon, previous=fold_read.result(), window_start=start
                     )
                     write_polling_state(state, state_dir)
-    velocity = pl.concat(written, how="vertical_relaxed") if written else None
     if enriched is not None and outcomes is not None:
         by_window = figures.enriched_figures(enriched, keys)
         report_windows(context, ENRICHED, by_window)
