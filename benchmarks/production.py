@@ -125,11 +125,15 @@ def _pg_server() -> dict[str, Any]:
     }
 
 
+EVENT_LOG_CLASS_ENV = "BENCH_EVENT_LOG_CLASS"
+DAGSTER_EVENT_LOG_CLASS = "dagster._core.storage.event_log:ConsolidatedSqliteEventLogStorage"
+
+
 def _home(work: Path) -> Path:
-    """A DAGSTER_HOME configured like the project's dagster.yaml (SQLite, consolidated events, no pools), or with
-    deploy/dagster.yaml's PostgreSQL storage when :data:`PG_DB` is set, except that submitted runs are launched at
-    once (``DefaultRunCoordinator``) instead of waiting in the daemon's queue; the run launcher is the default one
-    (a run worker process per run)."""
+    """A DAGSTER_HOME configured like the measured code's dagster.yaml (SQLite, its event log class with consolidated
+    events, no pools: the current directory is the measured checkout), or with deploy/dagster.yaml's PostgreSQL
+    storage when :data:`PG_DB` is set, except that submitted runs are launched at once (``DefaultRunCoordinator``)
+    instead of waiting in the daemon's queue; the run launcher is the default one (a run worker process per run)."""
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     if PG_DB:
@@ -140,8 +144,13 @@ def _home(work: Path) -> Path:
             f"      password: '{pg['password']}'\n      db_name: {PG_DB}\n      scheme: postgresql+psycopg2\n"
         )
     else:
+        import yaml
+
+        shipped = yaml.safe_load((Path.cwd() / "dagster.yaml").read_text())["event_log_storage"]
+        if os.environ.get(EVENT_LOG_CLASS_ENV):  # module:Class, to measure another event log class on the same code
+            shipped["module"], shipped["class"] = os.environ[EVENT_LOG_CLASS_ENV].split(":")
         storage = (
-            "event_log_storage:\n  module: dagster._core.storage.event_log\n  class: ConsolidatedSqliteEventLogStorage\n"
+            f"event_log_storage:\n  module: {shipped['module']}\n  class: {shipped['class']}\n"
             f"  config:\n    base_dir: {home / 'storage' / 'events'}\n"
         )
     (home / "dagster.yaml").write_text(

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
-from tiktok_pipeline.settings import DATA_DIR, Settings
+from tiktok_pipeline.settings import DATA_DIR, PROJECT_ROOT, Settings
 from tiktok_pipeline_tests.pg import TEST_WAREHOUSE_ENV, Lake, fresh_lake, server_or_skip
 from tiktok_pipeline_tests.sqlite_no_fsync import install as install_sqlite_without_fsync
 
@@ -88,26 +90,18 @@ def open_warehouse(settings: Settings, *, read_only: bool = True) -> Iterator[du
         yield connection
 
 
-CONSOLIDATED_EVENTS = {
-    "event_log_storage": {
-        "module": "dagster._core.storage.event_log",
-        "class": "ConsolidatedSqliteEventLogStorage",
-        "config": {"base_dir": None},
-    }
-}
+def shipped_event_log(base_dir: Path) -> dict[str, Any]:
+    """dagster.yaml's event log storage (its class: consolidated events, one pooled engine) under ``base_dir``."""
+    shipped = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())["event_log_storage"]
+    return {"event_log_storage": {**shipped, "config": {"base_dir": str(base_dir)}}}
 
 
 @pytest.fixture
 def instance(tmp_path: Path):
-    """A temporary Dagster instance whose events are queryable across runs, like dagster.yaml's."""
+    """A temporary Dagster instance whose events are queryable across runs, with dagster.yaml's event log class."""
     import dagster as dg
 
-    overrides = {
-        "event_log_storage": {
-            **CONSOLIDATED_EVENTS["event_log_storage"],
-            "config": {"base_dir": str(tmp_path / "events")},
-        }
-    }
+    overrides = shipped_event_log(tmp_path / "events")
     with dg.instance_for_test(overrides=overrides) as test_instance:
         yield test_instance
 

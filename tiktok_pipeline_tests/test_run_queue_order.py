@@ -20,6 +20,7 @@ from tiktok_pipeline.defs.videos.jobs import WINDOW_JOB_NAME
 from tiktok_pipeline.defs.videos.sensors import PollCursor
 from tiktok_pipeline.ingest.polling.retry import RETRY_OF_TAG
 from tiktok_pipeline.windows import WINDOW, latest_closed_window, window_key
+from tiktok_pipeline_tests.conftest import shipped_event_log
 
 from .test_failed_windows import execute
 from .test_run_priority import sensor_tick
@@ -72,8 +73,7 @@ def _dequeue_all(workspace, names: dict[str, str]) -> list[str]:
 
 
 def test_the_queue_starts_the_live_window_then_the_retry_then_the_rest_in_order(settings, tmp_path):
-    events = {"module": "dagster._core.storage.event_log", "class": "ConsolidatedSqliteEventLogStorage"}
-    overrides = {**QUEUE, "event_log_storage": {**events, "config": {"base_dir": str(tmp_path / "events")}}}
+    overrides = {**QUEUE, **shipped_event_log(tmp_path / "events")}
     with dg.instance_for_test(overrides=overrides) as instance:
         [warm_up] = sensor_tick(settings, instance, None).run_requests
         failed_key = window_key(latest_closed_window(datetime.now(UTC)) - WINDOW)
