@@ -17,6 +17,7 @@ from tiktok_pipeline.metrics.velocity import HISTORY_LIMIT, velocity_in_warehous
 from tiktok_pipeline.warehouse.io import Write, prepare_window_writes, write_transaction
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
 from tiktok_pipeline.warehouse.waits import WaitMeter
+from tiktok_pipeline.windows import utc_naive
 
 
 def write_enriched_and_velocity(
@@ -29,6 +30,7 @@ def write_enriched_and_velocity(
     waited: WaitMeter | None = None,
     wait_totals: dict[str, float] | None = None,
     gate: Callable[[], bool] | None = None,
+    rows: pl.DataFrame | None = None,
 ) -> pl.DataFrame | None:
     """Replace the windows ``[start, end)`` of ``enriched_video_metrics`` by ``enriched`` (None: left as it is) and,
     when ``velocity``, of ``video_velocity`` by the rows computed from the enriched table as it then stands, all in
@@ -36,7 +38,8 @@ def write_enriched_and_velocity(
     asked). ``waited``: the step's wait for the warehouse so far, added in the same transaction to poll_telemetry's
     rows of these windows (their totals go into ``wait_totals``, by window key). ``gate``: asked once velocity is
     computed, whether it may be written (the enriched rows' blocking checks, running meanwhile in another thread); when
-    it says no, velocity is not written and None is returned."""
+    it says no, velocity is not written and None is returned. ``rows``: velocity rows of these windows computed
+    beforehand from ``enriched`` (a range's: :func:`velocity_by_turn`), written instead of computed here."""
     write_enriched = (
         prepare_window_writes(start, end, Write(ENRICHED_VIDEO_METRICS, enriched)) if enriched is not None else None
     )
@@ -50,11 +53,30 @@ def write_enriched_and_velocity(
                 wait_totals.update(totals)
         if not velocity:
             return None
-        rows = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT)
+        computed = rows
+        if computed is None:
+            computed = velocity_in_warehouse(
+                connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT
+            )
         if gate is not None and not gate():
             return None
-        prepare_window_writes(start, end, Write(VIDEO_VELOCITY, rows))(connection)
-        return rows
+        prepare_window_writes(start, end, Write(VIDEO_VELOCITY, computed))(connection)
+        return computed
 
     # a commit that conflicts with another writer (a DuckLake) re-runs it all: velocity then reads their rows too
     return write_transaction(connection, body)
+
+
+def velocity_by_turn(
+    connection: duckdb.DuckDBPyConnection, enriched: pl.DataFrame, spans: list[tuple[datetime, datetime]]
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """A range's velocity, computed once from its enriched rows (``enriched``, every window of ``spans``) before its
+    turns write them, and its rows of each span (for :func:`write_enriched_and_velocity`'s ``rows``). The same rows
+    as computing each turn's from the table once its enriched rows are written
+    (``unit/test_velocity_warehouse.py``), without reading up to a day of history again in every turn."""
+    start, end = spans[0][0], spans[-1][1]
+    velocity = velocity_in_warehouse(
+        connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=HISTORY_LIMIT, rows=enriched
+    )  # sorted by window
+    bounds = [velocity["window_start"].search_sorted(utc_naive(lo)) for lo, _ in spans] + [velocity.height]
+    return velocity, [velocity.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]

@@ -63,7 +63,7 @@ def in_warehouse(path: Path, enriched: pl.DataFrame, start: datetime, end: datet
 def in_polars(enriched: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     current = enriched.filter((pl.col("window_start") >= start) & (pl.col("window_start") < end))
     history = enriched.filter((pl.col("observed_at") >= start - LOOKBACK - LIMIT) & (pl.col("observed_at") < end))
-    return compute_velocity(current, history)
+    return compute_velocity(current, history, history_limit=LIMIT)
 
 
 COLUMNS = ENRICHED_VIDEO_METRICS.column_names[:5] + [
@@ -101,3 +101,42 @@ def test_empty_windows_give_an_empty_frame(tmp_path):
     enriched = observations(5)
     start = DAY + timedelta(days=2)
     assert in_warehouse(tmp_path / "w.duckdb", enriched, start, start + WINDOW).is_empty()
+
+
+@pytest.mark.parametrize(("seed", "first", "windows", "delay"), [(6, 0, 96, 0), (7, 30, 40, 240), (8, 90, 1, 60)])
+def test_a_windows_velocity_does_not_depend_on_the_range_it_is_computed_in(tmp_path, seed, first, windows, delay):
+    """Each window of a range gets what a run of that window alone gets: a baseline older than the history limit
+    before the row's own window is none, wherever the range starts (3 hours here, so 8 hours of windows cross it)."""
+    enriched = observations(seed, delay_seconds=delay)
+    start, end = DAY + first * WINDOW, DAY + (first + windows) * WINDOW
+    whole = in_warehouse(tmp_path / "w.duckdb", enriched, start, end).select(COLUMNS)
+    with connect(tmp_path / "w.duckdb") as connection:
+        alone = [
+            velocity_in_warehouse(
+                connection, ENRICHED_VIDEO_METRICS.name, DAY + w * WINDOW, DAY + (w + 1) * WINDOW, history_limit=LIMIT
+            ).select(COLUMNS)
+            for w in range(first, first + windows)
+        ]
+    assert whole.equals(pl.concat(alone))
+
+
+@pytest.mark.parametrize(("seed", "first", "windows", "delay"), [(9, 0, 96, 0), (10, 40, 24, 240), (11, 60, 1, 0)])
+def test_velocity_of_rows_about_to_be_written_is_theirs_once_written(tmp_path, seed, first, windows, delay):
+    """A range step computes velocity once from its enriched rows, before its turns write them: the same rows as
+    reading them back once written. The table still holds other rows for those windows (an earlier run on other
+    raw data), which must not count."""
+    enriched = observations(seed, delay_seconds=delay)
+    start, end = DAY + first * WINDOW, DAY + (first + windows) * WINDOW
+    in_range = (pl.col("window_start") >= start) & (pl.col("window_start") < end)
+    stale = enriched.with_columns(
+        pl.when(in_range).then(pl.col("view_count") * 3 + 7).otherwise(pl.col("view_count")).alias("view_count")
+    )
+    with connect(tmp_path / "w.duckdb") as connection:
+        replace_windows(connection, DAY, DAY + timedelta(days=1), Write(ENRICHED_VIDEO_METRICS, stale))
+        before = velocity_in_warehouse(
+            connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=LIMIT, rows=enriched.filter(in_range)
+        )
+        replace_windows(connection, start, end, Write(ENRICHED_VIDEO_METRICS, enriched.filter(in_range)))
+        after = velocity_in_warehouse(connection, ENRICHED_VIDEO_METRICS.name, start, end, history_limit=LIMIT)
+    assert before.height > 0 and before["baseline_observed_at"].null_count() < before.height
+    assert before.equals(after)

@@ -7,7 +7,7 @@ enriched rows keeps velocity from being written, as when they were two steps (a 
 while the checks run beside it, in a thread, and drops it).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -31,7 +31,7 @@ from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, VELOCI
 from tiktok_pipeline.governance import window_figures as figures
 from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
 from tiktok_pipeline.metrics.enrichment import enrich_windows
-from tiktok_pipeline.metrics.process import write_enriched_and_velocity
+from tiktok_pipeline.metrics.process import velocity_by_turn, write_enriched_and_velocity
 from tiktok_pipeline.quality.schemas import velocity_schema
 from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
 from tiktok_pipeline.warehouse.io import WarehouseResource
@@ -99,26 +99,40 @@ def enriched_and_velocity(
     enriched = outcomes = state = None
     parts: list[pl.DataFrame | None] = [None] * len(spans)
     wait_totals: dict[str, float] = {}  # each window's steps' wait for the warehouse (poll_telemetry), by key
-    velocity: pl.DataFrame | None = None  # every turn's velocity rows, once the last turn has written
+    velocity: pl.DataFrame | None = None  # every turn's velocity rows: a range's before its turns, else after them
+    velocity_parts: Sequence[pl.DataFrame | None] = [None] * len(spans)  # a range's, by turn, computed before writing
     velocity_checked: Future | None = None
     state_dir = Path(polling.state_dir)
     # a step's checks run in a thread beside its warehouse work (DuckDB lets go of the GIL while it works): the
     # enriched rows' checks while velocity is computed (written only if no blocking check failed), velocity's while
     # the polling state is refreshed and the connection closes (issue 13: a window's steps within 1.5x plain DuckDB)
     with metering() as waited, ThreadPoolExecutor(1, thread_name_prefix="window-checks") as checks:
-        if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
-            registry = tracking_registry.load().to_frame()
-            for i, (lo, hi) in enumerate(spans):
-                with warehouse.connection() as connection:
-                    parts[i] = enrich_windows(connection, registry, lo, hi)
-            enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
-            outcomes = enriched_by_window(enriched, start, end, quality.policy)
-        blocked = _blocking_failures(outcomes)
-        written = []
         # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
         bulk = partial(warehouse.connection, bulk=len(spans) > 1)  # a range's turns: fewer WAL checkpoints
+        range_checked: Future | None = None
+        if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
+            registry = tracking_registry.load().to_frame()
+            with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
+                for i, ((lo, hi), connection) in enumerate(each_turn):
+                    parts[i] = enrich_windows(connection, registry, lo, hi)
+            enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
+            range_checked = checks.submit(enriched_by_window, enriched, start, end, quality.policy)
+        blocked = ""
+        written = []
         with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
             for i, ((lo, hi), connection) in enumerate(each_turn):
+                if range_checked is not None and i == 0:
+                    # a range's velocity from its enriched rows in one query while their checks run; written by the
+                    # turns only if no blocking check failed, and checked in turn while they write
+                    assert enriched is not None  # read above, with its checks
+                    if VELOCITY in selected:
+                        velocity, velocity_parts = velocity_by_turn(connection, enriched, spans)
+                    outcomes = range_checked.result()
+                    blocked = _blocking_failures(outcomes)
+                    if blocked:
+                        velocity, velocity_parts = None, [None] * len(spans)
+                    elif velocity is not None:
+                        velocity_checked = _check_velocity(checks, velocity, start, end, quality.policy)
                 if i == len(spans) - 1:  # read beside the last turn's work, under its lock, for the polling state
                     fold_read = checks.submit(read_fold, state_dir)
                 enriched_checked: Future | None = None
@@ -134,6 +148,7 @@ def enriched_and_velocity(
                     waited=waited,
                     wait_totals=wait_totals,
                     gate=None if enriched_checked is None else _passes(enriched_checked),
+                    rows=velocity_parts[i],
                 )
                 if enriched_checked is not None:
                     outcomes = enriched_checked.result()
@@ -141,10 +156,9 @@ def enriched_and_velocity(
                 if rows is not None:
                     written.append(rows)
                 if i == len(spans) - 1 and written:
-                    velocity = pl.concat(written, how="vertical_relaxed")
-                    velocity_checked = checks.submit(
-                        schema_by_window, "velocity_schema", velocity_schema, velocity, start, end, quality.policy
-                    )
+                    if velocity is None:
+                        velocity = pl.concat(written, how="vertical_relaxed")
+                        velocity_checked = _check_velocity(checks, velocity, start, end, quality.policy)
                     # The fold is read and written under the warehouse lock, so it always matches the tables it has
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
                     state = compute_polling_state(
@@ -175,6 +189,11 @@ def enriched_and_velocity(
         )
         assert velocity_checked is not None  # submitted with the last turn's rows
         yield from window_check_events(context, VELOCITY, velocity_checked.result(), severities(VELOCITY_CHECKS))
+
+
+def _check_velocity(checks: ThreadPoolExecutor, velocity: pl.DataFrame, start, end, policy) -> Future:
+    """Velocity's checks of ``velocity`` (the windows ``[start, end)``), submitted to run beside the warehouse work."""
+    return checks.submit(schema_by_window, "velocity_schema", velocity_schema, velocity, start, end, policy)
 
 
 def _passes(checked: Future) -> Callable[[], bool]:
