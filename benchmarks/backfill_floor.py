@@ -118,7 +118,7 @@ def floor_step(context: dg.AssetExecutionContext):
 
 enable_event_batching()
 cheap_sqlite_commits()
-defs = dg.Definitions(assets=[floor_step])
+defs = dg.Definitions(assets=[floor_step], executor=dg.in_process_executor)  # as tiktok_pipeline.definitions
 
 
 # --- measuring -----------------------------------------------------------------------------------------------------

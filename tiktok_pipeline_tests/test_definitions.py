@@ -163,3 +163,11 @@ def test_video_current_state_is_the_now_group_beside_the_window_tables():
     names = {c.name for c in node.metadata["dagster/column_schema"].columns}
     assert {"window_start", "observed_at", "staleness_seconds", "momentum", "campaign_ids", "product_skus"} <= names
     assert "as of the refresh" in node.description and "top_movers_last_hour" in node.description
+
+
+def test_every_job_runs_its_steps_in_the_runs_own_process():
+    """The UI's materialisations and backfills (Dagster's implicit asset job) included: no process start per step."""
+    repository = defs.get_repository_def()
+    executors = {job.name: job.executor_def.name for job in repository.get_all_jobs()}
+    assert "__ASSET_JOB" in executors
+    assert set(executors.values()) == {dg.in_process_executor.name}, executors

@@ -1,8 +1,8 @@
 """A run over several windows stores each asset's materialisations as one batch (DAGSTER_EVENT_BATCH_SIZE).
 
 The variable is not in the environment the test gives the run: the pipeline's definitions set it in every process
-that loads them. The run is a real ``dagster asset materialize`` process with its default multiprocess executor (the
-step processes write the events), on the production instance (deploy/dagster.yaml, PostgreSQL), whose
+that loads them. The run is a real ``dagster asset materialize`` process with its default executor (the definitions'
+in-process one: that process runs the steps and writes the events), on the production instance (deploy/dagster.yaml, PostgreSQL), whose
 ``store_event_batch`` inserts a batch in one statement: rows inserted by one transaction share PostgreSQL's ``xmin``.
 Each window still has its own materialisation (its own figures: ``test_window_truth.py``).
 """

@@ -1,7 +1,8 @@
 """Window runs on the production instance (deploy/dagster.yaml, PostgreSQL) take turns on the warehouse lock.
 
 Issue 11, items 7-10, with real ``dagster asset materialize`` processes (the command README documents), each
-with the default multiprocess executor, against one warehouse file:
+with the definitions' default executor (in-process since issue 13: a run is one process), against one warehouse
+file:
 
 - two runs started while the test holds the warehouse lock both collect and land their windows (no warehouse
   needed for that), then wait, saying for whom, and both finish once the test lets go;
@@ -49,12 +50,9 @@ RUN_DEADLINE_SECONDS = 300
 BURST_DEADLINE_SECONDS = 900  # issue 11: "none of the other 18 finish in 15 minutes"
 
 
-IN_PROCESS = ("--config-json", json.dumps({"execution": {"config": {"in_process": {}}}}))
-"""Run options for one process per run instead of one per step (the burst: 20 runs, not 80 interpreters on 2 cores)."""
-
-
 def start_run(window: str, env: dict[str, str], log: Path, *options: str) -> subprocess.Popen:
-    """``dagster asset materialize`` of one window's tables, in its own session (so the test can kill its steps too)."""
+    """``dagster asset materialize`` of one window's tables, in its own session (so the test can kill all its
+    processes at once, whichever executor runs its steps)."""
     dagster = Path(sys.executable).with_name("dagster")
     args = [str(dagster), "asset", "materialize", "-m", "tiktok_pipeline.definitions", "--select", WINDOW_ASSETS]
     args += options
@@ -191,15 +189,15 @@ def test_a_run_killed_while_it_holds_the_warehouse_frees_it_at_once(pg_instance,
 def test_a_burst_of_cli_runs_all_finish(pg_instance, pg_database, tmp_path):
     """Issue 11, item 8: 20 CLI runs started together (2 failed with a UniqueViolation on the pool row, the others
     did not finish in 15 minutes). No step claims a pool now, so there is no row to race for. ``BURST`` runs (six;
-    why six are enough: see ``BURST``) start together here. Each run executes in one process, to keep the burst
-    within the suite's time on 2 cores; the pool that failed was claimed by the
+    why six are enough: see ``BURST``) start together here. Each run executes in one process (the definitions'
+    default executor since issue 13, ``definitions.apply_policies``); the pool that failed was claimed by the
     multiprocess executor's orchestrator, and no step has a pool any more (test_definitions.py
-    ``test_no_step_claims_a_dagster_pool``), whatever the executor. The other tests here use the multiprocess one."""
+    ``test_no_step_claims_a_dagster_pool``), whatever the executor."""
     warehouse = tmp_path / "warehouse.duckdb"
     windows = [f"2026-11-20-{10 + i // 12:02d}:{i % 12 * 5:02d}" for i in range(BURST)]
     env = pipeline_env(tmp_path)
     logs = [tmp_path / f"burst_{i}.log" for i in range(BURST)]
-    processes = [start_run(window, env, log, *IN_PROCESS) for window, log in zip(windows, logs, strict=True)]
+    processes = [start_run(window, env, log) for window, log in zip(windows, logs, strict=True)]
     try:
         finish(processes, logs, BURST_DEADLINE_SECONDS)
     finally:
