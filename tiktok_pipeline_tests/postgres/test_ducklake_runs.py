@@ -30,7 +30,6 @@ from tiktok_pipeline_tests.conftest import SHIPPED_REGISTRY, T0, lake_settings
 from tiktok_pipeline_tests.pg import Lake
 from tiktok_pipeline_tests.pipeline_env import lake_env
 from tiktok_pipeline_tests.postgres.test_warehouse_lock_runs import (
-    IN_PROCESS,
     LOCK_ERROR,
     finish,
     runs_saying,
@@ -111,7 +110,7 @@ def test_eight_window_runs_at_once_with_an_analyst_reading(pg_instance, pg_datab
     env = lake_env(tmp_path / "on_lake", lake.url, lake.data_path)
     logs = [tmp_path / f"run_{i}.log" for i in range(RUNS)]
     keys = [window_key(window) for window in _windows()]
-    processes = [start_run(key, env, log, *IN_PROCESS) for key, log in zip(keys, logs, strict=True)]
+    processes = [start_run(key, env, log) for key, log in zip(keys, logs, strict=True)]
     try:
         finish(processes, logs, RUN_DEADLINE_SECONDS)
     finally:
@@ -147,7 +146,7 @@ def test_a_writer_killed_inside_its_transaction_leaves_the_lake_as_it_was(pg_ins
     env = lake_env(tmp_path, lake.url, lake.data_path)
     key = window_key(T0)
     first = tmp_path / "first.log"
-    run = start_run(key, env, first, *IN_PROCESS)
+    run = start_run(key, env, first)
     finish([run], [first], RUN_DEADLINE_SECONDS)
     tables = (*TABLES, "display_api_quarantine", "poll_telemetry")
     before = {table: _table(on_lake, table) for table in tables}
@@ -156,7 +155,7 @@ def test_a_writer_killed_inside_its_transaction_leaves_the_lake_as_it_was(pg_ins
 
     marker, killed_log = tmp_path / "paused", tmp_path / "killed.log"
     paused_env = {**env, PAUSE_ENV: str(marker), "PYTHONPATH": os.pathsep.join([str(HOOKS), env.get("PYTHONPATH", "")])}
-    killed = start_run(key, paused_env, killed_log, *IN_PROCESS)
+    killed = start_run(key, paused_env, killed_log)
     try:
         wait_until(marker.exists, "inside its write transaction", [killed], [killed_log])
         assert int(marker.read_text()) in _group(killed.pid)  # a process of the run is paused there
@@ -176,7 +175,7 @@ def test_a_writer_killed_inside_its_transaction_leaves_the_lake_as_it_was(pg_ins
         assert _same(before[table], _table(on_lake, table)), table
 
     rerun = tmp_path / "rerun.log"
-    again = start_run(key, env, rerun, *IN_PROCESS)
+    again = start_run(key, env, rerun)
     finish([again], [rerun], RUN_DEADLINE_SECONDS)
     for table in (*TABLES, "display_api_quarantine"):
         after = _table(on_lake, table).drop(PER_RUN, strict=False)
