@@ -54,6 +54,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -138,14 +140,25 @@ def _home(work: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     if PG_DB:
         pg = _pg_server()
-        storage = (
-            "storage:\n  postgres:\n    postgres_db:\n"
-            f"      hostname: {pg['host']}\n      port: {pg['port']}\n      username: {pg['user']}\n"
-            f"      password: '{pg['password']}'\n      db_name: {PG_DB}\n      scheme: postgresql+psycopg2\n"
-        )
+        db = {
+            "hostname": pg["host"],
+            "port": int(pg["port"]),
+            "username": pg["user"],
+            "password": str(pg["password"]),
+            "db_name": PG_DB,
+            "scheme": "postgresql+psycopg2",
+        }
+        shipped = yaml.safe_load((Path.cwd() / "deploy" / "dagster.yaml").read_text())
+        if "storage" in shipped:  # Dagster's own storages (the code before the pooled event log)
+            config: dict[str, Any] = {"storage": {"postgres": {"postgres_db": db}}}
+        else:  # the measured code's storage classes, on this database
+            storages = ("run_storage", "event_log_storage", "schedule_storage")
+            config = {
+                k: {"module": shipped[k]["module"], "class": shipped[k]["class"], "config": {"postgres_db": db}}
+                for k in storages
+            }
+        storage = yaml.safe_dump(config)
     else:
-        import yaml
-
         shipped = yaml.safe_load((Path.cwd() / "dagster.yaml").read_text())["event_log_storage"]
         if os.environ.get(EVENT_LOG_CLASS_ENV):  # module:Class, to measure another event log class on the same code
             shipped["module"], shipped["class"] = os.environ[EVENT_LOG_CLASS_ENV].split(":")

@@ -20,7 +20,7 @@ So, on every new SQLite connection of SQLAlchemy (Dagster's storages) in WAL mod
 Applied like event batching (:mod:`tiktok_pipeline.governance.event_batching`): ``tiktok_pipeline.definitions``
 calls :func:`install` on import, which every process executing steps does (code server, run worker, step
 processes, ``dagster asset materialize``, ``tiktok-pipeline dev``); and the embedded instance's event log class
-(:mod:`tiktok_pipeline.governance.sqlite_event_log`) calls it in every process that loads the instance, the daemon
+(:mod:`tiktok_pipeline.governance.event_log_storage`) calls it in every process that loads the instance, the daemon
 (which writes a UI backfill's planned events) and the webserver included. A rollback-journal database (not WAL) is
 left alone: there ``NORMAL`` could corrupt it on a power loss.
 """

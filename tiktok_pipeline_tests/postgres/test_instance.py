@@ -1,6 +1,7 @@
-"""deploy/dagster.yaml: PostgreSQL for all storage, the run queue, run and pool limits, no secrets in the file."""
+"""deploy/dagster.yaml: PostgreSQL for all storage (the event log on one pooled connection a process), the run queue, run and pool limits, no secrets in the file."""
 
 import yaml
+from dagster_postgres.event_log import PostgresEventLogStorage
 
 from tiktok_pipeline.settings import PROJECT_ROOT
 
@@ -17,10 +18,11 @@ PG_ENV = {
 
 def test_every_connection_setting_comes_from_the_environment():
     config = yaml.safe_load(DEPLOY_CONFIG.read_text())
-    db = config["storage"]["postgres"]["postgres_db"]
-    assert {field: db[field] for field in PG_ENV} == {field: {"env": var} for field, var in PG_ENV.items()}
-    assert "postgres_url" not in config["storage"]["postgres"]
-    assert "run_storage" not in config and "event_log_storage" not in config and "schedule_storage" not in config
+    assert "storage" not in config  # the three storages, each on the same database (one YAML anchor)
+    for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+        db = config[storage]["config"]["postgres_db"]
+        assert {field: db[field] for field in PG_ENV} == {field: {"env": var} for field, var in PG_ENV.items()}
+        assert "postgres_url" not in config[storage]["config"]
     # the embedded instance of `make dev` stays on SQLite
     embedded = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     assert "storage" not in embedded and embedded["run_storage"]["class"] == "SqliteRunStorage"
@@ -29,7 +31,8 @@ def test_every_connection_setting_comes_from_the_environment():
 def test_the_shipped_instance_keeps_everything_in_postgres_and_queues_runs(pg_instance, pg_home):
     instance = pg_instance
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.event_log_storage).__name__ == "PooledPostgresEventLogStorage"  # Dagster's, one pooled
+    assert isinstance(instance.event_log_storage, PostgresEventLogStorage)  # connection a process (README)
     assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert instance.event_log_storage.supports_global_concurrency_limits

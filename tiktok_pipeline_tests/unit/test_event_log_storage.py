@@ -1,4 +1,4 @@
-"""The embedded instance's event log class (``governance.sqlite_event_log``): one pooled engine per process.
+"""The embedded instance's event log class (``governance.event_log_storage``): one pooled engine per process.
 
 Every test loads the instance from a copy of the shipped ``dagster.yaml``. What is counted is SQLite connections
 opened (Dagster's own class opens one per read and write) and what each process reads back; nothing is timed.
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from tiktok_pipeline.governance.sqlite_event_log import PooledSqliteEventLogStorage
+from tiktok_pipeline.governance.event_log_storage import PooledSqliteEventLogStorage
 from tiktok_pipeline.settings import PROJECT_ROOT
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 from tiktok_pipeline_tests.sqlite_no_fsync import NO_FSYNC_ENV
@@ -66,9 +66,9 @@ def test_the_shipped_instance_stores_events_on_one_engine_and_few_connections(tm
         event_log = [p for p in opened if p.endswith("event_log.db")]
         # Dagster's class opens a connection (and an engine) per read and write: over 60 here
         assert 1 <= len(event_log) <= 3
-        assert list(storage._engines) == [os.getpid()]
-        engine = storage._engines[os.getpid()]
-    assert storage._engines == {}  # disposed with the instance: its pooled connections closed
+        assert list(storage._engines._by_pid) == [os.getpid()]
+        engine = storage._engines.get()
+    assert storage._engines._by_pid == {}  # disposed with the instance: its pooled connections closed
     assert engine.pool.checkedin() == 0
 
 
@@ -107,18 +107,18 @@ def test_a_forked_child_builds_its_own_engine_and_leaves_the_parents_alone(tmp_p
         _store(instance, 5)
         storage = instance.event_log_storage
         assert isinstance(storage, PooledSqliteEventLogStorage)
-        parent_engine = storage._engines[os.getpid()]
+        parent_engine = storage._engines.get()
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
 
         def child() -> None:
             _store(instance, 5, start=500)  # the parent's instance object, inherited through the fork
-            from tiktok_pipeline.governance import sqlite_event_log
+            from tiktok_pipeline.governance import event_log_storage
 
             queue.put(
                 {
-                    "parents_kept": any(e is parent_engine for e in sqlite_event_log._INHERITED),
-                    "engines": list(storage._engines),
+                    "parents_kept": any(e is parent_engine for e in event_log_storage._INHERITED),
+                    "engines": list(storage._engines._by_pid),
                     "pid": os.getpid(),
                 }
             )
@@ -129,7 +129,7 @@ def test_a_forked_child_builds_its_own_engine_and_leaves_the_parents_alone(tmp_p
         process.join(120)
         assert process.exitcode == 0
         assert got["parents_kept"] and got["engines"] == [got["pid"]]
-        assert storage._engines[os.getpid()] is parent_engine  # the parent's engine is untouched and still used
+        assert storage._engines.get() is parent_engine  # the parent's engine is untouched and still used
         _store(instance, 5, start=900)
         assert _stored(instance) == [*range(5), *range(500, 505), *range(900, 905)]
 
