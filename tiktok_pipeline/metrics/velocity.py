@@ -125,7 +125,7 @@ _HISTORY_COLUMNS = "video_id, coalesce(source, 'display_api') AS source, observe
 _BASELINES_SQL = """
 WITH current AS (
     SELECT {current_columns}, coalesce(source, 'display_api') AS source FROM {current}),
-observations AS ({history}),
+observations AS NOT MATERIALIZED ({history}),  -- filters pushed into each use: never a copy of the table
 first_target AS (SELECT min(observed_at) - $lookback AS target FROM current),
 -- Of the observations before the earliest target, only each video's latest can be anyone's
 -- baseline: reduce them to one row per video and source (a hash aggregate) before the as-of join.
