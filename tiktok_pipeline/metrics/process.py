@@ -63,7 +63,8 @@ def write_enriched_and_velocity(
         prepare_window_writes(start, end, Write(VIDEO_VELOCITY, computed))(connection)
         return computed
 
-    # a commit that conflicts with another writer (a DuckLake) re-runs it all: velocity then reads their rows too
+    # a commit that conflicts with another writer (a DuckLake) re-runs it all: velocity computed here then reads their
+    # rows too (velocity given as ``rows``, a range's, is written as computed before the range's turns)
     return write_transaction(connection, body)
 
 

@@ -3,9 +3,9 @@
 ``enriched_video_metrics`` and ``video_velocity`` stay two assets (own keys, checks, per-window figures), made by
 one subsettable ``multi_asset``: selected together they share one connection and one commit (a commit per table
 cost a second WAL checkpoint); selected alone, each writes only its own table. A failed blocking check of the
-enriched rows keeps velocity from being written, as when they were two steps (a one-window run computes velocity
-while the checks run beside it, in a thread, and drops it).
-"""
+enriched rows keeps velocity from being written, as when they were two steps (velocity is computed while the checks
+run beside it, in a thread, and dropped). A range (a backfill as one run) reads its enriched rows turn by turn,
+computes their velocity once, then writes both tables turn by turn (``warehouse/turns.py``)."""
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
