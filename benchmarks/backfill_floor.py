@@ -11,11 +11,13 @@ same processes' way, alternating:
 
 - in-process: ``dg.materialize`` of the range (no process starts, the planned events written by the same process);
 - launched: the run created (its planned events written) by this process, as the daemon does, then launched through
-  the instance's run launcher: a run worker process whose executor starts a process for the step.
+  the instance's run launcher: a run worker process, which runs the step itself (the in-process executor, the
+  definitions' default since issue 13).
 
 So ``floor`` is what Dagster costs for the events a one-day backfill stores (576 planned, 576 materialisations,
-864 check evaluations) and the processes it starts, on this machine, whatever the step computes: if it is over the
-target, no work in the step can meet it without storing fewer events.
+864 check evaluations) and the process it starts, on this machine, whatever the step computes, with the event log
+class of ``dagster.yaml``; ``--dagster-event-log`` measures it on Dagster's own class beside it (most of what a
+one-day backfill cost before issue 13's pooled event log: README "Performance").
 
 Run: .venv/bin/python benchmarks/backfill_floor.py              (about 5 minutes on 2 cores)
      .venv/bin/python benchmarks/backfill_floor.py --rounds 1   (one pair of each)

@@ -364,8 +364,8 @@ def _launched(
     """Submit one run per tag set through the instance's run launcher, one after the other; each run's wall seconds.
 
     This is how the daemon starts a backfill's runs: ``instance.submit_run`` → ``DefaultRunLauncher`` →
-    the code server starts a run worker process, whose multiprocess executor starts a process per
-    step. Not included: the daemon's queue and backfill ticks (seconds each), so this is a lower bound.
+    the code server starts a run worker process, which runs the steps itself (the in-process executor,
+    the definitions' default since issue 13; the code before that started a process per step). Not included: the daemon's queue and backfill ticks (seconds each), so this is a lower bound.
     The code server is started once, as the daemon keeps its own running. ``python_file``: load the definitions of
     that file instead of ``tiktok_pipeline.definitions`` (``benchmarks/backfill_floor.py``); ``op``: the step to run.
     """
