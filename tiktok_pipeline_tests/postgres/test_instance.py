@@ -1,4 +1,5 @@
-"""deploy/dagster.yaml: PostgreSQL for all storage (the event log on one pooled connection a process), the run queue, run and pool limits, no secrets in the file."""
+"""deploy/dagster.yaml: PostgreSQL for all storage (the event log on one pooled connection a process), the run queue,
+run and pool limits, no secrets in the file."""
 
 import yaml
 from dagster_postgres.event_log import PostgresEventLogStorage
