@@ -5,11 +5,13 @@ observed, on a warehouse already holding a day of history (``production_data.bui
 snapshot rows, enriched metrics and velocity included):
 
 (a) the step: the functions the ``enriched_and_velocity`` multi-asset (``enriched_video_metrics`` and
-    ``video_velocity``) calls, in its order, on one connection: the registry load, ``enrich_windows``,
-    ``write_enriched_and_velocity`` (both tables' windows replaced in one transaction, velocity computed
-    inside it, the step's wait for the warehouse added to poll_telemetry's row) with the enriched checks in a thread
-    beside it, the polling state (computed and written) with the velocity check in a thread beside it and the
-    connection's close, timed part by part (a check's part is what was left to wait for); the per-window figures (``governance.window_figures``) are timed too but reported apart (they are Dagster metadata);
+    ``video_velocity``) calls, in its order, on one connection: the registry load (in a thread, beside the
+    connection's opening), ``enrich_windows``, ``write_enriched_and_velocity`` (both tables' windows replaced in one
+    transaction, velocity computed inside it, the step's wait for the warehouse added to poll_telemetry's row) with
+    the enriched checks in a thread beside it, the polling state's reads, then the state finished (from the window's
+    rows in memory) and written in the thread, after the velocity check, while the connection closes; timed part by
+    part (a thread's part is what was left to wait for); the per-window figures (``governance.window_figures``) are
+    timed too but reported apart (they are Dagster metadata);
 (b) plain DuckDB: the same two tables' rows computed by SQL straight into the tables (the registry read by
     ``read_json``), in one transaction on one connection;
 
@@ -152,7 +154,7 @@ def steps(directory: Path, beside: bool = True) -> Parts:
     the checks in a thread beside the warehouse work as the step runs them, else in series (the "submit" parts)."""
     from tiktok_pipeline.governance import window_figures as figures
     from tiktok_pipeline.ingest import registry as registry_module
-    from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
+    from tiktok_pipeline.ingest.polling.state import WindowRows, prepare_polling_state, read_fold, write_polling_state
     from tiktok_pipeline.ingest.registry import load_registry
     from tiktok_pipeline.metrics.enrichment import enrich_windows
     from tiktok_pipeline.metrics.process import write_enriched_and_velocity
@@ -166,15 +168,22 @@ def steps(directory: Path, beside: bool = True) -> Parts:
     policy = QualityPolicy()
     keys = [window_key(START)]
     warehouse = directory / "warehouse.duckdb"
+    state_dir = directory / "polling_state"
     t = Parts()
+
+    def refresh(finish: Callable[[], Any]) -> None:
+        write_polling_state(finish(), state_dir)
+
     # enriched_and_velocity: one connection, both tables in one transaction, then the polling state; the checks in a
     # thread beside the warehouse work, as the step runs them (the parts named "waited for" are what is left of them)
     with ThreadPoolExecutor(1) if beside else InSeries() as checks:
+        with t("registry load, submit"):
+            registry_read = checks.submit(lambda: load_registry(directory / "tracking_registry.json").to_frame())
         with t.connection(), metering() as waited, connect(warehouse) as connection:
             with t("polling state: the fold's read, submit"):
-                fold_read = checks.submit(read_fold, directory / "polling_state")
-            with t("registry load"):
-                registry = load_registry(directory / "tracking_registry.json").to_frame()
+                fold_read = checks.submit(read_fold, state_dir)
+            with t("registry load, waited for"):
+                registry = registry_read.result()
             with t("enrich_windows"):
                 enriched = enrich_windows(connection, registry, START, END)
             with t("checks (enriched), submit"):
@@ -196,9 +205,19 @@ def steps(directory: Path, beside: bool = True) -> Parts:
                 velocity_checked = checks.submit(
                     schema_by_window, "velocity_schema", velocity_schema, velocity, START, END, policy
                 )
-            with t("polling state"):
-                state = compute_polling_state(connection, HORIZON, previous=fold_read.result(), window_start=START)
-                write_polling_state(state, directory / "polling_state")
+            with t("polling state: reads"):
+                finish = prepare_polling_state(
+                    connection,
+                    HORIZON,
+                    previous=fold_read.result(),
+                    window_start=START,
+                    rows=WindowRows(START, END, enriched, velocity),
+                )
+            with t("polling state: submit"):
+                refreshed = checks.submit(refresh, finish)
+            connection.close()  # as the step: its checkpoint while the state is finished beside it, under the lock
+            with t("polling state: waited for"):
+                refreshed.result()
         with t("checks (velocity), waited for"):
             velocity_checked.result()
     with t("figures"):

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from tiktok_pipeline.definitions import build_definitions
+from tiktok_pipeline.ingest.polling import state
 from tiktok_pipeline.metrics import process
 from tiktok_pipeline.windows import WINDOW, utc_naive, window_key
 
@@ -74,3 +75,27 @@ def test_a_velocity_failure_rolls_back_the_enriched_rows_too(settings, monkeypat
     assert not result.success
     assert rows(settings, "enriched_video_metrics", LAST) == []  # one transaction: nothing of the window committed
     assert rows(settings, "enriched_video_metrics", LAST - WINDOW)  # earlier windows untouched
+
+
+def test_window_by_window_the_polling_state_is_the_state_rebuilt_from_the_warehouse(settings, monkeypatch):
+    """Live windows, each its own run: the step folds the window's rows it holds in memory into the last fold (no
+    query of the tables for them), in a thread while its connection closes; what it writes is the state rebuilt."""
+    in_memory = []
+    aggregate = state.aggregate_rows
+
+    def spied(observed, velocity):
+        in_memory.append(observed.height)
+        return aggregate(observed, velocity)
+
+    monkeypatch.setattr(state, "aggregate_rows", spied)
+    horizon = settings.display.horizon
+    for k in range(4):
+        window = T0 + k * WINDOW
+        result = materialize_range(settings, window, window)
+        assert result.success
+        with open_warehouse(settings) as con:
+            rebuilt = state.compute_polling_state(con, horizon)
+        written = state.read_polling_state(settings.polling_state_dir)
+        assert written.videos.height and written.videos.equals(rebuilt.videos), k
+        assert written.creators.equals(rebuilt.creators)
+    assert len(in_memory) == 3 and all(in_memory)  # every window after the first (which rebuilds: no fold yet)

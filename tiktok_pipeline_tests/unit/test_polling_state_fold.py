@@ -1,10 +1,11 @@
 """The polling state folded window by window is the state rebuilt from the day, which is the original query's.
 
-``compute_polling_state`` with the previous run's fold reads only the rows written since; without one it
-rebuilds from a day of observations. Both must give, after every window, exactly what the original
-single query (kept below as the reference) gives: across more than a day (observations and velocity
-figures expire), null velocity figures, baselines that come and go, raw windows landed before their
-velocity runs, and a fold written to disk and read back between runs.
+``compute_polling_state`` with the previous run's fold reads only the rows written since (or, given the window's
+rows in memory and nothing else written since, aggregates those); without one it rebuilds from a day of
+observations. All must give, after every window, exactly what the original single query (kept below as the
+reference) gives: across more than a day (observations and velocity figures expire), null velocity figures,
+baselines that come and go, raw windows landed before their velocity runs, and a fold written to disk and read
+back between runs.
 """
 
 from datetime import datetime, timedelta
@@ -16,8 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tiktok_pipeline.ingest.polling import state as state_module
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
-from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
+from tiktok_pipeline.ingest.polling.state import (
+    WindowRows,
+    compute_polling_state,
+    read_fold,
+    write_polling_state,
+)
 from tiktok_pipeline.warehouse.io import Write, connect, read_frame, replace_windows
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
 from tiktok_pipeline.windows import WINDOW
@@ -59,8 +66,9 @@ window = st.tuples(
 )
 
 
-def _write_window(connection, start: datetime, rows: list[tuple], *, velocity: bool) -> None:
-    """Raw (and, with ``velocity``, velocity) rows of one window; creators discovered when their video was seen."""
+def _write_window(connection, start: datetime, rows: list[tuple], *, velocity: bool) -> WindowRows:
+    """Raw (and, with ``velocity``, velocity) rows of one window; creators discovered when their video was seen.
+    Returns them as a velocity run holds them in memory."""
     observed = start + WINDOW
     raw = pl.DataFrame(
         {
@@ -86,6 +94,7 @@ def _write_window(connection, start: datetime, rows: list[tuple], *, velocity: b
         )
         writes.append(Write(VIDEO_VELOCITY, figures))
     replace_windows(connection, start, start + WINDOW, *writes)
+    return WindowRows(start, start + WINDOW, raw, figures if velocity else raw.clear())
 
 
 def _reference(connection) -> pl.DataFrame:
@@ -94,8 +103,8 @@ def _reference(connection) -> pl.DataFrame:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(windows=st.lists(window, min_size=1, max_size=8), early_raw=st.booleans())
-def test_folded_state_is_the_rebuilt_state_and_the_original_query(tmp_path_factory, windows, early_raw):
+@given(windows=st.lists(window, min_size=1, max_size=8), early_raw=st.booleans(), in_memory=st.booleans())
+def test_folded_state_is_the_rebuilt_state_and_the_original_query(tmp_path_factory, windows, early_raw, in_memory):
     folder = tmp_path_factory.mktemp("fold")
     state_dir = folder / "polling_state"
     starts, moment = [], DAY
@@ -107,11 +116,13 @@ def test_folded_state_is_the_rebuilt_state_and_the_original_query(tmp_path_facto
     with duckdb.connect(":memory:") as connection:
         connection.execute("SET TimeZone = 'UTC'")  # as warehouse.io.connect sets it
         for i, (start, (_, rows)) in enumerate(zip(starts, windows, strict=True)):
-            _write_window(connection, start, rows, velocity=True)
+            written = _write_window(connection, start, rows, velocity=True)
             if early_raw and i + 1 < len(windows):  # the next window's raw rows land before this velocity run
                 _write_window(connection, starts[i + 1], windows[i + 1][1], velocity=False)
             previous = read_fold(state_dir)
-            folded = compute_polling_state(connection, HORIZON, previous=previous, window_start=start)
+            folded = compute_polling_state(
+                connection, HORIZON, previous=previous, window_start=start, rows=written if in_memory else None
+            )
             rebuilt = compute_polling_state(connection, HORIZON)
             expected = _reference(connection)
             assert folded.videos.equals(expected), (i, folded.videos, expected)
@@ -161,3 +172,38 @@ def test_an_unreadable_fold_is_rebuilt_from_the_day(tmp_path: Path):
         _write_window(connection, DAY, [(1, 3.0, None, False)], velocity=True)
         state = compute_polling_state(connection, HORIZON, previous=read_fold(state_dir), window_start=DAY)
         assert state.videos.equals(_reference(connection))
+
+
+def test_the_windows_rows_in_memory_are_folded_without_a_query_of_the_tables(tmp_path: Path, monkeypatch):
+    """A live window's run: only its own rows were written since the fold, and it holds them: the fold aggregates
+    them (the one remaining read is the creators'), to the same state as the query's. A raw window landed after it
+    is not in memory: then the tables are read."""
+    state_dir = tmp_path / "polling_state"
+    reads: list[str] = []
+    real_read = state_module.read_frame
+
+    def counted(connection, sql, params=None):
+        reads.append(sql)
+        return real_read(connection, sql, params)
+
+    with connect(tmp_path / "warehouse.duckdb") as connection:
+        first = _write_window(connection, DAY, [(0, 10.0, 2.0, True), (1, None, None, False)], velocity=True)
+        write_polling_state(compute_polling_state(connection, HORIZON, rows=first), state_dir)
+        second = _write_window(connection, DAY + WINDOW, [(0, 12.0, None, True), (2, 1.0, 1.0, True)], velocity=True)
+        monkeypatch.setattr(state_module, "read_frame", counted)
+        state = compute_polling_state(
+            connection, HORIZON, previous=read_fold(state_dir), window_start=DAY + WINDOW, rows=second
+        )
+        assert len(reads) == 1 and "last_discovered_at" in reads[0]
+        assert state.videos.equals(_reference(connection))
+        write_polling_state(state, state_dir)
+
+        third = _write_window(connection, DAY + 2 * WINDOW, [(1, 3.0, 1.0, True)], velocity=True)
+        _write_window(connection, DAY + 3 * WINDOW, [(2, None, None, False)], velocity=False)  # landed early
+        reads.clear()
+        state = compute_polling_state(
+            connection, HORIZON, previous=read_fold(state_dir), window_start=DAY + 2 * WINDOW, rows=third
+        )
+        assert len(reads) == 2  # the rows written since, from the tables; the creators
+        assert state.videos.equals(_reference(connection))
+        assert state.videos.filter(pl.col("video_id") == "v2")["last_polled_at"].item() == DAY + 4 * WINDOW

@@ -29,7 +29,13 @@ from tiktok_pipeline.defs.partitions import WINDOW_FRESHNESS, WINDOWS
 from tiktok_pipeline.defs.resources import PollingResource, QualityResource, TrackingRegistryResource
 from tiktok_pipeline.defs.videos.checks import BLOCKING, ENRICHED_CHECKS, VELOCITY_CHECKS
 from tiktok_pipeline.governance import window_figures as figures
-from tiktok_pipeline.ingest.polling.state import compute_polling_state, read_fold, write_polling_state
+from tiktok_pipeline.ingest.polling.state import (
+    PollingState,
+    WindowRows,
+    prepare_polling_state,
+    read_fold,
+    write_polling_state,
+)
 from tiktok_pipeline.metrics.enrichment import enrich_windows
 from tiktok_pipeline.metrics.process import velocity_by_turn, write_enriched_and_velocity
 from tiktok_pipeline.quality.schemas import velocity_schema
@@ -107,14 +113,15 @@ def enriched_and_velocity(
     # enriched rows' checks while velocity is computed (written only if no blocking check failed), velocity's while
     # the polling state is refreshed and the connection closes (issue 13: a window's steps within 1.5x plain DuckDB)
     with metering() as waited, ThreadPoolExecutor(1, thread_name_prefix="window-checks") as checks:
+        # the registry is read and validated beside the first connection's opening
+        registry = checks.submit(lambda: tracking_registry.load().to_frame()) if ENRICHED in selected else None
         # a turn goes on with the previous turn's connection unless a live window waits for the warehouse
         bulk = partial(warehouse.connection, bulk=len(spans) > 1)  # a range's turns: fewer WAL checkpoints
         range_checked: Future | None = None
-        if ENRICHED in selected and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
-            registry = tracking_registry.load().to_frame()
+        if registry is not None and len(spans) > 1:  # a range reads every turn first: a failed check writes no velocity
             with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
                 for i, ((lo, hi), connection) in enumerate(each_turn):
-                    parts[i] = enrich_windows(connection, registry, lo, hi)
+                    parts[i] = enrich_windows(connection, registry.result(), lo, hi)
             enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
             range_checked = checks.submit(enriched_by_window, enriched, start, end, quality.policy)
         blocked = ""
@@ -136,8 +143,8 @@ def enriched_and_velocity(
                 if i == len(spans) - 1:  # read beside the last turn's work, under its lock, for the polling state
                     fold_read = checks.submit(read_fold, state_dir)
                 enriched_checked: Future | None = None
-                if ENRICHED in selected and parts[i] is None:  # one window: read and write on the same connection
-                    enriched = parts[i] = enrich_windows(connection, tracking_registry.load().to_frame(), lo, hi)
+                if registry is not None and parts[i] is None:  # one window: read and write on the same connection
+                    enriched = parts[i] = enrich_windows(connection, registry.result(), lo, hi)
                     enriched_checked = checks.submit(enriched_by_window, enriched, start, end, quality.policy)
                 rows = write_enriched_and_velocity(
                     connection,
@@ -161,10 +168,16 @@ def enriched_and_velocity(
                         velocity_checked = _check_velocity(checks, velocity, start, end, quality.policy)
                     # The fold is read and written under the warehouse lock, so it always matches the tables it has
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
-                    state = compute_polling_state(
-                        connection, polling.horizon, previous=fold_read.result(), window_start=start
+                    # Its reads now; the rest (from the window's rows in memory, when they are all it has not read)
+                    # in the thread while the connection closes and checkpoints, and written before the lock goes.
+                    # (one turn: its enriched rows read on this connection)
+                    held = WindowRows(start, end, enriched, velocity) if enriched is not None and i == 0 else None
+                    finish = prepare_polling_state(
+                        connection, polling.horizon, previous=fold_read.result(), window_start=start, rows=held
                     )
-                    write_polling_state(state, state_dir)
+                    refreshed = checks.submit(_refresh_polling_state, finish, state_dir)
+                    connection.close()  # closed again, to no effect, when the turn ends; the lock is let go then
+                    state = refreshed.result()
     if enriched is not None and outcomes is not None:
         by_window = figures.enriched_figures(enriched, keys)
         report_windows(context, ENRICHED, by_window)
@@ -189,6 +202,13 @@ def enriched_and_velocity(
         )
         assert velocity_checked is not None  # submitted with the last turn's rows
         yield from window_check_events(context, VELOCITY, velocity_checked.result(), severities(VELOCITY_CHECKS))
+
+
+def _refresh_polling_state(finish: Callable[[], PollingState], directory: Path) -> PollingState:
+    """The polling state finished (:func:`prepare_polling_state`) and written to ``directory``."""
+    state = finish()
+    write_polling_state(state, directory)
+    return state
 
 
 def _check_velocity(checks: ThreadPoolExecutor, velocity: pl.DataFrame, start, end, policy) -> Future:

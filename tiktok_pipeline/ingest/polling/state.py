@@ -7,7 +7,9 @@ day of observations costs a scan of a million rows per window, so each velocity 
 *folded* (:class:`Fold`, ``fold.parquet`` + ``fold.json`` beside the state): per video the latest
 observation, create time, latest non-null velocity and momentum and latest baseline, each with its
 time, and how far into the tables the fold has read. A velocity run for windows after everything
-folded reads only the rows written since and folds them in (max and arg-max are decomposable); any
+folded reads only the rows written since and folds them in (max and arg-max are decomposable): from the
+rows it holds in memory when those are all there are (a live window's run: no query of the tables for
+them), finishing the state in a thread while its connection checkpoints (:func:`prepare_polling_state`); any
 other run (a backfill of earlier windows, a first run, a missing or unreadable fold) rebuilds from the
 day. Both give the same state (``tiktok_pipeline_tests/unit/test_polling_state_fold.py``). The fold
 cannot see a raw window re-collected after a later window's velocity ran (nothing marks it changed):
@@ -92,6 +94,7 @@ SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute
 FROM last {join} JOIN moving USING (video_id)
 WHERE {where}
 """
+_DISPLAY_API = "display_api"
 _DISPLAY_ONLY = "(SELECT * FROM {table} WHERE coalesce(source, 'display_api') = 'display_api') AS {table}"
 """The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole), so
 a creator's last discovery is its last user/info, never the provider's crawl of its profile."""
@@ -110,31 +113,65 @@ _NO_VELOCITY = """SELECT video_id, views_per_minute, views_per_minute_at, moment
 ``window_start`` may follow it like :data:`_VELOCITY_ROWS`."""
 
 
+@dataclass(frozen=True)
+class WindowRows:
+    """The rows a velocity run has just written for the windows ``[start, end)``, still in memory: ``observed``, their
+    enriched rows (every raw Display API row of those windows: :func:`one_source_per_video` keeps them all), and
+    ``velocity``. When they are all the fold has not read yet, it aggregates them instead of querying the tables."""
+
+    start: datetime
+    end: datetime
+    observed: pl.DataFrame
+    velocity: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """What lies after the fold: the first and last raw window and the newest observation written after
+    ``raw_after``, the first and last velocity window after ``velocity_after`` (None when there is none)."""
+
+    raw_first: datetime | None
+    raw_through: datetime | None
+    raw_newest: datetime | None
+    velocity_first: datetime | None
+    velocity_through: datetime | None
+
+    def only_in(self, start: datetime, end: datetime) -> bool:
+        """Whether every raw and velocity row after the fold lies in the windows ``[start, end)``."""
+        lo, hi = utc_naive(start), utc_naive(end)
+        return all(
+            first is None or (lo <= first and last is not None and last < hi)
+            for first, last in ((self.raw_first, self.raw_through), (self.velocity_first, self.velocity_through))
+        )
+
+
 def _bounds(
     connection: duckdb.DuckDBPyConnection,
     raw_after: datetime | None,
     velocity_after: datetime | None,
     *,
     velocity: bool,
-) -> tuple[datetime | None, datetime | None, datetime | None]:
-    """``max(window_start)`` and ``max(observed_at)`` of the raw rows in windows after ``raw_after``, and
-    ``max(window_start)`` of the velocity rows after ``velocity_after`` (all when None; None without ``velocity``):
-    one query."""
+) -> _Bounds:
+    """The raw rows' windows and newest observation after ``raw_after``, the velocity rows' windows after
+    ``velocity_after`` (all when None; none without ``velocity``): one query."""
     raw_where = "" if raw_after is None else " WHERE window_start > $raw_after"
     velocity_where = "" if velocity_after is None else " WHERE window_start > $velocity_after"
     velocity_sql = (
-        f"(SELECT max(window_start) FROM {VIDEO_VELOCITY.name}{velocity_where})" if velocity else "NULL::TIMESTAMP"
+        f"(SELECT [min(window_start), max(window_start)] FROM {VIDEO_VELOCITY.name}{velocity_where})"
+        if velocity
+        else "[NULL::TIMESTAMP, NULL::TIMESTAMP]"
     )
     params = {
         **({} if raw_after is None else {"raw_after": raw_after}),
         **({} if velocity_after is None or not velocity else {"velocity_after": velocity_after}),
     }
     row = connection.execute(
-        f"SELECT max(window_start), max(observed_at), {velocity_sql} FROM {RAW_VIDEO_SNAPSHOTS.name}{raw_where}",
+        f"SELECT min(window_start), max(window_start), max(observed_at), {velocity_sql}"
+        f" FROM {RAW_VIDEO_SNAPSHOTS.name}{raw_where}",
         params or None,
     ).fetchone()
     assert row is not None
-    return row[0], row[1], row[2]
+    return _Bounds(row[0], row[1], row[2], *row[3])
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
@@ -142,15 +179,73 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(present) if present else None
 
 
-def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None, *, has_velocity: bool) -> Fold:
+def _display_only(frame: pl.DataFrame) -> pl.DataFrame:
+    """The Display API's rows of ``frame`` (rows without a source are the Display API's): see :data:`_DISPLAY_ONLY`."""
+    if "source" not in frame.columns:
+        return frame
+    return frame.filter(pl.col("source").fill_null(_DISPLAY_API) == _DISPLAY_API)
+
+
+def aggregate_rows(observed: pl.DataFrame, velocity: pl.DataFrame) -> pl.DataFrame:
+    """:data:`_AGGREGATE` of rows in memory (the Display API's of ``observed`` and ``velocity``), per video: the same
+    aggregates as the query's over the same rows (``unit/test_polling_state_fold.py``)."""
+
+    def at(figure: str) -> pl.Expr:
+        return pl.when(pl.col(figure).is_not_null()).then(pl.col("observed_at"))
+
+    def latest(value: str, moment: str) -> pl.Expr:  # arg_max(value, moment): rows without a moment sort first
+        return pl.col(value).sort_by(moment).last()
+
+    last = (
+        _display_only(observed)
+        .group_by("video_id")
+        .agg(
+            latest("creator_username", "observed_at"),
+            pl.col("observed_at").max().alias("last_polled_at"),
+            pl.col("create_time").max(),
+        )
+    )
+    moving = (
+        _display_only(velocity)
+        .select(
+            "video_id",
+            "views_per_minute",
+            at("views_per_minute").alias("views_per_minute_at"),
+            "momentum",
+            at("momentum").alias("momentum_at"),
+            at("baseline_observed_at").alias("history_at"),
+        )
+        .group_by("video_id")
+        .agg(
+            latest("views_per_minute", "views_per_minute_at"),
+            pl.col("views_per_minute_at").max(),
+            latest("momentum", "momentum_at"),
+            pl.col("momentum_at").max(),
+            pl.col("history_at").max(),
+        )
+    )
+    return last.join(moving, on="video_id", how="full", coalesce=True).select(list(FOLD_SCHEMA))
+
+
+def fold_videos(
+    connection: duckdb.DuckDBPyConnection,
+    previous: Fold | None,
+    *,
+    has_velocity: bool,
+    rows: WindowRows | None = None,
+) -> Callable[[], Fold]:
     """The video aggregates: ``previous`` with the rows written since folded in, or (``None``) rebuilt from the day
-    (``has_velocity``: whether the warehouse has the velocity table yet)."""
+    (``has_velocity``: whether the warehouse has the velocity table yet). Reads what it needs from the warehouse now
+    and returns what finishes the fold without it (to run beside the connection's closing checkpoint). The rows
+    written since are aggregated from ``rows`` when they are all in its windows, else read from the tables."""
     raw_after = previous.raw_through if previous else None
     velocity_after = previous.velocity_through if previous else None
-    raw_through, raw_newest, velocity_through = _bounds(connection, raw_after, velocity_after, velocity=has_velocity)
-    newest = _latest(previous.newest if previous else None, raw_newest)
+    bounds = _bounds(connection, raw_after, velocity_after, velocity=has_velocity)
+    newest = _latest(previous.newest if previous else None, bounds.raw_newest)
     since = newest - STATE_LOOKBACK if newest is not None else datetime.min
     velocity_rows = _VELOCITY_ROWS if has_velocity else _NO_VELOCITY
+    raw_through = _latest(raw_after, bounds.raw_through)
+    velocity_through = _latest(velocity_after, bounds.velocity_through)
     if previous is None:
         sql = _AGGREGATE.format(
             raw=f"{_RAW_ROWS} WHERE observed_at >= $since",
@@ -158,7 +253,13 @@ def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None, *,
             join="LEFT",
             where="last_polled_at >= $since",
         )
-        videos = read_frame(connection, sql, {"since": since})
+        rebuilt = read_frame(connection, sql, {"since": since})
+        return lambda: Fold(rebuilt.cast(pl.Schema(FOLD_SCHEMA)), newest, raw_through, velocity_through)
+    # nothing written after the fold but windows the step holds in memory: aggregated from them, no query (rows the
+    # fold read already, a raw window landed before its velocity ran, fold in again to no change: max and arg-max)
+    since_fold: WindowRows | pl.DataFrame
+    if rows is not None and bounds.only_in(rows.start, rows.end):
+        since_fold = rows
     else:  # only the rows written since, aggregated per video, then merged into the previous aggregates
         sql = _AGGREGATE.format(
             raw=f"{_RAW_ROWS} WHERE window_start > $raw_after",
@@ -167,13 +268,18 @@ def fold_videos(connection: duckdb.DuckDBPyConnection, previous: Fold | None, *,
             where="true",
         )
         params = {"raw_after": raw_after or datetime.min, "velocity_after": velocity_after or datetime.min}
-        videos = _merge(previous.videos, read_frame(connection, sql, params).cast(pl.Schema(FOLD_SCHEMA)), since)
-    return Fold(
-        videos.cast(pl.Schema(FOLD_SCHEMA)),
-        newest,
-        _latest(raw_after, raw_through),
-        _latest(velocity_after, velocity_through),
-    )
+        since_fold = read_frame(connection, sql, params)
+
+    def finish() -> Fold:
+        new = (
+            aggregate_rows(since_fold.observed, since_fold.velocity)
+            if isinstance(since_fold, WindowRows)
+            else since_fold
+        )
+        merged = _merge(previous.videos, new.cast(pl.Schema(FOLD_SCHEMA)), since)
+        return Fold(merged.cast(pl.Schema(FOLD_SCHEMA)), newest, raw_through, velocity_through)
+
+    return finish
 
 
 def _merge(previous: pl.DataFrame, new: pl.DataFrame, since: datetime) -> pl.DataFrame:
@@ -234,17 +340,32 @@ def compute_polling_state(
     *,
     previous: Fold | None = None,
     window_start: datetime | None = None,
+    rows: WindowRows | None = None,
 ) -> PollingState:
     """Polling state as of the newest observation in the warehouse (backfilling old windows never rewinds it).
 
     With the ``previous`` fold and the first window just written (``window_start``) after everything it folded,
-    only the rows written since are read; otherwise the state is rebuilt from the day.
+    only the rows written since are read (from ``rows`` when they are all there); otherwise the state is rebuilt
+    from the day.
     """
+    return prepare_polling_state(connection, horizon, previous=previous, window_start=window_start, rows=rows)()
+
+
+def prepare_polling_state(
+    connection: duckdb.DuckDBPyConnection,
+    horizon: timedelta,
+    *,
+    previous: Fold | None = None,
+    window_start: datetime | None = None,
+    rows: WindowRows | None = None,
+) -> Callable[[], PollingState]:
+    """:func:`compute_polling_state` in two parts: its reads of the warehouse, now, and what it returns, which
+    finishes the state without the connection (a step runs it in a thread while the connection checkpoints)."""
     present = tables_present(connection, [RAW_VIDEO_SNAPSHOTS.name, VIDEO_VELOCITY.name, RAW_CREATOR_SNAPSHOTS.name])
     if RAW_VIDEO_SNAPSHOTS.name not in present:
-        return PollingState.empty()
+        return PollingState.empty
     usable = previous if previous and window_start and previous.covers_before(window_start) else None
-    fold = fold_videos(connection, usable, has_velocity=VIDEO_VELOCITY.name in present)
+    fold = fold_videos(connection, usable, has_velocity=VIDEO_VELOCITY.name in present, rows=rows)
     creators = (
         read_frame(
             connection,
@@ -254,7 +375,12 @@ def compute_polling_state(
         if RAW_CREATOR_SNAPSHOTS.name in present
         else PollingState.empty().creators
     )
-    return PollingState(state_of(fold, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), fold)
+
+    def finish() -> PollingState:
+        folded = fold()
+        return PollingState(state_of(folded, horizon), creators.cast(pl.Schema(CREATOR_STATE_SCHEMA)), folded)
+
+    return finish
 
 
 def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
