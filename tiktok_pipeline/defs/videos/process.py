@@ -5,7 +5,7 @@ one subsettable ``multi_asset``: selected together they share one connection and
 cost a second WAL checkpoint); selected alone, each writes only its own table. A failed blocking check of the
 enriched rows keeps velocity from being written, as when they were two steps (velocity is computed while the checks
 run beside it, in a thread, and dropped). A range (a backfill as one run) reads its enriched rows turn by turn,
-computes their velocity once, then writes both tables in turns of at least ``TURN_ROWS`` rows (``warehouse/turns.py``)."""
+computes their velocity once, then writes both tables turn by turn (``warehouse/turns.py``)."""
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,9 +42,9 @@ from tiktok_pipeline.quality.schemas import velocity_schema
 from tiktok_pipeline.quality.window_checks import enriched_by_window, schema_by_window
 from tiktok_pipeline.warehouse.io import WarehouseResource
 from tiktok_pipeline.warehouse.tables import ENRICHED_VIDEO_METRICS, VIDEO_VELOCITY
-from tiktok_pipeline.warehouse.turns import turn_connections, turns, turns_by_rows
+from tiktok_pipeline.warehouse.turns import turn_connections, turns
 from tiktok_pipeline.warehouse.waits import metering
-from tiktok_pipeline.windows import utc_naive, window_key, window_starts
+from tiktok_pipeline.windows import window_key, window_starts
 
 ENRICHED = "enriched_video_metrics"
 VELOCITY = "video_velocity"
@@ -101,8 +101,7 @@ def enriched_and_velocity(
     start, end = partition_range(context)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     keys = [window_key(s) for s in window_starts(start, end)]
-    spans = turns(start, end)  # a range takes the warehouse in turns: a live window waits for one turn at most
-    one_turn = len(spans) == 1  # read and written on one connection
+    spans = turns(start, end)  # a range takes the warehouse an hour at a time: a live window waits for one turn at most
     enriched = outcomes = state = None
     parts: list[pl.DataFrame | None] = [None] * len(spans)
     wait_totals: dict[str, float] = {}  # each window's steps' wait for the warehouse (poll_telemetry), by key
@@ -125,10 +124,6 @@ def enriched_and_velocity(
                     parts[i] = enrich_windows(connection, registry.result(), lo, hi)
             enriched = pl.concat([p for p in parts if p is not None], how="vertical_relaxed")
             range_checked = checks.submit(enriched_by_window, enriched, start, end, quality.policy)
-            # written in fewer, larger turns than read: each at least TURN_ROWS rows, straight into the file
-            spans = turns_by_rows(start, end, dict(enriched.group_by("window_start").len().iter_rows()))
-            parts = [_within(enriched, lo, hi) for lo, hi in spans]
-            velocity_parts = [None] * len(spans)
         blocked = ""
         written = []
         with turn_connections(spans, bulk, warehouse.urgent_waiting) as each_turn:
@@ -175,7 +170,8 @@ def enriched_and_velocity(
                     # read (a concurrent backfill's rebuild can never be overwritten by a fold that missed its rows).
                     # Its reads now; the rest (from the window's rows in memory, when they are all it has not read)
                     # in the thread while the connection closes and checkpoints, and written before the lock goes.
-                    held = WindowRows(start, end, enriched, velocity) if enriched is not None and one_turn else None
+                    # (one turn: its enriched rows read on this connection)
+                    held = WindowRows(start, end, enriched, velocity) if enriched is not None and i == 0 else None
                     finish = prepare_polling_state(
                         connection, polling.horizon, previous=fold_read.result(), window_start=start, rows=held
                     )
@@ -206,12 +202,6 @@ def enriched_and_velocity(
         )
         assert velocity_checked is not None  # submitted with the last turn's rows
         yield from window_check_events(context, VELOCITY, velocity_checked.result(), severities(VELOCITY_CHECKS))
-
-
-def _within(frame: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
-    """``frame``'s rows of the windows ``[start, end)``."""
-    window = pl.col("window_start")
-    return frame.filter((window >= utc_naive(start)) & (window < utc_naive(end)))
 
 
 def _refresh_polling_state(finish: Callable[[], PollingState], directory: Path) -> PollingState:
