@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 from polars._typing import PolarsDataType
 
+from tiktok_pipeline.ingest.parse.display import DISPLAY_SOURCE
 from tiktok_pipeline.ingest.polling.plan import CREATOR_STATE_SCHEMA, VIDEO_STATE_SCHEMA
 from tiktok_pipeline.warehouse.io import read_frame, tables_present
 from tiktok_pipeline.warehouse.tables import RAW_CREATOR_SNAPSHOTS, RAW_VIDEO_SNAPSHOTS, VIDEO_VELOCITY
@@ -94,7 +95,6 @@ SELECT video_id, creator_username, last_polled_at, create_time, views_per_minute
 FROM last {join} JOIN moving USING (video_id)
 WHERE {where}
 """
-_DISPLAY_API = "display_api"
 _DISPLAY_ONLY = "(SELECT * FROM {table} WHERE coalesce(source, 'display_api') = 'display_api') AS {table}"
 """The Display API's rows only: the polling plan paces Display API calls (the analytics provider is polled whole), so
 a creator's last discovery is its last user/info, never the provider's crawl of its profile."""
@@ -183,7 +183,7 @@ def _display_only(frame: pl.DataFrame) -> pl.DataFrame:
     """The Display API's rows of ``frame`` (rows without a source are the Display API's): see :data:`_DISPLAY_ONLY`."""
     if "source" not in frame.columns:
         return frame
-    return frame.filter(pl.col("source").fill_null(_DISPLAY_API) == _DISPLAY_API)
+    return frame.filter(pl.col("source").fill_null(DISPLAY_SOURCE) == DISPLAY_SOURCE)
 
 
 def aggregate_rows(observed: pl.DataFrame, velocity: pl.DataFrame) -> pl.DataFrame:
