@@ -1,13 +1,14 @@
-"""Dagster's event batching, switched on in every process that runs the pipeline's steps.
+"""Dagster's event batching, switched on in every process that runs the pipeline's steps or loads its instance.
 
-A step that covers many windows (a backfill run) records one materialisation per window and asset. With
-``DAGSTER_EVENT_BATCH_SIZE`` set, Dagster 1.13 hands the materialisations of one output to the event log
-storage as one batch (``store_event_batch``): PostgreSQL (deploy/) inserts them in one statement and updates
-the asset's index once; SQLite (the local instance) stores them one by one as before. Only materialisations
-and observations are batched that way (check evaluations and planned events are stored one by one), and only
-where the step runs, so the variable must be set in the processes that execute steps: every one of them
-imports ``tiktok_pipeline.definitions`` (code server, run worker, step processes, ``dagster asset materialize``,
-``tiktok-pipeline dev``), which calls :func:`enable_event_batching`.
+A step that covers many windows (a backfill run) records one materialisation per window and asset, and the process
+creating the run one planned event per window and asset. With ``DAGSTER_EVENT_BATCH_SIZE`` set, Dagster 1.13 hands
+the materialisations of one output, and a new run's planned events, to the event log storage as one batch
+(``store_event_batch``), which both instances' storages store in one transaction
+(:mod:`tiktok_pipeline.governance.event_log_storage`). Check evaluations are never batched by Dagster. The variable
+is read where the events are written, so it must be set there: every process that executes steps imports
+``tiktok_pipeline.definitions`` (code server, run worker, step processes, ``dagster asset materialize``,
+``tiktok-pipeline dev``), which calls :func:`enable_event_batching`, and both storage classes call it when an instance
+is loaded (the daemon and the webserver, which create runs, import no definitions).
 """
 
 from __future__ import annotations

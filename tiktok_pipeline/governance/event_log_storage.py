@@ -3,7 +3,7 @@
 ``dagster.yaml`` (the embedded instance) names :class:`PooledSqliteEventLogStorage` instead of Dagster's
 ``ConsolidatedSqliteEventLogStorage``, and ``deploy/dagster.yaml`` (production) :class:`PooledPostgresEventLogStorage`
 instead of the ``PostgresEventLogStorage`` its ``storage: postgres`` block would build: the same database, schema,
-migrations, queries and watchers, with one difference each.
+migrations, queries and watchers, with two differences.
 
 - Dagster's SQLite class creates a new SQLAlchemy engine for every connection it opens, and opens a new SQLite
   connection for every read and write (``NullPool``). Each engine starts with an empty compiled-statement cache, so
@@ -19,8 +19,8 @@ Dagster's SQLite class against 3.2–3.5 s with this one; on PostgreSQL the whol
 against 11.7 s (README "Performance").
 
 Here each process has one engine per event log with a pool: statements compile once and connections stay open
-between uses. Nothing about what is stored or when it is committed changes: every use is still one transaction,
-committed at its end, and the database still orders writers of several processes. A pooled connection holds no
+between uses. Nothing about what is stored changes: every use is still one transaction, committed at its end, and
+the database still orders writers of several processes. A pooled connection holds no
 transaction between uses, so it never sees stale data. The pool never blocks (``max_overflow=-1``): Dagster may open
 a second connection while it holds one, as it did before. A process keeps one idle PostgreSQL connection (checked
 with a ping before each use, so a restarted server costs a reconnect, not an error); the webserver's own pool with
@@ -31,19 +31,40 @@ child (SQLite forbids it; a PostgreSQL connection's socket is shared with the pa
 and the inherited one is kept referenced and never closed (closing it in the child would touch the parent's file
 locks or end the parent's PostgreSQL session). Dagster's own processes are spawned, not forked.
 
-The SQLite storage also installs :mod:`tiktok_pipeline.governance.sqlite_commits` (``synchronous=NORMAL`` in WAL
-mode) in every process that loads the instance, the daemon and the webserver included, which do not import the
-pipeline's definitions: the daemon writes a UI backfill's planned events.
+The second difference is a batch. Dagster hands a storage a batch of events (``store_event_batch``) for the
+materialisations of a step's output over a range (288 for a day) and for the planned events of a run it creates (576
+for a day's backfill of the window step, three check plans among them). Dagster's SQLite class stores a batch one
+event at a time, a transaction each; its PostgreSQL class stores a batch of materialisations in two transactions and
+any other batch one event at a time, several autocommitted statements each. Both classes here store a batch in ONE
+transaction (:class:`BatchInOneTransaction`): every event as the class's own ``store_event`` stores it, on the
+batch's connection, except runs of asset events (materialisations, observations, planned materialisations), whose
+rows and indexed tags are inserted in one statement each and whose assets' entries are written once, from each
+asset's last event of each kind. What the tables hold afterwards is what Dagster's class leaves storing the events
+one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
+batch, so Dagster's fallback (it stores a failed batch again event by event) stores nothing twice. PostgreSQL's
+``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its watchers read) is not sent for
+events stored in bulk, as Dagster's own batch path does not send it. A PostgreSQL batch holding a failure to
+materialise goes to Dagster's own path, which leaves those events out.
+
+Both storages set :mod:`tiktok_pipeline.governance.event_batching` (Dagster's batches on) in every process that
+loads the instance, and the SQLite storage installs :mod:`tiktok_pipeline.governance.sqlite_commits`
+(``synchronous=NORMAL`` in WAL mode) too: the daemon and the webserver do not import the pipeline's definitions, and
+the daemon creates a UI backfill's runs (writing their planned events), the webserver a run launched from the UI.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -57,6 +78,7 @@ from dagster_postgres.utils import (
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_pipeline.governance import sqlite_commits
+from tiktok_pipeline.governance.event_batching import enable_event_batching
 
 _INHERITED: list[Engine] = []
 """Engines a forked child inherited from its parent: kept referenced, never used or closed (see the module)."""
@@ -94,7 +116,101 @@ class EnginePerProcess:
             engine.dispose()
 
 
-class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
+_BULK_TYPES = frozenset(
+    {
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_OBSERVATION,
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    }
+)
+"""Events whose storing is only their row, their indexed tags and their asset's entry: stored in bulk in a batch."""
+
+
+def _stored_in_bulk(event: EventLogEntry) -> bool:
+    return bool(event.dagster_event and event.dagster_event_type in _BULK_TYPES and event.dagster_event.asset_key)
+
+
+class BatchInOneTransaction:
+    """An event, or a batch of them, stored in ONE transaction: every event as the class's own ``store_event`` stores
+    it, on one connection (``_connect`` hands it out meanwhile), and in a batch, runs of asset events (a step's
+    materialisations, a run's planned events) in bulk: one multi-row insert of their rows, one of their tags, and
+    each asset's entry written once from its last event of each kind, which leaves the same entry as writing it for
+    every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the batch again one
+    event at a time) never stores an event twice."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._batch = threading.local()
+        enable_event_batching()  # where an instance loads (the daemon, the webserver): a new run's planned events
+        super().__init__(*args, **kwargs)
+
+    def _fresh_connection(self) -> AbstractContextManager[Connection]:
+        """A connection of the class's own (Dagster's ``_connect`` with this module's pooled engine)."""
+        raise NotImplementedError
+
+    def _batch_transaction(self) -> AbstractContextManager[Connection]:
+        """A fresh connection in a transaction, committed when the block ends."""
+        return self._fresh_connection()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        held = self._held()
+        if held is not None:  # inside _one_transaction: every statement in its one transaction
+            yield held
+            return
+        with self._fresh_connection() as conn:
+            yield conn
+
+    def _held(self) -> Connection | None:
+        """The connection of the events this thread is storing in one transaction, if any."""
+        return getattr(self._batch, "connection", None)
+
+    @contextmanager
+    def _one_transaction(self) -> Iterator[Connection]:
+        """One connection and transaction for everything stored in the block (the enclosing block's, if any)."""
+        held = self._held()
+        if held is not None:
+            yield held
+            return
+        with self._batch_transaction() as conn:
+            self._batch.connection = conn
+            try:
+                yield conn
+            finally:
+                self._batch.connection = None
+
+    def store_event(self, event: EventLogEntry) -> None:
+        """The class's own ``store_event`` (a check evaluation, a step's start...) in one transaction, not one for
+        each of its statements."""
+        with self._one_transaction():
+            super().store_event(event)  # type: ignore[misc]
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        with self._one_transaction() as conn:
+            for bulk, group in itertools.groupby(events, key=_stored_in_bulk):
+                same = list(group)
+                if bulk and len(same) > 1:
+                    self._store_asset_events(conn, same)
+                else:
+                    for entry in same:
+                        self.store_event(entry)
+
+    def _store_asset_events(self, conn: Connection, events: Sequence[EventLogEntry]) -> None:
+        """What ``store_event`` does for each of ``events`` (asset events, :data:`_BULK_TYPES`), in a few statements."""
+        storage: Any = self
+        inserted = conn.execute(
+            SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
+            [storage._event_to_row(event) for event in events],
+        )
+        ids = [row[0] for row in inserted]
+        storage._store_asset_event_tags(conn, events, ids)
+        last: dict[tuple[Any, Any], int] = {}  # each asset's last event of each kind: what its entry ends up as
+        for i, event in enumerate(events):
+            last[(event.dagster_event.asset_key, event.dagster_event_type)] = i  # type: ignore[union-attr]
+        for i in sorted(last.values()):
+            storage._store_asset_event(conn, events[i], ids[i])
+
+
+class PooledSqliteEventLogStorage(BatchInOneTransaction, ConsolidatedSqliteEventLogStorage):
     """Dagster's consolidated SQLite event log with one pooled SQLAlchemy engine per process (config: ``base_dir``)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
@@ -107,7 +223,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         super().__init__(base_dir, inst_data)
 
     @contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _fresh_connection(self) -> Iterator[Connection]:
         with self._engines.get().connect() as conn, conn.begin():
             yield conn
 
@@ -122,7 +238,7 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         self._engines.dispose()
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(BatchInOneTransaction, PostgresEventLogStorage):
     """Dagster's PostgreSQL event log keeping one pooled connection per process (config: dagster-postgres's
     ``postgres_db`` or ``postgres_url``, as ``PostgresEventLogStorage``)."""
 
@@ -156,8 +272,24 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             token_provider=get_token_provider_from_config(config_value),
         )
 
-    def _connect(self) -> AbstractContextManager[Connection]:
-        return create_pg_connection(self._engines.get())
+    def _fresh_connection(self) -> AbstractContextManager[Connection]:
+        return create_pg_connection(self._engines.get())  # autocommitted, statement by statement
+
+    @contextmanager
+    def _batch_transaction(self) -> Iterator[Connection]:
+        """A pooled connection in a transaction (the engine's AUTOCOMMIT, for this connection, until it is returned)."""
+        with self._fresh_connection() as conn:
+            conn.execution_options(isolation_level="READ COMMITTED")
+            with conn.begin():
+                yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """In one transaction (:class:`BatchInOneTransaction`), except a batch holding an asset's failure to
+        materialise, which Dagster's class stores its own way (it leaves those events out)."""
+        if any(e.dagster_event and e.dagster_event.is_asset_failed_to_materialize for e in events):
+            super(BatchInOneTransaction, self).store_event_batch(events)
+        else:
+            super().store_event_batch(events)
 
     def optimize_for_webserver(self, statement_timeout: int, pool_recycle: int, max_overflow: int) -> None:
         """Dagster's webserver engine (its own pool, with a statement timeout) becomes this process's."""

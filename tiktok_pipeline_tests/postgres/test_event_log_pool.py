@@ -9,10 +9,16 @@ import sys
 import textwrap
 
 import dagster as dg
+import pytest
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.utils import get_conn_string
 from sqlalchemy import event
 
 from tiktok_pipeline.governance.event_log_storage import PooledPostgresEventLogStorage
+from tiktok_pipeline_tests.event_batches import EVERY_KIND, WALL_CLOCK_COLUMNS, a_runs_events, only_asset_events
+from tiktok_pipeline_tests.pg import fresh_database
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
+from tiktok_pipeline_tests.postgres.conftest import PgDatabase
 
 PROBE = dg.AssetKey("probe")
 
@@ -66,3 +72,72 @@ def test_another_process_s_events_are_read_at_once(pg_instance, pg_home, tmp_pat
     done = subprocess.run([sys.executable, "-c", writer], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _stored(pg_instance) == [*range(5), *range(100, 105)]
+
+
+UPSERT_SURROGATES = {("asset_keys", "id")}
+"""Surrogate keys of rows Dagster upserts (``INSERT ... ON CONFLICT DO UPDATE``): PostgreSQL draws a sequence value
+for every upsert, also those that update, so the id an asset's row got depends on how many upserts came before it.
+Nothing refers to it (assets are looked up by ``asset_key``)."""
+
+
+def _tables(database) -> dict[str, list[tuple]]:
+    """Every table's rows by primary key (or all columns), without the database's own wall-clock columns."""
+    tables = {}
+    for (name,) in database.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"):
+        columns = [
+            c
+            for (c,) in database.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                (name,),
+            )
+            if c not in WALL_CLOCK_COLUMNS and (name, c) not in UPSERT_SURROGATES
+        ]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        order = '"id"' if "id" in columns else listed
+        tables[name] = database.query(f'SELECT {listed} FROM "{name}" ORDER BY {order}')
+    return tables
+
+
+@pytest.mark.parametrize("asset_events_only", [False, True], ids=["every-kind", "asset-events-only"])
+def test_a_batch_is_one_transaction_storing_what_dagsters_class_stores_one_by_one(
+    pg_database, pg_server, asset_events_only
+):
+    """A run's planned events (a batch of planned materialisations and check plans) and a step's materialisations
+    reach the storage as batches. Stored as one batch, every table holds what Dagster's ``PostgresEventLogStorage``
+    stores one event at a time (same rows, same ids), all in one transaction (one ``xmin``)."""
+    events = a_runs_events()
+    assert {e.dagster_event_type for e in events if e.dagster_event} >= EVERY_KIND
+    if asset_events_only:
+        events = only_asset_events(events)
+    with fresh_database(pg_server) as name:
+        theirs = PostgresEventLogStorage(pg_url(pg_server, name))
+        for entry in events:
+            theirs.store_event(entry)
+        theirs.dispose()
+        expected = _tables(PgDatabase(pg_server, name))
+    ours = PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name))
+    ours.store_event_batch(events)
+    ours.dispose()
+    assert len(expected["event_logs"]) == len(events)
+    assert _tables(pg_database) == expected
+    assert pg_database.query("SELECT count(DISTINCT xmin::text) FROM event_logs") == [(1,)]
+
+
+def pg_url(server, name: str) -> str:
+    """A SQLAlchemy URL of database ``name`` on ``server``."""
+    return get_conn_string(
+        server.user, server.password, server.host, name, str(server.port), scheme="postgresql+psycopg2"
+    )
+
+
+def test_an_event_outside_a_batch_is_one_transaction_too(pg_database, pg_server):
+    """A check evaluation (never batched by Dagster) is its row, a ``NOTIFY`` and its check-execution row: Dagster's
+    class commits each statement on its own (autocommit); here they commit together."""
+    evaluation = next(e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    storage = PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name))
+    storage.store_event(evaluation)
+    storage.dispose()
+    rows = pg_database.query(
+        "SELECT xmin::text FROM event_logs UNION ALL SELECT xmin::text FROM asset_check_executions"
+    )
+    assert len(rows) == 2 and rows[0] == rows[1]

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from tiktok_pipeline.governance.event_log_storage import PooledSqliteEventLogStorage
 from tiktok_pipeline.settings import PROJECT_ROOT
+from tiktok_pipeline_tests.event_batches import EVERY_KIND, WALL_CLOCK_COLUMNS, a_runs_events, only_asset_events
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 from tiktok_pipeline_tests.sqlite_no_fsync import NO_FSYNC_ENV
 
@@ -136,7 +137,7 @@ def test_a_forked_child_builds_its_own_engine_and_leaves_the_parents_alone(tmp_p
 
 DAEMON_PROBE = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     import dagster as dg
     from sqlalchemy import text
 
@@ -144,20 +145,105 @@ DAEMON_PROBE = textwrap.dedent(
         instance.report_runless_asset_event(dg.AssetMaterialization("probe"))
         with instance.event_log_storage.index_connection() as connection:
             level = connection.execute(text("PRAGMA synchronous")).scalar()
-        print(json.dumps({"definitions": "tiktok_pipeline.definitions" in sys.modules, "synchronous": level}))
+        batch = os.environ.get("DAGSTER_EVENT_BATCH_SIZE")
+        print(json.dumps({"definitions": "tiktok_pipeline.definitions" in sys.modules, "synchronous": level, "batch": batch}))
     """
 )
 
 
 def test_a_process_that_only_loads_the_instance_commits_cheaply_too(tmp_path):
     """The daemon writes a UI backfill's planned events and never imports the definitions: the storage class itself
-    installs ``synchronous=NORMAL`` (not FULL) in every process that loads the shipped instance."""
+    installs ``synchronous=NORMAL`` (not FULL) and event batching (a run's planned events stored as one batch) in
+    every process that loads the shipped instance."""
     env = pipeline_env(tmp_path)
-    env.pop(NO_FSYNC_ENV)  # the tests' own shortcut (synchronous=OFF) would hide what the instance does
+    env.pop(NO_FSYNC_ENV)
+    env.pop(
+        "DAGSTER_EVENT_BATCH_SIZE", None
+    )  # the tests' own shortcut (synchronous=OFF) would hide what the instance does
     env["PYTHONPATH"] = str(PROJECT_ROOT)  # without the tests' start-up hook
     done = subprocess.run(
         [sys.executable, "-c", DAEMON_PROBE, str(_home(tmp_path))], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got == {"definitions": False, "synchronous": 1}
+    assert got == {"definitions": False, "synchronous": 1, "batch": "1000"}
+
+
+# --- batches: Dagster hands a step's materialisations and a run's planned events over as one batch ---------------
+def _tables(db: Path) -> dict[str, list[tuple]]:
+    """Every table's rows in storage order, without the database's own wall-clock columns."""
+    with sqlite3.connect(db) as connection:
+        names = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        tables = {}
+        for name in names:
+            columns = [
+                r[1] for r in connection.execute(f'PRAGMA table_info("{name}")') if r[1] not in WALL_CLOCK_COLUMNS
+            ]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            tables[name] = connection.execute(f'SELECT {listed} FROM "{name}" ORDER BY rowid').fetchall()
+        return tables
+
+
+@pytest.mark.parametrize("asset_events_only", [False, True], ids=["every-kind", "asset-events-only"])
+def test_a_batch_is_stored_exactly_as_dagsters_class_stores_its_events_one_by_one(tmp_path, asset_events_only):
+    """Same rows, same ids, same order in every table (events, asset index, tags, check executions) as Dagster's
+    ``ConsolidatedSqliteEventLogStorage`` storing the events one at a time: for a run's events of every kind, and for
+    its asset events alone (one bulk run of several kinds and assets: each asset's entry as the last event left it)."""
+    from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+
+    events = a_runs_events()
+    assert {e.dagster_event_type for e in events if e.dagster_event} >= EVERY_KIND
+    if asset_events_only:
+        events = only_asset_events(events)
+    theirs = ConsolidatedSqliteEventLogStorage(str(tmp_path / "theirs"))
+    for entry in events:
+        theirs.store_event(entry)
+    ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
+    ours.store_event_batch(events)
+    ours.dispose()
+    theirs.dispose()
+    expected = _tables(tmp_path / "theirs" / "event_log.db")
+    got = _tables(tmp_path / "ours" / "event_log.db")
+    assert len(expected["event_logs"]) == len(events)
+    assert expected["asset_event_tags"] and expected["asset_keys"]
+    assert expected["asset_check_executions"] or asset_events_only
+    assert got == expected
+
+
+def test_a_batch_is_one_transaction_so_a_failure_leaves_nothing_for_dagsters_one_by_one_retry(tmp_path, monkeypatch):
+    """Dagster stores a batch again event by event when ``store_event_batch`` raises: a failure part-way must leave
+    none of the batch behind, or those events would be stored twice."""
+    events = a_runs_events()
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    commits: list[int] = []
+    event.listen(storage._engines.get(), "commit", lambda _conn: commits.append(1))
+    storage.store_event_batch(events[:5])
+    assert commits == [1]  # one commit for the batch
+    before = len(_tables(tmp_path / "event_log.db")["event_logs"])
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(storage, "store_asset_check_event", fail)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        storage.store_event_batch(events[5:])
+    assert len(_tables(tmp_path / "event_log.db")["event_logs"]) == before
+    monkeypatch.undo()
+    for entry in events[5:]:  # what Dagster does next
+        storage.store_event(entry)
+    assert len(_tables(tmp_path / "event_log.db")["event_logs"]) == len(events)
+    storage.dispose()
+
+
+def test_an_event_outside_a_batch_is_one_transaction_too(tmp_path):
+    """A check evaluation (never batched by Dagster) is its row and its check-execution row: one commit, not one per
+    statement."""
+    evaluation = next(e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    commits: list[int] = []
+    event.listen(storage._engines.get(), "commit", lambda _conn: commits.append(1))
+    storage.store_event(evaluation)
+    assert commits == [1]
+    tables = _tables(tmp_path / "event_log.db")
+    assert len(tables["event_logs"]) == 1 and len(tables["asset_check_executions"]) == 1
+    storage.dispose()

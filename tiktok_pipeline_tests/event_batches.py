@@ -1,0 +1,66 @@
+"""A batch of every kind of event a range run stores, to store through an event log class and compare with Dagster's
+own class storing the same events one at a time (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``)."""
+
+import dagster as dg
+
+WINDOWS_3 = dg.StaticPartitionsDefinition(["w1", "w2", "w3"])
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("left"), dg.AssetSpec("right", deps=["left"])],
+    check_specs=[dg.AssetCheckSpec("sane", asset="left"), dg.AssetCheckSpec("sane", asset="right")],
+    partitions_def=WINDOWS_3,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def pair(context: dg.AssetExecutionContext):
+    """Two assets over a range: per-partition metadata, an observation and a check evaluation per partition."""
+    outputs = {spec.asset_key: name for name, spec in context.assets_def.check_specs_by_output_name.items()}
+    for key in (dg.AssetKey("left"), dg.AssetKey("right")):
+        for partition in context.partition_keys:
+            context.add_asset_metadata({"rows": len(partition)}, asset_key=key, partition_key=partition)
+        yield dg.MaterializeResult(asset_key=key)
+        yield dg.Output(None, output_name=outputs[key])  # what the pipeline's window_check_events does
+        for partition in context.partition_keys:
+            yield dg.AssetObservation(asset_key=key, partition=partition, tags={"dagster/data_version": partition})
+            yield dg.AssetCheckEvaluation(
+                asset_key=key, check_name="sane", passed=partition != "w2", partition=partition
+            )
+
+
+def a_runs_events() -> list:
+    """Every event a real range run of :func:`pair` stored (planned events, run and step events, materialisations,
+    observations, check evaluations), in order, as they would reach a storage."""
+    with dg.instance_for_test() as scratch:
+        result = dg.materialize(
+            [pair],
+            instance=scratch,
+            tags={"dagster/asset_partition_range_start": "w1", "dagster/asset_partition_range_end": "w3"},
+        )
+        assert result.success
+        return [r.event_log_entry for r in scratch.get_records_for_run(result.run_id, limit=10_000).records]
+
+
+EVERY_KIND = {
+    dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_OBSERVATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.STEP_START,
+}
+"""Kinds :func:`a_runs_events` holds, among others."""
+
+
+def only_asset_events(events: list) -> list:
+    """The materialisations, observations and planned materialisations of ``events``, in order: one run of several
+    kinds and assets, stored in bulk."""
+    bulk = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_OBSERVATION,
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    }
+    return [e for e in events if e.dagster_event and e.dagster_event_type in bulk]
+
+
+WALL_CLOCK_COLUMNS = {"create_timestamp", "update_timestamp", "updated_timestamp", "migration_completed"}
+"""Columns the database fills with its own clock when a row is written (not from the event)."""
