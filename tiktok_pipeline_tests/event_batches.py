@@ -64,3 +64,41 @@ def only_asset_events(events: list) -> list:
 
 WALL_CLOCK_COLUMNS = {"create_timestamp", "update_timestamp", "updated_timestamp", "migration_completed"}
 """Columns the database fills with its own clock when a row is written (not from the event)."""
+
+
+def a_batch_with_failures() -> list:
+    """A batch holding failures to materialise (an asset's windows that failed), among a run's planned events: the
+    planned events of a range run of :func:`pair`, then a failure for each of its windows of ``left``. (Dagster 1.13's
+    open-source executor does not record these itself; Dagster+ and custom executors may.)"""
+    from dagster._core.definitions.events import (
+        AssetMaterializationFailure,
+        AssetMaterializationFailureReason,
+        AssetMaterializationFailureType,
+    )
+    from dagster._core.events import DagsterEvent
+    from dagster._core.events.log import EventLogEntry
+
+    planned = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+    failures = [
+        EventLogEntry(
+            error_info=None,
+            level=40,
+            user_message="",
+            run_id=planned[0].run_id,
+            timestamp=planned[-1].timestamp + 1 + i,
+            step_key="pair",
+            job_name=planned[0].job_name,
+            dagster_event=DagsterEvent.build_asset_failed_to_materialize_event(
+                planned[0].job_name or "job",
+                "pair",
+                AssetMaterializationFailure(
+                    "left",
+                    AssetMaterializationFailureType.FAILED,
+                    AssetMaterializationFailureReason.FAILED_TO_MATERIALIZE,
+                    partition=window,
+                ),
+            ),
+        )
+        for i, window in enumerate(WINDOWS_3.get_partition_keys())
+    ]
+    return [*planned, *failures]

@@ -38,8 +38,10 @@ event at a time, a transaction each; its PostgreSQL class stores a batch of mate
 any other batch one event at a time, several autocommitted statements each. Both classes here store a batch in ONE
 transaction (:class:`BatchInOneTransaction`): every event as the class's own ``store_event`` stores it, on the
 batch's connection, except runs of asset events (materialisations, observations, planned materialisations), whose
-rows and indexed tags are inserted in one statement each and whose assets' entries are written once, from each
-asset's last event of each kind. What the tables hold afterwards is what Dagster's class leaves storing the events
+rows are inserted together (SQLAlchemy's "insertmanyvalues", which returns their ids in the events' order), their
+indexed tags in one statement, and whose assets' entries are written once, from each asset's last event of each kind.
+An event outside a batch (a check evaluation: Dagster never batches those) is one transaction too, where Dagster's
+SQLite class commits its row and its check row apart and its PostgreSQL class commits every statement. What the tables hold afterwards is what Dagster's class leaves storing the events
 one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
 batch, so Dagster's fallback (it stores a failed batch again event by event) stores nothing twice. PostgreSQL's
 ``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its watchers read) is not sent for
@@ -133,9 +135,9 @@ def _stored_in_bulk(event: EventLogEntry) -> bool:
 class BatchInOneTransaction:
     """An event, or a batch of them, stored in ONE transaction: every event as the class's own ``store_event`` stores
     it, on one connection (``_connect`` hands it out meanwhile), and in a batch, runs of asset events (a step's
-    materialisations, a run's planned events) in bulk: one multi-row insert of their rows, one of their tags, and
-    each asset's entry written once from its last event of each kind, which leaves the same entry as writing it for
-    every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the batch again one
+    materialisations, a run's planned events) in bulk: one insert of their rows (returning their ids in order), one of
+    their tags, and each asset's entry written once from its last event of each kind, which leaves the same entry as
+    writing it for every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the batch again one
     event at a time) never stores an event twice."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ What is counted is connections SQLAlchemy opens and what each process reads back
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 
 import dagster as dg
 import pytest
@@ -15,7 +16,13 @@ from dagster_postgres.utils import get_conn_string
 from sqlalchemy import event
 
 from tiktok_pipeline.governance.event_log_storage import PooledPostgresEventLogStorage
-from tiktok_pipeline_tests.event_batches import EVERY_KIND, WALL_CLOCK_COLUMNS, a_runs_events, only_asset_events
+from tiktok_pipeline_tests.event_batches import (
+    EVERY_KIND,
+    WALL_CLOCK_COLUMNS,
+    a_batch_with_failures,
+    a_runs_events,
+    only_asset_events,
+)
 from tiktok_pipeline_tests.pg import fresh_database
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 from tiktok_pipeline_tests.postgres.conftest import PgDatabase
@@ -98,6 +105,23 @@ def _tables(database) -> dict[str, list[tuple]]:
     return tables
 
 
+def _dagsters(pg_server, store: Callable[[PostgresEventLogStorage], object]) -> dict[str, list[tuple]]:
+    """The tables Dagster's own class leaves after ``store`` on a fresh database."""
+    with fresh_database(pg_server) as name:
+        theirs = PostgresEventLogStorage(pg_url(pg_server, name))
+        store(theirs)
+        theirs.dispose()
+        return _tables(PgDatabase(pg_server, name))
+
+
+def _ours(pg_database, events: list) -> dict[str, list[tuple]]:
+    """The tables this module's class leaves storing ``events`` as one batch on ``pg_database``."""
+    ours = PooledPostgresEventLogStorage(pg_url(pg_database.server, pg_database.name))
+    ours.store_event_batch(events)
+    ours.dispose()
+    return _tables(pg_database)
+
+
 @pytest.mark.parametrize("asset_events_only", [False, True], ids=["every-kind", "asset-events-only"])
 def test_a_batch_is_one_transaction_storing_what_dagsters_class_stores_one_by_one(
     pg_database, pg_server, asset_events_only
@@ -109,17 +133,14 @@ def test_a_batch_is_one_transaction_storing_what_dagsters_class_stores_one_by_on
     assert {e.dagster_event_type for e in events if e.dagster_event} >= EVERY_KIND
     if asset_events_only:
         events = only_asset_events(events)
-    with fresh_database(pg_server) as name:
-        theirs = PostgresEventLogStorage(pg_url(pg_server, name))
+
+    def one_by_one(theirs: PostgresEventLogStorage) -> None:
         for entry in events:
             theirs.store_event(entry)
-        theirs.dispose()
-        expected = _tables(PgDatabase(pg_server, name))
-    ours = PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name))
-    ours.store_event_batch(events)
-    ours.dispose()
+
+    expected = _dagsters(pg_server, one_by_one)
     assert len(expected["event_logs"]) == len(events)
-    assert _tables(pg_database) == expected
+    assert _ours(pg_database, events) == expected
     assert pg_database.query("SELECT count(DISTINCT xmin::text) FROM event_logs") == [(1,)]
 
 
@@ -141,3 +162,13 @@ def test_an_event_outside_a_batch_is_one_transaction_too(pg_database, pg_server)
         "SELECT xmin::text FROM event_logs UNION ALL SELECT xmin::text FROM asset_check_executions"
     )
     assert len(rows) == 2 and rows[0] == rows[1]
+
+
+def test_a_batch_with_failures_to_materialise_is_stored_as_dagsters_class_stores_it(pg_database, pg_server):
+    """Dagster's PostgreSQL class leaves a batch's failures to materialise out; so does this one (it hands such a
+    batch to Dagster's own path)."""
+    events = a_batch_with_failures()
+    kinds = {e.dagster_event_type for e in events}
+    assert dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE in kinds
+    assert dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED in kinds
+    assert _ours(pg_database, events) == _dagsters(pg_server, lambda theirs: theirs.store_event_batch(events))
