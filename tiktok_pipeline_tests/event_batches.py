@@ -68,8 +68,8 @@ WALL_CLOCK_COLUMNS = {"create_timestamp", "update_timestamp", "updated_timestamp
 
 def a_batch_with_failures() -> list:
     """A batch holding failures to materialise (an asset's windows that failed), among a run's planned events: the
-    planned events of a range run of :func:`pair`, then a failure for each of its windows of ``left``. (Dagster 1.13's
-    open-source executor does not record these itself; Dagster+ and custom executors may.)"""
+    planned events of a range run of :func:`pair`, then a failure for each of its windows of ``left`` (built here:
+    Dagster 1.13's open-source executor records none for a failed step)."""
     from dagster._core.definitions.events import (
         AssetMaterializationFailure,
         AssetMaterializationFailureReason,

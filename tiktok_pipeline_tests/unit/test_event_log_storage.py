@@ -162,10 +162,8 @@ def test_a_process_that_only_loads_the_instance_commits_cheaply_too(tmp_path):
     installs ``synchronous=NORMAL`` (not FULL) and event batching (a run's planned events stored as one batch) in
     every process that loads the shipped instance."""
     env = pipeline_env(tmp_path)
-    env.pop(NO_FSYNC_ENV)
-    env.pop(
-        "DAGSTER_EVENT_BATCH_SIZE", None
-    )  # the tests' own shortcut (synchronous=OFF) would hide what the instance does
+    env.pop(NO_FSYNC_ENV)  # the tests' own shortcut (synchronous=OFF) would hide what the instance does
+    env.pop("DAGSTER_EVENT_BATCH_SIZE", None)  # nor may the variable come from this process's environment
     env["PYTHONPATH"] = str(PROJECT_ROOT)  # without the tests' start-up hook
     done = subprocess.run(
         [sys.executable, "-c", DAEMON_PROBE, str(_home(tmp_path))], env=env, capture_output=True, text=True, timeout=300
