@@ -17,11 +17,9 @@ Timings move with the machine's load: the script prints the load average; run it
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,18 +53,10 @@ def one_round(data: Path, work: Path, every: float) -> dict[str, float]:
     watcher.start()
     began = time.perf_counter()
     try:
-        child = subprocess.run(
-            [sys.executable, str(HERE / "production.py"), "--child", "backfill", json.dumps(params)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        run_child("backfill", **params)  # production.py's child, in a fresh interpreter; raises if it fails
     finally:
         stop.set()
         watcher.join()
-    if child.returncode:
-        raise RuntimeError(f"the backfill failed:\n{child.stdout[-2000:]}\n{child.stderr[-3000:]}")
     ordered = sorted(waits)
     return {
         "wall": time.perf_counter() - began,
