@@ -132,7 +132,7 @@ def _floor(work: Path, launched: bool) -> tuple[float, dict[str, int]]:
     tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     if launched:
         (work / "data").mkdir(parents=True, exist_ok=True)
-        walls, _ = _launched(work / "data", work, [tags], python_file=str(Path(__file__).resolve()), op=FLOOR_OP)
+        walls, _, _ = _launched(work / "data", work, [tags], python_file=str(Path(__file__).resolve()), op=FLOOR_OP)
         wall = walls[0]
     else:
         with _instance(work) as instance:

@@ -360,8 +360,9 @@ def _launched(
     *,
     python_file: str | None = None,
     op: str = LAUNCHED_OP,
-) -> tuple[list[float], float]:
-    """Submit one run per tag set through the instance's run launcher, one after the other; each run's wall seconds.
+) -> tuple[list[float], float, list[dict[str, float]]]:
+    """Submit one run per tag set through the instance's run launcher, one after the other; each run's wall seconds,
+    the largest process's peak MB and each run's :func:`_timeline`.
 
     This is how the daemon starts a backfill's runs: ``instance.submit_run`` → ``DefaultRunLauncher`` →
     the code server starts a run worker process, which runs the steps itself (the in-process executor,
@@ -381,7 +382,7 @@ def _launched(
     from dagster_shared.cli import WorkspaceOpts
 
     os.environ.update(_env(directory, work))  # the code server and run workers inherit it
-    walls, largest = [], 0.0
+    walls, largest, timelines = [], 0.0, []
     opts = (
         WorkspaceOpts(python_file=(python_file,), working_directory=os.getcwd())
         if python_file
@@ -393,6 +394,7 @@ def _launched(
         job = get_remote_job_from_remote_repo(repository, "__ASSET_JOB")
         for tags in runs:
             began = time.perf_counter()
+            created_at = time.time()
             run = _create_run(
                 instance=instance,
                 code_location=location,
@@ -414,7 +416,34 @@ def _launched(
                 raise RuntimeError(f"run {run.run_id} for {tags} ended {status.status}")
             walls.append(time.perf_counter() - began)
             largest = max(largest, max(peaks.values(), default=0) / 1024)
-    return walls, largest
+            timelines.append(_timeline(instance, run.run_id, created_at))
+    return walls, largest, timelines
+
+
+TIMELINE = {
+    "created": "ASSET_MATERIALIZATION_PLANNED",
+    "worker started": "RUN_START",
+    "step started": "STEP_START",
+    "first materialization": "ASSET_MATERIALIZATION",
+    "step done": "STEP_SUCCESS",
+    "run done": "RUN_SUCCESS",
+}
+"""Where a launched run's time goes: the seconds from its creation to the last event of each kind (the first, for
+the first materialisation)."""
+
+
+def _timeline(instance, run_id: str, created_at: float) -> dict[str, float]:
+    """:data:`TIMELINE`'s marks for the run, seconds after ``created_at`` (the event log's wall-clock timestamps)."""
+    records = instance.get_records_for_run(run_id=run_id, limit=100_000).records
+    seen: dict[str, list[float]] = {}
+    for r in records:
+        if r.event_log_entry.dagster_event:
+            seen.setdefault(r.event_log_entry.dagster_event_type.value, []).append(r.event_log_entry.timestamp)
+    return {
+        mark: round((min if mark.startswith("first") else max)(seen[kind]) - created_at, 2)
+        for mark, kind in TIMELINE.items()
+        if kind in seen
+    }
 
 
 def _stored_by_kind(instance, run_id: str) -> dict[str, int]:
@@ -434,7 +463,7 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
     keys = _keys(p["windows"])
     out: dict[str, Any] = {"dir": str(directory), "windows": len(keys)}
     if p["how"] == "single-launched":
-        out["walls"], out["largest_process_mb"] = _launched(
+        out["walls"], out["largest_process_mb"], (out["timeline"],) = _launched(
             directory,
             work,
             [{"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}],
@@ -443,7 +472,7 @@ def child_backfill(p: dict[str, Any]) -> dict[str, Any]:
             out["stored"] = _stored_by_kind(instance, instance.get_runs(limit=1)[0].run_id)
         return out
     if p["how"] == "per-window-launched":
-        out["walls"], out["largest_process_mb"] = _launched(
+        out["walls"], out["largest_process_mb"], _ = _launched(
             directory, work, [{"dagster/partition": key} for key in keys]
         )
         return out
@@ -737,10 +766,12 @@ def one_run_backfills(args: argparse.Namespace) -> None:
                         finally:
                             if event_log == "postgres":
                                 _pg_database(pg, create=False)
-                        steps = ", ".join(f"{k} {v:.1f} s" for k, v in got.get("steps", {}).items())
+                        steps = "; steps " + ", ".join(f"{k} {v:.1f} s" for k, v in got.get("steps", {}).items())
+                        if "timeline" in got:  # launched: seconds after the run's creation began
+                            steps = "; at s: " + ", ".join(f"{k} {v:.1f}" for k, v in got["timeline"].items())
                         print(
                             f"[round {round_ + 1}] {label:6} {event_log:8} {how:15} {got['walls'][0]:6.1f} s"
-                            f" (load {load:.1f}){'; steps ' + steps if steps else ''}; stored "
+                            f" (load {load:.1f}){steps}; stored "
                             + ", ".join(f"{n} {k}" for k, n in got["stored"].items() if n > 10),
                             flush=True,
                         )

@@ -4,7 +4,8 @@ A step that covers many windows (a backfill run) records one materialisation per
 creating the run one planned event per window and asset. With ``DAGSTER_EVENT_BATCH_SIZE`` set, Dagster 1.13 hands
 the materialisations of one output, and a new run's planned events, to the event log storage as one batch
 (``store_event_batch``), which both instances' storages store in one transaction
-(:mod:`tiktok_pipeline.governance.event_log_storage`). Check evaluations are never batched by Dagster. The variable
+(:mod:`tiktok_pipeline.governance.event_log_storage`). Check evaluations are never batched by Dagster (the steps
+store theirs several to a transaction themselves: ``event_log_storage.stored_together``). The variable
 is read where the events are written, so it must be set there: every process that executes steps imports
 ``tiktok_pipeline.definitions`` (code server, run worker, step processes, ``dagster asset materialize``,
 ``tiktok-pipeline dev``), which calls :func:`enable_event_batching`, and both storage classes call it when an instance

@@ -41,8 +41,11 @@ batch's connection, except runs of asset events (materialisations, observations,
 rows are inserted together (SQLAlchemy's "insertmanyvalues", which returns their ids in the events' order), their
 indexed tags in one statement, and whose assets' entries are written once, from each asset's last event of each kind.
 An event outside a batch (a check evaluation: Dagster never batches those) is one transaction too, where Dagster's
-SQLite class commits its row and its check row apart and its PostgreSQL class commits every statement. What the tables hold afterwards is what Dagster's class leaves storing the events
-one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
+SQLite class commits its row and its check row apart and its PostgreSQL class commits every statement; and the check
+evaluations a step yields over a range (864 for a day's backfill of the window step) are stored several to a
+transaction (:func:`stored_together`, used by ``window_check_events``). Whether the check table exists, which Dagster
+asks the database before every check evaluation, is asked until it does. What the tables hold afterwards is what
+Dagster's class leaves storing the events one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
 batch, so Dagster's fallback (it stores a failed batch again event by event) stores nothing twice. PostgreSQL's
 ``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its watchers read) is not sent for
 events stored in bulk, as Dagster's own batch path does not send it. A PostgreSQL batch holding a failure to
@@ -63,6 +66,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from dagster import DagsterInstance
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
@@ -142,8 +146,22 @@ class BatchInOneTransaction:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._batch = threading.local()
+        self._tables_present: set[str] = set()
         enable_event_batching()  # where an instance loads (the daemon, the webserver): a new run's planned events
         super().__init__(*args, **kwargs)
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the table exists, asked of the database until it does. Dagster asks before storing every check
+        evaluation (``supports_asset_checks``); a table is only ever added (by a migration), never dropped."""
+        if table_name in self._tables_present:
+            return True
+        present = self._table_exists(table_name)
+        if present:
+            self._tables_present.add(table_name)
+        return present
+
+    def _table_exists(self, table_name: str) -> bool:
+        return bool(super().has_table(table_name))  # type: ignore[misc]
 
     def _fresh_connection(self) -> AbstractContextManager[Connection]:
         """A connection of the class's own (Dagster's ``_connect`` with this module's pooled engine)."""
@@ -212,6 +230,23 @@ class BatchInOneTransaction:
             storage._store_asset_event(conn, events[i], ids[i])
 
 
+@contextmanager
+def stored_together(instance: DagsterInstance) -> Iterator[None]:
+    """Every event this thread stores in the block, in one transaction of ``instance``'s event log when it is one of
+    this module's classes (otherwise each event as its class stores it). For events Dagster stores one at a time
+    although a step yields them in a run, check evaluations (:func:`tiktok_pipeline.defs.metadata.window_check_events`):
+    a step's generator yields them inside the block, and Dagster stores each before the generator goes on, in this
+    thread. The transaction commits when the block ends; an exception (the step failing while it stores them) rolls
+    it back. Other writers of the same event log wait for it on SQLite, so a block should hold a bounded number of
+    events."""
+    storage = instance.event_log_storage
+    if isinstance(storage, BatchInOneTransaction):
+        with storage._one_transaction():
+            yield
+    else:
+        yield
+
+
 class PooledSqliteEventLogStorage(BatchInOneTransaction, ConsolidatedSqliteEventLogStorage):
     """Dagster's consolidated SQLite event log with one pooled SQLAlchemy engine per process (config: ``base_dir``)."""
 
@@ -229,7 +264,7 @@ class PooledSqliteEventLogStorage(BatchInOneTransaction, ConsolidatedSqliteEvent
         with self._engines.get().connect() as conn, conn.begin():
             yield conn
 
-    def has_table(self, table_name: str) -> bool:
+    def _table_exists(self, table_name: str) -> bool:
         engine = self._engines.get()
         with engine.connect() as conn:
             return bool(engine.dialect.has_table(conn, table_name))

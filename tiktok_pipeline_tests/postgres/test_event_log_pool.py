@@ -172,3 +172,39 @@ def test_a_batch_with_failures_to_materialise_is_stored_as_dagsters_class_stores
     assert dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE in kinds
     assert dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED in kinds
     assert _ours(pg_database, events) == _dagsters(pg_server, lambda theirs: theirs.store_event_batch(events))
+
+
+def test_check_evaluations_stored_together_are_what_dagsters_class_stores_in_one_transaction(
+    pg_instance, pg_database, pg_server
+):
+    """A step's check evaluations (``window_check_events`` stores them through ``stored_together``): every event-log
+    table holds what Dagster's class stores for them one at a time, and the evaluations' rows and the check executions
+    they update are one transaction, where Dagster's class commits each of their four statements apart."""
+    from tiktok_pipeline.governance.event_log_storage import stored_together
+
+    events = a_runs_events()
+    evaluations = [e for e in events if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    ordered = [e for e in events if e not in evaluations] + evaluations  # the plans first, as in a run
+    assert len(evaluations) == 6
+
+    def one_by_one(theirs: PostgresEventLogStorage) -> None:
+        for entry in ordered:
+            theirs.store_event(entry)
+
+    expected = _dagsters(pg_server, one_by_one)
+    storage = pg_instance.event_log_storage
+    for entry in ordered[: -len(evaluations)]:
+        storage.store_event(entry)
+    with stored_together(pg_instance):
+        for entry in evaluations:
+            storage.store_event(entry)
+    got = _tables(pg_database)
+    shared = {"secondary_indexes", "alembic_version"}  # the instance's run storage migrates the same database
+    assert {name: got[name] for name in expected if name not in shared} == {
+        name: rows for name, rows in expected.items() if name not in shared
+    }
+    written = pg_database.query(
+        "SELECT DISTINCT xmin::text FROM event_logs WHERE dagster_event_type = 'ASSET_CHECK_EVALUATION' UNION "
+        "SELECT DISTINCT xmin::text FROM asset_check_executions WHERE execution_status <> 'PLANNED'"
+    )
+    assert len(written) == 1

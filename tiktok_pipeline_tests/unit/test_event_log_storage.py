@@ -255,3 +255,102 @@ def test_an_event_outside_a_batch_is_one_transaction_too(tmp_path):
     tables = _tables(tmp_path / "event_log.db")
     assert len(tables["event_logs"]) == 1 and len(tables["asset_check_executions"]) == 1
     storage.dispose()
+
+
+# --- check evaluations: Dagster stores each on its own; a step's are stored a bounded number per transaction ------
+WINDOWS_7 = dg.StaticPartitionsDefinition([f"w{i}" for i in range(7)])
+GROUPED = ("sane", "fresh")
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("grouped")],
+    check_specs=[dg.AssetCheckSpec(name, asset="grouped") for name in GROUPED],
+    partitions_def=WINDOWS_7,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def grouped(context: dg.AssetExecutionContext):
+    """A range's materialisation, then each check's evaluation for every window, as the pipeline's steps yield them."""
+    from tiktok_pipeline.defs.metadata import window_check_events
+    from tiktok_pipeline.quality.checks import CheckOutcome
+
+    yield dg.MaterializeResult(asset_key="grouped")
+    outcomes = {w: {name: CheckOutcome(passed=w != "w2") for name in GROUPED} for w in context.partition_keys}
+    yield from window_check_events(context, "grouped", outcomes, dict.fromkeys(GROUPED, dg.AssetCheckSeverity.WARN))
+
+
+def _transactions(engine: Engine) -> list[list[str]]:
+    """The statements of each committed transaction on ``engine`` from now on (their first two words)."""
+    done: list[list[str]] = [[]]
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: done[-1].append(" ".join(sql.split()[:2])))
+    event.listen(engine, "commit", lambda _conn: done.append([]))
+    return done
+
+
+def test_a_steps_check_evaluations_are_stored_a_bounded_number_per_transaction(tmp_path, monkeypatch):
+    """Dagster stores each check evaluation it is handed as a transaction of its own; the evaluations a step yields
+    through ``window_check_events`` are stored ``EVALUATIONS_PER_TRANSACTION`` to a transaction, and every one is
+    stored as Dagster stores it (its event, the check execution planned for its window updated)."""
+    from tiktok_pipeline.defs import metadata
+
+    monkeypatch.setattr(metadata, "EVALUATIONS_PER_TRANSACTION", 3)
+    with dg.DagsterInstance.from_config(str(_home(tmp_path))) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        transactions = _transactions(storage._engines.get())
+        result = dg.materialize(
+            [grouped],
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": "w0", "dagster/asset_partition_range_end": "w6"},
+        )
+        assert result.success
+        updates = [sum(s == "UPDATE asset_check_executions" for s in t) for t in transactions]
+        assert sorted(n for n in updates if n) == [1, 1, 3, 3, 3, 3]  # 7 windows a check: 3 + 3 + 1, twice
+        evaluations = [r for r in instance.get_records_for_run(result.run_id, limit=1000).records]
+        kinds = [r.event_log_entry.dagster_event_type for r in evaluations if r.event_log_entry.dagster_event]
+        assert kinds.count(dg.DagsterEventType.ASSET_CHECK_EVALUATION) == 14
+        for name in GROUPED:
+            history = storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey("grouped"), name), limit=100
+            )
+            status = {r.partition: r.status.value for r in history if r.partition}  # not the range's plan
+            assert status == {f"w{i}": "FAILED" if i == 2 else "SUCCEEDED" for i in range(7)}
+
+
+def test_events_stored_together_are_rolled_back_when_the_block_fails(tmp_path):
+    """``stored_together`` is one transaction: a failure inside the block (the step failing while Dagster stores its
+    evaluations) leaves none of them, and an instance whose event log is not one of these classes stores as before."""
+    from tiktok_pipeline.governance.event_log_storage import stored_together
+
+    evaluations = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    with dg.DagsterInstance.from_config(str(_home(tmp_path))) as instance:
+        with pytest.raises(RuntimeError, match="step failed"), stored_together(instance):
+            for entry in evaluations:
+                instance.event_log_storage.store_event(entry)
+            raise RuntimeError("step failed")
+        assert _tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"] == []
+        with stored_together(instance):
+            for entry in evaluations:
+                instance.event_log_storage.store_event(entry)
+        assert len(_tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"]) == len(evaluations)
+    with dg.instance_for_test() as plain, stored_together(plain):
+        plain.event_log_storage.store_event(evaluations[0])
+        assert len(plain.get_records_for_run(evaluations[0].run_id).records) == 1
+
+
+def test_whether_the_check_table_exists_is_asked_once_not_for_every_evaluation(tmp_path):
+    """Dagster asks ``has_table`` before storing every check evaluation; a table is never dropped, so once it is
+    found the storage stops asking the database (a connection and a catalogue query each time)."""
+    evaluations = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    asked: list[str] = []
+    event.listen(
+        storage._engines.get(),
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_a: asked.append(sql) if "main.table_info" in sql else None,
+    )
+    for entry in evaluations:
+        storage.store_event(entry)
+    assert len(evaluations) == 6 and len(asked) == 1
+    assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+    assert len(asked) == 3  # a table not found is asked about each time
+    storage.dispose()
