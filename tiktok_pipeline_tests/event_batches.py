@@ -27,17 +27,48 @@ def pair(context: dg.AssetExecutionContext):
             )
 
 
-def a_runs_events() -> list:
-    """Every event a real range run of :func:`pair` stored (planned events, run and step events, materialisations,
-    observations, check evaluations), in order, as they would reach a storage."""
+HOURS = dg.HourlyPartitionsDefinition(start_date="2026-11-20-00:00")
+GROUPED_CHECKS = ("sane", "fresh")
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec("grouped")],
+    check_specs=[dg.AssetCheckSpec(name, asset="grouped") for name in GROUPED_CHECKS],
+    partitions_def=HOURS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def grouped(context: dg.AssetExecutionContext):
+    """A range's materialisation, then each check's evaluation for every window (the third fails), as the
+    pipeline's steps yield them (``window_check_events``). Time windows: Dagster plans a range run's check executions
+    window by window (for :func:`pair`'s static partitions it plans one, of no partition)."""
+    from tiktok_pipeline.defs.metadata import window_check_events
+    from tiktok_pipeline.quality.checks import CheckOutcome
+
+    keys = context.partition_keys
+    yield dg.MaterializeResult(asset_key="grouped")
+    outcomes = {w: {name: CheckOutcome(passed=w != keys[2]) for name in GROUPED_CHECKS} for w in keys}
+    severities = dict.fromkeys(GROUPED_CHECKS, dg.AssetCheckSeverity.WARN)
+    yield from window_check_events(context, "grouped", outcomes, severities)
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags of a run over the partitions ``first``..``last``."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def a_runs_events(asset=pair, tags: dict[str, str] | None = None) -> list:
+    """Every event a real range run of ``asset`` (default :func:`pair` over its three windows) stored (planned
+    events, run and step events, materialisations, observations, check evaluations), in order, as they would reach
+    a storage."""
     with dg.instance_for_test() as scratch:
-        result = dg.materialize(
-            [pair],
-            instance=scratch,
-            tags={"dagster/asset_partition_range_start": "w1", "dagster/asset_partition_range_end": "w3"},
-        )
+        result = dg.materialize([asset], instance=scratch, tags=tags or range_tags("w1", "w3"))
         assert result.success
         return [r.event_log_entry for r in scratch.get_records_for_run(result.run_id, limit=10_000).records]
+
+
+def evaluations(events: list) -> list:
+    """The check evaluations of ``events``, in order."""
+    return [e for e in events if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
 
 
 EVERY_KIND = {

@@ -42,8 +42,9 @@ rows are inserted together (SQLAlchemy's "insertmanyvalues", which returns their
 indexed tags in one statement, and whose assets' entries are written once, from each asset's last event of each kind.
 An event outside a batch (a check evaluation: Dagster never batches those) is one transaction too, where Dagster's
 SQLite class commits its row and its check row apart and its PostgreSQL class commits every statement; and the check
-evaluations a step yields over a range (864 for a day's backfill of the window step) are stored several to a
-transaction (:func:`stored_together`, used by ``window_check_events``). Whether the check table exists, which Dagster
+evaluations a step yields over a range (864 for a day's backfill of the window step) are stored together, 96 to a
+transaction (:func:`stored_together`, used by ``window_check_events``): their rows inserted together, the check
+executions Dagster planned for their windows updated in one ``executemany``. Whether the check table exists, which Dagster
 asks the database before every check evaluation, is asked until it does. What the tables hold afterwards is what
 Dagster's class leaves storing the events one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
 batch, so Dagster's fallback (it stores a failed batch again event by event) stores nothing twice. PostgreSQL's
@@ -67,10 +68,12 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from dagster import DagsterInstance
+from dagster._core.errors import DagsterInvariantViolationError
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -81,6 +84,7 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_pipeline.governance import sqlite_commits
@@ -136,13 +140,52 @@ def _stored_in_bulk(event: EventLogEntry) -> bool:
     return bool(event.dagster_event and event.dagster_event_type in _BULK_TYPES and event.dagster_event.asset_key)
 
 
+def _evaluation_of_a_window(event: EventLogEntry) -> bool:
+    """A check evaluation in a run, of a partition: what :meth:`BatchInOneTransaction.together` stores in bulk."""
+    if not event.run_id or not event.dagster_event:
+        return False
+    if event.dagster_event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+        return False
+    return getattr(event.dagster_event.event_specific_data, "partition", None) is not None
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Event rows inserted together (SQLAlchemy's insertmanyvalues); their ids, in the rows' order."""
+    inserted = conn.execute(
+        SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in inserted]
+
+
+_EXECUTIONS = AssetCheckExecutionsTable.c
+_EVALUATED = (
+    AssetCheckExecutionsTable.update()
+    .where(
+        _EXECUTIONS.asset_key == bindparam("b_asset_key"),
+        _EXECUTIONS.check_name == bindparam("b_check_name"),
+        _EXECUTIONS.run_id == bindparam("b_run_id"),
+        _EXECUTIONS.partition == bindparam("b_partition"),
+    )
+    .values(
+        execution_status=bindparam("execution_status"),
+        evaluation_event=bindparam("evaluation_event"),
+        evaluation_event_timestamp=bindparam("evaluation_event_timestamp"),
+        evaluation_event_storage_id=bindparam("evaluation_event_storage_id"),
+        materialization_event_storage_id=bindparam("materialization_event_storage_id"),
+    )
+)
+"""A planned check execution of a window marked evaluated: what Dagster's ``_update_asset_check_evaluation`` writes,
+for many evaluations at once (``executemany``; ``b_``-prefixed: the row's key)."""
+
+
 class BatchInOneTransaction:
     """An event, or a batch of them, stored in ONE transaction: every event as the class's own ``store_event`` stores
     it, on one connection (``_connect`` hands it out meanwhile), and in a batch, runs of asset events (a step's
     materialisations, a run's planned events) in bulk: one insert of their rows (returning their ids in order), one of
     their tags, and each asset's entry written once from its last event of each kind, which leaves the same entry as
     writing it for every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the batch again one
-    event at a time) never stores an event twice."""
+    event at a time) never stores an event twice. Events Dagster does not batch can be stored in one transaction too
+    (:meth:`together`), check evaluations in bulk."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._batch = threading.local()
@@ -200,12 +243,95 @@ class BatchInOneTransaction:
 
     def store_event(self, event: EventLogEntry) -> None:
         """The class's own ``store_event`` (a check evaluation, a step's start...) in one transaction, not one for
-        each of its statements."""
-        with self._one_transaction():
+        each of its statements; inside :meth:`together`, a check evaluation is stored with the others at its end."""
+        pending = self._pending()
+        if pending is not None and _evaluation_of_a_window(event):
+            pending.append(event)
+            return
+        with self._one_transaction() as conn:
+            self._store_pending(conn)
             super().store_event(event)  # type: ignore[misc]
+
+    def _pending(self) -> list[EventLogEntry] | None:
+        """The check evaluations this thread's :meth:`together` block holds back, if it is in one."""
+        return getattr(self._batch, "evaluations", None)
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Everything this thread stores in the block, in one transaction committed when the block ends (the
+        enclosing block's, if any). Check evaluations of a run's windows (what Dagster stores one at a time) are held
+        back and stored together when the block ends, or before the next other event stored in it, in
+        :meth:`_store_evaluations`'s few statements."""
+        if self._held() is not None:
+            yield
+            return
+        with self._one_transaction() as conn:
+            self._batch.evaluations = []
+            try:
+                yield
+                self._store_pending(conn)
+            finally:
+                self._batch.evaluations = None
+
+    def _store_pending(self, conn: Connection) -> None:
+        pending = self._pending()
+        if pending:
+            held = list(pending)
+            pending.clear()
+            self._store_evaluations(conn, held)
+
+    def _store_evaluations(self, conn: Connection, events: Sequence[EventLogEntry]) -> None:
+        """What ``store_event`` does for each of ``events`` (check evaluations of a run's windows), in a few
+        statements: their rows inserted together (ids returned in order), then the check executions planned for them
+        updated in one ``executemany``. An evaluation whose execution was not planned (Dagster then inserts one) is
+        stored as Dagster stores it. PostgreSQL's ``NOTIFY`` is not sent, as for every event stored in bulk."""
+        storage: Any = self
+        if not storage.supports_asset_checks:
+            raise DagsterInvariantViolationError(
+                "Asset checks require a database schema migration. Run `dagster instance migrate`."
+            )
+        rows = [storage._event_to_row(event) for event in events]
+        ids = _insert_events(conn, rows)
+        table = _EXECUTIONS
+        found = select(table.asset_key, table.check_name, table.run_id, table.partition).where(
+            table.run_id.in_({event.run_id for event in events}),
+            table.check_name.in_({e.dagster_event.event_specific_data.check_name for e in events}),  # type: ignore[union-attr]
+            table.partition.in_({e.dagster_event.event_specific_data.partition for e in events}),  # type: ignore[union-attr]
+        )
+        planned = {(r.asset_key, r.check_name, r.run_id, r.partition) for r in conn.execute(found)}
+        updates, unplanned = [], []
+        for event, row, event_id in zip(events, rows, ids, strict=True):
+            evaluation: Any = event.dagster_event.event_specific_data  # type: ignore[union-attr]
+            key = (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
+            if key not in planned:
+                unplanned.append((event, event_id))
+                continue
+            target = evaluation.target_materialization_data
+            updates.append(
+                {
+                    "b_asset_key": key[0],
+                    "b_check_name": key[1],
+                    "b_run_id": key[2],
+                    "b_partition": key[3],
+                    "execution_status": (
+                        AssetCheckExecutionRecordStatus.SUCCEEDED.value
+                        if evaluation.passed
+                        else AssetCheckExecutionRecordStatus.FAILED.value
+                    ),
+                    "evaluation_event": row["event"],  # the event serialised once, as its own row holds it
+                    "evaluation_event_timestamp": storage._event_insert_timestamp(event),
+                    "evaluation_event_storage_id": event_id,
+                    "materialization_event_storage_id": target.storage_id if target else None,
+                }
+            )
+        if updates:
+            conn.execute(_EVALUATED, updates)
+        for event, event_id in unplanned:
+            storage._update_asset_check_evaluation(event, event_id)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self._one_transaction() as conn:
+            self._store_pending(conn)
             for bulk, group in itertools.groupby(events, key=_stored_in_bulk):
                 same = list(group)
                 if bulk and len(same) > 1:
@@ -217,11 +343,7 @@ class BatchInOneTransaction:
     def _store_asset_events(self, conn: Connection, events: Sequence[EventLogEntry]) -> None:
         """What ``store_event`` does for each of ``events`` (asset events, :data:`_BULK_TYPES`), in a few statements."""
         storage: Any = self
-        inserted = conn.execute(
-            SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
-            [storage._event_to_row(event) for event in events],
-        )
-        ids = [row[0] for row in inserted]
+        ids = _insert_events(conn, [storage._event_to_row(event) for event in events])
         storage._store_asset_event_tags(conn, events, ids)
         last: dict[tuple[Any, Any], int] = {}  # each asset's last event of each kind: what its entry ends up as
         for i, event in enumerate(events):
@@ -233,15 +355,16 @@ class BatchInOneTransaction:
 @contextmanager
 def stored_together(instance: DagsterInstance) -> Iterator[None]:
     """Every event this thread stores in the block, in one transaction of ``instance``'s event log when it is one of
-    this module's classes (otherwise each event as its class stores it). For events Dagster stores one at a time
-    although a step yields them in a run, check evaluations (:func:`tiktok_pipeline.defs.metadata.window_check_events`):
-    a step's generator yields them inside the block, and Dagster stores each before the generator goes on, in this
-    thread. The transaction commits when the block ends; an exception (the step failing while it stores them) rolls
-    it back. Other writers of the same event log wait for it on SQLite, so a block should hold a bounded number of
-    events."""
+    this module's classes (:meth:`BatchInOneTransaction.together`; otherwise each event as its class stores it). For
+    events Dagster stores one at a time although a step yields them in a run, check evaluations
+    (:func:`tiktok_pipeline.defs.metadata.window_check_events`): a step's generator yields them inside the block, and
+    Dagster hands each to the storage before the generator goes on, in this thread; the evaluations of a run's
+    windows are written together when the block ends (so a read inside the block does not see them yet). The
+    transaction commits when the block ends; an exception (the step failing while they are stored) rolls it back.
+    Other writers of the same event log wait for it on SQLite, so a block should hold a bounded number of events."""
     storage = instance.event_log_storage
     if isinstance(storage, BatchInOneTransaction):
-        with storage._one_transaction():
+        with storage.together():
             yield
     else:
         yield
@@ -324,6 +447,9 @@ class PooledPostgresEventLogStorage(BatchInOneTransaction, PostgresEventLogStora
         """In one transaction (:class:`BatchInOneTransaction`), except a batch holding an asset's failure to
         materialise, which Dagster's class stores its own way (it leaves those events out)."""
         if any(e.dagster_event and e.dagster_event.is_asset_failed_to_materialize for e in events):
+            if self._pending():  # evaluations held back before it in a together() block are stored first
+                with self._one_transaction() as conn:
+                    self._store_pending(conn)
             super(BatchInOneTransaction, self).store_event_batch(events)
         else:
             super().store_event_batch(events)

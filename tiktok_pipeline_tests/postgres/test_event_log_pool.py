@@ -18,10 +18,14 @@ from sqlalchemy import event
 from tiktok_pipeline.governance.event_log_storage import PooledPostgresEventLogStorage
 from tiktok_pipeline_tests.event_batches import (
     EVERY_KIND,
+    HOURS,
     WALL_CLOCK_COLUMNS,
     a_batch_with_failures,
     a_runs_events,
+    evaluations,
+    grouped,
     only_asset_events,
+    range_tags,
 )
 from tiktok_pipeline_tests.pg import fresh_database
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
@@ -174,35 +178,36 @@ def test_a_batch_with_failures_to_materialise_is_stored_as_dagsters_class_stores
     assert _ours(pg_database, events) == _dagsters(pg_server, lambda theirs: theirs.store_event_batch(events))
 
 
+@pytest.mark.parametrize("planned", ["planned-per-window", "planned-without-window"])
 def test_check_evaluations_stored_together_are_what_dagsters_class_stores_in_one_transaction(
-    pg_instance, pg_database, pg_server
+    pg_database, pg_server, planned
 ):
-    """A step's check evaluations (``window_check_events`` stores them through ``stored_together``): every event-log
-    table holds what Dagster's class stores for them one at a time, and the evaluations' rows and the check executions
-    they update are one transaction, where Dagster's class commits each of their four statements apart."""
-    from tiktok_pipeline.governance.event_log_storage import stored_together
-
-    events = a_runs_events()
-    evaluations = [e for e in events if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
-    ordered = [e for e in events if e not in evaluations] + evaluations  # the plans first, as in a run
-    assert len(evaluations) == 6
+    """A step's check evaluations (``window_check_events`` stores them through ``stored_together``): every table
+    holds what Dagster's class stores for the run's events one at a time, whether Dagster planned the run's check
+    executions window by window (the evaluations update them in one statement) or without a window (each evaluation
+    inserts its own row, as Dagster does); the evaluations' rows and the executions they write are one transaction,
+    where Dagster's class commits each of their statements apart."""
+    if planned == "planned-per-window":
+        keys = HOURS.get_partition_keys()[:5]
+        events = a_runs_events(grouped, range_tags(keys[0], keys[-1]))
+    else:
+        events = a_runs_events()
+    held = evaluations(events)
+    ordered = [e for e in events if e not in held] + held  # the plans first, as in a run
+    assert len(held) >= 6
 
     def one_by_one(theirs: PostgresEventLogStorage) -> None:
         for entry in ordered:
             theirs.store_event(entry)
 
-    expected = _dagsters(pg_server, one_by_one)
-    storage = pg_instance.event_log_storage
-    for entry in ordered[: -len(evaluations)]:
-        storage.store_event(entry)
-    with stored_together(pg_instance):
-        for entry in evaluations:
-            storage.store_event(entry)
-    got = _tables(pg_database)
-    shared = {"secondary_indexes", "alembic_version"}  # the instance's run storage migrates the same database
-    assert {name: got[name] for name in expected if name not in shared} == {
-        name: rows for name, rows in expected.items() if name not in shared
-    }
+    ours = PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name))
+    for entry in ordered[: -len(held)]:
+        ours.store_event(entry)
+    with ours.together():
+        for entry in held:
+            ours.store_event(entry)
+    ours.dispose()
+    assert _tables(pg_database) == _dagsters(pg_server, one_by_one)
     written = pg_database.query(
         "SELECT DISTINCT xmin::text FROM event_logs WHERE dagster_event_type = 'ASSET_CHECK_EVALUATION' UNION "
         "SELECT DISTINCT xmin::text FROM asset_check_executions WHERE execution_status <> 'PLANNED'"

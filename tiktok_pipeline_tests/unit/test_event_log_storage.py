@@ -22,10 +22,15 @@ from tiktok_pipeline.governance.event_log_storage import PooledSqliteEventLogSto
 from tiktok_pipeline.settings import PROJECT_ROOT
 from tiktok_pipeline_tests.event_batches import (
     EVERY_KIND,
+    GROUPED_CHECKS,
+    HOURS,
     WALL_CLOCK_COLUMNS,
     a_batch_with_failures,
     a_runs_events,
+    evaluations,
+    grouped,
     only_asset_events,
+    range_tags,
 )
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 from tiktok_pipeline_tests.sqlite_no_fsync import NO_FSYNC_ENV
@@ -257,63 +262,81 @@ def test_an_event_outside_a_batch_is_one_transaction_too(tmp_path):
     storage.dispose()
 
 
-# --- check evaluations: Dagster stores each on its own; a step's are stored a bounded number per transaction ------
-WINDOWS_7 = dg.StaticPartitionsDefinition([f"w{i}" for i in range(7)])
-GROUPED = ("sane", "fresh")
+# --- check evaluations: Dagster stores each on its own; a step's are stored together, a bounded number at a time ----
+def _evaluation_rows_by_transaction(engine: Engine) -> list[int]:
+    """How many check evaluations each transaction on ``engine`` inserts into ``event_logs``, from now on."""
+    done = [0]
 
+    def count(_conn, _cursor, sql, parameters, _context, _executemany) -> None:
+        if sql.lstrip().startswith("INSERT INTO event_logs"):  # a row a statement, or many (flattened or in a list)
+            rows = parameters if isinstance(parameters, list) else [parameters]
+            done[-1] += sum(tuple(params).count("ASSET_CHECK_EVALUATION") for params in rows)
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec("grouped")],
-    check_specs=[dg.AssetCheckSpec(name, asset="grouped") for name in GROUPED],
-    partitions_def=WINDOWS_7,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def grouped(context: dg.AssetExecutionContext):
-    """A range's materialisation, then each check's evaluation for every window, as the pipeline's steps yield them."""
-    from tiktok_pipeline.defs.metadata import window_check_events
-    from tiktok_pipeline.quality.checks import CheckOutcome
-
-    yield dg.MaterializeResult(asset_key="grouped")
-    outcomes = {w: {name: CheckOutcome(passed=w != "w2") for name in GROUPED} for w in context.partition_keys}
-    yield from window_check_events(context, "grouped", outcomes, dict.fromkeys(GROUPED, dg.AssetCheckSeverity.WARN))
-
-
-def _transactions(engine: Engine) -> list[list[str]]:
-    """The statements of each committed transaction on ``engine`` from now on (their first two words)."""
-    done: list[list[str]] = [[]]
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: done[-1].append(" ".join(sql.split()[:2])))
-    event.listen(engine, "commit", lambda _conn: done.append([]))
+    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "commit", lambda _conn: done.append(0))
     return done
 
 
 def test_a_steps_check_evaluations_are_stored_a_bounded_number_per_transaction(tmp_path, monkeypatch):
     """Dagster stores each check evaluation it is handed as a transaction of its own; the evaluations a step yields
-    through ``window_check_events`` are stored ``EVALUATIONS_PER_TRANSACTION`` to a transaction, and every one is
-    stored as Dagster stores it (its event, the check execution planned for its window updated)."""
+    through ``window_check_events`` are stored ``EVALUATIONS_PER_TRANSACTION`` to a transaction, every one of them:
+    its event, and the check execution Dagster planned for its window marked passed or failed."""
     from tiktok_pipeline.defs import metadata
 
     monkeypatch.setattr(metadata, "EVALUATIONS_PER_TRANSACTION", 3)
     with dg.DagsterInstance.from_config(str(_home(tmp_path))) as instance:
         storage = instance.event_log_storage
         assert isinstance(storage, PooledSqliteEventLogStorage)
-        transactions = _transactions(storage._engines.get())
-        result = dg.materialize(
-            [grouped],
-            instance=instance,
-            tags={"dagster/asset_partition_range_start": "w0", "dagster/asset_partition_range_end": "w6"},
-        )
+        per_transaction = _evaluation_rows_by_transaction(storage._engines.get())
+        keys = HOURS.get_partition_keys()[:7]
+        result = dg.materialize([grouped], instance=instance, tags=range_tags(keys[0], keys[-1]))
         assert result.success
-        updates = [sum(s == "UPDATE asset_check_executions" for s in t) for t in transactions]
-        assert sorted(n for n in updates if n) == [1, 1, 3, 3, 3, 3]  # 7 windows a check: 3 + 3 + 1, twice
-        evaluations = [r for r in instance.get_records_for_run(result.run_id, limit=1000).records]
-        kinds = [r.event_log_entry.dagster_event_type for r in evaluations if r.event_log_entry.dagster_event]
-        assert kinds.count(dg.DagsterEventType.ASSET_CHECK_EVALUATION) == 14
-        for name in GROUPED:
+        assert sorted(n for n in per_transaction if n) == [1, 1, 3, 3, 3, 3]  # 7 windows a check: 3 + 3 + 1, twice
+        assert len(evaluations(a_stored_run(instance, result.run_id))) == 14
+        for name in GROUPED_CHECKS:
             history = storage.get_asset_check_execution_history(
                 dg.AssetCheckKey(dg.AssetKey("grouped"), name), limit=100
             )
-            status = {r.partition: r.status.value for r in history if r.partition}  # not the range's plan
-            assert status == {f"w{i}": "FAILED" if i == 2 else "SUCCEEDED" for i in range(7)}
+            status = {r.partition: r.status.value for r in history}
+            assert status == {key: "FAILED" if key == keys[2] else "SUCCEEDED" for key in keys}
+
+
+def a_stored_run(instance: dg.DagsterInstance, run_id: str) -> list:
+    return [r.event_log_entry for r in instance.get_records_for_run(run_id, limit=10_000).records]
+
+
+def store_together(storage, events: list, size: int) -> None:
+    """``events`` stored in order, ``size`` to a ``together`` block (its other events among its evaluations)."""
+    for first in range(0, len(events), size):
+        with storage.together():
+            for entry in events[first : first + size]:
+                storage.store_event(entry)
+
+
+@pytest.mark.parametrize("planned", ["planned-per-window", "planned-without-window"])
+def test_evaluations_stored_together_are_stored_exactly_as_dagsters_class_stores_them(tmp_path, planned):
+    """Same rows, same ids, same order in every table as Dagster's class storing the events one at a time: for a run
+    whose check executions Dagster planned window by window (each evaluation updates its window's row, here all in
+    one statement), and for one it planned without a window (each evaluation then inserts its own row, as Dagster
+    does); other events in a block are stored after the evaluations held back before them."""
+    from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
+
+    if planned == "planned-per-window":
+        keys = HOURS.get_partition_keys()[:5]
+        events = a_runs_events(grouped, range_tags(keys[0], keys[-1]))
+    else:
+        events = a_runs_events()
+    assert len(evaluations(events)) >= 6
+    theirs = ConsolidatedSqliteEventLogStorage(str(tmp_path / "theirs"))
+    for entry in events:
+        theirs.store_event(entry)
+    ours = PooledSqliteEventLogStorage(str(tmp_path / "ours"))
+    store_together(ours, events, 7)
+    ours.dispose()
+    theirs.dispose()
+    expected = _tables(tmp_path / "theirs" / "event_log.db")
+    assert sum("SUCCEEDED" in row for row in expected["asset_check_executions"]) >= 4  # evaluated, not only planned
+    assert _tables(tmp_path / "ours" / "event_log.db") == expected
 
 
 def test_events_stored_together_are_rolled_back_when_the_block_fails(tmp_path):
@@ -321,26 +344,26 @@ def test_events_stored_together_are_rolled_back_when_the_block_fails(tmp_path):
     evaluations) leaves none of them, and an instance whose event log is not one of these classes stores as before."""
     from tiktok_pipeline.governance.event_log_storage import stored_together
 
-    evaluations = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    held = evaluations(a_runs_events())
     with dg.DagsterInstance.from_config(str(_home(tmp_path))) as instance:
         with pytest.raises(RuntimeError, match="step failed"), stored_together(instance):
-            for entry in evaluations:
+            for entry in held:
                 instance.event_log_storage.store_event(entry)
             raise RuntimeError("step failed")
         assert _tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"] == []
         with stored_together(instance):
-            for entry in evaluations:
+            for entry in held:
                 instance.event_log_storage.store_event(entry)
-        assert len(_tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"]) == len(evaluations)
+        assert len(_tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"]) == len(held)
     with dg.instance_for_test() as plain, stored_together(plain):
-        plain.event_log_storage.store_event(evaluations[0])
-        assert len(plain.get_records_for_run(evaluations[0].run_id).records) == 1
+        plain.event_log_storage.store_event(held[0])
+        assert len(plain.get_records_for_run(held[0].run_id).records) == 1
 
 
 def test_whether_the_check_table_exists_is_asked_once_not_for_every_evaluation(tmp_path):
     """Dagster asks ``has_table`` before storing every check evaluation; a table is never dropped, so once it is
     found the storage stops asking the database (a connection and a catalogue query each time)."""
-    evaluations = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    held = evaluations(a_runs_events())
     storage = PooledSqliteEventLogStorage(str(tmp_path))
     asked: list[str] = []
     event.listen(
@@ -348,9 +371,9 @@ def test_whether_the_check_table_exists_is_asked_once_not_for_every_evaluation(t
         "before_cursor_execute",
         lambda _c, _cur, sql, *_a: asked.append(sql) if "main.table_info" in sql else None,
     )
-    for entry in evaluations:
+    for entry in held:
         storage.store_event(entry)
-    assert len(evaluations) == 6 and len(asked) == 1
+    assert len(held) == 6 and len(asked) == 1
     assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
     assert len(asked) == 3  # a table not found is asked about each time
     storage.dispose()
