@@ -36,21 +36,21 @@ materialisations of a step's output over a range (288 for a day) and for the pla
 for a day's backfill of the window step, three check plans among them). Dagster's SQLite class stores a batch one
 event at a time, a transaction each; its PostgreSQL class stores a batch of materialisations in two transactions and
 any other batch one event at a time, several autocommitted statements each. Both classes here store a batch in ONE
-transaction (:class:`BatchInOneTransaction`): every event as the class's own ``store_event`` stores it, on the
-batch's connection, except runs of asset events (materialisations, observations, planned materialisations), whose
-rows are inserted together (SQLAlchemy's "insertmanyvalues", which returns their ids in the events' order), their
-indexed tags in one statement, and whose assets' entries are written once, from each asset's last event of each kind.
-An event outside a batch (a check evaluation: Dagster never batches those) is one transaction too, where Dagster's
-SQLite class commits its row and its check row apart and its PostgreSQL class commits every statement; and the check
-evaluations a step yields over a range (864 for a day's backfill of the window step) are stored together, 96 to a
-transaction (:func:`stored_together`, used by ``window_check_events``): their rows inserted together, the check
-executions Dagster planned for their windows updated in one ``executemany``. Whether the check table exists, which Dagster
-asks the database before every check evaluation, is asked until it does. What the tables hold afterwards is what
-Dagster's class leaves storing the events one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``); a failure leaves nothing of the
-batch, so Dagster's fallback (it stores a failed batch again event by event) stores nothing twice. PostgreSQL's
-``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its watchers read) is not sent for
-events stored in bulk, as Dagster's own batch path does not send it. A PostgreSQL batch holding a failure to
-materialise goes to Dagster's own path, which leaves those events out.
+transaction (:class:`BatchInOneTransaction`): every event as the class's own ``store_event`` stores it, on the batch's
+connection, except runs of asset events (materialisations, observations, planned materialisations), whose rows are
+inserted together (SQLAlchemy's "insertmanyvalues", which returns their ids in the events' order), their indexed tags
+in one statement, and whose assets' entries are written once, from each asset's last event of each kind. An event
+outside a batch (a check evaluation: Dagster never batches those) is one transaction too, where Dagster's SQLite class
+commits its row and its check row apart and its PostgreSQL class commits every statement; and the check evaluations a
+step yields over a range (864 for a day's backfill of the window step) are stored together, 96 to a transaction
+(:func:`stored_together`, used by ``window_check_events``): their rows inserted together, the check executions Dagster
+planned for their windows updated in one ``executemany``. Whether the check table exists, which Dagster asks the
+database before every check evaluation, is asked until it does. What the tables hold afterwards is what Dagster's
+class leaves storing the events one by one (``unit/test_event_log_storage.py``, ``postgres/test_event_log_pool.py``);
+a failure leaves nothing of the batch, so Dagster's fallback (it stores a failed batch again event by event) stores
+nothing twice. PostgreSQL's ``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its
+watchers read) is not sent for events stored in bulk, as Dagster's own batch path does not send it. A PostgreSQL batch
+holding a failure to materialise goes to Dagster's own path, which leaves those events out.
 
 Both storages set :mod:`tiktok_pipeline.governance.event_batching` (Dagster's batches on) in every process that
 loads the instance, and the SQLite storage installs :mod:`tiktok_pipeline.governance.sqlite_commits`
@@ -183,9 +183,9 @@ class BatchInOneTransaction:
     it, on one connection (``_connect`` hands it out meanwhile), and in a batch, runs of asset events (a step's
     materialisations, a run's planned events) in bulk: one insert of their rows (returning their ids in order), one of
     their tags, and each asset's entry written once from its last event of each kind, which leaves the same entry as
-    writing it for every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the batch again one
-    event at a time) never stores an event twice. Events Dagster does not batch can be stored in one transaction too
-    (:meth:`together`), check evaluations in bulk."""
+    writing it for every event in turn. A failure leaves none of the batch stored, so Dagster's fallback (storing the
+    batch again one event at a time) never stores an event twice. Events Dagster does not batch can be stored in one
+    transaction too (:meth:`together`), check evaluations in bulk."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._batch = threading.local()
@@ -292,16 +292,16 @@ class BatchInOneTransaction:
             )
         rows = [storage._event_to_row(event) for event in events]
         ids = _insert_events(conn, rows)
+        evaluations: list[Any] = [event.dagster_event.event_specific_data for event in events]  # type: ignore[union-attr]
         table = _EXECUTIONS
         found = select(table.asset_key, table.check_name, table.run_id, table.partition).where(
             table.run_id.in_({event.run_id for event in events}),
-            table.check_name.in_({e.dagster_event.event_specific_data.check_name for e in events}),  # type: ignore[union-attr]
-            table.partition.in_({e.dagster_event.event_specific_data.partition for e in events}),  # type: ignore[union-attr]
+            table.check_name.in_({evaluation.check_name for evaluation in evaluations}),
+            table.partition.in_({evaluation.partition for evaluation in evaluations}),
         )
         planned = {(r.asset_key, r.check_name, r.run_id, r.partition) for r in conn.execute(found)}
         updates, unplanned = [], []
-        for event, row, event_id in zip(events, rows, ids, strict=True):
-            evaluation: Any = event.dagster_event.event_specific_data  # type: ignore[union-attr]
+        for event, evaluation, row, event_id in zip(events, evaluations, rows, ids, strict=True):
             key = (evaluation.asset_key.to_string(), evaluation.check_name, event.run_id, evaluation.partition)
             if key not in planned:
                 unplanned.append((event, event_id))
