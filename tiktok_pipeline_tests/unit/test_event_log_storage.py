@@ -302,6 +302,7 @@ def test_a_steps_check_evaluations_are_stored_a_bounded_number_per_transaction(t
 
 
 def a_stored_run(instance: dg.DagsterInstance, run_id: str) -> list:
+    """Every event ``instance`` stored for the run, in order."""
     return [r.event_log_entry for r in instance.get_records_for_run(run_id, limit=10_000).records]
 
 
@@ -341,20 +342,23 @@ def test_evaluations_stored_together_are_stored_exactly_as_dagsters_class_stores
 
 def test_events_stored_together_are_rolled_back_when_the_block_fails(tmp_path):
     """``stored_together`` is one transaction: a failure inside the block (the step failing while Dagster stores its
-    evaluations) leaves none of them, and an instance whose event log is not one of these classes stores as before."""
+    evaluations) leaves none of its events, those already written (every other event, and the evaluations held back
+    before each) included; an instance whose event log is not one of these classes stores as before."""
     from tiktok_pipeline.governance.event_log_storage import stored_together
 
-    held = evaluations(a_runs_events())
+    events = a_runs_events()  # its evaluations among observations, steps' events and plans
+    held = evaluations(events)
+    stored = tmp_path / "storage" / "events" / "event_log.db"
     with dg.DagsterInstance.from_config(str(_home(tmp_path))) as instance:
         with pytest.raises(RuntimeError, match="step failed"), stored_together(instance):
-            for entry in held:
+            for entry in events:
                 instance.event_log_storage.store_event(entry)
             raise RuntimeError("step failed")
-        assert _tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"] == []
+        assert _tables(stored)["event_logs"] == []
         with stored_together(instance):
-            for entry in held:
+            for entry in events:
                 instance.event_log_storage.store_event(entry)
-        assert len(_tables(tmp_path / "storage" / "events" / "event_log.db")["event_logs"]) == len(held)
+        assert len(_tables(stored)["event_logs"]) == len(events)
     with dg.instance_for_test() as plain, stored_together(plain):
         plain.event_log_storage.store_event(held[0])
         assert len(plain.get_records_for_run(held[0].run_id).records) == 1
