@@ -63,7 +63,26 @@ def a_runs_events(asset=pair, tags: dict[str, str] | None = None) -> list:
     with dg.instance_for_test() as scratch:
         result = dg.materialize([asset], instance=scratch, tags=tags or range_tags("w1", "w3"))
         assert result.success
-        return [r.event_log_entry for r in scratch.get_records_for_run(result.run_id, limit=10_000).records]
+        return stored_events(scratch, result.run_id)
+
+
+def stored_events(instance: dg.DagsterInstance, run_id: str) -> list:
+    """Every event ``instance`` stored for the run, in order."""
+    return [r.event_log_entry for r in instance.get_records_for_run(run_id, limit=10_000).records]
+
+
+PLANNING_SHAPES = ["planned-per-window", "planned-without-window"]
+"""How Dagster plans a range run's check executions: window by window (time partitions), or once without a window
+(static partitions)."""
+
+
+def a_runs_events_planned(shape: str) -> list:
+    """A range run's events whose check executions Dagster planned as ``shape`` says (:data:`PLANNING_SHAPES`):
+    :func:`grouped` over five hours, or :func:`pair` over its three windows."""
+    if shape == "planned-per-window":
+        keys = HOURS.get_partition_keys()[:5]
+        return a_runs_events(grouped, range_tags(keys[0], keys[-1]))
+    return a_runs_events()
 
 
 def evaluations(events: list) -> list:

@@ -18,14 +18,13 @@ from sqlalchemy import event
 from tiktok_pipeline.governance.event_log_storage import PooledPostgresEventLogStorage
 from tiktok_pipeline_tests.event_batches import (
     EVERY_KIND,
-    HOURS,
+    PLANNING_SHAPES,
     WALL_CLOCK_COLUMNS,
     a_batch_with_failures,
     a_runs_events,
+    a_runs_events_planned,
     evaluations,
-    grouped,
     only_asset_events,
-    range_tags,
 )
 from tiktok_pipeline_tests.pg import fresh_database
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
@@ -178,7 +177,7 @@ def test_a_batch_with_failures_to_materialise_is_stored_as_dagsters_class_stores
     assert _ours(pg_database, events) == _dagsters(pg_server, lambda theirs: theirs.store_event_batch(events))
 
 
-@pytest.mark.parametrize("planned", ["planned-per-window", "planned-without-window"])
+@pytest.mark.parametrize("planned", PLANNING_SHAPES)
 def test_check_evaluations_stored_together_are_what_dagsters_class_stores_in_one_transaction(
     pg_database, pg_server, planned
 ):
@@ -187,11 +186,7 @@ def test_check_evaluations_stored_together_are_what_dagsters_class_stores_in_one
     executions window by window (the evaluations update them in one statement) or without a window (each evaluation
     inserts its own row, as Dagster does); the evaluations' rows and the executions they write are one transaction,
     where Dagster's class commits each of their statements apart."""
-    if planned == "planned-per-window":
-        keys = HOURS.get_partition_keys()[:5]
-        events = a_runs_events(grouped, range_tags(keys[0], keys[-1]))
-    else:
-        events = a_runs_events()
+    events = a_runs_events_planned(planned)
     held = evaluations(events)
     ordered = [e for e in events if e not in held] + held  # the plans first, as in a run
     assert len(held) >= 6

@@ -24,13 +24,16 @@ from tiktok_pipeline_tests.event_batches import (
     EVERY_KIND,
     GROUPED_CHECKS,
     HOURS,
+    PLANNING_SHAPES,
     WALL_CLOCK_COLUMNS,
     a_batch_with_failures,
     a_runs_events,
+    a_runs_events_planned,
     evaluations,
     grouped,
     only_asset_events,
     range_tags,
+    stored_events,
 )
 from tiktok_pipeline_tests.pipeline_env import pipeline_env
 from tiktok_pipeline_tests.sqlite_no_fsync import NO_FSYNC_ENV
@@ -292,18 +295,13 @@ def test_a_steps_check_evaluations_are_stored_a_bounded_number_per_transaction(t
         result = dg.materialize([grouped], instance=instance, tags=range_tags(keys[0], keys[-1]))
         assert result.success
         assert sorted(n for n in per_transaction if n) == [1, 1, 3, 3, 3, 3]  # 7 windows a check: 3 + 3 + 1, twice
-        assert len(evaluations(a_stored_run(instance, result.run_id))) == 14
+        assert len(evaluations(stored_events(instance, result.run_id))) == 14
         for name in GROUPED_CHECKS:
             history = storage.get_asset_check_execution_history(
                 dg.AssetCheckKey(dg.AssetKey("grouped"), name), limit=100
             )
             status = {r.partition: r.status.value for r in history}
             assert status == {key: "FAILED" if key == keys[2] else "SUCCEEDED" for key in keys}
-
-
-def a_stored_run(instance: dg.DagsterInstance, run_id: str) -> list:
-    """Every event ``instance`` stored for the run, in order."""
-    return [r.event_log_entry for r in instance.get_records_for_run(run_id, limit=10_000).records]
 
 
 def store_together(storage, events: list, size: int) -> None:
@@ -314,7 +312,7 @@ def store_together(storage, events: list, size: int) -> None:
                 storage.store_event(entry)
 
 
-@pytest.mark.parametrize("planned", ["planned-per-window", "planned-without-window"])
+@pytest.mark.parametrize("planned", PLANNING_SHAPES)
 def test_evaluations_stored_together_are_stored_exactly_as_dagsters_class_stores_them(tmp_path, planned):
     """Same rows, same ids, same order in every table as Dagster's class storing the events one at a time: for a run
     whose check executions Dagster planned window by window (each evaluation updates its window's row, here all in
@@ -322,11 +320,7 @@ def test_evaluations_stored_together_are_stored_exactly_as_dagsters_class_stores
     does); other events in a block are stored after the evaluations held back before them."""
     from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
 
-    if planned == "planned-per-window":
-        keys = HOURS.get_partition_keys()[:5]
-        events = a_runs_events(grouped, range_tags(keys[0], keys[-1]))
-    else:
-        events = a_runs_events()
+    events = a_runs_events_planned(planned)
     assert len(evaluations(events)) >= 6
     theirs = ConsolidatedSqliteEventLogStorage(str(tmp_path / "theirs"))
     for entry in events:
