@@ -4,13 +4,20 @@ The turns are cut at the hour: a velocity row after the cut has its 30-minute ba
 from the warehouse the earlier turn wrote. Checked against the simulator's ground truth, like ``test_assets.py``.
 """
 
-from contextlib import contextmanager
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
+from tiktok_pipeline.defs.videos import process
+from tiktok_pipeline.defs.videos.process import _let_go
 from tiktok_pipeline.simulator.world import World, WorldConfig
+from tiktok_pipeline.warehouse.lock import _process_lock, lock_path
 from tiktok_pipeline.warehouse.turns import TURN, turn_connections, turns
 from tiktok_pipeline.windows import WINDOW
 
@@ -88,3 +95,72 @@ def test_a_failing_turn_closes_its_connection():
         for _ in each_turn:
             raise RuntimeError("a check failed")
     assert connections.log == ["open 1", "close 1"]
+
+
+def test_a_handed_over_connection_is_closed_by_its_new_holder_not_by_the_block():
+    spans, connections = turns(T0, T0 + timedelta(hours=2)), _Connections()
+    with turn_connections(spans, connections.connect, lambda: False) as each_turn:
+        for _ in each_turn:
+            pass
+        handed = each_turn.hand_over()
+    assert connections.log == ["open 1"]
+    handed.close()
+    assert connections.log == ["open 1", "close 1"]
+
+
+class _Closing:
+    """A connection whose closing is logged (and fails when told to)."""
+
+    def __init__(self, log: list[str], error: Exception | None = None) -> None:
+        self.log, self.error = log, error
+
+    def close(self) -> None:
+        self.log.append("connection closed")
+        if self.error is not None:
+            raise self.error
+
+
+def _holding(log: list[str]) -> ExitStack:
+    held = ExitStack()
+    held.callback(log.append, "lock let go")
+    return held
+
+
+def test_the_last_connection_closes_then_the_lock_waits_for_the_polling_state():
+    log: list[str] = []
+    written: Future = Future()
+    with ThreadPoolExecutor(1) as closer:
+        closed = closer.submit(_let_go, _Closing(log), written, _holding(log))
+        for _ in range(500):
+            if log:
+                break
+            time.sleep(0.01)
+        time.sleep(0.05)
+        assert log == ["connection closed"]  # the lock stays until the polling state is written under it
+        log.append("polling state written")
+        written.set_result(None)
+        closed.result(timeout=10)
+    assert log == ["connection closed", "polling state written", "lock let go"]
+
+
+def test_a_failed_close_lets_go_of_the_lock_and_fails_with_its_error():
+    log: list[str] = []
+    written: Future = Future()
+    written.set_exception(OSError("the polling state could not be written"))  # the step raises that one itself
+    with pytest.raises(duckdb.IOException, match="checkpoint"):
+        _let_go(_Closing(log, duckdb.IOException("checkpoint failed: disk full")), written, _holding(log))
+    assert log == ["connection closed", "lock let go"]
+
+
+def test_a_range_step_ends_with_its_warehouse_checkpointed_and_its_lock_gone(settings, monkeypatch):
+    def slow_let_go(*args):  # a closing that takes longer than the step's reporting: the step still waits for it
+        time.sleep(1.0)
+        _let_go(*args)
+
+    monkeypatch.setattr(process, "_let_go", slow_let_go)
+    result = materialize_range(settings, T0, T0 + 15 * WINDOW)  # two turns: the last one's connection handed over
+    assert result.success, result.all_events
+    path = settings.warehouse_path
+    assert not Path(f"{path}.wal").exists()  # closed (its WAL checkpointed into the file) before the step ended
+    assert not _process_lock(lock_path(path)).is_locked
+    assert (Path(settings.polling_state_dir) / "videos.parquet").exists()

@@ -250,13 +250,15 @@ def tables_present(connection: duckdb.DuckDBPyConnection, names: list[str]) -> s
     return {row[0] for row in connection.execute(sql, [names]).fetchall()}
 
 
-BULK_CHECKPOINT_THRESHOLD = "256MB"
+BULK_CHECKPOINT_THRESHOLD = "512MB"
 """WAL size at which a range step's connection checkpoints into the DuckDB file (DuckDB's default: 16 MB). A one-day
-backfill of 10,000 videos writes a few hundred MB of WAL over its 24 turns; at 16 MB a checkpoint ran every turn or
-two inside its commit, and each rewrites the tables' touched row groups again: the 24 turns' writes took 10.9-14.8 s
-against 7.5-11.6 s at 256 MB, alternating, load about 3 (issue 13). The bound keeps what a live window may wait for
-small: when one waits, the range's connection closes, checkpointing what is left (0.1-0.2 s at 256 MB; a single
-checkpoint at close, 1 GB, took 1.2-1.6 s)."""
+backfill of 10,000 videos writes 281 MB of WAL over its 24 turns; at 16 MB a checkpoint ran every turn or two inside
+its commit, and each rewrites the tables' touched row groups again: the 24 turns' writes took 10.9-14.8 s against
+7.5-11.6 s at 256 MB, alternating, load about 3 (issue 13). Above a day's WAL at 10,000 videos, the range's one
+checkpoint is its last connection's closing, which runs in a thread while the step stores its events
+(``defs/videos/process.py``) instead of inside a turn's commit. The bound keeps what a live window may wait for
+small: when one waits, the range's connection closes, checkpointing what it has written (about 1.2 s for a day's
+281 MB on 2 cores, about twice that at the bound; 0.8 s at the former 256 MB)."""
 
 
 class WarehouseResource(dg.ConfigurableResource):

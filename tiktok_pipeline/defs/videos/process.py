@@ -8,12 +8,14 @@ run beside it, in a thread, and dropped). A range (a backfill as one run) reads 
 computes their velocity once, then writes both tables turn by turn (``warehouse/turns.py``)."""
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 from dagster._core.errors import DagsterAssetCheckFailedError
 
@@ -98,6 +100,21 @@ def enriched_and_velocity(
 ):
     """Snapshots with campaign IDs, SKUs, audience tags and engagement rate, then the 30-minute view delta, views
     per minute, engagement-rate change and momentum per video and window: the selected tables, one transaction."""
+    # the last connection closes (DuckDB checkpointing its WAL into the file) in this thread while the step reports
+    # its events; the step ends once it has, and once the warehouse lock has gone
+    with ThreadPoolExecutor(1, thread_name_prefix="warehouse-close") as closer:
+        yield from _enriched_and_velocity(context, tracking_registry, warehouse, polling, quality, closer)
+
+
+def _enriched_and_velocity(
+    context: dg.AssetExecutionContext,
+    tracking_registry: TrackingRegistryResource,
+    warehouse: WarehouseResource,
+    polling: PollingResource,
+    quality: QualityResource,
+    closer: ThreadPoolExecutor,
+):
+    """The step's work (:func:`enriched_and_velocity`), its last connection closed in ``closer``."""
     start, end = partition_range(context)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     keys = [window_key(s) for s in window_starts(start, end)]
@@ -108,6 +125,7 @@ def enriched_and_velocity(
     velocity: pl.DataFrame | None = None  # every turn's velocity rows: a range's before its turns, else after them
     velocity_parts: Sequence[pl.DataFrame | None] = [None] * len(spans)  # a range's, by turn, computed before writing
     velocity_checked: Future | None = None
+    closed: Future | None = None  # the last connection's closing, in ``closer``
     state_dir = Path(polling.state_dir)
     # a step's checks run in a thread beside its warehouse work (DuckDB lets go of the GIL while it works): the
     # enriched rows' checks while velocity is computed (written only if no blocking check failed), velocity's while
@@ -176,7 +194,7 @@ def enriched_and_velocity(
                         connection, polling.horizon, previous=fold_read.result(), window_start=start, rows=held
                     )
                     refreshed = checks.submit(_refresh_polling_state, finish, state_dir)
-                    connection.close()  # closed again, to no effect, when the turn ends; the lock is let go then
+                    closed = closer.submit(_let_go, connection, refreshed, each_turn.hand_over())
                     state = refreshed.result()
     if enriched is not None and outcomes is not None:
         by_window = figures.enriched_figures(enriched, keys)
@@ -202,6 +220,16 @@ def enriched_and_velocity(
         )
         assert velocity_checked is not None  # submitted with the last turn's rows
         yield from window_check_events(context, VELOCITY, velocity_checked.result(), severities(VELOCITY_CHECKS))
+    if closed is not None:
+        closed.result()  # a failed checkpoint fails the step
+
+
+def _let_go(connection: duckdb.DuckDBPyConnection, written: Future, held: ExitStack) -> None:
+    """Close ``connection`` (DuckDB checkpoints its WAL into the file, without the GIL), then, once the polling
+    state is ``written`` (under the lock, so that it matches the tables), let go of the warehouse lock (``held``)."""
+    with held:
+        connection.close()
+        wait([written])  # its error, if any, is the step's to raise
 
 
 def _refresh_polling_state(finish: Callable[[], PollingState], directory: Path) -> PollingState:
