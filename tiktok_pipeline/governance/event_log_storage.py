@@ -50,7 +50,9 @@ class leaves storing the events one by one (``unit/test_event_log_storage.py``, 
 a failure leaves nothing of the batch, so Dagster's fallback (it stores a failed batch again event by event) stores
 nothing twice. PostgreSQL's ``NOTIFY`` per event (kept by Dagster "to support version skew", no longer what its
 watchers read) is not sent for events stored in bulk, as Dagster's own batch path does not send it. A PostgreSQL batch
-holding a failure to materialise goes to Dagster's own path, which leaves those events out.
+holding a failure to materialise goes to Dagster's own path (in one transaction), which leaves those events out.
+On PostgreSQL, a transaction writing events holds the event log's write lock from its first insert to its commit
+(:data:`EVENT_WRITES_LOCK`), so ids commit in order for the readers that follow the log by storage id.
 
 Both storages set :mod:`tiktok_pipeline.governance.event_batching` (Dagster's batches on) in every process that
 loads the instance, and the SQLite storage installs :mod:`tiktok_pipeline.governance.sqlite_commits`
@@ -84,11 +86,24 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from tiktok_pipeline.governance import sqlite_commits
 from tiktok_pipeline.governance.event_batching import enable_event_batching
+
+EVENT_WRITES_LOCK = 0x7469_6B74_6F6B_6576  # "tiktokev"
+"""The PostgreSQL advisory lock every transaction writing events holds from before its first insert to its commit.
+
+Readers follow the event log by storage id (the alert sensor's cursors, Dagster's asset daemon and sensors): after
+reading id N they ask only for ids above N. PostgreSQL draws an id when a row is inserted, not when it commits, so
+of two transactions writing at once, the one that drew the lower ids can commit second, and a reader between the two
+commits would read past its events for good. Dagster's own class writes each event in an autocommitted statement (a
+window of a statement); this module's transactions hold a batch or a block of events (tens of milliseconds). Holding
+this lock, one transaction at a time draws ids and commits, so ids become visible in order. A block of check
+evaluations (:meth:`BatchInOneTransaction.together`) takes it only when it writes, at its end, not while the step
+yields into it: a thread storing an event meanwhile (a log line from another thread of the step) never waits for the
+step's generator."""
 
 _INHERITED: list[Engine] = []
 """Engines a forked child inherited from its parent: kept referenced, never used or closed (see the module)."""
@@ -235,11 +250,22 @@ class BatchInOneTransaction:
             yield held
             return
         with self._batch_transaction() as conn:
-            self._batch.connection = conn
+            self._batch.connection, self._batch.ordered = conn, False
             try:
                 yield conn
             finally:
                 self._batch.connection = None
+
+    def _in_id_order(self, conn: Connection) -> None:
+        """Before the transaction's first write: from here to its commit, it is the only one writing events
+        (:meth:`_lock_writes`), so its events' ids are drawn and committed in the order of every other writer's."""
+        if not self._batch.ordered:
+            self._lock_writes(conn)
+            self._batch.ordered = True
+
+    def _lock_writes(self, conn: Connection) -> None:
+        """Nothing on SQLite: one writer at a time holds the database's write lock from its first write to its commit,
+        so ids are committed in order already."""
 
     def store_event(self, event: EventLogEntry) -> None:
         """The class's own ``store_event`` (a check evaluation, a step's start...) in one transaction, not one for
@@ -249,6 +275,7 @@ class BatchInOneTransaction:
             pending.append(event)
             return
         with self._one_transaction() as conn:
+            self._in_id_order(conn)
             self._store_pending(conn)
             super().store_event(event)  # type: ignore[misc]
 
@@ -261,7 +288,8 @@ class BatchInOneTransaction:
         """Everything this thread stores in the block, in one transaction committed when the block ends (the
         enclosing block's, if any). Check evaluations of a run's windows (what Dagster stores one at a time) are held
         back and stored together when the block ends, or before the next other event stored in it, in
-        :meth:`_store_evaluations`'s few statements."""
+        :meth:`_store_evaluations`'s few statements. The block takes the event log's write lock when it first writes:
+        at its end, or when another event is stored in it (then held to the end, while the step yields into it)."""
         if self._held() is not None:
             yield
             return
@@ -278,6 +306,7 @@ class BatchInOneTransaction:
         if pending:
             held = list(pending)
             pending.clear()
+            self._in_id_order(conn)  # a block's transaction writes (and waits for the lock) only when it ends
             self._store_evaluations(conn, held)
 
     def _store_evaluations(self, conn: Connection, events: Sequence[EventLogEntry]) -> None:
@@ -331,6 +360,7 @@ class BatchInOneTransaction:
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self._one_transaction() as conn:
+            self._in_id_order(conn)
             self._store_pending(conn)
             for bulk, group in itertools.groupby(events, key=_stored_in_bulk):
                 same = list(group)
@@ -447,12 +477,16 @@ class PooledPostgresEventLogStorage(BatchInOneTransaction, PostgresEventLogStora
         """In one transaction (:class:`BatchInOneTransaction`), except a batch holding an asset's failure to
         materialise, which Dagster's class stores its own way (it leaves those events out)."""
         if any(e.dagster_event and e.dagster_event.is_asset_failed_to_materialize for e in events):
-            if self._pending():  # evaluations held back before it in a together() block are stored first
-                with self._one_transaction() as conn:
-                    self._store_pending(conn)
-            super(BatchInOneTransaction, self).store_event_batch(events)
+            with self._one_transaction() as conn:  # Dagster's statements on this connection (``_connect``)
+                self._in_id_order(conn)
+                self._store_pending(conn)  # evaluations held back before it in a together() block first
+                super(BatchInOneTransaction, self).store_event_batch(events)
         else:
             super().store_event_batch(events)
+
+    def _lock_writes(self, conn: Connection) -> None:
+        """The event log's write lock, held by this transaction until it ends (:data:`EVENT_WRITES_LOCK`)."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_WRITES_LOCK})
 
     def optimize_for_webserver(self, statement_timeout: int, pool_recycle: int, max_overflow: int) -> None:
         """Dagster's webserver engine (its own pool, with a statement timeout) becomes this process's."""

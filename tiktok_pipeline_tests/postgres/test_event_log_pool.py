@@ -7,7 +7,10 @@ What is counted is connections SQLAlchemy opens and what each process reads back
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import dagster as dg
 import pytest
@@ -208,3 +211,76 @@ def test_check_evaluations_stored_together_are_what_dagsters_class_stores_in_one
         "SELECT DISTINCT xmin::text FROM asset_check_executions WHERE execution_status <> 'PLANNED'"
     )
     assert len(written) == 1
+
+
+def _in_a_thread(work: Callable[[], object]) -> Future:
+    pool = ThreadPoolExecutor(1)
+    done = pool.submit(work)
+    pool.shutdown(wait=False)
+    return done
+
+
+def _ids(pg_database) -> list[int]:
+    return [row[0] for row in pg_database.query("SELECT id FROM event_logs ORDER BY id")]
+
+
+def test_events_are_committed_in_the_order_of_their_ids(pg_database, pg_server):
+    """A reader following the log by storage id (the alert sensor, Dagster's daemon) reads past every id below the
+    last one it saw. While one transaction holds events it has inserted (a block, a batch), a second writer (another
+    process: its own storage) waits for it instead of committing a higher id first, which a reader between the two
+    commits would have read, passing over the first transaction's events for good."""
+    events = [e for e in a_runs_events() if e.dagster_event_type == dg.DagsterEventType.STEP_START]
+    events = [events[0], events[0]._replace(run_id="a-second-run")]
+    first, second = (PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name)) for _ in range(2))
+    inserted, go_on = threading.Event(), threading.Event()
+
+    def a_long_transaction() -> None:
+        with first.together():
+            first.store_event(events[0])  # inserted, its id drawn, not committed
+            inserted.set()
+            assert go_on.wait(30)
+
+    held = _in_a_thread(a_long_transaction)
+    assert inserted.wait(30)
+    later = _in_a_thread(lambda: second.store_event(events[1]))
+    time.sleep(0.5)
+    assert not later.done() and _ids(pg_database) == []  # nothing visible: no higher id before the lower one
+    go_on.set()
+    held.result(timeout=30)
+    later.result(timeout=30)
+    assert pg_database.query("SELECT run_id FROM event_logs ORDER BY id") == [
+        (events[0].run_id,),
+        ("a-second-run",),
+    ]
+    first.dispose()
+    second.dispose()
+
+
+def test_a_block_of_check_evaluations_keeps_no_writer_waiting_until_it_writes(pg_database, pg_server):
+    """A step yields its check evaluations into a block (``stored_together``): held back, they take the lock only
+    when the block ends and writes them, so another thread storing an event meanwhile (a log line) does not wait
+    for the step's generator."""
+    events = a_runs_events()
+    step_start = next(e for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START)
+    held_back = evaluations(events)[:3]
+    first, second = (PooledPostgresEventLogStorage(pg_url(pg_server, pg_database.name)) for _ in range(2))
+    yielded, go_on = threading.Event(), threading.Event()
+
+    def a_block() -> None:
+        with first.together():
+            for entry in held_back:
+                first.store_event(entry)
+            yielded.set()
+            assert go_on.wait(30)
+
+    block = _in_a_thread(a_block)
+    assert yielded.wait(30)
+    _in_a_thread(lambda: second.store_event(step_start)).result(timeout=10)  # no wait for the block
+    go_on.set()
+    block.result(timeout=30)
+    assert [t for (t,) in pg_database.query("SELECT dagster_event_type FROM event_logs ORDER BY id")] == [
+        "STEP_START",
+        *["ASSET_CHECK_EVALUATION"] * 3,
+    ]
+    first.dispose()
+    second.dispose()

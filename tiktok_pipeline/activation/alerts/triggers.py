@@ -2,11 +2,10 @@
 and creators whose TikTok authorisation ends soon or was refused.
 
 Three event streams, each followed with a storage-id cursor (monotonic, so nothing is seen twice; nothing is
-skipped as long as events commit in the order of their ids, which SQLite's single writer guarantees; on PostgreSQL a
-transaction holding ids, a batch of events or a block of check evaluations, that commits after a later one could be
-passed over by a tick reading in between: a known gap, see README "Data quality and alerts"): asset-check
-evaluations (a WARN failure does not fail its run, so only the events show it), run failures (a run can fail before any check ran: a step error, a lost API token, a killed
-worker), and ``video_velocity`` materialisations. Each becomes one :class:`AlertRequest` for
+skipped, since events commit in the order of their ids: SQLite's single writer, and on PostgreSQL the event log's
+write lock, ``governance/event_log_storage.py``, ``EVENT_WRITES_LOCK``): asset-check evaluations (a WARN failure does
+not fail its run, so only the events show it), run failures (a run can fail before any check ran: a step error, a lost
+API token, a killed worker), and ``video_velocity`` materialisations. Each becomes one :class:`AlertRequest` for
 ``alert_job``, with a run key that deduplicates it. The token store is read whole on each tick (it is small): a
 creator whose refresh token ends within the warning horizon, or whose refresh TikTok refused, gets one request per
 expiry (or refusal), deduplicated by its run key.
