@@ -61,6 +61,10 @@ class SignedWebhookServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY on each connection: the answer goes out as its headers and then its body, and on a kept-alive
+    # connection Nagle's algorithm held the body back until the sender acknowledged the headers, which it delays by
+    # 40 ms: 44 ms a delivery against 2.1 ms without (258 Shop pushes on one connection, this machine)
+    disable_nagle_algorithm = True
     timeout = 10  # seconds a connection may stay silent (a body shorter than its Content-Length): then it is closed
     server: SignedWebhookServer
 
