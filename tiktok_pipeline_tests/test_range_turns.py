@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
@@ -164,3 +165,15 @@ def test_a_range_step_ends_with_its_warehouse_checkpointed_and_its_lock_gone(set
     assert not Path(f"{path}.wal").exists()  # closed (its WAL checkpointed into the file) before the step ended
     assert not _process_lock(lock_path(path)).is_locked
     assert (Path(settings.polling_state_dir) / "videos.parquet").exists()
+
+
+def test_a_range_step_whose_last_close_fails_fails_and_lets_go_of_the_lock(settings, monkeypatch):
+    def failing_close(connection, written, held):  # the checkpoint fails (a full disk); the connection still closes
+        _let_go(_Closing([], duckdb.IOException("checkpoint failed: disk full")), written, held)
+
+    monkeypatch.setattr(process, "_let_go", failing_close)
+    result = materialize_range(settings, T0, T0 + 15 * WINDOW)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert any("checkpoint failed: disk full" in str(e.event_specific_data.error) for e in failures)
+    assert not _process_lock(lock_path(settings.warehouse_path)).is_locked
