@@ -267,6 +267,11 @@ class BatchInOneTransaction:
         """Nothing on SQLite: one writer at a time holds the database's write lock from its first write to its commit,
         so ids are committed in order already."""
 
+    def _before_writing(self, conn: Connection) -> None:
+        """Before this transaction writes an event: the write lock, then the evaluations held back before it."""
+        self._in_id_order(conn)
+        self._store_pending(conn)
+
     def store_event(self, event: EventLogEntry) -> None:
         """The class's own ``store_event`` (a check evaluation, a step's start...) in one transaction, not one for
         each of its statements; inside :meth:`together`, a check evaluation is stored with the others at its end."""
@@ -275,8 +280,7 @@ class BatchInOneTransaction:
             pending.append(event)
             return
         with self._one_transaction() as conn:
-            self._in_id_order(conn)
-            self._store_pending(conn)
+            self._before_writing(conn)
             super().store_event(event)  # type: ignore[misc]
 
     def _pending(self) -> list[EventLogEntry] | None:
@@ -360,8 +364,7 @@ class BatchInOneTransaction:
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self._one_transaction() as conn:
-            self._in_id_order(conn)
-            self._store_pending(conn)
+            self._before_writing(conn)
             for bulk, group in itertools.groupby(events, key=_stored_in_bulk):
                 same = list(group)
                 if bulk and len(same) > 1:
@@ -478,8 +481,7 @@ class PooledPostgresEventLogStorage(BatchInOneTransaction, PostgresEventLogStora
         materialise, which Dagster's class stores its own way (it leaves those events out)."""
         if any(e.dagster_event and e.dagster_event.is_asset_failed_to_materialize for e in events):
             with self._one_transaction() as conn:  # Dagster's statements on this connection (``_connect``)
-                self._in_id_order(conn)
-                self._store_pending(conn)  # evaluations held back before it in a together() block first
+                self._before_writing(conn)
                 super(BatchInOneTransaction, self).store_event_batch(events)
         else:
             super().store_event_batch(events)
