@@ -15,6 +15,9 @@ from tiktok_pipeline.ingest.polling.retry import WindowFollowing
 from tiktok_pipeline.ingest.polling.state import read_polling_state
 from tiktok_pipeline.ingest.polling.tick import polling_tick
 from tiktok_pipeline.ingest.registry import load_registry
+from tiktok_pipeline.simulator.app import Simulator
+from tiktok_pipeline.simulator.server import serve_in_thread
+from tiktok_pipeline.simulator.world import WorldConfig
 from tiktok_pipeline.windows import WINDOW, window_key
 from tiktok_pipeline_tests.conftest import open_warehouse
 
@@ -254,3 +257,37 @@ def test_videos_published_in_the_last_day_are_due_every_window(settings):
             plans[hours] = plan_of(request)
         assert young > 2 and plans[24.0]["tiers"]["hot"] >= young
         assert plans[24.0]["due_videos"] > plans[0.0]["due_videos"], (young, plans[0.0]["tiers"])
+
+
+def test_over_real_http_every_tracked_video_is_observed_every_window_in_full_requests(settings):
+    """Issue 13's report, through the served simulator: with the defaults, each of consecutive windows the sensor
+    plans observes every video tracked before it (not 1, 9, 77 and 9 of 85), and ``video/query`` sends each creator's
+    videos in as few requests as 20 ids a request allows."""
+    sim = Simulator(WorldConfig(seed=settings.sim_seed))
+    with serve_in_thread(sim) as url:
+        served = settings.replace(display__api_base_url=url, display__api_is_simulator=True)
+        clock = Clock(T)
+        with dg.instance_for_test() as instance:
+            first = tick(make_sensor(served, clock, warm_up=True), instance, None)
+            run(served, instance, first.run_requests[0])
+            cursor = first.cursor
+            for n in range(1, 4):
+                tracked = set(read_polling_state(served.polling_state_dir).videos["video_id"])
+                clock.now = T + n * WINDOW
+                nxt = tick(make_sensor(served, clock), instance, cursor)
+                [request] = nxt.run_requests
+                cursor = nxt.cursor
+                queries_before = sim.stats["requests /v2/video/query/"]
+                run(served, instance, request)
+                sent = sim.stats["requests /v2/video/query/"] - queries_before
+                by_creator = plan_of(request)["videos"]
+                assert sent == sum(-(-len(ids) // 20) for ids in by_creator.values() if ids)
+                window = (T.replace(minute=35, second=0) + n * WINDOW).replace(tzinfo=None)
+                with open_warehouse(served) as con:
+                    observed = {
+                        row[0]
+                        for row in con.execute(
+                            "SELECT video_id FROM raw_video_snapshots WHERE window_start = ?", [window]
+                        ).fetchall()
+                    }
+                assert len(tracked) > 50 and tracked <= observed, (n, len(tracked - observed))
